@@ -1,0 +1,36 @@
+# kvfuse: `make run` and `make test` are the two entry points (see README.md).
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps configure build run test clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+configure: deps
+	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $$(nproc)
+
+run: build
+	$(BUILD_DIR)/kvfuse-gen-model --shape tiny --type q8_0 -o $(BUILD_DIR)/tiny-q8_0.gguf
+	$(BUILD_DIR)/kvfuse inspect $(BUILD_DIR)/tiny-q8_0.gguf
+	$(BUILD_DIR)/kvfuse run -m $(BUILD_DIR)/tiny-q8_0.gguf -p "Hello kvfuse" -n 32 --seed 1
+
+test: build
+	python3 tools/check_layers.py src
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)
+
+clean:
+	rm -rf $(BUILD_DIR)

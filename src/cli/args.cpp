@@ -1,0 +1,54 @@
+#include "cli/args.h"
+
+#include <cstdlib>
+
+namespace kvfuse::cli {
+
+using util::Result;
+using util::Status;
+
+Result<Args> Args::Parse(int argc, char** argv, const std::set<std::string>& value_options,
+                         const std::set<std::string>& flag_options) {
+  Args args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (value_options.count(a)) {
+      if (i + 1 >= argc) return Status::Error("option " + a + " needs a value");
+      args.values_[a] = argv[++i];
+    } else if (flag_options.count(a)) {
+      args.flags_.insert(a);
+    } else if (a.size() > 1 && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) {
+      return Status::Error("unknown option " + a);
+    } else {
+      args.positional_.push_back(a);
+    }
+  }
+  return args;
+}
+
+std::string Args::Get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+Result<long long> Args::GetInt(const std::string& name, long long fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  char* end = nullptr;
+  const long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (end == it->second.c_str() || *end != '\0')
+    return Status::Error("option " + name + " expects an integer, got '" + it->second + "'");
+  return v;
+}
+
+Result<double> Args::GetFloat(const std::string& name, double fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  if (end == it->second.c_str() || *end != '\0')
+    return Status::Error("option " + name + " expects a number, got '" + it->second + "'");
+  return v;
+}
+
+}  // namespace kvfuse::cli

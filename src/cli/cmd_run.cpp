@@ -1,0 +1,64 @@
+// kvfuse run: generate text from a prompt, streaming pieces as they come.
+#include <chrono>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "sched/sampler.h"
+
+namespace kvfuse::cli {
+
+int RunCommand(int argc, char** argv) {
+  auto args = Args::Parse(argc, argv, {"-m", "-p", "-n", "-t", "-c", "--temp", "--top-k", "--top-p", "--seed"}, {});
+  if (!args.ok()) return Fail(args.status().message());
+  auto n_predict = args->GetInt("-n", 64);
+  auto temp = args->GetFloat("--temp", 0.8);
+  auto top_k = args->GetInt("--top-k", 40);
+  auto top_p = args->GetFloat("--top-p", 0.95);
+  auto seed = args->GetInt("--seed", 0);
+  for (const util::Status* st : {&n_predict.status(), &temp.status(), &top_k.status(), &top_p.status(), &seed.status()})
+    if (!st->ok()) return Fail(st->message());
+  if (n_predict.value() < 0) return Fail("-n must not be negative");
+
+  auto engine = LoadEngine(args.value(), 2048);
+  if (!engine.ok()) return Fail(engine.status().message());
+  engine::Engine& e = *engine.value();
+  if (!e.tokenizer()) return Fail("cannot tokenize: " + e.tokenizer_error());
+
+  std::vector<int32_t> tokens = e.tokenizer()->Encode(args->Get("-p"), true);
+  if (tokens.empty()) return Fail("the prompt is empty");
+  if (static_cast<long long>(tokens.size()) + n_predict.value() > e.n_ctx())
+    return Fail(util::StrFormat("prompt (%zu tokens) plus -n %lld exceeds the context of %d tokens",
+                                tokens.size(), n_predict.value(), e.n_ctx()));
+  sched::Sampler sampler({static_cast<float>(temp.value()), static_cast<int>(top_k.value()),
+                          static_cast<float>(top_p.value()), static_cast<uint64_t>(seed.value())});
+  std::fputs(args->Get("-p").c_str(), stdout);
+  std::fflush(stdout);
+
+  using Clock = std::chrono::steady_clock;
+  std::vector<float> logits;
+  const auto t0 = Clock::now();
+  util::Status st = e.Evaluate(tokens, 0, false, logits);
+  if (!st.ok()) return Fail(st.message());
+  const auto t1 = Clock::now();
+  int32_t pos = static_cast<int32_t>(tokens.size());
+  int n_generated = 0;
+  const int32_t eos = e.tokenizer()->vocab().eos_id;
+  for (; n_generated < n_predict.value(); ++n_generated) {
+    const int32_t next = sampler.Sample(logits.data(), e.hparams().n_vocab);
+    if (next == eos) break;
+    std::fputs(e.tokenizer()->Piece(next).c_str(), stdout);
+    std::fflush(stdout);
+    st = e.Evaluate({next}, pos++, false, logits);
+    if (!st.ok()) return Fail(st.message());
+  }
+  const auto t2 = Clock::now();
+  const double prompt_s = std::chrono::duration<double>(t1 - t0).count();
+  const double gen_s = std::chrono::duration<double>(t2 - t1).count();
+  std::fprintf(stderr, "\n\nprompt: %zu tokens in %.3f s (%.2f tokens/s)\n", tokens.size(), prompt_s,
+               tokens.size() / prompt_s);
+  std::fprintf(stderr, "generation: %d tokens in %.3f s (%.2f tokens/s)\n", n_generated, gen_s,
+               n_generated > 0 ? n_generated / gen_s : 0.0);
+  return 0;
+}
+
+}  // namespace kvfuse::cli

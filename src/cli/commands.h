@@ -1,0 +1,29 @@
+// The kvfuse subcommands. Each takes the arguments after its name and returns the
+// process exit code; errors are printed to stderr.
+#pragma once
+
+#include <string>
+
+namespace kvfuse::cli {
+
+int RunCommand(int argc, char** argv);
+int PerplexityCommand(int argc, char** argv);
+int BenchCommand(int argc, char** argv);
+int InspectCommand(int argc, char** argv);
+
+// Prints "error: message" and returns 1.
+int Fail(const std::string& message);
+
+}  // namespace kvfuse::cli
+
+#include <memory>
+
+#include "cli/args.h"
+#include "engine/engine.h"
+
+namespace kvfuse::cli {
+
+// Loads the engine from "-m" with "-t" threads and "-c" context slots.
+util::Result<std::unique_ptr<engine::Engine>> LoadEngine(const Args& args, int default_ctx);
+
+}  // namespace kvfuse::cli

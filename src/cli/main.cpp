@@ -1,0 +1,42 @@
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: kvfuse <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run         generate text:   kvfuse run -m M.gguf -p TEXT -n N [--temp T --top-k K\n"
+    "              --top-p P --seed S -t THREADS -c CTX]\n"
+    "  perplexity  llama.cpp-style perplexity: kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]\n"
+    "  bench       prompt/generation speed: kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]\n"
+    "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
+
+}  // namespace
+
+namespace kvfuse::cli {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace kvfuse::cli
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 1 : 0;
+  }
+  const std::string command = argv[1];
+  if (command == "run") return kvfuse::cli::RunCommand(argc - 2, argv + 2);
+  if (command == "perplexity") return kvfuse::cli::PerplexityCommand(argc - 2, argv + 2);
+  if (command == "bench") return kvfuse::cli::BenchCommand(argc - 2, argv + 2);
+  if (command == "inspect") return kvfuse::cli::InspectCommand(argc - 2, argv + 2);
+  std::fprintf(stderr, "error: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return 1;
+}

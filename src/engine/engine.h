@@ -1,0 +1,53 @@
+// The facade the CLI, server and benchmarks use: a loaded model with its tokenizer,
+// one KV cache and a forward context. Sequence 0 only for now; the scheduler issue
+// brings many sequences.
+//
+// Threading: an Engine is used by one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kv/kv_cache.h"
+#include "model/model.h"
+#include "sched/sampler.h"
+#include "tokenizer/spm_tokenizer.h"
+
+namespace kvfuse::engine {
+
+struct EngineOptions {
+  std::string model_path;
+  int n_threads = 2;
+  int n_ctx = 2048;  // KV slots
+};
+
+class Engine {
+ public:
+  static util::Result<std::unique_ptr<Engine>> Load(const EngineOptions& options);
+
+  const model::Model& model() const { return *model_; }
+  const model::HParams& hparams() const { return model_->hparams(); }
+  int n_ctx() const { return kv_.n_slots(); }
+  // nullptr when the GGUF has no tokenizer this build understands.
+  const tokenizer::SpmTokenizer* tokenizer() const { return tokenizer_.get(); }
+  const std::string& tokenizer_error() const { return tokenizer_error_; }
+
+  // Forgets the KV of sequence 0.
+  void Reset() { kv_.Clear(); }
+  // Runs tokens at positions start_pos.. (slot = position) in batches of n_batch and
+  // returns the logits of the last token, or of every token when all_logits.
+  util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
+                        std::vector<float>& logits, int n_batch = 512);
+
+ private:
+  Engine(std::unique_ptr<model::Model> model, const EngineOptions& options);
+
+  std::unique_ptr<model::Model> model_;
+  std::unique_ptr<tokenizer::SpmTokenizer> tokenizer_;
+  std::string tokenizer_error_;
+  kv::KvCache kv_;
+  model::ForwardContext ctx_;
+};
+
+}  // namespace kvfuse::engine

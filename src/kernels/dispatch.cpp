@@ -1,0 +1,56 @@
+#include "kernels/avx2/avx2_kernels.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ref/ref_kernels.h"
+#include "util/cpu_features.h"
+#include "util/status.h"
+
+namespace kvfuse::kernels {
+
+using tensor::DType;
+
+DotFn KernelTable::DotFor(DType weight_type) const {
+  switch (weight_type) {
+    case DType::kF32: return dot_f32;
+    case DType::kF16: return dot_f16;
+    case DType::kBF16: return dot_bf16;
+    case DType::kQ4_0: return dot_q4_0;
+    case DType::kQ5_0: return dot_q5_0;
+    case DType::kQ8_0: return dot_q8_0;
+    case DType::kQ4_K: return dot_q4_k;
+    case DType::kQ5_K: return dot_q5_k;
+    case DType::kQ6_K: return dot_q6_k;
+    case DType::kQ8_K: break;
+  }
+  KVFUSE_CHECK(false && "no dot product for this weight type");
+}
+
+const KernelTable& RefKernels() {
+  static const KernelTable table = {
+      "scalar",
+      ref::DotF32, ref::DotF16, ref::DotBF16,
+      ref::DotQ4_0, ref::DotQ5_0, ref::DotQ8_0,
+      ref::DotQ4_K, ref::DotQ5_K, ref::DotQ6_K,
+      ref::QuantizeQ8_0, ref::QuantizeQ8_K,
+      ref::DotF32F16, ref::AxpyF16, ref::F32ToF16,
+  };
+  return table;
+}
+
+const KernelTable* Avx2Kernels() {
+  static const KernelTable table = {
+      "avx2",
+      avx2::DotF32, avx2::DotF16, avx2::DotBF16,
+      avx2::DotQ4_0, avx2::DotQ5_0, avx2::DotQ8_0,
+      avx2::DotQ4_K, avx2::DotQ5_K, avx2::DotQ6_K,
+      avx2::QuantizeQ8_0, ref::QuantizeQ8_K,
+      avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16,
+  };
+  return util::DetectCpuFeatures().avx2 ? &table : nullptr;
+}
+
+const KernelTable& BestKernels() {
+  static const KernelTable& best = Avx2Kernels() ? *Avx2Kernels() : RefKernels();
+  return best;
+}
+
+}  // namespace kvfuse::kernels

@@ -1,0 +1,41 @@
+// The kernel variants of one instruction set, and run-time selection among them.
+//
+// Every entry has a scalar reference (ref/) and ISA variants (avx2/) that must agree
+// with it; tests/kernels compare them over many shapes.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace kvfuse::kernels {
+
+// Dot product of one weight row (n elements of its type) with one activation row
+// already converted to VecDotType(weight type).
+using DotFn = float (*)(int64_t n, const void* w, const void* x);
+// Converts n floats to an activation row of Q8_0 or Q8_K.
+using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
+
+struct KernelTable {
+  const char* name;
+  DotFn dot_f32, dot_f16, dot_bf16;
+  DotFn dot_q4_0, dot_q5_0, dot_q8_0;
+  DotFn dot_q4_k, dot_q5_k, dot_q6_k;
+  QuantizeFn quantize_q8_0;
+  QuantizeFn quantize_q8_k;
+
+  // Float vector helpers used by attention and the blocks.
+  float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);  // a·b, b in f16
+  void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);  // y += alpha*x
+  void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
+
+  DotFn DotFor(tensor::DType weight_type) const;
+};
+
+const KernelTable& RefKernels();
+// nullptr where the CPU (or the build) lacks AVX2+FMA+F16C.
+const KernelTable* Avx2Kernels();
+// The fastest table this CPU supports.
+const KernelTable& BestKernels();
+
+}  // namespace kvfuse::kernels

@@ -1,0 +1,31 @@
+// Element-wise and per-row operations of the transformer blocks (scalar; the compiler
+// vectorises them and they are a small share of the time).
+#pragma once
+
+#include <cstdint>
+
+namespace kvfuse::kernels {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; out may alias x.
+void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
+
+// Rotary embedding in place on n_heads vectors of head_dim (contiguous), for one
+// position. Only the first rope_dim elements of each head rotate. `neox` pairs element
+// i with i + rope_dim/2 (GPT-NeoX/Qwen2 order); otherwise pairs are (2i, 2i+1) (llama).
+struct RopeParams {
+  int head_dim = 0;
+  int rope_dim = 0;
+  float theta_base = 10000.f;
+  bool neox = false;
+};
+void Rope(float* x, int n_heads, float position, const RopeParams& p);
+
+// In place: x = softmax(x)
+void Softmax(float* x, int64_t n);
+
+// gate = silu(gate) * up
+void SwiGlu(float* gate, const float* up, int64_t n);
+
+void AddInPlace(float* y, const float* x, int64_t n);
+
+}  // namespace kvfuse::kernels

@@ -1,0 +1,24 @@
+// Scalar reference kernels (the slow twins every ISA variant is tested against).
+#pragma once
+
+#include <cstdint>
+
+namespace kvfuse::kernels::ref {
+
+float DotF32(int64_t n, const void* w, const void* x);
+float DotF16(int64_t n, const void* w, const void* x);
+float DotBF16(int64_t n, const void* w, const void* x);
+float DotQ4_0(int64_t n, const void* w, const void* x);
+float DotQ5_0(int64_t n, const void* w, const void* x);
+float DotQ8_0(int64_t n, const void* w, const void* x);
+float DotQ4_K(int64_t n, const void* w, const void* x);
+float DotQ5_K(int64_t n, const void* w, const void* x);
+float DotQ6_K(int64_t n, const void* w, const void* x);
+void QuantizeQ8_0(const float* x, void* y, int64_t n);
+void QuantizeQ8_K(const float* x, void* y, int64_t n);
+
+float DotF32F16(int64_t n, const float* a, const uint16_t* b);
+void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);
+void F32ToF16(const float* x, uint16_t* y, int64_t n);
+
+}  // namespace kvfuse::kernels::ref

@@ -1,0 +1,96 @@
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "model/blocks/blocks.h"
+
+namespace kvfuse::model::blocks {
+
+namespace {
+
+void AddBias(float* rows, const float* bias, int n_rows, int width) {
+  if (!bias) return;
+  for (int t = 0; t < n_rows; ++t) kernels::AddInPlace(rows + static_cast<size_t>(t) * width, bias, width);
+}
+
+// The slots each sequence of the batch may attend to, ordered by position, so a token
+// at position p sees the prefix of its list with position <= p.
+struct VisibleSlots {
+  std::vector<int32_t> slots;
+  std::vector<int32_t> positions;
+};
+
+}  // namespace
+
+void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
+                    const TokenBatch& batch, float* hidden, kv::KvCache& kv) {
+  const kernels::KernelTable& k = *ctx.kernels;
+  const int n = batch.size();
+  const int n_embd = hp.n_embd, head_dim = hp.head_dim;
+  const int q_dim = hp.n_heads * head_dim, kv_dim = hp.n_kv_heads * head_dim;
+
+  ctx.norm.resize(static_cast<size_t>(n) * n_embd);
+  ctx.q.resize(static_cast<size_t>(n) * q_dim);
+  ctx.k.resize(static_cast<size_t>(n) * kv_dim);
+  ctx.v.resize(static_cast<size_t>(n) * kv_dim);
+  ctx.attn.resize(static_cast<size_t>(n) * q_dim);
+  ctx.proj.resize(static_cast<size_t>(n) * n_embd);
+
+  for (int t = 0; t < n; ++t)
+    kernels::RmsNorm(hidden + static_cast<size_t>(t) * n_embd, w.attn_norm, n_embd, hp.rms_eps,
+                     ctx.norm.data() + static_cast<size_t>(t) * n_embd);
+  kernels::MatMul(k, ctx.pool, w.wq, ctx.norm.data(), n, ctx.q.data(), ctx.act_scratch);
+  kernels::MatMul(k, ctx.pool, w.wk, ctx.norm.data(), n, ctx.k.data(), ctx.act_scratch);
+  kernels::MatMul(k, ctx.pool, w.wv, ctx.norm.data(), n, ctx.v.data(), ctx.act_scratch);
+  AddBias(ctx.q.data(), w.bq, n, q_dim);
+  AddBias(ctx.k.data(), w.bk, n, kv_dim);
+  AddBias(ctx.v.data(), w.bv, n, kv_dim);
+
+  const kernels::RopeParams rope{head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
+  for (int t = 0; t < n; ++t) {
+    const float pos = static_cast<float>(batch.positions[t]);
+    kernels::Rope(ctx.q.data() + static_cast<size_t>(t) * q_dim, hp.n_heads, pos, rope);
+    kernels::Rope(ctx.k.data() + static_cast<size_t>(t) * kv_dim, hp.n_kv_heads, pos, rope);
+    const int32_t slot = batch.kv_slots[t];
+    k.f32_to_f16(ctx.k.data() + static_cast<size_t>(t) * kv_dim, kv.k(layer, slot), kv_dim);
+    k.f32_to_f16(ctx.v.data() + static_cast<size_t>(t) * kv_dim, kv.v(layer, slot), kv_dim);
+  }
+
+  std::map<int32_t, VisibleSlots> visible;
+  for (int t = 0; t < n; ++t) {
+    auto [it, inserted] = visible.try_emplace(batch.seq_ids[t]);
+    if (!inserted) continue;
+    it->second.slots = kv.SlotsOfSequence(batch.seq_ids[t]);
+    for (int32_t s : it->second.slots) it->second.positions.push_back(kv.cell(s).pos);
+  }
+
+  const kernels::KvHeadView kv_view{kv.k_layer(layer), kv.v_layer(layer),
+                                    static_cast<size_t>(kv_dim)};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const int group = hp.n_heads / hp.n_kv_heads;
+  ctx.pool.ParallelFor(static_cast<int64_t>(n) * hp.n_heads, [&](int64_t i0, int64_t i1) {
+    std::vector<float> scores;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
+      const VisibleSlots& vis = visible.at(batch.seq_ids[t]);
+      const int n_visible = static_cast<int>(
+          std::upper_bound(vis.positions.begin(), vis.positions.end(), batch.positions[t]) -
+          vis.positions.begin());
+      scores.resize(n_visible);
+      kernels::KvHeadView head = kv_view;
+      head.k_base += (h / group) * head_dim;
+      head.v_base += (h / group) * head_dim;
+      kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
+                             head_dim, head, vis.slots.data(), n_visible, scale, scores.data(),
+                             ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim);
+    }
+  });
+
+  kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
+  kernels::AddInPlace(hidden, ctx.proj.data(), static_cast<int64_t>(n) * n_embd);
+}
+
+}  // namespace kvfuse::model::blocks

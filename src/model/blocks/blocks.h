@@ -1,0 +1,21 @@
+// The two halves of a transformer layer, shared by every architecture.
+#pragma once
+
+#include "kv/kv_cache.h"
+#include "model/forward_context.h"
+#include "model/hparams.h"
+#include "model/token_batch.h"
+#include "model/weights.h"
+
+namespace kvfuse::model::blocks {
+
+// hidden += Wo · attention(RoPE(Wq·norm(hidden)), K/V cache incl. this batch's tokens)
+//   hidden: [batch.size(), n_embd]
+void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
+                    const TokenBatch& batch, float* hidden, kv::KvCache& kv);
+
+// hidden += W_down · (silu(W_gate·norm(hidden)) * W_up·norm(hidden))
+void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int n_tokens,
+              float* hidden);
+
+}  // namespace kvfuse::model::blocks

@@ -1,0 +1,25 @@
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "model/blocks/blocks.h"
+
+namespace kvfuse::model::blocks {
+
+void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int n_tokens,
+              float* hidden) {
+  const kernels::KernelTable& k = *ctx.kernels;
+  const size_t n = static_cast<size_t>(n_tokens);
+  ctx.norm.resize(n * hp.n_embd);
+  ctx.gate.resize(n * hp.n_ff);
+  ctx.up.resize(n * hp.n_ff);
+  ctx.proj.resize(n * hp.n_embd);
+  for (size_t t = 0; t < n; ++t)
+    kernels::RmsNorm(hidden + t * hp.n_embd, w.ffn_norm, hp.n_embd, hp.rms_eps,
+                     ctx.norm.data() + t * hp.n_embd);
+  kernels::MatMul(k, ctx.pool, w.w_gate, ctx.norm.data(), n_tokens, ctx.gate.data(), ctx.act_scratch);
+  kernels::MatMul(k, ctx.pool, w.w_up, ctx.norm.data(), n_tokens, ctx.up.data(), ctx.act_scratch);
+  kernels::SwiGlu(ctx.gate.data(), ctx.up.data(), static_cast<int64_t>(n * hp.n_ff));
+  kernels::MatMul(k, ctx.pool, w.w_down, ctx.gate.data(), n_tokens, ctx.proj.data(), ctx.act_scratch);
+  kernels::AddInPlace(hidden, ctx.proj.data(), static_cast<int64_t>(n * hp.n_embd));
+}
+
+}  // namespace kvfuse::model::blocks

@@ -1,0 +1,61 @@
+#include "model/hparams.h"
+
+#include "model/arch/arch.h"
+
+namespace kvfuse::model {
+
+using util::Result;
+using util::Status;
+
+namespace {
+
+Status ReadPositiveInt(const gguf::GgufFile& file, const std::string& key, int& out) {
+  Result<int64_t> v = file.GetInt(key);
+  if (!v.ok()) return v.status();
+  if (v.value() <= 0 || v.value() > (1 << 30))
+    return Status::Error(file.path() + ": metadata '" + key + "' = " + std::to_string(v.value()) +
+                         " is out of range");
+  out = static_cast<int>(v.value());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<HParams> ReadHParams(const gguf::GgufFile& file) {
+  HParams hp;
+  Result<std::string> arch = file.GetString("general.architecture");
+  if (!arch.ok()) return arch.status();
+  hp.arch = arch.value();
+  bool known = false;
+  if (hp.arch == "llama") known = arch::ConfigureLlama(hp);
+  if (hp.arch == "qwen2") known = arch::ConfigureQwen2(hp);
+  if (!known)
+    return Status::Error(file.path() + ": architecture '" + hp.arch +
+                         "' is not supported (llama, qwen2 are)");
+  const std::string p = hp.arch + ".";
+  KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "embedding_length", hp.n_embd));
+  KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "block_count", hp.n_layers));
+  KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "feed_forward_length", hp.n_ff));
+  KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "attention.head_count", hp.n_heads));
+  hp.n_kv_heads = hp.n_heads;
+  if (file.Find(p + "attention.head_count_kv"))
+    KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "attention.head_count_kv", hp.n_kv_heads));
+  hp.n_ctx_train = static_cast<int>(file.GetIntOr(p + "context_length", 2048));
+  hp.rope_theta = static_cast<float>(file.GetFloatOr(p + "rope.freq_base", 10000.0));
+  hp.rms_eps = static_cast<float>(file.GetFloatOr(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  if (hp.n_embd % hp.n_heads != 0 || hp.n_heads % hp.n_kv_heads != 0)
+    return Status::Error(file.path() + ": head counts do not divide the embedding width");
+  hp.head_dim = hp.n_embd / hp.n_heads;
+  if (file.Find(p + "attention.key_length"))
+    KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "attention.key_length", hp.head_dim));
+  hp.rope_dim = hp.head_dim;
+  if (file.Find(p + "rope.dimension_count"))
+    KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "rope.dimension_count", hp.rope_dim));
+  if (hp.rope_dim > hp.head_dim || hp.rope_dim % 2 != 0)
+    return Status::Error(file.path() + ": rope.dimension_count must be even and at most the head size");
+  if (!(hp.rope_theta > 0) || !(hp.rms_eps > 0))
+    return Status::Error(file.path() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
+  return hp;
+}
+
+}  // namespace kvfuse::model

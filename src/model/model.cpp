@@ -1,0 +1,96 @@
+#include "model/model.h"
+
+#include <set>
+
+#include "kernels/quantize.h"
+#include "kernels/ops.h"
+#include "model/blocks/blocks.h"
+
+namespace kvfuse::model {
+
+using util::Result;
+using util::Status;
+using util::StrFormat;
+
+Result<std::unique_ptr<Model>> Model::Open(const std::string& path) {
+  Result<gguf::GgufFile> file = gguf::GgufFile::Open(path);
+  if (!file.ok()) return file.status();
+  Result<HParams> hp = ReadHParams(file.value());
+  if (!hp.ok()) return hp.status();
+  Result<ModelWeights> w = LoadWeights(file.value(), hp.value());
+  if (!w.ok()) return w.status();
+  return std::unique_ptr<Model>(
+      new Model(std::move(file).value(), std::move(hp).value(), std::move(w).value()));
+}
+
+Status Model::Validate(const TokenBatch& batch, const kv::KvCache& kv) const {
+  const int n = batch.size();
+  if (n == 0) return Status::Error("empty batch");
+  if (static_cast<int>(batch.positions.size()) != n || static_cast<int>(batch.seq_ids.size()) != n ||
+      static_cast<int>(batch.kv_slots.size()) != n)
+    return Status::Error("batch arrays differ in length");
+  const kv::KvGeometry g = kv_geometry();
+  if (kv.geometry().n_layers != g.n_layers || kv.geometry().n_kv_heads != g.n_kv_heads ||
+      kv.geometry().head_dim != g.head_dim)
+    return Status::Error("KV cache geometry does not match the model");
+  std::set<int32_t> slots;
+  for (int t = 0; t < n; ++t) {
+    if (batch.token_ids[t] < 0 || batch.token_ids[t] >= hp_.n_vocab)
+      return Status::Error(StrFormat("token id %d at batch row %d is outside the vocabulary (0..%d)",
+                                     batch.token_ids[t], t, hp_.n_vocab - 1));
+    if (batch.positions[t] < 0) return Status::Error(StrFormat("negative position at batch row %d", t));
+    if (batch.seq_ids[t] < 0) return Status::Error(StrFormat("negative sequence id at batch row %d", t));
+    if (batch.kv_slots[t] < 0 || batch.kv_slots[t] >= kv.n_slots())
+      return Status::Error(StrFormat("KV slot %d at batch row %d is outside the cache (%d slots)",
+                                     batch.kv_slots[t], t, kv.n_slots()));
+    if (!slots.insert(batch.kv_slots[t]).second)
+      return Status::Error(StrFormat("KV slot %d is written twice in one batch", batch.kv_slots[t]));
+  }
+  for (int32_t r : batch.output_rows)
+    if (r < 0 || r >= n) return Status::Error(StrFormat("output row %d is outside the batch", r));
+  return Status::Ok();
+}
+
+void Model::Embed(const TokenBatch& batch, float* hidden) const {
+  for (int t = 0; t < batch.size(); ++t)
+    kernels::DequantizeRow(w_.token_embd.type, w_.token_embd.row(batch.token_ids[t]),
+                           hidden + static_cast<size_t>(t) * hp_.n_embd, hp_.n_embd);
+}
+
+void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin,
+                      int layer_end, float* hidden, kv::KvCache& kv) const {
+  KVFUSE_CHECK(0 <= layer_begin && layer_begin <= layer_end && layer_end <= hp_.n_layers);
+  for (int t = 0; t < batch.size(); ++t)
+    kv.SetCell(batch.kv_slots[t], batch.seq_ids[t], batch.positions[t]);
+  for (int il = layer_begin; il < layer_end; ++il) {
+    blocks::AttentionBlock(ctx, hp_, w_.layers[il], il, batch, hidden, kv);
+    blocks::FfnBlock(ctx, hp_, w_.layers[il], batch.size(), hidden);
+  }
+}
+
+void Model::Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, float* logits) const {
+  ctx.norm.resize(static_cast<size_t>(n_rows) * hp_.n_embd);
+  for (int64_t r = 0; r < n_rows; ++r)
+    kernels::RmsNorm(hidden + r * hp_.n_embd, w_.output_norm, hp_.n_embd, hp_.rms_eps,
+                     ctx.norm.data() + r * hp_.n_embd);
+  kernels::MatMul(*ctx.kernels, ctx.pool, w_.output, ctx.norm.data(), n_rows, logits,
+                  ctx.act_scratch);
+}
+
+Status Model::Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvCache& kv,
+                      std::vector<float>& logits) const {
+  KVFUSE_RETURN_IF_ERROR(Validate(batch, kv));
+  const size_t n_embd = hp_.n_embd;
+  std::vector<float> hidden(static_cast<size_t>(batch.size()) * n_embd);
+  Embed(batch, hidden.data());
+  RunLayers(ctx, batch, 0, hp_.n_layers, hidden.data(), kv);
+  std::vector<float> selected(batch.output_rows.size() * n_embd);
+  for (size_t i = 0; i < batch.output_rows.size(); ++i)
+    std::copy_n(hidden.data() + batch.output_rows[i] * n_embd, n_embd, selected.data() + i * n_embd);
+  logits.resize(batch.output_rows.size() * static_cast<size_t>(hp_.n_vocab));
+  if (!batch.output_rows.empty())
+    Logits(ctx, selected.data(), static_cast<int64_t>(batch.output_rows.size()), logits.data());
+  return Status::Ok();
+}
+
+}  // namespace kvfuse::model

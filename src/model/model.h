@@ -1,0 +1,54 @@
+// A loaded decoder-only transformer and its forward pass over a TokenBatch.
+//
+// Ownership: a Model owns its mapped GGUF file; weights are views into it. A Model is
+// immutable after Open and may be shared by threads, each with its own ForwardContext
+// and KvCache.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf_reader.h"
+#include "kv/kv_cache.h"
+#include "model/forward_context.h"
+#include "model/hparams.h"
+#include "model/token_batch.h"
+#include "model/weights.h"
+
+namespace kvfuse::model {
+
+class Model {
+ public:
+  static util::Result<std::unique_ptr<Model>> Open(const std::string& path);
+
+  const HParams& hparams() const { return hp_; }
+  const gguf::GgufFile& file() const { return file_; }
+  kv::KvGeometry kv_geometry() const { return {hp_.n_layers, hp_.n_kv_heads, hp_.head_dim}; }
+
+  // Checks token ids, positions and slots against the model and the cache.
+  util::Status Validate(const TokenBatch& batch, const kv::KvCache& kv) const;
+
+  // hidden: [batch.size(), n_embd]
+  void Embed(const TokenBatch& batch, float* hidden) const;
+  // Runs layers [layer_begin, layer_end) for every token of the batch, writing their K/V
+  // into their slots (and marking the slots with the tokens' sequence and position).
+  void RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin, int layer_end,
+                 float* hidden, kv::KvCache& kv) const;
+  // Final norm and output projection: hidden [n_rows, n_embd] -> logits [n_rows, n_vocab].
+  void Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, float* logits) const;
+
+  // Embed, all layers, then logits of batch.output_rows (in that order).
+  util::Status Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvCache& kv,
+                       std::vector<float>& logits) const;
+
+ private:
+  Model(gguf::GgufFile file, HParams hp, ModelWeights w)
+      : file_(std::move(file)), hp_(std::move(hp)), w_(std::move(w)) {}
+
+  gguf::GgufFile file_;
+  HParams hp_;
+  ModelWeights w_;
+};
+
+}  // namespace kvfuse::model

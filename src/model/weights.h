@@ -1,0 +1,37 @@
+// Views of a model's weights inside the mapped GGUF file (nothing is copied).
+#pragma once
+
+#include <vector>
+
+#include "gguf/gguf_reader.h"
+#include "kernels/matmul.h"
+#include "model/hparams.h"
+
+namespace kvfuse::model {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [n_embd]
+  kernels::WeightView wq;            // [n_heads*head_dim rows, n_embd cols]
+  kernels::WeightView wk;            // [n_kv_heads*head_dim, n_embd]
+  kernels::WeightView wv;            // [n_kv_heads*head_dim, n_embd]
+  const float* bq = nullptr;         // biases (qwen2), else nullptr
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  kernels::WeightView wo;            // [n_embd, n_heads*head_dim]
+  const float* ffn_norm = nullptr;   // [n_embd]
+  kernels::WeightView w_gate;        // [n_ff, n_embd]
+  kernels::WeightView w_up;          // [n_ff, n_embd]
+  kernels::WeightView w_down;        // [n_embd, n_ff]
+};
+
+struct ModelWeights {
+  kernels::WeightView token_embd;  // [n_vocab rows, n_embd]
+  const float* output_norm = nullptr;
+  kernels::WeightView output;      // [n_vocab, n_embd]; token_embd when tied
+  std::vector<LayerWeights> layers;
+};
+
+// Finds and shape-checks every tensor; sets hp.n_vocab from the embedding.
+util::Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp);
+
+}  // namespace kvfuse::model

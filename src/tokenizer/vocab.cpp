@@ -1,0 +1,45 @@
+#include "tokenizer/vocab.h"
+
+namespace kvfuse::tokenizer {
+
+using util::Result;
+using util::Status;
+
+Result<Vocab> ReadVocab(const gguf::GgufFile& file) {
+  Vocab v;
+  Result<std::string> model = file.GetString("tokenizer.ggml.model");
+  if (!model.ok()) return model.status();
+  v.model = model.value();
+  const gguf::Value* tokens = file.Find("tokenizer.ggml.tokens");
+  if (!tokens || !tokens->is_array() || tokens->element_type != gguf::ValueType::kString)
+    return Status::Error(file.path() + ": tokenizer.ggml.tokens is missing or not a string array");
+  v.tokens = tokens->texts;
+  const size_t n = v.tokens.size();
+  v.scores.assign(n, 0.f);
+  if (const gguf::Value* scores = file.Find("tokenizer.ggml.scores")) {
+    if (scores->reals.size() != n)
+      return Status::Error(file.path() + ": tokenizer.ggml.scores has a different length than the tokens");
+    for (size_t i = 0; i < n; ++i) v.scores[i] = static_cast<float>(scores->reals[i]);
+  }
+  v.types.assign(n, TokenType::kNormal);
+  if (const gguf::Value* types = file.Find("tokenizer.ggml.token_type")) {
+    if (types->integers.size() != n)
+      return Status::Error(file.path() + ": tokenizer.ggml.token_type has a different length than the tokens");
+    for (size_t i = 0; i < n; ++i) v.types[i] = static_cast<TokenType>(types->integers[i]);
+  }
+  for (size_t i = 0; i < n; ++i) v.token_to_id.emplace(v.tokens[i], static_cast<int32_t>(i));
+  auto read_id = [&](const char* key, int32_t fallback) {
+    const int64_t id = file.GetIntOr(key, fallback);
+    return id >= 0 && id < static_cast<int64_t>(n) ? static_cast<int32_t>(id) : -1;
+  };
+  const bool spm = v.model == "llama";
+  v.bos_id = read_id("tokenizer.ggml.bos_token_id", spm ? 1 : -1);
+  v.eos_id = read_id("tokenizer.ggml.eos_token_id", spm ? 2 : -1);
+  v.unk_id = read_id("tokenizer.ggml.unknown_token_id", spm ? 0 : -1);
+  v.add_bos = file.GetBoolOr("tokenizer.ggml.add_bos_token", spm);
+  v.add_eos = file.GetBoolOr("tokenizer.ggml.add_eos_token", false);
+  v.add_space_prefix = file.GetBoolOr("tokenizer.ggml.add_space_prefix", spm);
+  return v;
+}
+
+}  // namespace kvfuse::tokenizer

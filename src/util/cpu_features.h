@@ -1,0 +1,16 @@
+// Run-time CPU feature detection, used to pick kernel variants.
+#pragma once
+
+namespace kvfuse::util {
+
+struct CpuFeatures {
+  bool avx2 = false;  // with FMA and F16C
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vnni = false;
+};
+
+// Detected once; cheap to call.
+const CpuFeatures& DetectCpuFeatures();
+
+}  // namespace kvfuse::util

@@ -1,0 +1,74 @@
+// Status and Result<T>: errors as values at layer boundaries.
+//
+// A Status is OK or carries a message a user can act on (name the file, the offset,
+// what was expected and what was found). Result<T> holds either a T or a non-OK Status.
+// KVFUSE_CHECK guards our own invariants only; never use it on anything a user or a
+// file controls.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace kvfuse::util {
+
+class Status {
+ public:
+  Status() = default;
+  static Status Ok() { return Status(); }
+  static Status Error(std::string message) { return Status(std::move(message)); }
+
+  bool ok() const { return !has_error_; }
+  const std::string& message() const { return message_; }
+
+  // Prepends context ("loading model.gguf: ") to an error; OK stays OK.
+  Status WithContext(const std::string& context) const {
+    return ok() ? *this : Status(context + ": " + message_);
+  }
+
+ private:
+  explicit Status(std::string message) : has_error_(true), message_(std::move(message)) {}
+  bool has_error_ = false;
+  std::string message_;
+};
+
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}
+  Result(Status status) : value_(std::move(status)) {
+    if (std::get<Status>(value_).ok()) value_ = Status::Error("internal: Result built from OK");
+  }
+
+  bool ok() const { return std::holds_alternative<T>(value_); }
+  const Status& status() const {
+    static const Status kOk;
+    return ok() ? kOk : std::get<Status>(value_);
+  }
+  T& value() & { return std::get<T>(value_); }
+  const T& value() const& { return std::get<T>(value_); }
+  T&& value() && { return std::get<T>(std::move(value_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() { return value(); }
+
+ private:
+  std::variant<T, Status> value_;
+};
+
+std::string StrFormat(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+[[noreturn]] void CheckFailed(const char* file, int line, const char* expr);
+
+}  // namespace kvfuse::util
+
+#define KVFUSE_CHECK(cond) \
+  do { if (!(cond)) ::kvfuse::util::CheckFailed(__FILE__, __LINE__, #cond); } while (0)
+
+#define KVFUSE_RETURN_IF_ERROR(expr)      \
+  do {                                     \
+    ::kvfuse::util::Status _st = (expr);   \
+    if (!_st.ok()) return _st;             \
+  } while (0)

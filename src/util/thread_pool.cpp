@@ -1,0 +1,83 @@
+#include "util/thread_pool.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KVFUSE_CPU_RELAX() _mm_pause()
+#else
+#define KVFUSE_CPU_RELAX() ((void)0)
+#endif
+
+namespace kvfuse::util {
+
+namespace {
+constexpr int kSpinsBeforeSleep = 200000;
+}
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_.store(true);
+    generation_.fetch_add(1);
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::RunShare(int thread_index) {
+  const int64_t n_chunks = (n_items_ + grain_ - 1) / grain_;
+  const int64_t per_thread = (n_chunks + n_threads_ - 1) / n_threads_;
+  const int64_t begin = std::min(n_items_, thread_index * per_thread * grain_);
+  const int64_t end = std::min(n_items_, (thread_index + 1) * per_thread * grain_);
+  if (begin < end) (*job_)(begin, end);
+}
+
+void ThreadPool::ParallelFor(int64_t n_items, const RangeFn& fn, int64_t grain) {
+  if (n_items <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  if (n_threads_ == 1 || n_items <= grain) {
+    fn(0, n_items);
+    return;
+  }
+  job_ = &fn;
+  n_items_ = n_items;
+  grain_ = grain;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  if (n_sleeping_.load() > 0) wake_.notify_all();
+  RunShare(0);
+  while (pending_.load(std::memory_order_acquire) != 0) KVFUSE_CPU_RELAX();
+  job_ = nullptr;
+}
+
+void ThreadPool::WorkerLoop(int worker_index) {
+  uint64_t seen = 0;
+  while (true) {
+    int spins = 0;
+    uint64_t now;
+    while ((now = generation_.load(std::memory_order_acquire)) == seen) {
+      if (++spins < kSpinsBeforeSleep) {
+        KVFUSE_CPU_RELAX();
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      n_sleeping_.fetch_add(1);
+      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      n_sleeping_.fetch_sub(1);
+    }
+    seen = now;
+    if (stop_.load()) return;
+    RunShare(worker_index);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+}  // namespace kvfuse::util

@@ -1,0 +1,53 @@
+// A fork-join pool for data-parallel kernels.
+//
+// Threading: ParallelFor must be called from one thread at a time (the owner); it
+// returns when every worker has finished its share. Workers spin briefly between jobs
+// (a decode step issues hundreds of small jobs) and then sleep on a condition variable.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kvfuse::util {
+
+class ThreadPool {
+ public:
+  // fn(begin, end): process items [begin, end).
+  using RangeFn = std::function<void(int64_t begin, int64_t end)>;
+
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int n_threads() const { return n_threads_; }
+
+  // Splits [0, n_items) into n_threads contiguous ranges whose sizes are multiples of
+  // `grain` (except the last) and runs them in parallel.
+  void ParallelFor(int64_t n_items, const RangeFn& fn, int64_t grain = 1);
+
+ private:
+  void WorkerLoop(int worker_index);
+  void RunShare(int thread_index);
+
+  const int n_threads_;
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> n_sleeping_{0};
+
+  // The current job; written by the owner before generation_ is bumped.
+  const RangeFn* job_ = nullptr;
+  int64_t n_items_ = 0;
+  int64_t grain_ = 1;
+};
+
+}  // namespace kvfuse::util

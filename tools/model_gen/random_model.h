@@ -1,0 +1,33 @@
+// Random-weight GGUF models with the shapes of real ones (shared/design/BENCHMARKS.md)
+// and small test shapes, in every supported tensor type, written with our own writer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace kvfuse::tools {
+
+struct ModelShape {
+  std::string name;
+  std::string arch;  // "llama" or "qwen2"
+  int n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab;
+  float rope_theta;
+  bool tied_output;
+};
+
+// "tiny", "tiny-qwen2", "smol", "qwen05"; false if unknown.
+bool FindShape(const std::string& name, ModelShape& out);
+std::vector<std::string> ShapeNames();
+
+// Weight types: f32, f16, bf16, q8_0, q4_0, q5_0, q4_k, q5_k, q6_k, or the llama.cpp
+// mixes q4_k_m and q5_k_m. Widths that are not multiples of 256 fall back from K-quants
+// to 32-blocks as llama.cpp's quantizer does (q4_k -> q5_0, q5_k/q6_k -> q8_0).
+std::vector<std::string> TypeNames();
+
+util::Status WriteRandomModel(const ModelShape& shape, const std::string& type_name,
+                              uint64_t seed, const std::string& path);
+
+}  // namespace kvfuse::tools

@@ -1,0 +1,71 @@
+#include "model_gen/test_vocab.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace kvfuse::tools {
+
+namespace {
+
+const std::string kSpace = "\xE2\x96\x81";
+
+void BuildTokens(std::vector<std::string>& tokens, std::vector<double>& scores,
+                 std::vector<int64_t>& types) {
+  auto add = [&](std::string t, double score, int type) {
+    tokens.push_back(std::move(t));
+    scores.push_back(score);
+    types.push_back(type);
+  };
+  add("<unk>", 0, 2);
+  add("<s>", 0, 3);
+  add("</s>", 0, 3);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    add(name, 0, 6);
+  }
+  add(kSpace, -1, 1);
+  for (char c = '!'; c <= '~'; ++c) add(std::string(1, c), -2, 1);
+  // Merges: scores fall with the index so the pair order is a fixed preference.
+  double score = -3;
+  for (char c = 'a'; c <= 'z'; ++c) add(kSpace + c, score -= 0.01, 1);
+  for (char a = 'a'; a <= 'z'; ++a)
+    for (char b = 'a'; b <= 'z'; ++b) add(std::string{a, b}, score -= 0.01, 1);
+}
+
+}  // namespace
+
+int MinTestVocabSize() {
+  std::vector<std::string> t;
+  std::vector<double> s;
+  std::vector<int64_t> ty;
+  BuildTokens(t, s, ty);
+  return static_cast<int>(t.size());
+}
+
+void AddTestVocab(gguf::GgufWriter& writer, int n_vocab) {
+  std::vector<std::string> tokens;
+  std::vector<double> scores;
+  std::vector<int64_t> types;
+  BuildTokens(tokens, scores, types);
+  for (int i = static_cast<int>(tokens.size()); i < n_vocab; ++i) {
+    tokens.push_back("<unused" + std::to_string(i) + ">");
+    scores.push_back(-1000);
+    types.push_back(5);
+  }
+  tokens.resize(n_vocab);
+  scores.resize(n_vocab);
+  types.resize(n_vocab);
+  writer.Set("tokenizer.ggml.model", gguf::Value::String("llama"));
+  writer.Set("tokenizer.ggml.tokens", gguf::Value::StringArray(std::move(tokens)));
+  writer.Set("tokenizer.ggml.scores", gguf::Value::Float32Array(std::move(scores)));
+  writer.Set("tokenizer.ggml.token_type", gguf::Value::Int32Array(std::move(types)));
+  writer.Set("tokenizer.ggml.bos_token_id", gguf::Value::Uint32(1));
+  writer.Set("tokenizer.ggml.eos_token_id", gguf::Value::Uint32(2));
+  writer.Set("tokenizer.ggml.unknown_token_id", gguf::Value::Uint32(0));
+  writer.Set("tokenizer.ggml.add_bos_token", gguf::Value::Bool(true));
+  writer.Set("tokenizer.ggml.add_eos_token", gguf::Value::Bool(false));
+}
+
+}  // namespace kvfuse::tools
