@@ -3,7 +3,6 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "sched/sampler.h"
 
 namespace kvfuse::cli {
 
@@ -29,7 +28,7 @@ int RunCommand(int argc, char** argv) {
   if (static_cast<long long>(tokens.size()) + n_predict.value() > e.n_ctx())
     return Fail(util::StrFormat("prompt (%zu tokens) plus -n %lld exceeds the context of %d tokens",
                                 tokens.size(), n_predict.value(), e.n_ctx()));
-  sched::Sampler sampler({static_cast<float>(temp.value()), static_cast<int>(top_k.value()),
+  engine::Sampler sampler({static_cast<float>(temp.value()), static_cast<int>(top_k.value()),
                           static_cast<float>(top_p.value()), static_cast<uint64_t>(seed.value())});
   std::fputs(args->Get("-p").c_str(), stdout);
   std::fflush(stdout);

@@ -16,6 +16,10 @@
 
 namespace kvfuse::engine {
 
+// Sampling is part of the facade so callers above the engine need not reach into sched/.
+using SamplingParams = sched::SamplingParams;
+using Sampler = sched::Sampler;
+
 struct EngineOptions {
   std::string model_path;
   int n_threads = 2;

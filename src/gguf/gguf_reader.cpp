@@ -61,22 +61,22 @@ Status Parser::ReadString(std::string& out, const char* what) {
 
 Status Parser::ReadValue(ValueType type, Value& out, bool in_array) {
   switch (type) {
-    case ValueType::kUint8: { uint8_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "u8")); out.integer = v; break; }
-    case ValueType::kInt8: { int8_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "i8")); out.integer = v; break; }
-    case ValueType::kUint16: { uint16_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "u16")); out.integer = v; break; }
-    case ValueType::kInt16: { int16_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "i16")); out.integer = v; break; }
-    case ValueType::kUint32: { uint32_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "u32")); out.integer = v; break; }
-    case ValueType::kInt32: { int32_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "i32")); out.integer = v; break; }
+    case ValueType::kUint8: { uint8_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "u8")); out.integer = v; break; }
+    case ValueType::kInt8: { int8_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "i8")); out.integer = v; break; }
+    case ValueType::kUint16: { uint16_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "u16")); out.integer = v; break; }
+    case ValueType::kInt16: { int16_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "i16")); out.integer = v; break; }
+    case ValueType::kUint32: { uint32_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "u32")); out.integer = v; break; }
+    case ValueType::kInt32: { int32_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "i32")); out.integer = v; break; }
     case ValueType::kUint64: {
-      uint64_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "u64"));
+      uint64_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "u64"));
       out.integer = static_cast<int64_t>(v);
       break;
     }
-    case ValueType::kInt64: { int64_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "i64")); out.integer = v; break; }
-    case ValueType::kFloat32: { float v; KVFUSE_RETURN_IF_ERROR(Read(v, "f32")); out.real = v; break; }
-    case ValueType::kFloat64: { double v; KVFUSE_RETURN_IF_ERROR(Read(v, "f64")); out.real = v; break; }
+    case ValueType::kInt64: { int64_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "i64")); out.integer = v; break; }
+    case ValueType::kFloat32: { float v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "f32")); out.real = v; break; }
+    case ValueType::kFloat64: { double v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "f64")); out.real = v; break; }
     case ValueType::kBool: {
-      uint8_t v; KVFUSE_RETURN_IF_ERROR(Read(v, "bool"));
+      uint8_t v = 0; KVFUSE_RETURN_IF_ERROR(Read(v, "bool"));
       if (v > 1) return Fail(StrFormat("bool value %u is neither 0 nor 1", v));
       out.integer = v;
       break;

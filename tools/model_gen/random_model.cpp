@@ -133,11 +133,12 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
   };
   // Uniform weights of std 1/sqrt(n_cols) keep activations of order one.
   auto scale_for = [](int64_t n_cols) { return std::sqrt(3.0f / n_cols); };
+  // The embedding doubles as the output projection when tied: logits of std ~2.
   KVFUSE_RETURN_IF_ERROR(matrix("token_embd.weight", s.tied_output ? "output" : "token_embd", -1,
-                                s.n_embd, s.n_vocab, 1.0f));
+                                s.n_embd, s.n_vocab, 2.0f * scale_for(s.n_embd)));
   KVFUSE_RETURN_IF_ERROR(vector("output_norm.weight", s.n_embd, 1.0f, 0.1f));
   if (!s.tied_output)
-    KVFUSE_RETURN_IF_ERROR(matrix("output.weight", "output", -1, s.n_embd, s.n_vocab, scale_for(s.n_embd)));
+    KVFUSE_RETURN_IF_ERROR(matrix("output.weight", "output", -1, s.n_embd, s.n_vocab, 2.0f * scale_for(s.n_embd)));
   for (int il = 0; il < s.n_layers; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     KVFUSE_RETURN_IF_ERROR(vector(p + "attn_norm.weight", s.n_embd, 1.0f, 0.1f));

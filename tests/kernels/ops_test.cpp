@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kernel_test_util.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+
+namespace kvfuse::kernels {
+
+using namespace testing;
+
+TEST(Ops, RmsNormMatchesDouble) {
+  const auto x = RandomFloats(576, 1);
+  const auto w = RandomFloats(576, 2);
+  std::vector<float> out(576);
+  RmsNorm(x.data(), w.data(), 576, 1e-6f, out.data());
+  double ss = 0;
+  for (float v : x) ss += static_cast<double>(v) * v;
+  const double scale = 1.0 / std::sqrt(ss / 576 + 1e-6);
+  for (int i = 0; i < 576; ++i) EXPECT_NEAR(out[i], x[i] * scale * w[i], 1e-5);
+}
+
+TEST(Ops, RopeRotationsCompose) {
+  // Rotating by position a, then by b, equals rotating by a + b: the property chunk
+  // fusion relies on to move cached keys.
+  for (bool neox : {false, true}) {
+    const RopeParams p{64, 64, 10000.f, neox};
+    const auto x = RandomFloats(2 * 64, 3);
+    std::vector<float> twice(x), once(x);
+    Rope(twice.data(), 2, 37.f, p);
+    Rope(twice.data(), 2, 100.f, p);
+    Rope(once.data(), 2, 137.f, p);
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(twice[i], once[i], 2e-4) << "neox " << neox;
+  }
+}
+
+TEST(Ops, RopeMatchesDoubleFormula) {
+  const RopeParams p{8, 8, 10000.f, false};
+  const auto x = RandomFloats(8, 4);
+  std::vector<float> y(x);
+  Rope(y.data(), 1, 5.f, p);
+  for (int i = 0; i < 4; ++i) {
+    const double theta = 5.0 * std::pow(10000.0, -2.0 * i / 8);
+    EXPECT_NEAR(y[2 * i], x[2 * i] * std::cos(theta) - x[2 * i + 1] * std::sin(theta), 1e-5);
+    EXPECT_NEAR(y[2 * i + 1], x[2 * i] * std::sin(theta) + x[2 * i + 1] * std::cos(theta), 1e-5);
+  }
+}
+
+TEST(Ops, SoftmaxSumsToOneAndIsStable) {
+  std::vector<float> x = {1000.f, 1001.f, 999.f};
+  Softmax(x.data(), 3);
+  EXPECT_NEAR(x[0] + x[1] + x[2], 1.0f, 1e-6);
+  EXPECT_NEAR(x[1], 1.0 / (1 + std::exp(-1.0) + std::exp(-2.0)), 1e-6);
+}
+
+TEST(MatMul, MatchesPerRowDotForEveryTypeAndThreadCount) {
+  for (int n_threads : {1, 2, 3}) {
+    util::ThreadPool pool(n_threads);
+    for (tensor::DType type : kWeightTypes) {
+      const int64_t n_cols = 256, n_rows = 37, n_tokens = 5;
+      const auto wf = RandomFloats(n_cols * n_rows, 21);
+      std::vector<uint8_t> w(tensor::RowBytes(type, n_cols) * n_rows);
+      for (int64_t r = 0; r < n_rows; ++r)
+        QuantizeRow(type, wf.data() + r * n_cols, w.data() + r * tensor::RowBytes(type, n_cols), n_cols);
+      const auto x = RandomFloats(n_cols * n_tokens, 22);
+      const WeightView view{type, n_cols, n_rows, w.data()};
+      std::vector<float> y(n_rows * n_tokens);
+      std::vector<uint8_t> scratch;
+      MatMul(RefKernels(), pool, view, x.data(), n_tokens, y.data(), scratch);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const auto xq = Quantize(VecDotType(type), std::vector<float>(x.begin() + t * n_cols, x.begin() + (t + 1) * n_cols));
+        for (int64_t r = 0; r < n_rows; ++r)
+          ASSERT_EQ(y[t * n_rows + r], RefKernels().DotFor(type)(n_cols, view.row(r), xq.data()))
+              << tensor::Info(type).name << " t=" << t << " r=" << r;
+      }
+    }
+  }
+}
+
+}  // namespace kvfuse::kernels

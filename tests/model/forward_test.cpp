@@ -1,0 +1,225 @@
+// The forward pass against the double-precision reference, and the TokenBatch contract:
+// order independence, explicit slots, layer ranges, sequence isolation, validation.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "gguf/gguf_writer.h"
+#include "model/model.h"
+#include "model_gen/random_model.h"
+#include "reference_forward.h"
+
+namespace kvfuse::model {
+
+namespace {
+
+std::string ModelPath(const std::string& shape, const std::string& type) {
+  const std::string path = "/tmp/kvfuse-test-" + std::to_string(getpid()) + "-" + shape + "-" + type + ".gguf";
+  if (access(path.c_str(), F_OK) != 0) {
+    tools::ModelShape s;
+    EXPECT_TRUE(tools::FindShape(shape, s));
+    const util::Status st = tools::WriteRandomModel(s, type, 7, path);
+    EXPECT_TRUE(st.ok()) << st.message();
+  }
+  return path;
+}
+
+std::unique_ptr<Model> OpenModel(const std::string& path) {
+  auto m = Model::Open(path);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return std::move(m).value();
+}
+
+std::vector<int> SomeTokens(int n, int n_vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> t(n);
+  for (int& x : t) x = static_cast<int>(rng() % n_vocab);
+  return t;
+}
+
+// Logits of every token, run as one in-order batch of sequence 0 (slot = position).
+std::vector<float> RunInOrder(const Model& m, ForwardContext& ctx, const std::vector<int>& tokens) {
+  kv::KvCache kv(m.kv_geometry(), 64);
+  TokenBatch batch;
+  for (int i = 0; i < static_cast<int>(tokens.size()); ++i) batch.Add(tokens[i], i, 0, i, true);
+  std::vector<float> logits;
+  const util::Status st = m.Forward(ctx, batch, kv, logits);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return logits;
+}
+
+// Tolerance on logits relative to their largest magnitude: K/V are stored in f16 and
+// quantised weight types also quantise activations to 8 bits.
+double Tolerance(const std::string& type) { return type == "f32" || type == "f16" || type == "bf16" ? 4e-3 : 3e-2; }
+
+}  // namespace
+
+class ForwardVsReference : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(ForwardVsReference, LogitsMatchDoublePrecision) {
+  const auto& [shape, type] = GetParam();
+  const std::string path = ModelPath(shape, type);
+  auto m = OpenModel(path);
+  ForwardContext ctx(2);
+  const auto tokens = SomeTokens(10, m->hparams().n_vocab, 3);
+  const auto got = RunInOrder(*m, ctx, tokens);
+  const auto want = testing::ReferenceLogits(path, tokens);
+  const int n_vocab = m->hparams().n_vocab;
+  double max_abs = 0, max_err = 0;
+  for (size_t t = 0; t < tokens.size(); ++t)
+    for (int i = 0; i < n_vocab; ++i) {
+      max_abs = std::max(max_abs, std::fabs(want[t][i]));
+      max_err = std::max(max_err, std::fabs(want[t][i] - got[t * n_vocab + i]));
+    }
+  EXPECT_GT(max_abs, 1.0);  // the random model produces logits of order one
+  EXPECT_LE(max_err, Tolerance(type) * max_abs) << shape << " " << type << " max |logit| " << max_abs;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllArchsAndTypes, ForwardVsReference,
+    ::testing::Combine(::testing::Values("tiny", "tiny-qwen2"),
+                       ::testing::Values("f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k",
+                                         "q5_k", "q6_k", "q4_k_m")),
+    [](const auto& info) { return std::get<0>(info.param) == "tiny" ? "llama_" + std::get<1>(info.param) : "qwen2_" + std::get<1>(info.param); });
+
+TEST(ForwardContract, ShuffledBatchWithExplicitPositionsEqualsInOrder) {
+  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+    auto m = OpenModel(ModelPath(shape, "q8_0"));
+    ForwardContext ctx(2);
+    const int n_vocab = m->hparams().n_vocab;
+    const auto tokens = SomeTokens(12, n_vocab, 5);
+    const auto in_order = RunInOrder(*m, ctx, tokens);
+
+    std::vector<int> order(tokens.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), std::mt19937(9));
+    kv::KvCache kv(m->kv_geometry(), 64);
+    TokenBatch batch;
+    for (int i : order) batch.Add(tokens[i], i, 0, i, true);
+    std::vector<float> shuffled;
+    ASSERT_TRUE(m->Forward(ctx, batch, kv, shuffled).ok());
+    for (size_t r = 0; r < order.size(); ++r)
+      for (int v = 0; v < n_vocab; ++v)
+        ASSERT_EQ(shuffled[r * n_vocab + v], in_order[order[r] * n_vocab + v]) << shape << " row " << r;
+  }
+}
+
+TEST(ForwardContract, IncrementalDecodeEqualsOneBatch) {
+  auto m = OpenModel(ModelPath("tiny", "q4_k_m"));
+  ForwardContext ctx(2);
+  const int n_vocab = m->hparams().n_vocab;
+  const auto tokens = SomeTokens(10, n_vocab, 6);
+  const auto whole = RunInOrder(*m, ctx, tokens);
+  kv::KvCache kv(m->kv_geometry(), 64);
+  // Prefill 6 tokens into scattered slots, then decode the rest one at a time.
+  const std::vector<int> slots = {40, 3, 17, 9, 22, 5, 60, 1, 33, 12};
+  TokenBatch prefill;
+  for (int i = 0; i < 6; ++i) prefill.Add(tokens[i], i, 0, slots[i], i == 5);
+  std::vector<float> logits;
+  ASSERT_TRUE(m->Forward(ctx, prefill, kv, logits).ok());
+  for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[5 * n_vocab + v]);
+  for (int i = 6; i < 10; ++i) {
+    TokenBatch step;
+    step.Add(tokens[i], i, 0, slots[i], true);
+    ASSERT_TRUE(m->Forward(ctx, step, kv, logits).ok());
+    for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[i * n_vocab + v]) << "step " << i;
+  }
+}
+
+TEST(ForwardContract, LayerRangesCompose) {
+  auto m = OpenModel(ModelPath("tiny-qwen2", "q8_0"));
+  ForwardContext ctx(2);
+  const auto tokens = SomeTokens(8, m->hparams().n_vocab, 7);
+  const auto whole = RunInOrder(*m, ctx, tokens);
+  kv::KvCache kv(m->kv_geometry(), 64);
+  TokenBatch batch;
+  for (int i = 0; i < 8; ++i) batch.Add(tokens[i], i, 0, i, true);
+  const int n_embd = m->hparams().n_embd, n_vocab = m->hparams().n_vocab;
+  std::vector<float> hidden(8 * n_embd), logits(8 * n_vocab);
+  m->Embed(batch, hidden.data());
+  m->RunLayers(ctx, batch, 0, 1, hidden.data(), kv);
+  m->RunLayers(ctx, batch, 1, m->hparams().n_layers, hidden.data(), kv);
+  m->Logits(ctx, hidden.data(), 8, logits.data());
+  EXPECT_EQ(logits, whole);
+}
+
+TEST(ForwardContract, SequencesInOneBatchDoNotSeeEachOther) {
+  auto m = OpenModel(ModelPath("tiny", "q8_0"));
+  ForwardContext ctx(2);
+  const int n_vocab = m->hparams().n_vocab;
+  const auto a = SomeTokens(6, n_vocab, 11), b = SomeTokens(6, n_vocab, 12);
+  const auto alone_a = RunInOrder(*m, ctx, a), alone_b = RunInOrder(*m, ctx, b);
+  kv::KvCache kv(m->kv_geometry(), 64);
+  TokenBatch batch;
+  for (int i = 0; i < 6; ++i) {
+    batch.Add(a[i], i, 0, 2 * i, true);
+    batch.Add(b[i], i, 1, 2 * i + 1, true);
+  }
+  std::vector<float> logits;
+  ASSERT_TRUE(m->Forward(ctx, batch, kv, logits).ok());
+  for (int i = 0; i < 6; ++i)
+    for (int v = 0; v < n_vocab; ++v) {
+      ASSERT_EQ(logits[(2 * i) * n_vocab + v], alone_a[i * n_vocab + v]);
+      ASSERT_EQ(logits[(2 * i + 1) * n_vocab + v], alone_b[i * n_vocab + v]);
+    }
+}
+
+TEST(ForwardContract, InvalidBatchesAreRejected) {
+  auto m = OpenModel(ModelPath("tiny", "q8_0"));
+  ForwardContext ctx(1);
+  kv::KvCache kv(m->kv_geometry(), 8);
+  std::vector<float> logits;
+  auto expect_error = [&](TokenBatch b, const std::string& fragment) {
+    const util::Status st = m->Forward(ctx, b, kv, logits);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find(fragment), std::string::npos) << st.message();
+  };
+  TokenBatch b;
+  expect_error(b, "empty");
+  b.Add(m->hparams().n_vocab, 0, 0, 0, true);
+  expect_error(b, "outside the vocabulary");
+  b.Clear();
+  b.Add(1, 0, 0, 8, true);
+  expect_error(b, "outside the cache");
+  b.Clear();
+  b.Add(1, 0, 0, 2, false);
+  b.Add(2, 1, 0, 2, true);
+  expect_error(b, "written twice");
+  b.Clear();
+  b.Add(1, -1, 0, 0, true);
+  expect_error(b, "negative position");
+}
+
+TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {
+  const std::string path = "/tmp/kvfuse-test-" + std::to_string(getpid()) + "-broken.gguf";
+  gguf::GgufWriter w;
+  w.Set("general.architecture", gguf::Value::String("llama"));
+  w.Set("llama.embedding_length", gguf::Value::Uint32(64));
+  w.Set("llama.block_count", gguf::Value::Uint32(1));
+  w.Set("llama.feed_forward_length", gguf::Value::Uint32(128));
+  w.Set("llama.attention.head_count", gguf::Value::Uint32(4));
+  ASSERT_TRUE(w.Write(path).ok());
+  auto r = Model::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("token_embd.weight"), std::string::npos) << r.status().message();
+
+  w.Set("general.architecture", gguf::Value::String("mamba"));
+  ASSERT_TRUE(w.Write(path).ok());
+  r = Model::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("mamba"), std::string::npos);
+
+  w.Set("general.architecture", gguf::Value::String("llama"));
+  w.Set("llama.attention.head_count", gguf::Value::Uint32(0));
+  ASSERT_TRUE(w.Write(path).ok());
+  r = Model::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("head_count"), std::string::npos);
+  unlink(path.c_str());
+}
+
+}  // namespace kvfuse::model
