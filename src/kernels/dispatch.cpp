@@ -24,6 +24,15 @@ DotFn KernelTable::DotFor(DType weight_type) const {
   KVFUSE_CHECK(false && "no dot product for this weight type");
 }
 
+GemmFn KernelTable::GemmFor(DType weight_type) const {
+  switch (weight_type) {
+    case DType::kQ4_0: return gemm_q4_0;
+    case DType::kQ5_0: return gemm_q5_0;
+    case DType::kQ8_0: return gemm_q8_0;
+    default: return nullptr;
+  }
+}
+
 const KernelTable& RefKernels() {
   static const KernelTable table = {
       "scalar",
@@ -31,6 +40,7 @@ const KernelTable& RefKernels() {
       ref::DotQ4_0, ref::DotQ5_0, ref::DotQ8_0,
       ref::DotQ4_K, ref::DotQ5_K, ref::DotQ6_K,
       ref::QuantizeQ8_0, ref::QuantizeQ8_K,
+      nullptr, nullptr, nullptr,
       ref::DotF32F16, ref::AxpyF16, ref::F32ToF16,
   };
   return table;
@@ -43,6 +53,7 @@ const KernelTable* Avx2Kernels() {
       avx2::DotQ4_0, avx2::DotQ5_0, avx2::DotQ8_0,
       avx2::DotQ4_K, avx2::DotQ5_K, avx2::DotQ6_K,
       avx2::QuantizeQ8_0, ref::QuantizeQ8_K,
+      avx2::GemmQ4_0, avx2::GemmQ5_0, avx2::GemmQ8_0,
       avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16,
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;

@@ -4,6 +4,7 @@
 // with it; tests/kernels compare them over many shapes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "tensor/dtype.h"
@@ -13,6 +14,11 @@ namespace kvfuse::kernels {
 // Dot product of one weight row (n elements of its type) with one activation row
 // already converted to VecDotType(weight type).
 using DotFn = float (*)(int64_t n, const void* w, const void* x);
+// A tile of dot products: y[t * y_stride + r] = dot(w row r, x row t) for
+// r < n_w_rows, t < n_x_rows (rows of n elements, x in VecDotType format).
+using GemmFn = void (*)(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows,
+                        const uint8_t* x, size_t x_row_bytes, int64_t n_x_rows, float* y,
+                        size_t y_stride);
 // Converts n floats to an activation row of Q8_0 or Q8_K.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 
@@ -23,6 +29,8 @@ struct KernelTable {
   DotFn dot_q4_k, dot_q5_k, dot_q6_k;
   QuantizeFn quantize_q8_0;
   QuantizeFn quantize_q8_k;
+  // Optional tiled kernels (nullptr: MatMul loops over DotFor).
+  GemmFn gemm_q4_0, gemm_q5_0, gemm_q8_0;
 
   // Float vector helpers used by attention and the blocks.
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);  // a·b, b in f16
@@ -30,6 +38,7 @@ struct KernelTable {
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
 
   DotFn DotFor(tensor::DType weight_type) const;
+  GemmFn GemmFor(tensor::DType weight_type) const;
 };
 
 const KernelTable& RefKernels();

@@ -24,12 +24,21 @@ void MatMul(const KernelTable& k, util::ThreadPool& pool, const WeightView& w, c
     });
     act = dst;
   }
-  const DotFn dot = k.DotFor(w.type);
   const uint8_t* act_bytes = static_cast<const uint8_t*>(act);
   const int64_t n_rows = w.n_rows;
   // Rows are split between threads; within a thread a small group of rows is applied
   // to every token so the group stays in cache while the activations stream past.
   constexpr int64_t kRowGroup = 16;
+  if (const GemmFn gemm = k.GemmFor(w.type); gemm != nullptr && n_tokens > 1) {
+    pool.ParallelFor(n_rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t rg = r0; rg < r1; rg += kRowGroup) {
+        const int64_t rows = std::min(r1, rg + kRowGroup) - rg;
+        gemm(n_cols, w.row(rg), w.row_bytes(), rows, act_bytes, act_row_bytes, n_tokens, y + rg, n_rows);
+      }
+    }, kRowGroup);
+    return;
+  }
+  const DotFn dot = k.DotFor(w.type);
   pool.ParallelFor(n_rows, [&](int64_t r0, int64_t r1) {
     for (int64_t rg = r0; rg < r1; rg += kRowGroup) {
       const int64_t rg_end = std::min(r1, rg + kRowGroup);

@@ -74,6 +74,39 @@ TEST(Dot, IsaVariantsMatchReference) {
   }
 }
 
+TEST(Dot, IsaGemmMatchesReferenceDotPerElement) {
+  // Shapes with remainders in both tile directions (tiles are 4 weight x 2 activation rows).
+  constexpr int64_t kN = 96, kWRows = 7, kXRows = 5;
+  for (const KernelTable* isa : IsaTables()) {
+    for (DType type : kWeightTypes) {
+      const GemmFn gemm = isa->GemmFor(type);
+      if (gemm == nullptr) continue;
+      const DType xt = VecDotType(type);
+      const size_t w_row = tensor::RowBytes(type, kN), x_row = tensor::RowBytes(xt, kN);
+      std::vector<uint8_t> w, x;
+      for (int64_t r = 0; r < kWRows; ++r) {
+        const auto q = Quantize(type, RandomFloats(kN, 20 + r));
+        w.insert(w.end(), q.begin(), q.end());
+      }
+      for (int64_t t = 0; t < kXRows; ++t) {
+        const auto q = Quantize(xt, RandomFloats(kN, 40 + t));
+        x.insert(x.end(), q.begin(), q.end());
+      }
+      const size_t y_stride = kWRows + 3;  // wider than the tile: gaps must stay untouched
+      std::vector<float> y(kXRows * y_stride, -7.0f);
+      gemm(kN, w.data(), w_row, kWRows, x.data(), x_row, kXRows, y.data(), y_stride);
+      for (int64_t t = 0; t < kXRows; ++t) {
+        for (int64_t r = 0; r < kWRows; ++r) {
+          const float want = RefKernels().DotFor(type)(kN, w.data() + r * w_row, x.data() + t * x_row);
+          EXPECT_NEAR(y[t * y_stride + r], want, 1e-4f * (1.0f + std::fabs(want)))
+              << isa->name << " " << tensor::Info(type).name << " r=" << r << " t=" << t;
+        }
+        for (size_t r = kWRows; r < y_stride; ++r) EXPECT_EQ(y[t * y_stride + r], -7.0f);
+      }
+    }
+  }
+}
+
 TEST(Dot, IsaQuantizeQ8_0IsBitIdentical) {
   for (const KernelTable* isa : IsaTables()) {
     for (int64_t n : {32, 64, 4096}) {

@@ -2,6 +2,7 @@
 // util::DetectCpuFeatures().avx2 is true. Each matches a scalar twin in ref/.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace kvfuse::kernels::avx2 {
@@ -16,6 +17,14 @@ float DotQ4_K(int64_t n, const void* w, const void* x);
 float DotQ5_K(int64_t n, const void* w, const void* x);
 float DotQ6_K(int64_t n, const void* w, const void* x);
 void QuantizeQ8_0(const float* x, void* y, int64_t n);
+
+// Tiled products: y[t * y_stride + r] = dot(w row r, x row t) for n_w_rows x n_x_rows.
+void GemmQ8_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void GemmQ4_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void GemmQ5_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
 float DotF32F16(int64_t n, const float* a, const uint16_t* b);
 void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);
