@@ -29,6 +29,9 @@ GemmFn KernelTable::GemmFor(DType weight_type) const {
     case DType::kQ4_0: return gemm_q4_0;
     case DType::kQ5_0: return gemm_q5_0;
     case DType::kQ8_0: return gemm_q8_0;
+    case DType::kQ4_K: return gemm_q4_k;
+    case DType::kQ5_K: return gemm_q5_k;
+    case DType::kQ6_K: return gemm_q6_k;
     default: return nullptr;
   }
 }
@@ -40,6 +43,7 @@ const KernelTable& RefKernels() {
       ref::DotQ4_0, ref::DotQ5_0, ref::DotQ8_0,
       ref::DotQ4_K, ref::DotQ5_K, ref::DotQ6_K,
       ref::QuantizeQ8_0, ref::QuantizeQ8_K,
+      nullptr, nullptr, nullptr,
       nullptr, nullptr, nullptr,
       ref::DotF32F16, ref::AxpyF16, ref::F32ToF16,
   };
@@ -54,6 +58,7 @@ const KernelTable* Avx2Kernels() {
       avx2::DotQ4_K, avx2::DotQ5_K, avx2::DotQ6_K,
       avx2::QuantizeQ8_0, ref::QuantizeQ8_K,
       avx2::GemmQ4_0, avx2::GemmQ5_0, avx2::GemmQ8_0,
+      avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
       avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16,
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;

@@ -31,6 +31,7 @@ struct KernelTable {
   QuantizeFn quantize_q8_k;
   // Optional tiled kernels (nullptr: MatMul loops over DotFor).
   GemmFn gemm_q4_0, gemm_q5_0, gemm_q8_0;
+  GemmFn gemm_q4_k, gemm_q5_k, gemm_q6_k;
 
   // Float vector helpers used by attention and the blocks.
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);  // a·b, b in f16

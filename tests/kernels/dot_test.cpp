@@ -75,12 +75,13 @@ TEST(Dot, IsaVariantsMatchReference) {
 }
 
 TEST(Dot, IsaGemmMatchesReferenceDotPerElement) {
-  // Shapes with remainders in both tile directions (tiles are 4 weight x 2 activation rows).
-  constexpr int64_t kN = 96, kWRows = 7, kXRows = 5;
+  // Shapes with remainders in both tile directions (tiles are up to 4 rows on each side).
+  constexpr int64_t kWRows = 7, kXRows = 5;
   for (const KernelTable* isa : IsaTables()) {
     for (DType type : kWeightTypes) {
       const GemmFn gemm = isa->GemmFor(type);
       if (gemm == nullptr) continue;
+      const int64_t kN = 3 * tensor::Info(type).block_size;
       const DType xt = VecDotType(type);
       const size_t w_row = tensor::RowBytes(type, kN), x_row = tensor::RowBytes(xt, kN);
       std::vector<uint8_t> w, x;

@@ -54,4 +54,23 @@ inline __m256i ExpandBits32(uint32_t bits) {
   return _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1));
 }
 
+inline __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// The 6-bit scales and mins of the 8 sub-blocks of a Q4_K / Q5_K block.
+inline void UnpackScaleMin(const uint8_t* q, int* scales, int* mins) {
+  for (int j = 0; j < 4; ++j) {
+    scales[j] = q[j] & 63;
+    mins[j] = q[j + 4] & 63;
+    scales[j + 4] = (q[j + 8] & 0x0F) | ((q[j] >> 6) << 4);
+    mins[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
+  }
+}
+
+// sum over sub-blocks of min * (sum of the 32 activations of that sub-block).
+inline int MinsDot(const int* mins, const int16_t* bsums) {
+  int sum = 0;
+  for (int s = 0; s < 8; ++s) sum += mins[s] * (bsums[2 * s] + bsums[2 * s + 1]);
+  return sum;
+}
+
 }  // namespace kvfuse::kernels::avx2

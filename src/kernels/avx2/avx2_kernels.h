@@ -25,6 +25,12 @@ void GemmQ4_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 void GemmQ5_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void GemmQ4_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void GemmQ5_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void GemmQ6_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
 float DotF32F16(int64_t n, const float* a, const uint16_t* b);
 void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);

@@ -51,26 +51,6 @@ float DotQ5_0(int64_t n, const void* w, const void* x) {
   return HorizontalSum(acc);
 }
 
-namespace {
-
-void UnpackScaleMin(const uint8_t* q, int* scales, int* mins) {
-  for (int j = 0; j < 4; ++j) {
-    scales[j] = q[j] & 63;
-    mins[j] = q[j + 4] & 63;
-    scales[j + 4] = (q[j + 8] & 0x0F) | ((q[j] >> 6) << 4);
-    mins[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
-  }
-}
-
-int MinsDot(const int* mins, const int16_t* bsums) {
-  int sum = 0;
-  for (int s = 0; s < 8; ++s) sum += mins[s] * (bsums[2 * s] + bsums[2 * s + 1]);
-  return sum;
-}
-
-inline __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-}  // namespace
 
 float DotQ4_K(int64_t n, const void* w, const void* x) {
   const BlockQ4_K* a = static_cast<const BlockQ4_K*>(w);

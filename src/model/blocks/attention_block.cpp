@@ -39,9 +39,11 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   ctx.attn.resize(static_cast<size_t>(n) * q_dim);
   ctx.proj.resize(static_cast<size_t>(n) * n_embd);
 
-  for (int t = 0; t < n; ++t)
-    kernels::RmsNorm(hidden + static_cast<size_t>(t) * n_embd, w.attn_norm, n_embd, hp.rms_eps,
-                     ctx.norm.data() + static_cast<size_t>(t) * n_embd);
+  ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      kernels::RmsNorm(hidden + t * n_embd, w.attn_norm, n_embd, hp.rms_eps,
+                       ctx.norm.data() + t * n_embd);
+  });
   kernels::MatMul(k, ctx.pool, w.wq, ctx.norm.data(), n, ctx.q.data(), ctx.act_scratch);
   kernels::MatMul(k, ctx.pool, w.wk, ctx.norm.data(), n, ctx.k.data(), ctx.act_scratch);
   kernels::MatMul(k, ctx.pool, w.wv, ctx.norm.data(), n, ctx.v.data(), ctx.act_scratch);
@@ -50,14 +52,16 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   AddBias(ctx.v.data(), w.bv, n, kv_dim);
 
   const kernels::RopeParams rope{head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
-  for (int t = 0; t < n; ++t) {
-    const float pos = static_cast<float>(batch.positions[t]);
-    kernels::Rope(ctx.q.data() + static_cast<size_t>(t) * q_dim, hp.n_heads, pos, rope);
-    kernels::Rope(ctx.k.data() + static_cast<size_t>(t) * kv_dim, hp.n_kv_heads, pos, rope);
-    const int32_t slot = batch.kv_slots[t];
-    k.f32_to_f16(ctx.k.data() + static_cast<size_t>(t) * kv_dim, kv.k(layer, slot), kv_dim);
-    k.f32_to_f16(ctx.v.data() + static_cast<size_t>(t) * kv_dim, kv.v(layer, slot), kv_dim);
-  }
+  ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float pos = static_cast<float>(batch.positions[t]);
+      kernels::Rope(ctx.q.data() + t * q_dim, hp.n_heads, pos, rope);
+      kernels::Rope(ctx.k.data() + t * kv_dim, hp.n_kv_heads, pos, rope);
+      const int32_t slot = batch.kv_slots[t];
+      k.f32_to_f16(ctx.k.data() + t * kv_dim, kv.k(layer, slot), kv_dim);
+      k.f32_to_f16(ctx.v.data() + t * kv_dim, kv.v(layer, slot), kv_dim);
+    }
+  });
 
   std::map<int32_t, VisibleSlots> visible;
   for (int t = 0; t < n; ++t) {
@@ -90,7 +94,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   });
 
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
-  kernels::AddInPlace(hidden, ctx.proj.data(), static_cast<int64_t>(n) * n_embd);
+  AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n, n_embd);
 }
 
 }  // namespace kvfuse::model::blocks

@@ -1,6 +1,7 @@
 // The two halves of a transformer layer, shared by every architecture.
 #pragma once
 
+#include "kernels/ops.h"
 #include "kv/kv_cache.h"
 #include "model/forward_context.h"
 #include "model/hparams.h"
@@ -17,5 +18,12 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
 // hidden += W_down · (silu(W_gate·norm(hidden)) * W_up·norm(hidden))
 void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int n_tokens,
               float* hidden);
+
+// y[t] += x[t] for every row t, rows split between the pool's threads.
+inline void AddRowsInPlace(util::ThreadPool& pool, float* y, const float* x, int n_rows, int width) {
+  pool.ParallelFor(n_rows, [&](int64_t t0, int64_t t1) {
+    kernels::AddInPlace(y + t0 * width, x + t0 * width, (t1 - t0) * width);
+  });
+}
 
 }  // namespace kvfuse::model::blocks
