@@ -1,4 +1,5 @@
 #include "kernels/avx2/avx2_kernels.h"
+#include "kernels/avx512/avx512_kernels.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ref/ref_kernels.h"
 #include "util/cpu_features.h"
@@ -64,8 +65,24 @@ const KernelTable* Avx2Kernels() {
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;
 }
 
+const KernelTable* Avx512Kernels() {
+  const util::CpuFeatures& cpu = util::DetectCpuFeatures();
+  if (!cpu.avx2 || !cpu.avx512f || !cpu.avx512bw || !cpu.avx512vl || !cpu.avx512vnni) return nullptr;
+  static const KernelTable table = [] {
+    KernelTable t = *Avx2Kernels();
+    t.name = "avx512";
+    t.gemm_q4_0 = avx512::GemmQ4_0;
+    t.gemm_q5_0 = avx512::GemmQ5_0;
+    t.gemm_q8_0 = avx512::GemmQ8_0;
+    return t;
+  }();
+  return &table;
+}
+
 const KernelTable& BestKernels() {
-  static const KernelTable& best = Avx2Kernels() ? *Avx2Kernels() : RefKernels();
+  static const KernelTable& best = Avx512Kernels() ? *Avx512Kernels()
+                                   : Avx2Kernels() ? *Avx2Kernels()
+                                                   : RefKernels();
   return best;
 }
 

@@ -45,6 +45,9 @@ struct KernelTable {
 const KernelTable& RefKernels();
 // nullptr where the CPU (or the build) lacks AVX2+FMA+F16C.
 const KernelTable* Avx2Kernels();
+// The AVX2 table with the kernels that have an AVX-512 (F/BW/VL/VNNI) version replaced;
+// nullptr where the CPU lacks any of those.
+const KernelTable* Avx512Kernels();
 // The fastest table this CPU supports.
 const KernelTable& BestKernels();
 

@@ -34,6 +34,7 @@ inline std::vector<float> Dequantize(tensor::DType type, const std::vector<uint8
 inline std::vector<const KernelTable*> IsaTables() {
   std::vector<const KernelTable*> tables;
   if (Avx2Kernels()) tables.push_back(Avx2Kernels());
+  if (Avx512Kernels()) tables.push_back(Avx512Kernels());
   return tables;
 }
 

@@ -6,6 +6,9 @@
 
 #include <cstdint>
 
+// GCC keeps a tile's accumulator arrays in memory unless its loops are fully unrolled.
+#define KVFUSE_UNROLL _Pragma("GCC unroll 4")
+
 namespace kvfuse::kernels::avx2 {
 
 inline float HorizontalSum(__m256 v) {

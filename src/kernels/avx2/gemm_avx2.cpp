@@ -38,30 +38,30 @@ void Tile(int64_t n_blocks, const uint8_t* w, size_t w_row_bytes, const uint8_t*
           size_t x_row_bytes, float* y, size_t y_stride) {
   using Block = typename Loader::Block;
   __m256 acc[kRows][kCols];
-  for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kCols; ++c) acc[r][c] = _mm256_setzero_ps();
+  KVFUSE_UNROLL for (int r = 0; r < kRows; ++r)
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[r][c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
     __m256i xv[kCols];
     float xd[kCols];
-    for (int c = 0; c < kCols; ++c) {
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
       const BlockQ8_0& xb = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes)[b];
       xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
       xd[c] = HalfToFloat(xb.d);
     }
-    for (int r = 0; r < kRows; ++r) {
+    KVFUSE_UNROLL for (int r = 0; r < kRows; ++r) {
       const Block& wb = reinterpret_cast<const Block*>(w + r * w_row_bytes)[b];
       const __m256i wv = Loader::Values(wb);
       const __m256i wabs = _mm256_sign_epi8(wv, wv);
       const float wd = HalfToFloat(wb.d);
-      for (int c = 0; c < kCols; ++c) {
+      KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
         const __m256i prod = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xv[c], wv));
         const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, _mm256_set1_epi16(1)));
         acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(wd * xd[c]), sum, acc[r][c]);
       }
     }
   }
-  for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kCols; ++c) y[c * y_stride + r] = HorizontalSum(acc[r][c]);
+  KVFUSE_UNROLL for (int r = 0; r < kRows; ++r)
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) y[c * y_stride + r] = HorizontalSum(acc[r][c]);
 }
 
 template <typename Loader>

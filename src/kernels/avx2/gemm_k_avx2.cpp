@@ -106,12 +106,12 @@ void RowTile(int64_t n_blocks, const uint8_t* w, const uint8_t* x, size_t x_row_
   const Block* wb = reinterpret_cast<const Block*>(w);
   __m256 acc[kCols];
   float correction[kCols] = {};
-  for (int c = 0; c < kCols; ++c) acc[c] = _mm256_setzero_ps();
+  KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[c] = _mm256_setzero_ps();
   Decoder decode;
   Decoded dec;
   for (int64_t b = 0; b < n_blocks; ++b) {
     decode(wb[b], dec);
-    for (int c = 0; c < kCols; ++c) {
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
       const BlockQ8_K& xb = reinterpret_cast<const BlockQ8_K*>(x + c * x_row_bytes)[b];
       __m256i sum = _mm256_setzero_si256();
       for (int v = 0; v < 8; ++v) {
@@ -122,7 +122,7 @@ void RowTile(int64_t n_blocks, const uint8_t* w, const uint8_t* x, size_t x_row_
       correction[c] += decode.Correction(wb[b], xb);
     }
   }
-  for (int c = 0; c < kCols; ++c) y[c * y_stride] = HorizontalSum(acc[c]) - correction[c];
+  KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) y[c * y_stride] = HorizontalSum(acc[c]) - correction[c];
 }
 
 template <typename Decoder>

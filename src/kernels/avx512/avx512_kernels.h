@@ -1,0 +1,18 @@
+// AVX-512 (F, BW, VL, VNNI) kernels. Only call them when util::DetectCpuFeatures()
+// reports all four; the table in dispatch.cpp falls back to AVX2 for everything else.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kvfuse::kernels::avx512 {
+
+// Same contract as kernels::GemmFn.
+void GemmQ8_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void GemmQ4_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void GemmQ5_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+
+}  // namespace kvfuse::kernels::avx512

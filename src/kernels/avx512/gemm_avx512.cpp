@@ -1,0 +1,126 @@
+// Tiled products for the 32-element block types with AVX-512 VNNI. One zmm holds two
+// blocks. vpdpbusd multiplies unsigned by signed bytes, so activations are shifted to
+// x + 128 and the accumulator starts at -128 * sum(w), which cancels the shift exactly.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/avx2/avx2_common.h"
+#include "kernels/avx512/avx512_kernels.h"
+#include "tensor/quant_blocks.h"
+
+namespace kvfuse::kernels::avx512 {
+
+using namespace tensor;
+using avx2::HalfToFloat;
+using avx2::UnpackNibbles16;
+
+namespace {
+
+// Signed levels of one weight block as 32 bytes.
+struct LoadQ8_0 {
+  using Block = BlockQ8_0;
+  static __m256i Values(const Block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+};
+struct LoadQ4_0 {
+  using Block = BlockQ4_0;
+  static __m256i Values(const Block& b) { return _mm256_sub_epi8(UnpackNibbles16(b.qs), _mm256_set1_epi8(8)); }
+};
+struct LoadQ5_0 {
+  using Block = BlockQ5_0;
+  static __m256i Values(const Block& b) {
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    // Byte j gets 0x10 where bit j of qh is set.
+    const __m256i fifth = _mm256_maskz_set1_epi8(qh, 0x10);
+    return _mm256_sub_epi8(_mm256_or_si256(UnpackNibbles16(b.qs), fifth), _mm256_set1_epi8(16));
+  }
+};
+
+inline __m512i Join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+inline __m512 Join(float lo, float hi) {
+  return _mm512_castsi512_ps(Join(_mm256_castps_si256(_mm256_set1_ps(lo)), _mm256_castps_si256(_mm256_set1_ps(hi))));
+}
+
+// Blocks b and b+1 of a row (b+1 absent when `pair` is false: zero levels and scale).
+template <typename Loader>
+inline void LoadWeightPair(const uint8_t* row, int64_t b, bool pair, __m512i& values, __m512& scales) {
+  const auto* blocks = reinterpret_cast<const typename Loader::Block*>(row);
+  const __m256i lo = Loader::Values(blocks[b]);
+  const __m256i hi = pair ? Loader::Values(blocks[b + 1]) : _mm256_setzero_si256();
+  values = Join(lo, hi);
+  scales = Join(HalfToFloat(blocks[b].d), pair ? HalfToFloat(blocks[b + 1].d) : 0.0f);
+}
+
+inline void LoadActivationPair(const uint8_t* row, int64_t b, bool pair, __m512i& shifted, __m512& scales) {
+  const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
+  const __m256i hi = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b + 1].qs))
+                          : _mm256_setzero_si256();
+  shifted = _mm512_xor_si512(Join(lo, hi), _mm512_set1_epi8(static_cast<char>(0x80)));
+  scales = Join(HalfToFloat(blocks[b].d), pair ? HalfToFloat(blocks[b + 1].d) : 0.0f);
+}
+
+template <typename Loader, int kRows, int kCols>
+void Tile(int64_t n_blocks, const uint8_t* w, size_t w_row_bytes, const uint8_t* x,
+          size_t x_row_bytes, float* y, size_t y_stride) {
+  __m512 acc[kRows][kCols];
+  KVFUSE_UNROLL for (int r = 0; r < kRows; ++r)
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[r][c] = _mm512_setzero_ps();
+  const __m512i shift = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < n_blocks; b += 2) {
+    const bool pair = b + 1 < n_blocks;
+    __m512i xv[kCols];
+    __m512 xd[kCols];
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c)
+      LoadActivationPair(x + c * x_row_bytes, b, pair, xv[c], xd[c]);
+    KVFUSE_UNROLL for (int r = 0; r < kRows; ++r) {
+      __m512i wv;
+      __m512 wd;
+      LoadWeightPair<Loader>(w + r * w_row_bytes, b, pair, wv, wd);
+      const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), shift, wv));
+      KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(start, xv[c], wv));
+        acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(wd, xd[c]), dot, acc[r][c]);
+      }
+    }
+  }
+  KVFUSE_UNROLL for (int r = 0; r < kRows; ++r)
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) y[c * y_stride + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+template <typename Loader>
+void Gemm(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+          size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
+  constexpr int kRows = 4, kCols = 4;
+  const int64_t nb = n / 32;
+  for (int64_t r = 0; r < n_w_rows; r += kRows) {
+    const int64_t rows = std::min<int64_t>(kRows, n_w_rows - r);
+    const uint8_t* wr = w + r * w_row_bytes;
+    int64_t c = 0;
+    if (rows == kRows)
+      for (; c + kCols <= n_x_rows; c += kCols)
+        Tile<Loader, kRows, kCols>(nb, wr, w_row_bytes, x + c * x_row_bytes, x_row_bytes,
+                                   y + c * y_stride + r, y_stride);
+    for (; c < n_x_rows; ++c)
+      for (int64_t i = 0; i < rows; ++i)
+        Tile<Loader, 1, 1>(nb, wr + i * w_row_bytes, w_row_bytes, x + c * x_row_bytes, x_row_bytes,
+                           y + c * y_stride + r + i, y_stride);
+  }
+}
+
+}  // namespace
+
+void GemmQ8_0(int64_t n, const uint8_t* w, size_t wb, int64_t nw, const uint8_t* x, size_t xb, int64_t nx, float* y, size_t ys) {
+  Gemm<LoadQ8_0>(n, w, wb, nw, x, xb, nx, y, ys);
+}
+void GemmQ4_0(int64_t n, const uint8_t* w, size_t wb, int64_t nw, const uint8_t* x, size_t xb, int64_t nx, float* y, size_t ys) {
+  Gemm<LoadQ4_0>(n, w, wb, nw, x, xb, nx, y, ys);
+}
+void GemmQ5_0(int64_t n, const uint8_t* w, size_t wb, int64_t nw, const uint8_t* x, size_t xb, int64_t nx, float* y, size_t ys) {
+  Gemm<LoadQ5_0>(n, w, wb, nw, x, xb, nx, y, ys);
+}
+
+}  // namespace kvfuse::kernels::avx512
