@@ -1,6 +1,9 @@
 #include "kernels/ops.h"
 
 #include <cmath>
+#include <vector>
+
+#include "tensor/half.h"
 
 namespace kvfuse::kernels {
 
@@ -26,6 +29,15 @@ void Rope(float* x, int n_heads, float position, const RopeParams& p) {
       v[i1] = x0 * s + x1 * c;
     }
   }
+}
+
+void ShiftKeysF16(const uint16_t* src, uint16_t* dst, int n_heads, float delta, const RopeParams& p) {
+  const int n = n_heads * p.head_dim;
+  thread_local std::vector<float> row;
+  row.resize(n);
+  for (int i = 0; i < n; ++i) row[i] = tensor::Fp16ToFp32(src[i]);
+  Rope(row.data(), n_heads, delta, p);
+  for (int i = 0; i < n; ++i) dst[i] = tensor::Fp32ToFp16(row[i]);
 }
 
 void Softmax(float* x, int64_t n) {

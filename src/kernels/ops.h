@@ -19,6 +19,9 @@ struct RopeParams {
   bool neox = false;
 };
 void Rope(float* x, int n_heads, float position, const RopeParams& p);
+// Moves f16 keys already rotated for position p to position p + delta (RoPE rotations
+// compose, so this is a rotation by delta); src and dst may alias.
+void ShiftKeysF16(const uint16_t* src, uint16_t* dst, int n_heads, float delta, const RopeParams& p);
 
 // In place: x = softmax(x)
 void Softmax(float* x, int64_t n);

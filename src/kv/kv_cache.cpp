@@ -17,6 +17,11 @@ void KvCache::ClearSequence(int32_t seq) {
     if (c.seq == seq) c = KvCell{};
 }
 
+void KvCache::TruncateSequence(int32_t seq, int32_t pos) {
+  for (KvCell& c : cells_)
+    if (c.seq == seq && c.pos >= pos) c = KvCell{};
+}
+
 void KvCache::Clear() { std::fill(cells_.begin(), cells_.end(), KvCell{}); }
 
 std::vector<int32_t> KvCache::SlotsOfSequence(int32_t seq) const {

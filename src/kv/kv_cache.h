@@ -46,6 +46,8 @@ class KvCache {
   const KvCell& cell(int32_t slot) const { return cells_[slot]; }
   void SetCell(int32_t slot, int32_t seq, int32_t pos) { cells_[slot] = {seq, pos}; }
   void ClearSequence(int32_t seq);
+  // Frees the cells of `seq` at positions >= pos.
+  void TruncateSequence(int32_t seq, int32_t pos);
   void Clear();
 
   // Slots of `seq`, ordered by (position, slot).

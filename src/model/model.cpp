@@ -77,6 +77,14 @@ void Model::Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, flo
                   ctx.act_scratch);
 }
 
+void Model::ProjectKv(ForwardContext& ctx, const TokenBatch& batch, int layer, const float* hidden,
+                      std::vector<float>& k, std::vector<float>& v) const {
+  KVFUSE_CHECK(0 <= layer && layer < hp_.n_layers);
+  blocks::ProjectKv(ctx, hp_, w_.layers[layer], batch, hidden);
+  k = ctx.k;
+  v = ctx.v;
+}
+
 Status Model::Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvCache& kv,
                       std::vector<float>& logits) const {
   KVFUSE_RETURN_IF_ERROR(Validate(batch, kv));

@@ -35,6 +35,11 @@ class Model {
   // into their slots (and marking the slots with the tokens' sequence and position).
   void RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin, int layer_end,
                  float* hidden, kv::KvCache& kv) const;
+  // K (rotated for the batch positions) and V that layer `layer` would write for each
+  // batch token given its input hidden states; written to k and v [batch.size(), kv row],
+  // the cache untouched.
+  void ProjectKv(ForwardContext& ctx, const TokenBatch& batch, int layer, const float* hidden,
+                 std::vector<float>& k, std::vector<float>& v) const;
   // Final norm and output projection: hidden [n_rows, n_embd] -> logits [n_rows, n_vocab].
   void Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, float* logits) const;
 

@@ -5,6 +5,7 @@
 #include "kernel_test_util.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "tensor/half.h"
 
 namespace kvfuse::kernels {
 
@@ -32,6 +33,24 @@ TEST(Ops, RopeRotationsCompose) {
     Rope(twice.data(), 2, 100.f, p);
     Rope(once.data(), 2, 137.f, p);
     for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(twice[i], once[i], 2e-4) << "neox " << neox;
+  }
+}
+
+TEST(Ops, ShiftKeysF16EqualsRotatingAtTheNewPosition) {
+  for (bool neox : {false, true}) {
+    for (float delta : {-1.f, 5.f, 1000.f}) {
+      const RopeParams p{64, 64, 1e6f, neox};
+      const auto x = RandomFloats(2 * 64, 4);
+      std::vector<float> at_old(x), at_new(x);
+      Rope(at_old.data(), 2, 40.f, p);
+      Rope(at_new.data(), 2, 40.f + delta, p);
+      std::vector<uint16_t> k(x.size());
+      RefKernels().f32_to_f16(at_old.data(), k.data(), static_cast<int64_t>(k.size()));
+      ShiftKeysF16(k.data(), k.data(), 2, delta, p);
+      for (size_t i = 0; i < x.size(); ++i)
+        EXPECT_NEAR(tensor::Fp16ToFp32(k[i]), at_new[i], 2e-3 * (1 + std::fabs(at_new[i])))
+            << "neox " << neox << " delta " << delta;
+    }
   }
 }
 

@@ -25,6 +25,30 @@ struct VisibleSlots {
 
 }  // namespace
 
+void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
+               const TokenBatch& batch, const float* hidden) {
+  const kernels::KernelTable& k = *ctx.kernels;
+  const int n = batch.size();
+  const int n_embd = hp.n_embd, kv_dim = hp.n_kv_heads * hp.head_dim;
+  ctx.norm.resize(static_cast<size_t>(n) * n_embd);
+  ctx.k.resize(static_cast<size_t>(n) * kv_dim);
+  ctx.v.resize(static_cast<size_t>(n) * kv_dim);
+  ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      kernels::RmsNorm(hidden + t * n_embd, w.attn_norm, n_embd, hp.rms_eps,
+                       ctx.norm.data() + t * n_embd);
+  });
+  kernels::MatMul(k, ctx.pool, w.wk, ctx.norm.data(), n, ctx.k.data(), ctx.act_scratch);
+  kernels::MatMul(k, ctx.pool, w.wv, ctx.norm.data(), n, ctx.v.data(), ctx.act_scratch);
+  AddBias(ctx.k.data(), w.bk, n, kv_dim);
+  AddBias(ctx.v.data(), w.bv, n, kv_dim);
+  const kernels::RopeParams rope{hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
+  ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      kernels::Rope(ctx.k.data() + t * kv_dim, hp.n_kv_heads, static_cast<float>(batch.positions[t]), rope);
+  });
+}
+
 void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
                     const TokenBatch& batch, float* hidden, kv::KvCache& kv) {
   const kernels::KernelTable& k = *ctx.kernels;
@@ -32,31 +56,18 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   const int n_embd = hp.n_embd, head_dim = hp.head_dim;
   const int q_dim = hp.n_heads * head_dim, kv_dim = hp.n_kv_heads * head_dim;
 
-  ctx.norm.resize(static_cast<size_t>(n) * n_embd);
+  ProjectKv(ctx, hp, w, batch, hidden);  // also leaves norm(hidden) in ctx.norm
   ctx.q.resize(static_cast<size_t>(n) * q_dim);
-  ctx.k.resize(static_cast<size_t>(n) * kv_dim);
-  ctx.v.resize(static_cast<size_t>(n) * kv_dim);
   ctx.attn.resize(static_cast<size_t>(n) * q_dim);
   ctx.proj.resize(static_cast<size_t>(n) * n_embd);
-
-  ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      kernels::RmsNorm(hidden + t * n_embd, w.attn_norm, n_embd, hp.rms_eps,
-                       ctx.norm.data() + t * n_embd);
-  });
   kernels::MatMul(k, ctx.pool, w.wq, ctx.norm.data(), n, ctx.q.data(), ctx.act_scratch);
-  kernels::MatMul(k, ctx.pool, w.wk, ctx.norm.data(), n, ctx.k.data(), ctx.act_scratch);
-  kernels::MatMul(k, ctx.pool, w.wv, ctx.norm.data(), n, ctx.v.data(), ctx.act_scratch);
   AddBias(ctx.q.data(), w.bq, n, q_dim);
-  AddBias(ctx.k.data(), w.bk, n, kv_dim);
-  AddBias(ctx.v.data(), w.bv, n, kv_dim);
 
   const kernels::RopeParams rope{head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
   ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float pos = static_cast<float>(batch.positions[t]);
       kernels::Rope(ctx.q.data() + t * q_dim, hp.n_heads, pos, rope);
-      kernels::Rope(ctx.k.data() + t * kv_dim, hp.n_kv_heads, pos, rope);
       const int32_t slot = batch.kv_slots[t];
       k.f32_to_f16(ctx.k.data() + t * kv_dim, kv.k(layer, slot), kv_dim);
       k.f32_to_f16(ctx.v.data() + t * kv_dim, kv.v(layer, slot), kv_dim);

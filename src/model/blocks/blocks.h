@@ -10,6 +10,12 @@
 
 namespace kvfuse::model::blocks {
 
+// K (RoPE applied at the batch positions) and V of one layer for every batch token,
+// left in ctx.k and ctx.v [batch.size(), n_kv_heads * head_dim]; ctx.norm holds the
+// normed input.
+void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
+               const TokenBatch& batch, const float* hidden);
+
 // hidden += Wo · attention(RoPE(Wq·norm(hidden)), K/V cache incl. this batch's tokens)
 //   hidden: [batch.size(), n_embd]
 void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,

@@ -1,0 +1,276 @@
+#include "fuse/chunk_fuser.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "kernels/ops.h"
+#include "tensor/half.h"
+#include "util/hash.h"
+
+namespace kvfuse::fuse {
+
+using util::Status;
+
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Tokens at consecutive positions from `start`, slot = position.
+model::TokenBatch BatchOf(const std::vector<int32_t>& tokens, int32_t start, int32_t seq, bool last_logits) {
+  model::TokenBatch b;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const int32_t pos = start + static_cast<int32_t>(i);
+    b.Add(tokens[i], pos, seq, pos, last_logits && i + 1 == tokens.size());
+  }
+  return b;
+}
+
+kernels::RopeParams RopeOf(const model::HParams& hp) {
+  return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
+}
+
+size_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+}  // namespace
+
+ChunkFuser::ChunkFuser(const model::Model& model, store::ChunkStore& store, FuserIdentity identity)
+    : model_(model), store_(store), identity_(std::move(identity)) {}
+
+uint64_t ChunkFuser::ChunkKey(const std::vector<int32_t>& tokens) const {
+  util::Hasher h;
+  h.AddValue(identity_.model_fingerprint).AddValue(identity_.tokenizer_fingerprint);
+  h.AddValue(identity_.chunk_head.size()).Add(identity_.chunk_head.data(), identity_.chunk_head.size() * 4);
+  h.Add(tokens.data(), tokens.size() * 4);
+  return h.Digest();
+}
+
+store::ChunkShape ChunkFuser::chunk_shape() const {
+  const kv::KvGeometry g = model_.kv_geometry();
+  return {static_cast<uint32_t>(g.n_layers), static_cast<uint32_t>(g.row_elements() * sizeof(uint16_t))};
+}
+
+void ChunkFuser::Compute(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
+                         const std::vector<int32_t>& tokens, int32_t start,
+                         std::vector<float>* logits) const {
+  if (tokens.empty()) return;
+  const model::TokenBatch batch = BatchOf(tokens, start, seq, logits != nullptr);
+  std::vector<float> hidden(tokens.size() * static_cast<size_t>(model_.hparams().n_embd));
+  model_.Embed(batch, hidden.data());
+  model_.RunLayers(ctx, batch, 0, model_.hparams().n_layers, hidden.data(), kv);
+  if (logits) {
+    const size_t n_embd = model_.hparams().n_embd;
+    logits->resize(model_.hparams().n_vocab);
+    model_.Logits(ctx, hidden.data() + (tokens.size() - 1) * n_embd, 1, logits->data());
+  }
+}
+
+util::Result<std::shared_ptr<const store::ChunkRecord>> ChunkFuser::GetOrCompute(
+    model::ForwardContext& ctx, const std::vector<int32_t>& tokens, FusionStats& stats) {
+  const uint64_t key = ChunkKey(tokens);
+  const store::ChunkShape shape = chunk_shape();
+  if (auto hit = store_.Get(key, shape); hit && hit->tokens == tokens) {
+    ++stats.chunk_hits;
+    return hit;
+  }
+  ++stats.chunk_misses;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<int32_t> all(identity_.chunk_head);
+  all.insert(all.end(), tokens.begin(), tokens.end());
+  const int32_t head = static_cast<int32_t>(identity_.chunk_head.size());
+  if (!scratch_ || scratch_->n_slots() < static_cast<int32_t>(all.size()))
+    scratch_ = std::make_unique<kv::KvCache>(model_.kv_geometry(), static_cast<int32_t>(all.size()));
+  scratch_->Clear();
+  KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(all, 0, 0, false), *scratch_));
+  Compute(ctx, *scratch_, 0, all, 0, nullptr);
+
+  auto record = std::make_shared<store::ChunkRecord>();
+  record->key = key;
+  record->context_hash = util::Hash64(identity_.chunk_head.data(), identity_.chunk_head.size() * 4);
+  record->Resize(shape, tokens);
+  const kernels::RopeParams rope = RopeOf(model_.hparams());
+  const int n_kv_heads = model_.hparams().n_kv_heads;
+  ctx.pool.ParallelFor(shape.n_layers, [&](int64_t l0, int64_t l1) {
+    for (int64_t l = l0; l < l1; ++l) {
+      for (uint32_t j = 0; j < record->n_tokens(); ++j) {
+        const int32_t slot = head + static_cast<int32_t>(j);
+        kernels::ShiftKeysF16(scratch_->k(l, slot), reinterpret_cast<uint16_t*>(record->k_row(l, j)),
+                              n_kv_heads, static_cast<float>(-head), rope);
+        std::memcpy(record->v_row(l, j), scratch_->v(l, slot), shape.row_bytes);
+      }
+    }
+  });
+  store_.Put(record);
+  stats.ms_chunk_compute += MsSince(t0);
+  return std::shared_ptr<const store::ChunkRecord>(std::move(record));
+}
+
+void ChunkFuser::Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
+                       int32_t seq, int32_t offset) const {
+  const kernels::RopeParams rope = RopeOf(model_.hparams());
+  const int n_kv_heads = model_.hparams().n_kv_heads;
+  ctx.pool.ParallelFor(chunk.shape.n_layers, [&](int64_t l0, int64_t l1) {
+    for (int64_t l = l0; l < l1; ++l) {
+      for (uint32_t j = 0; j < chunk.n_tokens(); ++j) {
+        const int32_t slot = offset + static_cast<int32_t>(j);
+        kernels::ShiftKeysF16(reinterpret_cast<const uint16_t*>(chunk.k_row(l, j)), kv.k(l, slot),
+                              n_kv_heads, static_cast<float>(offset), rope);
+        std::memcpy(kv.v(l, slot), chunk.v_row(l, j), chunk.shape.row_bytes);
+      }
+    }
+  });
+  for (uint32_t j = 0; j < chunk.n_tokens(); ++j)
+    kv.SetCell(offset + static_cast<int32_t>(j), seq, offset + static_cast<int32_t>(j));
+}
+
+Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
+                           const SegmentedPrompt& prompt, const FusionOptions& options,
+                           std::vector<float>& logits, FusionStats& stats) {
+  stats = FusionStats{};
+  const std::vector<int32_t> tokens = prompt.Flatten();
+  const int32_t n = static_cast<int32_t>(tokens.size());
+  stats.prompt_tokens = n;
+  if (n == 0) return Status::Error("empty prompt");
+  if (prompt.suffix.empty() && options.mode != FusionMode::kFull && options.mode != FusionMode::kPrefix)
+    return Status::Error("a fused prompt needs a non-empty suffix (the question)");
+  if (n > kv.n_slots())
+    return Status::Error(util::StrFormat("prompt of %d tokens exceeds the context of %d", n, kv.n_slots()));
+  KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(tokens, 0, seq, false), kv));
+  if (options.recompute_ratio < 0 || options.recompute_ratio > 1)
+    return Status::Error("recompute ratio must be within [0, 1]");
+
+  // Prefix reuse: the previous prompt's KV stays valid for the tokens they share.
+  int32_t reuse = static_cast<int32_t>(CommonPrefix(cached_tokens_, tokens));
+  if (options.mode == FusionMode::kFull) reuse = 0;
+  if (options.mode == FusionMode::kNaive || options.mode == FusionMode::kBlend)
+    reuse = std::min<int32_t>(reuse, static_cast<int32_t>(prompt.prefix.size()));
+  reuse = std::min(reuse, n - 1);  // the last token is always computed for its logits
+  kv.TruncateSequence(seq, reuse);
+  cached_tokens_.clear();  // until the prefill below completes
+  stats.prefix_reused = reuse;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  if (options.mode == FusionMode::kFull || options.mode == FusionMode::kPrefix) {
+    Compute(ctx, kv, seq, std::vector<int32_t>(tokens.begin() + reuse, tokens.end()), reuse, &logits);
+    stats.tokens_computed = n - reuse;
+    stats.ms_forward = MsSince(t0);
+    cached_tokens_ = tokens;
+    return Status::Ok();
+  }
+
+  const int32_t prefix_n = static_cast<int32_t>(prompt.prefix.size());
+  Compute(ctx, kv, seq, std::vector<int32_t>(prompt.prefix.begin() + reuse, prompt.prefix.end()), reuse, nullptr);
+  stats.tokens_computed = prefix_n - reuse;
+  double ms_other = MsSince(t0);
+
+  for (size_t i = 0; i < prompt.chunks.size(); ++i) {
+    if (prompt.chunks[i].empty()) continue;
+    auto chunk = GetOrCompute(ctx, prompt.chunks[i], stats);
+    if (!chunk.ok()) return chunk.status();
+    const auto t_place = std::chrono::steady_clock::now();
+    Place(ctx, **chunk, kv, seq, prompt.ChunkOffset(i));
+    stats.ms_place += MsSince(t_place);
+    stats.chunk_tokens += static_cast<int32_t>(prompt.chunks[i].size());
+  }
+
+  const auto t1 = std::chrono::steady_clock::now();
+  if (options.mode == FusionMode::kNaive) {
+    Compute(ctx, kv, seq, prompt.suffix, n - static_cast<int32_t>(prompt.suffix.size()), &logits);
+    stats.tokens_computed += static_cast<int32_t>(prompt.suffix.size());
+  } else {
+    Blend(ctx, kv, seq, prompt, options.recompute_ratio, logits, stats);
+  }
+  stats.ms_forward = ms_other + MsSince(t1);
+  cached_tokens_ = tokens;
+  return Status::Ok();
+}
+
+void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
+                       const SegmentedPrompt& prompt, float ratio, std::vector<float>& logits,
+                       FusionStats& stats) const {
+  const model::HParams& hp = model_.hparams();
+  const size_t n_embd = hp.n_embd;
+  const int32_t chunks_begin = static_cast<int32_t>(prompt.prefix.size());
+  const int32_t n_chunk = stats.chunk_tokens;
+  const int32_t n_suffix = static_cast<int32_t>(prompt.suffix.size());
+
+  // Chunk tokens then suffix tokens, at their prompt positions.
+  std::vector<int32_t> tail;
+  for (const auto& c : prompt.chunks) tail.insert(tail.end(), c.begin(), c.end());
+  tail.insert(tail.end(), prompt.suffix.begin(), prompt.suffix.end());
+  const model::TokenBatch all = BatchOf(tail, chunks_begin, seq, false);
+  std::vector<float> hidden(tail.size() * n_embd);
+  model_.Embed(all, hidden.data());
+
+  // Which chunk tokens to recompute in layers >= 1.
+  int32_t n_select = static_cast<int32_t>(std::ceil(ratio * n_chunk));
+  if (hp.n_layers < 2) n_select = n_chunk;
+  std::vector<int32_t> selected;  // rows of `all`
+  if (n_select >= n_chunk) {
+    selected.resize(n_chunk);
+    std::iota(selected.begin(), selected.end(), 0);
+    model_.RunLayers(ctx, all, 0, 1, hidden.data(), kv);
+  } else {
+    // Layer 0 for the chunk tokens only: its K/V equal the cached ones (they do not
+    // depend on context), but layer 1's input is needed to measure the deviation.
+    model::TokenBatch chunk_batch = BatchOf(std::vector<int32_t>(tail.begin(), tail.begin() + n_chunk),
+                                            chunks_begin, seq, false);
+    model_.RunLayers(ctx, chunk_batch, 0, 1, hidden.data(), kv);
+    std::vector<float> k_fresh, v_fresh;
+    model_.ProjectKv(ctx, chunk_batch, 1, hidden.data(), k_fresh, v_fresh);
+    const int row = model_.kv_geometry().row_elements();
+    std::vector<float> deviation(n_chunk);
+    ctx.pool.ParallelFor(n_chunk, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int32_t slot = chunks_begin + static_cast<int32_t>(t);
+        const uint16_t* k_old = kv.k(1, slot);
+        const uint16_t* v_old = kv.v(1, slot);
+        double d = 0;
+        for (int i = 0; i < row; ++i) {
+          const double dk = k_fresh[t * row + i] - tensor::Fp16ToFp32(k_old[i]);
+          const double dv = v_fresh[t * row + i] - tensor::Fp16ToFp32(v_old[i]);
+          d += dk * dk + dv * dv;
+        }
+        deviation[t] = static_cast<float>(d);
+      }
+    });
+    selected.resize(n_chunk);
+    std::iota(selected.begin(), selected.end(), 0);
+    std::partial_sort(selected.begin(), selected.begin() + n_select, selected.end(),
+                      [&](int32_t a, int32_t b) { return deviation[a] > deviation[b]; });
+    selected.resize(n_select);
+    std::sort(selected.begin(), selected.end());
+    // The suffix has no cache: layer 0 for it too.
+    if (n_suffix > 0) {
+      model::TokenBatch suffix_batch = BatchOf(prompt.suffix, chunks_begin + n_chunk, seq, false);
+      model_.RunLayers(ctx, suffix_batch, 0, 1, hidden.data() + n_chunk * n_embd, kv);
+    }
+  }
+  stats.chunk_tokens_recomputed = static_cast<int32_t>(selected.size());
+  stats.tokens_computed += n_suffix;
+
+  // Layers >= 1 for the selected chunk tokens and the suffix; every other token keeps
+  // its cached K/V, read through the slots.
+  for (int32_t s = 0; s < n_suffix; ++s) selected.push_back(n_chunk + s);
+  model::TokenBatch subset;
+  std::vector<float> sub_hidden(selected.size() * n_embd);
+  for (size_t i = 0; i < selected.size(); ++i) {
+    const int32_t r = selected[i];
+    subset.Add(all.token_ids[r], all.positions[r], seq, all.kv_slots[r], false);
+    std::copy_n(hidden.data() + r * n_embd, n_embd, sub_hidden.data() + i * n_embd);
+  }
+  model_.RunLayers(ctx, subset, 1, hp.n_layers, sub_hidden.data(), kv);
+  logits.resize(hp.n_vocab);
+  model_.Logits(ctx, sub_hidden.data() + (selected.size() - 1) * n_embd, 1, logits.data());
+}
+
+}  // namespace kvfuse::fuse

@@ -1,0 +1,25 @@
+// How a SegmentedPrompt's prefill may reuse cached KV (shared/design/ARCHITECTURE.md,
+// "Fusion modes").
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace kvfuse::fuse {
+
+enum class FusionMode {
+  kFull,    // recompute every token: the reference
+  kPrefix,  // reuse the longest common token prefix with the previous prompt only
+  kNaive,   // reuse every chunk's cached KV as is (keys re-rotated), compute the suffix
+  kBlend,   // CacheBlend: recompute the chunk tokens whose layer-1 KV deviates most
+};
+
+std::optional<FusionMode> ParseFusionMode(std::string_view name);
+const char* FusionModeName(FusionMode mode);
+
+struct FusionOptions {
+  FusionMode mode = FusionMode::kBlend;
+  float recompute_ratio = 0.15f;  // blend: share of chunk tokens recomputed in layers >= 1
+};
+
+}  // namespace kvfuse::fuse

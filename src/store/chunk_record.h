@@ -1,0 +1,46 @@
+// The cached KV of one chunk: per layer, K (rotated for positions 0..n-1) and V of every
+// token, as opaque rows of row_bytes each, plus what reuse decisions need to know.
+// The store moves these around; it never interprets the K/V bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace kvfuse::store {
+
+// What a stored chunk must match to be served: its identity and the KV geometry.
+struct ChunkShape {
+  uint32_t n_layers = 0;
+  uint32_t row_bytes = 0;  // bytes of one token's K (or V) in one layer
+  bool operator==(const ChunkShape&) const = default;
+};
+
+struct ChunkRecord {
+  uint64_t key = 0;           // hash(model, tokenizer, token ids): see fuse/chunk_key.h
+  uint64_t context_hash = 0;  // identity of what the chunk was computed after
+  ChunkShape shape;
+  std::vector<int32_t> tokens;
+  std::vector<uint8_t> k, v;         // [layer][token][row_bytes]
+  std::vector<float> token_scores;   // per token; empty when not recorded
+
+  uint32_t n_tokens() const { return static_cast<uint32_t>(tokens.size()); }
+  size_t layer_bytes() const { return static_cast<size_t>(n_tokens()) * shape.row_bytes; }
+  uint8_t* k_row(uint32_t layer, uint32_t token) { return k.data() + layer * layer_bytes() + token * shape.row_bytes; }
+  uint8_t* v_row(uint32_t layer, uint32_t token) { return v.data() + layer * layer_bytes() + token * shape.row_bytes; }
+  const uint8_t* k_row(uint32_t layer, uint32_t token) const { return k.data() + layer * layer_bytes() + token * shape.row_bytes; }
+  const uint8_t* v_row(uint32_t layer, uint32_t token) const { return v.data() + layer * layer_bytes() + token * shape.row_bytes; }
+  // Memory held, the unit of the RAM budget.
+  size_t bytes() const {
+    return k.size() + v.size() + tokens.size() * sizeof(int32_t) + token_scores.size() * sizeof(float);
+  }
+  // Allocates K and V for n tokens of `s`.
+  void Resize(ChunkShape s, std::vector<int32_t> token_ids) {
+    shape = s;
+    tokens = std::move(token_ids);
+    k.assign(static_cast<size_t>(shape.n_layers) * layer_bytes(), 0);
+    v.assign(k.size(), 0);
+  }
+};
+
+}  // namespace kvfuse::store

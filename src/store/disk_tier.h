@@ -1,0 +1,33 @@
+// One file per chunk under a directory: a versioned header with its own checksum, then
+// token ids, K, V and token scores under a payload checksum. Files are written to a
+// temporary name, fsynced and renamed. A file that is short, corrupt, of another version
+// or of another shape is reported as an error and never served.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "store/chunk_record.h"
+#include "util/status.h"
+
+namespace kvfuse::store {
+
+class DiskTier {
+ public:
+  // Creates the directory if needed.
+  static util::Result<DiskTier> Open(const std::string& dir);
+
+  util::Status Save(const ChunkRecord& record) const;
+  // nullopt when there is no file; an error when the file was unusable (it is then
+  // removed, so the chunk is recomputed and rewritten).
+  util::Result<std::optional<ChunkRecord>> Load(uint64_t key, const ChunkShape& shape) const;
+  bool Contains(uint64_t key) const;
+  std::string PathOf(uint64_t key) const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  explicit DiskTier(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+}  // namespace kvfuse::store

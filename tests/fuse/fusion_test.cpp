@@ -1,0 +1,245 @@
+// The invariants of chunk-cache fusion on small random models, against a full prefill:
+// prefix reuse equals full, blend at r = 1 equals full, re-rotated keys equal keys
+// computed at the new position, chunks survive the disk bit for bit, and a corrupt chunk
+// file is recomputed instead of served.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "fuse/chunk_fuser.h"
+#include "model_gen/random_model.h"
+#include "tensor/half.h"
+
+namespace kvfuse::fuse {
+
+namespace {
+
+std::string ModelPath(const std::string& shape, const std::string& type) {
+  const std::string path = "/tmp/kvfuse-fuse-test-" + std::to_string(getpid()) + "-" + shape + "-" + type + ".gguf";
+  if (access(path.c_str(), F_OK) != 0) {
+    tools::ModelShape s;
+    EXPECT_TRUE(tools::FindShape(shape, s));
+    const util::Status st = tools::WriteRandomModel(s, type, 11, path);
+    EXPECT_TRUE(st.ok()) << st.message();
+  }
+  return path;
+}
+
+std::vector<int32_t> Tokens(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 1000);
+  return t;
+}
+
+SegmentedPrompt MakePrompt(const std::vector<int>& chunk_seeds, uint32_t question_seed) {
+  SegmentedPrompt p;
+  p.prefix = Tokens(6, 1);
+  p.prefix[0] = 1;  // BOS
+  for (int s : chunk_seeds) p.chunks.push_back(Tokens(12, 100 + s));
+  p.suffix = Tokens(5, question_seed);
+  return p;
+}
+
+double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
+  return d;
+}
+
+double MaxAbs(const std::vector<float>& a) {
+  double m = 0;
+  for (float x : a) m = std::max(m, static_cast<double>(std::fabs(x)));
+  return m;
+}
+
+struct Fixture {
+  explicit Fixture(const std::string& shape = "tiny", const std::string& type = "f32",
+                   const std::string& store_dir = "")
+      : model(std::move(model::Model::Open(ModelPath(shape, type))).value()),
+        ctx(2),
+        kv(model->kv_geometry(), 256),
+        store(1 << 26, store_dir.empty() ? std::nullopt : std::optional<store::DiskTier>(std::move(store::DiskTier::Open(store_dir)).value())),
+        fuser(*model, store, FuserIdentity{1, 2, {1}}) {}
+
+  std::vector<float> Run(const SegmentedPrompt& p, FusionMode mode, float ratio = 0.15f, FusionStats* out = nullptr) {
+    std::vector<float> logits;
+    FusionStats stats;
+    const util::Status st = fuser.Prefill(ctx, kv, 0, p, FusionOptions{mode, ratio}, logits, stats);
+    EXPECT_TRUE(st.ok()) << st.message();
+    if (out) *out = stats;
+    return logits;
+  }
+
+  std::unique_ptr<model::Model> model;
+  model::ForwardContext ctx;
+  kv::KvCache kv;
+  store::ChunkStore store;
+  ChunkFuser fuser;
+};
+
+// Logits agree within what different batch shapes (GEMM tiles vs single-row dots) allow.
+constexpr double kSameAsFull = 1e-3;
+
+}  // namespace
+
+TEST(Fusion, PrefixEqualsFull) {
+  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+    Fixture f(shape);
+    const SegmentedPrompt first = MakePrompt({1, 2, 3}, 7);
+    SegmentedPrompt second = MakePrompt({1, 2, 4}, 8);  // shares prefix + two chunks
+    const std::vector<float> full = f.Run(second, FusionMode::kFull);
+    f.Run(first, FusionMode::kFull);
+    FusionStats stats;
+    const std::vector<float> prefix = f.Run(second, FusionMode::kPrefix, 0, &stats);
+    EXPECT_EQ(stats.prefix_reused, 6 + 24);
+    EXPECT_EQ(stats.tokens_computed, second.size() - 30);
+    EXPECT_LE(MaxAbsDiff(prefix, full), kSameAsFull * MaxAbs(full)) << shape;
+  }
+}
+
+TEST(Fusion, BlendAtRatioOneEqualsFull) {
+  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+    Fixture f(shape);
+    const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
+    const std::vector<float> full = f.Run(p, FusionMode::kFull);
+    FusionStats stats;
+    const std::vector<float> blend = f.Run(p, FusionMode::kBlend, 1.0f, &stats);
+    EXPECT_EQ(stats.chunk_tokens, 36);
+    EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
+    EXPECT_EQ(stats.chunk_misses, 3);
+    EXPECT_LE(MaxAbsDiff(blend, full), kSameAsFull * MaxAbs(full)) << shape;
+  }
+}
+
+TEST(Fusion, ReuseWithoutRecomputeDiffersAndBlendRecomputesTheRequestedShare) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  const std::vector<float> full = f.Run(p, FusionMode::kFull);
+  const std::vector<float> naive = f.Run(p, FusionMode::kNaive);
+  // Chunks 2 and 3 were computed without the chunks before them: the logits must move.
+  EXPECT_GT(MaxAbsDiff(naive, full), kSameAsFull * MaxAbs(full));
+  FusionStats stats;
+  f.Run(p, FusionMode::kBlend, 0.25f, &stats);
+  EXPECT_EQ(stats.chunk_hits, 3);
+  EXPECT_EQ(stats.chunk_misses, 0);
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 9);  // ceil(0.25 * 36)
+  EXPECT_EQ(stats.prefix_reused, 6);
+}
+
+TEST(Fusion, ChunkAloneInFrontEqualsFullUnderNaiveReuse) {
+  // A single chunk right after a prefix of just the chunk head sits exactly where it
+  // was computed: naive reuse must then reproduce the full prefill.
+  Fixture f;
+  SegmentedPrompt p;
+  p.prefix = {1};
+  p.chunks = {Tokens(20, 3)};
+  p.suffix = Tokens(4, 4);
+  const std::vector<float> full = f.Run(p, FusionMode::kFull);
+  const std::vector<float> naive = f.Run(p, FusionMode::kNaive);
+  EXPECT_LE(MaxAbsDiff(naive, full), kSameAsFull * MaxAbs(full));
+}
+
+TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
+  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+    Fixture f(shape);
+    const std::vector<int32_t> chunk = Tokens(10, 5);
+    FusionStats stats;
+    auto rec = f.fuser.GetOrCompute(f.ctx, chunk, stats);
+    ASSERT_TRUE(rec.ok());
+    // Place the chunk behind the same head at offset 1: that is where it was computed,
+    // so the placed keys (rotated by -1 then by +1) must equal the fresh ones.
+    SegmentedPrompt p;
+    p.prefix = {1};
+    p.chunks = {chunk};
+    p.suffix = {7};
+    f.Run(p, FusionMode::kNaive);
+    kv::KvCache fresh(f.model->kv_geometry(), 64);
+    model::TokenBatch b;
+    for (int i = 0; i < 11; ++i) b.Add(i == 0 ? 1 : chunk[i - 1], i, 0, i, false);
+    std::vector<float> logits;
+    ASSERT_TRUE(f.model->Forward(f.ctx, b, fresh, logits).ok());
+    const int row = f.model->kv_geometry().row_elements();
+    for (int l = 0; l < f.model->hparams().n_layers; ++l) {
+      for (int s = 1; s < 11; ++s) {
+        for (int i = 0; i < row; ++i) {
+          const float want = tensor::Fp16ToFp32(fresh.k(l, s)[i]);
+          const float got = tensor::Fp16ToFp32(f.kv.k(l, s)[i]);
+          ASSERT_NEAR(got, want, 4e-3f * (1.0f + std::fabs(want))) << shape << " layer " << l << " slot " << s;
+        }
+      }
+    }
+  }
+}
+
+TEST(Fusion, ChunkFromDiskIsBitIdenticalAndCorruptFilesAreRecomputed) {
+  const std::string dir = "/tmp/kvfuse-fuse-store-" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  const SegmentedPrompt p = MakePrompt({1, 2}, 3);
+  std::vector<float> first;
+  std::shared_ptr<const store::ChunkRecord> in_ram;
+  {
+    Fixture f("tiny", "q8_0", dir);
+    first = f.Run(p, FusionMode::kBlend);
+    FusionStats stats;
+    in_ram = std::move(f.fuser.GetOrCompute(f.ctx, p.chunks[0], stats)).value();
+  }
+  {
+    Fixture f("tiny", "q8_0", dir);  // a new process: empty RAM, same disk
+    FusionStats stats;
+    auto from_disk = f.fuser.GetOrCompute(f.ctx, p.chunks[0], stats);
+    ASSERT_TRUE(from_disk.ok());
+    EXPECT_EQ(stats.chunk_hits, 1);
+    EXPECT_EQ((*from_disk)->k, in_ram->k);
+    EXPECT_EQ((*from_disk)->v, in_ram->v);
+    f.store.DropRam();
+    f.fuser.Forget();
+    EXPECT_EQ(f.Run(p, FusionMode::kBlend), first);
+  }
+  {
+    Fixture f("tiny", "q8_0", dir);
+    // Corrupt one byte of K/V of the second chunk's file.
+    const std::string path = dir + "/" + [&] {
+      char name[32];
+      std::snprintf(name, sizeof(name), "%016llx.kvc", static_cast<unsigned long long>(f.fuser.ChunkKey(p.chunks[1])));
+      return std::string(name);
+    }();
+    ASSERT_TRUE(std::filesystem::exists(path));
+    {
+      std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(200);
+      file.put('\x7f');
+    }
+    FusionStats stats;
+    const std::vector<float> again = f.Run(p, FusionMode::kBlend, 0.15f, &stats);
+    EXPECT_EQ(f.store.stats().corrupt, 1u);
+    EXPECT_EQ(stats.chunk_misses, 1);
+    EXPECT_EQ(again, first);
+  }
+}
+
+TEST(Fusion, BadPromptsAreErrors) {
+  Fixture f;
+  std::vector<float> logits;
+  FusionStats stats;
+  SegmentedPrompt empty;
+  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, empty, {}, logits, stats).ok());
+  SegmentedPrompt no_question = MakePrompt({1}, 2);
+  no_question.suffix.clear();
+  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, no_question, {FusionMode::kBlend}, logits, stats).ok());
+  SegmentedPrompt too_long;
+  too_long.prefix = Tokens(300, 1);
+  too_long.suffix = {5};
+  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, too_long, {FusionMode::kFull}, logits, stats).ok());
+  SegmentedPrompt bad_token = MakePrompt({1}, 2);
+  bad_token.chunks[0][3] = 1 << 30;
+  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, bad_token, {FusionMode::kBlend}, logits, stats).ok());
+  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, MakePrompt({1}, 2), {FusionMode::kBlend, 1.5f}, logits, stats).ok());
+}
+
+}  // namespace kvfuse::fuse
