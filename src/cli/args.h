@@ -22,6 +22,7 @@ class Args {
   util::Result<long long> GetInt(const std::string& name, long long fallback) const;
   util::Result<double> GetFloat(const std::string& name, double fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
+  void Set(const std::string& name, const std::string& value) { values_[name] = value; }
 
  private:
   std::map<std::string, std::string> values_;

@@ -16,6 +16,7 @@ util::Result<std::unique_ptr<engine::Engine>> LoadEngine(const Args& args, int d
   if (ctx.value() < 1 || ctx.value() > (1 << 20)) return util::Status::Error("-c must be 1..1048576");
   options.n_threads = static_cast<int>(threads.value());
   options.n_ctx = static_cast<int>(ctx.value());
+  options.chunk_store_dir = args.Get("--store");
   return engine::Engine::Load(options);
 }
 

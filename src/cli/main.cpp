@@ -14,6 +14,8 @@ const char* kUsage =
     "              --top-p P --seed S -t THREADS -c CTX]\n"
     "  perplexity  llama.cpp-style perplexity: kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]\n"
     "  bench       prompt/generation speed: kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]\n"
+    "  bench-rag   RAG time to first token per fusion mode: kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
+    "              [--ratio R] [--store DIR] [--json]\n"
     "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
 
 }  // namespace
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   if (command == "run") return kvfuse::cli::RunCommand(argc - 2, argv + 2);
   if (command == "perplexity") return kvfuse::cli::PerplexityCommand(argc - 2, argv + 2);
   if (command == "bench") return kvfuse::cli::BenchCommand(argc - 2, argv + 2);
+  if (command == "bench-rag") return kvfuse::cli::BenchRagCommand(argc - 2, argv + 2);
   if (command == "inspect") return kvfuse::cli::InspectCommand(argc - 2, argv + 2);
   std::fprintf(stderr, "error: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 1;

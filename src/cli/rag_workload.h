@@ -1,0 +1,32 @@
+// The RAG workload of shared/design/BENCHMARKS.md section 2: a fixed system prefix,
+// k chunks drawn from a pool with Zipf(1.0) popularity in shuffled order, and a
+// question, all as random token ids (the speed and fidelity measures need no meaning).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace kvfuse::cli {
+
+struct RagWorkloadOptions {
+  int n_requests = 8;
+  int pool_size = 200;
+  int chunks_per_request = 6;
+  int chunk_tokens = 250;
+  int prefix_tokens = 50;
+  int question_tokens = 30;
+  uint32_t seed = 42;
+};
+
+struct RagWorkload {
+  std::vector<std::vector<int32_t>> pool;
+  std::vector<engine::SegmentedPrompt> requests;
+  std::vector<int> used_chunks;  // pool indices that some request uses
+};
+
+// bos < 0: no BOS in front of the prefix. Token ids are drawn from [first_id, n_vocab).
+RagWorkload MakeRagWorkload(const RagWorkloadOptions& o, int32_t n_vocab, int32_t bos, int32_t first_id);
+
+}  // namespace kvfuse::cli
