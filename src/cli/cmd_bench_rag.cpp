@@ -138,9 +138,9 @@ int BenchRagCommand(int argc, char** argv) {
 
   std::vector<Reference> refs(w.requests.size());
   std::vector<ModeResult> results;
-  auto run_mode = [&](engine::FusionMode mode, const char* tier, bool drop_ram) -> util::Status {
+  auto run_mode = [&](engine::FusionMode mode, const char* tier, bool drop_ram, bool bottom_right) -> util::Status {
     ModeResult r;
-    r.mode = fuse::FusionModeName(mode);
+    r.mode = std::string(fuse::FusionModeName(mode)) + (bottom_right ? " (bottom-right mask)" : "");
     r.tier = tier;
     e.Reset();
     for (size_t q = 0; q < w.requests.size(); ++q) {
@@ -149,7 +149,8 @@ int BenchRagCommand(int argc, char** argv) {
       std::vector<float> logits;
       engine::FusionStats stats;
       const auto t0 = Clock::now();
-      KVFUSE_RETURN_IF_ERROR(e.PrefillSegments(p, {mode, static_cast<float>(ratio.value())}, logits, stats));
+      const engine::FusionOptions options{mode, static_cast<float>(ratio.value()), bottom_right};
+      KVFUSE_RETURN_IF_ERROR(e.PrefillSegments(p, options, logits, stats));
       int32_t token = Argmax(logits);
       r.ttft_ms.push_back(Ms(t0));
       r.recomputed += stats.chunk_tokens_recomputed;
@@ -179,14 +180,15 @@ int BenchRagCommand(int argc, char** argv) {
   const struct {
     FusionMode mode;
     const char* tier;
-    bool drop_ram;
-  } runs[] = {{FusionMode::kFull, "-", false},    {FusionMode::kPrefix, "-", false},
-              {FusionMode::kNaive, "ram", false}, {FusionMode::kBlend, "ram", false},
-              {FusionMode::kNaive, "disk", true}, {FusionMode::kBlend, "disk", true}};
+    bool drop_ram, bottom_right;
+  } runs[] = {{FusionMode::kFull, "-", false, false},    {FusionMode::kPrefix, "-", false, false},
+              {FusionMode::kNaive, "ram", false, false}, {FusionMode::kBlend, "ram", false, false},
+              {FusionMode::kBlend, "ram", false, true},  {FusionMode::kNaive, "disk", true, false},
+              {FusionMode::kBlend, "disk", true, false}};
   for (const auto& run : runs) {
     std::fprintf(log, "running %s (%s)...\n", fuse::FusionModeName(run.mode), run.tier);
     std::fflush(log);
-    const util::Status st = run_mode(run.mode, run.tier, run.drop_ram);
+    const util::Status st = run_mode(run.mode, run.tier, run.drop_ram, run.bottom_right);
     if (!st.ok()) return Fail(st.message());
   }
 

@@ -187,7 +187,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
     Compute(ctx, kv, seq, prompt.suffix, n - static_cast<int32_t>(prompt.suffix.size()), &logits);
     stats.tokens_computed += static_cast<int32_t>(prompt.suffix.size());
   } else {
-    Blend(ctx, kv, seq, prompt, options.recompute_ratio, logits, stats);
+    Blend(ctx, kv, seq, prompt, options, logits, stats);
   }
   stats.ms_forward = ms_other + MsSince(t1);
   cached_tokens_ = tokens;
@@ -195,8 +195,9 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
 }
 
 void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
-                       const SegmentedPrompt& prompt, float ratio, std::vector<float>& logits,
-                       FusionStats& stats) const {
+                       const SegmentedPrompt& prompt, const FusionOptions& options,
+                       std::vector<float>& logits, FusionStats& stats) const {
+  const float ratio = options.recompute_ratio;
   const model::HParams& hp = model_.hparams();
   const size_t n_embd = hp.n_embd;
   const int32_t chunks_begin = static_cast<int32_t>(prompt.prefix.size());
@@ -267,6 +268,10 @@ void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
     const int32_t r = selected[i];
     subset.Add(all.token_ids[r], all.positions[r], seq, all.kv_slots[r], false);
     std::copy_n(hidden.data() + r * n_embd, n_embd, sub_hidden.data() + i * n_embd);
+  }
+  if (options.bottom_right_mask) {
+    const int32_t k_len = prompt.size(), q_len = static_cast<int32_t>(selected.size());
+    for (int32_t i = 0; i < q_len; ++i) subset.attend_limits.push_back(k_len - q_len + i);
   }
   model_.RunLayers(ctx, subset, 1, hp.n_layers, sub_hidden.data(), kv);
   logits.resize(hp.n_vocab);

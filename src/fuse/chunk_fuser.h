@@ -82,7 +82,7 @@ class ChunkFuser {
   void Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
              int32_t seq, int32_t offset) const;
   void Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const SegmentedPrompt& prompt,
-             float ratio, std::vector<float>& logits, FusionStats& stats) const;
+             const FusionOptions& options, std::vector<float>& logits, FusionStats& stats) const;
 
   const model::Model& model_;
   store::ChunkStore& store_;

@@ -20,6 +20,10 @@ const char* FusionModeName(FusionMode mode);
 struct FusionOptions {
   FusionMode mode = FusionMode::kBlend;
   float recompute_ratio = 0.15f;  // blend: share of chunk tokens recomputed in layers >= 1
+  // blend: the i-th of q recomputed tokens attends to the first k - q + i + 1 of the k
+  // prompt tokens (the bottom-right causal mask of CacheBlend's and LMCache's kernels)
+  // instead of exactly the tokens at or before its position.
+  bool bottom_right_mask = false;
 };
 
 }  // namespace kvfuse::fuse

@@ -29,6 +29,8 @@ Status Model::Validate(const TokenBatch& batch, const kv::KvCache& kv) const {
   if (static_cast<int>(batch.positions.size()) != n || static_cast<int>(batch.seq_ids.size()) != n ||
       static_cast<int>(batch.kv_slots.size()) != n)
     return Status::Error("batch arrays differ in length");
+  if (!batch.attend_limits.empty() && static_cast<int>(batch.attend_limits.size()) != n)
+    return Status::Error("attend_limits must be empty or one per token");
   const kv::KvGeometry g = kv_geometry();
   if (kv.geometry().n_layers != g.n_layers || kv.geometry().n_kv_heads != g.n_kv_heads ||
       kv.geometry().head_dim != g.head_dim)

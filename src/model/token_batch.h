@@ -1,7 +1,7 @@
 // The unit of work of a forward pass (shared/design/ARCHITECTURE.md, "forward-pass
 // contract"). Each token carries its sequence, an explicit position and the KV slot it
 // writes; attention for a token covers the slots of its sequence whose position is <=
-// its own, whatever the order of tokens in the batch.
+// its own (or its attend limit), whatever the order of tokens in the batch.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,9 @@ struct TokenBatch {
   std::vector<int32_t> seq_ids;
   std::vector<int32_t> kv_slots;
   std::vector<int32_t> output_rows;  // batch rows whose logits are wanted, in this order
+  // Optional, one per token: attend to positions <= this instead of <= the token's own
+  // (LMCache's bottom-right mask for recomputed subsets); empty = causal by position.
+  std::vector<int32_t> attend_limits;
 
   int32_t size() const { return static_cast<int32_t>(token_ids.size()); }
   void Add(int32_t token, int32_t pos, int32_t seq, int32_t slot, bool want_logits) {

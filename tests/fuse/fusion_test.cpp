@@ -104,7 +104,7 @@ TEST(Fusion, PrefixEqualsFull) {
 }
 
 TEST(Fusion, BlendAtRatioOneEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-deep"}) {
     Fixture f(shape);
     const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
     const std::vector<float> full = f.Run(p, FusionMode::kFull);
@@ -115,6 +115,23 @@ TEST(Fusion, BlendAtRatioOneEqualsFull) {
     EXPECT_EQ(stats.chunk_misses, 3);
     EXPECT_LE(MaxAbsDiff(blend, full), kSameAsFull * MaxAbs(full)) << shape;
   }
+}
+
+TEST(Fusion, BottomRightMaskEqualsCausalAtRatioOneAndDiffersBelow) {
+  Fixture f("tiny-deep");  // the mask reaches the logits only through layers >= 2
+  const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
+  const std::vector<float> full = f.Run(p, FusionMode::kFull);
+  auto run = [&](float ratio, bool bottom_right) {
+    std::vector<float> logits;
+    FusionStats stats;
+    FusionOptions o{FusionMode::kBlend, ratio, bottom_right};
+    EXPECT_TRUE(f.fuser.Prefill(f.ctx, f.kv, 0, p, o, logits, stats).ok());
+    return logits;
+  };
+  // Every token after the prefix is recomputed: the bottom-right corner is the diagonal.
+  EXPECT_LE(MaxAbsDiff(run(1.0f, true), full), kSameAsFull * MaxAbs(full));
+  // A subset sees later tokens under the approximation.
+  EXPECT_GT(MaxAbsDiff(run(0.3f, true), run(0.3f, false)), 1e-6 * MaxAbs(full));
 }
 
 TEST(Fusion, ReuseWithoutRecomputeDiffersAndBlendRecomputesTheRequestedShare) {

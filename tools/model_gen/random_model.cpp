@@ -18,6 +18,7 @@ const ModelShape kShapes[] = {
     // name, arch, n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab, rope_theta, tied
     {"tiny", "llama", 256, 2, 4, 2, 512, 1152, 10000.f, false},
     {"tiny-qwen2", "qwen2", 256, 2, 4, 2, 512, 1152, 1000000.f, true},
+    {"tiny-deep", "llama", 256, 4, 4, 2, 512, 1152, 10000.f, true},
     {"smol", "llama", 576, 30, 9, 3, 1536, 49152, 100000.f, true},
     {"qwen05", "qwen2", 896, 24, 14, 2, 4864, 151936, 1000000.f, true},
 };

@@ -18,7 +18,7 @@ struct ModelShape {
   bool tied_output;
 };
 
-// "tiny", "tiny-qwen2", "smol", "qwen05"; false if unknown.
+// "tiny", "tiny-qwen2", "tiny-deep" (4 layers), "smol", "qwen05"; false if unknown.
 bool FindShape(const std::string& name, ModelShape& out);
 std::vector<std::string> ShapeNames();
 

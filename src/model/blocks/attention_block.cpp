@@ -92,7 +92,8 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
       const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
       const VisibleSlots& vis = visible.at(batch.seq_ids[t]);
       const int n_visible = static_cast<int>(
-          std::upper_bound(vis.positions.begin(), vis.positions.end(), batch.positions[t]) -
+          std::upper_bound(vis.positions.begin(), vis.positions.end(),
+                           batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t]) -
           vis.positions.begin());
       scores.resize(n_visible);
       kernels::KvHeadView head = kv_view;
