@@ -1,15 +1,17 @@
 // KV storage the forward pass reads and writes: for every layer, n_slots cells of
-// K and V (f16, n_kv_heads * head_dim each) and, per cell, the sequence and position
-// of the token it holds.
+// K and V (f16, n_kv_heads * head_dim each), the position of the token each cell holds,
+// and which sequences see which cells. A cell may belong to several sequences (a shared
+// prefix block); it must then not be rewritten at another position.
 //
-// Knows only geometry, nothing about models. A cell with seq == kEmptySeq is free.
-// The paged block pool and radix tree (fusion issue) hand out slot numbers of this
-// same storage.
+// Knows only geometry, nothing about models. kv::BlockPool hands out slot numbers of
+// this storage in fixed-size blocks; kv::PrefixTree shares them between sequences.
 //
 // Threading: not synchronised; one forward pass at a time.
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "util/status.h"
@@ -24,14 +26,11 @@ struct KvGeometry {
 };
 
 struct KvCell {
-  int32_t seq = -1;
   int32_t pos = -1;
 };
 
 class KvCache {
  public:
-  static constexpr int32_t kEmptySeq = -1;
-
   KvCache(const KvGeometry& geometry, int32_t n_slots);
 
   const KvGeometry& geometry() const { return geometry_; }
@@ -44,7 +43,10 @@ class KvCache {
   const uint16_t* v_layer(int layer) const { return v_[layer].data(); }
 
   const KvCell& cell(int32_t slot) const { return cells_[slot]; }
-  void SetCell(int32_t slot, int32_t seq, int32_t pos) { cells_[slot] = {seq, pos}; }
+  // The cell now holds the token at `pos`, seen by `seq`.
+  void SetCell(int32_t slot, int32_t seq, int32_t pos);
+  // `seq` also sees the cell, at the position it already holds.
+  void AddToSequence(int32_t seq, int32_t slot);
   void ClearSequence(int32_t seq);
   // Frees the cells of `seq` at positions >= pos.
   void TruncateSequence(int32_t seq, int32_t pos);
@@ -60,6 +62,8 @@ class KvCache {
   int32_t n_slots_;
   std::vector<std::vector<uint16_t>> k_, v_;
   std::vector<KvCell> cells_;
+  // Per sequence, its cells as (position, slot), sorted.
+  std::unordered_map<int32_t, std::vector<std::pair<int32_t, int32_t>>> members_;
 };
 
 }  // namespace kvfuse::kv
