@@ -143,6 +143,7 @@ int BenchRagCommand(int argc, char** argv) {
     r.mode = std::string(fuse::FusionModeName(mode)) + (bottom_right ? " (bottom-right mask)" : "");
     r.tier = tier;
     e.Reset();
+    e.ClearPrefixCache();  // each mode starts cold; prefix reuse builds up over its requests
     for (size_t q = 0; q < w.requests.size(); ++q) {
       const engine::SegmentedPrompt& p = w.requests[q];
       if (drop_ram) e.chunk_store().DropRam();

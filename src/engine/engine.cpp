@@ -55,9 +55,113 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   return engine;
 }
 
+Engine::Engine(std::unique_ptr<model::Model> model, const EngineOptions& options)
+    : model_(std::move(model)),
+      kv_(model_->kv_geometry(), (options.n_ctx + options.block_size - 1) / options.block_size * options.block_size),
+      pool_(std::make_unique<kv::BlockPool>(kv_.n_slots() / options.block_size, options.block_size)),
+      tree_(std::make_unique<kv::PrefixTree>(*pool_)),
+      ctx_(options.n_threads) {}
+
+void Engine::ReleaseSequence() {
+  for (int32_t b : table_) pool_->Release(b);
+  table_.clear();
+  kv_.ClearSequence(0);
+  seq_len_ = 0;
+}
+
+void Engine::Reset() { ReleaseSequence(); }
+
+void Engine::ClearPrefixCache() {
+  tree_ = std::make_unique<kv::PrefixTree>(*pool_);  // the old tree releases its blocks
+}
+
+Status Engine::Reserve(int32_t n_positions) {
+  if (n_positions > kv_.n_slots())
+    return Status::Error(util::StrFormat("%d tokens do not fit the context of %d", n_positions, kv_.n_slots()));
+  const int32_t bs = pool_->block_size();
+  while (static_cast<int32_t>(table_.size()) * bs < n_positions) {
+    std::optional<int32_t> block = pool_->Allocate();
+    if (!block && tree_->Evict(1) == 1) block = pool_->Allocate();
+    if (!block)
+      return Status::Error(util::StrFormat("the KV cache is full (%d blocks of %d tokens in use)",
+                                           pool_->n_blocks(), bs));
+    table_.push_back(*block);
+  }
+  return Status::Ok();
+}
+
+std::vector<int32_t> Engine::SlotsOf(int32_t n_positions) const {
+  std::vector<int32_t> slots(n_positions);
+  for (int32_t p = 0; p < n_positions; ++p) slots[p] = kv::SlotOf(table_, pool_->block_size(), p);
+  return slots;
+}
+
+Status Engine::Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
+                        std::vector<float>& logits, int n_batch) {
+  if (tokens.empty()) return Status::Error("nothing to evaluate");
+  if (start_pos != 0 && start_pos != seq_len_)
+    return Status::Error(util::StrFormat("tokens at position %d: the sequence has %d (append only)",
+                                         start_pos, seq_len_));
+  if (static_cast<int64_t>(start_pos) + static_cast<int64_t>(tokens.size()) > kv_.n_slots())
+    return Status::Error(util::StrFormat("prompt of %zu tokens at position %d does not fit the context of %d",
+                                         tokens.size(), start_pos, kv_.n_slots()));
+  if (start_pos == 0) ReleaseSequence();
+  const int32_t end = start_pos + static_cast<int32_t>(tokens.size());
+  KVFUSE_RETURN_IF_ERROR(Reserve(end));
+  logits.clear();
+  std::vector<float> batch_logits;
+  for (size_t begin = 0; begin < tokens.size(); begin += n_batch) {
+    const size_t stop = std::min(tokens.size(), begin + n_batch);
+    model::TokenBatch batch;
+    for (size_t i = begin; i < stop; ++i) {
+      const int32_t pos = start_pos + static_cast<int32_t>(i);
+      batch.Add(tokens[i], pos, 0, kv::SlotOf(table_, pool_->block_size(), pos), all_logits || i + 1 == tokens.size());
+    }
+    const Status st = model_->Forward(ctx_, batch, kv_, batch_logits);
+    if (!st.ok()) {
+      ReleaseSequence();
+      return st;
+    }
+    seq_len_ = start_pos + static_cast<int32_t>(stop);
+    logits.insert(logits.end(), batch_logits.begin(), batch_logits.end());
+  }
+  return Status::Ok();
+}
+
 Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
                                std::vector<float>& logits, FusionStats& stats) {
-  return fuser_->Prefill(ctx_, kv_, 0, prompt, options, logits, stats);
+  ReleaseSequence();
+  const std::vector<int32_t> tokens = prompt.Flatten();
+  const int32_t n = static_cast<int32_t>(tokens.size());
+  if (n == 0) return Status::Error("empty prompt");
+  if (n > kv_.n_slots())
+    return Status::Error(util::StrFormat("prompt of %d tokens exceeds the context of %d", n, kv_.n_slots()));
+  // Reuse the cached blocks the mode may keep; everything after goes to fresh blocks.
+  const int32_t bs = pool_->block_size();
+  const std::vector<int32_t> matched = tree_->Match(tokens);
+  const int32_t kept_blocks =
+      fuse::ChunkFuser::KeptPrefix(prompt, options.mode, static_cast<int32_t>(matched.size()) * bs) / bs;
+  for (int32_t i = 0; i < kept_blocks; ++i) {
+    pool_->Retain(matched[i]);
+    table_.push_back(matched[i]);
+    for (int32_t s = 0; s < bs; ++s) kv_.AddToSequence(0, matched[i] * bs + s);
+  }
+  if (Status st = Reserve(n); !st.ok()) {
+    ReleaseSequence();
+    return st;
+  }
+  const Status st = fuser_->Prefill(ctx_, kv_, 0, SlotsOf(n), kept_blocks * bs, prompt, options, logits, stats);
+  if (!st.ok()) {
+    ReleaseSequence();
+    return st;
+  }
+  seq_len_ = n;
+  // Only exactly computed KV may serve later prompts: all of it under full and prefix,
+  // the prefix segment under naive and blend.
+  const bool exact = options.mode == FusionMode::kFull || options.mode == FusionMode::kPrefix;
+  const size_t exact_tokens = exact ? tokens.size() : prompt.prefix.size();
+  tree_->Insert(std::vector<int32_t>(tokens.begin(), tokens.begin() + exact_tokens), table_);
+  return Status::Ok();
 }
 
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
@@ -65,37 +169,6 @@ Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
   FusionStats stats;
   auto chunk = fuser_->GetOrCompute(ctx_, tokens, stats);
   return chunk.ok() ? Status::Ok() : chunk.status();
-}
-
-Engine::Engine(std::unique_ptr<model::Model> model, const EngineOptions& options)
-    : model_(std::move(model)),
-      kv_(model_->kv_geometry(), options.n_ctx),
-      ctx_(options.n_threads) {}
-
-Status Engine::Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
-                        std::vector<float>& logits, int n_batch) {
-  if (tokens.empty()) return Status::Error("nothing to evaluate");
-  if (start_pos < 0 || static_cast<int64_t>(start_pos) + static_cast<int64_t>(tokens.size()) > kv_.n_slots())
-    return Status::Error(util::StrFormat("prompt of %zu tokens at position %d does not fit the context of %d",
-                                         tokens.size(), start_pos, kv_.n_slots()));
-  logits.clear();
-  std::vector<float> batch_logits;
-  for (size_t begin = 0; begin < tokens.size(); begin += n_batch) {
-    const size_t end = std::min(tokens.size(), begin + n_batch);
-    model::TokenBatch batch;
-    for (size_t i = begin; i < end; ++i) {
-      const int32_t pos = start_pos + static_cast<int32_t>(i);
-      batch.Add(tokens[i], pos, 0, pos, all_logits || i + 1 == tokens.size());
-    }
-    const Status st = model_->Forward(ctx_, batch, kv_, batch_logits);
-    if (!st.ok()) {
-      fuser_->Forget();
-      return st;
-    }
-    logits.insert(logits.end(), batch_logits.begin(), batch_logits.end());
-  }
-  fuser_->Record(start_pos, tokens);
-  return Status::Ok();
 }
 
 }  // namespace kvfuse::engine

@@ -1,6 +1,8 @@
 // The facade the CLI, server and benchmarks use: a loaded model with its tokenizer,
-// one KV cache and a forward context. Sequence 0 only for now; the scheduler issue
-// brings many sequences.
+// a paged KV cache (block pool + prefix radix tree), the chunk store and a forward
+// context. One active sequence for now; the scheduler issue brings many. Prompts given
+// to PrefillSegments go through the prefix tree, so a later prompt that starts the same
+// way reuses those blocks (full blocks of exactly computed KV only).
 //
 // Threading: an Engine is used by one thread at a time.
 #pragma once
@@ -10,7 +12,9 @@
 #include <vector>
 
 #include "fuse/chunk_fuser.h"
+#include "kv/block_pool.h"
 #include "kv/kv_cache.h"
+#include "kv/prefix_tree.h"
 #include "model/model.h"
 #include "sched/sampler.h"
 #include "store/chunk_store.h"
@@ -30,7 +34,8 @@ using fuse::SegmentedPrompt;
 struct EngineOptions {
   std::string model_path;
   int n_threads = 2;
-  int n_ctx = 2048;  // KV slots
+  int n_ctx = 2048;  // KV slots (rounded up to whole blocks)
+  int block_size = 16;
   size_t chunk_ram_bytes = size_t{1} << 30;  // RAM tier budget of the chunk store
   std::string chunk_store_dir;               // disk tier; none when empty
 };
@@ -42,17 +47,18 @@ class Engine {
   const model::Model& model() const { return *model_; }
   const model::HParams& hparams() const { return model_->hparams(); }
   int n_ctx() const { return kv_.n_slots(); }
+  int32_t sequence_length() const { return seq_len_; }
   // nullptr when the GGUF has no tokenizer this build understands.
   const tokenizer::SpmTokenizer* tokenizer() const { return tokenizer_.get(); }
   const std::string& tokenizer_error() const { return tokenizer_error_; }
 
-  // Forgets the KV of sequence 0 (the chunk store is kept).
-  void Reset() {
-    kv_.Clear();
-    fuser_->Forget();
-  }
-  // Runs tokens at positions start_pos.. (slot = position) in batches of n_batch and
-  // returns the logits of the last token, or of every token when all_logits.
+  // Ends the active sequence (the prefix tree and the chunk store keep what they cache).
+  void Reset();
+  // Empties the prefix tree (the chunk store is kept).
+  void ClearPrefixCache();
+  // Runs tokens at positions start_pos.. in batches of n_batch and returns the logits of
+  // the last token, or of every token when all_logits. start_pos 0 starts a new sequence;
+  // otherwise it must be the current sequence length (append only).
   util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
                         std::vector<float>& logits, int n_batch = 512);
 
@@ -64,6 +70,8 @@ class Engine {
   // Puts the chunk's KV in the store (computing it if missing): pre-warming.
   util::Status WarmChunk(const std::vector<int32_t>& tokens);
   store::ChunkStore& chunk_store() { return *store_; }
+  const kv::BlockPool& block_pool() const { return *pool_; }
+  int32_t cached_prefix_blocks() const { return tree_->n_cached_blocks(); }
   uint64_t model_fingerprint() const { return model_fingerprint_; }
 
  private:
@@ -72,7 +80,16 @@ class Engine {
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::SpmTokenizer> tokenizer_;
   std::string tokenizer_error_;
+  // Blocks for positions up to `n_positions` (evicting cached prefixes if needed).
+  util::Status Reserve(int32_t n_positions);
+  std::vector<int32_t> SlotsOf(int32_t n_positions) const;
+  void ReleaseSequence();
+
   kv::KvCache kv_;
+  std::unique_ptr<kv::BlockPool> pool_;
+  std::unique_ptr<kv::PrefixTree> tree_;
+  std::vector<int32_t> table_;  // the active sequence's blocks
+  int32_t seq_len_ = 0;
   model::ForwardContext ctx_;
   uint64_t model_fingerprint_ = 0;
   std::unique_ptr<store::ChunkStore> store_;

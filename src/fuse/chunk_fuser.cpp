@@ -20,25 +20,19 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Tokens at consecutive positions from `start`, slot = position.
-model::TokenBatch BatchOf(const std::vector<int32_t>& tokens, int32_t start, int32_t seq, bool last_logits) {
+// Tokens at consecutive positions from `start`, position p in slots[p] (or slot p).
+model::TokenBatch BatchOf(const std::vector<int32_t>& tokens, int32_t start, int32_t seq, bool last_logits,
+                          const std::vector<int32_t>* slots = nullptr) {
   model::TokenBatch b;
   for (size_t i = 0; i < tokens.size(); ++i) {
     const int32_t pos = start + static_cast<int32_t>(i);
-    b.Add(tokens[i], pos, seq, pos, last_logits && i + 1 == tokens.size());
+    b.Add(tokens[i], pos, seq, slots ? (*slots)[pos] : pos, last_logits && i + 1 == tokens.size());
   }
   return b;
 }
 
 kernels::RopeParams RopeOf(const model::HParams& hp) {
   return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
-}
-
-size_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  const size_t n = std::min(a.size(), b.size());
-  size_t i = 0;
-  while (i < n && a[i] == b[i]) ++i;
-  return i;
 }
 
 }  // namespace
@@ -60,10 +54,10 @@ store::ChunkShape ChunkFuser::chunk_shape() const {
 }
 
 void ChunkFuser::Compute(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
-                         const std::vector<int32_t>& tokens, int32_t start,
-                         std::vector<float>* logits) const {
+                         const std::vector<int32_t>& slots, const std::vector<int32_t>& tokens,
+                         int32_t start, std::vector<float>* logits) const {
   if (tokens.empty()) return;
-  const model::TokenBatch batch = BatchOf(tokens, start, seq, logits != nullptr);
+  const model::TokenBatch batch = BatchOf(tokens, start, seq, logits != nullptr, &slots);
   std::vector<float> hidden(tokens.size() * static_cast<size_t>(model_.hparams().n_embd));
   model_.Embed(batch, hidden.data());
   model_.RunLayers(ctx, batch, 0, model_.hparams().n_layers, hidden.data(), kv);
@@ -91,7 +85,9 @@ util::Result<std::shared_ptr<const store::ChunkRecord>> ChunkFuser::GetOrCompute
     scratch_ = std::make_unique<kv::KvCache>(model_.kv_geometry(), static_cast<int32_t>(all.size()));
   scratch_->Clear();
   KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(all, 0, 0, false), *scratch_));
-  Compute(ctx, *scratch_, 0, all, 0, nullptr);
+  std::vector<int32_t> scratch_slots(all.size());
+  std::iota(scratch_slots.begin(), scratch_slots.end(), 0);
+  Compute(ctx, *scratch_, 0, scratch_slots, all, 0, nullptr);
 
   auto record = std::make_shared<store::ChunkRecord>();
   record->key = key;
@@ -115,13 +111,13 @@ util::Result<std::shared_ptr<const store::ChunkRecord>> ChunkFuser::GetOrCompute
 }
 
 void ChunkFuser::Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
-                       int32_t seq, int32_t offset) const {
+                       int32_t seq, const std::vector<int32_t>& slots, int32_t offset) const {
   const kernels::RopeParams rope = RopeOf(model_.hparams());
   const int n_kv_heads = model_.hparams().n_kv_heads;
   ctx.pool.ParallelFor(chunk.shape.n_layers, [&](int64_t l0, int64_t l1) {
     for (int64_t l = l0; l < l1; ++l) {
       for (uint32_t j = 0; j < chunk.n_tokens(); ++j) {
-        const int32_t slot = offset + static_cast<int32_t>(j);
+        const int32_t slot = slots[offset + j];
         kernels::ShiftKeysF16(reinterpret_cast<const uint16_t*>(chunk.k_row(l, j)), kv.k(l, slot),
                               n_kv_heads, static_cast<float>(offset), rope);
         std::memcpy(kv.v(l, slot), chunk.v_row(l, j), chunk.shape.row_bytes);
@@ -129,10 +125,19 @@ void ChunkFuser::Place(model::ForwardContext& ctx, const store::ChunkRecord& chu
     }
   });
   for (uint32_t j = 0; j < chunk.n_tokens(); ++j)
-    kv.SetCell(offset + static_cast<int32_t>(j), seq, offset + static_cast<int32_t>(j));
+    kv.SetCell(slots[offset + j], seq, offset + static_cast<int32_t>(j));
+}
+
+int32_t ChunkFuser::KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached) {
+  int32_t kept = cached;
+  if (mode == FusionMode::kFull) kept = 0;
+  if (mode == FusionMode::kNaive || mode == FusionMode::kBlend)
+    kept = std::min<int32_t>(kept, static_cast<int32_t>(prompt.prefix.size()));
+  return std::max(0, std::min(kept, prompt.size() - 1));
 }
 
 Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
+                           const std::vector<int32_t>& slots, int32_t kept,
                            const SegmentedPrompt& prompt, const FusionOptions& options,
                            std::vector<float>& logits, FusionStats& stats) {
   stats = FusionStats{};
@@ -144,31 +149,28 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
     return Status::Error("a fused prompt needs a non-empty suffix (the question)");
   if (n > kv.n_slots())
     return Status::Error(util::StrFormat("prompt of %d tokens exceeds the context of %d", n, kv.n_slots()));
-  KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(tokens, 0, seq, false), kv));
+  if (static_cast<int32_t>(slots.size()) < n) return Status::Error("fewer KV slots than prompt tokens");
+  if (kept < 0 || kept > KeptPrefix(prompt, options.mode, kept))
+    return Status::Error("the kept prefix does not suit the fusion mode");
+  KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(tokens, 0, seq, false, &slots), kv));
   if (options.recompute_ratio < 0 || options.recompute_ratio > 1)
     return Status::Error("recompute ratio must be within [0, 1]");
 
-  // Prefix reuse: the previous prompt's KV stays valid for the tokens they share.
-  int32_t reuse = static_cast<int32_t>(CommonPrefix(cached_tokens_, tokens));
-  if (options.mode == FusionMode::kFull) reuse = 0;
-  if (options.mode == FusionMode::kNaive || options.mode == FusionMode::kBlend)
-    reuse = std::min<int32_t>(reuse, static_cast<int32_t>(prompt.prefix.size()));
-  reuse = std::min(reuse, n - 1);  // the last token is always computed for its logits
+  const int32_t reuse = kept;
   kv.TruncateSequence(seq, reuse);
-  cached_tokens_.clear();  // until the prefill below completes
   stats.prefix_reused = reuse;
 
   const auto t0 = std::chrono::steady_clock::now();
   if (options.mode == FusionMode::kFull || options.mode == FusionMode::kPrefix) {
-    Compute(ctx, kv, seq, std::vector<int32_t>(tokens.begin() + reuse, tokens.end()), reuse, &logits);
+    Compute(ctx, kv, seq, slots, std::vector<int32_t>(tokens.begin() + reuse, tokens.end()), reuse, &logits);
     stats.tokens_computed = n - reuse;
     stats.ms_forward = MsSince(t0);
-    cached_tokens_ = tokens;
     return Status::Ok();
   }
 
   const int32_t prefix_n = static_cast<int32_t>(prompt.prefix.size());
-  Compute(ctx, kv, seq, std::vector<int32_t>(prompt.prefix.begin() + reuse, prompt.prefix.end()), reuse, nullptr);
+  Compute(ctx, kv, seq, slots, std::vector<int32_t>(prompt.prefix.begin() + reuse, prompt.prefix.end()), reuse,
+          nullptr);
   stats.tokens_computed = prefix_n - reuse;
   double ms_other = MsSince(t0);
 
@@ -177,25 +179,25 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
     auto chunk = GetOrCompute(ctx, prompt.chunks[i], stats);
     if (!chunk.ok()) return chunk.status();
     const auto t_place = std::chrono::steady_clock::now();
-    Place(ctx, **chunk, kv, seq, prompt.ChunkOffset(i));
+    Place(ctx, **chunk, kv, seq, slots, prompt.ChunkOffset(i));
     stats.ms_place += MsSince(t_place);
     stats.chunk_tokens += static_cast<int32_t>(prompt.chunks[i].size());
   }
 
   const auto t1 = std::chrono::steady_clock::now();
   if (options.mode == FusionMode::kNaive) {
-    Compute(ctx, kv, seq, prompt.suffix, n - static_cast<int32_t>(prompt.suffix.size()), &logits);
+    Compute(ctx, kv, seq, slots, prompt.suffix, n - static_cast<int32_t>(prompt.suffix.size()), &logits);
     stats.tokens_computed += static_cast<int32_t>(prompt.suffix.size());
   } else {
-    Blend(ctx, kv, seq, prompt, options, logits, stats);
+    Blend(ctx, kv, seq, slots, prompt, options, logits, stats);
   }
   stats.ms_forward = ms_other + MsSince(t1);
-  cached_tokens_ = tokens;
   return Status::Ok();
 }
 
 void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
-                       const SegmentedPrompt& prompt, const FusionOptions& options,
+                       const std::vector<int32_t>& slots, const SegmentedPrompt& prompt,
+                       const FusionOptions& options,
                        std::vector<float>& logits, FusionStats& stats) const {
   const float ratio = options.recompute_ratio;
   const model::HParams& hp = model_.hparams();
@@ -208,7 +210,7 @@ void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
   std::vector<int32_t> tail;
   for (const auto& c : prompt.chunks) tail.insert(tail.end(), c.begin(), c.end());
   tail.insert(tail.end(), prompt.suffix.begin(), prompt.suffix.end());
-  const model::TokenBatch all = BatchOf(tail, chunks_begin, seq, false);
+  const model::TokenBatch all = BatchOf(tail, chunks_begin, seq, false, &slots);
   std::vector<float> hidden(tail.size() * n_embd);
   model_.Embed(all, hidden.data());
 
@@ -224,7 +226,7 @@ void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
     // Layer 0 for the chunk tokens only: its K/V equal the cached ones (they do not
     // depend on context), but layer 1's input is needed to measure the deviation.
     model::TokenBatch chunk_batch = BatchOf(std::vector<int32_t>(tail.begin(), tail.begin() + n_chunk),
-                                            chunks_begin, seq, false);
+                                            chunks_begin, seq, false, &slots);
     model_.RunLayers(ctx, chunk_batch, 0, 1, hidden.data(), kv);
     std::vector<float> k_fresh, v_fresh;
     model_.ProjectKv(ctx, chunk_batch, 1, hidden.data(), k_fresh, v_fresh);
@@ -232,7 +234,7 @@ void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
     std::vector<float> deviation(n_chunk);
     ctx.pool.ParallelFor(n_chunk, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
-        const int32_t slot = chunks_begin + static_cast<int32_t>(t);
+        const int32_t slot = slots[chunks_begin + t];
         const uint16_t* k_old = kv.k(1, slot);
         const uint16_t* v_old = kv.v(1, slot);
         double d = 0;
@@ -252,7 +254,7 @@ void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
     std::sort(selected.begin(), selected.end());
     // The suffix has no cache: layer 0 for it too.
     if (n_suffix > 0) {
-      model::TokenBatch suffix_batch = BatchOf(prompt.suffix, chunks_begin + n_chunk, seq, false);
+      model::TokenBatch suffix_batch = BatchOf(prompt.suffix, chunks_begin + n_chunk, seq, false, &slots);
       model_.RunLayers(ctx, suffix_batch, 0, 1, hidden.data() + n_chunk * n_embd, kv);
     }
   }

@@ -3,9 +3,9 @@
 // Every mode runs the one forward path (model::Model over TokenBatches with explicit
 // positions and slots):
 //   full    all tokens through all layers;
-//   prefix  the tokens after the longest common prefix with the previous prompt;
-//   naive   prefix reuse, then each chunk's stored KV placed at its offset (keys
-//           re-rotated), then the suffix;
+//   prefix  the tokens after the cached prefix (found by the caller's prefix tree);
+//   naive   the prefix segment (from the cache where possible), then each chunk's
+//           stored KV placed at its offset (keys re-rotated), then the suffix;
 //   blend   as naive, then layer 0 for every chunk token, fresh layer-1 K/V compared
 //           with the placed ones, and layers >= 1 recomputed for the ratio r of chunk
 //           tokens that deviate most (CacheBlend), with causal masking by position.
@@ -59,36 +59,34 @@ class ChunkFuser {
   util::Result<std::shared_ptr<const store::ChunkRecord>> GetOrCompute(
       model::ForwardContext& ctx, const std::vector<int32_t>& tokens, FusionStats& stats);
 
-  // Prefills `prompt` into sequence `seq` of `kv` at positions 0..n-1 (slot = position;
-  // the cache is this sequence's alone) and returns the logits of its last token.
+  // Of the first `cached` prompt positions whose exact KV the caller has (a prefix-cache
+  // hit), how many `mode` keeps: none for full, all for prefix, at most the prefix
+  // segment for naive and blend; never the last token, whose logits are needed.
+  static int32_t KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached);
+
+  // Prefills `prompt` into sequence `seq` of `kv` at positions 0..n-1, position p in
+  // slots[p], and returns the logits of its last token. Positions below `kept` already
+  // hold their KV and belong to seq; every other slot is written.
   util::Status Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
+                       const std::vector<int32_t>& slots, int32_t kept,
                        const SegmentedPrompt& prompt, const FusionOptions& options,
                        std::vector<float>& logits, FusionStats& stats);
 
-  // The cache no longer holds the tokens of the previous prompt (e.g. after a reset).
-  void Forget() { cached_tokens_.clear(); }
-  // Tokens written into the sequence at positions start.. by someone else (generation),
-  // so that prefix reuse stays exact.
-  void Record(int32_t start, const std::vector<int32_t>& tokens) {
-    if (static_cast<size_t>(start) > cached_tokens_.size()) return Forget();
-    cached_tokens_.resize(start);
-    cached_tokens_.insert(cached_tokens_.end(), tokens.begin(), tokens.end());
-  }
-
  private:
-  // Runs `tokens` at positions start.. through every layer; logits of the last if wanted.
-  void Compute(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
+  // Runs `tokens` at positions start.. (slots from `slots`, indexed by position) through
+  // every layer; logits of the last if wanted.
+  void Compute(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
                const std::vector<int32_t>& tokens, int32_t start, std::vector<float>* logits) const;
   void Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
-             int32_t seq, int32_t offset) const;
-  void Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const SegmentedPrompt& prompt,
-             const FusionOptions& options, std::vector<float>& logits, FusionStats& stats) const;
+             int32_t seq, const std::vector<int32_t>& slots, int32_t offset) const;
+  void Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
+             const SegmentedPrompt& prompt, const FusionOptions& options, std::vector<float>& logits,
+             FusionStats& stats) const;
 
   const model::Model& model_;
   store::ChunkStore& store_;
   FuserIdentity identity_;
   std::unique_ptr<kv::KvCache> scratch_;  // where missing chunks are computed
-  std::vector<int32_t> cached_tokens_;    // what seq holds at positions 0..
 };
 
 }  // namespace kvfuse::fuse

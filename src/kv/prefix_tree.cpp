@@ -47,6 +47,11 @@ void PrefixTree::Insert(const std::vector<int32_t>& tokens, const std::vector<in
       it = node->children.emplace(std::move(key), std::move(child)).first;
     }
     node = it->second.get();
+    if (node->block != table[i]) {
+      pool_.Retain(table[i]);
+      pool_.Release(node->block);
+      node->block = table[i];
+    }
     node->last_use = now;
   }
 }

@@ -26,8 +26,9 @@ class PrefixTree {
 
   // Blocks of the longest cached prefix of `tokens` made of full blocks (marks them used).
   std::vector<int32_t> Match(const std::vector<int32_t>& tokens);
-  // Caches the full blocks of a sequence: table[i] holds tokens [i*bs, (i+1)*bs). Blocks
-  // already cached for the same tokens are kept (the sequence's copy is not adopted).
+  // Caches the full blocks of a sequence: table[i] holds tokens [i*bs, (i+1)*bs). Where
+  // another block is cached for the same tokens, the sequence's block replaces it, so
+  // that a prompt recomputed from scratch does not pin two copies.
   void Insert(const std::vector<int32_t>& tokens, const std::vector<int32_t>& table);
   // Frees up to n unused, unpinned leaf blocks, least recently used first; returns how many.
   int32_t Evict(int32_t n);

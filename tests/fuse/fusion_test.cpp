@@ -67,10 +67,23 @@ struct Fixture {
         store(1 << 26, store_dir.empty() ? std::nullopt : std::optional<store::DiskTier>(std::move(store::DiskTier::Open(store_dir)).value())),
         fuser(*model, store, FuserIdentity{1, 2, {1}}) {}
 
-  std::vector<float> Run(const SegmentedPrompt& p, FusionMode mode, float ratio = 0.15f, FusionStats* out = nullptr) {
+  // Position p lives in slot 255 - p, so that nothing depends on slot == position.
+  static std::vector<int32_t> Slots() {
+    std::vector<int32_t> s(256);
+    for (int32_t p = 0; p < 256; ++p) s[p] = 255 - p;
+    return s;
+  }
+
+  util::Status Prefill(const SegmentedPrompt& p, const FusionOptions& o, std::vector<float>& logits,
+                       FusionStats& stats, int32_t kept = 0) {
+    return fuser.Prefill(ctx, kv, 0, Slots(), kept, p, o, logits, stats);
+  }
+
+  std::vector<float> Run(const SegmentedPrompt& p, FusionMode mode, float ratio = 0.15f, FusionStats* out = nullptr,
+                         int32_t kept = 0) {
     std::vector<float> logits;
     FusionStats stats;
-    const util::Status st = fuser.Prefill(ctx, kv, 0, p, FusionOptions{mode, ratio}, logits, stats);
+    const util::Status st = Prefill(p, FusionOptions{mode, ratio}, logits, stats, kept);
     EXPECT_TRUE(st.ok()) << st.message();
     if (out) *out = stats;
     return logits;
@@ -96,7 +109,9 @@ TEST(Fusion, PrefixEqualsFull) {
     const std::vector<float> full = f.Run(second, FusionMode::kFull);
     f.Run(first, FusionMode::kFull);
     FusionStats stats;
-    const std::vector<float> prefix = f.Run(second, FusionMode::kPrefix, 0, &stats);
+    // The caller (the engine's prefix tree) vouches that the first 30 positions hold
+    // exactly this prompt's KV: the first prompt left them there.
+    const std::vector<float> prefix = f.Run(second, FusionMode::kPrefix, 0, &stats, 30);
     EXPECT_EQ(stats.prefix_reused, 6 + 24);
     EXPECT_EQ(stats.tokens_computed, second.size() - 30);
     EXPECT_LE(MaxAbsDiff(prefix, full), kSameAsFull * MaxAbs(full)) << shape;
@@ -125,7 +140,7 @@ TEST(Fusion, BottomRightMaskEqualsCausalAtRatioOneAndDiffersBelow) {
     std::vector<float> logits;
     FusionStats stats;
     FusionOptions o{FusionMode::kBlend, ratio, bottom_right};
-    EXPECT_TRUE(f.fuser.Prefill(f.ctx, f.kv, 0, p, o, logits, stats).ok());
+    EXPECT_TRUE(f.Prefill(p, o, logits, stats).ok());
     return logits;
   };
   // Every token after the prefix is recomputed: the bottom-right corner is the diagonal.
@@ -146,7 +161,7 @@ TEST(Fusion, ReuseWithoutRecomputeDiffersAndBlendRecomputesTheRequestedShare) {
   EXPECT_EQ(stats.chunk_hits, 3);
   EXPECT_EQ(stats.chunk_misses, 0);
   EXPECT_EQ(stats.chunk_tokens_recomputed, 9);  // ceil(0.25 * 36)
-  EXPECT_EQ(stats.prefix_reused, 6);
+  EXPECT_EQ(stats.prefix_reused, 0);
 }
 
 TEST(Fusion, ChunkAloneInFrontEqualsFullUnderNaiveReuse) {
@@ -186,7 +201,7 @@ TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
       for (int s = 1; s < 11; ++s) {
         for (int i = 0; i < row; ++i) {
           const float want = tensor::Fp16ToFp32(fresh.k(l, s)[i]);
-          const float got = tensor::Fp16ToFp32(f.kv.k(l, s)[i]);
+          const float got = tensor::Fp16ToFp32(f.kv.k(l, 255 - s)[i]);
           ASSERT_NEAR(got, want, 4e-3f * (1.0f + std::fabs(want))) << shape << " layer " << l << " slot " << s;
         }
       }
@@ -215,7 +230,6 @@ TEST(Fusion, ChunkFromDiskIsBitIdenticalAndCorruptFilesAreRecomputed) {
     EXPECT_EQ((*from_disk)->k, in_ram->k);
     EXPECT_EQ((*from_disk)->v, in_ram->v);
     f.store.DropRam();
-    f.fuser.Forget();
     EXPECT_EQ(f.Run(p, FusionMode::kBlend), first);
   }
   {
@@ -245,18 +259,21 @@ TEST(Fusion, BadPromptsAreErrors) {
   std::vector<float> logits;
   FusionStats stats;
   SegmentedPrompt empty;
-  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, empty, {}, logits, stats).ok());
+  EXPECT_FALSE(f.Prefill(empty, {}, logits, stats).ok());
   SegmentedPrompt no_question = MakePrompt({1}, 2);
   no_question.suffix.clear();
-  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, no_question, {FusionMode::kBlend}, logits, stats).ok());
+  EXPECT_FALSE(f.Prefill(no_question, {FusionMode::kBlend}, logits, stats).ok());
   SegmentedPrompt too_long;
   too_long.prefix = Tokens(300, 1);
   too_long.suffix = {5};
-  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, too_long, {FusionMode::kFull}, logits, stats).ok());
+  EXPECT_FALSE(f.Prefill(too_long, {FusionMode::kFull}, logits, stats).ok());
   SegmentedPrompt bad_token = MakePrompt({1}, 2);
   bad_token.chunks[0][3] = 1 << 30;
-  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, bad_token, {FusionMode::kBlend}, logits, stats).ok());
-  EXPECT_FALSE(f.fuser.Prefill(f.ctx, f.kv, 0, MakePrompt({1}, 2), {FusionMode::kBlend, 1.5f}, logits, stats).ok());
+  EXPECT_FALSE(f.Prefill(bad_token, {FusionMode::kBlend}, logits, stats).ok());
+  EXPECT_FALSE(f.Prefill(MakePrompt({1}, 2), {FusionMode::kBlend, 1.5f}, logits, stats).ok());
+  // Blend may keep at most the prefix segment, full nothing.
+  EXPECT_FALSE(f.Prefill(MakePrompt({1}, 2), {FusionMode::kBlend}, logits, stats, 10).ok());
+  EXPECT_FALSE(f.Prefill(MakePrompt({1}, 2), {FusionMode::kFull}, logits, stats, 1).ok());
 }
 
 }  // namespace kvfuse::fuse

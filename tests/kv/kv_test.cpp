@@ -89,6 +89,20 @@ TEST(PrefixTree, EvictsOnlyUnusedUnpinnedLeavesLeastRecentlyUsedFirst) {
   EXPECT_EQ(pool.n_free(), 7);
 }
 
+TEST(PrefixTree, ARecomputedPrefixReplacesTheCachedCopy) {
+  BlockPool pool(4, 2);
+  PrefixTree tree(pool);
+  const std::vector<int32_t> tokens = {1, 2, 3, 4};
+  std::vector<int32_t> first = AllocateN(pool, 2);
+  tree.Insert(tokens, first);
+  for (int32_t b : first) pool.Release(b);
+  std::vector<int32_t> second = AllocateN(pool, 2);  // the same tokens computed again
+  tree.Insert(tokens, second);
+  EXPECT_EQ(tree.Match(tokens), second);
+  EXPECT_EQ(pool.n_free(), 2);  // the first copy went back to the pool
+  for (int32_t b : second) EXPECT_EQ(pool.ref_count(b), 2);
+}
+
 TEST(KvCache, SequencesSeeTheirOwnAndSharedCellsInPositionOrder) {
   KvCache kv({1, 1, 4}, 8);
   kv.SetCell(5, 0, 2);
