@@ -11,6 +11,7 @@ int PerplexityCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
 int InspectCommand(int argc, char** argv);
 int BenchRagCommand(int argc, char** argv);
+int TokenizeCommand(int argc, char** argv);
 
 // Prints "error: message" and returns 1.
 int Fail(const std::string& message);

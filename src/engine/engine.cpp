@@ -20,6 +20,14 @@ uint64_t ModelFingerprint(const model::Model& model) {
 
 }  // namespace
 
+Result<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::string& gguf_path) {
+  auto file = gguf::GgufFile::Open(gguf_path);
+  if (!file.ok()) return file.status();
+  auto vocab = tokenizer::ReadVocab(file.value());
+  if (!vocab.ok()) return vocab.status();
+  return tokenizer::CreateTokenizer(std::move(vocab).value());
+}
+
 Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (options.n_ctx <= 0) return Status::Error("context size must be positive");
   if (options.n_threads <= 0) return Status::Error("thread count must be positive");
@@ -30,8 +38,8 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (!vocab.ok()) {
     engine->tokenizer_error_ = vocab.status().message();
   } else {
-    auto tok = tokenizer::SpmTokenizer::Create(std::move(vocab).value());
-    if (tok.ok()) engine->tokenizer_ = std::make_unique<tokenizer::SpmTokenizer>(std::move(tok).value());
+    auto tok = tokenizer::CreateTokenizer(std::move(vocab).value());
+    if (tok.ok()) engine->tokenizer_ = std::move(tok).value();
     else engine->tokenizer_error_ = tok.status().message();
   }
   std::optional<store::DiskTier> disk;

@@ -18,7 +18,7 @@
 #include "model/model.h"
 #include "sched/sampler.h"
 #include "store/chunk_store.h"
-#include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace kvfuse::engine {
 
@@ -40,6 +40,9 @@ struct EngineOptions {
   std::string chunk_store_dir;               // disk tier; none when empty
 };
 
+// The tokenizer of a GGUF file alone (no weights are touched): for tokenize-only tools.
+util::Result<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::string& gguf_path);
+
 class Engine {
  public:
   static util::Result<std::unique_ptr<Engine>> Load(const EngineOptions& options);
@@ -49,7 +52,7 @@ class Engine {
   int n_ctx() const { return kv_.n_slots(); }
   int32_t sequence_length() const { return seq_len_; }
   // nullptr when the GGUF has no tokenizer this build understands.
-  const tokenizer::SpmTokenizer* tokenizer() const { return tokenizer_.get(); }
+  const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const std::string& tokenizer_error() const { return tokenizer_error_; }
 
   // Ends the active sequence (the prefix tree and the chunk store keep what they cache).
@@ -78,7 +81,7 @@ class Engine {
   Engine(std::unique_ptr<model::Model> model, const EngineOptions& options);
 
   std::unique_ptr<model::Model> model_;
-  std::unique_ptr<tokenizer::SpmTokenizer> tokenizer_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::string tokenizer_error_;
   // Blocks for positions up to `n_positions` (evicting cached prefixes if needed).
   util::Status Reserve(int32_t n_positions);

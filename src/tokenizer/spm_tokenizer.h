@@ -1,27 +1,27 @@
 // SentencePiece-style tokenizer (tokenizer.ggml.model == "llama"): spaces become U+2581,
 // adjacent pieces merge greedily by vocabulary score, unknown characters fall back to
-// <0xXX> byte tokens. The full tokenizer family (byte-level BPE, pre-tokenizers,
-// special-token parsing) is the tokenizer issue's work.
+// <0xXX> byte tokens.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 
 namespace kvfuse::tokenizer {
 
-class SpmTokenizer {
+class SpmTokenizer : public Tokenizer {
  public:
   static util::Result<SpmTokenizer> Create(Vocab vocab);
 
-  const Vocab& vocab() const { return vocab_; }
+  const Vocab& vocab() const override { return vocab_; }
   // Text to ids; BOS is prepended when add_bos and the vocabulary asks for it.
-  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const;
+  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
   // The bytes a token stands for (control tokens give "").
-  std::string Piece(int32_t id) const;
-  std::string Decode(const std::vector<int32_t>& ids) const;
+  std::string Piece(int32_t id) const override;
+  std::string Decode(const std::vector<int32_t>& ids) const override;
 
  private:
   explicit SpmTokenizer(Vocab vocab);

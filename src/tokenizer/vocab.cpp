@@ -27,6 +27,21 @@ Result<Vocab> ReadVocab(const gguf::GgufFile& file) {
       return Status::Error(file.path() + ": tokenizer.ggml.token_type has a different length than the tokens");
     for (size_t i = 0; i < n; ++i) v.types[i] = static_cast<TokenType>(types->integers[i]);
   }
+  if (const gguf::Value* merges = file.Find("tokenizer.ggml.merges")) {
+    if (!merges->is_array() || merges->element_type != gguf::ValueType::kString)
+      return Status::Error(file.path() + ": tokenizer.ggml.merges is not a string array");
+    v.merges = merges->texts;
+  }
+  if (file.Find("tokenizer.ggml.pre")) {
+    Result<std::string> pre = file.GetString("tokenizer.ggml.pre");
+    if (!pre.ok()) return pre.status();
+    v.pre = pre.value();
+  }
+  if (file.Find("tokenizer.chat_template")) {
+    Result<std::string> tmpl = file.GetString("tokenizer.chat_template");
+    if (!tmpl.ok()) return tmpl.status();
+    v.chat_template = tmpl.value();
+  }
   for (size_t i = 0; i < n; ++i) v.token_to_id.emplace(v.tokens[i], static_cast<int32_t>(i));
   auto read_id = [&](const char* key, int32_t fallback) {
     const int64_t id = file.GetIntOr(key, fallback);

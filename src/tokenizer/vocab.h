@@ -20,6 +20,9 @@ struct Vocab {
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<TokenType> types;
+  std::string pre;                  // tokenizer.ggml.pre: the pre-tokenizer of BPE vocabularies
+  std::vector<std::string> merges;  // BPE merges "left right", highest priority first
+  std::string chat_template;        // tokenizer.chat_template; empty when the model has none
   std::unordered_map<std::string, int32_t> token_to_id;
 
   int32_t bos_id = -1;

@@ -1,0 +1,40 @@
+// Chat templates: the Jinja subset that real tokenizer.chat_template strings use
+// (text with whitespace control; {{ }} output; if/elif/else, for with loop variables and
+// filters, set incl. namespace attributes, break/continue; literals, lists, dicts,
+// arithmetic, comparisons, in, is-tests, slices; filters such as trim, length, tojson,
+// default, join, selectattr; string and dict methods; raise_exception, range,
+// namespace), rendered as Hugging Face renders them. A model without a template gets
+// ChatML.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tokenizer/jinja/ast.h"
+#include "util/status.h"
+
+namespace kvfuse::tokenizer {
+
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+class ChatTemplate {
+ public:
+  // A syntax error or an unsupported construct is an error naming its line.
+  static util::Result<ChatTemplate> Create(const std::string& source);
+  // <|im_start|>role\ncontent<|im_end|>\n ... [<|im_start|>assistant\n]
+  static ChatTemplate ChatMl();
+
+  util::Result<std::string> Render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                   const std::string& bos_token, const std::string& eos_token) const;
+  const std::string& source() const { return source_; }
+
+ private:
+  ChatTemplate(std::string source, jinja::Body body) : source_(std::move(source)), body_(std::make_shared<jinja::Body>(std::move(body))) {}
+  std::string source_;
+  std::shared_ptr<const jinja::Body> body_;
+};
+
+}  // namespace kvfuse::tokenizer

@@ -1,0 +1,118 @@
+#include "tokenizer/pre_tokenizer.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+namespace kvfuse::tokenizer {
+
+using util::Result;
+using util::Status;
+
+namespace {
+
+// The expressions of each pre-tokenizer, as the models' tokenizer.json define them
+// (case-insensitive contractions spelled out, as llama.cpp does).
+constexpr const char* kGpt2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+constexpr const char* kLlama3 =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kQwen2 =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kDeepseekLetters = "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
+constexpr const char* kCjk = "[一-龥ࠀ-一가-퟿]+";
+
+struct PreSpec {
+  std::vector<const char*> names;
+  std::vector<const char*> regexes;
+  bool ignore_merges = false;
+};
+
+const std::vector<PreSpec>& Specs() {
+  static const std::vector<PreSpec> specs = {
+      {{"default", ""}, {"[\\p{P}\\$\\+<=>\\^~\\|]+", kGpt2, "\\p{N}+", "[0-9][0-9][0-9]"}},
+      {{"gpt-2", "gpt2", "mpt", "olmo", "phi-2", "jais", "roberta-bpe"}, {kGpt2}},
+      {{"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"}, {kLlama3}, true},
+      {{"qwen2", "deepseek-r1-qwen", "stablelm2"}, {kQwen2}},
+      {{"deepseek-llm"},
+       {"[\\r\\n]", kDeepseekLetters, "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", kCjk, "\\p{N}+"}},
+      {{"deepseek-coder"}, {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", kCjk, "\\p{N}"}},
+      {{"falcon"}, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", kGpt2, "[0-9][0-9][0-9]"}},
+      {{"starcoder", "refact", "smollm", "command-r", "codeshell", "exaone", "minerva-7b"}, {"\\p{N}", kGpt2}},
+  };
+  return specs;
+}
+
+}  // namespace
+
+struct PreTokenizer::Regex {
+  pcre2_code* code = nullptr;
+  pcre2_match_data* match = nullptr;
+  ~Regex() {
+    pcre2_match_data_free(match);
+    pcre2_code_free(code);
+  }
+};
+
+PreTokenizer::PreTokenizer(PreTokenizer&&) noexcept = default;
+PreTokenizer& PreTokenizer::operator=(PreTokenizer&&) noexcept = default;
+PreTokenizer::~PreTokenizer() = default;
+
+Result<PreTokenizer> PreTokenizer::Create(const std::string& pre_name) {
+  for (const PreSpec& spec : Specs()) {
+    for (const char* name : spec.names) {
+      if (pre_name != name) continue;
+      PreTokenizer p;
+      p.ignore_merges_ = spec.ignore_merges;
+      for (const char* pattern : spec.regexes) {
+        int error = 0;
+        PCRE2_SIZE offset = 0;
+        auto r = std::make_unique<Regex>();
+        r->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+                                PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset, nullptr);
+        if (!r->code) {
+          PCRE2_UCHAR message[256];
+          pcre2_get_error_message(error, message, sizeof(message));
+          return Status::Error(util::StrFormat("pre-tokenizer %s: %s at offset %zu", pre_name.c_str(),
+                                               reinterpret_cast<const char*>(message), offset));
+        }
+        pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE);  // optional speed-up; fine if unavailable
+        r->match = pcre2_match_data_create_from_pattern(r->code, nullptr);
+        p.regexes_.push_back(std::move(r));
+      }
+      return p;
+    }
+  }
+  return Status::Error("unsupported BPE pre-tokenizer '" + pre_name + "' (tokenizer.ggml.pre)");
+}
+
+std::vector<std::string_view> PreTokenizer::Split(std::string_view text) const {
+  std::vector<std::string_view> pieces;
+  if (!text.empty()) pieces.push_back(text);
+  for (const auto& regex : regexes_) {
+    std::vector<std::string_view> next;
+    for (std::string_view piece : pieces) {
+      const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+      size_t start = 0, last_end = 0;
+      while (start <= piece.size()) {
+        const int rc = pcre2_match(regex->code, subject, piece.size(), start, 0, regex->match, nullptr);
+        if (rc < 0) break;  // no more matches (or invalid UTF-8 from here: leave it whole)
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(regex->match);
+        const size_t m_begin = ov[0], m_end = ov[1];
+        if (m_end == m_begin) {  // empty match: step over one character
+          start = m_end + 1;
+          while (start < piece.size() && (static_cast<unsigned char>(piece[start]) & 0xC0) == 0x80) ++start;
+          continue;
+        }
+        if (m_begin > last_end) next.push_back(piece.substr(last_end, m_begin - last_end));
+        next.push_back(piece.substr(m_begin, m_end - m_begin));
+        last_end = start = m_end;
+      }
+      if (last_end < piece.size()) next.push_back(piece.substr(last_end));
+    }
+    pieces.swap(next);
+  }
+  return pieces;
+}
+
+}  // namespace kvfuse::tokenizer

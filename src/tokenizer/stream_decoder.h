@@ -1,0 +1,29 @@
+// Turns a stream of token ids into text without ever emitting a broken UTF-8 sequence:
+// bytes of a character split across tokens are held back until it is complete.
+#pragma once
+
+#include <string>
+
+#include "tokenizer/tokenizer.h"
+
+namespace kvfuse::tokenizer {
+
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+
+  // The text that became complete with this token (possibly empty).
+  std::string Push(int32_t id);
+  // What is still held back at the end of the stream, invalid sequences as U+FFFD.
+  std::string Flush();
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::string pending_;
+};
+
+// Length of the longest prefix of s made of complete UTF-8 sequences, treating bytes
+// that can never start or continue a valid sequence as complete (they are passed on).
+size_t CompleteUtf8Prefix(const std::string& s);
+
+}  // namespace kvfuse::tokenizer

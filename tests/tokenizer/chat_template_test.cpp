@@ -1,0 +1,114 @@
+// Published chat templates rendered byte for byte as Hugging Face renders them: the
+// expected outputs were made with Python's jinja2 by tools/chat_template_goldens.py.
+#include "tokenizer/chat_template.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace kvfuse::tokenizer {
+
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string Chat(const std::string& name) { return std::string(KVFUSE_TEST_DATA) + "/chat/" + name; }
+
+// Must match tools/chat_template_goldens.py.
+const std::vector<ChatMessage> kFull = {
+    {"system", "You are a helpful assistant"}, {"user", "Hello"},
+    {"assistant", "Hi there"},                 {"user", "Who are you"},
+    {"assistant", "   I am an assistant   "},  {"user", "Another question"},
+};
+const std::map<std::string, std::vector<ChatMessage>> kConversations = {
+    {"full", kFull},
+    {"nosys", std::vector<ChatMessage>(kFull.begin() + 1, kFull.end())},
+    {"single", {{"user", "ünïcödé \"quoted\" 🦙"}}},
+};
+const std::map<std::string, std::pair<std::string, std::string>> kSpecialTokens = {
+    {"chatml", {"", ""}},          {"mistral", {"<s>", "</s>"}},
+    {"gemma", {"<bos>", "<eos>"}}, {"llama3", {"<|begin_of_text|>", "<|eot_id|>"}},
+    {"phi3", {"<s>", "<|endoftext|>"}}, {"qwen2", {"", "<|im_end|>"}},
+    {"smollm2", {"", "<|im_end|>"}},
+};
+
+}  // namespace
+
+TEST(ChatTemplate, PublishedTemplatesRenderLikeHuggingFace) {
+  int checked = 0;
+  for (const auto& [name, tokens] : kSpecialTokens) {
+    auto tmpl = ChatTemplate::Create(ReadFile(Chat(name + ".jinja")));
+    ASSERT_TRUE(tmpl.ok()) << name << ": " << tmpl.status().message();
+    for (const auto& [conv, messages] : kConversations) {
+      for (bool gen : {false, true}) {
+        const std::string stem = Chat(name + "." + conv + (gen ? ".gen" : ".nogen"));
+        auto out = tmpl->Render(messages, gen, tokens.first, tokens.second);
+        if (std::filesystem::exists(stem + ".error")) {
+          EXPECT_FALSE(out.ok()) << stem << " must raise";
+          if (!out.ok()) {
+            EXPECT_NE(out.status().message().find("template error"), std::string::npos);
+          }
+        } else {
+          ASSERT_TRUE(out.ok()) << stem << ": " << out.status().message();
+          EXPECT_EQ(out.value(), ReadFile(stem + ".expected")) << stem;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 42);
+}
+
+TEST(ChatTemplate, ChatMlFallback) {
+  auto out = ChatTemplate::ChatMl().Render({{"user", "Hi"}}, true, "", "");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out.value(), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(ChatTemplate, LanguageDetails) {
+  auto render = [](const std::string& source) {
+    auto t = ChatTemplate::Create(source);
+    if (!t.ok()) return "PARSE: " + t.status().message();
+    auto out = t->Render({{"user", "a"}, {"assistant", "b"}}, false, "<s>", "</s>");
+    return out.ok() ? out.value() : "RENDER: " + out.status().message();
+  };
+  EXPECT_EQ(render("{% for m in messages %}{{ loop.index }}/{{ loop.length }}{% if not loop.last %},{% endif %}{% endfor %}"), "1/2,2/2");
+  EXPECT_EQ(render("{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}"), "2");
+  EXPECT_EQ(render("{% set x = 1 %}{% for m in messages %}{% set x = 5 %}{% endfor %}{{ x }}"), "1");  // loop scope
+  EXPECT_EQ(render("{{ messages[1:] | length }} {{ messages[-1].content }} {{ 7 // 2 }} {{ -7 % 3 }} {{ 1 / 2 }}"), "1 b 3 2 0.5");
+  EXPECT_EQ(render("{{ '  x  ' | trim }}|{{ 'Ab'.upper() }}|{{ 'a,b'.split(',') | join('-') }}|{{ 'hello world' | title }}"), "x|AB|a-b|Hello World");
+  EXPECT_EQ(render("{{ {'k': [1, 2.5, none, true, 'q\"']} | tojson }}"), "{\"k\": [1, 2.5, null, true, \"q\\\"\"]}");
+  EXPECT_EQ(render("{{ undefined_thing is defined }} {{ x | default('d') }} {{ 'b' in 'abc' }} {{ 3 if false else 4 }}"), "False d True 4");
+  EXPECT_EQ(render("{%- for m in messages -%}\n  {{- m.role }}\n{%- endfor %}"), "userassistant");
+  EXPECT_EQ(render("{% for m in messages %}\n    {% if true %}\n{{ m.role }}\n    {% endif %}\n{% endfor %}"), "user\nassistant\n");
+  EXPECT_EQ(render("{% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}"), "02");
+  EXPECT_EQ(render("{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join }}"), "a");
+}
+
+TEST(ChatTemplate, ErrorsAreClearAndNameTheLine) {
+  auto unsupported = ChatTemplate::Create("ok\n{% macro f() %}{% endmacro %}");
+  ASSERT_FALSE(unsupported.ok());
+  EXPECT_NE(unsupported.status().message().find("line 2"), std::string::npos) << unsupported.status().message();
+  EXPECT_NE(unsupported.status().message().find("macro"), std::string::npos);
+  EXPECT_FALSE(ChatTemplate::Create("{% if x %}never closed").ok());
+  EXPECT_FALSE(ChatTemplate::Create("{{ 'unterminated }}").ok());
+  EXPECT_FALSE(ChatTemplate::Create("{{ a b }}").ok());
+  auto raised = ChatTemplate::Create("{{ raise_exception('no system role') }}");
+  ASSERT_TRUE(raised.ok());
+  auto out = raised->Render({}, false, "", "");
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("no system role"), std::string::npos);
+  auto bad_op = ChatTemplate::Create("{{ messages + 1 }}");
+  ASSERT_TRUE(bad_op.ok());
+  EXPECT_FALSE(bad_op->Render({}, false, "", "").ok());
+}
+
+}  // namespace kvfuse::tokenizer

@@ -1,0 +1,97 @@
+// Every vocabulary of shared/vocab with expectations, through CreateTokenizer: the ids
+// must equal those of the model's reference (Hugging Face) tokenizer exactly, and
+// byte-level BPE must decode back to the input.
+#include <gtest/gtest.h>
+
+#include "gguf/gguf_reader.h"
+#include "tokenizer/tokenizer.h"
+#include "vocab_cases.h"
+
+namespace kvfuse::tokenizer {
+
+namespace {
+
+using namespace testing;
+
+std::unique_ptr<Tokenizer> Load(const std::string& name) {
+  auto file = gguf::GgufFile::Open(VocabPath(name));
+  EXPECT_TRUE(file.ok()) << file.status().message();
+  auto vocab = ReadVocab(file.value());
+  EXPECT_TRUE(vocab.ok()) << vocab.status().message();
+  auto tok = CreateTokenizer(std::move(vocab).value());
+  EXPECT_TRUE(tok.ok()) << tok.status().message();
+  return tok.ok() ? std::move(tok).value() : nullptr;
+}
+
+class Golden : public ::testing::TestWithParam<const char*> {};
+
+}  // namespace
+
+TEST_P(Golden, MatchesReferenceTokenizations) {
+  const auto tok = Load(GetParam());
+  ASSERT_NE(tok, nullptr);
+  const auto cases = LoadCases(VocabPath(GetParam()));
+  ASSERT_EQ(cases.size(), 46u);
+  for (const Case& c : cases) EXPECT_EQ(tok->Encode(c.text, false), c.ids) << GetParam() << " text: [" << c.text << "]";
+}
+
+TEST_P(Golden, ByteLevelBpeDecodesBackToTheInput) {
+  const auto tok = Load(GetParam());
+  ASSERT_NE(tok, nullptr);
+  if (tok->vocab().model != "gpt2") GTEST_SKIP() << "SentencePiece normalises leading spaces";
+  for (const Case& c : LoadCases(VocabPath(GetParam())))
+    EXPECT_EQ(tok->Decode(tok->Encode(c.text, false)), c.text) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedVocab, Golden,
+                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "mpt", "starcoder", "refact", "falcon",
+                                           "deepseek-coder", "deepseek-llm"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& ch : name) if (ch == '-') ch = '_';
+                           return name;
+                         });
+
+TEST(Tokenizer, UnknownModelsAndPreTokenizersAreClearErrors) {
+  Vocab v;
+  v.model = "bert";
+  auto r = CreateTokenizer(v);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("bert"), std::string::npos);
+  v.model = "gpt2";
+  v.tokens = {"a", "b"};
+  v.merges = {"a b"};
+  v.pre = "no-such-pre";
+  r = CreateTokenizer(v);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no-such-pre"), std::string::npos);
+}
+
+}  // namespace kvfuse::tokenizer
+
+#include "tokenizer/stream_decoder.h"
+
+namespace kvfuse::tokenizer {
+
+TEST(StreamDecoder, NeverEmitsBrokenUtf8AndReassemblesTheText) {
+  const auto tok = Load("gpt-2");
+  ASSERT_NE(tok, nullptr);
+  const std::string text = "Emoji 🦙🦙 and 中文 and Ω — done";
+  StreamDecoder stream(*tok);
+  std::string joined;
+  for (int32_t id : tok->Encode(text, false)) {
+    const std::string part = stream.Push(id);
+    EXPECT_EQ(CompleteUtf8Prefix(part), part.size()) << "a partial character was emitted";
+    joined += part;
+  }
+  joined += stream.Flush();
+  EXPECT_EQ(joined, text);
+}
+
+TEST(StreamDecoder, AnUnfinishedCharacterAtTheEndBecomesAReplacementCharacter) {
+  EXPECT_EQ(CompleteUtf8Prefix("ab\xF0\x9F"), 2u);
+  EXPECT_EQ(CompleteUtf8Prefix("ab\xF0\x9F\xA6\x99"), 6u);
+  EXPECT_EQ(CompleteUtf8Prefix("\xE4\xB8"), 0u);
+}
+
+}  // namespace kvfuse::tokenizer
