@@ -66,16 +66,9 @@ BpeTokenizer::BpeTokenizer(Vocab vocab, PreTokenizer pre) : vocab_(std::move(voc
     char_byte_[cp] = static_cast<uint8_t>(b);
     byte_token_[b] = vocab_.Find(byte_char_[b]);
   }
-  for (int32_t id = 0; id < vocab_.n_tokens(); ++id) {
-    const std::string& text = vocab_.tokens[id];
-    if (vocab_.types[id] == TokenType::kUserDefined && !text.empty())
-      user_tokens_[static_cast<unsigned char>(text[0])].push_back(id);
-  }
-  for (auto& ids : user_tokens_)
-    std::stable_sort(ids.begin(), ids.end(),
-                     [&](int32_t a, int32_t b) { return vocab_.tokens[a].size() > vocab_.tokens[b].size(); });
   merge_rank_.reserve(vocab_.merges.size());
   for (size_t i = 0; i < vocab_.merges.size(); ++i) merge_rank_.emplace(vocab_.merges[i], static_cast<int32_t>(i));
+  IndexSpecialTokens();
 }
 
 void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>& out) const {
@@ -147,27 +140,8 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>& out) 
   }
 }
 
-void BpeTokenizer::EncodeText(std::string_view text, std::vector<int32_t>& out) const {
+void BpeTokenizer::EncodeFragment(std::string_view text, std::vector<int32_t>& out) const {
   for (std::string_view word : pre_.Split(text)) EncodeWord(word, out);
-}
-
-std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) const {
-  std::vector<int32_t> ids;
-  if (add_bos && vocab_.add_bos && vocab_.bos_id >= 0) ids.push_back(vocab_.bos_id);
-  size_t plain = 0;  // start of the text not yet encoded
-  for (size_t i = 0; i < text.size(); ++i) {
-    for (int32_t id : user_tokens_[static_cast<unsigned char>(text[i])]) {
-      const std::string& t = vocab_.tokens[id];
-      if (text.compare(i, t.size(), t) != 0) continue;
-      EncodeText(text.substr(plain, i - plain), ids);
-      ids.push_back(id);
-      plain = i + t.size();
-      i = plain - 1;
-      break;
-    }
-  }
-  EncodeText(text.substr(plain), ids);
-  return ids;
 }
 
 std::string BpeTokenizer::Piece(int32_t id) const {

@@ -2,8 +2,7 @@
 // pre-tokenizer, each piece's bytes are mapped to the printable characters of GPT-2's
 // byte alphabet, and adjacent symbols are merged lowest merge rank first (leftmost on
 // ties) until no ranked pair is left. A symbol missing from the vocabulary falls back
-// to its single-byte tokens. User-defined tokens (e.g. MPT's runs of spaces) are split
-// out of the text first; control tokens are never parsed from text.
+// to its single-byte tokens. Special tokens are split out first (Tokenizer::Encode).
 #pragma once
 
 #include <string>
@@ -22,14 +21,13 @@ class BpeTokenizer : public Tokenizer {
   static util::Result<BpeTokenizer> Create(Vocab vocab);
 
   const Vocab& vocab() const override { return vocab_; }
-  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
   // The bytes a token stands for (control tokens give "").
   std::string Piece(int32_t id) const override;
 
  private:
   BpeTokenizer(Vocab vocab, PreTokenizer pre);
   void EncodeWord(std::string_view word, std::vector<int32_t>& out) const;
-  void EncodeText(std::string_view text, std::vector<int32_t>& out) const;
+  void EncodeFragment(std::string_view text, std::vector<int32_t>& out) const override;
 
   Vocab vocab_;
   PreTokenizer pre_;
@@ -38,9 +36,6 @@ class BpeTokenizer : public Tokenizer {
   std::string byte_char_[256];  // UTF-8 of the alphabet character for each byte
   std::unordered_map<uint32_t, uint8_t> char_byte_;  // code point -> byte
   int32_t byte_token_[256];
-  // User-defined tokens by first byte, longest first: they are matched in the text
-  // before pre-tokenization (leftmost, then longest), as Hugging Face's added tokens are.
-  std::vector<int32_t> user_tokens_[256];
 };
 
 }  // namespace kvfuse::tokenizer

@@ -1,5 +1,7 @@
 #include "tokenizer/pre_tokenizer.h"
 
+#include <cstdint>
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -43,6 +45,27 @@ const std::vector<PreSpec>& Specs() {
   return specs;
 }
 
+// Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one.
+size_t ValidUtf8At(std::string_view s, size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  size_t len;
+  uint32_t cp;
+  if (b0 < 0x80) return 1;
+  if ((b0 & 0xE0) == 0xC0) len = 2, cp = b0 & 0x1F;
+  else if ((b0 & 0xF0) == 0xE0) len = 3, cp = b0 & 0x0F;
+  else if ((b0 & 0xF8) == 0xF0) len = 4, cp = b0 & 0x07;
+  else return 0;
+  if (i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+  if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
 }  // namespace
 
 struct PreTokenizer::Regex {
@@ -69,7 +92,7 @@ Result<PreTokenizer> PreTokenizer::Create(const std::string& pre_name) {
         PCRE2_SIZE offset = 0;
         auto r = std::make_unique<Regex>();
         r->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
-                                PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset, nullptr);
+                                PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
         if (!r->code) {
           PCRE2_UCHAR message[256];
           pcre2_get_error_message(error, message, sizeof(message));
@@ -87,16 +110,39 @@ Result<PreTokenizer> PreTokenizer::Create(const std::string& pre_name) {
 }
 
 std::vector<std::string_view> PreTokenizer::Split(std::string_view text) const {
+  // Valid UTF-8 runs go through the expressions; each invalid byte is a piece of its own.
   std::vector<std::string_view> pieces;
-  if (!text.empty()) pieces.push_back(text);
+  std::vector<bool> is_valid;
+  for (size_t i = 0, run = 0; i <= text.size();) {
+    const size_t len = i < text.size() ? ValidUtf8At(text, i) : 0;
+    if (len > 0) {
+      i += len;
+      continue;
+    }
+    if (i > run) {
+      pieces.push_back(text.substr(run, i - run));
+      is_valid.push_back(true);
+    }
+    if (i == text.size()) break;
+    pieces.push_back(text.substr(i, 1));
+    is_valid.push_back(false);
+    run = ++i;
+  }
   for (const auto& regex : regexes_) {
     std::vector<std::string_view> next;
-    for (std::string_view piece : pieces) {
+    std::vector<bool> next_valid;
+    for (size_t pi = 0; pi < pieces.size(); ++pi) {
+      const std::string_view piece = pieces[pi];
+      if (!is_valid[pi]) {
+        next.push_back(piece);
+        next_valid.push_back(false);
+        continue;
+      }
       const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
       size_t start = 0, last_end = 0;
       while (start <= piece.size()) {
-        const int rc = pcre2_match(regex->code, subject, piece.size(), start, 0, regex->match, nullptr);
-        if (rc < 0) break;  // no more matches (or invalid UTF-8 from here: leave it whole)
+        const int rc = pcre2_match(regex->code, subject, piece.size(), start, PCRE2_NO_UTF_CHECK, regex->match, nullptr);
+        if (rc < 0) break;
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(regex->match);
         const size_t m_begin = ov[0], m_end = ov[1];
         if (m_end == m_begin) {  // empty match: step over one character
@@ -109,8 +155,10 @@ std::vector<std::string_view> PreTokenizer::Split(std::string_view text) const {
         last_end = start = m_end;
       }
       if (last_end < piece.size()) next.push_back(piece.substr(last_end));
+      next_valid.resize(next.size(), true);
     }
     pieces.swap(next);
+    is_valid.swap(next_valid);
   }
   return pieces;
 }

@@ -49,12 +49,11 @@ SpmTokenizer::SpmTokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
     byte_ids_[b] = vocab_.Find(name);
   }
+  IndexSpecialTokens();
 }
 
-std::vector<int32_t> SpmTokenizer::Encode(std::string_view raw, bool add_bos) const {
-  std::vector<int32_t> out;
-  if (add_bos && vocab_.add_bos && vocab_.bos_id >= 0) out.push_back(vocab_.bos_id);
-  if (raw.empty()) return out;
+void SpmTokenizer::EncodeFragment(std::string_view raw, std::vector<int32_t>& out) const {
+  if (raw.empty()) return;
   std::string text;
   if (vocab_.add_space_prefix) text = kSpace;
   for (char c : raw) {
@@ -76,7 +75,7 @@ std::vector<int32_t> SpmTokenizer::Encode(std::string_view raw, bool add_bos) co
     if (left < 0 || right < 0) return;
     const std::string_view piece(text.data() + symbols[left].start,
                                  symbols[left].len + symbols[right].len);
-    const int32_t id = vocab_.Find(std::string(piece));
+    const int32_t id = vocab_.Find(piece);
     if (id < 0) return;
     queue.push({left, right, vocab_.scores[id], piece.size()});
   };
@@ -109,7 +108,7 @@ std::vector<int32_t> SpmTokenizer::Encode(std::string_view raw, bool add_bos) co
       else if (vocab_.unk_id >= 0) out.push_back(vocab_.unk_id);
     }
   }
-  return out;
+
 }
 
 std::string SpmTokenizer::Piece(int32_t id) const {

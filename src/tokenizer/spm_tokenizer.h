@@ -17,14 +17,13 @@ class SpmTokenizer : public Tokenizer {
   static util::Result<SpmTokenizer> Create(Vocab vocab);
 
   const Vocab& vocab() const override { return vocab_; }
-  // Text to ids; BOS is prepended when add_bos and the vocabulary asks for it.
-  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
   // The bytes a token stands for (control tokens give "").
   std::string Piece(int32_t id) const override;
   std::string Decode(const std::vector<int32_t>& ids) const override;
 
  private:
   explicit SpmTokenizer(Vocab vocab);
+  void EncodeFragment(std::string_view text, std::vector<int32_t>& out) const override;
   Vocab vocab_;
   int32_t byte_ids_[256];
 };

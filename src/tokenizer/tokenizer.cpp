@@ -1,9 +1,43 @@
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
+
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
 
 namespace kvfuse::tokenizer {
+
+void Tokenizer::IndexSpecialTokens() {
+  const Vocab& v = vocab();
+  for (int32_t id = 0; id < v.n_tokens(); ++id) {
+    const TokenType type = v.types[id];
+    if ((type == TokenType::kUserDefined || type == TokenType::kControl) && !v.tokens[id].empty())
+      special_by_byte_[static_cast<unsigned char>(v.tokens[id][0])].push_back(id);
+  }
+  for (auto& ids : special_by_byte_)
+    std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return v.tokens[a].size() > v.tokens[b].size(); });
+}
+
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos, bool parse_special) const {
+  const Vocab& v = vocab();
+  std::vector<int32_t> ids;
+  if (add_bos && v.add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
+  size_t plain = 0;  // start of the text not yet encoded
+  for (size_t i = 0; i < text.size(); ++i) {
+    for (int32_t id : special_by_byte_[static_cast<unsigned char>(text[i])]) {
+      if (v.types[id] == TokenType::kControl && !parse_special) continue;
+      const std::string& t = v.tokens[id];
+      if (text.compare(i, t.size(), t) != 0) continue;
+      if (i > plain) EncodeFragment(text.substr(plain, i - plain), ids);
+      ids.push_back(id);
+      plain = i + t.size();
+      i = plain - 1;
+      break;
+    }
+  }
+  if (plain < text.size()) EncodeFragment(text.substr(plain), ids);
+  return ids;
+}
 
 util::Result<std::unique_ptr<Tokenizer>> CreateTokenizer(Vocab vocab) {
   if (vocab.model == "llama") {

@@ -15,9 +15,10 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
   virtual const Vocab& vocab() const = 0;
-  // Text to ids, special-token text taken literally; BOS first when add_bos and the
-  // vocabulary asks for it.
-  virtual std::vector<int32_t> Encode(std::string_view text, bool add_bos) const = 0;
+  // Text to ids. User-defined tokens are matched in the text always, control tokens
+  // (<s>, <|im_end|>, ...) only when parse_special, leftmost then longest; BOS comes
+  // first when add_bos and the vocabulary asks for it.
+  std::vector<int32_t> Encode(std::string_view text, bool add_bos, bool parse_special = false) const;
   // The bytes a token stands for (control tokens give "").
   virtual std::string Piece(int32_t id) const = 0;
   // The text of a whole sequence (SentencePiece drops the space prefix it added).
@@ -26,6 +27,15 @@ class Tokenizer {
     for (int32_t id : ids) text += Piece(id);
     return text;
   }
+
+ protected:
+  // Appends the ids of a run of text between special tokens (or the whole input).
+  virtual void EncodeFragment(std::string_view text, std::vector<int32_t>& out) const = 0;
+  // Subclasses call this once their vocabulary is in place.
+  void IndexSpecialTokens();
+
+ private:
+  std::vector<int32_t> special_by_byte_[256];  // user-defined and control tokens, longest first
 };
 
 // An error names the unsupported model or pre-tokenizer.

@@ -1,5 +1,7 @@
 #include "tokenizer/vocab.h"
 
+#include <algorithm>
+
 namespace kvfuse::tokenizer {
 
 using util::Result;
@@ -42,7 +44,10 @@ Result<Vocab> ReadVocab(const gguf::GgufFile& file) {
     if (!tmpl.ok()) return tmpl.status();
     v.chat_template = tmpl.value();
   }
-  for (size_t i = 0; i < n; ++i) v.token_to_id.emplace(v.tokens[i], static_cast<int32_t>(i));
+  for (size_t i = 0; i < n; ++i) {
+    v.token_to_id.emplace(v.tokens[i], static_cast<int32_t>(i));
+    v.max_token_bytes = std::max(v.max_token_bytes, v.tokens[i].size());
+  }
   auto read_id = [&](const char* key, int32_t fallback) {
     const int64_t id = file.GetIntOr(key, fallback);
     return id >= 0 && id < static_cast<int64_t>(n) ? static_cast<int32_t>(id) : -1;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -23,7 +24,12 @@ struct Vocab {
   std::string pre;                  // tokenizer.ggml.pre: the pre-tokenizer of BPE vocabularies
   std::vector<std::string> merges;  // BPE merges "left right", highest priority first
   std::string chat_template;        // tokenizer.chat_template; empty when the model has none
-  std::unordered_map<std::string, int32_t> token_to_id;
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int32_t, TextHash, std::equal_to<>> token_to_id;
+  size_t max_token_bytes = 0;
 
   int32_t bos_id = -1;
   int32_t eos_id = -1;
@@ -33,7 +39,8 @@ struct Vocab {
   bool add_space_prefix = true;
 
   int32_t n_tokens() const { return static_cast<int32_t>(tokens.size()); }
-  int32_t Find(const std::string& text) const {
+  int32_t Find(std::string_view text) const {
+    if (text.size() > max_token_bytes) return -1;
     auto it = token_to_id.find(text);
     return it == token_to_id.end() ? -1 : it->second;
   }
