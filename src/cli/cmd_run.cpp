@@ -7,7 +7,8 @@
 namespace kvfuse::cli {
 
 int RunCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv, {"-m", "-p", "-n", "-t", "-c", "--temp", "--top-k", "--top-p", "--seed"}, {});
+  auto args = Args::Parse(argc, argv, {"-m", "-p", "-n", "-t", "-c", "--temp", "--top-k", "--top-p", "--seed", "--system"},
+                           {"--chat"});
   if (!args.ok()) return Fail(args.status().message());
   auto n_predict = args->GetInt("-n", 64);
   auto temp = args->GetFloat("--temp", 0.8);
@@ -23,15 +24,28 @@ int RunCommand(int argc, char** argv) {
   engine::Engine& e = *engine.value();
   if (!e.tokenizer()) return Fail("cannot tokenize: " + e.tokenizer_error());
 
-  std::vector<int32_t> tokens = e.tokenizer()->Encode(args->Get("-p"), true);
+  std::vector<int32_t> tokens;
+  if (args->Has("--chat")) {
+    std::vector<engine::ChatMessage> messages;
+    if (args->Has("--system")) messages.push_back({"system", args->Get("--system")});
+    messages.push_back({"user", args->Get("-p")});
+    auto chat = e.EncodeChat(messages, /*add_generation_prompt=*/true);
+    if (!chat.ok()) return Fail(chat.status().message());
+    tokens = std::move(chat).value();
+  } else {
+    tokens = e.tokenizer()->Encode(args->Get("-p"), true);
+  }
   if (tokens.empty()) return Fail("the prompt is empty");
   if (static_cast<long long>(tokens.size()) + n_predict.value() > e.n_ctx())
     return Fail(util::StrFormat("prompt (%zu tokens) plus -n %lld exceeds the context of %d tokens",
                                 tokens.size(), n_predict.value(), e.n_ctx()));
   engine::Sampler sampler({static_cast<float>(temp.value()), static_cast<int>(top_k.value()),
                           static_cast<float>(top_p.value()), static_cast<uint64_t>(seed.value())});
-  std::fputs(args->Get("-p").c_str(), stdout);
-  std::fflush(stdout);
+  if (!args->Has("--chat")) {
+    std::fputs(args->Get("-p").c_str(), stdout);
+    std::fflush(stdout);
+  }
+  engine::StreamDecoder stream(*e.tokenizer());
 
   using Clock = std::chrono::steady_clock;
   std::vector<float> logits;
@@ -41,15 +55,15 @@ int RunCommand(int argc, char** argv) {
   const auto t1 = Clock::now();
   int32_t pos = static_cast<int32_t>(tokens.size());
   int n_generated = 0;
-  const int32_t eos = e.tokenizer()->vocab().eos_id;
   for (; n_generated < n_predict.value(); ++n_generated) {
     const int32_t next = sampler.Sample(logits.data(), e.hparams().n_vocab);
-    if (next == eos) break;
-    std::fputs(e.tokenizer()->Piece(next).c_str(), stdout);
+    if (e.EndsTurn(next)) break;
+    std::fputs(stream.Push(next).c_str(), stdout);
     std::fflush(stdout);
     st = e.Evaluate({next}, pos++, false, logits);
     if (!st.ok()) return Fail(st.message());
   }
+  std::fputs(stream.Flush().c_str(), stdout);
   const auto t2 = Clock::now();
   const double prompt_s = std::chrono::duration<double>(t1 - t0).count();
   const double gen_s = std::chrono::duration<double>(t2 - t1).count();

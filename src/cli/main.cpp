@@ -11,7 +11,7 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  run         generate text:   kvfuse run -m M.gguf -p TEXT -n N [--temp T --top-k K\n"
-    "              --top-p P --seed S -t THREADS -c CTX]\n"
+    "              --top-p P --seed S -t THREADS -c CTX] [--chat [--system TEXT]]\n"
     "  perplexity  llama.cpp-style perplexity: kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]\n"
     "  bench       prompt/generation speed: kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]\n"
     "  bench-rag   RAG time to first token per fusion mode: kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"

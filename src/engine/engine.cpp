@@ -172,6 +172,31 @@ Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOption
   return Status::Ok();
 }
 
+Result<std::vector<int32_t>> Engine::EncodeChat(const std::vector<ChatMessage>& messages,
+                                                bool add_generation_prompt) const {
+  if (!tokenizer_) return Status::Error("cannot tokenize: " + tokenizer_error_);
+  const tokenizer::Vocab& v = tokenizer_->vocab();
+  tokenizer::ChatTemplate chat = tokenizer::ChatTemplate::ChatMl();
+  if (!v.chat_template.empty()) {
+    auto parsed = tokenizer::ChatTemplate::Create(v.chat_template);
+    if (!parsed.ok()) return parsed.status();
+    chat = std::move(parsed).value();
+  }
+  const std::string bos = v.bos_id >= 0 ? v.tokens[v.bos_id] : "";
+  const std::string eos = v.eos_id >= 0 ? v.tokens[v.eos_id] : "";
+  auto text = chat.Render(messages, add_generation_prompt, bos, eos);
+  if (!text.ok()) return text.status();
+  const bool template_wrote_bos = !bos.empty() && text->rfind(bos, 0) == 0;
+  return tokenizer_->Encode(text.value(), !template_wrote_bos, /*parse_special=*/true);
+}
+
+bool Engine::EndsTurn(int32_t token) const {
+  if (!tokenizer_) return false;
+  const tokenizer::Vocab& v = tokenizer_->vocab();
+  if (token == v.eos_id) return true;
+  return token >= 0 && token < v.n_tokens() && v.types[token] == tokenizer::TokenType::kControl;
+}
+
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
   if (tokens.empty()) return Status::Error("empty chunk");
   FusionStats stats;

@@ -18,6 +18,8 @@
 #include "model/model.h"
 #include "sched/sampler.h"
 #include "store/chunk_store.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvfuse::engine {
@@ -30,6 +32,9 @@ using fuse::FusionMode;
 using fuse::FusionOptions;
 using fuse::FusionStats;
 using fuse::SegmentedPrompt;
+// And for text in and out.
+using tokenizer::ChatMessage;
+using tokenizer::StreamDecoder;
 
 struct EngineOptions {
   std::string model_path;
@@ -54,6 +59,12 @@ class Engine {
   // nullptr when the GGUF has no tokenizer this build understands.
   const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const std::string& tokenizer_error() const { return tokenizer_error_; }
+  // The model's chat template rendered for `messages` (ChatML when it has none), then
+  // tokenized with special tokens parsed; BOS is added unless the template wrote it.
+  util::Result<std::vector<int32_t>> EncodeChat(const std::vector<ChatMessage>& messages,
+                                                bool add_generation_prompt) const;
+  // Whether generating `token` ends the model's turn (EOS or another control token).
+  bool EndsTurn(int32_t token) const;
 
   // Ends the active sequence (the prefix tree and the chunk store keep what they cache).
   void Reset();

@@ -17,10 +17,28 @@ size_t CompleteUtf8Prefix(const std::string& s) {
   return n;
 }
 
+std::string ReplaceInvalidUtf8(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size() && !(len == 2 && b < 0xC2);
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string StreamDecoder::Push(int32_t id) {
   pending_ += tokenizer_.Piece(id);
   const size_t complete = CompleteUtf8Prefix(pending_);
-  std::string out = pending_.substr(0, complete);
+  std::string out = ReplaceInvalidUtf8(pending_.substr(0, complete));
   pending_.erase(0, complete);
   return out;
 }

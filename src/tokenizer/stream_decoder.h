@@ -12,7 +12,7 @@ class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
 
-  // The text that became complete with this token (possibly empty).
+  // The text that became complete with this token (possibly empty), stray bytes as U+FFFD.
   std::string Push(int32_t id);
   // What is still held back at the end of the stream, invalid sequences as U+FFFD.
   std::string Flush();
@@ -21,6 +21,9 @@ class StreamDecoder {
   const Tokenizer& tokenizer_;
   std::string pending_;
 };
+
+// s with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+std::string ReplaceInvalidUtf8(const std::string& s);
 
 // Length of the longest prefix of s made of complete UTF-8 sequences, treating bytes
 // that can never start or continue a valid sequence as complete (they are passed on).
