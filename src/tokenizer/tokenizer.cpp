@@ -4,6 +4,7 @@
 
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/wpm_tokenizer.h"
 
 namespace kvfuse::tokenizer {
 
@@ -18,10 +19,10 @@ void Tokenizer::IndexSpecialTokens() {
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return v.tokens[a].size() > v.tokens[b].size(); });
 }
 
-std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos, bool parse_special) const {
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special, bool parse_special) const {
   const Vocab& v = vocab();
   std::vector<int32_t> ids;
-  if (add_bos && v.add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
+  if (add_special && v.add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
   size_t plain = 0;  // start of the text not yet encoded
   for (size_t i = 0; i < text.size(); ++i) {
     for (int32_t id : special_by_byte_[static_cast<unsigned char>(text[i])]) {
@@ -36,6 +37,7 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos, bool
     }
   }
   if (plain < text.size()) EncodeFragment(text.substr(plain), ids);
+  if (add_special && v.add_eos && v.eos_id >= 0) ids.push_back(v.eos_id);
   return ids;
 }
 
@@ -49,6 +51,11 @@ util::Result<std::unique_ptr<Tokenizer>> CreateTokenizer(Vocab vocab) {
     auto bpe = BpeTokenizer::Create(std::move(vocab));
     if (!bpe.ok()) return bpe.status();
     return std::unique_ptr<Tokenizer>(std::make_unique<BpeTokenizer>(std::move(bpe).value()));
+  }
+  if (vocab.model == "bert") {
+    auto wpm = WpmTokenizer::Create(std::move(vocab));
+    if (!wpm.ok()) return wpm.status();
+    return std::unique_ptr<Tokenizer>(std::make_unique<WpmTokenizer>(std::move(wpm).value()));
   }
   return util::Status::Error("unsupported tokenizer model '" + vocab.model + "' (tokenizer.ggml.model)");
 }

@@ -16,9 +16,9 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
   virtual const Vocab& vocab() const = 0;
   // Text to ids. User-defined tokens are matched in the text always, control tokens
-  // (<s>, <|im_end|>, ...) only when parse_special, leftmost then longest; BOS comes
-  // first when add_bos and the vocabulary asks for it.
-  std::vector<int32_t> Encode(std::string_view text, bool add_bos, bool parse_special = false) const;
+  // (<s>, <|im_end|>, ...) only when parse_special, leftmost then longest. With
+  // add_special, BOS and EOS are added where the vocabulary asks for them.
+  std::vector<int32_t> Encode(std::string_view text, bool add_special, bool parse_special = false) const;
   // The bytes a token stands for (control tokens give "").
   virtual std::string Piece(int32_t id) const = 0;
   // The text of a whole sequence (SentencePiece drops the space prefix it added).
