@@ -53,11 +53,12 @@ Result<Vocab> ReadVocab(const gguf::GgufFile& file) {
     return id >= 0 && id < static_cast<int64_t>(n) ? static_cast<int32_t>(id) : -1;
   };
   const bool spm = v.model == "llama";
-  v.bos_id = read_id("tokenizer.ggml.bos_token_id", spm ? 1 : -1);
-  v.eos_id = read_id("tokenizer.ggml.eos_token_id", spm ? 2 : -1);
+  const bool wpm = v.model == "bert";  // [CLS] text [SEP]
+  v.bos_id = read_id("tokenizer.ggml.bos_token_id", wpm ? read_id("tokenizer.ggml.cls_token_id", -1) : spm ? 1 : -1);
+  v.eos_id = read_id("tokenizer.ggml.eos_token_id", wpm ? read_id("tokenizer.ggml.seperator_token_id", -1) : spm ? 2 : -1);
   v.unk_id = read_id("tokenizer.ggml.unknown_token_id", spm ? 0 : -1);
-  v.add_bos = file.GetBoolOr("tokenizer.ggml.add_bos_token", spm);
-  v.add_eos = file.GetBoolOr("tokenizer.ggml.add_eos_token", false);
+  v.add_bos = file.GetBoolOr("tokenizer.ggml.add_bos_token", spm || wpm);
+  v.add_eos = file.GetBoolOr("tokenizer.ggml.add_eos_token", wpm);
   v.add_space_prefix = file.GetBoolOr("tokenizer.ggml.add_space_prefix", spm);
   return v;
 }

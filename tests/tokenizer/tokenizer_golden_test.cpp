@@ -131,3 +131,13 @@ TEST(Tokenizer, ControlTokensAreParsedOnlyWhenAsked) {
 }
 
 }  // namespace kvfuse::tokenizer
+
+namespace kvfuse::tokenizer {
+
+TEST(Tokenizer, BertWrapsTextInClsAndSep) {
+  const auto bert = Load("bert-bge");
+  ASSERT_NE(bert, nullptr);
+  EXPECT_EQ(bert->Encode("Hello", true), (std::vector<int32_t>{101, 7592, 102}));
+}
+
+}  // namespace kvfuse::tokenizer
