@@ -8,20 +8,16 @@
 #include <random>
 
 #include "engine/engine.h"
-#include "model_gen/random_model.h"
+#include "model_gen/test_model_file.h"
 
 namespace kvfuse::engine {
 
 namespace {
 
 std::string TinyModel() {
-  const std::string path = "/tmp/kvfuse-engine-test-" + std::to_string(getpid()) + ".gguf";
-  if (access(path.c_str(), F_OK) != 0) {
-    tools::ModelShape s;
-    EXPECT_TRUE(tools::FindShape("tiny", s));
-    EXPECT_TRUE(tools::WriteRandomModel(s, "f32", 5, path).ok());
-  }
-  return path;
+  auto path = tools::TestModelFile("tiny", "f32", 5);
+  EXPECT_TRUE(path.ok()) << path.status().message();
+  return path.ok() ? path.value() : "";
 }
 
 std::unique_ptr<Engine> Load(int n_ctx) {

@@ -12,7 +12,7 @@
 #include <random>
 
 #include "fuse/chunk_fuser.h"
-#include "model_gen/random_model.h"
+#include "model_gen/test_model_file.h"
 #include "tensor/half.h"
 
 namespace kvfuse::fuse {
@@ -20,14 +20,9 @@ namespace kvfuse::fuse {
 namespace {
 
 std::string ModelPath(const std::string& shape, const std::string& type) {
-  const std::string path = "/tmp/kvfuse-fuse-test-" + std::to_string(getpid()) + "-" + shape + "-" + type + ".gguf";
-  if (access(path.c_str(), F_OK) != 0) {
-    tools::ModelShape s;
-    EXPECT_TRUE(tools::FindShape(shape, s));
-    const util::Status st = tools::WriteRandomModel(s, type, 11, path);
-    EXPECT_TRUE(st.ok()) << st.message();
-  }
-  return path;
+  auto path = tools::TestModelFile(shape, type, 11);
+  EXPECT_TRUE(path.ok()) << path.status().message();
+  return path.ok() ? path.value() : "";
 }
 
 std::vector<int32_t> Tokens(int n, uint32_t seed) {
@@ -210,7 +205,7 @@ TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
 }
 
 TEST(Fusion, ChunkFromDiskIsBitIdenticalAndCorruptFilesAreRecomputed) {
-  const std::string dir = "/tmp/kvfuse-fuse-store-" + std::to_string(getpid());
+  const std::string dir = std::string(KVFUSE_TEST_TMP) + "/fuse-store-" + std::to_string(getpid());
   std::filesystem::remove_all(dir);
   const SegmentedPrompt p = MakePrompt({1, 2}, 3);
   std::vector<float> first;

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <unistd.h>
 
 #include <fstream>
@@ -27,7 +29,8 @@ TEST(GgufRoundTrip, WriterOutputReadsBackIdentically) {
   ASSERT_TRUE(w.AddTensor("t1", tensor::DType::kQ8_0, {64}, q8).ok());
   EXPECT_FALSE(w.AddTensor("bad", tensor::DType::kQ8_0, {33}, q8).ok());
 
-  const std::string path = "/tmp/kvfuse-roundtrip-" + std::to_string(getpid()) + ".gguf";
+  std::filesystem::create_directories(KVFUSE_TEST_TMP);
+  const std::string path = std::string(KVFUSE_TEST_TMP) + "/roundtrip-" + std::to_string(getpid()) + ".gguf";
   ASSERT_TRUE(w.Write(path).ok());
   auto r = GgufFile::Open(path);
   ASSERT_TRUE(r.ok()) << r.status().message();

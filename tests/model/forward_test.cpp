@@ -5,12 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 #include <random>
 
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
-#include "model_gen/random_model.h"
+#include "model_gen/test_model_file.h"
 #include "reference_forward.h"
 
 namespace kvfuse::model {
@@ -18,14 +19,9 @@ namespace kvfuse::model {
 namespace {
 
 std::string ModelPath(const std::string& shape, const std::string& type) {
-  const std::string path = "/tmp/kvfuse-test-" + std::to_string(getpid()) + "-" + shape + "-" + type + ".gguf";
-  if (access(path.c_str(), F_OK) != 0) {
-    tools::ModelShape s;
-    EXPECT_TRUE(tools::FindShape(shape, s));
-    const util::Status st = tools::WriteRandomModel(s, type, 7, path);
-    EXPECT_TRUE(st.ok()) << st.message();
-  }
-  return path;
+  auto path = tools::TestModelFile(shape, type, 7);
+  EXPECT_TRUE(path.ok()) << path.status().message();
+  return path.ok() ? path.value() : "";
 }
 
 std::unique_ptr<Model> OpenModel(const std::string& path) {
@@ -195,7 +191,8 @@ TEST(ForwardContract, InvalidBatchesAreRejected) {
 }
 
 TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {
-  const std::string path = "/tmp/kvfuse-test-" + std::to_string(getpid()) + "-broken.gguf";
+  std::filesystem::create_directories(KVFUSE_TEST_TMP);
+  const std::string path = std::string(KVFUSE_TEST_TMP) + "/broken-" + std::to_string(getpid()) + ".gguf";
   gguf::GgufWriter w;
   w.Set("general.architecture", gguf::Value::String("llama"));
   w.Set("llama.embedding_length", gguf::Value::Uint32(64));

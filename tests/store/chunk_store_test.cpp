@@ -14,7 +14,7 @@ namespace kvfuse::store {
 namespace {
 
 std::string TempDir(const std::string& name) {
-  const std::string dir = "/tmp/kvfuse-store-test-" + std::to_string(getpid()) + "-" + name;
+  const std::string dir = std::string(KVFUSE_TEST_TMP) + "/store-" + std::to_string(getpid()) + "-" + name;
   std::filesystem::remove_all(dir);
   return dir;
 }

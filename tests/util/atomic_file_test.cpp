@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <unistd.h>
 
 #include <fstream>
@@ -12,8 +14,9 @@ namespace kvfuse::util {
 namespace {
 
 std::string MakeTempDir() {
-  char tmpl[] = "/tmp/kvfuse-test-XXXXXX";
-  return mkdtemp(tmpl);
+  std::filesystem::create_directories(KVFUSE_TEST_TMP);
+  std::string tmpl = std::string(KVFUSE_TEST_TMP) + "/atomic-XXXXXX";
+  return mkdtemp(tmpl.data());
 }
 
 std::string ReadAll(const std::string& path) {

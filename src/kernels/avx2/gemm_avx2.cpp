@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/avx2/avx2_common.h"
+#include "kernels/avx2/block_loaders.h"
 #include "kernels/avx2/avx2_kernels.h"
 #include "tensor/quant_blocks.h"
 
@@ -13,25 +14,6 @@ namespace kvfuse::kernels::avx2 {
 using namespace tensor;
 
 namespace {
-
-// Each loader turns one weight block into 32 signed bytes and its scale.
-struct LoadQ8_0 {
-  using Block = BlockQ8_0;
-  static __m256i Values(const Block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-};
-struct LoadQ4_0 {
-  using Block = BlockQ4_0;
-  static __m256i Values(const Block& b) { return _mm256_sub_epi8(UnpackNibbles16(b.qs), _mm256_set1_epi8(8)); }
-};
-struct LoadQ5_0 {
-  using Block = BlockQ5_0;
-  static __m256i Values(const Block& b) {
-    uint32_t qh;
-    std::memcpy(&qh, b.qh, 4);
-    const __m256i fifth = _mm256_and_si256(ExpandBits32(qh), _mm256_set1_epi8(0x10));
-    return _mm256_sub_epi8(_mm256_or_si256(UnpackNibbles16(b.qs), fifth), _mm256_set1_epi8(16));
-  }
-};
 
 template <typename Loader, int kRows, int kCols>
 void Tile(int64_t n_blocks, const uint8_t* w, size_t w_row_bytes, const uint8_t* x,

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/avx2/avx2_common.h"
+#include "kernels/avx2/block_loaders.h"
 #include "kernels/avx512/avx512_kernels.h"
 #include "tensor/quant_blocks.h"
 
@@ -14,29 +15,11 @@ namespace kvfuse::kernels::avx512 {
 
 using namespace tensor;
 using avx2::HalfToFloat;
-using avx2::UnpackNibbles16;
+using avx2::LoadQ4_0;
+using avx2::LoadQ5_0;
+using avx2::LoadQ8_0;
 
 namespace {
-
-// Signed levels of one weight block as 32 bytes.
-struct LoadQ8_0 {
-  using Block = BlockQ8_0;
-  static __m256i Values(const Block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-};
-struct LoadQ4_0 {
-  using Block = BlockQ4_0;
-  static __m256i Values(const Block& b) { return _mm256_sub_epi8(UnpackNibbles16(b.qs), _mm256_set1_epi8(8)); }
-};
-struct LoadQ5_0 {
-  using Block = BlockQ5_0;
-  static __m256i Values(const Block& b) {
-    uint32_t qh;
-    std::memcpy(&qh, b.qh, 4);
-    // Byte j gets 0x10 where bit j of qh is set.
-    const __m256i fifth = _mm256_maskz_set1_epi8(qh, 0x10);
-    return _mm256_sub_epi8(_mm256_or_si256(UnpackNibbles16(b.qs), fifth), _mm256_set1_epi8(16));
-  }
-};
 
 inline __m512i Join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 inline __m512 Join(float lo, float hi) {
