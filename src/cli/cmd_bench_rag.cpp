@@ -3,7 +3,8 @@
 // first; each mode then serves the same requests in the same order, with the chunk store
 // warm in RAM and, for the chunk-reusing modes, warm on disk only (RAM dropped before
 // every request). Fidelity is measured against `full`: KL divergence of the first-token
-// distribution and greedy top-1 agreement over the first --gen generated tokens.
+// distribution and greedy top-1 agreement over the first --gen generated tokens. Adaptive
+// runs last, on chunk variants recorded from full prefills of separate history requests.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -72,7 +73,7 @@ struct ModeResult {
 }  // namespace
 
 int BenchRagCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv, {"-m", "-t", "-r", "--ratio", "--gen", "--store", "--pool", "--seed"},
+  auto args = Args::Parse(argc, argv, {"-m", "-t", "-r", "--ratio", "--alpha", "--gen", "--store", "--pool", "--seed"},
                           {"--json"});
   if (!args.ok()) return Fail(args.status().message());
   RagWorkloadOptions wo;
@@ -81,13 +82,15 @@ int BenchRagCommand(int argc, char** argv) {
   auto pool = args->GetInt("--pool", wo.pool_size);
   auto seed = args->GetInt("--seed", wo.seed);
   auto ratio = args->GetFloat("--ratio", 0.15);
-  for (const util::Status* st : {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &ratio.status()})
+  auto alpha = args->GetFloat("--alpha", 1.0);
+  for (const util::Status* st : {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &ratio.status(), &alpha.status()})
     if (!st->ok()) return Fail(st->message());
   if (requests.value() < 1 || requests.value() > 10000) return Fail("-r must be 1..10000");
   if (gen.value() < 1 || gen.value() > 4096) return Fail("--gen must be 1..4096");
   if (pool.value() < wo.chunks_per_request || pool.value() > 100000)
     return Fail(util::StrFormat("--pool must be %d..100000", wo.chunks_per_request));
   if (ratio.value() < 0 || ratio.value() > 1) return Fail("--ratio must be within [0, 1]");
+  if (alpha.value() < 0) return Fail("--alpha must not be negative");
   wo.n_requests = static_cast<int>(requests.value());
   wo.pool_size = static_cast<int>(pool.value());
   wo.seed = static_cast<uint32_t>(seed.value());
@@ -150,7 +153,8 @@ int BenchRagCommand(int argc, char** argv) {
       std::vector<float> logits;
       engine::FusionStats stats;
       const auto t0 = Clock::now();
-      const engine::FusionOptions options{mode, static_cast<float>(ratio.value()), bottom_right};
+      engine::FusionOptions options{mode, static_cast<float>(ratio.value()), bottom_right};
+      options.adaptive_alpha = static_cast<float>(alpha.value());
       KVFUSE_RETURN_IF_ERROR(e.PrefillSegments(p, options, logits, stats));
       int32_t token = Argmax(logits);
       r.ttft_ms.push_back(Ms(t0));
@@ -177,6 +181,23 @@ int BenchRagCommand(int argc, char** argv) {
     return util::Status::Ok();
   };
 
+  // Cache-Craft needs chunks cached inside earlier prompts: full prefills of the history
+  // requests record them (replacing the chunks cached alone) before adaptive runs.
+  auto record_history = [&]() -> util::Status {
+    const auto t0 = Clock::now();
+    e.Reset();
+    e.ClearPrefixCache();
+    engine::FusionOptions record{engine::FusionMode::kFull};
+    record.record_chunks = true;
+    for (const engine::SegmentedPrompt& p : w.history) {
+      std::vector<float> logits;
+      engine::FusionStats stats;
+      KVFUSE_RETURN_IF_ERROR(e.PrefillSegments(p, record, logits, stats));
+    }
+    std::fprintf(log, "recorded chunk variants from %zu history requests in %.1f s\n", w.history.size(), Ms(t0) / 1000);
+    return util::Status::Ok();
+  };
+
   using engine::FusionMode;
   const struct {
     FusionMode mode;
@@ -185,8 +206,15 @@ int BenchRagCommand(int argc, char** argv) {
   } runs[] = {{FusionMode::kFull, "-", false, false},    {FusionMode::kPrefix, "-", false, false},
               {FusionMode::kNaive, "ram", false, false}, {FusionMode::kBlend, "ram", false, false},
               {FusionMode::kBlend, "ram", false, true},  {FusionMode::kNaive, "disk", true, false},
-              {FusionMode::kBlend, "disk", true, false}};
+              {FusionMode::kBlend, "disk", true, false}, {FusionMode::kAdaptive, "ram", false, false},
+              {FusionMode::kAdaptive, "disk", true, false}};
+  bool recorded = false;
   for (const auto& run : runs) {
+    if (run.mode == FusionMode::kAdaptive && !recorded) {
+      const util::Status st = record_history();
+      if (!st.ok()) return Fail(st.message());
+      recorded = true;
+    }
     std::fprintf(log, "running %s (%s)...\n", fuse::FusionModeName(run.mode), run.tier);
     std::fflush(log);
     const util::Status st = run_mode(run.mode, run.tier, run.drop_ram, run.bottom_right);

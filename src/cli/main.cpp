@@ -15,7 +15,7 @@ const char* kUsage =
     "  perplexity  llama.cpp-style perplexity: kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]\n"
     "  bench       prompt/generation speed: kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]\n"
     "  bench-rag   RAG time to first token per fusion mode: kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
-    "              [--ratio R] [--store DIR] [--json]\n"
+    "              [--ratio R] [--alpha A] [--store DIR] [--json]\n"
     "  tokenize    text to token ids: kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos]\n"
     "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
 

@@ -26,7 +26,7 @@ RagWorkload MakeRagWorkload(const RagWorkloadOptions& o, int32_t n_vocab, int32_
   std::discrete_distribution<int> zipf(weights.begin(), weights.end());
   std::set<int> used;
   const int k = std::min(o.chunks_per_request, o.pool_size);
-  for (int q = 0; q < o.n_requests; ++q) {
+  for (int q = 0; q < o.n_requests + o.n_history; ++q) {
     std::vector<int> picked;
     while (static_cast<int>(picked.size()) < k) {
       const int c = zipf(rng);
@@ -35,12 +35,13 @@ RagWorkload MakeRagWorkload(const RagWorkloadOptions& o, int32_t n_vocab, int32_
     std::shuffle(picked.begin(), picked.end(), rng);
     engine::SegmentedPrompt p;
     p.prefix = prefix;
+    const bool measured = q < o.n_requests;
     for (int c : picked) {
       p.chunks.push_back(w.pool[c]);
-      used.insert(c);
+      if (measured) used.insert(c);
     }
     p.suffix = tokens(o.question_tokens);
-    w.requests.push_back(std::move(p));
+    (measured ? w.requests : w.history).push_back(std::move(p));
   }
   w.used_chunks.assign(used.begin(), used.end());
   return w;

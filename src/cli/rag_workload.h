@@ -12,6 +12,7 @@ namespace kvfuse::cli {
 
 struct RagWorkloadOptions {
   int n_requests = 8;
+  int n_history = 8;  // earlier requests of the same kind (adaptive records chunks from them)
   int pool_size = 200;
   int chunks_per_request = 6;
   int chunk_tokens = 250;
@@ -23,6 +24,7 @@ struct RagWorkloadOptions {
 struct RagWorkload {
   std::vector<std::vector<int32_t>> pool;
   std::vector<engine::SegmentedPrompt> requests;
+  std::vector<engine::SegmentedPrompt> history;
   std::vector<int> used_chunks;  // pool indices that some request uses
 };
 

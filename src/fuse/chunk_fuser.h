@@ -9,6 +9,10 @@
 //   blend   as naive, then layer 0 for every chunk token, fresh layer-1 K/V compared
 //           with the placed ones, and layers >= 1 recomputed for the ratio r of chunk
 //           tokens that deviate most (CacheBlend), with causal masking by position.
+//   adaptive  as naive, then per chunk the share min(1, alpha * CCI * (1 - beta'))
+//           of its tokens (those that attended most to other chunks when it was
+//           cached) is recomputed through all layers (Cache-Craft); CCI and beta'
+//           come from the chunk's recorded context (see FusionOptions::record_chunks).
 // A chunk missing from the store is computed on its own behind `chunk_head` (e.g. BOS,
 // so its first token is not an attention sink), stored with keys for positions 0..n-1,
 // and then placed like a hit.
@@ -39,7 +43,7 @@ struct FusionStats {
   int32_t prompt_tokens = 0;
   int32_t prefix_reused = 0;        // tokens kept from the previous prompt
   int32_t chunk_tokens = 0;         // tokens placed from chunk caches
-  int32_t chunk_tokens_recomputed = 0;  // of those, recomputed in layers >= 1 (blend)
+  int32_t chunk_tokens_recomputed = 0;  // of those, recomputed (blend: layers >= 1)
   int32_t tokens_computed = 0;      // tokens run through every layer afresh
   int32_t chunk_hits = 0, chunk_misses = 0;
   double ms_chunk_compute = 0;      // computing missing chunks
@@ -79,6 +83,16 @@ class ChunkFuser {
                const std::vector<int32_t>& tokens, int32_t start, std::vector<float>* logits) const;
   void Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
              int32_t seq, const std::vector<int32_t>& slots, int32_t offset) const;
+  void Adaptive(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
+                const SegmentedPrompt& prompt, const std::vector<std::shared_ptr<const store::ChunkRecord>>& chunks,
+                float alpha, std::vector<float>& logits, FusionStats& stats) const;
+  // Stores each chunk of a fully computed prompt with its attention statistics.
+  void RecordChunks(model::ForwardContext& ctx, const kv::KvCache& kv, const std::vector<int32_t>& slots,
+                    const SegmentedPrompt& prompt, const model::AttentionRecorder& recorder);
+  // Runs a batch through layers [first_layer, n_layers) from its hidden states there and
+  // returns the logits of its last row.
+  void RunSubset(model::ForwardContext& ctx, kv::KvCache& kv, const model::TokenBatch& batch,
+                 std::vector<float>& hidden, int first_layer, std::vector<float>& logits) const;
   void Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
              const SegmentedPrompt& prompt, const FusionOptions& options, std::vector<float>& logits,
              FusionStats& stats) const;

@@ -9,7 +9,8 @@ constexpr struct {
 } kModes[] = {{FusionMode::kFull, "full"},
               {FusionMode::kPrefix, "prefix"},
               {FusionMode::kNaive, "naive"},
-              {FusionMode::kBlend, "blend"}};
+              {FusionMode::kBlend, "blend"},
+              {FusionMode::kAdaptive, "adaptive"}};
 }  // namespace
 
 std::optional<FusionMode> ParseFusionMode(std::string_view name) {

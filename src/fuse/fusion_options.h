@@ -12,6 +12,8 @@ enum class FusionMode {
   kPrefix,  // reuse the longest common token prefix with the previous prompt only
   kNaive,   // reuse every chunk's cached KV as is (keys re-rotated), compute the suffix
   kBlend,   // CacheBlend: recompute the chunk tokens whose layer-1 KV deviates most
+  kAdaptive,  // Cache-Craft: per chunk, recompute a share set by how much it leaned on
+              // the chunks it was cached after and how much those differ now
 };
 
 std::optional<FusionMode> ParseFusionMode(std::string_view name);
@@ -24,6 +26,11 @@ struct FusionOptions {
   // prompt tokens (the bottom-right causal mask of CacheBlend's and LMCache's kernels)
   // instead of exactly the tokens at or before its position.
   bool bottom_right_mask = false;
+  // adaptive: the share of a chunk recomputed is min(1, alpha * CCI * (1 - beta')).
+  float adaptive_alpha = 1.0f;
+  // full: store every chunk of the prompt as computed there, with the attention
+  // statistics adaptive needs (a Cache-Craft chunk variant), replacing what was stored.
+  bool record_chunks = false;
 };
 
 }  // namespace kvfuse::fuse

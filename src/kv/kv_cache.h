@@ -39,6 +39,8 @@ class KvCache {
   // f16 rows of geometry().row_elements().
   uint16_t* k(int layer, int32_t slot) { return k_[layer].data() + Offset(slot); }
   uint16_t* v(int layer, int32_t slot) { return v_[layer].data() + Offset(slot); }
+  const uint16_t* k(int layer, int32_t slot) const { return k_[layer].data() + Offset(slot); }
+  const uint16_t* v(int layer, int32_t slot) const { return v_[layer].data() + Offset(slot); }
   const uint16_t* k_layer(int layer) const { return k_[layer].data(); }
   const uint16_t* v_layer(int layer) const { return v_[layer].data(); }
 

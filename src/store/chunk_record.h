@@ -23,6 +23,12 @@ struct ChunkRecord {
   std::vector<int32_t> tokens;
   std::vector<uint8_t> k, v;         // [layer][token][row_bytes]
   std::vector<float> token_scores;   // per token; empty when not recorded
+  // Cache-Craft metadata of a chunk cached from inside a prompt (empty when it was
+  // computed on its own): the chunks that preceded it, its attention to each of them,
+  // and its cache context impact (sigmoid of inter- over intra-chunk attention).
+  std::vector<uint64_t> context_chunks;
+  std::vector<float> context_weights;
+  float cci = 0.0f;
 
   uint32_t n_tokens() const { return static_cast<uint32_t>(tokens.size()); }
   size_t layer_bytes() const { return static_cast<size_t>(n_tokens()) * shape.row_bytes; }
@@ -32,7 +38,8 @@ struct ChunkRecord {
   const uint8_t* v_row(uint32_t layer, uint32_t token) const { return v.data() + layer * layer_bytes() + token * shape.row_bytes; }
   // Memory held, the unit of the RAM budget.
   size_t bytes() const {
-    return k.size() + v.size() + tokens.size() * sizeof(int32_t) + token_scores.size() * sizeof(float);
+    return k.size() + v.size() + tokens.size() * sizeof(int32_t) + token_scores.size() * sizeof(float) +
+           context_chunks.size() * sizeof(uint64_t) + context_weights.size() * sizeof(float);
   }
   // Allocates K and V for n tokens of `s`.
   void Resize(ChunkShape s, std::vector<int32_t> token_ids) {

@@ -20,7 +20,7 @@ using util::StrFormat;
 namespace {
 
 constexpr char kMagic[8] = {'K', 'V', 'F', 'C', 'H', 'U', 'N', 'K'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 struct FileHeader {
   char magic[8];
@@ -32,11 +32,13 @@ struct FileHeader {
   uint32_t n_layers;
   uint32_t row_bytes;
   uint32_t n_scores;
+  uint32_t n_context;
+  float cci;
   uint64_t payload_bytes;
   uint64_t payload_checksum;
   uint64_t header_checksum;  // of every field above
 };
-static_assert(sizeof(FileHeader) == 72);
+static_assert(sizeof(FileHeader) == 80);
 
 uint64_t HeaderChecksum(const FileHeader& h) { return util::Hash64(&h, offsetof(FileHeader, header_checksum)); }
 
@@ -45,7 +47,9 @@ uint64_t PayloadChecksum(const ChunkRecord& r) {
   hasher.Add(r.tokens.data(), r.tokens.size() * sizeof(int32_t))
       .Add(r.k.data(), r.k.size())
       .Add(r.v.data(), r.v.size())
-      .Add(r.token_scores.data(), r.token_scores.size() * sizeof(float));
+      .Add(r.token_scores.data(), r.token_scores.size() * sizeof(float))
+      .Add(r.context_chunks.data(), r.context_chunks.size() * sizeof(uint64_t))
+      .Add(r.context_weights.data(), r.context_weights.size() * sizeof(float));
   return hasher.Digest();
 }
 
@@ -68,7 +72,7 @@ Result<ChunkRecord> Parse(const std::string& path, const std::string& bytes, uin
   if (h.n_scores != 0 && h.n_scores != h.n_tokens)
     return Status::Error(StrFormat("%s: %u token scores for %u tokens", path.c_str(), h.n_scores, h.n_tokens));
   const uint64_t kv_bytes = uint64_t{h.n_tokens} * h.n_layers * h.row_bytes;
-  const uint64_t want = uint64_t{h.n_tokens} * 4 + 2 * kv_bytes + uint64_t{h.n_scores} * 4;
+  const uint64_t want = uint64_t{h.n_tokens} * 4 + 2 * kv_bytes + uint64_t{h.n_scores} * 4 + uint64_t{h.n_context} * 12;
   if (h.payload_bytes != want || bytes.size() - sizeof(h) != want)
     return Status::Error(StrFormat("%s: payload is %zu bytes, expected %llu", path.c_str(),
                                    bytes.size() - sizeof(h), static_cast<unsigned long long>(want)));
@@ -86,6 +90,13 @@ Result<ChunkRecord> Parse(const std::string& path, const std::string& bytes, uin
   p += kv_bytes;
   r.token_scores.resize(h.n_scores);
   std::memcpy(r.token_scores.data(), p, r.token_scores.size() * 4);
+  p += r.token_scores.size() * 4;
+  r.context_chunks.resize(h.n_context);
+  std::memcpy(r.context_chunks.data(), p, r.context_chunks.size() * 8);
+  p += r.context_chunks.size() * 8;
+  r.context_weights.resize(h.n_context);
+  std::memcpy(r.context_weights.data(), p, r.context_weights.size() * 4);
+  r.cci = h.cci;
   if (PayloadChecksum(r) != h.payload_checksum)
     return Status::Error(StrFormat("%s: payload checksum mismatch", path.c_str()));
   return r;
@@ -114,6 +125,7 @@ bool DiskTier::Contains(uint64_t key) const {
 Status DiskTier::Save(const ChunkRecord& r) const {
   KVFUSE_CHECK(r.k.size() == static_cast<size_t>(r.shape.n_layers) * r.layer_bytes() && r.v.size() == r.k.size());
   KVFUSE_CHECK(r.token_scores.empty() || r.token_scores.size() == r.tokens.size());
+  KVFUSE_CHECK(r.context_chunks.size() == r.context_weights.size());
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof(kMagic));
   h.version = kVersion;
@@ -124,7 +136,9 @@ Status DiskTier::Save(const ChunkRecord& r) const {
   h.n_layers = r.shape.n_layers;
   h.row_bytes = r.shape.row_bytes;
   h.n_scores = static_cast<uint32_t>(r.token_scores.size());
-  h.payload_bytes = r.tokens.size() * 4 + r.k.size() + r.v.size() + r.token_scores.size() * 4;
+  h.n_context = static_cast<uint32_t>(r.context_chunks.size());
+  h.cci = r.cci;
+  h.payload_bytes = r.tokens.size() * 4 + r.k.size() + r.v.size() + r.token_scores.size() * 4 + r.context_chunks.size() * 12;
   h.payload_checksum = PayloadChecksum(r);
   h.header_checksum = HeaderChecksum(h);
   auto writer = util::AtomicFileWriter::Open(PathOf(r.key));
@@ -134,6 +148,8 @@ Status DiskTier::Save(const ChunkRecord& r) const {
   KVFUSE_RETURN_IF_ERROR(writer->Append(r.k.data(), r.k.size()));
   KVFUSE_RETURN_IF_ERROR(writer->Append(r.v.data(), r.v.size()));
   KVFUSE_RETURN_IF_ERROR(writer->Append(r.token_scores.data(), r.token_scores.size() * 4));
+  KVFUSE_RETURN_IF_ERROR(writer->Append(r.context_chunks.data(), r.context_chunks.size() * 8));
+  KVFUSE_RETURN_IF_ERROR(writer->Append(r.context_weights.data(), r.context_weights.size() * 4));
   return writer->Commit();
 }
 

@@ -172,6 +172,56 @@ TEST(Fusion, ChunkAloneInFrontEqualsFullUnderNaiveReuse) {
   EXPECT_LE(MaxAbsDiff(naive, full), kSameAsFull * MaxAbs(full));
 }
 
+TEST(Fusion, AdaptiveReusesAChunkInTheContextItWasCachedInAsIs) {
+  Fixture f("tiny-deep");
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  FusionOptions record{FusionMode::kFull};
+  record.record_chunks = true;
+  std::vector<float> full, adaptive;
+  FusionStats stats;
+  ASSERT_TRUE(f.Prefill(p, record, full, stats).ok());
+  // The stored variants carry their context: chunk i saw chunks 0..i-1.
+  for (size_t i = 0; i < 3; ++i) {
+    auto rec = f.fuser.GetOrCompute(f.ctx, p.chunks[i], stats);
+    ASSERT_TRUE(rec.ok());
+    EXPECT_EQ((*rec)->context_chunks.size(), i);
+    EXPECT_EQ((*rec)->token_scores.size(), p.chunks[i].size());
+    if (i > 0) EXPECT_GT((*rec)->cci, 0.5f);
+  }
+  ASSERT_TRUE(f.Prefill(p, {FusionMode::kAdaptive}, adaptive, stats).ok());
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 0);  // same neighbours, same order: nothing to fix
+  EXPECT_LE(MaxAbsDiff(adaptive, full), kSameAsFull * MaxAbs(full));
+}
+
+TEST(Fusion, AdaptiveRecomputesChunksWhoseContextChanged) {
+  Fixture f("tiny-deep");
+  FusionOptions record{FusionMode::kFull};
+  record.record_chunks = true;
+  std::vector<float> logits;
+  FusionStats stats;
+  ASSERT_TRUE(f.Prefill(MakePrompt({1, 2, 3}, 9), record, logits, stats).ok());
+  // Reversed: chunks 3 and 2 lost the neighbours they were cached after; chunk 1 had none.
+  const SegmentedPrompt reversed = MakePrompt({3, 2, 1}, 9);
+  FusionOptions adaptive{FusionMode::kAdaptive};
+  adaptive.adaptive_alpha = 1000.0f;  // any change in context means a full recompute
+  ASSERT_TRUE(f.Prefill(reversed, adaptive, logits, stats).ok());
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 24);
+  adaptive.adaptive_alpha = 0.5f;
+  ASSERT_TRUE(f.Prefill(reversed, adaptive, logits, stats).ok());
+  EXPECT_GT(stats.chunk_tokens_recomputed, 0);
+  EXPECT_LT(stats.chunk_tokens_recomputed, 24);
+}
+
+TEST(Fusion, AdaptiveOnChunksCachedAloneIsNaive) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  const std::vector<float> naive = f.Run(p, FusionMode::kNaive);
+  FusionStats stats;
+  const std::vector<float> adaptive = f.Run(p, FusionMode::kAdaptive, 0.15f, &stats);
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 0);
+  EXPECT_EQ(adaptive, naive);
+}
+
 TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
   for (const char* shape : {"tiny", "tiny-qwen2"}) {
     Fixture f(shape);

@@ -31,6 +31,9 @@ std::shared_ptr<ChunkRecord> RandomRecord(uint64_t key, uint32_t n_tokens, Chunk
   for (auto& b : r->v) b = static_cast<uint8_t>(rng());
   r->token_scores.resize(n_tokens);
   for (auto& s : r->token_scores) s = static_cast<float>(rng() % 100) / 7.0f;
+  r->context_chunks = {rng(), rng()};
+  r->context_weights = {0.25f, 0.75f};
+  r->cci = 0.6f;
   return r;
 }
 
@@ -62,6 +65,9 @@ TEST(DiskTier, RoundTripIsBitIdentical) {
   EXPECT_EQ(got.v, r->v);
   EXPECT_EQ(got.token_scores, r->token_scores);
   EXPECT_EQ(got.context_hash, r->context_hash);
+  EXPECT_EQ(got.context_chunks, r->context_chunks);
+  EXPECT_EQ(got.context_weights, r->context_weights);
+  EXPECT_EQ(got.cci, r->cci);
   // Only the final file remains: the temporary one was renamed.
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(disk->dir())) {

@@ -102,6 +102,14 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
       kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
                              head_dim, head, vis.slots.data(), n_visible, scale, scores.data(),
                              ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim);
+      if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
+        float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
+        for (int j = 0; j < n_visible; ++j) {
+          const int32_t pos = vis.positions[j];
+          const int32_t seg = pos < static_cast<int32_t>(rec->segment_of_pos.size()) ? rec->segment_of_pos[pos] : -1;
+          if (seg >= 0) mass[seg] += scores[j];
+        }
+      }
     }
   });
 
