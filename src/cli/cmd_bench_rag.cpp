@@ -215,7 +215,8 @@ int BenchRagCommand(int argc, char** argv) {
       if (!st.ok()) return Fail(st.message());
       recorded = true;
     }
-    std::fprintf(log, "running %s (%s)...\n", fuse::FusionModeName(run.mode), run.tier);
+    std::fprintf(log, "running %s (%s%s)...\n", fuse::FusionModeName(run.mode), run.tier,
+                 run.bottom_right ? ", bottom-right mask" : "");
     std::fflush(log);
     const util::Status st = run_mode(run.mode, run.tier, run.drop_ram, run.bottom_right);
     if (!st.ok()) return Fail(st.message());
