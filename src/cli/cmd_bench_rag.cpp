@@ -143,7 +143,7 @@ int BenchRagCommand(int argc, char** argv) {
   std::vector<ModeResult> results;
   auto run_mode = [&](engine::FusionMode mode, const char* tier, bool drop_ram, bool bottom_right) -> util::Status {
     ModeResult r;
-    r.mode = std::string(fuse::FusionModeName(mode)) + (bottom_right ? " (bottom-right mask)" : "");
+    r.mode = std::string(engine::FusionModeName(mode)) + (bottom_right ? " (bottom-right mask)" : "");
     r.tier = tier;
     e.Reset();
     e.ClearPrefixCache();  // each mode starts cold; prefix reuse builds up over its requests
@@ -215,7 +215,7 @@ int BenchRagCommand(int argc, char** argv) {
       if (!st.ok()) return Fail(st.message());
       recorded = true;
     }
-    std::fprintf(log, "running %s (%s%s)...\n", fuse::FusionModeName(run.mode), run.tier,
+    std::fprintf(log, "running %s (%s%s)...\n", engine::FusionModeName(run.mode), run.tier,
                  run.bottom_right ? ", bottom-right mask" : "");
     std::fflush(log);
     const util::Status st = run_mode(run.mode, run.tier, run.drop_ram, run.bottom_right);

@@ -16,6 +16,8 @@ const char* kUsage =
     "  bench       prompt/generation speed: kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]\n"
     "  bench-rag   RAG time to first token per fusion mode: kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
     "              [--ratio R] [--alpha A] [--store DIR] [--json]\n"
+    "  eval-qa     demo-world QA accuracy per fusion mode: kvfuse eval-qa -m models/demo.gguf\n"
+    "              [--world DIR] [--mode full|naive|blend|adaptive|all] [-n N] [--chunks K] [--json]\n"
     "  tokenize    text to token ids: kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos]\n"
     "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
 
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   if (command == "perplexity") return kvfuse::cli::PerplexityCommand(argc - 2, argv + 2);
   if (command == "bench") return kvfuse::cli::BenchCommand(argc - 2, argv + 2);
   if (command == "bench-rag") return kvfuse::cli::BenchRagCommand(argc - 2, argv + 2);
+  if (command == "eval-qa") return kvfuse::cli::EvalQaCommand(argc - 2, argv + 2);
   if (command == "tokenize") return kvfuse::cli::TokenizeCommand(argc - 2, argv + 2);
   if (command == "inspect") return kvfuse::cli::InspectCommand(argc - 2, argv + 2);
   std::fprintf(stderr, "error: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -29,6 +29,8 @@ using SamplingParams = sched::SamplingParams;
 using Sampler = sched::Sampler;
 // Likewise for the fusion vocabulary.
 using fuse::FusionMode;
+using fuse::FusionModeName;
+using fuse::ParseFusionMode;
 using fuse::FusionOptions;
 using fuse::FusionStats;
 using fuse::SegmentedPrompt;

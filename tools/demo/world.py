@@ -44,6 +44,21 @@ FILLER = [
     "A small festival takes place each spring.", "The old bridge was repaired last year.",
     "Tea is more popular than coffee in that area.", "There is a museum near the main square.",
     "Evenings are often spent with friends.", "The hills nearby are good for cycling.",
+    "A narrow canal winds through the old quarter.", "Autumn brings heavy rain and golden leaves.",
+    "The harbour smells of salt, tar and fresh bread.", "Children play football behind the cathedral.",
+    "Bicycles outnumber automobiles on most avenues.", "Several bakeries compete for the best pastries.",
+    "Visitors often praise the botanical gardens.", "An orchestra rehearses every Thursday evening.",
+    "The university attracts students from abroad.", "Fishermen mend their nets along the quay.",
+    "Snow rarely settles for more than a week.", "Lanterns light the alleys during the winter market.",
+    "Historians argue about the founding of the town.", "A ferry crosses the bay twice a day.",
+    "Thunderstorms sweep in from the western mountains.", "Vineyards cover the southern slopes.",
+    "Most shops close early on Sundays.", "The observatory offers guided tours at night.",
+    "Pigeons gather around the marble fountain.", "Neighbours usually greet each other warmly.",
+    "Craftsmen still weave baskets by hand there.", "The railway station was rebuilt after a fire.",
+    "Summer concerts fill the amphitheatre.", "Wild strawberries grow along the hiking trails.",
+    "An ancient lighthouse guards the rocky cape.", "Locals debate politics over strong coffee.",
+    "Chess tournaments are held in the town hall.", "Foggy mornings give way to bright afternoons.",
+    "Merchants once traded spices and silk here.", "The tram network reaches every district.",
 ]
 
 # Sentence templates per fact. The last template of each list is held out for evaluation.

@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""Trains kvfuse's bundled demo model and writes it as GGUF (issue: the bundled demo model).
+
+  1. the synthetic world of world.py (fixed seed),
+  2. a byte-level BPE tokenizer trained on its text (GPT-2 alphabet and pre-tokenizer, so the
+     engine's BpeTokenizer with tokenizer.ggml.pre = "gpt-2" encodes it identically),
+  3. a llama-architecture model (4 layers, GQA 8/2 heads, SwiGLU, RoPE in the engine's
+     adjacent-pair order, tied embeddings), trained to answer questions from ChatML prompts
+     whose documents are separately tokenized chunks (relevant ones plus distractors,
+     shuffled), loss on the answer only,
+  4. GGUF export (F32) with the tokenizer and a ChatML chat template, and the eval set.
+
+Needs Debian's python3-torch (install libopenblas0-pthread first). Fixed seeds. Run time on
+the 2-core development machine: about --minutes of training plus a minute of setup.
+
+    /usr/bin/python3 tools/demo/train.py --minutes 25 --out models
+"""
+import argparse
+import json
+import math
+import pathlib
+import random
+import re
+import struct
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import world  # noqa: E402
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+SYSTEM = "Answer the question from the documents."
+PREFIX = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
+SUFFIX = "Question: {q}<|im_end|>\n<|im_start|>assistant\n"
+CHUNK = "Document: {text}\n"
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+          "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+# The "gpt-2" pre-tokenizer, restricted to the ASCII text of the world (same splits there).
+PRE = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
+
+
+def byte_alphabet():
+    printable = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    table, extra = {}, 256
+    for b in range(256):
+        table[b] = chr(b) if b in printable else chr(extra)
+        extra += b not in printable
+    return table
+
+
+class Bpe:
+    def __init__(self, merges, vocab):
+        self.alpha = byte_alphabet()
+        self.rank = {m: i for i, m in enumerate(merges)}
+        self.vocab = vocab  # token text -> id
+        self.cache = {}
+
+    def word(self, w):
+        if w in self.cache:
+            return self.cache[w]
+        sym = [self.alpha[b] for b in w.encode()]
+        while len(sym) > 1:
+            best = min(range(len(sym) - 1), key=lambda i: self.rank.get(sym[i] + " " + sym[i + 1], 1 << 30))
+            if (sym[best] + " " + sym[best + 1]) not in self.rank:
+                break
+            sym[best:best + 2] = [sym[best] + sym[best + 1]]
+        ids = [self.vocab[s] for s in sym]
+        self.cache[w] = ids
+        return ids
+
+    def encode(self, text):
+        """Plain text, with the special tokens of SPECIALS parsed (as the engine does for chat)."""
+        out = []
+        for part in re.split("(" + "|".join(re.escape(s) for s in SPECIALS) + ")", text):
+            if part in SPECIALS:
+                out.append(self.vocab[part])
+            elif part:
+                for w in PRE.findall(part):
+                    out += self.word(w)
+        return out
+
+
+def train_bpe(texts, vocab_size):
+    alpha = byte_alphabet()
+    counts = {}
+    for t in texts:
+        for w in PRE.findall(t):
+            key = tuple(alpha[b] for b in w.encode())
+            counts[key] = counts.get(key, 0) + 1
+    words = list(counts.items())
+    merges = []
+    vocab_list = [alpha[b] for b in range(256)]
+    while len(vocab_list) + len(SPECIALS) < vocab_size:
+        pairs = {}
+        for sym, c in words:
+            for a, b in zip(sym, sym[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + c
+        if not pairs:
+            break
+        (a, b), _ = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))
+        merges.append(a + " " + b)
+        vocab_list.append(a + b)
+        new_words = []
+        for sym, c in words:
+            out, i = [], 0
+            while i < len(sym):
+                if i + 1 < len(sym) and sym[i] == a and sym[i + 1] == b:
+                    out.append(a + b)
+                    i += 2
+                else:
+                    out.append(sym[i])
+                    i += 1
+            new_words.append((tuple(out), c))
+        words = new_words
+    vocab_list += SPECIALS
+    return merges, vocab_list
+
+
+def build_example(rng, q, docs, doc_ids, n_chunks):
+    """Chunks: the question's documents (coreference pairs kept adjacent) plus distractors."""
+    relevant = q["docs"]
+    pool = [d for d in doc_ids if d not in relevant and not d.endswith("b")]
+    chosen = rng.sample(pool, max(0, n_chunks - len(relevant)))
+    groups = [[d] for d in chosen]
+    groups += [relevant] if q.get("adjacent") else [[d] for d in relevant]
+    rng.shuffle(groups)
+    return [docs[d] for g in groups for d in g]
+
+
+def encode_example(bpe, chunks, question, answer):
+    prompt = bpe.encode(PREFIX)
+    for c in chunks:
+        prompt += bpe.encode(CHUNK.format(text=c))
+    prompt += bpe.encode(SUFFIX.format(q=question))
+    return prompt, bpe.encode(answer + "<|im_end|>")
+
+
+class Model(torch.nn.Module):
+    def __init__(self, n_vocab, d=256, n_layers=4, n_heads=8, n_kv=2, n_ff=768, theta=10000.0):
+        super().__init__()
+        self.d, self.n_heads, self.n_kv, self.hd = d, n_heads, n_kv, d // n_heads
+        self.emb = torch.nn.Embedding(n_vocab, d)
+        torch.nn.init.normal_(self.emb.weight, std=0.02)
+        lin = lambda i, o: torch.nn.Linear(i, o, bias=False)
+        self.layers = torch.nn.ModuleList()
+        for _ in range(n_layers):
+            L = torch.nn.Module()
+            L.attn_norm = torch.nn.Parameter(torch.ones(d))
+            L.q, L.k, L.v, L.o = lin(d, d), lin(d, n_kv * self.hd), lin(d, n_kv * self.hd), lin(d, d)
+            L.ffn_norm = torch.nn.Parameter(torch.ones(d))
+            L.gate, L.up, L.down = lin(d, n_ff), lin(d, n_ff), lin(n_ff, d)
+            self.layers.append(L)
+        self.norm = torch.nn.Parameter(torch.ones(d))
+        inv = theta ** (-torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd)
+        self.register_buffer("inv_freq", inv, persistent=False)
+
+    @staticmethod
+    def rms(x, w, eps=1e-5):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+    def rope(self, x, pos):  # x [B, H, T, hd]; pairs (2i, 2i+1), as the engine's llama RoPE
+        ang = pos[:, None].float() * self.inv_freq[None, :]
+        cos, sin = ang.cos(), ang.sin()
+        x0, x1 = x[..., 0::2], x[..., 1::2]
+        out = torch.empty_like(x)
+        out[..., 0::2] = x0 * cos - x1 * sin
+        out[..., 1::2] = x0 * sin + x1 * cos
+        return out
+
+    def forward(self, ids):
+        B, T = ids.shape
+        pos = torch.arange(T)
+        h = self.emb(ids)
+        for L in self.layers:
+            x = self.rms(h, L.attn_norm)
+            q = L.q(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+            k = L.k(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
+            v = L.v(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
+            q, k = self.rope(q, pos), self.rope(k, pos)
+            rep = self.n_heads // self.n_kv
+            k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
+            scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+            a = scores.softmax(-1) @ v
+            h = h + L.o(a.transpose(1, 2).reshape(B, T, self.d))
+            x = self.rms(h, L.ffn_norm)
+            h = h + L.down(F.silu(L.gate(x)) * L.up(x))
+        return self.rms(h, self.norm) @ self.emb.weight.T
+
+
+def write_gguf(path, model, vocab_list, merges, n_ctx):
+    """GGUF v3, F32 tensors, our own minimal writer."""
+    def s(x):
+        b = x.encode()
+        return struct.pack("<Q", len(b)) + b
+    kv = []
+    def add(key, typ, payload):
+        kv.append(s(key) + struct.pack("<I", typ) + payload)
+    U32, F32, BOOL, STR, ARR, I32 = 4, 6, 7, 8, 9, 5
+    add("general.architecture", STR, s("llama"))
+    add("general.name", STR, s("kvfuse-demo"))
+    d, L = model.d, len(model.layers)
+    for key, val in [("context_length", n_ctx), ("embedding_length", d), ("block_count", L),
+                     ("feed_forward_length", model.layers[0].gate.out_features), ("attention.head_count", model.n_heads),
+                     ("attention.head_count_kv", model.n_kv), ("rope.dimension_count", model.hd)]:
+        add("llama." + key, U32, struct.pack("<I", val))
+    add("llama.rope.freq_base", F32, struct.pack("<f", 10000.0))
+    add("llama.attention.layer_norm_rms_epsilon", F32, struct.pack("<f", 1e-5))
+    add("tokenizer.ggml.model", STR, s("gpt2"))
+    add("tokenizer.ggml.pre", STR, s("gpt-2"))
+    add("tokenizer.ggml.tokens", ARR, struct.pack("<IQ", STR, len(vocab_list)) + b"".join(s(t) for t in vocab_list))
+    types = [3 if t in SPECIALS else 1 for t in vocab_list]
+    add("tokenizer.ggml.token_type", ARR, struct.pack("<IQ", I32, len(types)) + struct.pack(f"<{len(types)}i", *types))
+    add("tokenizer.ggml.merges", ARR, struct.pack("<IQ", STR, len(merges)) + b"".join(s(m) for m in merges))
+    for key, tok in [("bos_token_id", "<|endoftext|>"), ("eos_token_id", "<|im_end|>")]:
+        add("tokenizer.ggml." + key, U32, struct.pack("<I", vocab_list.index(tok)))
+    add("tokenizer.ggml.add_bos_token", BOOL, struct.pack("<?", False))
+    add("tokenizer.chat_template", STR, s(CHATML))
+
+    tensors = [("token_embd.weight", model.emb.weight), ("output_norm.weight", model.norm)]
+    for i, Lr in enumerate(model.layers):
+        p = f"blk.{i}."
+        tensors += [(p + "attn_norm.weight", Lr.attn_norm), (p + "attn_q.weight", Lr.q.weight),
+                    (p + "attn_k.weight", Lr.k.weight), (p + "attn_v.weight", Lr.v.weight),
+                    (p + "attn_output.weight", Lr.o.weight), (p + "ffn_norm.weight", Lr.ffn_norm),
+                    (p + "ffn_gate.weight", Lr.gate.weight), (p + "ffn_up.weight", Lr.up.weight),
+                    (p + "ffn_down.weight", Lr.down.weight)]
+    infos, blobs, offset = [], [], 0
+    for name, t in tensors:
+        a = t.detach().float().contiguous()
+        dims = list(reversed(a.shape))  # GGUF lists the innermost dimension first
+        infos.append(s(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims) +
+                     struct.pack("<IQ", 0, offset))
+        blob = struct.pack(f"<{a.numel()}f", *a.flatten().tolist())
+        pad = (-len(blob)) % 32
+        blobs.append(blob + b"\0" * pad)
+        offset += len(blob) + pad
+    header = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv)) + b"".join(kv) + b"".join(infos)
+    header += b"\0" * ((-len(header)) % 32)
+    tmp = pathlib.Path(str(path) + ".tmp")
+    tmp.write_bytes(header + b"".join(blobs))
+    tmp.replace(path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=25)
+    ap.add_argument("--out", default="models")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--vocab", type=int, default=2048)
+    ap.add_argument("--chunks", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    out = pathlib.Path(args.out)
+    (out / "demo-world").mkdir(parents=True, exist_ok=True)
+
+    splits = {}
+    for split, n_people, n_q in [("train", 400, 40000), ("eval", 100, 500)]:
+        docs, questions = world.build(args.seed, split, n_people, 60, n_q)
+        splits[split] = (docs, questions)
+        with open(out / "demo-world" / f"{split}-docs.jsonl", "w") as f:
+            for k, v in docs.items():
+                f.write(json.dumps({"id": k, "text": v}) + "\n")
+        with open(out / "demo-world" / f"{split}-questions.jsonl", "w") as f:
+            for q in questions:
+                f.write(json.dumps(q) + "\n")
+
+    # The prompt format, read by `kvfuse eval-qa` so that both sides build the same prompts.
+    (out / "demo-world" / "format.json").write_text(json.dumps({"prefix": PREFIX, "chunk": CHUNK, "suffix": SUFFIX}))
+    t0 = time.time()
+    docs, questions = splits["train"]
+    corpus = list(docs.values()) + [q["question"] for q in questions[:5000]] + [PREFIX, SUFFIX, CHUNK]
+    merges, vocab_list = train_bpe(corpus, args.vocab)
+    bpe = Bpe(merges, {t: i for i, t in enumerate(vocab_list)})
+    print(f"tokenizer: {len(vocab_list)} tokens, {len(merges)} merges in {time.time() - t0:.0f} s", flush=True)
+
+    model = Model(len(vocab_list))
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.95), weight_decay=0.05)
+    doc_ids = list(docs.keys())
+    batch, step, deadline = 32, 0, time.time() + args.minutes * 60
+    total_steps_guess = int(args.minutes * 60 / 1.5)
+    while time.time() < deadline:
+        seqs = []
+        for _ in range(batch):
+            q = rng.choice(questions)
+            chunks = build_example(rng, q, docs, doc_ids, rng.randint(2, args.chunks + 1))
+            prompt, answer = encode_example(bpe, chunks, q["question"], q["answer"])
+            seqs.append((prompt, answer))
+        T = max(len(p) + len(a) for p, a in seqs)
+        ids = torch.zeros(batch, T, dtype=torch.long)
+        target = torch.full((batch, T), -100, dtype=torch.long)
+        for b, (p, a) in enumerate(seqs):
+            full = p + a
+            ids[b, :len(full)] = torch.tensor(full)
+            target[b, len(p) - 1:len(full) - 1] = torch.tensor(a)
+        lr = 2e-3 * min(1.0, (step + 1) / 100) * max(0.1, 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps_guess))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        logits = model(ids)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), target.view(-1), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0:
+            print(f"step {step} loss {loss.item():.3f} lr {lr:.2e} T {T} {time.time() - t0:.0f} s", flush=True)
+        step += 1
+
+    model.eval()
+    eval_docs, eval_q = splits["eval"]
+    eval_ids = list(eval_docs.keys())
+    erng = random.Random(7)
+    correct = {}
+    with torch.no_grad():
+        for q in eval_q[:100]:
+            chunks = build_example(erng, q, eval_docs, eval_ids, args.chunks)
+            prompt, _ = encode_example(bpe, chunks, q["question"], q["answer"])
+            seq, outp = list(prompt), []
+            for _ in range(8):
+                nxt = int(model(torch.tensor([seq]))[0, -1].argmax())
+                if nxt == bpe.vocab["<|im_end|>"]:
+                    break
+                outp.append(nxt)
+                seq.append(nxt)
+            text = "".join(vocab_list[i] for i in outp)
+            inv = {v: k for k, v in byte_alphabet().items()}
+            text = bytes(inv[c] for c in text if c in inv).decode(errors="replace").strip()
+            c = correct.setdefault(q["kind"], [0, 0])
+            c[0] += text == q["answer"]
+            c[1] += 1
+    print("python eval:", {k: f"{a}/{n}" for k, (a, n) in correct.items()}, flush=True)
+    write_gguf(out / "demo.gguf", model, vocab_list, merges, 1024)
+    # What the engine must reproduce from the GGUF alone (tests/model/demo_model_test.cpp):
+    # this script's token ids for some prompts and its float32 next-token logits.
+    with open(out / "demo-world" / "reference.jsonl", "w") as f:
+        crng = random.Random(11)
+        with torch.no_grad():
+            for q in eval_q[:6]:
+                chunks = build_example(crng, q, eval_docs, eval_ids, args.chunks)
+                segments = [bpe.encode(PREFIX)] + [bpe.encode(CHUNK.format(text=c)) for c in chunks]
+                segments.append(bpe.encode(SUFFIX.format(q=q["question"])))
+                ids = [i for seg in segments for i in seg]
+                logits = model(torch.tensor([ids]))[0, -1]
+                f.write(json.dumps({"texts": [PREFIX] + [CHUNK.format(text=c) for c in chunks] +
+                                    [SUFFIX.format(q=q["question"])],
+                                    "ids": ids, "argmax": int(logits.argmax()),
+                                    "logits": [round(float(x), 5) for x in logits]}) + "\n")
+    print(f"wrote {out / 'demo.gguf'} after {step} steps, {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
