@@ -31,6 +31,18 @@ model::TokenBatch BatchOf(const std::vector<int32_t>& tokens, int32_t start, int
   return b;
 }
 
+// Attention statistics with one segment per chunk (prefix and suffix are not counted).
+model::AttentionRecorder ChunkRecorder(const SegmentedPrompt& prompt, int n_heads) {
+  model::AttentionRecorder r;
+  r.n_segments = static_cast<int>(prompt.chunks.size());
+  r.n_heads = n_heads;
+  r.segment_of_pos.assign(prompt.size(), -1);
+  for (size_t i = 0; i < prompt.chunks.size(); ++i)
+    for (size_t j = 0; j < prompt.chunks[i].size(); ++j) r.segment_of_pos[prompt.ChunkOffset(i) + j] = static_cast<int32_t>(i);
+  r.Reset(prompt.size());
+  return r;
+}
+
 kernels::RopeParams RopeOf(const model::HParams& hp) {
   return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
 }
@@ -150,7 +162,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
   if (n > kv.n_slots())
     return Status::Error(util::StrFormat("prompt of %d tokens exceeds the context of %d", n, kv.n_slots()));
   if (static_cast<int32_t>(slots.size()) < n) return Status::Error("fewer KV slots than prompt tokens");
-  if (kept < 0 || kept > KeptPrefix(prompt, options.mode, kept))
+  if (kept < 0 || kept > KeptPrefix(prompt, options.mode, kept))  // more than the mode may keep
     return Status::Error("the kept prefix does not suit the fusion mode");
   KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(tokens, 0, seq, false, &slots), kv));
   if (options.recompute_ratio < 0 || options.recompute_ratio > 1)
@@ -165,12 +177,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
     const bool record = options.record_chunks && options.mode == FusionMode::kFull && !prompt.chunks.empty();
     model::AttentionRecorder recorder;
     if (record) {
-      recorder.n_segments = static_cast<int>(prompt.chunks.size());
-      recorder.n_heads = model_.hparams().n_heads;
-      recorder.segment_of_pos.assign(n, -1);
-      for (size_t i = 0; i < prompt.chunks.size(); ++i)
-        for (size_t j = 0; j < prompt.chunks[i].size(); ++j) recorder.segment_of_pos[prompt.ChunkOffset(i) + j] = static_cast<int32_t>(i);
-      recorder.Reset(n);
+      recorder = ChunkRecorder(prompt, model_.hparams().n_heads);
       ctx.recorder = &recorder;
     }
     Compute(ctx, kv, seq, slots, std::vector<int32_t>(tokens.begin() + reuse, tokens.end()), reuse, &logits);
