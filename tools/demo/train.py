@@ -253,6 +253,7 @@ def main():
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=16)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -285,8 +286,8 @@ def main():
     print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.95), weight_decay=0.05)
     doc_ids = list(docs.keys())
-    batch, step, deadline = 32, 0, time.time() + args.minutes * 60
-    total_steps_guess = int(args.minutes * 60 / 1.5)
+    batch, step, start = args.batch, 0, time.time()
+    deadline = start + args.minutes * 60
     while time.time() < deadline:
         seqs = []
         for _ in range(batch):
@@ -301,7 +302,8 @@ def main():
             full = p + a
             ids[b, :len(full)] = torch.tensor(full)
             target[b, len(p) - 1:len(full) - 1] = torch.tensor(a)
-        lr = 2e-3 * min(1.0, (step + 1) / 100) * max(0.1, 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps_guess))))
+        progress = (time.time() - start) / (deadline - start)  # cosine decay over the time budget
+        lr = 2e-3 * min(1.0, (step + 1) / 100) * max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
         for g in opt.param_groups:
             g["lr"] = lr
         logits = model(ids)
