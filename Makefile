@@ -24,10 +24,9 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $$(nproc)
 
 run: build
-	$(BUILD_DIR)/kvfuse-gen-model --shape tiny --type q8_0 -o $(BUILD_DIR)/tiny-q8_0.gguf
-	$(BUILD_DIR)/kvfuse inspect $(BUILD_DIR)/tiny-q8_0.gguf
-	$(BUILD_DIR)/kvfuse run -m $(BUILD_DIR)/tiny-q8_0.gguf -p "Hello kvfuse" -n 32 --seed 1
-	$(BUILD_DIR)/kvfuse bench-rag -m $(BUILD_DIR)/tiny-q8_0.gguf -r 4
+	$(BUILD_DIR)/kvfuse inspect models/demo.gguf | head -20
+	$(BUILD_DIR)/kvfuse eval-qa -m models/demo.gguf -n 100
+	$(BUILD_DIR)/kvfuse bench-rag -m models/demo.gguf -r 4
 
 test: build
 	python3 tools/check_layers.py src
