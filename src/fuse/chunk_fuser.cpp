@@ -105,21 +105,24 @@ util::Result<std::shared_ptr<const store::ChunkRecord>> ChunkFuser::GetOrCompute
   record->key = key;
   record->context_hash = util::Hash64(identity_.chunk_head.data(), identity_.chunk_head.size() * 4);
   record->Resize(shape, tokens);
-  const kernels::RopeParams rope = RopeOf(model_.hparams());
-  const int n_kv_heads = model_.hparams().n_kv_heads;
-  ctx.pool.ParallelFor(shape.n_layers, [&](int64_t l0, int64_t l1) {
-    for (int64_t l = l0; l < l1; ++l) {
-      for (uint32_t j = 0; j < record->n_tokens(); ++j) {
-        const int32_t slot = head + static_cast<int32_t>(j);
-        kernels::ShiftKeysF16(scratch_->k(l, slot), reinterpret_cast<uint16_t*>(record->k_row(l, j)),
-                              n_kv_heads, static_cast<float>(-head), rope);
-        std::memcpy(record->v_row(l, j), scratch_->v(l, slot), shape.row_bytes);
-      }
-    }
-  });
+  CopyOut(ctx, *scratch_, scratch_slots.data() + head, head, *record);
   store_.Put(record);
   stats.ms_chunk_compute += MsSince(t0);
   return std::shared_ptr<const store::ChunkRecord>(std::move(record));
+}
+
+void ChunkFuser::CopyOut(model::ForwardContext& ctx, const kv::KvCache& kv, const int32_t* slots, int32_t offset,
+                         store::ChunkRecord& record) const {
+  const kernels::RopeParams rope = RopeOf(model_.hparams());
+  const int n_kv_heads = model_.hparams().n_kv_heads;
+  ctx.pool.ParallelFor(record.shape.n_layers, [&](int64_t l0, int64_t l1) {
+    for (int64_t l = l0; l < l1; ++l)
+      for (uint32_t j = 0; j < record.n_tokens(); ++j) {
+        kernels::ShiftKeysF16(kv.k(l, slots[j]), reinterpret_cast<uint16_t*>(record.k_row(l, j)), n_kv_heads,
+                              static_cast<float>(-offset), rope);
+        std::memcpy(record.v_row(l, j), kv.v(l, slots[j]), record.shape.row_bytes);
+      }
+  });
 }
 
 void ChunkFuser::Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
@@ -379,7 +382,6 @@ void ChunkFuser::RecordChunks(model::ForwardContext& ctx, const kv::KvCache& kv,
   const double per_pass = static_cast<double>(hp.n_layers) * hp.n_heads;  // mass is summed over both
   const int n_seg = rec.n_segments;
   const store::ChunkShape shape = chunk_shape();
-  const kernels::RopeParams rope = RopeOf(hp);
   std::vector<uint64_t> keys;
   for (const auto& c : prompt.chunks) keys.push_back(ChunkKey(c));
   for (size_t i = 0; i < prompt.chunks.size(); ++i) {
@@ -414,15 +416,7 @@ void ChunkFuser::RecordChunks(model::ForwardContext& ctx, const kv::KvCache& kv,
     util::Hasher context;
     context.Add(prompt.prefix.data(), prompt.prefix.size() * 4).Add(keys.data(), i * sizeof(uint64_t));
     record->context_hash = context.Digest();
-    ctx.pool.ParallelFor(shape.n_layers, [&](int64_t l0, int64_t l1) {
-      for (int64_t l = l0; l < l1; ++l)
-        for (int32_t j = 0; j < n_i; ++j) {
-          const int32_t slot = slots[offset + j];
-          kernels::ShiftKeysF16(kv.k(l, slot), reinterpret_cast<uint16_t*>(record->k_row(l, j)),
-                                hp.n_kv_heads, static_cast<float>(-offset), rope);
-          std::memcpy(record->v_row(l, j), kv.v(l, slot), shape.row_bytes);
-        }
-    });
+    CopyOut(ctx, kv, slots.data() + offset, offset, *record);
     store_.Put(record);
   }
 }

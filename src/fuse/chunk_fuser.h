@@ -81,6 +81,10 @@ class ChunkFuser {
   // every layer; logits of the last if wanted.
   void Compute(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
                const std::vector<int32_t>& tokens, int32_t start, std::vector<float>* logits) const;
+  // Fills record's K/V (already sized) from the cells slots[0..n), whose keys were rotated
+  // for positions offset.., as keys for positions 0..n-1.
+  void CopyOut(model::ForwardContext& ctx, const kv::KvCache& kv, const int32_t* slots, int32_t offset,
+               store::ChunkRecord& record) const;
   void Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
              int32_t seq, const std::vector<int32_t>& slots, int32_t offset) const;
   void Adaptive(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
