@@ -1,5 +1,7 @@
 #include "tokenizer/bpe_tokenizer.h"
 
+#include "tokenizer/utf8.h"
+
 #include <algorithm>
 #include <queue>
 
@@ -23,14 +25,6 @@ std::string Utf8(uint32_t cp) {
     s += static_cast<char>(0x80 | (cp & 0x3F));
   }
   return s;
-}
-
-// Length of the UTF-8 sequence starting with byte b (1 for stray continuation bytes).
-size_t Utf8Length(unsigned char b) {
-  if (b >= 0xF0) return 4;
-  if (b >= 0xE0) return 3;
-  if (b >= 0xC0) return 2;
-  return 1;
 }
 
 // Decodes the code point at s[i] (which must be well formed: the alphabet is).

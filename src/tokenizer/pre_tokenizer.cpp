@@ -5,6 +5,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "tokenizer/utf8.h"
+
 namespace kvfuse::tokenizer {
 
 using util::Result;
@@ -43,27 +45,6 @@ const std::vector<PreSpec>& Specs() {
       {{"starcoder", "refact", "smollm", "command-r", "codeshell", "exaone", "minerva-7b"}, {"\\p{N}", kGpt2}},
   };
   return specs;
-}
-
-// Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one.
-size_t ValidUtf8At(std::string_view s, size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t cp;
-  if (b0 < 0x80) return 1;
-  if ((b0 & 0xE0) == 0xC0) len = 2, cp = b0 & 0x1F;
-  else if ((b0 & 0xF0) == 0xE0) len = 3, cp = b0 & 0x0F;
-  else if ((b0 & 0xF8) == 0xF0) len = 4, cp = b0 & 0x07;
-  else return 0;
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-  if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "tokenizer/spm_tokenizer.h"
 
+#include "tokenizer/utf8.h"
+
 #include <cstdio>
 #include <queue>
 
@@ -8,14 +10,6 @@ namespace kvfuse::tokenizer {
 namespace {
 
 const std::string kSpace = "\xE2\x96\x81";  // U+2581 LOWER ONE EIGHTH BLOCK
-
-size_t Utf8Length(unsigned char lead) {
-  if (lead < 0x80) return 1;
-  if ((lead >> 5) == 0x6) return 2;
-  if ((lead >> 4) == 0xE) return 3;
-  if ((lead >> 3) == 0x1E) return 4;
-  return 1;  // invalid lead byte: a symbol of its own
-}
 
 struct Symbol {
   int prev;

@@ -1,5 +1,7 @@
 #include "tokenizer/stream_decoder.h"
 
+#include "tokenizer/utf8.h"
+
 namespace kvfuse::tokenizer {
 
 size_t CompleteUtf8Prefix(const std::string& s) {
@@ -20,11 +22,7 @@ size_t CompleteUtf8Prefix(const std::string& s) {
 std::string ReplaceInvalidUtf8(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size();) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size() && !(len == 2 && b < 0xC2);
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    if (ok) {
+    if (const size_t len = ValidUtf8At(s, i); len > 0) {
       out.append(s, i, len);
       i += len;
     } else {

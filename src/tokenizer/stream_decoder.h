@@ -22,7 +22,8 @@ class StreamDecoder {
   std::string pending_;
 };
 
-// s with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+// s with every byte that is not part of a well-formed UTF-8 sequence (see ValidUtf8At)
+// replaced by U+FFFD.
 std::string ReplaceInvalidUtf8(const std::string& s);
 
 // Length of the longest prefix of s made of complete UTF-8 sequences, treating bytes

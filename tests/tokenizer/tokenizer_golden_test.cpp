@@ -104,6 +104,8 @@ TEST(StreamDecoder, AnUnfinishedCharacterAtTheEndBecomesAReplacementCharacter) {
   EXPECT_EQ(CompleteUtf8Prefix("ab\xF0\x9F"), 2u);
   EXPECT_EQ(CompleteUtf8Prefix("ab\xF0\x9F\xA6\x99"), 6u);
   EXPECT_EQ(CompleteUtf8Prefix("\xE4\xB8"), 0u);
+  EXPECT_EQ(ReplaceInvalidUtf8("\xE0\x80\x80" "\xED\xA0\x80"), std::string(
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"));  // overlong, surrogate
   EXPECT_EQ(ReplaceInvalidUtf8("a\x80" "b\xC0\xAF" "c\xE4\xB8\xAD"), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD" "c\xE4\xB8\xAD");
 }
 
