@@ -42,6 +42,9 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     if (tok.ok()) engine->tokenizer_ = std::move(tok).value();
     else engine->tokenizer_error_ = tok.status().message();
   }
+  if (engine->tokenizer_ && !engine->tokenizer_->vocab().chat_template.empty()) {
+    engine->chat_template_ = tokenizer::ChatTemplate::Create(engine->tokenizer_->vocab().chat_template);
+  }
   std::optional<store::DiskTier> disk;
   if (!options.chunk_store_dir.empty()) {
     auto opened = store::DiskTier::Open(options.chunk_store_dir);
@@ -175,16 +178,11 @@ Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOption
 Result<std::vector<int32_t>> Engine::EncodeChat(const std::vector<ChatMessage>& messages,
                                                 bool add_generation_prompt) const {
   if (!tokenizer_) return Status::Error("cannot tokenize: " + tokenizer_error_);
+  if (!chat_template_.ok()) return chat_template_.status();
   const tokenizer::Vocab& v = tokenizer_->vocab();
-  tokenizer::ChatTemplate chat = tokenizer::ChatTemplate::ChatMl();
-  if (!v.chat_template.empty()) {
-    auto parsed = tokenizer::ChatTemplate::Create(v.chat_template);
-    if (!parsed.ok()) return parsed.status();
-    chat = std::move(parsed).value();
-  }
   const std::string bos = v.bos_id >= 0 ? v.tokens[v.bos_id] : "";
   const std::string eos = v.eos_id >= 0 ? v.tokens[v.eos_id] : "";
-  auto text = chat.Render(messages, add_generation_prompt, bos, eos);
+  auto text = chat_template_->Render(messages, add_generation_prompt, bos, eos);
   if (!text.ok()) return text.status();
   const bool template_wrote_bos = !bos.empty() && text->rfind(bos, 0) == 0;
   return tokenizer_->Encode(text.value(), !template_wrote_bos, /*parse_special=*/true);

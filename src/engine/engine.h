@@ -96,6 +96,8 @@ class Engine {
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::string tokenizer_error_;
+  // The model's template, parsed once (ChatML when it has none; an error if it does not parse).
+  util::Result<tokenizer::ChatTemplate> chat_template_ = tokenizer::ChatTemplate::ChatMl();
   // Blocks for positions up to `n_positions` (evicting cached prefixes if needed).
   util::Status Reserve(int32_t n_positions);
   std::vector<int32_t> SlotsOf(int32_t n_positions) const;
