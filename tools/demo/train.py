@@ -265,12 +265,7 @@ def main():
     for split, n_people, n_q in [("train", 400, 40000), ("eval", 100, 500)]:
         docs, questions = world.build(args.seed, split, n_people, 60, n_q)
         splits[split] = (docs, questions)
-        with open(out / "demo-world" / f"{split}-docs.jsonl", "w") as f:
-            for k, v in docs.items():
-                f.write(json.dumps({"id": k, "text": v}) + "\n")
-        with open(out / "demo-world" / f"{split}-questions.jsonl", "w") as f:
-            for q in questions:
-                f.write(json.dumps(q) + "\n")
+        world.write_split(out / "demo-world", split, docs, questions)
 
     # The prompt format, read by `kvfuse eval-qa` so that both sides build the same prompts.
     (out / "demo-world" / "format.json").write_text(json.dumps({"prefix": PREFIX, "chunk": CHUNK, "suffix": SUFFIX}))

@@ -196,6 +196,17 @@ def build(seed, split, n_people, n_companies, n_questions):
     return docs, questions
 
 
+def write_split(directory, split, docs, questions):
+    """<split>-docs.jsonl ({"id", "text"} per line) and <split>-questions.jsonl."""
+    directory = pathlib.Path(directory)
+    with open(directory / f"{split}-docs.jsonl", "w") as f:
+        for k, v in docs.items():
+            f.write(json.dumps({"id": k, "text": v}) + "\n")
+    with open(directory / f"{split}-questions.jsonl", "w") as f:
+        for q in questions:
+            f.write(json.dumps(q) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1)
@@ -208,12 +219,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     for split, n_people, n_questions in [("train", args.people, args.questions * 20), ("eval", args.people // 4, args.questions // 4)]:
         docs, questions = build(args.seed, split, n_people, args.companies, n_questions)
-        with open(out / f"{split}-docs.jsonl", "w") as f:
-            for k, v in docs.items():
-                f.write(json.dumps({"id": k, "text": v}) + "\n")
-        with open(out / f"{split}-questions.jsonl", "w") as f:
-            for q in questions:
-                f.write(json.dumps(q) + "\n")
+        write_split(out, split, docs, questions)
 
 
 if __name__ == "__main__":
