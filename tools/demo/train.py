@@ -36,6 +36,8 @@ SYSTEM = "Answer the question from the documents."
 PREFIX = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
 SUFFIX = "Question: {q}<|im_end|>\n<|im_start|>assistant\n"
 CHUNK = "Document: {text}\n"
+FOLLOW_UP = "\n<|im_start|>user\n"
+LM_WEIGHT = 0.2
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
           "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 # The "gpt-2" pre-tokenizer, restricted to the ASCII text of the world (same splits there).
@@ -128,6 +130,27 @@ def build_example(rng, q, docs, doc_ids, n_chunks):
     groups += [relevant] if q.get("adjacent") else [[d] for d in relevant]
     rng.shuffle(groups)
     return [docs[d] for g in groups for d in g]
+
+
+def encode_episode(bpe, chunks, questions):
+    """One training sequence: the prompt of the first question exactly as at evaluation, then the
+    further questions as follow-up user turns. Returns ids and per-position loss weights for
+    predicting the next token: 1 on answers, LM_WEIGHT on the chunks' own text."""
+    ids, weights = bpe.encode(PREFIX), None
+    weights = [0.0] * len(ids)
+    for c in chunks:
+        part = bpe.encode(CHUNK.format(text=c))
+        ids += part
+        weights += [LM_WEIGHT] * len(part)
+    for n, q in enumerate(questions):
+        part = bpe.encode((FOLLOW_UP if n else "") + SUFFIX.format(q=q["question"]))
+        ids += part
+        weights += [0.0] * len(part)
+        part = bpe.encode(q["answer"] + "<|im_end|>")
+        ids += part
+        weights += [1.0] * len(part)
+    # weights[i] belongs to token i; the loss at position i-1 predicts it
+    return ids, weights
 
 
 def encode_example(bpe, chunks, question, answer):
@@ -254,6 +277,10 @@ def main():
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
+    ap.add_argument("--eval-questions", type=int, default=100)
+    ap.add_argument("--resume", help="a checkpoint.pt to start from")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -263,9 +290,11 @@ def main():
 
     splits = {}
     for split, n_people, n_q in [("train", 400, 40000), ("eval", 100, 500)]:
-        docs, questions = world.build(args.seed, split, n_people, 60, n_q)
+        docs, questions, titles = world.build(args.seed, split, n_people, 60, n_q)
         splits[split] = (docs, questions)
         world.write_split(out / "demo-world", split, docs, questions)
+        if split == "eval":
+            world.write_corpus(out / "demo-world" / "corpus", docs, titles)
 
     # The prompt format, read by `kvfuse eval-qa` so that both sides build the same prompts.
     (out / "demo-world" / "format.json").write_text(json.dumps({"prefix": PREFIX, "chunk": CHUNK, "suffix": SUFFIX}))
@@ -277,47 +306,63 @@ def main():
     print(f"tokenizer: {len(vocab_list)} tokens, {len(merges)} merges in {time.time() - t0:.0f} s", flush=True)
 
     model = Model(len(vocab_list))
+    if args.resume:
+        model.load_state_dict(torch.load(args.resume))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.95), weight_decay=0.05)
-    doc_ids = list(docs.keys())
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    eval_docs, eval_q = splits["eval"]
     batch, step, start = args.batch, 0, time.time()
     deadline = start + args.minutes * 60
+    next_export = start + args.export_minutes * 60
     while time.time() < deadline:
+        progress = (time.time() - start) / (deadline - start)
+        # Curriculum: one or two chunks first, up to --chunks + 2 by a third of the budget.
+        max_chunks = min(args.chunks + 2, 2 + int(progress * 3 * args.chunks))
         seqs = []
         for _ in range(batch):
-            q = rng.choice(questions)
-            chunks = build_example(rng, q, docs, doc_ids, rng.randint(2, args.chunks + 1))
-            prompt, answer = encode_example(bpe, chunks, q["question"], q["answer"])
-            seqs.append((prompt, answer))
-        T = max(len(p) + len(a) for p, a in seqs)
+            chunks, qs = world.episode(rng, args.seed, rng.randint(1, max_chunks), rng.randint(1, 4))
+            seqs.append(encode_episode(bpe, chunks, qs))
+        T = max(len(ids) for ids, _ in seqs)
         ids = torch.zeros(batch, T, dtype=torch.long)
-        target = torch.full((batch, T), -100, dtype=torch.long)
-        for b, (p, a) in enumerate(seqs):
-            full = p + a
-            ids[b, :len(full)] = torch.tensor(full)
-            target[b, len(p) - 1:len(full) - 1] = torch.tensor(a)
-        progress = (time.time() - start) / (deadline - start)  # cosine decay over the time budget
-        lr = 2e-3 * min(1.0, (step + 1) / 100) * max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+        target = torch.zeros(batch, T, dtype=torch.long)
+        weight = torch.zeros(batch, T)
+        for b, (x, w) in enumerate(seqs):
+            ids[b, :len(x)] = torch.tensor(x)
+            target[b, :len(x) - 1] = torch.tensor(x[1:])
+            weight[b, :len(x) - 1] = torch.tensor(w[1:])
+        lr = args.lr * min(1.0, (step + 1) / 200) * max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
         for g in opt.param_groups:
             g["lr"] = lr
-        logits = model(ids)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), target.view(-1), ignore_index=-100)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # 3-4x faster on AVX512-BF16 CPUs
+            logits = model(ids)
+        per_token = F.cross_entropy(logits.float().view(-1, logits.size(-1)), target.view(-1), reduction="none")
+        loss = (per_token * weight.view(-1)).sum() / weight.sum()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0:
-            print(f"step {step} loss {loss.item():.3f} lr {lr:.2e} T {T} {time.time() - t0:.0f} s", flush=True)
+        if step % 100 == 0:
+            answer_loss = (per_token * (weight.view(-1) == 1)).sum() / (weight == 1).sum()
+            print(f"step {step} loss {loss.item():.3f} answer {answer_loss.item():.3f} lr {lr:.2e} "
+                  f"chunks<={max_chunks} T {T} {time.time() - t0:.0f} s", flush=True)
         step += 1
+        if time.time() >= next_export:
+            next_export += args.export_minutes * 60
+            export(model, bpe, vocab_list, merges, eval_docs, eval_q, args, out, step)
+            model.train()
+    export(model, bpe, vocab_list, merges, eval_docs, eval_q, args, out, step)
+    print(f"done after {step} steps, {time.time() - t0:.0f} s", flush=True)
 
+
+def export(model, bpe, vocab_list, merges, eval_docs, eval_q, args, out, step):
+    """Python-side accuracy on the held-out questions, then the GGUF and the engine's reference."""
     model.eval()
-    eval_docs, eval_q = splits["eval"]
     eval_ids = list(eval_docs.keys())
     erng = random.Random(7)
     correct = {}
     with torch.no_grad():
-        for q in eval_q[:100]:
+        for q in eval_q[:args.eval_questions]:
             chunks = build_example(erng, q, eval_docs, eval_ids, args.chunks)
             prompt, _ = encode_example(bpe, chunks, q["question"], q["answer"])
             seq, outp = list(prompt), []
@@ -350,7 +395,8 @@ def main():
                                     [SUFFIX.format(q=q["question"])],
                                     "ids": ids, "argmax": int(logits.argmax()),
                                     "logits": [round(float(x), 5) for x in logits]}) + "\n")
-    print(f"wrote {out / 'demo.gguf'} after {step} steps, {time.time() - t0:.0f} s", flush=True)
+    torch.save(model.state_dict(), out / "demo-world" / "checkpoint.pt")
+    print(f"wrote {out / 'demo.gguf'} after {step} steps", flush=True)
 
 
 if __name__ == "__main__":

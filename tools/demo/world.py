@@ -8,7 +8,9 @@ written from varied sentence templates with filler prose; questions about them:
   comparison   two people's ages,
   coreference  the fact follows a chunk boundary and names the person only by pronoun
                (its two chunks stay adjacent in a prompt; distractors are never pronoun-only).
-Training and evaluation use disjoint entities and partly disjoint templates (held out).
+Training and evaluation use disjoint entities (full names, company names) and partly disjoint
+templates (held out). Training draws a fresh small world per prompt (`episode`), so that facts
+cannot be memorised: only read.
 Everything is drawn from a seeded random.Random, so a seed gives the same world.
 
     python3 tools/demo/world.py --seed 1 --out models/demo-world   # writes docs/questions as JSONL
@@ -19,15 +21,24 @@ import pathlib
 import random
 
 FIRST = {"f": ["Alice", "Maria", "Nora", "Elena", "Ruth", "Ines", "Clara", "Vera", "Lena", "Ada", "Iris", "Mila",
-               "Zoe", "Tara", "Greta", "Hanna", "Olga", "Paula", "Rosa", "Sofia", "Uma", "Wanda", "Yara", "Edith"],
+               "Zoe", "Tara", "Greta", "Hanna", "Olga", "Paula", "Rosa", "Sofia", "Uma", "Wanda", "Yara", "Edith",
+               "Beatrix", "Camille", "Dagny", "Esther", "Freya", "Gisela", "Helga", "Imogen", "Julia", "Katja",
+               "Lucia", "Marta", "Nadia", "Ophelia", "Petra", "Renata", "Sabine", "Thea", "Ursula", "Viola"],
          "m": ["Bruno", "Carl", "David", "Emil", "Felix", "Hugo", "Ivan", "Jonas", "Karl", "Leon", "Marco", "Nils",
-               "Oscar", "Pavel", "Quinn", "Rafael", "Samuel", "Tomas", "Victor", "Walter", "Xavier", "Yusuf", "Otto", "Lars"]}
+               "Oscar", "Pavel", "Quinn", "Rafael", "Samuel", "Tomas", "Victor", "Walter", "Xavier", "Yusuf", "Otto", "Lars",
+               "Anton", "Boris", "Casimir", "Dmitri", "Erik", "Florian", "Gustav", "Henrik", "Igor", "Jakob",
+               "Konrad", "Ludwig", "Matthias", "Norbert", "Oswald", "Philipp", "Reinhold", "Stefan", "Theodor", "Ulrich"]}
 LAST = ["Smith", "Novak", "Garcia", "Meyer", "Rossi", "Kowalski", "Dubois", "Jensen", "Silva", "Costa", "Berg",
         "Horvat", "Petrov", "Larsen", "Moreau", "Fischer", "Romano", "Weber", "Nagy", "Bauer", "Vogel", "Santos",
-        "Lindqvist", "Okafor", "Tanaka", "Ivanova", "Murphy", "Keller", "Ortiz", "Brandt"]
+        "Lindqvist", "Okafor", "Tanaka", "Ivanova", "Murphy", "Keller", "Ortiz", "Brandt", "Albrecht", "Baranski",
+        "Castellano", "Dimitrov", "Eriksen", "Fontaine", "Gallagher", "Hoffmann", "Jablonski", "Kovacs",
+        "Lombardi", "Marchetti", "Nakamura", "Oyelaran", "Pellegrini", "Quintero", "Rasmussen", "Schneider",
+        "Takahashi", "Underwood", "Vasquez", "Whitfield", "Yamamoto", "Zielinski"]
 CITIES = ["Aldmere", "Brackwater", "Corvale", "Dunhollow", "Eastmarch", "Fairhaven", "Glenrock", "Highcliff",
           "Ironbridge", "Juniper Bay", "Kingsford", "Lowvale", "Millbrook", "Northwatch", "Oakridge", "Pinecrest",
-          "Queensport", "Redfield", "Stonehaven", "Thornbury", "Umberlee", "Valewood", "Westbrook", "Yarrow"]
+          "Queensport", "Redfield", "Stonehaven", "Thornbury", "Umberlee", "Valewood", "Westbrook", "Yarrow",
+          "Ashcombe", "Blackmoor", "Cindervale", "Dovercourt", "Elmstead", "Foxborough", "Greywater", "Hollowmere",
+          "Larkspur", "Mosswick", "Nettlefield", "Ravenscar", "Saltmarsh", "Tidewater", "Wyndham", "Zephyr Cove"]
 COUNTRIES = ["Norland", "Estovia", "Valdoria", "Meridia", "Castelle", "Ostmark"]
 COMPANY_A = ["Blue", "Iron", "Silver", "North", "Bright", "Red", "Green", "Golden", "Swift", "Stone", "Clear", "Deep"]
 COMPANY_B = ["Works", "Labs", "Foods", "Motors", "Systems", "Textiles", "Shipping", "Energy", "Media", "Tools"]
@@ -59,6 +70,16 @@ FILLER = [
     "An ancient lighthouse guards the rocky cape.", "Locals debate politics over strong coffee.",
     "Chess tournaments are held in the town hall.", "Foggy mornings give way to bright afternoons.",
     "Merchants once traded spices and silk here.", "The tram network reaches every district.",
+    "Sailors repaint their boats before every regatta.", "A blacksmith still shoes horses near the mill.",
+    "The cathedral bells ring at noon and at dusk.", "Beekeepers sell honey from wooden carts.",
+    "Rooftop gardens have become fashionable lately.", "The riverbank floods almost every decade.",
+    "Street musicians perform beneath the clock tower.", "An annual marathon closes the central boulevard.",
+    "Shepherds drive their flocks across the moorland.", "The bookshop on the corner sells rare manuscripts.",
+    "Cobblestones make cycling uncomfortable downtown.", "A volcanic spring feeds the public baths.",
+    "Puppeteers entertain crowds at the harvest fair.", "The municipal archive survived two earthquakes.",
+    "Orchards of plums and cherries surround the valley.", "Glassblowers demonstrate their craft to tourists.",
+    "A mysterious shipwreck lies beneath the lagoon.", "Cartographers once mapped the coastline from here.",
+    "Kayakers explore the limestone caves in summer.", "The zoological garden breeds rare penguins.",
 ]
 
 # Sentence templates per fact. The last template of each list is held out for evaluation.
@@ -101,21 +122,26 @@ QUESTIONS = {
 }
 
 
+_partitions = {}
+
+
 def partition(seed, items, held):
     """The same split of `items` for both splits of a seed: eval gets the second half."""
-    shuffled = random.Random(seed).sample(items, len(items))
+    key = (seed, tuple(items))
+    if key not in _partitions:
+        _partitions[key] = random.Random(seed).sample(items, len(items))
+    shuffled = _partitions[key]
     return shuffled[len(shuffled) // 2:] if held else shuffled[:len(shuffled) // 2]
 
 
 def make_world(rng, seed, split, n_people, n_companies):
     held = split == "eval"
-    firsts = {g: partition(seed, FIRST[g], held) for g in "fm"}
+    full_names = {g: partition(seed, [f"{f} {l}" for f in FIRST[g] for l in LAST], held) for g in "fm"}
     company_names = partition(seed, [f"{a} {b}" for a in COMPANY_A for b in COMPANY_B], held)
     names, people = set(), []
     while len(people) < n_people:
         g = rng.choice("fm")
-        first = rng.choice(firsts[g])
-        name = f"{first} {rng.choice(LAST)}"
+        name = rng.choice(full_names[g])
         if name not in names:
             names.add(name)
             people.append({"name": name, "gender": g})
@@ -156,44 +182,86 @@ def company_doc(rng, c, held):
     return " ".join(s)
 
 
-def build(seed, split, n_people, n_companies, n_questions):
-    rng = random.Random(seed * 1000 + (1 if split == "eval" else 0))
-    held = split == "eval"
-    people, companies, cities = make_world(rng, seed, split, n_people, n_companies)
+def ask(rng, kind, i, people, companies, docs_of_company):
+    """A question of `kind` about person i: its text, answer and the documents that hold the facts."""
+    p = people[i]
+    if kind == "single":
+        fact = rng.choice(["city", "company", "color", "age"])
+        return {"question": QUESTIONS[fact].format(**p), "answer": str(p[fact]), "docs": [f"p{i}a"], "kind": kind}
+    if kind == "coref":
+        # The two chunks stay adjacent and in order, and no other pronoun-only chunk
+        # may be in the prompt (the "she" would be ambiguous).
+        fact = rng.choice(["job", "pet"])
+        return {"question": QUESTIONS[fact].format(**p), "answer": p[fact], "docs": [f"p{i}a", f"p{i}b"],
+                "adjacent": True, "kind": kind}
+    if kind == "multi":
+        c = next(c for c in companies if c["name"] == p["company"])
+        return {"question": f"Where is the company that {p['name']} works for based?", "answer": c["city"],
+                "docs": [f"p{i}a", docs_of_company[c["name"]]], "kind": kind}
+    others = [j for j in range(len(people)) if people[j]["age"] != p["age"]]
+    if not others:
+        return None
+    o = people[rng.choice(others)]
+    j = people.index(o)
+    return {"question": f"Who is older, {p['name']} or {o['name']}?",
+            "answer": p["name"] if p["age"] > o["age"] else o["name"], "docs": [f"p{i}a", f"p{j}a"], "kind": kind}
+
+
+KINDS = ["single", "single", "multi", "compare", "coref"]
+
+
+def documents(rng, people, companies, held):
     docs = {}
     for i, p in enumerate(people):
-        a, b = person_docs(rng, p, held)
-        docs[f"p{i}a"], docs[f"p{i}b"] = a, b
+        docs[f"p{i}a"], docs[f"p{i}b"] = person_docs(rng, p, held)
     for i, c in enumerate(companies):
         docs[f"c{i}"] = company_doc(rng, c, held)
-    by_company = {c["name"]: f"c{i}" for i, c in enumerate(companies)}
+    return docs, {c["name"]: f"c{i}" for i, c in enumerate(companies)}
+
+
+def titles_of(people, companies):
+    """Document id -> the name of whom or what it is about."""
+    titles = {f"p{i}{part}": p["name"] for i, p in enumerate(people) for part in "ab"}
+    titles.update({f"c{i}": c["name"] for i, c in enumerate(companies)})
+    return titles
+
+
+def build(seed, split, n_people, n_companies, n_questions):
+    """The fixed world of a split: its documents, questions about them, and document titles."""
+    rng = random.Random(seed * 1000 + (1 if split == "eval" else 0))
+    held = split == "eval"
+    people, companies, _ = make_world(rng, seed, split, n_people, n_companies)
+    docs, docs_of_company = documents(rng, people, companies, held)
     questions = []
-    for _ in range(n_questions):
-        kind = rng.choice(["single", "single", "multi", "compare", "coref"])
-        i = rng.randrange(len(people))
-        p = people[i]
-        if kind == "single":
-            fact = rng.choice(["city", "company", "color", "age"])
-            q = {"question": QUESTIONS[fact].format(**p), "answer": str(p[fact]), "docs": [f"p{i}a"]}
-        elif kind == "coref":
-            fact = rng.choice(["job", "pet"])
-            # The two chunks stay adjacent and in order, and no other pronoun-only chunk
-            # may be in the prompt (the "she" would be ambiguous).
-            q = {"question": QUESTIONS[fact].format(**p), "answer": p[fact], "docs": [f"p{i}a", f"p{i}b"], "adjacent": True}
-        elif kind == "multi":
-            c = next(c for c in companies if c["name"] == p["company"])
-            q = {"question": f"Where is the company that {p['name']} works for based?", "answer": c["city"],
-                 "docs": [f"p{i}a", by_company[c["name"]]]}
-        else:
-            j = rng.randrange(len(people))
-            while people[j]["age"] == p["age"]:
-                j = rng.randrange(len(people))
-            o = people[j]
-            q = {"question": f"Who is older, {p['name']} or {o['name']}?",
-                 "answer": p["name"] if p["age"] > o["age"] else o["name"], "docs": [f"p{i}a", f"p{j}a"]}
-        q["kind"] = kind
-        questions.append(q)
-    return docs, questions
+    while len(questions) < n_questions:
+        q = ask(rng, rng.choice(KINDS), rng.randrange(len(people)), people, companies, docs_of_company)
+        if q:
+            questions.append(q)
+    return docs, questions, titles_of(people, companies)
+
+
+def episode(rng, seed, n_chunks, n_questions):
+    """A fresh small world of the training split, as one prompt: `n_chunks` chunks (the facts of a
+    first question plus distractors, shuffled) and up to `n_questions` questions answerable from
+    them. Every episode draws new facts, so a model can only answer by reading its chunks."""
+    people, companies, _ = make_world(rng, seed, "train", 8, 3)
+    docs, docs_of_company = documents(rng, people, companies, False)
+    first = None
+    while first is None:
+        first = ask(rng, rng.choice(KINDS), rng.randrange(len(people)), people, companies, docs_of_company)
+    groups = [first["docs"]] if first.get("adjacent") else [[d] for d in first["docs"]]
+    pool = [d for d in docs if not d.endswith("b") and d not in first["docs"]]
+    for d in rng.sample(pool, max(0, min(len(pool), n_chunks - len(first["docs"])))):
+        groups.append([d])
+    rng.shuffle(groups)
+    present = {d for g in groups for d in g}
+    questions, tries = [first], 0
+    while len(questions) < n_questions and tries < 50:
+        tries += 1
+        q = ask(rng, rng.choice(KINDS), rng.randrange(len(people)), people, companies, docs_of_company)
+        if q and all(d in present for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
+            questions.append(q)
+    return [docs[d] for g in groups for d in g], questions
 
 
 def write_split(directory, split, docs, questions):
@@ -207,6 +275,24 @@ def write_split(directory, split, docs, questions):
             f.write(json.dumps(q) + "\n")
 
 
+def write_corpus(directory, docs, titles):
+    """The world as files for `kvfuse ingest`: a Markdown page per person (its two documents
+    as paragraphs) and one page of companies, a section each."""
+    directory = pathlib.Path(directory)
+    (directory / "people").mkdir(parents=True, exist_ok=True)
+    for old in (directory / "people").glob("*.md"):
+        old.unlink()
+    companies = ["# Companies\n"]
+    for doc_id, text in docs.items():
+        if doc_id.startswith("c"):
+            companies.append(f"## {titles[doc_id]}\n\n{text}\n")
+        elif doc_id.endswith("a"):
+            name = titles[doc_id]
+            page = f"# {name}\n\n{text}\n\n{docs[doc_id[:-1] + 'b']}\n"
+            (directory / "people" / (name.lower().replace(" ", "-") + ".md")).write_text(page)
+    (directory / "companies.md").write_text("\n".join(companies))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1)
@@ -218,8 +304,10 @@ def main():
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for split, n_people, n_questions in [("train", args.people, args.questions * 20), ("eval", args.people // 4, args.questions // 4)]:
-        docs, questions = build(args.seed, split, n_people, args.companies, n_questions)
+        docs, questions, titles = build(args.seed, split, n_people, args.companies, n_questions)
         write_split(out, split, docs, questions)
+        if split == "eval":
+            write_corpus(out / "corpus", docs, titles)
 
 
 if __name__ == "__main__":
