@@ -13,6 +13,8 @@ int InspectCommand(int argc, char** argv);
 int BenchRagCommand(int argc, char** argv);
 int TokenizeCommand(int argc, char** argv);
 int EvalQaCommand(int argc, char** argv);
+int IngestCommand(int argc, char** argv);
+int AskCommand(int argc, char** argv);
 
 // Prints "error: message" and returns 1.
 int Fail(const std::string& message);

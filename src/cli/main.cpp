@@ -18,6 +18,10 @@ const char* kUsage =
     "              [--ratio R] [--alpha A] [--store DIR] [--json]\n"
     "  eval-qa     demo-world QA accuracy per fusion mode: kvfuse eval-qa -m models/demo.gguf\n"
     "              [--world DIR] [--mode full|naive|blend|adaptive|all] [-n N] [--chunks K] [--json]\n"
+    "  ingest      documents into a collection: kvfuse ingest -m M.gguf -c DIR PATH... [--chunk-tokens N\n"
+    "              --overlap N --min-tokens N --no-warm]\n"
+    "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"
+    "              [-n N] [--ratio R] [--compare]\n"
     "  tokenize    text to token ids: kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos]\n"
     "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
 
@@ -43,6 +47,8 @@ int main(int argc, char** argv) {
   if (command == "bench") return kvfuse::cli::BenchCommand(argc - 2, argv + 2);
   if (command == "bench-rag") return kvfuse::cli::BenchRagCommand(argc - 2, argv + 2);
   if (command == "eval-qa") return kvfuse::cli::EvalQaCommand(argc - 2, argv + 2);
+  if (command == "ingest") return kvfuse::cli::IngestCommand(argc - 2, argv + 2);
+  if (command == "ask") return kvfuse::cli::AskCommand(argc - 2, argv + 2);
   if (command == "tokenize") return kvfuse::cli::TokenizeCommand(argc - 2, argv + 2);
   if (command == "inspect") return kvfuse::cli::InspectCommand(argc - 2, argv + 2);
   std::fprintf(stderr, "error: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "util/hash.h"
 
@@ -175,17 +176,29 @@ Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOption
   return Status::Ok();
 }
 
-Result<std::vector<int32_t>> Engine::EncodeChat(const std::vector<ChatMessage>& messages,
-                                                bool add_generation_prompt) const {
+Result<std::string> Engine::RenderChat(const std::vector<ChatMessage>& messages,
+                                       bool add_generation_prompt) const {
   if (!tokenizer_) return Status::Error("cannot tokenize: " + tokenizer_error_);
   if (!chat_template_.ok()) return chat_template_.status();
   const tokenizer::Vocab& v = tokenizer_->vocab();
   const std::string bos = v.bos_id >= 0 ? v.tokens[v.bos_id] : "";
   const std::string eos = v.eos_id >= 0 ? v.tokens[v.eos_id] : "";
-  auto text = chat_template_->Render(messages, add_generation_prompt, bos, eos);
+  return chat_template_->Render(messages, add_generation_prompt, bos, eos);
+}
+
+Result<std::vector<int32_t>> Engine::EncodeRendered(const std::string& text) const {
+  if (!tokenizer_) return Status::Error("cannot tokenize: " + tokenizer_error_);
+  const tokenizer::Vocab& v = tokenizer_->vocab();
+  const std::string bos = v.bos_id >= 0 ? v.tokens[v.bos_id] : "";
+  const bool has_bos = !bos.empty() && text.rfind(bos, 0) == 0;
+  return tokenizer_->Encode(text, !has_bos, /*parse_special=*/true);
+}
+
+Result<std::vector<int32_t>> Engine::EncodeChat(const std::vector<ChatMessage>& messages,
+                                                bool add_generation_prompt) const {
+  auto text = RenderChat(messages, add_generation_prompt);
   if (!text.ok()) return text.status();
-  const bool template_wrote_bos = !bos.empty() && text->rfind(bos, 0) == 0;
-  return tokenizer_->Encode(text.value(), !template_wrote_bos, /*parse_special=*/true);
+  return EncodeRendered(text.value());
 }
 
 bool Engine::EndsTurn(int32_t token) const {
@@ -193,6 +206,45 @@ bool Engine::EndsTurn(int32_t token) const {
   const tokenizer::Vocab& v = tokenizer_->vocab();
   if (token == v.eos_id) return true;
   return token >= 0 && token < v.n_tokens() && v.types[token] == tokenizer::TokenType::kControl;
+}
+
+Result<std::vector<float>> Engine::Embed(const std::vector<int32_t>& tokens, int n_layers, int n_batch) {
+  if (tokens.empty()) return Status::Error("nothing to embed");
+  if (n_layers < 0 || n_layers > model_->hparams().n_layers)
+    return Status::Error(util::StrFormat("embedding layer %d: the model has layers 0..%d", n_layers,
+                                         model_->hparams().n_layers));
+  if (static_cast<int64_t>(tokens.size()) > kv_.n_slots())
+    return Status::Error(util::StrFormat("a text of %zu tokens does not fit the context of %d", tokens.size(),
+                                         kv_.n_slots()));
+  ReleaseSequence();
+  KVFUSE_RETURN_IF_ERROR(Reserve(static_cast<int32_t>(tokens.size())));
+  const int64_t n_embd = model_->hparams().n_embd;
+  std::vector<double> sum(n_embd, 0.0);
+  std::vector<float> hidden;
+  for (size_t begin = 0; begin < tokens.size(); begin += n_batch) {
+    const size_t stop = std::min(tokens.size(), begin + n_batch);
+    model::TokenBatch batch;
+    for (size_t i = begin; i < stop; ++i) {
+      const int32_t pos = static_cast<int32_t>(i);
+      batch.Add(tokens[i], pos, 0, kv::SlotOf(table_, pool_->block_size(), pos), false);
+    }
+    if (const Status st = model_->Validate(batch, kv_); !st.ok()) {
+      ReleaseSequence();
+      return st;
+    }
+    hidden.resize(static_cast<size_t>(batch.size()) * n_embd);
+    model_->Embed(batch, hidden.data());
+    model_->RunLayers(ctx_, batch, 0, n_layers, hidden.data(), kv_);
+    for (int t = 0; t < batch.size(); ++t)
+      for (int64_t j = 0; j < n_embd; ++j) sum[j] += hidden[t * n_embd + j];
+  }
+  ReleaseSequence();
+  double norm = 0;
+  for (double x : sum) norm += x * x;
+  norm = std::sqrt(norm);
+  std::vector<float> out(n_embd);
+  for (int64_t j = 0; j < n_embd; ++j) out[j] = norm > 0 ? static_cast<float>(sum[j] / norm) : 0.0f;
+  return out;
 }
 
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {

@@ -61,6 +61,10 @@ class Engine {
   // nullptr when the GGUF has no tokenizer this build understands.
   const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const std::string& tokenizer_error() const { return tokenizer_error_; }
+  // The model's chat template rendered for `messages` (ChatML when it has none).
+  util::Result<std::string> RenderChat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+  // Text to tokens with special tokens parsed; BOS added unless the text starts with it.
+  util::Result<std::vector<int32_t>> EncodeRendered(const std::string& text) const;
   // The model's chat template rendered for `messages` (ChatML when it has none), then
   // tokenized with special tokens parsed; BOS is added unless the template wrote it.
   util::Result<std::vector<int32_t>> EncodeChat(const std::vector<ChatMessage>& messages,
@@ -83,6 +87,10 @@ class Engine {
   // Evaluate({token}, prompt.size() + i, ...).
   util::Status PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
                                std::vector<float>& logits, FusionStats& stats);
+  // A text embedding: the mean over tokens of the hidden states after the first n_layers
+  // layers (0: the input embeddings), L2-normalised ([n_embd]). Runs in a scratch
+  // sequence; ends the active one.
+  util::Result<std::vector<float>> Embed(const std::vector<int32_t>& tokens, int n_layers, int n_batch = 512);
   // Puts the chunk's KV in the store (computing it if missing): pre-warming.
   util::Status WarmChunk(const std::vector<int32_t>& tokens);
   store::ChunkStore& chunk_store() { return *store_; }

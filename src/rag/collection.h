@@ -1,0 +1,125 @@
+// A collection of ingested documents on disk, in its own directory:
+//   collection.json  files (path, content hash, chunk ids) and chunks (heading, text, tokens)
+//   vectors.bin      one embedding per chunk, checksummed (recomputed when damaged)
+//   kv/              the chunk store's disk tier, filled by the warm hook at ingest
+// Files are written atomically. Re-ingesting an unchanged file does nothing; a changed one
+// replaces its chunks; another model (fingerprint) or embedding layer re-embeds and re-warms
+// everything.
+// Search fuses BM25 and dense vectors with reciprocal-rank fusion, then follows the
+// headings named in the top hits (a second hop).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "rag/bm25_index.h"
+#include "rag/chunker.h"
+#include "rag/vector_index.h"
+#include "util/status.h"
+
+namespace kvfuse::rag {
+
+struct CollectionChunk {
+  int32_t id = 0;
+  std::string file;
+  std::string heading;  // the section heading, else the document title
+  std::string text;
+  int32_t n_tokens = 0;
+};
+
+struct CollectionFile {
+  std::string path;  // absolute
+  uint64_t content_hash = 0;  // of the bytes and the chunk options
+  std::vector<int32_t> chunk_ids;
+};
+
+struct IngestHooks {
+  uint64_t model_fingerprint = 0;  // what embed and warm depend on
+  int32_t embed_layer = 0;         // likewise: the depth of the hidden states embed pools
+  TokenCounter count_tokens;
+  std::function<util::Result<std::vector<float>>(const CollectionChunk&)> embed;
+  std::function<util::Status(const CollectionChunk&)> warm;  // optional: pre-computes chunk KV
+  std::function<void(std::string_view stage, size_t done, size_t total)> progress;  // optional
+};
+
+struct IngestReport {
+  size_t files_new = 0, files_changed = 0, files_unchanged = 0, files_failed = 0;
+  size_t chunks_added = 0, chunks_removed = 0, chunks_embedded = 0, chunks_warmed = 0;
+  std::vector<std::string> errors;  // one line per file or chunk that failed
+};
+
+struct SearchOptions {
+  size_t k = 6;
+  size_t candidates = 50;  // per retriever, before fusion
+  double bm25_weight = 1.0, dense_weight = 1.0;  // reciprocal-rank fusion weights
+  size_t link_from = 2;  // top fused hits whose text is scanned for other sections' headings
+  double link_weight = 0.9;  // a linked chunk scores this share of the hit that names it
+};
+
+struct SearchHit {
+  int32_t id = 0;
+  double score = 0;
+  int32_t bm25_rank = 0, dense_rank = 0;  // 1-based; 0 = not in that list
+  int32_t linked_from = -1;               // the hit whose text named this chunk's section
+};
+
+// Every supported file under the given paths (directories recursively, in name order).
+// Paths that do not exist are reported in `errors`; a named file is kept whatever its type,
+// so that ingesting it reports why it cannot be read.
+std::vector<std::string> ExpandPaths(const std::vector<std::string>& paths, std::vector<std::string>& errors);
+
+class Collection {
+ public:
+  // Opens the collection in `dir`, or an empty one if there is none yet (created by Save).
+  static util::Result<Collection> Open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  std::string kv_dir() const { return dir_ + "/kv"; }
+  uint64_t model_fingerprint() const { return model_fingerprint_; }
+  int32_t embed_layer() const { return embed_layer_; }
+  const std::vector<CollectionFile>& files() const { return files_; }
+  size_t n_chunks() const { return chunks_.size(); }
+  const CollectionChunk* chunk(int32_t id) const;
+  // Set when vectors.bin was missing or damaged: dense search covers fewer chunks until
+  // the next ingest recomputes them.
+  const std::string& warning() const { return warning_; }
+
+  IngestReport Ingest(const std::vector<std::string>& paths, const ChunkOptions& options, const IngestHooks& hooks);
+  util::Status Save() const;
+
+  // query_vector: the query's embedding ([dim]) or nullptr for lexical search only.
+  std::vector<SearchHit> Search(std::string_view query, const float* query_vector, const SearchOptions& options) const;
+
+ private:
+  explicit Collection(std::string dir) : dir_(std::move(dir)) {}
+  util::Status LoadVectors();
+  void RebuildIndexes();
+  int32_t AddChunk(CollectionChunk chunk);
+  void RemoveFileChunks(CollectionFile& file);
+  // Chunks under a heading (of two words or more) that chunk `from` names in its text.
+  std::vector<int32_t> Links(int32_t from) const;
+  // v minus the collection's mean vector, L2-normalised: embeddings of a language model share
+  // a large common direction that would otherwise dominate every similarity.
+  std::vector<float> Centered(const float* v) const;
+
+  std::string dir_;
+  uint64_t model_fingerprint_ = 0;
+  int32_t embed_layer_ = 0;
+  int32_t next_id_ = 0;
+  std::vector<CollectionFile> files_;
+  std::vector<CollectionChunk> chunks_;
+  std::unordered_map<int32_t, size_t> index_of_;        // chunk id -> position in chunks_
+  std::unordered_map<int32_t, std::vector<float>> vectors_;  // chunk id -> embedding
+  int32_t dim_ = 0;
+  std::vector<float> mean_, stddev_;  // [dim_]
+  std::string warning_;
+  Bm25Index bm25_;
+  VectorIndex dense_{1};
+  std::unordered_map<std::string, std::vector<int32_t>> by_heading_;  // normalised heading -> chunks
+};
+
+}  // namespace kvfuse::rag
