@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -353,23 +354,16 @@ std::vector<SearchHit> Collection::Search(std::string_view query, const float* q
     for (const ScoredId& s : dense_.Search(Centered(query_vector).data(), options.candidates))
       dense.ids.push_back(s.id);
   const std::vector<ScoredId> fused = ReciprocalRankFusion({lexical, dense});
+  // Second hop: a section named in one of the top hits' text follows that hit (a person's
+  // page names the company whose page holds the next fact).
   std::vector<SearchHit> hits;
-  for (const ScoredId& s : fused) hits.push_back({s.id, s.score, 0, 0, -1});
-  // Second hop: a section named in a top hit's text joins just below it (a person's page
-  // names the company whose page holds the next fact).
-  for (size_t i = 0; i < std::min(options.link_from, fused.size()); ++i)
-    for (int32_t id : Links(fused[i].id)) {
-      const double score = options.link_weight * fused[i].score;
-      auto it = std::find_if(hits.begin(), hits.end(), [&](const SearchHit& h) { return h.id == id; });
-      if (it == hits.end()) {
-        hits.push_back({id, score, 0, 0, fused[i].id});
-      } else if (score > it->score) {
-        it->score = score;
-        it->linked_from = fused[i].id;
-      }
-    }
-  std::stable_sort(hits.begin(), hits.end(), [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
-  hits.resize(std::min(hits.size(), options.k));
+  std::unordered_set<int32_t> taken;
+  for (size_t i = 0; i < fused.size() && hits.size() < options.k; ++i) {
+    if (taken.insert(fused[i].id).second) hits.push_back({fused[i].id, fused[i].score, 0, 0, -1});
+    if (i >= options.link_from) continue;
+    for (int32_t id : Links(fused[i].id))
+      if (hits.size() < options.k && taken.insert(id).second) hits.push_back({id, fused[i].score, 0, 0, fused[i].id});
+  }
   for (SearchHit& h : hits) {
     const auto rank = [&](const RankedList& l) {
       const auto it = std::find(l.ids.begin(), l.ids.end(), h.id);

@@ -57,7 +57,6 @@ struct SearchOptions {
   size_t candidates = 50;  // per retriever, before fusion
   double bm25_weight = 1.0, dense_weight = 1.0;  // reciprocal-rank fusion weights
   size_t link_from = 2;  // top fused hits whose text is scanned for other sections' headings
-  double link_weight = 0.9;  // a linked chunk scores this share of the hit that names it
 };
 
 struct SearchHit {

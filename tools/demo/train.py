@@ -37,7 +37,6 @@ PREFIX = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
 SUFFIX = "Question: {q}<|im_end|>\n<|im_start|>assistant\n"
 CHUNK = "Document: {text}\n"
 FOLLOW_UP = "\n<|im_start|>user\n"
-LM_WEIGHT = 0.2
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
           "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 # The "gpt-2" pre-tokenizer, restricted to the ASCII text of the world (same splits there).
@@ -132,16 +131,16 @@ def build_example(rng, q, docs, doc_ids, n_chunks):
     return [docs[d] for g in groups for d in g]
 
 
-def encode_episode(bpe, chunks, questions):
+def encode_episode(bpe, chunks, questions, lm_weight):
     """One training sequence: the prompt of the first question exactly as at evaluation, then the
     further questions as follow-up user turns. Returns ids and per-position loss weights for
-    predicting the next token: 1 on answers, LM_WEIGHT on the chunks' own text."""
+    predicting the next token: 1 on answers, lm_weight on the chunks' own text."""
     ids, weights = bpe.encode(PREFIX), None
     weights = [0.0] * len(ids)
     for c in chunks:
         part = bpe.encode(CHUNK.format(text=c))
         ids += part
-        weights += [LM_WEIGHT] * len(part)
+        weights += [lm_weight] * len(part)
     for n, q in enumerate(questions):
         part = bpe.encode((FOLLOW_UP if n else "") + SUFFIX.format(q=q["question"]))
         ids += part
@@ -277,7 +276,9 @@ def main():
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--questions", type=int, default=8, help="most questions asked per training prompt")
+    ap.add_argument("--lm-weight", type=float, default=0.5, help="loss weight of the chunks' own text")
     ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
     ap.add_argument("--eval-questions", type=int, default=100)
     ap.add_argument("--resume", help="a checkpoint.pt to start from")
@@ -317,12 +318,12 @@ def main():
     next_export = start + args.export_minutes * 60
     while time.time() < deadline:
         progress = (time.time() - start) / (deadline - start)
-        # Curriculum: one or two chunks first, up to --chunks + 2 by a third of the budget.
-        max_chunks = min(args.chunks + 2, 2 + int(progress * 3 * args.chunks))
+        # Curriculum: one chunk first (no name to match), up to --chunks + 2 by a third of the budget.
+        max_chunks = min(args.chunks + 2, 1 + int(progress * 3 * (args.chunks + 1)))
         seqs = []
         for _ in range(batch):
-            chunks, qs = world.episode(rng, args.seed, rng.randint(1, max_chunks), rng.randint(1, 4))
-            seqs.append(encode_episode(bpe, chunks, qs))
+            chunks, qs = world.episode(rng, args.seed, rng.randint(1, max_chunks), rng.randint(2, args.questions))
+            seqs.append(encode_episode(bpe, chunks, qs, args.lm_weight))
         T = max(len(ids) for ids, _ in seqs)
         ids = torch.zeros(batch, T, dtype=torch.long)
         target = torch.zeros(batch, T, dtype=torch.long)
