@@ -23,10 +23,14 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j $$(nproc)
 
+DEMO_COLLECTION ?= $(BUILD_DIR)/demo-collection
+DEMO_QUESTIONS := "Where does Julia Oyelaran live?" "Where is the company that Oswald Pellegrini works for based?" "Who is older, Pavel Petrov or Oswald Pellegrini?"
+
 run: build
-	$(BUILD_DIR)/kvfuse inspect models/demo.gguf | head -20
-	$(BUILD_DIR)/kvfuse eval-qa -m models/demo.gguf -n 100
-	$(BUILD_DIR)/kvfuse bench-rag -m models/demo.gguf -r 4
+	$(BUILD_DIR)/kvfuse ingest -m models/demo.gguf -c $(DEMO_COLLECTION) models/demo-world/corpus
+	@for q in $(DEMO_QUESTIONS); do echo; echo "== $$q"; \
+	  $(BUILD_DIR)/kvfuse ask -m models/demo.gguf -c $(DEMO_COLLECTION) --compare "$$q" || exit 1; done
+	@echo; $(BUILD_DIR)/kvfuse eval-qa -m models/demo.gguf -n 100
 
 test: build
 	python3 tools/check_layers.py src

@@ -145,7 +145,9 @@ def encode_episode(bpe, chunks, questions, lm_weight):
         part = bpe.encode((FOLLOW_UP if n else "") + SUFFIX.format(q=q["question"]))
         ids += part
         weights += [0.0] * len(part)
-        part = bpe.encode(q["answer"] + "<|im_end|>")
+        # The answer opens with a space: its first word is then the very token the chunk holds
+        # (" silver", not "s" "il" "ver"), so answering is copying.
+        part = bpe.encode(" " + q["answer"] + "<|im_end|>")
         ids += part
         weights += [1.0] * len(part)
     # weights[i] belongs to token i; the loss at position i-1 predicts it
