@@ -159,7 +159,7 @@ def encode_example(bpe, chunks, question, answer):
     for c in chunks:
         prompt += bpe.encode(CHUNK.format(text=c))
     prompt += bpe.encode(SUFFIX.format(q=question))
-    return prompt, bpe.encode(answer + "<|im_end|>")
+    return prompt, bpe.encode(" " + answer + "<|im_end|>")
 
 
 class Model(torch.nn.Module):
