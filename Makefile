@@ -1,7 +1,7 @@
 # kvfuse: `make run` and `make test` are the two entry points (see README.md).
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
-APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev
+APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev libcpp-httplib-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps configure build run test clean

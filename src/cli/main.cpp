@@ -22,6 +22,8 @@ const char* kUsage =
     "              --overlap N --min-tokens N --no-warm]\n"
     "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"
     "              [-n N] [--ratio R] [--compare]\n"
+    "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX\n"
+    "              --api-key KEY --collection DIR[,DIR] --max-body BYTES --timeout S --queue N]\n"
     "  tokenize    text to token ids: kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos]\n"
     "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
 
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
   if (command == "eval-qa") return kvfuse::cli::EvalQaCommand(argc - 2, argv + 2);
   if (command == "ingest") return kvfuse::cli::IngestCommand(argc - 2, argv + 2);
   if (command == "ask") return kvfuse::cli::AskCommand(argc - 2, argv + 2);
+  if (command == "serve") return kvfuse::cli::ServeCommand(argc - 2, argv + 2);
   if (command == "tokenize") return kvfuse::cli::TokenizeCommand(argc - 2, argv + 2);
   if (command == "inspect") return kvfuse::cli::InspectCommand(argc - 2, argv + 2);
   std::fprintf(stderr, "error: unknown command '%s'\n\n%s", command.c_str(), kUsage);

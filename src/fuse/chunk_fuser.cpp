@@ -86,6 +86,7 @@ util::Result<std::shared_ptr<const store::ChunkRecord>> ChunkFuser::GetOrCompute
   const store::ChunkShape shape = chunk_shape();
   if (auto hit = store_.Get(key, shape); hit && hit->tokens == tokens) {
     ++stats.chunk_hits;
+    stats.chunk_tokens_hit += static_cast<int32_t>(tokens.size());
     return hit;
   }
   ++stats.chunk_misses;

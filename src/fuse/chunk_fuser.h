@@ -46,6 +46,7 @@ struct FusionStats {
   int32_t chunk_tokens_recomputed = 0;  // of those, recomputed (blend: layers >= 1)
   int32_t tokens_computed = 0;      // tokens run through every layer afresh
   int32_t chunk_hits = 0, chunk_misses = 0;
+  int32_t chunk_tokens_hit = 0;     // tokens of the chunks found in the store
   double ms_chunk_compute = 0;      // computing missing chunks
   double ms_place = 0;              // fetching and placing chunk KV
   double ms_forward = 0;            // everything else

@@ -26,6 +26,14 @@ int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
     probs[i] = std::exp((logits[ids[i]] - max) / params_.temperature);
     sum += probs[i];
   }
+  int32_t kept_by_min_p = k;
+  for (int32_t i = 1; i < k; ++i)
+    if (probs[i] < params_.min_p) {  // probs[i] is relative to the most likely token (1.0)
+      kept_by_min_p = i;
+      break;
+    }
+  k = kept_by_min_p;
+  sum = std::accumulate(probs.begin(), probs.begin() + k, 0.0);
   double cumulative = 0;
   int32_t keep = k;
   for (int32_t i = 0; i < k; ++i) {

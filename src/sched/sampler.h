@@ -1,5 +1,6 @@
-// Token sampling from logits: greedy at temperature 0, else temperature, top-k and
-// top-p (nucleus) filtering with a seeded generator.
+// Token sampling from logits: greedy at temperature 0, else temperature, top-k, min-p
+// (tokens below min_p times the most likely one's probability go) and top-p (nucleus)
+// filtering with a seeded generator.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@ struct SamplingParams {
   int top_k = 40;
   float top_p = 0.95f;
   uint64_t seed = 0;
+  float min_p = 0.0f;
 };
 
 class Sampler {

@@ -1,0 +1,75 @@
+// One generation request as the server's worker runs it, and the channel its results come
+// back on. The HTTP side builds the prompt (tokenization is thread-safe), the worker owns the
+// engine and runs requests one after another.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace kvfuse::server {
+
+struct GenerationRequest {
+  engine::SegmentedPrompt prompt;
+  engine::FusionOptions fusion{engine::FusionMode::kPrefix};
+  engine::SamplingParams sampling;
+  int32_t max_tokens = 256;
+  std::vector<std::string> stop;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+struct GenerationResult {
+  std::string text;
+  std::string finish_reason;  // "stop" or "length"
+  int32_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  double prompt_ms = 0, predicted_ms = 0;
+  engine::FusionStats fusion;
+  std::string error;  // set when the request failed after it was accepted
+};
+
+// Pieces of text as they are generated, then the result. Written by the worker, read by
+// the HTTP thread; `cancelled` goes the other way (the client went away).
+class GenerationChannel {
+ public:
+  void Push(std::string piece);
+  void Finish(GenerationResult result);
+  // Waits for the next piece (returned) or the end (nullopt; result() is then set).
+  std::optional<std::string> Next();
+  const GenerationResult& result() const { return result_; }
+  void Cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> pieces_;
+  bool done_ = false;
+  GenerationResult result_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// Holds back text that could be the start of a stop string; finds whole ones.
+class StopMatcher {
+ public:
+  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {}
+  // Adds text; returns what may be emitted now. stopped() is set once a stop string
+  // appeared (it and everything after it are dropped).
+  std::string Push(const std::string& text);
+  std::string Flush();  // what is held back, at the end
+  bool stopped() const { return stopped_; }
+
+ private:
+  std::vector<std::string> stops_;
+  std::string held_;
+  bool stopped_ = false;
+};
+
+}  // namespace kvfuse::server

@@ -1,0 +1,96 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace kvfuse::server {
+
+void Histogram::Observe(double seconds) {
+  for (size_t i = 0; i < kBounds.size(); ++i)
+    if (seconds <= kBounds[i]) ++counts_[i];
+  ++count_;
+  sum_ += seconds;
+}
+
+void Histogram::Render(const std::string& name, const std::string& help, std::string& out) const {
+  char line[160];
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  for (size_t i = 0; i < kBounds.size(); ++i) {
+    std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name.c_str(), kBounds[i],
+                  static_cast<unsigned long long>(counts_[i]));
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name.c_str(),
+                static_cast<unsigned long long>(count_), name.c_str(), sum_, name.c_str(),
+                static_cast<unsigned long long>(count_));
+  out += line;
+}
+
+void Metrics::ObservePrefill(double seconds, const engine::FusionStats& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ttft_.Observe(seconds);
+  prompt_tokens_ += s.prompt_tokens;
+  prefix_reused_ += s.prefix_reused;
+  chunk_tokens_ += s.chunk_tokens;
+  chunk_recomputed_ += s.chunk_tokens_recomputed;
+  computed_ += s.tokens_computed;
+  chunk_hits_ += s.chunk_hits;
+  chunk_misses_ += s.chunk_misses;
+}
+
+void Metrics::ObserveInterToken(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  inter_token_.Observe(seconds);
+}
+
+void Metrics::ObserveCompletion(int32_t tokens) {
+  std::lock_guard<std::mutex> lock(mu_);
+  completion_tokens_ += tokens;
+}
+
+void Metrics::CountRequest(int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[status];
+}
+
+void Metrics::SetQueueLength(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_length_ = n;
+}
+
+void Metrics::SetKvUsage(int64_t used, int64_t total) {
+  std::lock_guard<std::mutex> lock(mu_);
+  kv_used_ = used;
+  kv_total_ = total;
+}
+
+std::string Metrics::Render() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  ttft_.Render("kvfuse_time_to_first_token_seconds", "Prefill time of each request (to its first token).", out);
+  inter_token_.Render("kvfuse_inter_token_seconds", "Time between consecutive generated tokens.", out);
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    char line[64];
+    std::snprintf(line, sizeof line, " %llu\n", static_cast<unsigned long long>(v));
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + line;
+  };
+  counter("kvfuse_prompt_tokens_total", "Prompt tokens of all requests.", prompt_tokens_);
+  counter("kvfuse_prefix_cache_hit_tokens_total", "Prompt tokens reused from the prefix cache.", prefix_reused_);
+  counter("kvfuse_chunk_tokens_total", "Prompt tokens placed from chunk caches.", chunk_tokens_);
+  counter("kvfuse_chunk_tokens_recomputed_total", "Chunk tokens recomputed by blending.", chunk_recomputed_);
+  counter("kvfuse_tokens_computed_total", "Prompt tokens computed through every layer.", computed_);
+  counter("kvfuse_chunk_cache_hits_total", "Chunks found in the chunk store.", chunk_hits_);
+  counter("kvfuse_chunk_cache_misses_total", "Chunks computed for the chunk store.", chunk_misses_);
+  counter("kvfuse_completion_tokens_total", "Generated tokens.", completion_tokens_);
+  out += "# HELP kvfuse_requests_total Requests by HTTP status.\n# TYPE kvfuse_requests_total counter\n";
+  for (const auto& [status, n] : requests_)
+    out += "kvfuse_requests_total{status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP kvfuse_queue_length Requests waiting for the worker.\n# TYPE kvfuse_queue_length gauge\n";
+  out += "kvfuse_queue_length " + std::to_string(queue_length_) + "\n";
+  out += "# HELP kvfuse_kv_blocks_used KV cache blocks in use (sequences and the prefix cache).\n"
+         "# TYPE kvfuse_kv_blocks_used gauge\nkvfuse_kv_blocks_used " + std::to_string(kv_used_) + "\n";
+  out += "# HELP kvfuse_kv_blocks_total KV cache blocks.\n# TYPE kvfuse_kv_blocks_total gauge\nkvfuse_kv_blocks_total " +
+         std::to_string(kv_total_) + "\n";
+  return out;
+}
+
+}  // namespace kvfuse::server

@@ -1,0 +1,49 @@
+// Server metrics in the Prometheus text format (/metrics): time to first token and
+// inter-token latency histograms, queue length, KV usage, prefix and chunk cache hits,
+// tokens recomputed, requests by status. Thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "engine/engine.h"
+
+namespace kvfuse::server {
+
+class Histogram {
+ public:
+  static constexpr std::array<double, 12> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                     0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
+  void Observe(double seconds);
+  void Render(const std::string& name, const std::string& help, std::string& out) const;
+
+ private:
+  std::array<uint64_t, kBounds.size()> counts_{};
+  uint64_t count_ = 0;
+  double sum_ = 0;
+};
+
+class Metrics {
+ public:
+  void ObservePrefill(double seconds, const engine::FusionStats& stats);
+  void ObserveInterToken(double seconds);
+  void ObserveCompletion(int32_t tokens);
+  void CountRequest(int status);
+  void SetQueueLength(size_t n);
+  void SetKvUsage(int64_t used_blocks, int64_t total_blocks);
+  std::string Render() const;
+
+ private:
+  mutable std::mutex mu_;
+  Histogram ttft_, inter_token_;
+  uint64_t prompt_tokens_ = 0, prefix_reused_ = 0, chunk_tokens_ = 0, chunk_recomputed_ = 0,
+           computed_ = 0, chunk_hits_ = 0, chunk_misses_ = 0, completion_tokens_ = 0;
+  std::map<int, uint64_t> requests_;  // by HTTP status
+  size_t queue_length_ = 0;
+  int64_t kv_used_ = 0, kv_total_ = 0;
+};
+
+}  // namespace kvfuse::server

@@ -1,0 +1,244 @@
+#include "server/openai_api.h"
+
+#include <cmath>
+
+#include "engine/rag_prompt.h"
+
+namespace kvfuse::server {
+namespace {
+
+using json = nlohmann::json;
+
+ApiError Invalid(const std::string& param, const std::string& message) { return {400, message, "invalid_request_error", param}; }
+
+// Reads an optional number field within [lo, hi].
+std::optional<ApiError> ReadNumber(const json& body, const char* name, double lo, double hi, double& out) {
+  if (!body.contains(name) || body[name].is_null()) return std::nullopt;
+  if (!body[name].is_number()) return Invalid(name, std::string("'") + name + "' must be a number");
+  const double v = body[name].get<double>();
+  if (!std::isfinite(v) || v < lo || v > hi)
+    return Invalid(name, std::string("'") + name + "' must be between " + json(lo).dump() + " and " + json(hi).dump());
+  out = v;
+  return std::nullopt;
+}
+
+// Message content: a string, or an array of {"type": "text", "text": ...} parts.
+std::optional<std::string> ContentText(const json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) return std::nullopt;
+  std::string text;
+  for (const json& part : content) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+      return std::nullopt;
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+}  // namespace
+
+json ErrorBody(const ApiError& e) {
+  return {{"error",
+           {{"message", e.message}, {"type", e.type}, {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+            {"code", e.status}}}};
+}
+
+std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, bool chat, const engine::Engine& engine,
+                                                             const ApiLimits& limits, const Retriever& retrieve) {
+  if (!body.is_object()) return Invalid("", "the request body must be a JSON object");
+  if (!engine.tokenizer()) return ApiError{500, "the model has no usable tokenizer", "server_error", ""};
+  ParsedRequest out;
+  GenerationRequest& g = out.generation;
+
+  double max_tokens = limits.default_max_tokens, temperature = 0.8, top_p = 0.95, top_k = 40, min_p = 0.0, seed = 0;
+  const char* max_name = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  const std::tuple<const char*, double, double, double*> fields[] = {
+      {max_name, 1.0, 1e6, &max_tokens}, {"temperature", 0.0, 2.0, &temperature}, {"top_p", 0.0, 1.0, &top_p},
+      {"min_p", 0.0, 1.0, &min_p},       {"seed", 0.0, 1.8e19, &seed}};
+  for (const auto& [name, lo, hi, dst] : fields)
+    if (auto err = ReadNumber(body, name, lo, hi, *dst)) return *err;
+  if (!body.contains("collection"))  // with a collection, top_k counts retrieved chunks
+    if (auto err = ReadNumber(body, "top_k", 0, 1e6, top_k)) return *err;
+  g.max_tokens = static_cast<int32_t>(max_tokens);
+  g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),
+                static_cast<uint64_t>(seed), static_cast<float>(min_p)};
+  if (body.contains("stream") && !body["stream"].is_null()) {
+    if (!body["stream"].is_boolean()) return Invalid("stream", "'stream' must be a boolean");
+    out.stream = body["stream"].get<bool>();
+  }
+  if (body.contains("stop") && !body["stop"].is_null()) {
+    const json& s = body["stop"];
+    if (s.is_string()) {
+      g.stop.push_back(s.get<std::string>());
+    } else if (s.is_array() && s.size() <= 16) {
+      for (const json& x : s) {
+        if (!x.is_string()) return Invalid("stop", "'stop' must be a string or an array of strings");
+        g.stop.push_back(x.get<std::string>());
+      }
+    } else {
+      return Invalid("stop", "'stop' must be a string or an array of at most 16 strings");
+    }
+  }
+  if (body.contains("fusion_mode")) {
+    if (!body["fusion_mode"].is_string()) return Invalid("fusion_mode", "'fusion_mode' must be a string");
+    const auto mode = engine::ParseFusionMode(body["fusion_mode"].get<std::string>());
+    if (!mode) return Invalid("fusion_mode", "'fusion_mode' must be full, prefix, naive, blend or adaptive");
+    g.fusion.mode = *mode;
+  }
+  double ratio = g.fusion.recompute_ratio;
+  if (auto err = ReadNumber(body, "recompute_ratio", 0.0, 1.0, ratio)) return *err;
+  g.fusion.recompute_ratio = static_cast<float>(ratio);
+
+  const bool rag = body.contains("documents") || body.contains("collection");
+  if (!chat) {
+    if (rag) return Invalid("documents", "'documents' and 'collection' need /v1/chat/completions");
+    if (!body.contains("prompt")) return Invalid("prompt", "'prompt' is required");
+    const json& p = body["prompt"];
+    std::string text;
+    if (p.is_string()) {
+      text = p.get<std::string>();
+    } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+      text = p[0].get<std::string>();
+    } else {
+      return Invalid("prompt", "'prompt' must be a string (one prompt per request)");
+    }
+    g.prompt.prefix = engine.tokenizer()->Encode(text, /*add_special=*/true);
+  } else {
+    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+      return Invalid("messages", "'messages' must be a non-empty array");
+    std::vector<engine::ChatMessage> messages;
+    for (const json& m : body["messages"]) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content"))
+        return Invalid("messages", "each message needs a string 'role' and a 'content'");
+      const std::string role = m["role"].get<std::string>();
+      if (role != "system" && role != "user" && role != "assistant" && role != "developer")
+        return Invalid("messages", "unknown role '" + role + "'");
+      auto content = ContentText(m["content"]);
+      if (!content) return Invalid("messages", "'content' must be a string or an array of text parts");
+      messages.push_back({role == "developer" ? "system" : role, *content});
+    }
+    if (!rag) {
+      auto text = engine.RenderChat(messages, /*add_generation_prompt=*/true);
+      if (!text.ok()) return ApiError{400, text.status().message(), "invalid_request_error", "messages"};
+      auto tokens = engine.EncodeRendered(text.value());
+      if (!tokens.ok()) return ApiError{500, tokens.status().message(), "server_error", ""};
+      g.prompt.prefix = std::move(tokens).value();
+    } else {
+      // RAG: an optional system message and one user message, the question.
+      std::string system = engine::kDefaultRagSystemPrompt, question;
+      size_t users = 0;
+      for (const auto& m : messages) {
+        if (m.role == "system") system = m.content;
+        if (m.role == "user") question = m.content, ++users;
+        if (m.role == "assistant") users = 2;
+      }
+      if (users != 1)
+        return Invalid("messages", "with 'documents' or 'collection', messages are an optional system message and "
+                                   "one user message (the question)");
+      std::vector<std::string> texts;
+      if (body.contains("documents")) {
+        const json& docs = body["documents"];
+        if (!docs.is_array() || docs.empty() || docs.size() > limits.max_documents)
+          return Invalid("documents", "'documents' must be an array of 1 to " + std::to_string(limits.max_documents) +
+                                          " items");
+        for (size_t i = 0; i < docs.size(); ++i) {
+          const json& d = docs[i];
+          if (d.is_string()) {
+            texts.push_back(d.get<std::string>());
+            out.document_ids.push_back(std::to_string(i));
+          } else if (d.is_object() && d.contains("text") && d["text"].is_string()) {
+            texts.push_back(d["text"].get<std::string>());
+            out.document_ids.push_back(d.contains("id") ? (d["id"].is_string() ? d["id"].get<std::string>() : d["id"].dump())
+                                                        : std::to_string(i));
+          } else {
+            return Invalid("documents", "each document must be a string or an object with a string 'text'");
+          }
+          if (texts.back().empty()) return Invalid("documents", "a document is empty");
+        }
+      }
+      if (body.contains("collection")) {
+        if (!body["collection"].is_string()) return Invalid("collection", "'collection' must be a string");
+        double k = 6;
+        if (auto err = ReadNumber(body, "top_k", 1, 64, k)) return *err;
+        auto found = retrieve(body["collection"].get<std::string>(), question, static_cast<int>(k));
+        if (auto* err = std::get_if<ApiError>(&found)) return *err;
+        auto& chunks = std::get<RetrievedChunks>(found);
+        texts.insert(texts.end(), chunks.texts.begin(), chunks.texts.end());
+        out.document_ids.insert(out.document_ids.end(), chunks.ids.begin(), chunks.ids.end());
+      }
+      auto prompt = engine::BuildRagPrompt(engine, system, texts, question);
+      if (!prompt.ok()) return ApiError{400, prompt.status().message(), "invalid_request_error", "messages"};
+      g.prompt = std::move(prompt).value();
+      if (!body.contains("fusion_mode")) g.fusion.mode = engine::FusionMode::kBlend;
+    }
+  }
+  if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");
+  if (g.prompt.size() > limits.max_prompt_tokens)
+    return Invalid(chat ? "messages" : "prompt",
+                   "the prompt has " + std::to_string(g.prompt.size()) + " tokens; this server takes at most " +
+                       std::to_string(limits.max_prompt_tokens));
+  return out;
+}
+
+json TimingsOf(const GenerationResult& r) {
+  return {{"prompt_n", r.prompt_tokens},
+          {"prompt_ms", r.prompt_ms},
+          {"cache_n", r.cached_tokens},
+          {"predicted_n", r.completion_tokens},
+          {"predicted_ms", r.predicted_ms},
+          {"predicted_per_second", r.predicted_ms > 0 ? 1000.0 * r.completion_tokens / r.predicted_ms : 0.0},
+          {"chunk_hits", r.fusion.chunk_hits},
+          {"chunk_misses", r.fusion.chunk_misses},
+          {"tokens_recomputed", r.fusion.tokens_computed + r.fusion.chunk_tokens_recomputed}};
+}
+
+namespace {
+json Usage(const GenerationResult& r) {
+  return {{"prompt_tokens", r.prompt_tokens},
+          {"completion_tokens", r.completion_tokens},
+          {"total_tokens", r.prompt_tokens + r.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
+}
+}  // namespace
+
+json CompletionBody(const GenerationResult& r, bool chat, const std::string& id, const std::string& model,
+                    int64_t created, const std::vector<std::string>& document_ids) {
+  json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
+  if (chat) {
+    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+  } else {
+    choice["text"] = r.text;
+    choice["logprobs"] = nullptr;
+  }
+  json body = {{"id", id},
+               {"object", chat ? "chat.completion" : "text_completion"},
+               {"created", created},
+               {"model", model},
+               {"choices", json::array({choice})},
+               {"usage", Usage(r)},
+               {"timings", TimingsOf(r)}};
+  if (!document_ids.empty()) body["documents_used"] = document_ids;
+  return body;
+}
+
+json StreamChunk(bool chat, const std::string& id, const std::string& model, int64_t created, const std::string& piece,
+                 const GenerationResult* final_result) {
+  json choice = {{"index", 0}, {"finish_reason", final_result ? json(final_result->finish_reason) : json(nullptr)}};
+  if (chat) {
+    choice["delta"] = final_result ? json::object() : json{{"content", piece}};
+  } else {
+    choice["text"] = final_result ? "" : piece;
+  }
+  json chunk = {{"id", id},
+                {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", created},
+                {"model", model},
+                {"choices", json::array({choice})}};
+  if (final_result) {
+    chunk["usage"] = Usage(*final_result);
+    chunk["timings"] = TimingsOf(*final_result);
+  }
+  return chunk;
+}
+
+}  // namespace kvfuse::server

@@ -1,0 +1,58 @@
+// The OpenAI-compatible request and response bodies: parsing and validating a completion
+// request into a GenerationRequest, and writing results, stream chunks and errors.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/generation.h"
+
+namespace kvfuse::server {
+
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // the offending field, when there is one
+};
+
+nlohmann::json ErrorBody(const ApiError& e);
+
+struct ApiLimits {
+  int32_t max_prompt_tokens = 0;   // the context less the tokens to generate
+  int32_t default_max_tokens = 256;
+  size_t max_documents = 64;
+};
+
+struct ParsedRequest {
+  GenerationRequest generation;
+  bool stream = false;
+  bool include_usage_in_stream = true;
+  std::vector<std::string> document_ids;  // of the chunk segments, in prompt order
+};
+
+// Chunk texts and their ids for a collection query (server-side retrieval).
+struct RetrievedChunks {
+  std::vector<std::string> ids, texts;
+};
+using Retriever = std::function<std::variant<RetrievedChunks, ApiError>(const std::string& collection,
+                                                                         const std::string& query, int top_k)>;
+
+// chat: /v1/chat/completions (messages), else /v1/completions (prompt).
+std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const nlohmann::json& body, bool chat,
+                                                             const engine::Engine& engine, const ApiLimits& limits,
+                                                             const Retriever& retrieve);
+
+// The whole response of a non-streaming request.
+nlohmann::json CompletionBody(const GenerationResult& r, bool chat, const std::string& id, const std::string& model,
+                              int64_t created, const std::vector<std::string>& document_ids);
+// One SSE chunk: a piece of text, or (finish_reason set) the last one with usage and timings.
+nlohmann::json StreamChunk(bool chat, const std::string& id, const std::string& model, int64_t created,
+                           const std::string& piece, const GenerationResult* final_result);
+nlohmann::json TimingsOf(const GenerationResult& r);
+
+}  // namespace kvfuse::server
