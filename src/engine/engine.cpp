@@ -74,52 +74,64 @@ Engine::Engine(std::unique_ptr<model::Model> model, const EngineOptions& options
       tree_(std::make_unique<kv::PrefixTree>(*pool_)),
       ctx_(options.n_threads) {}
 
-void Engine::ReleaseSequence() {
-  for (int32_t b : table_) pool_->Release(b);
-  table_.clear();
-  kv_.ClearSequence(0);
-  seq_len_ = 0;
+void Engine::Release(int32_t seq) {
+  const auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return;
+  for (int32_t b : it->second.table) pool_->Release(b);
+  kv_.ClearSequence(seq);
+  seqs_.erase(it);
 }
 
-void Engine::Reset() { ReleaseSequence(); }
+void Engine::Reset() {
+  while (!seqs_.empty()) Release(seqs_.begin()->first);
+}
+
+int32_t Engine::sequence_length(int32_t seq) const {
+  const auto it = seqs_.find(seq);
+  return it == seqs_.end() ? 0 : it->second.len;
+}
 
 void Engine::ClearPrefixCache() {
   tree_ = std::make_unique<kv::PrefixTree>(*pool_);  // the old tree releases its blocks
 }
 
-Status Engine::Reserve(int32_t n_positions) {
+Status Engine::Reserve(Sequence& seq, int32_t n_positions) {
   if (n_positions > kv_.n_slots())
     return Status::Error(util::StrFormat("%d tokens do not fit the context of %d", n_positions, kv_.n_slots()));
   const int32_t bs = pool_->block_size();
-  while (static_cast<int32_t>(table_.size()) * bs < n_positions) {
+  while (static_cast<int32_t>(seq.table.size()) * bs < n_positions) {
     std::optional<int32_t> block = pool_->Allocate();
     if (!block && tree_->Evict(1) == 1) block = pool_->Allocate();
     if (!block)
       return Status::Error(util::StrFormat("the KV cache is full (%d blocks of %d tokens in use)",
                                            pool_->n_blocks(), bs));
-    table_.push_back(*block);
+    seq.table.push_back(*block);
   }
   return Status::Ok();
 }
 
-std::vector<int32_t> Engine::SlotsOf(int32_t n_positions) const {
+std::vector<int32_t> Engine::SlotsOf(const Sequence& seq, int32_t n_positions) const {
   std::vector<int32_t> slots(n_positions);
-  for (int32_t p = 0; p < n_positions; ++p) slots[p] = kv::SlotOf(table_, pool_->block_size(), p);
+  for (int32_t p = 0; p < n_positions; ++p) slots[p] = kv::SlotOf(seq.table, pool_->block_size(), p);
   return slots;
 }
 
 Status Engine::Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
-                        std::vector<float>& logits, int n_batch) {
+                        std::vector<float>& logits, int n_batch, int32_t seq_id) {
   if (tokens.empty()) return Status::Error("nothing to evaluate");
-  if (start_pos != 0 && start_pos != seq_len_)
+  if (start_pos != 0 && start_pos != sequence_length(seq_id))
     return Status::Error(util::StrFormat("tokens at position %d: the sequence has %d (append only)",
-                                         start_pos, seq_len_));
+                                         start_pos, sequence_length(seq_id)));
   if (static_cast<int64_t>(start_pos) + static_cast<int64_t>(tokens.size()) > kv_.n_slots())
     return Status::Error(util::StrFormat("prompt of %zu tokens at position %d does not fit the context of %d",
                                          tokens.size(), start_pos, kv_.n_slots()));
-  if (start_pos == 0) ReleaseSequence();
+  if (start_pos == 0) Release(seq_id);
+  Sequence& seq = seqs_[seq_id];
   const int32_t end = start_pos + static_cast<int32_t>(tokens.size());
-  KVFUSE_RETURN_IF_ERROR(Reserve(end));
+  if (Status st = Reserve(seq, end); !st.ok()) {
+    if (start_pos == 0) Release(seq_id);
+    return st;
+  }
   logits.clear();
   std::vector<float> batch_logits;
   for (size_t begin = 0; begin < tokens.size(); begin += n_batch) {
@@ -127,22 +139,23 @@ Status Engine::Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, b
     model::TokenBatch batch;
     for (size_t i = begin; i < stop; ++i) {
       const int32_t pos = start_pos + static_cast<int32_t>(i);
-      batch.Add(tokens[i], pos, 0, kv::SlotOf(table_, pool_->block_size(), pos), all_logits || i + 1 == tokens.size());
+      batch.Add(tokens[i], pos, seq_id, kv::SlotOf(seq.table, pool_->block_size(), pos),
+                all_logits || i + 1 == tokens.size());
     }
     const Status st = model_->Forward(ctx_, batch, kv_, batch_logits);
     if (!st.ok()) {
-      ReleaseSequence();
+      Release(seq_id);
       return st;
     }
-    seq_len_ = start_pos + static_cast<int32_t>(stop);
+    seq.len = start_pos + static_cast<int32_t>(stop);
     logits.insert(logits.end(), batch_logits.begin(), batch_logits.end());
   }
   return Status::Ok();
 }
 
 Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
-                               std::vector<float>& logits, FusionStats& stats) {
-  ReleaseSequence();
+                               std::vector<float>& logits, FusionStats& stats, int32_t seq_id) {
+  Release(seq_id);
   const std::vector<int32_t> tokens = prompt.Flatten();
   const int32_t n = static_cast<int32_t>(tokens.size());
   if (n == 0) return Status::Error("empty prompt");
@@ -153,26 +166,53 @@ Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOption
   const std::vector<int32_t> matched = tree_->Match(tokens);
   const int32_t kept_blocks =
       fuse::ChunkFuser::KeptPrefix(prompt, options.mode, static_cast<int32_t>(matched.size()) * bs) / bs;
+  Sequence& seq = seqs_[seq_id];
   for (int32_t i = 0; i < kept_blocks; ++i) {
     pool_->Retain(matched[i]);
-    table_.push_back(matched[i]);
-    for (int32_t s = 0; s < bs; ++s) kv_.AddToSequence(0, matched[i] * bs + s);
+    seq.table.push_back(matched[i]);
+    for (int32_t s = 0; s < bs; ++s) kv_.AddToSequence(seq_id, matched[i] * bs + s);
   }
-  if (Status st = Reserve(n); !st.ok()) {
-    ReleaseSequence();
+  if (Status st = Reserve(seq, n); !st.ok()) {
+    Release(seq_id);
     return st;
   }
-  const Status st = fuser_->Prefill(ctx_, kv_, 0, SlotsOf(n), kept_blocks * bs, prompt, options, logits, stats);
+  const Status st =
+      fuser_->Prefill(ctx_, kv_, seq_id, SlotsOf(seq, n), kept_blocks * bs, prompt, options, logits, stats);
   if (!st.ok()) {
-    ReleaseSequence();
+    Release(seq_id);
     return st;
   }
-  seq_len_ = n;
+  seq.len = n;
   // Only exactly computed KV may serve later prompts: all of it under full and prefix,
   // the prefix segment under naive and blend.
   const bool exact = options.mode == FusionMode::kFull || options.mode == FusionMode::kPrefix;
   const size_t exact_tokens = exact ? tokens.size() : prompt.prefix.size();
-  tree_->Insert(std::vector<int32_t>(tokens.begin(), tokens.begin() + exact_tokens), table_);
+  tree_->Insert(std::vector<int32_t>(tokens.begin(), tokens.begin() + exact_tokens), seq.table);
+  return Status::Ok();
+}
+
+int32_t Engine::ReserveForDecode(const std::vector<int32_t>& seq_ids) {
+  for (size_t i = 0; i < seq_ids.size(); ++i) {
+    const auto it = seqs_.find(seq_ids[i]);
+    if (it == seqs_.end() || !Reserve(it->second, it->second.len + 1).ok()) return static_cast<int32_t>(i);
+  }
+  return -1;
+}
+
+Status Engine::DecodeBatch(const std::vector<int32_t>& seq_ids, const std::vector<int32_t>& tokens,
+                           std::vector<float>& logits) {
+  if (seq_ids.empty() || seq_ids.size() != tokens.size()) return Status::Error("one token per sequence");
+  if (ReserveForDecode(seq_ids) >= 0)
+    return Status::Error(util::StrFormat("the KV cache is full (%d blocks of %d tokens in use)", pool_->n_blocks(),
+                                         pool_->block_size()));
+  model::TokenBatch batch;
+  for (size_t i = 0; i < seq_ids.size(); ++i) {
+    const Sequence& seq = seqs_.at(seq_ids[i]);
+    if (seq.len >= kv_.n_slots()) return Status::Error("a sequence reached the end of the context");
+    batch.Add(tokens[i], seq.len, seq_ids[i], kv::SlotOf(seq.table, pool_->block_size(), seq.len), true);
+  }
+  KVFUSE_RETURN_IF_ERROR(model_->Forward(ctx_, batch, kv_, logits));
+  for (int32_t id : seq_ids) ++seqs_.at(id).len;
   return Status::Ok();
 }
 
@@ -216,8 +256,12 @@ Result<std::vector<float>> Engine::Embed(const std::vector<int32_t>& tokens, int
   if (static_cast<int64_t>(tokens.size()) > kv_.n_slots())
     return Status::Error(util::StrFormat("a text of %zu tokens does not fit the context of %d", tokens.size(),
                                          kv_.n_slots()));
-  ReleaseSequence();
-  KVFUSE_RETURN_IF_ERROR(Reserve(static_cast<int32_t>(tokens.size())));
+  Release(kScratchSequence);
+  Sequence& seq = seqs_[kScratchSequence];
+  if (Status st = Reserve(seq, static_cast<int32_t>(tokens.size())); !st.ok()) {
+    Release(kScratchSequence);
+    return st;
+  }
   const int64_t n_embd = model_->hparams().n_embd;
   std::vector<double> sum(n_embd, 0.0);
   std::vector<float> hidden;
@@ -226,10 +270,10 @@ Result<std::vector<float>> Engine::Embed(const std::vector<int32_t>& tokens, int
     model::TokenBatch batch;
     for (size_t i = begin; i < stop; ++i) {
       const int32_t pos = static_cast<int32_t>(i);
-      batch.Add(tokens[i], pos, 0, kv::SlotOf(table_, pool_->block_size(), pos), false);
+      batch.Add(tokens[i], pos, kScratchSequence, kv::SlotOf(seq.table, pool_->block_size(), pos), false);
     }
     if (const Status st = model_->Validate(batch, kv_); !st.ok()) {
-      ReleaseSequence();
+      Release(kScratchSequence);
       return st;
     }
     hidden.resize(static_cast<size_t>(batch.size()) * n_embd);
@@ -238,7 +282,7 @@ Result<std::vector<float>> Engine::Embed(const std::vector<int32_t>& tokens, int
     for (int t = 0; t < batch.size(); ++t)
       for (int64_t j = 0; j < n_embd; ++j) sum[j] += hidden[t * n_embd + j];
   }
-  ReleaseSequence();
+  Release(kScratchSequence);
   double norm = 0;
   for (double x : sum) norm += x * x;
   norm = std::sqrt(norm);

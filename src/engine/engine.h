@@ -1,12 +1,15 @@
 // The facade the CLI, server and benchmarks use: a loaded model with its tokenizer,
 // a paged KV cache (block pool + prefix radix tree), the chunk store and a forward
-// context. One active sequence for now; the scheduler issue brings many. Prompts given
-// to PrefillSegments go through the prefix tree, so a later prompt that starts the same
-// way reuses those blocks (full blocks of exactly computed KV only).
+// context. Several sequences may be live at once (ids chosen by the caller, 0 by default),
+// each with its own block table; DecodeBatch advances many in one forward pass. Prompts
+// given to PrefillSegments go through the prefix tree, so a later prompt that starts the
+// same way reuses those blocks (full blocks of exactly computed KV only).
 //
 // Threading: an Engine is used by one thread at a time.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,7 +60,7 @@ class Engine {
   const model::Model& model() const { return *model_; }
   const model::HParams& hparams() const { return model_->hparams(); }
   int n_ctx() const { return kv_.n_slots(); }
-  int32_t sequence_length() const { return seq_len_; }
+  int32_t sequence_length(int32_t seq = 0) const;
   // nullptr when the GGUF has no tokenizer this build understands.
   const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const std::string& tokenizer_error() const { return tokenizer_error_; }
@@ -72,24 +75,32 @@ class Engine {
   // Whether generating `token` ends the model's turn (EOS or another control token).
   bool EndsTurn(int32_t token) const;
 
-  // Ends the active sequence (the prefix tree and the chunk store keep what they cache).
+  // Ends a sequence, its blocks back to the pool (the prefix tree and the chunk store keep
+  // what they cache); Reset ends every sequence.
+  void Release(int32_t seq);
   void Reset();
   // Empties the prefix tree (the chunk store is kept).
   void ClearPrefixCache();
-  // Runs tokens at positions start_pos.. in batches of n_batch and returns the logits of
-  // the last token, or of every token when all_logits. start_pos 0 starts a new sequence;
-  // otherwise it must be the current sequence length (append only).
+  // Runs tokens of sequence `seq` at positions start_pos.. in batches of n_batch and returns
+  // the logits of the last token, or of every token when all_logits. start_pos 0 starts
+  // the sequence anew; otherwise it must be its current length (append only).
   util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
-                        std::vector<float>& logits, int n_batch = 512);
+                        std::vector<float>& logits, int n_batch = 512, int32_t seq = 0);
 
-  // Prefills a segmented prompt into sequence 0 at positions 0.. with chunk-cache
+  // Prefills a segmented prompt into sequence `seq` at positions 0.. with chunk-cache
   // fusion and returns the logits of its last token. Generation continues with
-  // Evaluate({token}, prompt.size() + i, ...).
+  // Evaluate({token}, prompt.size() + i, ...) or DecodeBatch.
   util::Status PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
-                               std::vector<float>& logits, FusionStats& stats);
+                               std::vector<float>& logits, FusionStats& stats, int32_t seq = 0);
+  // Makes room for one more token in each sequence, in order; returns the index of the
+  // first that found no free block (the caller may preempt and retry), or -1.
+  int32_t ReserveForDecode(const std::vector<int32_t>& seqs);
+  // Appends tokens[i] to seqs[i] (each sequence at most once) in one forward pass; logits
+  // [seqs.size(), n_vocab].
+  util::Status DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<int32_t>& tokens,
+                           std::vector<float>& logits);
   // A text embedding: the mean over tokens of the hidden states after the first n_layers
-  // layers (0: the input embeddings), L2-normalised ([n_embd]). Runs in a scratch
-  // sequence; ends the active one.
+  // layers (0: the input embeddings), L2-normalised ([n_embd]). Runs in a scratch sequence.
   util::Result<std::vector<float>> Embed(const std::vector<int32_t>& tokens, int n_layers, int n_batch = 512);
   // Puts the chunk's KV in the store (computing it if missing): pre-warming.
   util::Status WarmChunk(const std::vector<int32_t>& tokens);
@@ -106,16 +117,19 @@ class Engine {
   std::string tokenizer_error_;
   // The model's template, parsed once (ChatML when it has none; an error if it does not parse).
   util::Result<tokenizer::ChatTemplate> chat_template_ = tokenizer::ChatTemplate::ChatMl();
+  struct Sequence {
+    std::vector<int32_t> table;  // its blocks, by position / block size
+    int32_t len = 0;
+  };
+  static constexpr int32_t kScratchSequence = INT32_MAX;  // Embed's
   // Blocks for positions up to `n_positions` (evicting cached prefixes if needed).
-  util::Status Reserve(int32_t n_positions);
-  std::vector<int32_t> SlotsOf(int32_t n_positions) const;
-  void ReleaseSequence();
+  util::Status Reserve(Sequence& seq, int32_t n_positions);
+  std::vector<int32_t> SlotsOf(const Sequence& seq, int32_t n_positions) const;
 
   kv::KvCache kv_;
   std::unique_ptr<kv::BlockPool> pool_;
   std::unique_ptr<kv::PrefixTree> tree_;
-  std::vector<int32_t> table_;  // the active sequence's blocks
-  int32_t seq_len_ = 0;
+  std::map<int32_t, Sequence> seqs_;
   model::ForwardContext ctx_;
   uint64_t model_fingerprint_ = 0;
   std::unique_ptr<store::ChunkStore> store_;

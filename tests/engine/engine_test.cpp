@@ -62,6 +62,55 @@ std::vector<float> Prefill(Engine& e, const SegmentedPrompt& p, FusionMode mode,
   return logits;
 }
 
+TEST(EngineSequences, DecodeBatchMatchesDecodingEachSequenceAlone) {
+  // Reference: each sequence alone in its own engine, one token at a time.
+  const std::vector<std::vector<int32_t>> prompts = {Tokens(40, 1), Tokens(23, 2), Tokens(57, 3)};
+  const int n_vocab = Load(512)->hparams().n_vocab;
+  std::vector<std::vector<float>> reference;  // per sequence, logits after each of 5 steps
+  for (const auto& p : prompts) {
+    auto e = Load(512);
+    std::vector<float> logits;
+    ASSERT_TRUE(e->Evaluate(p, 0, false, logits).ok());
+    std::vector<float> all;
+    for (int step = 0; step < 5; ++step) {
+      ASSERT_TRUE(e->Evaluate({7 + step}, static_cast<int32_t>(p.size()) + step, false, logits).ok());
+      all.insert(all.end(), logits.begin(), logits.end());
+    }
+    reference.push_back(all);
+  }
+  // Together: three live sequences (ids 4, 9, 2), advanced by one batch per step.
+  auto e = Load(512);
+  const std::vector<int32_t> ids = {4, 9, 2};
+  std::vector<float> logits;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    ASSERT_TRUE(e->Evaluate(prompts[i], 0, false, logits, 512, ids[i]).ok());
+  for (int step = 0; step < 5; ++step) {
+    ASSERT_TRUE(e->DecodeBatch(ids, {7 + step, 7 + step, 7 + step}, logits).ok());
+    ASSERT_EQ(logits.size(), 3u * n_vocab);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(e->sequence_length(ids[i]), static_cast<int32_t>(prompts[i].size()) + step + 1);
+      for (int v = 0; v < n_vocab; v += 97)
+        EXPECT_NEAR(logits[i * n_vocab + v], reference[i][step * n_vocab + v], 1e-3) << "seq " << i << " step " << step;
+    }
+  }
+  const int32_t free_before = e->block_pool().n_free();
+  e->Release(9);
+  EXPECT_GT(e->block_pool().n_free(), free_before);
+  EXPECT_EQ(e->sequence_length(9), 0);
+}
+
+TEST(EngineSequences, ReserveForDecodeReportsTheFirstSequenceWithoutRoom) {
+  auto e = Load(64);  // 4 blocks of 16
+  std::vector<float> logits;
+  ASSERT_TRUE(e->Evaluate(Tokens(32, 1), 0, false, logits, 512, 0).ok());  // 2 full blocks
+  ASSERT_TRUE(e->Evaluate(Tokens(32, 2), 0, false, logits, 512, 1).ok());  // 2 full blocks
+  EXPECT_EQ(e->ReserveForDecode({0, 1}), 0);  // each needs a fifth block
+  EXPECT_FALSE(e->DecodeBatch({0, 1}, {5, 5}, logits).ok());
+  e->Release(0);
+  EXPECT_EQ(e->ReserveForDecode({1}), -1);
+  EXPECT_TRUE(e->DecodeBatch({1}, {5}, logits).ok());
+}
+
 }  // namespace
 
 TEST(Engine, PrefixModeReusesCachedBlocksAndEqualsFull) {
