@@ -12,7 +12,7 @@ namespace kvfuse::cli {
 int ServeCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv,
                           {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
-                           "--timeout", "--queue", "--max-tokens", "--store"},
+                           "--timeout", "--queue", "--max-tokens", "--store", "-np"},
                           {});
   if (!args.ok()) return Fail(args.status().message());
   server::ServerOptions o;
@@ -25,8 +25,9 @@ int ServeCommand(int argc, char** argv) {
   auto timeout = args->GetInt("--timeout", 600);
   auto queue = args->GetInt("--queue", 64);
   auto max_tokens = args->GetInt("--max-tokens", 256);
+  auto slots = args->GetInt("-np", 4);
   for (const util::Status* st : {&threads.status(), &ctx.status(), &port.status(), &max_body.status(),
-                                 &timeout.status(), &queue.status(), &max_tokens.status()})
+                                 &timeout.status(), &queue.status(), &max_tokens.status(), &slots.status()})
     if (!st->ok()) return Fail(st->message());
   if (threads.value() < 1 || threads.value() > 256) return Fail("-t must be 1..256");
   if (ctx.value() < 16 || ctx.value() > (1 << 20)) return Fail("-c must be 16..1048576");
@@ -35,6 +36,8 @@ int ServeCommand(int argc, char** argv) {
   if (timeout.value() < 1) return Fail("--timeout must be at least 1 second");
   if (queue.value() < 1) return Fail("--queue must be at least 1");
   if (max_tokens.value() < 1) return Fail("--max-tokens must be at least 1");
+  if (slots.value() < 1 || slots.value() > 256) return Fail("-np must be 1..256");
+  o.slots = static_cast<int>(slots.value());
   o.engine.n_threads = static_cast<int>(threads.value());
   o.engine.n_ctx = static_cast<int>(ctx.value());
   o.engine.chunk_store_dir = args->Get("--store");

@@ -22,7 +22,7 @@ const char* kUsage =
     "              --overlap N --min-tokens N --no-warm]\n"
     "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"
     "              [-n N] [--ratio R] [--compare]\n"
-    "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX\n"
+    "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS\n"
     "              --api-key KEY --collection DIR[,DIR] --max-body BYTES --timeout S --queue N]\n"
     "  tokenize    text to token ids: kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos]\n"
     "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";

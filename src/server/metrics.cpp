@@ -52,6 +52,11 @@ void Metrics::CountRequest(int status) {
   ++requests_[status];
 }
 
+void Metrics::CountPreemption() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++preemptions_;
+}
+
 void Metrics::SetQueueLength(size_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   queue_length_ = n;
@@ -81,6 +86,7 @@ std::string Metrics::Render() const {
   counter("kvfuse_chunk_cache_hits_total", "Chunks found in the chunk store.", chunk_hits_);
   counter("kvfuse_chunk_cache_misses_total", "Chunks computed for the chunk store.", chunk_misses_);
   counter("kvfuse_completion_tokens_total", "Generated tokens.", completion_tokens_);
+  counter("kvfuse_preemptions_total", "Requests preempted (requeued) for want of KV blocks.", preemptions_);
   out += "# HELP kvfuse_requests_total Requests by HTTP status.\n# TYPE kvfuse_requests_total counter\n";
   for (const auto& [status, n] : requests_)
     out += "kvfuse_requests_total{status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";

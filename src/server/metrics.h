@@ -32,6 +32,7 @@ class Metrics {
   void ObserveInterToken(double seconds);
   void ObserveCompletion(int32_t tokens);
   void CountRequest(int status);
+  void CountPreemption();
   void SetQueueLength(size_t n);
   void SetKvUsage(int64_t used_blocks, int64_t total_blocks);
   std::string Render() const;
@@ -40,7 +41,7 @@ class Metrics {
   mutable std::mutex mu_;
   Histogram ttft_, inter_token_;
   uint64_t prompt_tokens_ = 0, prefix_reused_ = 0, chunk_tokens_ = 0, chunk_recomputed_ = 0,
-           computed_ = 0, chunk_hits_ = 0, chunk_misses_ = 0, completion_tokens_ = 0;
+           computed_ = 0, chunk_hits_ = 0, chunk_misses_ = 0, completion_tokens_ = 0, preemptions_ = 0;
   std::map<int, uint64_t> requests_;  // by HTTP status
   size_t queue_length_ = 0;
   int64_t kv_used_ = 0, kv_total_ = 0;

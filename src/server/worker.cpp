@@ -1,13 +1,30 @@
 #include "server/worker.h"
 
+#include <algorithm>
 #include <future>
 
 namespace kvfuse::server {
 
 using Clock = std::chrono::steady_clock;
 
-Worker::Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue)
-    : engine_(engine), metrics_(metrics), max_queue_(max_queue), thread_([this] { Loop(); }) {}
+struct Worker::Live {
+  Job job;
+  int32_t seq = 0;
+  engine::Sampler sampler;
+  engine::StreamDecoder decoder;
+  StopMatcher stops;
+  GenerationResult result;
+  int32_t next_token = -1;
+  int32_t pos = 0;
+  size_t bytes_emitted = 0;
+  Clock::time_point prefilled, last_token;
+  Live(Job j, int32_t s, const engine::Engine& e)
+      : job(std::move(j)), seq(s), sampler(job.request.sampling), decoder(*e.tokenizer()), stops(job.request.stop) {}
+};
+
+Worker::Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue, int slots)
+    : engine_(engine), metrics_(metrics), max_queue_(max_queue), slots_(std::max(1, slots)),
+      thread_([this] { Loop(); }) {}
 
 Worker::~Worker() {
   {
@@ -22,7 +39,7 @@ bool Worker::Submit(GenerationRequest request, std::shared_ptr<GenerationChannel
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= max_queue_) return false;
-    queue_.push_back({std::move(request), std::move(channel), nullptr});
+    queue_.push_back({std::move(request), std::move(channel), 0});
     metrics_.SetQueueLength(queue_.size());
   }
   cv_.notify_all();
@@ -33,105 +50,174 @@ void Worker::RunExclusive(const std::function<void(engine::Engine&)>& fn) {
   std::promise<void> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_front({{}, nullptr, [&](engine::Engine& e) {
-                         fn(e);
-                         done.set_value();
-                       }});
+    tasks_.push_back([&](engine::Engine& e) {
+      fn(e);
+      done.set_value();
+    });
   }
   cv_.notify_all();
   done.get_future().wait();
 }
 
-size_t Worker::queue_length() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return queue_.size();
+void Worker::PublishKvUsage() {
+  metrics_.SetKvUsage(engine_.block_pool().n_blocks() - engine_.block_pool().n_free(), engine_.block_pool().n_blocks());
+}
+
+bool Worker::Admit(Job& job, int32_t seq) {
+  auto live = std::make_unique<Live>(std::move(job), seq, engine_);
+  const GenerationRequest& req = live->job.request;
+  std::vector<float> logits;
+  const auto t0 = Clock::now();
+  const util::Status st = engine_.PrefillSegments(req.prompt, req.fusion, logits, live->result.fusion, seq);
+  if (!st.ok()) {
+    if (st.message().find("KV cache is full") != std::string::npos && !live_.empty()) {
+      job = std::move(live->job);  // back to the queue: room comes when a live request ends
+      return false;
+    }
+    live->result.error = st.message();
+    live->job.channel->Finish(std::move(live->result));
+    return true;
+  }
+  GenerationResult& r = live->result;
+  r.prompt_tokens = req.prompt.size();
+  // Reused rather than computed: the prefix cache's tokens and those of chunks found in the store.
+  r.cached_tokens = r.fusion.prefix_reused + r.fusion.chunk_tokens_hit;
+  live->prefilled = live->last_token = Clock::now();
+  r.prompt_ms = std::chrono::duration<double, std::milli>(live->prefilled - t0).count();
+  metrics_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
+  live->pos = r.prompt_tokens;
+  r.finish_reason = "length";
+  if (Advance(*live, logits.data())) {
+    Finish(*live);
+  } else {
+    live_.push_back(std::move(live));
+  }
+  return true;
+}
+
+bool Worker::Advance(Live& live, const float* logits) {
+  GenerationResult& r = live.result;
+  const GenerationRequest& req = live.job.request;
+  if (live.job.channel->cancelled() || Clock::now() > req.deadline) return true;
+  const int32_t token = live.sampler.Sample(logits, engine_.hparams().n_vocab);
+  if (engine_.EndsTurn(token)) {
+    r.finish_reason = "stop";
+    return true;
+  }
+  ++r.completion_tokens;
+  const auto now = Clock::now();
+  if (r.completion_tokens > 1) metrics_.ObserveInterToken(std::chrono::duration<double>(now - live.last_token).count());
+  live.last_token = now;
+  const std::string piece = live.stops.Push(live.decoder.Push(token));
+  r.text += piece;
+  // A restarted request sends only what its earlier run had not.
+  if (r.text.size() > live.job.bytes_sent) {
+    const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
+    if (r.text.size() > from) live.job.channel->Push(r.text.substr(from));
+    live.bytes_emitted = r.text.size();
+  }
+  if (live.stops.stopped()) {
+    r.finish_reason = "stop";
+    return true;
+  }
+  if (r.completion_tokens >= req.max_tokens || live.pos + 1 >= engine_.n_ctx()) return true;
+  live.next_token = token;
+  return false;
+}
+
+void Worker::Finish(Live& live) {
+  GenerationResult& r = live.result;
+  if (!live.stops.stopped()) {
+    r.text += live.stops.Push(live.decoder.Flush()) + live.stops.Flush();
+    const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
+    if (r.text.size() > from) live.job.channel->Push(r.text.substr(from));
+  }
+  r.predicted_ms = std::chrono::duration<double, std::milli>(Clock::now() - live.prefilled).count();
+  metrics_.ObserveCompletion(r.completion_tokens);
+  engine_.Release(live.seq);
+  PublishKvUsage();  // before the client hears of the end, so /metrics is current by then
+  live.job.channel->Finish(std::move(r));
 }
 
 void Worker::Loop() {
   for (;;) {
-    Job job;
+    std::vector<std::function<void(engine::Engine&)>> tasks;
+    std::optional<Job> waiting;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping with nothing left
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !tasks_.empty() || !live_.empty(); });
+      if (stopping_ && queue_.empty() && tasks_.empty() && live_.empty()) return;
+      tasks.assign(tasks_.begin(), tasks_.end());
+      tasks_.clear();
+      while (!queue_.empty() && queue_.front().channel->cancelled()) {
+        queue_.front().channel->Finish({});
+        queue_.pop_front();
+      }
+      if (!queue_.empty() && static_cast<int>(live_.size()) < slots_) {
+        waiting = std::move(queue_.front());
+        queue_.pop_front();
+      }
       metrics_.SetQueueLength(queue_.size());
     }
-    if (job.task) {
-      job.task(engine_);
-      continue;
-    }
-    if (job.channel->cancelled()) {
-      job.channel->Finish({});
-      continue;
-    }
-    GenerationResult result = Run(job.request, *job.channel);
-    engine_.Reset();  // the sequence's blocks go back to the pool
-    metrics_.SetKvUsage(engine_.block_pool().n_blocks() - engine_.block_pool().n_free(), engine_.block_pool().n_blocks());
-    job.channel->Finish(std::move(result));
-  }
-}
+    for (auto& t : tasks) t(engine_);
 
-GenerationResult Worker::Run(const GenerationRequest& req, GenerationChannel& channel) {
-  GenerationResult r;
-  const engine::Engine& e = engine_;
-  std::vector<float> logits;
-  const auto t0 = Clock::now();
-  const util::Status st = engine_.PrefillSegments(req.prompt, req.fusion, logits, r.fusion);
-  if (!st.ok()) {
-    r.error = st.message();
-    return r;
+    // Decode: every live request advances by one token in one batch.
+    if (!live_.empty()) {
+      for (int32_t failed; (failed = engine_.ReserveForDecode([&] {
+             std::vector<int32_t> ids;
+             for (const auto& l : live_) ids.push_back(l->seq);
+             return ids;
+           }())) >= 0;) {
+        // No block for one of them: preempt the most recent request (its work is the
+        // cheapest to redo) and try again.
+        std::unique_ptr<Live> victim = std::move(live_.back());
+        live_.pop_back();
+        engine_.Release(victim->seq);
+        metrics_.CountPreemption();
+        victim->job.bytes_sent = std::max(victim->job.bytes_sent, victim->bytes_emitted);
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_front(std::move(victim->job));
+        if (live_.empty()) break;
+      }
+      if (!live_.empty()) {
+        std::vector<int32_t> ids, tokens;
+        for (const auto& l : live_) {
+          ids.push_back(l->seq);
+          tokens.push_back(l->next_token);
+        }
+        std::vector<float> logits;
+        const util::Status st = engine_.DecodeBatch(ids, tokens, logits);
+        const int32_t n_vocab = engine_.hparams().n_vocab;
+        std::vector<std::unique_ptr<Live>> still;
+        for (size_t i = 0; i < live_.size(); ++i) {
+          Live& l = *live_[i];
+          if (!st.ok()) {
+            l.result.error = st.message();
+            Finish(l);
+            continue;
+          }
+          ++l.pos;
+          if (Advance(l, logits.data() + i * n_vocab)) {
+            Finish(l);
+          } else {
+            still.push_back(std::move(live_[i]));
+          }
+        }
+        live_ = std::move(still);
+      }
+    }
+    // Then at most one prefill.
+    if (waiting) {
+      std::vector<bool> used(slots_, false);
+      for (const auto& l : live_) used[l->seq] = true;
+      const int32_t seq = static_cast<int32_t>(std::find(used.begin(), used.end(), false) - used.begin());
+      if (!Admit(*waiting, seq)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_front(std::move(*waiting));
+      }
+    }
+    PublishKvUsage();
   }
-  r.prompt_tokens = req.prompt.size();
-  // Reused rather than computed: the prefix cache's tokens and those of chunks found in the store.
-  r.cached_tokens = r.fusion.prefix_reused + r.fusion.chunk_tokens_hit;
-  const auto t1 = Clock::now();
-  r.prompt_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  metrics_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
-  engine::Sampler sampler(req.sampling);
-  engine::StreamDecoder decoder(*e.tokenizer());
-  StopMatcher stops(req.stop);
-  int32_t pos = req.prompt.size();
-  r.finish_reason = "length";
-  auto last = t1;
-  for (int32_t i = 0; i < req.max_tokens; ++i) {
-    if (channel.cancelled() || Clock::now() > req.deadline) break;
-    const int32_t next = sampler.Sample(logits.data(), e.hparams().n_vocab);
-    if (e.EndsTurn(next)) {
-      r.finish_reason = "stop";
-      break;
-    }
-    ++r.completion_tokens;
-    const std::string piece = stops.Push(decoder.Push(next));
-    if (!piece.empty()) {
-      r.text += piece;
-      channel.Push(piece);
-    }
-    const auto now = Clock::now();
-    if (i > 0) metrics_.ObserveInterToken(std::chrono::duration<double>(now - last).count());
-    last = now;
-    if (stops.stopped()) {
-      r.finish_reason = "stop";
-      break;
-    }
-    if (i + 1 == req.max_tokens || pos + 1 >= e.n_ctx()) break;
-    const util::Status s = engine_.Evaluate({next}, pos++, false, logits);
-    if (!s.ok()) {
-      r.error = s.message();
-      return r;
-    }
-  }
-  if (r.finish_reason != "stop" || !stops.stopped()) {
-    const std::string tail = stops.Push(decoder.Flush()) + stops.Flush();
-    if (!tail.empty()) {
-      r.text += tail;
-      channel.Push(tail);
-    }
-  }
-  r.predicted_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
-  metrics_.ObserveCompletion(r.completion_tokens);
-  return r;
 }
 
 }  // namespace kvfuse::server

@@ -1,8 +1,11 @@
-// The thread that owns the engine. Requests wait in a bounded FIFO queue and run one at a
-// time to completion (the continuous-batching scheduler of sched/ is still to come); a
-// request whose client went away is skipped or stopped at its next token, and every
-// request ends with its sequence released, so its KV blocks return to the pool (the prefix
-// tree keeps what it caches).
+// The thread that owns the engine and schedules requests with continuous batching: up to
+// `slots` requests are live at once, each in its own sequence; every iteration first
+// advances all of them by one token in a single batched forward pass, then admits at most
+// one waiting request with its (fused) prefill, so a long prompt delays decoding by one
+// prefill at most. When the KV pool has no block for a decode, the most recently admitted
+// request is preempted: its sequence is released and it waits again at the front of the
+// queue, restarting later (text it already sent is not sent twice). A request whose client
+// went away is dropped at its next token, its blocks back to the pool.
 #pragma once
 
 #include <condition_variable>
@@ -19,32 +22,40 @@ namespace kvfuse::server {
 
 class Worker {
  public:
-  Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue);
+  Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue, int slots);
   ~Worker();
 
   // False when the queue is full.
   bool Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel);
-  // Runs fn on the worker thread between requests and waits for it (for work that needs the
-  // engine itself, such as embeddings).
+  // Runs fn on the worker thread between iterations and waits for it (for work that needs
+  // the engine itself, such as embeddings).
   void RunExclusive(const std::function<void(engine::Engine&)>& fn);
-  size_t queue_length();
 
  private:
   struct Job {
     GenerationRequest request;
     std::shared_ptr<GenerationChannel> channel;
-    std::function<void(engine::Engine&)> task;
+    size_t bytes_sent = 0;  // by an earlier, preempted run
   };
+  struct Live;
   void Loop();
-  GenerationResult Run(const GenerationRequest& request, GenerationChannel& channel);
+  // Admits the job into sequence `seq`; false when the KV pool has no room for its prompt.
+  bool Admit(Job& job, int32_t seq);
+  // Samples the next token of `live` from its logits row and delivers it; true when done.
+  bool Advance(Live& live, const float* logits);
+  void Finish(Live& live);
+  void PublishKvUsage();
 
   engine::Engine& engine_;
   Metrics& metrics_;
   const size_t max_queue_;
+  const int slots_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
+  std::deque<std::function<void(engine::Engine&)>> tasks_;
   bool stopping_ = false;
+  std::vector<std::unique_ptr<Live>> live_;  // worker thread only
   std::thread thread_;
 };
 

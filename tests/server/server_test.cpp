@@ -15,6 +15,29 @@ namespace {
 
 using json = nlohmann::json;
 
+// The engine's own greedy continuation of the chat prompt (the reference).
+std::string ServerTestReference(const std::string& user, int max_tokens) {
+  auto path = tools::TestModelFile("tiny", "f32", 5);
+  engine::EngineOptions eo;
+  eo.model_path = path.value();
+  eo.n_ctx = 512;
+  eo.n_threads = 1;
+  auto e = engine::Engine::Load(eo);
+  auto tokens = e.value()->EncodeChat({{"user", user}}, true);
+  std::vector<float> logits;
+  EXPECT_TRUE(e.value()->Evaluate(tokens.value(), 0, false, logits).ok());
+  engine::StreamDecoder decoder(*e.value()->tokenizer());
+  std::string text;
+  int32_t pos = static_cast<int32_t>(tokens->size());
+  for (int i = 0; i < max_tokens; ++i) {
+    const int32_t next = sched::ArgMax(logits.data(), e.value()->hparams().n_vocab);
+    if (e.value()->EndsTurn(next)) break;
+    text += decoder.Push(next);
+    EXPECT_TRUE(e.value()->Evaluate({next}, pos++, false, logits).ok());
+  }
+  return text + decoder.Flush();
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   static ServerOptions Options() {
@@ -41,24 +64,7 @@ class ServerTest : public ::testing::Test {
   httplib::Result Post(const std::string& path, const std::string& body) {
     return client_->Post(path.c_str(), body, "application/json");
   }
-  // The engine's own greedy continuation of the chat prompt (the reference).
-  static std::string Reference(const std::string& user, int max_tokens) {
-    engine::EngineOptions eo = Options().engine;
-    auto e = engine::Engine::Load(eo);
-    auto tokens = e.value()->EncodeChat({{"user", user}}, true);
-    std::vector<float> logits;
-    EXPECT_TRUE(e.value()->Evaluate(tokens.value(), 0, false, logits).ok());
-    engine::StreamDecoder decoder(*e.value()->tokenizer());
-    std::string text;
-    int32_t pos = static_cast<int32_t>(tokens->size());
-    for (int i = 0; i < max_tokens; ++i) {
-      const int32_t next = sched::ArgMax(logits.data(), e.value()->hparams().n_vocab);
-      if (e.value()->EndsTurn(next)) break;
-      text += decoder.Push(next);
-      EXPECT_TRUE(e.value()->Evaluate({next}, pos++, false, logits).ok());
-    }
-    return text + decoder.Flush();
-  }
+  static std::string Reference(const std::string& user, int max_tokens) { return ServerTestReference(user, max_tokens); }
   static json ChatBody(const std::string& user, int max_tokens, bool stream) {
     return {{"messages", {{{"role", "user"}, {"content", user}}}}, {"max_tokens", max_tokens},
             {"temperature", 0}, {"stream", stream}};
@@ -275,9 +281,61 @@ TEST_F(ServerTest, DisconnectMidStreamFreesTheSequence) {
     auto r = c.send(req);
     EXPECT_GE(events, 1);
   }
-  // The next request runs only after the abandoned one ended and released its blocks.
+  // The abandoned request stops at its next token and its blocks go back to the pool.
+  int64_t used = -1;
+  for (int i = 0; i < 500 && used != baseline; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    used = Metric(client_->Get("/metrics")->body, "kvfuse_kv_blocks_used");
+  }
+  EXPECT_EQ(used, baseline);
+  const int64_t generated = Metric(client_->Get("/metrics")->body, "kvfuse_completion_tokens_total");
+  EXPECT_LT(generated, 8 + 400);  // cut short, not run to max_tokens
   ASSERT_EQ(Post("/v1/chat/completions", ChatBody("go on", 8, false).dump())->status, 200);
-  EXPECT_EQ(Metric(client_->Get("/metrics")->body, "kvfuse_kv_blocks_used"), baseline);
+}
+
+TEST(ServerScheduling, RequestsPreemptedForKvSpaceStillFinishWithTheirAnswer) {
+  // 6 blocks of 16 tokens; four live requests that each grow to about 3 blocks cannot all
+  // fit: some are preempted and restarted, and every client still gets its whole answer.
+  auto path = tools::TestModelFile("tiny", "f32", 5);
+  ServerOptions o;
+  o.engine.model_path = path.value();
+  o.engine.n_ctx = 96;
+  o.engine.n_threads = 1;
+  o.port = 0;
+  o.slots = 4;
+  Server s(o);
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(s.WaitReady());
+  const std::vector<std::string> users = {"alpha", "beta gamma", "delta", "epsilon zeta eta"};
+  std::vector<std::string> texts(users.size()), references(users.size());
+  for (size_t i = 0; i < users.size(); ++i) references[i] = ServerTestReference(users[i], 30);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < users.size(); ++i)
+    clients.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", s.port());
+      c.set_read_timeout(60, 0);
+      const json body = {{"messages", {{{"role", "user"}, {"content", users[i]}}}}, {"max_tokens", 30},
+                         {"temperature", 0}, {"stream", i % 2 == 1}};
+      auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+      if (!r || r->status != 200) return;
+      if (i % 2 == 1) {
+        for (size_t at = 0; (at = r->body.find("data: {", at)) != std::string::npos; ++at) {
+          const json chunk = json::parse(r->body.substr(at + 6, r->body.find("\n\n", at) - at - 6));
+          if (chunk["choices"][0]["delta"].contains("content"))
+            texts[i] += chunk["choices"][0]["delta"]["content"].get<std::string>();
+        }
+      } else {
+        texts[i] = json::parse(r->body)["choices"][0]["message"]["content"];
+      }
+    });
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < users.size(); ++i) EXPECT_EQ(texts[i], references[i]) << users[i];
+  httplib::Client c("127.0.0.1", s.port());
+  const std::string metrics = c.Get("/metrics")->body;
+  const size_t at = metrics.find("\nkvfuse_preemptions_total ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stoll(metrics.substr(at + 26)), 0);
+  s.Stop();
 }
 
 }  // namespace
