@@ -16,6 +16,7 @@ int EvalQaCommand(int argc, char** argv);
 int IngestCommand(int argc, char** argv);
 int AskCommand(int argc, char** argv);
 int ServeCommand(int argc, char** argv);
+int BenchServeCommand(int argc, char** argv);
 
 // Prints "error: message" and returns 1.
 int Fail(const std::string& message);

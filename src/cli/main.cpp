@@ -24,6 +24,8 @@ const char* kUsage =
     "              [-n N] [--ratio R] [--compare]\n"
     "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS\n"
     "              --api-key KEY --collection DIR[,DIR] --max-body BYTES --timeout S --queue N]\n"
+    "  bench-serve serving benchmark against a running server: kvfuse bench-serve --port P [--api kvfuse|openai]\n"
+    "              [-r REQUESTS --rates 0.5,1,2 -n TOKENS --chunks K --duration S --json]\n"
     "  tokenize    text to token ids: kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos]\n"
     "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
 
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
   if (command == "ingest") return kvfuse::cli::IngestCommand(argc - 2, argv + 2);
   if (command == "ask") return kvfuse::cli::AskCommand(argc - 2, argv + 2);
   if (command == "serve") return kvfuse::cli::ServeCommand(argc - 2, argv + 2);
+  if (command == "bench-serve") return kvfuse::cli::BenchServeCommand(argc - 2, argv + 2);
   if (command == "tokenize") return kvfuse::cli::TokenizeCommand(argc - 2, argv + 2);
   if (command == "inspect") return kvfuse::cli::InspectCommand(argc - 2, argv + 2);
   std::fprintf(stderr, "error: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -22,6 +22,7 @@ struct GenerationRequest {
   engine::FusionOptions fusion{engine::FusionMode::kPrefix};
   engine::SamplingParams sampling;
   int32_t max_tokens = 256;
+  bool ignore_eos = false;  // generate max_tokens whatever the model says (benchmarks)
   std::vector<std::string> stop;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };

@@ -66,6 +66,10 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
     if (!body["stream"].is_boolean()) return Invalid("stream", "'stream' must be a boolean");
     out.stream = body["stream"].get<bool>();
   }
+  if (body.contains("ignore_eos") && !body["ignore_eos"].is_null()) {
+    if (!body["ignore_eos"].is_boolean()) return Invalid("ignore_eos", "'ignore_eos' must be a boolean");
+    g.ignore_eos = body["ignore_eos"].get<bool>();
+  }
   if (body.contains("stop") && !body["stop"].is_null()) {
     const json& s = body["stop"];
     if (s.is_string()) {

@@ -100,7 +100,7 @@ bool Worker::Advance(Live& live, const float* logits) {
   const GenerationRequest& req = live.job.request;
   if (live.job.channel->cancelled() || Clock::now() > req.deadline) return true;
   const int32_t token = live.sampler.Sample(logits, engine_.hparams().n_vocab);
-  if (engine_.EndsTurn(token)) {
+  if (!req.ignore_eos && engine_.EndsTurn(token)) {
     r.finish_reason = "stop";
     return true;
   }
