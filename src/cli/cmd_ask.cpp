@@ -56,7 +56,7 @@ util::Result<Answer> Generate(engine::Engine& e, const engine::SegmentedPrompt& 
 }  // namespace
 
 int AskCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv, {"-m", "-c", "-t", "-k", "-n", "--mode", "--ratio", "--system", "--ctx"},
+  auto args = Args::Parse(argc, argv, {"-m", "-c", "-t", "-k", "-n", "--mode", "--ratio", "--system", "--ctx", "--dense-weight"},
                           {"--compare"});
   if (!args.ok()) return Fail(args.status().message());
   const std::string dir = args->Get("-c");
@@ -66,7 +66,8 @@ int AskCommand(int argc, char** argv) {
   auto k = args->GetInt("-k", 6);
   auto n_predict = args->GetInt("-n", 32);
   auto ratio = args->GetFloat("--ratio", 0.15);
-  for (const util::Status* st : {&k.status(), &n_predict.status(), &ratio.status()})
+  auto dense_weight = args->GetFloat("--dense-weight", rag::SearchOptions{}.dense_weight);
+  for (const util::Status* st : {&k.status(), &n_predict.status(), &ratio.status(), &dense_weight.status()})
     if (!st->ok()) return Fail(st->message());
   if (k.value() < 1 || k.value() > 64) return Fail("-k must be 1..64");
   if (n_predict.value() < 1 || n_predict.value() > 4096) return Fail("-n must be 1..4096");
@@ -98,6 +99,8 @@ int AskCommand(int argc, char** argv) {
   }
   rag::SearchOptions search;
   search.k = static_cast<size_t>(k.value());
+  if (dense_weight.value() < 0 || dense_weight.value() > 10) return Fail("--dense-weight must be 0..10");
+  search.dense_weight = dense_weight.value();
   const std::vector<rag::SearchHit> hits =
       collection->Search(question, query_vector.empty() ? nullptr : query_vector.data(), search);
   const double retrieve_ms = MsSince(t_retrieve);

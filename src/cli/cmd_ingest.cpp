@@ -36,8 +36,9 @@ int IngestCommand(int argc, char** argv) {
   engine::Engine& e = *engine.value();
   if (!e.tokenizer()) return Fail("cannot tokenize: " + e.tokenizer_error());
   ProgressBar progress;
-  // Layer 0 (the mean of the input embeddings) by default: on the demo world it retrieves
-  // with recall@6 0.75 alone, the last layer's states 0.05 (a model not trained to embed).
+  // Layer 0 (the mean of the input embeddings) by default: a model not trained to embed keeps
+  // the most lexical signal there (the first demo model's layer-0 vectors alone reached
+  // recall@6 0.75 on the demo world, its last layer's 0.05).
   auto embed_layer = args->GetInt("--embed-layer", 0);
   if (!embed_layer.ok()) return Fail(embed_layer.status().message());
   if (embed_layer.value() < 0 || embed_layer.value() > e.hparams().n_layers)

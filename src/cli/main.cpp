@@ -21,7 +21,7 @@ const char* kUsage =
     "  ingest      documents into a collection: kvfuse ingest -m M.gguf -c DIR PATH... [--chunk-tokens N\n"
     "              --overlap N --min-tokens N --no-warm]\n"
     "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"
-    "              [-n N] [--ratio R] [--compare]\n"
+    "              [-n N] [--ratio R] [--dense-weight W] [--compare]\n"
     "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS\n"
     "              --api-key KEY --collection DIR[,DIR] --max-body BYTES --timeout S --queue N]\n"
     "  bench-serve serving benchmark against a running server: kvfuse bench-serve --port P [--api kvfuse|openai]\n"

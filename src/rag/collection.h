@@ -55,7 +55,11 @@ struct IngestReport {
 struct SearchOptions {
   size_t k = 6;
   size_t candidates = 50;  // per retriever, before fusion
-  double bm25_weight = 1.0, dense_weight = 1.0;  // reciprocal-rank fusion weights
+  // Reciprocal-rank fusion weights. Dense vectors from a model not trained to embed (the
+  // demo model) are a weak retriever: at equal weight they cut the demo world's recall@6
+  // from 1.0 (BM25 alone) to 0.61, at 0.1 they only break ties (0.97). Raise dense_weight
+  // for a real embedding model.
+  double bm25_weight = 1.0, dense_weight = 0.1;
   size_t link_from = 2;  // top fused hits whose text is scanned for other sections' headings
 };
 
