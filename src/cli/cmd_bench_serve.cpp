@@ -141,7 +141,9 @@ int BenchServeCommand(int argc, char** argv) {
       clients.emplace_back([&, i, body, send_at] {
         std::this_thread::sleep_until(send_at);
         httplib::Client c(host, static_cast<int>(port.value()));
-        c.set_read_timeout(static_cast<time_t>(duration.value()) + 1, 0);
+        // Nothing outlives the run's time bound, a request still waiting in a queue included.
+        const double left = std::chrono::duration<double>(deadline - Clock::now()).count();
+        c.set_read_timeout(static_cast<time_t>(std::max(1.0, left)), 0);
         if (args->Has("--api-key")) c.set_bearer_token_auth(args->Get("--api-key"));
         Sample& s = samples[i];
         const auto t0 = Clock::now();
@@ -160,7 +162,9 @@ int BenchServeCommand(int argc, char** argv) {
             const json chunk = json::parse(event.substr(6), nullptr, false);
             if (chunk.is_discarded() || !chunk.contains("choices") || chunk["choices"].empty()) continue;
             const json& delta = chunk["choices"][0].value("delta", json::object());
-            if (delta.contains("content") && delta["content"].is_string() && !delta["content"].get<std::string>().empty()) {
+            // A token per content event, empty ones included (a piece of a character).
+            if (delta.contains("content") && delta["content"].is_string() &&
+                (!delta.contains("role") || !delta["content"].get<std::string>().empty())) {
               last = Clock::now();
               if (s.tokens++ == 0) first = last;
             }
@@ -195,6 +199,7 @@ int BenchServeCommand(int argc, char** argv) {
     if (!args->Has("--json"))
       std::printf("%-8.2f %5d %6d %9.3fs %9.3fs %10.1f %9.3f\n", rate, ok, errors, Percentile(ttft, 0.5),
                   Percentile(ttft, 0.99), mean_tpot * 1000, throughput);
+    std::fflush(stdout);
   }
   if (args->Has("--json")) std::printf("%s\n", report.dump(1).c_str());
   return 0;

@@ -39,7 +39,7 @@ bool Worker::Submit(GenerationRequest request, std::shared_ptr<GenerationChannel
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= max_queue_) return false;
-    queue_.push_back({std::move(request), std::move(channel), 0});
+    queue_.push_back({std::move(request), std::move(channel), 0, 0});
     metrics_.SetQueueLength(queue_.size());
   }
   cv_.notify_all();
@@ -110,11 +110,13 @@ bool Worker::Advance(Live& live, const float* logits) {
   live.last_token = now;
   const std::string piece = live.stops.Push(live.decoder.Push(token));
   r.text += piece;
-  // A restarted request sends only what its earlier run had not.
-  if (r.text.size() > live.job.bytes_sent) {
+  // One event per token (empty while a character is incomplete or a stop string may be
+  // starting), so clients can time tokens; a restarted request sends only what its earlier
+  // run had not.
+  if (r.completion_tokens > live.job.tokens_sent) {
     const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
-    if (r.text.size() > from) live.job.channel->Push(r.text.substr(from));
-    live.bytes_emitted = r.text.size();
+    live.job.channel->Push(r.text.size() > from ? r.text.substr(from) : std::string());
+    live.bytes_emitted = std::max(from, r.text.size());
   }
   if (live.stops.stopped()) {
     r.finish_reason = "stop";
@@ -175,6 +177,7 @@ void Worker::Loop() {
         engine_.Release(victim->seq);
         metrics_.CountPreemption();
         victim->job.bytes_sent = std::max(victim->job.bytes_sent, victim->bytes_emitted);
+        victim->job.tokens_sent = std::max(victim->job.tokens_sent, victim->result.completion_tokens);
         std::lock_guard<std::mutex> lock(mu_);
         queue_.push_front(std::move(victim->job));
         if (live_.empty()) break;

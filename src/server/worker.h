@@ -35,7 +35,8 @@ class Worker {
   struct Job {
     GenerationRequest request;
     std::shared_ptr<GenerationChannel> channel;
-    size_t bytes_sent = 0;  // by an earlier, preempted run
+    size_t bytes_sent = 0;     // by an earlier, preempted run
+    int32_t tokens_sent = 0;  // likewise
   };
   struct Live;
   void Loop();
