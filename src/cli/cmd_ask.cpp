@@ -109,8 +109,9 @@ int AskCommand(int argc, char** argv) {
   for (const rag::SearchHit& h : hits) {
     const rag::CollectionChunk* c = collection->chunk(h.id);
     texts.push_back(c->text);
-    std::printf("  #%d %s (%s; bm25 rank %d, dense rank %d", h.id, c->heading.c_str(), c->file.c_str(),
-                h.bm25_rank, h.dense_rank);
+    const auto rank = [](int32_t r) { return r > 0 ? std::to_string(r) : std::string("-"); };
+    std::printf("  #%d %s (%s; bm25 rank %s, dense rank %s", h.id, c->heading.c_str(), c->file.c_str(),
+                rank(h.bm25_rank).c_str(), rank(h.dense_rank).c_str());
     if (h.linked_from >= 0) std::printf(", named by #%d", h.linked_from);
     std::printf(")\n");
   }
