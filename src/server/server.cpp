@@ -73,7 +73,7 @@ void Server::Load() {
     collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
   }
   model_name_ = std::filesystem::path(options_.engine.model_path).filename().string();
-  worker_ = std::make_unique<Worker>(*engine_, metrics_, options_.max_queue, options_.slots);
+  worker_ = std::make_unique<Worker>(*engine_, metrics_, options_.max_queue, options_.slots, options_.prefill_chunk);
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   ready_ = true;
 }

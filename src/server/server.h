@@ -30,6 +30,7 @@ struct ServerOptions {
   int32_t max_tokens_default = 256;
   size_t max_queue = 64;           // waiting requests before 429
   int slots = 4;                   // requests decoded together (continuous batching)
+  int32_t prefill_chunk = 512;     // prompt tokens prefilled per scheduler iteration (plain prompts)
   int request_timeout_s = 600;     // generation stops (finish_reason "length") after this
   int http_threads = 64;           // concurrent connections (a streaming client holds one)
   std::vector<std::string> collections;  // directories; a request names one by its last path part

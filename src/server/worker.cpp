@@ -16,15 +16,18 @@ struct Worker::Live {
   GenerationResult result;
   int32_t next_token = -1;
   int32_t pos = 0;
+  std::vector<int32_t> pending;  // prompt tokens still to prefill (a long plain prompt, in chunks)
+  Clock::time_point admitted;
   size_t bytes_emitted = 0;
+  std::vector<float> next_logits;  // after the last prefill chunk
   Clock::time_point prefilled, last_token;
   Live(Job j, int32_t s, const engine::Engine& e)
       : job(std::move(j)), seq(s), sampler(job.request.sampling), decoder(*e.tokenizer()), stops(job.request.stop) {}
 };
 
-Worker::Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue, int slots)
+Worker::Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue, int slots, int32_t prefill_chunk)
     : engine_(engine), metrics_(metrics), max_queue_(max_queue), slots_(std::max(1, slots)),
-      thread_([this] { Loop(); }) {}
+      prefill_chunk_(std::max(16, prefill_chunk)), thread_([this] { Loop(); }) {}
 
 Worker::~Worker() {
   {
@@ -67,10 +70,17 @@ bool Worker::Admit(Job& job, int32_t seq) {
   auto live = std::make_unique<Live>(std::move(job), seq, engine_);
   const GenerationRequest& req = live->job.request;
   std::vector<float> logits;
-  const auto t0 = Clock::now();
-  const util::Status st = engine_.PrefillSegments(req.prompt, req.fusion, logits, live->result.fusion, seq);
+  live->admitted = Clock::now();
+  // A long plain prompt is prefilled in chunks over several iterations (decodes go on between
+  // them); a RAG prompt's fused prefill is one unit.
+  engine::SegmentedPrompt first = req.prompt;
+  if (req.prompt.chunks.empty() && req.prompt.size() > prefill_chunk_) {
+    first.prefix.resize(prefill_chunk_);
+    live->pending.assign(req.prompt.prefix.begin() + prefill_chunk_, req.prompt.prefix.end());
+  }
+  const util::Status st = engine_.PrefillSegments(first, req.fusion, logits, live->result.fusion, seq);
   if (!st.ok()) {
-    if (st.message().find("KV cache is full") != std::string::npos && !live_.empty()) {
+    if (IsKvFull(st) && !live_.empty()) {
       job = std::move(live->job);  // back to the queue: room comes when a live request ends
       return false;
     }
@@ -78,21 +88,47 @@ bool Worker::Admit(Job& job, int32_t seq) {
     live->job.channel->Finish(std::move(live->result));
     return true;
   }
-  GenerationResult& r = live->result;
-  r.prompt_tokens = req.prompt.size();
-  // Reused rather than computed: the prefix cache's tokens and those of chunks found in the store.
-  r.cached_tokens = r.fusion.prefix_reused + r.fusion.chunk_tokens_hit;
-  live->prefilled = live->last_token = Clock::now();
-  r.prompt_ms = std::chrono::duration<double, std::milli>(live->prefilled - t0).count();
-  metrics_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
-  live->pos = r.prompt_tokens;
-  r.finish_reason = "length";
-  if (Advance(*live, logits.data())) {
-    Finish(*live);
+  live->pos = first.size();
+  if (live->pending.empty()) {
+    StartDecoding(std::move(live), logits.data());
   } else {
     live_.push_back(std::move(live));
   }
   return true;
+}
+
+bool Worker::IsKvFull(const util::Status& st) {
+  return st.message().find("KV cache is full") != std::string::npos;  // Engine::Reserve's error
+}
+
+bool Worker::ContinuePrefill(Live& live) {
+  const size_t n = std::min(live.pending.size(), static_cast<size_t>(prefill_chunk_));
+  const std::vector<int32_t> part(live.pending.begin(), live.pending.begin() + n);
+  std::vector<float> logits;
+  const util::Status st = engine_.Evaluate(part, live.pos, false, logits, prefill_chunk_, live.seq);
+  if (!st.ok()) return false;
+  live.pos += static_cast<int32_t>(n);
+  live.result.fusion.tokens_computed += static_cast<int32_t>(n);
+  live.result.fusion.prompt_tokens += static_cast<int32_t>(n);
+  live.pending.erase(live.pending.begin(), live.pending.begin() + n);
+  if (live.pending.empty()) live.next_logits = std::move(logits);
+  return true;
+}
+
+void Worker::StartDecoding(std::unique_ptr<Live> live, const float* logits) {
+  GenerationResult& r = live->result;
+  r.prompt_tokens = live->job.request.prompt.size();
+  // Reused rather than computed: the prefix cache's tokens and those of chunks found in the store.
+  r.cached_tokens = r.fusion.prefix_reused + r.fusion.chunk_tokens_hit;
+  live->prefilled = live->last_token = Clock::now();
+  r.prompt_ms = std::chrono::duration<double, std::milli>(live->prefilled - live->admitted).count();
+  metrics_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
+  r.finish_reason = "length";
+  if (Advance(*live, logits)) {
+    Finish(*live);
+  } else {
+    live_.push_back(std::move(live));
+  }
 }
 
 bool Worker::Advance(Live& live, const float* logits) {
@@ -163,13 +199,15 @@ void Worker::Loop() {
     }
     for (auto& t : tasks) t(engine_);
 
-    // Decode: every live request advances by one token in one batch.
-    if (!live_.empty()) {
-      for (int32_t failed; (failed = engine_.ReserveForDecode([&] {
-             std::vector<int32_t> ids;
-             for (const auto& l : live_) ids.push_back(l->seq);
-             return ids;
-           }())) >= 0;) {
+    // Decode: every live request past its prefill advances by one token in one batch.
+    const auto decoding = [&] {
+      std::vector<int32_t> ids;
+      for (const auto& l : live_)
+        if (l->pending.empty()) ids.push_back(l->seq);
+      return ids;
+    };
+    if (!decoding().empty()) {
+      while (engine_.ReserveForDecode(decoding()) >= 0) {
         // No block for one of them: preempt the most recent request (its work is the
         // cheapest to redo) and try again.
         std::unique_ptr<Live> victim = std::move(live_.back());
@@ -180,27 +218,33 @@ void Worker::Loop() {
         victim->job.tokens_sent = std::max(victim->job.tokens_sent, victim->result.completion_tokens);
         std::lock_guard<std::mutex> lock(mu_);
         queue_.push_front(std::move(victim->job));
-        if (live_.empty()) break;
+        if (decoding().empty()) break;
       }
-      if (!live_.empty()) {
+      if (!decoding().empty()) {
         std::vector<int32_t> ids, tokens;
-        for (const auto& l : live_) {
-          ids.push_back(l->seq);
-          tokens.push_back(l->next_token);
-        }
+        for (const auto& l : live_)
+          if (l->pending.empty()) {
+            ids.push_back(l->seq);
+            tokens.push_back(l->next_token);
+          }
         std::vector<float> logits;
         const util::Status st = engine_.DecodeBatch(ids, tokens, logits);
         const int32_t n_vocab = engine_.hparams().n_vocab;
         std::vector<std::unique_ptr<Live>> still;
+        size_t row = 0;
         for (size_t i = 0; i < live_.size(); ++i) {
           Live& l = *live_[i];
+          if (!l.pending.empty()) {
+            still.push_back(std::move(live_[i]));
+            continue;
+          }
           if (!st.ok()) {
             l.result.error = st.message();
             Finish(l);
             continue;
           }
           ++l.pos;
-          if (Advance(l, logits.data() + i * n_vocab)) {
+          if (Advance(l, logits.data() + row++ * n_vocab)) {
             Finish(l);
           } else {
             still.push_back(std::move(live_[i]));
@@ -209,7 +253,34 @@ void Worker::Loop() {
         live_ = std::move(still);
       }
     }
-    // Then at most one prefill.
+    // Then one unit of prefill work: the next chunk of a prompt being prefilled, else a new request.
+    const auto prefilling = std::find_if(live_.begin(), live_.end(), [](const auto& l) { return !l->pending.empty(); });
+    const bool prefill_work = prefilling != live_.end();
+    if (prefill_work) {
+      std::unique_ptr<Live> l = std::move(*prefilling);
+      live_.erase(prefilling);
+      if (!ContinuePrefill(*l)) {
+        if (live_.empty()) {  // alone and still no room: the prompt cannot fit this server's KV pool
+          l->result.error = "the prompt does not fit the KV cache";
+          Finish(*l);
+        } else {  // back to the queue, to start over when others have ended
+          engine_.Release(l->seq);
+          metrics_.CountPreemption();
+          std::lock_guard<std::mutex> lock(mu_);
+          queue_.push_front(std::move(l->job));
+        }
+      } else if (l->pending.empty()) {
+        const std::vector<float> logits = std::move(l->next_logits);
+        StartDecoding(std::move(l), logits.data());
+      } else {
+        live_.push_back(std::move(l));
+      }
+    }
+    if (waiting && prefill_work) {  // one unit of prefill per iteration
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_front(std::move(*waiting));
+      waiting.reset();
+    }
     if (waiting) {
       std::vector<bool> used(slots_, false);
       for (const auto& l : live_) used[l->seq] = true;

@@ -1,8 +1,10 @@
 // The thread that owns the engine and schedules requests with continuous batching: up to
 // `slots` requests are live at once, each in its own sequence; every iteration first
-// advances all of them by one token in a single batched forward pass, then admits at most
-// one waiting request with its (fused) prefill, so a long prompt delays decoding by one
-// prefill at most. When the KV pool has no block for a decode, the most recently admitted
+// advances all decoding requests by one token in a single batched forward pass, then does
+// one unit of prefill work: the next chunk (prefill_chunk tokens) of a long plain prompt, or
+// the admission of a waiting request with its first chunk or its whole fused prefill, so
+// decoding waits for one unit at most (Sarathi-Serve's chunked prefill; a fused RAG prefill
+// is one unit). When the KV pool has no block for a decode, the most recently admitted
 // request is preempted: its sequence is released and it waits again at the front of the
 // queue, restarting later (text it already sent is not sent twice). A request whose client
 // went away is dropped at its next token, its blocks back to the pool.
@@ -22,7 +24,8 @@ namespace kvfuse::server {
 
 class Worker {
  public:
-  Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue, int slots);
+  // prefill_chunk: the most prompt tokens one iteration prefills for a plain prompt.
+  Worker(engine::Engine& engine, Metrics& metrics, size_t max_queue, int slots, int32_t prefill_chunk = 512);
   ~Worker();
 
   // False when the queue is full.
@@ -42,6 +45,10 @@ class Worker {
   void Loop();
   // Admits the job into sequence `seq`; false when the KV pool has no room for its prompt.
   bool Admit(Job& job, int32_t seq);
+  // The next chunk of a long prompt; false when it could not run (no KV room).
+  bool ContinuePrefill(Live& live);
+  void StartDecoding(std::unique_ptr<Live> live, const float* logits);
+  static bool IsKvFull(const util::Status& st);
   // Samples the next token of `live` from its logits row and delivers it; true when done.
   bool Advance(Live& live, const float* logits);
   void Finish(Live& live);
@@ -51,6 +58,7 @@ class Worker {
   Metrics& metrics_;
   const size_t max_queue_;
   const int slots_;
+  const int32_t prefill_chunk_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;

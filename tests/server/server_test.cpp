@@ -49,6 +49,7 @@ class ServerTest : public ::testing::Test {
     o.engine.n_threads = 1;
     o.port = 0;
     o.max_body_bytes = 64 * 1024;
+    o.prefill_chunk = 16;  // chat prompts here are longer: their prefill is chunked
     return o;
   }
   void Start(ServerOptions o) {
@@ -303,6 +304,7 @@ TEST(ServerScheduling, RequestsPreemptedForKvSpaceStillFinishWithTheirAnswer) {
   o.engine.n_threads = 1;
   o.port = 0;
   o.slots = 4;
+  o.prefill_chunk = 16;
   Server s(o);
   ASSERT_TRUE(s.Start().ok());
   ASSERT_TRUE(s.WaitReady());
