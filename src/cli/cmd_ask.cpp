@@ -93,7 +93,7 @@ int AskCommand(int argc, char** argv) {
   const auto t_retrieve = Clock::now();
   std::vector<float> query_vector;
   if (same_model) {
-    auto v = e.Embed(e.tokenizer()->Encode(question, true), collection->embed_layer());
+    auto v = e.EmbedText(question, collection->embed_layer());
     if (!v.ok()) return Fail(v.status().message());
     query_vector = std::move(v).value();
   }

@@ -49,9 +49,7 @@ int IngestCommand(int argc, char** argv) {
   hooks.count_tokens = [&](std::string_view text) {
     return static_cast<int32_t>(e.tokenizer()->Encode(text, false).size());
   };
-  hooks.embed = [&](const rag::CollectionChunk& c) {
-    return e.Embed(e.tokenizer()->Encode(c.heading + "\n" + c.text, true), hooks.embed_layer);
-  };
+  hooks.embed = [&](const std::string& text) { return e.EmbedText(text, hooks.embed_layer); };
   if (!args->Has("--no-warm"))
     hooks.warm = [&](const rag::CollectionChunk& c) -> util::Status {
       auto tokens = engine::ChunkSegmentTokens(e, c.text);

@@ -291,6 +291,11 @@ Result<std::vector<float>> Engine::Embed(const std::vector<int32_t>& tokens, int
   return out;
 }
 
+Result<std::vector<float>> Engine::EmbedText(std::string_view text, int n_layers) {
+  if (!tokenizer_) return Status::Error("cannot tokenize: " + tokenizer_error_);
+  return Embed(tokenizer_->Encode(text, /*add_special=*/true), n_layers);
+}
+
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
   if (tokens.empty()) return Status::Error("empty chunk");
   FusionStats stats;

@@ -102,6 +102,8 @@ class Engine {
   // A text embedding: the mean over tokens of the hidden states after the first n_layers
   // layers (0: the input embeddings), L2-normalised ([n_embd]). Runs in a scratch sequence.
   util::Result<std::vector<float>> Embed(const std::vector<int32_t>& tokens, int n_layers, int n_batch = 512);
+  // Embed of a text, tokenized with BOS.
+  util::Result<std::vector<float>> EmbedText(std::string_view text, int n_layers);
   // Puts the chunk's KV in the store (computing it if missing): pre-warming.
   util::Status WarmChunk(const std::vector<int32_t>& tokens);
   store::ChunkStore& chunk_store() { return *store_; }

@@ -263,12 +263,13 @@ IngestReport Collection::Ingest(const std::vector<std::string>& paths, const Chu
   }
   if (hooks.progress) hooks.progress("reading", files.size(), files.size());
   // Chunks of unchanged files that lost their vector (model change, damaged vectors.bin).
+  const std::unordered_set<int32_t> added(fresh.begin(), fresh.end());
   for (const CollectionChunk& c : chunks_)
-    if (!vectors_.count(c.id) && std::find(fresh.begin(), fresh.end(), c.id) == fresh.end()) fresh.push_back(c.id);
+    if (!vectors_.count(c.id) && !added.count(c.id)) fresh.push_back(c.id);
   for (size_t i = 0; i < fresh.size(); ++i) {
     if (hooks.progress) hooks.progress("embedding and pre-computing KV", i, fresh.size());
     const CollectionChunk& c = *chunk(fresh[i]);
-    auto v = hooks.embed(c);
+    auto v = hooks.embed(IndexText(c));
     if (!v.ok()) {
       report.errors.push_back("chunk " + std::to_string(c.id) + " of " + c.file + ": " + v.status().message());
       continue;

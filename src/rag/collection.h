@@ -41,7 +41,8 @@ struct IngestHooks {
   uint64_t model_fingerprint = 0;  // what embed and warm depend on
   int32_t embed_layer = 0;         // likewise: the depth of the hidden states embed pools
   TokenCounter count_tokens;
-  std::function<util::Result<std::vector<float>>(const CollectionChunk&)> embed;
+  // The embedding of a chunk's index text (its heading, a line break, its text: what BM25 sees).
+  std::function<util::Result<std::vector<float>>(const std::string& text)> embed;
   std::function<util::Status(const CollectionChunk&)> warm;  // optional: pre-computes chunk KV
   std::function<void(std::string_view stage, size_t done, size_t total)> progress;  // optional
 };

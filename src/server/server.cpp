@@ -227,7 +227,7 @@ void Server::Routes() {
         std::vector<float> q;
         if (c.model_fingerprint() == engine_->model_fingerprint())
           worker_->RunExclusive([&](engine::Engine& e) {
-            auto v = e.Embed(e.tokenizer()->Encode(query, true), c.embed_layer());
+            auto v = e.EmbedText(query, c.embed_layer());
             if (v.ok()) q = std::move(v).value();
           });
         rag::SearchOptions so;

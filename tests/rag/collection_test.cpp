@@ -23,10 +23,10 @@ struct FakeModel {
     IngestHooks h;
     h.model_fingerprint = fingerprint;
     h.count_tokens = [](std::string_view t) { return static_cast<int32_t>(Words(t).size()); };
-    h.embed = [this](const CollectionChunk& c) -> util::Result<std::vector<float>> {
+    h.embed = [this](const std::string& text) -> util::Result<std::vector<float>> {
       ++embedded;
       std::vector<float> v(16, 0.0f);
-      for (const std::string& w : Words(c.heading + " " + c.text)) v[std::hash<std::string>()(w) % 16] += 1.0f;
+      for (const std::string& w : Words(text)) v[std::hash<std::string>()(w) % 16] += 1.0f;
       return v;
     };
     h.warm = [this](const CollectionChunk&) {

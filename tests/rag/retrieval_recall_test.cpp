@@ -37,7 +37,7 @@ TEST(RetrievalRecall, DemoWorldRecallAtSix) {
   IngestHooks hooks;
   hooks.model_fingerprint = e.model_fingerprint();
   hooks.count_tokens = [&](std::string_view t) { return static_cast<int32_t>(e.tokenizer()->Encode(t, false).size()); };
-  hooks.embed = [&](const CollectionChunk& c) { return e.Embed(e.tokenizer()->Encode(c.heading + "\n" + c.text, true), 0); };
+  hooks.embed = [&](const std::string& text) { return e.EmbedText(text, 0); };
   const IngestReport report = collection->Ingest({models + "/demo-world/corpus"}, ChunkOptions{}, hooks);
   ASSERT_TRUE(report.errors.empty()) << report.errors[0];
 
@@ -53,7 +53,7 @@ TEST(RetrievalRecall, DemoWorldRecallAtSix) {
   double total = 0;
   int n = 0;
   for (const auto& q : ReadJsonl(models + "/demo-world/eval-questions.jsonl")) {
-    auto v = e.Embed(e.tokenizer()->Encode(q["question"].get<std::string>(), true), 0);
+    auto v = e.EmbedText(q["question"].get<std::string>(), 0);
     ASSERT_TRUE(v.ok());
     SearchOptions so;
     so.k = 6;
