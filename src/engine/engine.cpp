@@ -95,6 +95,17 @@ void Engine::ClearPrefixCache() {
   tree_ = std::make_unique<kv::PrefixTree>(*pool_);  // the old tree releases its blocks
 }
 
+namespace {
+constexpr char kKvCacheFull[] = "the KV cache is full";
+}  // namespace
+
+Status Engine::KvCacheFull() const {
+  return Status::Error(util::StrFormat("%s (%d blocks of %d tokens in use)", kKvCacheFull, pool_->n_blocks(),
+                                       pool_->block_size()));
+}
+
+bool Engine::IsKvCacheFull(const Status& st) { return !st.ok() && st.message().rfind(kKvCacheFull, 0) == 0; }
+
 Status Engine::Reserve(Sequence& seq, int32_t n_positions) {
   if (n_positions > kv_.n_slots())
     return Status::Error(util::StrFormat("%d tokens do not fit the context of %d", n_positions, kv_.n_slots()));
@@ -103,8 +114,7 @@ Status Engine::Reserve(Sequence& seq, int32_t n_positions) {
     std::optional<int32_t> block = pool_->Allocate();
     if (!block && tree_->Evict(1) == 1) block = pool_->Allocate();
     if (!block)
-      return Status::Error(util::StrFormat("the KV cache is full (%d blocks of %d tokens in use)",
-                                           pool_->n_blocks(), bs));
+      return KvCacheFull();
     seq.table.push_back(*block);
   }
   return Status::Ok();
@@ -203,8 +213,7 @@ Status Engine::DecodeBatch(const std::vector<int32_t>& seq_ids, const std::vecto
                            std::vector<float>& logits) {
   if (seq_ids.empty() || seq_ids.size() != tokens.size()) return Status::Error("one token per sequence");
   if (ReserveForDecode(seq_ids) >= 0)
-    return Status::Error(util::StrFormat("the KV cache is full (%d blocks of %d tokens in use)", pool_->n_blocks(),
-                                         pool_->block_size()));
+    return KvCacheFull();
   model::TokenBatch batch;
   for (size_t i = 0; i < seq_ids.size(); ++i) {
     const Sequence& seq = seqs_.at(seq_ids[i]);

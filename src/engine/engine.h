@@ -92,6 +92,9 @@ class Engine {
   // Evaluate({token}, prompt.size() + i, ...) or DecodeBatch.
   util::Status PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
                                std::vector<float>& logits, FusionStats& stats, int32_t seq = 0);
+  // Whether an error of Evaluate, PrefillSegments or DecodeBatch means that no KV block was
+  // free, even after evicting cached prefixes (so waiting for other sequences may help).
+  static bool IsKvCacheFull(const util::Status& st);
   // Makes room for one more token in each sequence, in order; returns the index of the
   // first that found no free block (the caller may preempt and retry), or -1.
   int32_t ReserveForDecode(const std::vector<int32_t>& seqs);
@@ -126,6 +129,7 @@ class Engine {
   static constexpr int32_t kScratchSequence = INT32_MAX;  // Embed's
   // Blocks for positions up to `n_positions` (evicting cached prefixes if needed).
   util::Status Reserve(Sequence& seq, int32_t n_positions);
+  util::Status KvCacheFull() const;
   std::vector<int32_t> SlotsOf(const Sequence& seq, int32_t n_positions) const;
 
   kv::KvCache kv_;

@@ -80,7 +80,7 @@ bool Worker::Admit(Job& job, int32_t seq) {
   }
   const util::Status st = engine_.PrefillSegments(first, req.fusion, logits, live->result.fusion, seq);
   if (!st.ok()) {
-    if (IsKvFull(st) && !live_.empty()) {
+    if (engine::Engine::IsKvCacheFull(st) && !live_.empty()) {
       job = std::move(live->job);  // back to the queue: room comes when a live request ends
       return false;
     }
@@ -97,22 +97,18 @@ bool Worker::Admit(Job& job, int32_t seq) {
   return true;
 }
 
-bool Worker::IsKvFull(const util::Status& st) {
-  return st.message().find("KV cache is full") != std::string::npos;  // Engine::Reserve's error
-}
-
-bool Worker::ContinuePrefill(Live& live) {
+util::Status Worker::ContinuePrefill(Live& live) {
   const size_t n = std::min(live.pending.size(), static_cast<size_t>(prefill_chunk_));
   const std::vector<int32_t> part(live.pending.begin(), live.pending.begin() + n);
   std::vector<float> logits;
   const util::Status st = engine_.Evaluate(part, live.pos, false, logits, prefill_chunk_, live.seq);
-  if (!st.ok()) return false;
+  if (!st.ok()) return st;
   live.pos += static_cast<int32_t>(n);
   live.result.fusion.tokens_computed += static_cast<int32_t>(n);
   live.result.fusion.prompt_tokens += static_cast<int32_t>(n);
   live.pending.erase(live.pending.begin(), live.pending.begin() + n);
   if (live.pending.empty()) live.next_logits = std::move(logits);
-  return true;
+  return util::Status::Ok();
 }
 
 void Worker::StartDecoding(std::unique_ptr<Live> live, const float* logits) {
@@ -259,15 +255,15 @@ void Worker::Loop() {
     if (prefill_work) {
       std::unique_ptr<Live> l = std::move(*prefilling);
       live_.erase(prefilling);
-      if (!ContinuePrefill(*l)) {
-        if (live_.empty()) {  // alone and still no room: the prompt cannot fit this server's KV pool
-          l->result.error = "the prompt does not fit the KV cache";
-          Finish(*l);
-        } else {  // back to the queue, to start over when others have ended
+      if (const util::Status st = ContinuePrefill(*l); !st.ok()) {
+        if (engine::Engine::IsKvCacheFull(st) && !live_.empty()) {  // back to the queue until others end
           engine_.Release(l->seq);
           metrics_.CountPreemption();
           std::lock_guard<std::mutex> lock(mu_);
           queue_.push_front(std::move(l->job));
+        } else {  // alone and still no room (the prompt cannot fit this server's pool), or an error
+          l->result.error = engine::Engine::IsKvCacheFull(st) ? "the prompt does not fit the KV cache" : st.message();
+          Finish(*l);
         }
       } else if (l->pending.empty()) {
         const std::vector<float> logits = std::move(l->next_logits);

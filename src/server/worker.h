@@ -45,10 +45,9 @@ class Worker {
   void Loop();
   // Admits the job into sequence `seq`; false when the KV pool has no room for its prompt.
   bool Admit(Job& job, int32_t seq);
-  // The next chunk of a long prompt; false when it could not run (no KV room).
-  bool ContinuePrefill(Live& live);
+  // The next chunk of a long prompt.
+  util::Status ContinuePrefill(Live& live);
   void StartDecoding(std::unique_ptr<Live> live, const float* logits);
-  static bool IsKvFull(const util::Status& st);
   // Samples the next token of `live` from its logits row and delivers it; true when done.
   bool Advance(Live& live, const float* logits);
   void Finish(Live& live);
