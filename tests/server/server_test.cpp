@@ -15,14 +15,21 @@ namespace {
 
 using json = nlohmann::json;
 
+// A server on any free port for the random-weight tiny model.
+ServerOptions TinyServerOptions(int n_ctx) {
+  auto path = tools::TestModelFile("tiny", "f32", 5);
+  EXPECT_TRUE(path.ok());
+  ServerOptions o;
+  o.engine.model_path = path.value();
+  o.engine.n_ctx = n_ctx;
+  o.engine.n_threads = 1;
+  o.port = 0;
+  return o;
+}
+
 // The engine's own greedy continuation of the chat prompt (the reference).
 std::string ServerTestReference(const std::string& user, int max_tokens) {
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  engine::EngineOptions eo;
-  eo.model_path = path.value();
-  eo.n_ctx = 512;
-  eo.n_threads = 1;
-  auto e = engine::Engine::Load(eo);
+  auto e = engine::Engine::Load(TinyServerOptions(512).engine);
   auto tokens = e.value()->EncodeChat({{"user", user}}, true);
   std::vector<float> logits;
   EXPECT_TRUE(e.value()->Evaluate(tokens.value(), 0, false, logits).ok());
@@ -41,13 +48,7 @@ std::string ServerTestReference(const std::string& user, int max_tokens) {
 class ServerTest : public ::testing::Test {
  protected:
   static ServerOptions Options() {
-    auto path = tools::TestModelFile("tiny", "f32", 5);
-    EXPECT_TRUE(path.ok());
-    ServerOptions o;
-    o.engine.model_path = path.value();
-    o.engine.n_ctx = 512;
-    o.engine.n_threads = 1;
-    o.port = 0;
+    ServerOptions o = TinyServerOptions(512);
     o.max_body_bytes = 64 * 1024;
     o.prefill_chunk = 16;  // chat prompts here are longer: their prefill is chunked
     return o;
@@ -208,11 +209,7 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrors) {
 }
 
 TEST(ServerAuth, ApiKeyIsRequiredWhenSet) {
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  ServerOptions o;
-  o.engine.model_path = path.value();
-  o.engine.n_ctx = 256;
-  o.port = 0;
+  ServerOptions o = TinyServerOptions(256);
   o.api_key = "secret";
   Server s(o);
   ASSERT_TRUE(s.Start().ok());
@@ -228,11 +225,7 @@ TEST(ServerAuth, ApiKeyIsRequiredWhenSet) {
 }
 
 TEST(ServerQueue, FullQueueAnswers429) {
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  ServerOptions o;
-  o.engine.model_path = path.value();
-  o.engine.n_ctx = 256;
-  o.port = 0;
+  ServerOptions o = TinyServerOptions(256);
   o.max_queue = 0;  // no waiting room at all
   Server s(o);
   ASSERT_TRUE(s.Start().ok());
@@ -297,12 +290,7 @@ TEST_F(ServerTest, DisconnectMidStreamFreesTheSequence) {
 TEST(ServerScheduling, RequestsPreemptedForKvSpaceStillFinishWithTheirAnswer) {
   // 6 blocks of 16 tokens; four live requests that each grow to about 3 blocks cannot all
   // fit: some are preempted and restarted, and every client still gets its whole answer.
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  ServerOptions o;
-  o.engine.model_path = path.value();
-  o.engine.n_ctx = 96;
-  o.engine.n_threads = 1;
-  o.port = 0;
+  ServerOptions o = TinyServerOptions(96);
   o.slots = 4;
   o.prefill_chunk = 16;
   Server s(o);
