@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <set>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -193,13 +192,11 @@ int32_t Collection::AddChunk(CollectionChunk chunk) {
   return chunks_.back().id;
 }
 
-void Collection::RemoveFileChunks(CollectionFile& file) {
-  const std::set<int32_t> gone(file.chunk_ids.begin(), file.chunk_ids.end());
+void Collection::RemoveChunks(const std::unordered_set<int32_t>& gone) {
   std::erase_if(chunks_, [&](const CollectionChunk& c) { return gone.count(c.id) > 0; });
   for (int32_t id : gone) vectors_.erase(id);
   index_of_.clear();
   for (size_t i = 0; i < chunks_.size(); ++i) index_of_[chunks_[i].id] = i;
-  file.chunk_ids.clear();
 }
 
 IngestReport Collection::Ingest(const std::vector<std::string>& paths, const ChunkOptions& options,
@@ -216,7 +213,8 @@ IngestReport Collection::Ingest(const std::vector<std::string>& paths, const Chu
     embed_layer_ = hooks.embed_layer;
     for (CollectionFile& f : files_) f.content_hash = 0;
   }
-  std::vector<int32_t> fresh;  // chunks to embed and warm
+  std::vector<int32_t> fresh;         // chunks to embed and warm
+  std::unordered_set<int32_t> gone;   // chunks of changed files, dropped after the loop
   const std::vector<std::string> files = ExpandPaths(paths, report.errors);
   report.files_failed = report.errors.size();
   for (size_t i = 0; i < files.size(); ++i) {
@@ -249,7 +247,8 @@ IngestReport Collection::Ingest(const std::vector<std::string>& paths, const Chu
       ++report.files_new;
     } else {
       report.chunks_removed += known->chunk_ids.size();
-      RemoveFileChunks(*known);
+      gone.insert(known->chunk_ids.begin(), known->chunk_ids.end());
+      known->chunk_ids.clear();
       ++report.files_changed;
     }
     known->content_hash = hash;
@@ -262,6 +261,7 @@ IngestReport Collection::Ingest(const std::vector<std::string>& paths, const Chu
     }
   }
   if (hooks.progress) hooks.progress("reading", files.size(), files.size());
+  if (!gone.empty()) RemoveChunks(gone);
   // Chunks of unchanged files that lost their vector (model change, damaged vectors.bin).
   const std::unordered_set<int32_t> added(fresh.begin(), fresh.end());
   for (const CollectionChunk& c : chunks_)

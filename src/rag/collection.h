@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "rag/bm25_index.h"
@@ -103,7 +104,8 @@ class Collection {
   util::Status LoadVectors();
   void RebuildIndexes();
   int32_t AddChunk(CollectionChunk chunk);
-  void RemoveFileChunks(CollectionFile& file);
+  // Drops chunks (and their vectors) in one pass over the collection.
+  void RemoveChunks(const std::unordered_set<int32_t>& gone);
   // Chunks under a heading (of two words or more) that chunk `from` names in its text.
   std::vector<int32_t> Links(int32_t from) const;
   // v minus the collection's mean vector, L2-normalised: embeddings of a language model share
