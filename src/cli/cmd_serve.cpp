@@ -12,7 +12,7 @@ namespace kvfuse::cli {
 int ServeCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv,
                           {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
-                           "--timeout", "--queue", "--max-tokens", "--store", "-np", "--prefill-chunk"},
+                           "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens"},
                           {});
   if (!args.ok()) return Fail(args.status().message());
   server::ServerOptions o;
@@ -26,9 +26,9 @@ int ServeCommand(int argc, char** argv) {
   auto queue = args->GetInt("--queue", 64);
   auto max_tokens = args->GetInt("--max-tokens", 256);
   auto slots = args->GetInt("-np", 4);
-  auto prefill_chunk = args->GetInt("--prefill-chunk", 512);
+  auto batch_tokens = args->GetInt("--batch-tokens", 512);
   for (const util::Status* st : {&threads.status(), &ctx.status(), &port.status(), &max_body.status(),
-                                 &timeout.status(), &queue.status(), &max_tokens.status(), &slots.status(), &prefill_chunk.status()})
+                                 &timeout.status(), &queue.status(), &max_tokens.status(), &slots.status(), &batch_tokens.status()})
     if (!st->ok()) return Fail(st->message());
   if (threads.value() < 1 || threads.value() > 256) return Fail("-t must be 1..256");
   if (ctx.value() < 16 || ctx.value() > (1 << 20)) return Fail("-c must be 16..1048576");
@@ -39,8 +39,8 @@ int ServeCommand(int argc, char** argv) {
   if (max_tokens.value() < 1) return Fail("--max-tokens must be at least 1");
   if (slots.value() < 1 || slots.value() > 256) return Fail("-np must be 1..256");
   o.slots = static_cast<int>(slots.value());
-  if (prefill_chunk.value() < 16 || prefill_chunk.value() > (1 << 20)) return Fail("--prefill-chunk must be at least 16");
-  o.prefill_chunk = static_cast<int32_t>(prefill_chunk.value());
+  if (batch_tokens.value() < 16 || batch_tokens.value() > (1 << 20)) return Fail("--batch-tokens must be 16 to 1048576");
+  o.batch_tokens = static_cast<int32_t>(batch_tokens.value());
   o.engine.n_threads = static_cast<int>(threads.value());
   o.engine.n_ctx = static_cast<int>(ctx.value());
   o.engine.chunk_store_dir = args->Get("--store");

@@ -23,7 +23,7 @@ const char* kUsage =
     "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"
     "              [-n N] [--ratio R] [--dense-weight W] [--system TEXT] [--ctx CTX] [--compare]\n"
     "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS\n"
-    "              --prefill-chunk N --api-key KEY --collection DIR[,DIR] --store DIR --max-body BYTES\n"
+    "              --batch-tokens N --api-key KEY --collection DIR[,DIR] --store DIR --max-body BYTES\n"
     "              --max-tokens N --timeout S --queue N -t THREADS]\n"
     "  bench-serve serving benchmark against a running server: kvfuse bench-serve --port P [--api kvfuse|openai]\n"
     "              [--host H -r REQUESTS --rates 0.5,1,2 -n TOKENS --chunks K --chunk-words W --pool N\n"

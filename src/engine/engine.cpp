@@ -104,7 +104,7 @@ Status Engine::KvCacheFull() const {
                                        pool_->block_size()));
 }
 
-bool Engine::IsKvCacheFull(const Status& st) { return !st.ok() && st.message().rfind(kKvCacheFull, 0) == 0; }
+bool Engine::IsKvCacheFull(const Status& st) const { return !st.ok() && st.message().rfind(kKvCacheFull, 0) == 0; }
 
 Status Engine::Reserve(Sequence& seq, int32_t n_positions) {
   if (n_positions > kv_.n_slots())
@@ -306,10 +306,24 @@ Result<std::vector<float>> Engine::EmbedText(std::string_view text, int n_layers
 }
 
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
-  if (tokens.empty()) return Status::Error("empty chunk");
   FusionStats stats;
+  return WarmChunk(tokens, stats);
+}
+
+Status Engine::WarmChunk(const std::vector<int32_t>& tokens, FusionStats& stats) {
+  if (tokens.empty()) return Status::Error("empty chunk");
   auto chunk = fuser_->GetOrCompute(ctx_, tokens, stats);
   return chunk.ok() ? Status::Ok() : chunk.status();
+}
+
+int32_t Engine::CachedPrefixLength(const std::vector<int32_t>& tokens) {
+  return static_cast<int32_t>(tree_->Match(tokens).size()) * pool_->block_size();
+}
+
+void Engine::CachePrefix(int32_t seq, const std::vector<int32_t>& tokens) {
+  const auto it = seqs_.find(seq);
+  if (it == seqs_.end() || it->second.len < static_cast<int32_t>(tokens.size())) return;
+  tree_->Insert(tokens, it->second.table);
 }
 
 }  // namespace kvfuse::engine

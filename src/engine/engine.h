@@ -19,7 +19,9 @@
 #include "kv/kv_cache.h"
 #include "kv/prefix_tree.h"
 #include "model/model.h"
+#include "sched/executor.h"
 #include "sched/sampler.h"
+#include "sched/scheduler.h"
 #include "store/chunk_store.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
@@ -27,9 +29,16 @@
 
 namespace kvfuse::engine {
 
-// Sampling is part of the facade so callers above the engine need not reach into sched/.
+// Sampling and scheduling are part of the facade so callers above the engine need not reach
+// into sched/: a Scheduler runs requests over an Engine (its Executor) on its own thread.
 using SamplingParams = sched::SamplingParams;
 using Sampler = sched::Sampler;
+using sched::GenerationChannel;
+using sched::GenerationRequest;
+using sched::GenerationResult;
+using sched::Scheduler;
+using sched::SchedulerEvents;
+using sched::SchedulerOptions;
 // Likewise for the fusion vocabulary.
 using fuse::FusionMode;
 using fuse::FusionModeName;
@@ -53,16 +62,17 @@ struct EngineOptions {
 // The tokenizer of a GGUF file alone (no weights are touched): for tokenize-only tools.
 util::Result<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::string& gguf_path);
 
-class Engine {
+class Engine final : public sched::Executor {
  public:
   static util::Result<std::unique_ptr<Engine>> Load(const EngineOptions& options);
 
   const model::Model& model() const { return *model_; }
   const model::HParams& hparams() const { return model_->hparams(); }
-  int n_ctx() const { return kv_.n_slots(); }
+  int n_ctx() const override { return kv_.n_slots(); }
+  int32_t n_vocab() const override { return model_->hparams().n_vocab; }
   int32_t sequence_length(int32_t seq = 0) const;
   // nullptr when the GGUF has no tokenizer this build understands.
-  const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  const tokenizer::Tokenizer* tokenizer() const override { return tokenizer_.get(); }
   const std::string& tokenizer_error() const { return tokenizer_error_; }
   // The model's chat template rendered for `messages` (ChatML when it has none).
   util::Result<std::string> RenderChat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
@@ -73,11 +83,11 @@ class Engine {
   util::Result<std::vector<int32_t>> EncodeChat(const std::vector<ChatMessage>& messages,
                                                 bool add_generation_prompt) const;
   // Whether generating `token` ends the model's turn (EOS or another control token).
-  bool EndsTurn(int32_t token) const;
+  bool EndsTurn(int32_t token) const override;
 
   // Ends a sequence, its blocks back to the pool (the prefix tree and the chunk store keep
   // what they cache); Reset ends every sequence.
-  void Release(int32_t seq);
+  void Release(int32_t seq) override;
   void Reset();
   // Empties the prefix tree (the chunk store is kept).
   void ClearPrefixCache();
@@ -85,23 +95,28 @@ class Engine {
   // the logits of the last token, or of every token when all_logits. start_pos 0 starts
   // the sequence anew; otherwise it must be its current length (append only).
   util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
-                        std::vector<float>& logits, int n_batch = 512, int32_t seq = 0);
+                        std::vector<float>& logits, int n_batch = 512, int32_t seq = 0) override;
+  // How many leading tokens of `tokens` the prefix cache holds (whole blocks).
+  int32_t CachedPrefixLength(const std::vector<int32_t>& tokens) override;
+  // Offers sequence `seq`, whose KV holds exactly `tokens` (e.g. a prompt prefilled in
+  // pieces with Evaluate), to the prefix cache.
+  void CachePrefix(int32_t seq, const std::vector<int32_t>& tokens) override;
 
   // Prefills a segmented prompt into sequence `seq` at positions 0.. with chunk-cache
   // fusion and returns the logits of its last token. Generation continues with
   // Evaluate({token}, prompt.size() + i, ...) or DecodeBatch.
   util::Status PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
-                               std::vector<float>& logits, FusionStats& stats, int32_t seq = 0);
+                               std::vector<float>& logits, FusionStats& stats, int32_t seq = 0) override;
   // Whether an error of Evaluate, PrefillSegments or DecodeBatch means that no KV block was
   // free, even after evicting cached prefixes (so waiting for other sequences may help).
-  static bool IsKvCacheFull(const util::Status& st);
+  bool IsKvCacheFull(const util::Status& st) const override;
   // Makes room for one more token in each sequence, in order; returns the index of the
   // first that found no free block (the caller may preempt and retry), or -1.
-  int32_t ReserveForDecode(const std::vector<int32_t>& seqs);
+  int32_t ReserveForDecode(const std::vector<int32_t>& seqs) override;
   // Appends tokens[i] to seqs[i] (each sequence at most once) in one forward pass; logits
   // [seqs.size(), n_vocab].
   util::Status DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<int32_t>& tokens,
-                           std::vector<float>& logits);
+                           std::vector<float>& logits) override;
   // A text embedding: the mean over tokens of the hidden states after the first n_layers
   // layers (0: the input embeddings), L2-normalised ([n_embd]). Runs in a scratch sequence.
   util::Result<std::vector<float>> Embed(const std::vector<int32_t>& tokens, int n_layers, int n_batch = 512);
@@ -109,8 +124,11 @@ class Engine {
   util::Result<std::vector<float>> EmbedText(std::string_view text, int n_layers);
   // Puts the chunk's KV in the store (computing it if missing): pre-warming.
   util::Status WarmChunk(const std::vector<int32_t>& tokens);
+  util::Status WarmChunk(const std::vector<int32_t>& tokens, FusionStats& stats) override;
   store::ChunkStore& chunk_store() { return *store_; }
   const kv::BlockPool& block_pool() const { return *pool_; }
+  int64_t kv_blocks_used() const override { return pool_->n_blocks() - pool_->n_free(); }
+  int64_t kv_blocks_total() const override { return pool_->n_blocks(); }
   int32_t cached_prefix_blocks() const { return tree_->n_cached_blocks(); }
   uint64_t model_fingerprint() const { return model_fingerprint_; }
 

@@ -90,7 +90,7 @@ std::string Metrics::Render() const {
   out += "# HELP kvfuse_requests_total Requests by HTTP status.\n# TYPE kvfuse_requests_total counter\n";
   for (const auto& [status, n] : requests_)
     out += "kvfuse_requests_total{status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
-  out += "# HELP kvfuse_queue_length Requests waiting for the worker.\n# TYPE kvfuse_queue_length gauge\n";
+  out += "# HELP kvfuse_queue_length Requests waiting for a slot.\n# TYPE kvfuse_queue_length gauge\n";
   out += "kvfuse_queue_length " + std::to_string(queue_length_) + "\n";
   out += "# HELP kvfuse_kv_blocks_used KV cache blocks in use (sequences and the prefix cache).\n"
          "# TYPE kvfuse_kv_blocks_used gauge\nkvfuse_kv_blocks_used " + std::to_string(kv_used_) + "\n";

@@ -26,15 +26,15 @@ class Histogram {
   double sum_ = 0;
 };
 
-class Metrics {
+class Metrics final : public engine::SchedulerEvents {
  public:
-  void ObservePrefill(double seconds, const engine::FusionStats& stats);
-  void ObserveInterToken(double seconds);
-  void ObserveCompletion(int32_t tokens);
+  void ObservePrefill(double seconds, const engine::FusionStats& stats) override;
+  void ObserveInterToken(double seconds) override;
+  void ObserveCompletion(int32_t tokens) override;
+  void CountPreemption() override;
+  void SetQueueLength(size_t n) override;
+  void SetKvUsage(int64_t used_blocks, int64_t total_blocks) override;
   void CountRequest(int status);
-  void CountPreemption();
-  void SetQueueLength(size_t n);
-  void SetKvUsage(int64_t used_blocks, int64_t total_blocks);
   std::string Render() const;
 
  private:

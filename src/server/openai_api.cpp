@@ -48,7 +48,7 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   if (!body.is_object()) return Invalid("", "the request body must be a JSON object");
   if (!engine.tokenizer()) return ApiError{500, "the model has no usable tokenizer", "server_error", ""};
   ParsedRequest out;
-  GenerationRequest& g = out.generation;
+  engine::GenerationRequest& g = out.generation;
 
   double max_tokens = limits.default_max_tokens, temperature = 0.8, top_p = 0.95, top_k = 40, min_p = 0.0, seed = 0;
   const char* max_name = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
@@ -184,7 +184,7 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   return out;
 }
 
-json TimingsOf(const GenerationResult& r) {
+json TimingsOf(const engine::GenerationResult& r) {
   return {{"prompt_n", r.prompt_tokens},
           {"prompt_ms", r.prompt_ms},
           {"cache_n", r.cached_tokens},
@@ -197,7 +197,7 @@ json TimingsOf(const GenerationResult& r) {
 }
 
 namespace {
-json Usage(const GenerationResult& r) {
+json Usage(const engine::GenerationResult& r) {
   return {{"prompt_tokens", r.prompt_tokens},
           {"completion_tokens", r.completion_tokens},
           {"total_tokens", r.prompt_tokens + r.completion_tokens},
@@ -205,7 +205,7 @@ json Usage(const GenerationResult& r) {
 }
 }  // namespace
 
-json CompletionBody(const GenerationResult& r, bool chat, const std::string& id, const std::string& model,
+json CompletionBody(const engine::GenerationResult& r, bool chat, const std::string& id, const std::string& model,
                     int64_t created, const std::vector<std::string>& document_ids) {
   json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
   if (chat) {
@@ -226,7 +226,7 @@ json CompletionBody(const GenerationResult& r, bool chat, const std::string& id,
 }
 
 json StreamChunk(bool chat, const std::string& id, const std::string& model, int64_t created, const std::string& piece,
-                 const GenerationResult* final_result) {
+                 const engine::GenerationResult* final_result) {
   json choice = {{"index", 0}, {"finish_reason", final_result ? json(final_result->finish_reason) : json(nullptr)}};
   if (chat) {
     choice["delta"] = final_result ? json::object() : json{{"content", piece}};

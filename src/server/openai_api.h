@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/generation.h"
+#include "engine/engine.h"
 
 namespace kvfuse::server {
 
@@ -29,7 +29,7 @@ struct ApiLimits {
 };
 
 struct ParsedRequest {
-  GenerationRequest generation;
+  engine::GenerationRequest generation;
   bool stream = false;
   bool include_usage_in_stream = true;
   std::vector<std::string> document_ids;  // of the chunk segments, in prompt order
@@ -48,11 +48,11 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const nlohmann::jso
                                                              const Retriever& retrieve);
 
 // The whole response of a non-streaming request.
-nlohmann::json CompletionBody(const GenerationResult& r, bool chat, const std::string& id, const std::string& model,
+nlohmann::json CompletionBody(const engine::GenerationResult& r, bool chat, const std::string& id, const std::string& model,
                               int64_t created, const std::vector<std::string>& document_ids);
 // One SSE chunk: a piece of text, or (finish_reason set) the last one with usage and timings.
 nlohmann::json StreamChunk(bool chat, const std::string& id, const std::string& model, int64_t created,
-                           const std::string& piece, const GenerationResult* final_result);
-nlohmann::json TimingsOf(const GenerationResult& r);
+                           const std::string& piece, const engine::GenerationResult* final_result);
+nlohmann::json TimingsOf(const engine::GenerationResult& r);
 
 }  // namespace kvfuse::server

@@ -73,7 +73,8 @@ void Server::Load() {
     collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
   }
   model_name_ = std::filesystem::path(options_.engine.model_path).filename().string();
-  worker_ = std::make_unique<Worker>(*engine_, metrics_, options_.max_queue, options_.slots, options_.prefill_chunk);
+  scheduler_ = std::make_unique<engine::Scheduler>(
+      *engine_, metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens});
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   ready_ = true;
 }
@@ -103,7 +104,7 @@ void Server::Stop() {
   if (http_) http_->stop();
   if (listener_.joinable()) listener_.join();
   if (loader_.joinable()) loader_.join();
-  worker_.reset();
+  scheduler_.reset();
 }
 
 void Server::Routes() {
@@ -197,11 +198,11 @@ void Server::Routes() {
     json data = json::array();
     std::optional<ApiError> error;
     int total = 0;
-    worker_->RunExclusive([&](engine::Engine& e) {
+    scheduler_->RunExclusive([&] {
       for (size_t i = 0; i < inputs.size() && !error; ++i) {
-        const std::vector<int32_t> tokens = e.tokenizer()->Encode(inputs[i], true);
+        const std::vector<int32_t> tokens = engine_->tokenizer()->Encode(inputs[i], true);
         total += static_cast<int>(tokens.size());
-        auto v = e.Embed(tokens, e.hparams().n_layers);
+        auto v = engine_->Embed(tokens, engine_->hparams().n_layers);
         if (!v.ok()) error = ApiError{400, v.status().message(), "invalid_request_error", "input"};
         else data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v.value()}});
       }
@@ -226,8 +227,8 @@ void Server::Routes() {
         const rag::Collection& c = it->second;
         std::vector<float> q;
         if (c.model_fingerprint() == engine_->model_fingerprint())
-          worker_->RunExclusive([&](engine::Engine& e) {
-            auto v = e.EmbedText(query, c.embed_layer());
+          scheduler_->RunExclusive([&] {
+            auto v = engine_->EmbedText(query, c.embed_layer());
             if (v.ok()) q = std::move(v).value();
           });
         rag::SearchOptions so;
@@ -242,20 +243,20 @@ void Server::Routes() {
       auto parsed = ParseCompletionRequest(*body, chat, *engine_, limits, retrieve);
       if (auto* err = std::get_if<ApiError>(&parsed)) return SendError(res, *err);
       ParsedRequest& p = std::get<ParsedRequest>(parsed);
-      GenerationRequest& g = p.generation;
+      engine::GenerationRequest& g = p.generation;
       if (g.prompt.size() + g.max_tokens > engine_->n_ctx()) g.max_tokens = engine_->n_ctx() - g.prompt.size();
       g.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.request_timeout_s);
-      auto channel = std::make_shared<GenerationChannel>();
+      auto channel = std::make_shared<engine::GenerationChannel>();
       const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++);
       const int64_t created = UnixTime();
       const bool stream = p.stream;
       const std::vector<std::string> docs = p.document_ids;
-      if (!worker_->Submit(std::move(g), channel))
+      if (!scheduler_->Submit(std::move(g), channel))
         return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
       if (!stream) {
         while (channel->Next()) {
         }
-        const GenerationResult& r = channel->result();
+        const engine::GenerationResult& r = channel->result();
         if (!r.error.empty()) return SendError(res, {500, r.error, "server_error", ""});
         return SendJson(res, 200, CompletionBody(r, chat, id, model_name_, created, docs));
       }
@@ -266,7 +267,7 @@ void Server::Routes() {
             auto send = [&](const std::string& data) {
               const std::string event = "data: " + data + "\n\n";
               if (!sink.is_writable() || !sink.write(event.data(), event.size())) {
-                channel->Cancel();  // the client went away: the worker stops at its next token
+                channel->Cancel();  // the client went away: the scheduler stops it at its next step
                 return false;
               }
               return true;
@@ -277,7 +278,7 @@ void Server::Routes() {
             if (!send(Dump(first))) return false;
             while (auto piece = channel->Next())
               if (!send(Dump(StreamChunk(chat, id, model_name_, created, *piece, nullptr)))) return false;
-            const GenerationResult& r = channel->result();
+            const engine::GenerationResult& r = channel->result();
             if (!r.error.empty()) {
               send(Dump(ErrorBody({500, r.error, "server_error", ""})));
             } else if (!send(Dump(StreamChunk(chat, id, model_name_, created, "", &r)))) {

@@ -13,7 +13,6 @@
 #include "engine/engine.h"
 #include "rag/collection.h"
 #include "server/metrics.h"
-#include "server/worker.h"
 
 namespace httplib {
 class Server;
@@ -30,7 +29,7 @@ struct ServerOptions {
   int32_t max_tokens_default = 256;
   size_t max_queue = 64;           // waiting requests before 429
   int slots = 4;                   // requests decoded together (continuous batching)
-  int32_t prefill_chunk = 512;     // prompt tokens prefilled per scheduler iteration (plain prompts)
+  int32_t batch_tokens = 512;      // tokens one scheduler iteration runs: decodes, then prefill work
   int request_timeout_s = 600;     // generation stops (finish_reason "length") after this
   int http_threads = 64;           // concurrent connections (a streaming client holds one)
   std::vector<std::string> collections;  // directories; a request names one by its last path part
@@ -60,7 +59,7 @@ class Server {
   std::string load_error_;
   std::unique_ptr<engine::Engine> engine_;
   Metrics metrics_;
-  std::unique_ptr<Worker> worker_;
+  std::unique_ptr<engine::Scheduler> scheduler_;
   std::map<std::string, rag::Collection> collections_;
   std::string model_name_;
   std::atomic<uint64_t> next_id_{1};

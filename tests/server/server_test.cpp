@@ -50,7 +50,7 @@ class ServerTest : public ::testing::Test {
   static ServerOptions Options() {
     ServerOptions o = TinyServerOptions(512);
     o.max_body_bytes = 64 * 1024;
-    o.prefill_chunk = 16;  // chat prompts here are longer: their prefill is chunked
+    o.batch_tokens = 16;  // chat prompts here are longer: their prefill is chunked
     return o;
   }
   void Start(ServerOptions o) {
@@ -292,7 +292,7 @@ TEST(ServerScheduling, RequestsPreemptedForKvSpaceStillFinishWithTheirAnswer) {
   // fit: some are preempted and restarted, and every client still gets its whole answer.
   ServerOptions o = TinyServerOptions(96);
   o.slots = 4;
-  o.prefill_chunk = 16;
+  o.batch_tokens = 16;
   Server s(o);
   ASSERT_TRUE(s.Start().ok());
   ASSERT_TRUE(s.WaitReady());

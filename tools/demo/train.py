@@ -269,6 +269,64 @@ def write_gguf(path, model, vocab_list, merges, n_ctx):
     tmp.replace(path)
 
 
+def read_gguf_tensors(path):
+    """The F32 tensors of a GGUF this script wrote (to resume from a committed model)."""
+    data = pathlib.Path(path).read_bytes()
+    off = 4
+    version, n_tensors, n_kv = struct.unpack_from("<IQQ", data, off)
+    off += 20
+    def string():
+        nonlocal off
+        (n,) = struct.unpack_from("<Q", data, off)
+        off += 8 + n
+        return data[off - n:off].decode()
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    def skip(typ):
+        nonlocal off
+        if typ == 8:
+            string()
+        elif typ == 9:
+            sub, n = struct.unpack_from("<IQ", data, off)
+            off += 12
+            for _ in range(n):
+                skip(sub)
+        else:
+            off += sizes[typ]
+    for _ in range(n_kv):
+        string()
+        (typ,) = struct.unpack_from("<I", data, off)
+        off += 4
+        skip(typ)
+    infos = []
+    for _ in range(n_tensors):
+        name = string()
+        (nd,) = struct.unpack_from("<I", data, off)
+        dims = struct.unpack_from(f"<{nd}Q", data, off + 4)
+        typ, t_off = struct.unpack_from("<IQ", data, off + 4 + 8 * nd)
+        off += 4 + 8 * nd + 12
+        assert typ == 0, f"{name}: only F32 tensors can be resumed from"
+        infos.append((name, list(reversed(dims)), t_off))
+    base = off + (-off) % 32
+    out = {}
+    for name, shape, t_off in infos:
+        n = math.prod(shape)
+        out[name] = torch.frombuffer(bytearray(data[base + t_off:base + t_off + 4 * n]), dtype=torch.float32).view(*shape)
+    return out
+
+
+def load_gguf_weights(model, path):
+    t = read_gguf_tensors(path)
+    with torch.no_grad():
+        model.emb.weight.copy_(t["token_embd.weight"])
+        model.norm.copy_(t["output_norm.weight"])
+        for i, L in enumerate(model.layers):
+            p = f"blk.{i}."
+            for name, param in [("attn_norm", L.attn_norm), ("attn_q", L.q.weight), ("attn_k", L.k.weight),
+                                ("attn_v", L.v.weight), ("attn_output", L.o.weight), ("ffn_norm", L.ffn_norm),
+                                ("ffn_gate", L.gate.weight), ("ffn_up", L.up.weight), ("ffn_down", L.down.weight)]:
+                param.copy_(t[p + name + ".weight"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=25)
@@ -283,7 +341,8 @@ def main():
     ap.add_argument("--lm-weight", type=float, default=0.5, help="loss weight of the chunks' own text")
     ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
     ap.add_argument("--eval-questions", type=int, default=100)
-    ap.add_argument("--resume", help="a checkpoint.pt to start from")
+    ap.add_argument("--resume", help="a checkpoint.pt or a demo.gguf this script wrote, to start from")
+    ap.add_argument("--eval-only", action="store_true", help="score the resumed model and stop")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -309,7 +368,9 @@ def main():
     print(f"tokenizer: {len(vocab_list)} tokens, {len(merges)} merges in {time.time() - t0:.0f} s", flush=True)
 
     model = Model(len(vocab_list))
-    if args.resume:
+    if args.resume and args.resume.endswith(".gguf"):
+        load_gguf_weights(model, args.resume)
+    elif args.resume:
         model.load_state_dict(torch.load(args.resume))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)

@@ -1,8 +1,8 @@
-#include "server/generation.h"
+#include "sched/generation.h"
 
 #include <algorithm>
 
-namespace kvfuse::server {
+namespace kvfuse::sched {
 
 void GenerationChannel::Push(std::string piece) {
   {
@@ -63,4 +63,4 @@ std::string StopMatcher::Flush() {
   return out;
 }
 
-}  // namespace kvfuse::server
+}  // namespace kvfuse::sched

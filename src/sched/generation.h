@@ -1,6 +1,5 @@
-// One generation request as the server's worker runs it, and the channel its results come
-// back on. The HTTP side builds the prompt (tokenization is thread-safe), the worker owns the
-// engine and runs requests one after another.
+// One generation request as the scheduler runs it, and the channel its results come back on.
+// The caller (the HTTP side) builds the prompt; the scheduler's thread owns the model.
 #pragma once
 
 #include <atomic>
@@ -13,14 +12,17 @@
 #include <string>
 #include <vector>
 
-#include "engine/engine.h"
+#include "fuse/chunk_fuser.h"
+#include "fuse/fusion_options.h"
+#include "fuse/segmented_prompt.h"
+#include "sched/sampler.h"
 
-namespace kvfuse::server {
+namespace kvfuse::sched {
 
 struct GenerationRequest {
-  engine::SegmentedPrompt prompt;
-  engine::FusionOptions fusion{engine::FusionMode::kPrefix};
-  engine::SamplingParams sampling;
+  fuse::SegmentedPrompt prompt;
+  fuse::FusionOptions fusion{fuse::FusionMode::kPrefix};
+  SamplingParams sampling;
   int32_t max_tokens = 256;
   bool ignore_eos = false;  // generate max_tokens whatever the model says (benchmarks)
   std::vector<std::string> stop;
@@ -32,12 +34,12 @@ struct GenerationResult {
   std::string finish_reason;  // "stop" or "length"
   int32_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
   double prompt_ms = 0, predicted_ms = 0;
-  engine::FusionStats fusion;
+  fuse::FusionStats fusion;
   std::string error;  // set when the request failed after it was accepted
 };
 
-// Pieces of text as they are generated, then the result. Written by the worker, read by
-// the HTTP thread; `cancelled` goes the other way (the client went away).
+// Pieces of text as they are generated, then the result. Written by the scheduler, read
+// by the HTTP thread; `cancelled` goes the other way (the client went away).
 class GenerationChannel {
  public:
   void Push(std::string piece);
@@ -73,4 +75,4 @@ class StopMatcher {
   bool stopped_ = false;
 };
 
-}  // namespace kvfuse::server
+}  // namespace kvfuse::sched

@@ -1,0 +1,54 @@
+// What the scheduler needs of a model runtime: sequences with their own KV (ids chosen by
+// the scheduler), plain and fused prefill, chunk warming and batched decode.
+// engine::Engine implements it; the scheduler's tests use a scripted fake.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "fuse/chunk_fuser.h"
+#include "fuse/fusion_options.h"
+#include "fuse/segmented_prompt.h"
+#include "tokenizer/tokenizer.h"
+#include "util/status.h"
+
+namespace kvfuse::sched {
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  virtual const tokenizer::Tokenizer* tokenizer() const = 0;
+  virtual int32_t n_vocab() const = 0;
+  virtual int n_ctx() const = 0;
+  // Whether generating `token` ends the model's turn.
+  virtual bool EndsTurn(int32_t token) const = 0;
+
+  // How many leading tokens of `tokens` a prefill could take from the prefix cache.
+  virtual int32_t CachedPrefixLength(const std::vector<int32_t>& tokens) = 0;
+  // Prefills a whole prompt into sequence `seq` (anew) and returns its last token's logits.
+  virtual util::Status PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
+                                       std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) = 0;
+  // Appends tokens to sequence `seq` at positions start_pos.. (its current length).
+  virtual util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
+                                std::vector<float>& logits, int n_batch, int32_t seq) = 0;
+  // Offers sequence `seq`, whose KV holds exactly `tokens`, to the prefix cache.
+  virtual void CachePrefix(int32_t seq, const std::vector<int32_t>& tokens) = 0;
+  // Puts a chunk's KV in the chunk store, computing it if missing (stats count a hit or miss).
+  virtual util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionStats& stats) = 0;
+
+  // Makes room for one more token in each sequence, in order; the index of the first that
+  // found no free block, or -1.
+  virtual int32_t ReserveForDecode(const std::vector<int32_t>& seqs) = 0;
+  // Appends tokens[i] to seqs[i] in one forward pass; logits [seqs.size(), n_vocab].
+  virtual util::Status DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<int32_t>& tokens,
+                                   std::vector<float>& logits) = 0;
+  // Ends a sequence, its blocks back to the pool.
+  virtual void Release(int32_t seq) = 0;
+  // Whether an error means that no KV block was free (waiting for other sequences may help).
+  virtual bool IsKvCacheFull(const util::Status& st) const = 0;
+  virtual int64_t kv_blocks_used() const = 0;
+  virtual int64_t kv_blocks_total() const = 0;
+};
+
+}  // namespace kvfuse::sched

@@ -1,0 +1,322 @@
+#include "sched/scheduler.h"
+
+#include <algorithm>
+#include <future>
+
+#include "tokenizer/stream_decoder.h"
+
+namespace kvfuse::sched {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool ReusesChunkKv(fuse::FusionMode mode) {
+  return mode == fuse::FusionMode::kNaive || mode == fuse::FusionMode::kBlend || mode == fuse::FusionMode::kAdaptive;
+}
+
+// The fused prefill found the chunks this request warmed as hits; they were its misses.
+void CountWarming(fuse::FusionStats& stats, const fuse::FusionStats& warm, int32_t warmed_tokens) {
+  const int32_t moved = std::min(warm.chunk_misses, stats.chunk_hits);
+  stats.chunk_hits -= moved;
+  stats.chunk_misses += moved;
+  stats.chunk_tokens_hit = std::max(0, stats.chunk_tokens_hit - warmed_tokens);
+  stats.ms_chunk_compute += warm.ms_chunk_compute;
+}
+
+}  // namespace
+
+struct Scheduler::Live {
+  Job job;
+  int32_t seq = 0;
+  Sampler sampler;
+  tokenizer::StreamDecoder decoder;
+  StopMatcher stops;
+  GenerationResult result;
+  // Prefill progress.
+  bool decoding = false;
+  int32_t pos = 0;             // prompt tokens in the sequence so far
+  size_t chunks_warmed = 0;    // RAG prompt: chunks found in or added to the chunk store
+  fuse::FusionStats warm;      // what that cost
+  int32_t warmed_tokens = 0;   // tokens of the chunks it computed
+  std::vector<float> logits;   // the last prompt token's, once prefilled
+  // Decoding.
+  int32_t next_token = -1;
+  size_t bytes_emitted = 0;
+  Clock::time_point admitted, prefilled, last_token;
+  Live(Job j, int32_t s, const tokenizer::Tokenizer& tokenizer)
+      : job(std::move(j)), seq(s), sampler(job.request.sampling), decoder(tokenizer), stops(job.request.stop),
+        admitted(Clock::now()) {}
+};
+
+Scheduler::Scheduler(Executor& executor, SchedulerEvents& events, SchedulerOptions options)
+    : executor_(executor), events_(events), options_([&] {
+        options.slots = std::max(1, options.slots);
+        options.batch_tokens = std::max(SchedulerOptions::kMinPrefillTokens, options.batch_tokens);
+        return options;
+      }()) {
+  KVFUSE_CHECK(executor_.tokenizer() != nullptr);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() >= options_.max_queue) return false;
+    queue_.push_back({std::move(request), std::move(channel), 0, 0});
+    events_.SetQueueLength(queue_.size());
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void Scheduler::RunExclusive(const std::function<void()>& fn) {
+  std::promise<void> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back([&] {
+      fn();
+      done.set_value();
+    });
+  }
+  cv_.notify_all();
+  done.get_future().wait();
+}
+
+void Scheduler::PublishKvUsage() { events_.SetKvUsage(executor_.kv_blocks_used(), executor_.kv_blocks_total()); }
+
+void Scheduler::Admit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!queue_.empty() && static_cast<int>(live_.size()) < options_.slots) {
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    if (job.channel->cancelled()) {
+      job.channel->Finish({});
+      continue;
+    }
+    std::vector<bool> used(options_.slots, false);
+    for (const auto& l : live_) used[l->seq] = true;
+    const auto seq = static_cast<int32_t>(std::find(used.begin(), used.end(), false) - used.begin());
+    live_.push_back(std::make_unique<Live>(std::move(job), seq, *executor_.tokenizer()));
+  }
+  events_.SetQueueLength(queue_.size());
+}
+
+void Scheduler::Requeue(std::unique_ptr<Live> live) {
+  executor_.Release(live->seq);
+  events_.CountPreemption();
+  live->job.bytes_sent = std::max(live->job.bytes_sent, live->bytes_emitted);
+  live->job.tokens_sent = std::max(live->job.tokens_sent, live->result.completion_tokens);
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.push_front(std::move(live->job));
+}
+
+int32_t Scheduler::DecodeStep() {
+  const auto decoding = [&] {
+    std::vector<int32_t> seqs;
+    for (const auto& l : live_)
+      if (l->decoding) seqs.push_back(l->seq);
+    return seqs;
+  };
+  std::vector<int32_t> seqs = decoding();
+  // No block for one of them: preempt the most recent request (its work is the cheapest to
+  // redo) and try again.
+  while (!seqs.empty() && executor_.ReserveForDecode(seqs) >= 0) {
+    std::unique_ptr<Live> victim = std::move(live_.back());
+    live_.pop_back();
+    Requeue(std::move(victim));
+    seqs = decoding();
+  }
+  if (seqs.empty()) return 0;
+  std::vector<int32_t> tokens;
+  for (const auto& l : live_)
+    if (l->decoding) tokens.push_back(l->next_token);
+  std::vector<float> logits;
+  const util::Status st = executor_.DecodeBatch(seqs, tokens, logits);
+  std::vector<std::unique_ptr<Live>> still;
+  size_t row = 0;
+  for (auto& l : live_) {
+    if (!l->decoding) {
+      still.push_back(std::move(l));
+      continue;
+    }
+    if (!st.ok()) {
+      l->result.error = st.message();
+      Finish(*l);
+      continue;
+    }
+    ++l->pos;
+    if (Advance(*l, logits.data() + row++ * executor_.n_vocab())) {
+      Finish(*l);
+    } else {
+      still.push_back(std::move(l));
+    }
+  }
+  live_ = std::move(still);
+  return static_cast<int32_t>(seqs.size());
+}
+
+util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget) {
+  const GenerationRequest& req = live.job.request;
+  const fuse::SegmentedPrompt& prompt = req.prompt;
+  fuse::FusionStats& stats = live.result.fusion;
+  if (!prompt.chunks.empty()) {
+    if (ReusesChunkKv(req.fusion.mode) && live.chunks_warmed < prompt.chunks.size()) {
+      const std::vector<int32_t>& chunk = prompt.chunks[live.chunks_warmed++];
+      const int32_t misses = live.warm.chunk_misses;
+      KVFUSE_RETURN_IF_ERROR(executor_.WarmChunk(chunk, live.warm));
+      const int32_t cost = live.warm.chunk_misses > misses ? static_cast<int32_t>(chunk.size()) : 0;
+      live.warmed_tokens += cost;
+      return cost;
+    }
+    KVFUSE_RETURN_IF_ERROR(executor_.PrefillSegments(prompt, req.fusion, live.logits, stats, live.seq));
+    CountWarming(stats, live.warm, live.warmed_tokens);
+    live.pos = prompt.size();
+    return stats.tokens_computed + stats.chunk_tokens_recomputed;
+  }
+  // A plain prompt, in pieces of at most the budget (plus, first, what the prefix cache holds).
+  const std::vector<int32_t>& tokens = prompt.prefix;
+  const auto n_prompt = static_cast<int32_t>(tokens.size());
+  if (live.pos == 0) {
+    const int32_t cached = req.fusion.mode == fuse::FusionMode::kPrefix ? executor_.CachedPrefixLength(tokens) : 0;
+    fuse::SegmentedPrompt first;
+    first.prefix.assign(tokens.begin(), tokens.begin() + std::min(n_prompt, cached + budget));
+    KVFUSE_RETURN_IF_ERROR(executor_.PrefillSegments(first, req.fusion, live.logits, stats, live.seq));
+    live.pos = first.size();
+    return stats.tokens_computed;
+  }
+  const int32_t n = std::min(n_prompt - live.pos, budget);
+  const std::vector<int32_t> piece(tokens.begin() + live.pos, tokens.begin() + live.pos + n);
+  KVFUSE_RETURN_IF_ERROR(executor_.Evaluate(piece, live.pos, false, live.logits, n, live.seq));
+  live.pos += n;
+  stats.tokens_computed += n;
+  stats.prompt_tokens += n;
+  if (live.pos == n_prompt) executor_.CachePrefix(live.seq, tokens);
+  return n;
+}
+
+void Scheduler::PrefillStep(int32_t budget) {
+  for (size_t i = 0; i < live_.size() && budget > 0;) {
+    Live& l = *live_[i];
+    if (l.decoding) {
+      ++i;
+      continue;
+    }
+    if (l.job.channel->cancelled() || Clock::now() > l.job.request.deadline) {
+      if (!l.job.channel->cancelled()) l.result.error = "the request timed out before its prompt was prefilled";
+      Finish(l);
+      live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
+      continue;
+    }
+    const util::Result<int32_t> cost = PrefillUnit(l, budget);
+    if (!cost.ok()) {
+      std::unique_ptr<Live> failed = std::move(live_[i]);
+      live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
+      if (executor_.IsKvCacheFull(cost.status()) && !live_.empty()) {
+        Requeue(std::move(failed));  // room comes when another request ends
+      } else {  // alone and still no room (the prompt cannot fit the pool), or an error
+        failed->result.error =
+            executor_.IsKvCacheFull(cost.status()) ? "the prompt does not fit the KV cache" : cost.status().message();
+        Finish(*failed);
+      }
+      continue;
+    }
+    budget -= cost.value();
+    if (l.pos < l.job.request.prompt.size()) continue;  // more units of the same prompt
+    StartDecoding(l);
+    if (Advance(l, l.logits.data())) {
+      Finish(l);
+      live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+void Scheduler::StartDecoding(Live& live) {
+  GenerationResult& r = live.result;
+  live.decoding = true;
+  r.prompt_tokens = live.job.request.prompt.size();
+  // Reused rather than computed: the prefix cache's tokens and those of chunks found in the store.
+  r.cached_tokens = r.fusion.prefix_reused + r.fusion.chunk_tokens_hit;
+  live.prefilled = live.last_token = Clock::now();
+  r.prompt_ms = std::chrono::duration<double, std::milli>(live.prefilled - live.admitted).count();
+  events_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
+  r.finish_reason = "length";
+}
+
+bool Scheduler::Advance(Live& live, const float* logits) {
+  GenerationResult& r = live.result;
+  const GenerationRequest& req = live.job.request;
+  if (live.job.channel->cancelled() || Clock::now() > req.deadline) return true;
+  const int32_t token = live.sampler.Sample(logits, executor_.n_vocab());
+  if (!req.ignore_eos && executor_.EndsTurn(token)) {
+    r.finish_reason = "stop";
+    return true;
+  }
+  ++r.completion_tokens;
+  const auto now = Clock::now();
+  if (r.completion_tokens > 1) events_.ObserveInterToken(std::chrono::duration<double>(now - live.last_token).count());
+  live.last_token = now;
+  const std::string piece = live.stops.Push(live.decoder.Push(token));
+  r.text += piece;
+  // One event per token (empty while a character is incomplete or a stop string may be
+  // starting), so clients can time tokens; a restarted request sends only what its earlier
+  // run had not.
+  if (r.completion_tokens > live.job.tokens_sent) {
+    const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
+    live.job.channel->Push(r.text.size() > from ? r.text.substr(from) : std::string());
+    live.bytes_emitted = std::max(from, r.text.size());
+  }
+  if (live.stops.stopped()) {
+    r.finish_reason = "stop";
+    return true;
+  }
+  if (r.completion_tokens >= req.max_tokens || live.pos + 1 >= executor_.n_ctx()) return true;
+  live.next_token = token;
+  return false;
+}
+
+void Scheduler::Finish(Live& live) {
+  GenerationResult& r = live.result;
+  if (live.decoding && !live.stops.stopped()) {
+    r.text += live.stops.Push(live.decoder.Flush()) + live.stops.Flush();
+    const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
+    if (r.text.size() > from) live.job.channel->Push(r.text.substr(from));
+  }
+  if (live.decoding) {
+    r.predicted_ms = std::chrono::duration<double, std::milli>(Clock::now() - live.prefilled).count();
+    events_.ObserveCompletion(r.completion_tokens);
+  }
+  executor_.Release(live.seq);
+  PublishKvUsage();  // before the client hears of the end, so /metrics is current by then
+  live.job.channel->Finish(std::move(r));
+}
+
+void Scheduler::Loop() {
+  for (;;) {
+    std::deque<std::function<void()>> tasks;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !tasks_.empty() || !live_.empty(); });
+      if (stopping_ && queue_.empty() && tasks_.empty() && live_.empty()) return;
+      tasks.swap(tasks_);
+    }
+    for (auto& t : tasks) t();
+    Admit();
+    const int32_t decoded = DecodeStep();
+    PrefillStep(std::max(options_.batch_tokens - decoded, SchedulerOptions::kMinPrefillTokens));
+    PublishKvUsage();
+  }
+}
+
+}  // namespace kvfuse::sched

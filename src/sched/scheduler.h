@@ -1,0 +1,97 @@
+// Continuous batching on one thread that owns the executor (Sarathi-Serve's shape): up to
+// `slots` requests are live at once, each in its own sequence. Every iteration spends a
+// token budget: first one token for every decoding request, all in one batched forward
+// pass, then prefill work in admission order with what is left of the budget:
+//   - a plain prompt in pieces (the first piece also takes what the prefix cache holds),
+//   - a RAG prompt whose mode reuses chunk KV: its chunks missing from the chunk store are
+//     computed one unit each, then the fused prefill (with every chunk now a hit) is the
+//     last unit.
+// So decoding waits for about one budget of prefill at most. When the KV pool has no block
+// for a decode, the most recently admitted request is preempted: its sequence is released
+// and it waits again at the front of the queue, restarting later (text it already sent is
+// not sent twice). A request whose client went away is dropped at its next step, its blocks
+// back to the pool.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "sched/executor.h"
+#include "sched/generation.h"
+
+namespace kvfuse::sched {
+
+// What the scheduler reports as it goes (the server's metrics); called on its thread.
+class SchedulerEvents {
+ public:
+  virtual ~SchedulerEvents() = default;
+  virtual void ObservePrefill(double seconds, const fuse::FusionStats& stats) = 0;
+  virtual void ObserveInterToken(double seconds) = 0;
+  virtual void ObserveCompletion(int32_t tokens) = 0;
+  virtual void CountPreemption() = 0;
+  virtual void SetQueueLength(size_t n) = 0;
+  virtual void SetKvUsage(int64_t used_blocks, int64_t total_blocks) = 0;
+};
+
+struct SchedulerOptions {
+  size_t max_queue = 64;
+  int slots = 4;
+  // Tokens one iteration may run: decodes first, prefill work with the rest (at least
+  // kMinPrefillTokens, so prefill never starves behind many decodes).
+  int32_t batch_tokens = 512;
+  static constexpr int32_t kMinPrefillTokens = 16;
+};
+
+class Scheduler {
+ public:
+  Scheduler(Executor& executor, SchedulerEvents& events, SchedulerOptions options);
+  ~Scheduler();
+
+  // False when the queue is full.
+  bool Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel);
+  // Runs fn on the scheduler's thread between iterations and waits for it (for work that
+  // needs the executor's model itself, such as embeddings).
+  void RunExclusive(const std::function<void()>& fn);
+
+ private:
+  struct Job {
+    GenerationRequest request;
+    std::shared_ptr<GenerationChannel> channel;
+    size_t bytes_sent = 0;     // by an earlier, preempted run
+    int32_t tokens_sent = 0;  // likewise
+  };
+  struct Live;
+  void Loop();
+  // Moves waiting requests into free slots.
+  void Admit();
+  // Advances every decoding request by one token; returns how many tokens that was.
+  int32_t DecodeStep();
+  // Spends up to `budget` tokens of prefill work, oldest request first.
+  void PrefillStep(int32_t budget);
+  // One unit of `live`'s prefill; its cost in tokens, or an error.
+  util::Result<int32_t> PrefillUnit(Live& live, int32_t budget);
+  // Releases `live`'s sequence and puts its request back at the front of the queue.
+  void Requeue(std::unique_ptr<Live> live);
+  void StartDecoding(Live& live);
+  // Samples the next token of `live` from its logits row and delivers it; true when done.
+  bool Advance(Live& live, const float* logits);
+  void Finish(Live& live);
+  void PublishKvUsage();
+
+  Executor& executor_;
+  SchedulerEvents& events_;
+  const SchedulerOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<Live>> live_;  // scheduler thread only; in admission order
+  std::thread thread_;
+};
+
+}  // namespace kvfuse::sched
