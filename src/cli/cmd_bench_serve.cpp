@@ -29,6 +29,7 @@ struct Sample {
   bool ok = false;
   double ttft_s = 0, tpot_s = 0, done_s = 0;  // done_s: since the run began
   int tokens = 0;
+  std::string error;  // why it failed, when it did
 };
 
 // Text chunks of `words` pseudo-words each (fixed seed: both servers see the same text).
@@ -160,6 +161,7 @@ int BenchServeCommand(int argc, char** argv) {
             const std::string event = buffer.substr(0, end);
             if (event.rfind("data: {", 0) != 0) continue;
             const json chunk = json::parse(event.substr(6), nullptr, false);
+            if (!chunk.is_discarded() && chunk.contains("error")) s.error = chunk["error"].dump();
             if (chunk.is_discarded() || !chunk.contains("choices") || chunk["choices"].empty()) continue;
             const json& delta = chunk["choices"][0].value("delta", json::object());
             // A token per content event, empty ones included (a piece of a character).
@@ -172,8 +174,13 @@ int BenchServeCommand(int argc, char** argv) {
           return Clock::now() < deadline;
         };
         auto res = c.send(req);
-        s.ok = res && res->status == 200 && s.tokens > 0;
-        if (!s.ok) return;
+        s.ok = res && res->status == 200 && s.tokens > 0 && s.error.empty();
+        if (!s.ok) {
+          if (s.error.empty())
+            s.error = !res ? "no response: " + httplib::to_string(res.error())
+                           : "HTTP " + std::to_string(res->status) + " " + buffer.substr(0, 300);
+          return;
+        }
         s.ttft_s = std::chrono::duration<double>(first - t0).count();
         s.tpot_s = s.tokens > 1 ? std::chrono::duration<double>(last - first).count() / (s.tokens - 1) : 0;
         s.done_s = std::chrono::duration<double>(last - start).count();
@@ -192,6 +199,11 @@ int BenchServeCommand(int argc, char** argv) {
       }
     const double throughput = end_s > 0 ? ok / end_s : 0;
     const int errors = static_cast<int>(clients.size()) - ok;
+    for (const Sample& s : samples)
+      if (!s.error.empty()) {
+        std::fprintf(stderr, "bench-serve: at %.2f/s, %d failed; the first: %s\n", rate, errors, s.error.c_str());
+        break;
+      }
     double mean_tpot = 0;
     for (double t : tpot) mean_tpot += t / std::max<size_t>(1, tpot.size());
     report.push_back({{"rate", rate}, {"ok", ok}, {"errors", errors}, {"ttft_p50_s", Percentile(ttft, 0.5)},

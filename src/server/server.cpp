@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <cstdio>
 #include <chrono>
 #include <filesystem>
 
@@ -132,7 +133,15 @@ void Server::Routes() {
                                             : "HTTP error " + std::to_string(st);
     SendJson(res, st, ErrorBody({st, message, type, ""}));
   });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "kvfuse: internal error in %s %s: %s\n", req.method.c_str(), req.path.c_str(), what.c_str());
     SendJson(res, 500, ErrorBody({500, "internal error", "server_error", ""}));
   });
   s.set_logger([this](const httplib::Request&, const httplib::Response& res) { metrics_.CountRequest(res.status); });

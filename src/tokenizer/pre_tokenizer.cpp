@@ -1,6 +1,8 @@
 #include "tokenizer/pre_tokenizer.h"
 
 #include <cstdint>
+#include <memory>
+#include <new>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -51,11 +53,7 @@ const std::vector<PreSpec>& Specs() {
 
 struct PreTokenizer::Regex {
   pcre2_code* code = nullptr;
-  pcre2_match_data* match = nullptr;
-  ~Regex() {
-    pcre2_match_data_free(match);
-    pcre2_code_free(code);
-  }
+  ~Regex() { pcre2_code_free(code); }
 };
 
 PreTokenizer::PreTokenizer(PreTokenizer&&) noexcept = default;
@@ -81,7 +79,6 @@ Result<PreTokenizer> PreTokenizer::Create(const std::string& pre_name) {
                                                reinterpret_cast<const char*>(message), offset));
         }
         pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE);  // optional speed-up; fine if unavailable
-        r->match = pcre2_match_data_create_from_pattern(r->code, nullptr);
         p.regexes_.push_back(std::move(r));
       }
       return p;
@@ -110,6 +107,10 @@ std::vector<std::string_view> PreTokenizer::Split(std::string_view text) const {
     run = ++i;
   }
   for (const auto& regex : regexes_) {
+    // Match data per call: Split runs on many threads at once (the server's HTTP threads).
+    const std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
+        pcre2_match_data_create_from_pattern(regex->code, nullptr), &pcre2_match_data_free);
+    if (!match) throw std::bad_alloc();
     std::vector<std::string_view> next;
     std::vector<bool> next_valid;
     for (size_t pi = 0; pi < pieces.size(); ++pi) {
@@ -122,9 +123,9 @@ std::vector<std::string_view> PreTokenizer::Split(std::string_view text) const {
       const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
       size_t start = 0, last_end = 0;
       while (start <= piece.size()) {
-        const int rc = pcre2_match(regex->code, subject, piece.size(), start, PCRE2_NO_UTF_CHECK, regex->match, nullptr);
+        const int rc = pcre2_match(regex->code, subject, piece.size(), start, PCRE2_NO_UTF_CHECK, match.get(), nullptr);
         if (rc < 0) break;
-        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(regex->match);
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match.get());
         const size_t m_begin = ov[0], m_end = ov[1];
         if (m_end == m_begin) {  // empty match: step over one character
           start = m_end + 1;

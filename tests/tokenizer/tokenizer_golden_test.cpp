@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "gguf/gguf_reader.h"
 #include "tokenizer/tokenizer.h"
@@ -140,6 +141,25 @@ TEST(Tokenizer, BertWrapsTextInClsAndSep) {
   const auto bert = Load("bert-bge");
   ASSERT_NE(bert, nullptr);
   EXPECT_EQ(bert->Encode("Hello", true), (std::vector<int32_t>{101, 7592, 102}));
+}
+
+// The server tokenizes on many HTTP threads at once; a regex's match data shared between
+// threads once made pieces point past their text (found by 32 concurrent clients).
+TEST(Tokenizer, EncodesTheSameOnManyThreadsAtOnce) {
+  for (const char* name : {"deepseek-llm", "llama-spm"}) {
+    const auto tok = Load(name);
+    ASSERT_NE(tok, nullptr);
+    const auto cases = LoadCases(VocabPath(name));
+    std::vector<std::thread> threads;
+    std::vector<int> mismatches(4, 0);
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (int round = 0; round < 20; ++round)
+          for (const Case& c : cases) mismatches[t] += tok->Encode(c.text, false) != c.ids;
+      });
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << name << " thread " << t;
+  }
 }
 
 }  // namespace kvfuse::tokenizer
