@@ -127,6 +127,30 @@ TEST(Engine, PrefixModeReusesCachedBlocksAndEqualsFull) {
   EXPECT_LE(RelDiff(reused, full), 1e-4);
 }
 
+TEST(Engine, APromptPrefilledInPiecesIsOfferedToThePrefixCache) {
+  // How the scheduler prefills a long plain prompt: a first piece through PrefillSegments,
+  // the rest appended with Evaluate, then CachePrefix.
+  auto e = Load(512);
+  const std::vector<int32_t> tokens = Tokens(70, 4);
+  SegmentedPrompt first;
+  first.prefix.assign(tokens.begin(), tokens.begin() + 20);
+  std::vector<float> logits;
+  FusionStats stats;
+  ASSERT_TRUE(e->PrefillSegments(first, {FusionMode::kPrefix}, logits, stats, 3).ok());
+  ASSERT_TRUE(e->Evaluate({tokens.begin() + 20, tokens.end()}, 20, false, logits, 512, 3).ok());
+  EXPECT_EQ(e->CachedPrefixLength(tokens), 16);  // the first piece's whole block
+  e->CachePrefix(3, tokens);
+  EXPECT_EQ(e->CachedPrefixLength(tokens), 64);  // every whole block of the prompt
+  e->Release(3);
+  SegmentedPrompt whole;
+  whole.prefix = tokens;
+  const std::vector<float> reused = Prefill(*e, whole, FusionMode::kPrefix, &stats);
+  EXPECT_EQ(stats.prefix_reused, 64);
+  e->ClearPrefixCache();
+  EXPECT_EQ(e->CachedPrefixLength(tokens), 0);
+  EXPECT_LE(RelDiff(reused, Prefill(*e, whole, FusionMode::kFull)), 1e-4);
+}
+
 TEST(Engine, OnlyExactlyComputedKvIsCached) {
   auto e = Load(512);
   const SegmentedPrompt p = Prompt({1, 2}, 7);
