@@ -113,7 +113,7 @@ void Scheduler::Admit() {
 
 void Scheduler::Requeue(std::unique_ptr<Live> live) {
   executor_.Release(live->seq);
-  events_.CountPreemption();
+  if (live->pos > 0) events_.CountPreemption();
   live->job.bytes_sent = std::max(live->job.bytes_sent, live->bytes_emitted);
   live->job.tokens_sent = std::max(live->job.tokens_sent, live->result.completion_tokens);
   std::lock_guard<std::mutex> lock(mu_);

@@ -74,7 +74,8 @@ class Scheduler {
   void PrefillStep(int32_t budget);
   // One unit of `live`'s prefill; its cost in tokens, or an error.
   util::Result<int32_t> PrefillUnit(Live& live, int32_t budget);
-  // Releases `live`'s sequence and puts its request back at the front of the queue.
+  // Releases `live`'s sequence and puts its request back at the front of the queue; a
+  // preemption when it held KV (a request that found no room for its prompt just waits).
   void Requeue(std::unique_ptr<Live> live);
   void StartDecoding(Live& live);
   // Samples the next token of `live` from its logits row and delivers it; true when done.

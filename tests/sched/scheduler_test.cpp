@@ -273,6 +273,20 @@ TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExact
   EXPECT_EQ(exec.live_sequences(), 0);
 }
 
+TEST(Scheduler, PromptWithoutRoomWaitsForItWithoutCountingAPreemption) {
+  FakeExecutor exec(50);  // a 30-token prompt generating 10 and a 25-token one cannot overlap
+  NoEvents events;
+  Scheduler s(exec, events, SchedulerOptions{8, 2, 64});
+  auto a = std::make_shared<GenerationChannel>(), b = std::make_shared<GenerationChannel>();
+  ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(30, 1), 10), a));
+  ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(25, 2), 10), b));
+  EXPECT_EQ(Collect(*a).text, Expected(1, 10));
+  const GenerationResult rb = Collect(*b);
+  EXPECT_EQ(rb.error, "");
+  EXPECT_EQ(rb.text, Expected(2, 10));
+  EXPECT_EQ(events.preemptions.load(), 0);
+}
+
 TEST(Scheduler, PromptLargerThanThePoolIsAnErrorNotALoop) {
   FakeExecutor exec(30);
   NoEvents events;
