@@ -163,11 +163,14 @@ def encode_example(bpe, chunks, question, answer):
 
 
 class Model(torch.nn.Module):
-    def __init__(self, n_vocab, d=256, n_layers=4, n_heads=8, n_kv=2, n_ff=768, theta=10000.0):
+    def __init__(self, n_vocab, d=256, n_layers=4, n_heads=8, n_kv=2, n_ff=768, theta=10000.0, tied=True):
         super().__init__()
         self.d, self.n_heads, self.n_kv, self.hd = d, n_heads, n_kv, d // n_heads
         self.emb = torch.nn.Embedding(n_vocab, d)
         torch.nn.init.normal_(self.emb.weight, std=0.02)
+        # Untied, the input embeddings of values the model copies (colours, pets) are not also
+        # the output rows that running text pushes towards one another.
+        self.out = None if tied else torch.nn.Parameter(self.emb.weight.detach().clone())
         lin = lambda i, o: torch.nn.Linear(i, o, bias=False)
         self.layers = torch.nn.ModuleList()
         for _ in range(n_layers):
@@ -212,7 +215,7 @@ class Model(torch.nn.Module):
             h = h + L.o(a.transpose(1, 2).reshape(B, T, self.d))
             x = self.rms(h, L.ffn_norm)
             h = h + L.down(F.silu(L.gate(x)) * L.up(x))
-        return self.rms(h, self.norm) @ self.emb.weight.T
+        return self.rms(h, self.norm) @ (self.emb.weight if self.out is None else self.out).T
 
 
 def write_gguf(path, model, vocab_list, merges, n_ctx):
@@ -245,6 +248,8 @@ def write_gguf(path, model, vocab_list, merges, n_ctx):
     add("tokenizer.chat_template", STR, s(CHATML))
 
     tensors = [("token_embd.weight", model.emb.weight), ("output_norm.weight", model.norm)]
+    if model.out is not None:
+        tensors.append(("output.weight", model.out))
     for i, Lr in enumerate(model.layers):
         p = f"blk.{i}."
         tensors += [(p + "attn_norm.weight", Lr.attn_norm), (p + "attn_q.weight", Lr.q.weight),
@@ -319,6 +324,8 @@ def load_gguf_weights(model, path):
     with torch.no_grad():
         model.emb.weight.copy_(t["token_embd.weight"])
         model.norm.copy_(t["output_norm.weight"])
+        if model.out is not None:
+            model.out.copy_(t.get("output.weight", t["token_embd.weight"]))
         for i, L in enumerate(model.layers):
             p = f"blk.{i}."
             for name, param in [("attn_norm", L.attn_norm), ("attn_q", L.q.weight), ("attn_k", L.k.weight),
@@ -342,6 +349,7 @@ def main():
     ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
     ap.add_argument("--eval-questions", type=int, default=100)
     ap.add_argument("--resume", help="a checkpoint.pt or a demo.gguf this script wrote, to start from")
+    ap.add_argument("--untie", action="store_true", help="an output matrix of its own (output.weight)")
     ap.add_argument("--embedding-noise", type=float, default=0.0,
                     help="std of Gaussian noise added to resumed token embeddings (spreads collapsed ones)")
     args = ap.parse_args()
@@ -368,7 +376,7 @@ def main():
     bpe = Bpe(merges, {t: i for i, t in enumerate(vocab_list)})
     print(f"tokenizer: {len(vocab_list)} tokens, {len(merges)} merges in {time.time() - t0:.0f} s", flush=True)
 
-    model = Model(len(vocab_list))
+    model = Model(len(vocab_list), tied=not args.untie)
     if args.resume and args.resume.endswith(".gguf"):
         load_gguf_weights(model, args.resume)
     elif args.resume:
@@ -382,8 +390,9 @@ def main():
     # apart tokens that are unpredictable in running text (colours, pets, ages), which the
     # model must copy from its context (a run with decay ended with colour embeddings at
     # cosine 0.96 to each other and answered every colour question with the same colour).
-    decayed = [p for n, p in model.named_parameters() if p.dim() == 2 and n != "emb.weight"]
-    kept = [p for n, p in model.named_parameters() if p.dim() != 2 or n == "emb.weight"]
+    embeddings = ("emb.weight", "out")
+    decayed = [p for n, p in model.named_parameters() if p.dim() == 2 and n not in embeddings]
+    kept = [p for n, p in model.named_parameters() if p.dim() != 2 or n in embeddings]
     opt = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.05}, {"params": kept, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
     eval_docs, eval_q = splits["eval"]
