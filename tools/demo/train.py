@@ -224,6 +224,21 @@ class Model(torch.nn.Module):
         return self.rms(h, self.norm) @ (self.emb.weight if self.out is None else self.out).T
 
 
+def gguf_tensors(model):
+    """The model's parameters under their GGUF tensor names (llama layout)."""
+    tensors = [("token_embd.weight", model.emb.weight), ("output_norm.weight", model.norm)]
+    if model.out is not None:
+        tensors.append(("output.weight", model.out))
+    for i, L in enumerate(model.layers):
+        p = f"blk.{i}."
+        tensors += [(p + "attn_norm.weight", L.attn_norm), (p + "attn_q.weight", L.q.weight),
+                    (p + "attn_k.weight", L.k.weight), (p + "attn_v.weight", L.v.weight),
+                    (p + "attn_output.weight", L.o.weight), (p + "ffn_norm.weight", L.ffn_norm),
+                    (p + "ffn_gate.weight", L.gate.weight), (p + "ffn_up.weight", L.up.weight),
+                    (p + "ffn_down.weight", L.down.weight)]
+    return tensors
+
+
 def write_gguf(path, model, vocab_list, merges, n_ctx):
     """GGUF v3, F32 tensors, our own minimal writer."""
     def s(x):
@@ -253,16 +268,7 @@ def write_gguf(path, model, vocab_list, merges, n_ctx):
     add("tokenizer.ggml.add_bos_token", BOOL, struct.pack("<?", False))
     add("tokenizer.chat_template", STR, s(CHATML))
 
-    tensors = [("token_embd.weight", model.emb.weight), ("output_norm.weight", model.norm)]
-    if model.out is not None:
-        tensors.append(("output.weight", model.out))
-    for i, Lr in enumerate(model.layers):
-        p = f"blk.{i}."
-        tensors += [(p + "attn_norm.weight", Lr.attn_norm), (p + "attn_q.weight", Lr.q.weight),
-                    (p + "attn_k.weight", Lr.k.weight), (p + "attn_v.weight", Lr.v.weight),
-                    (p + "attn_output.weight", Lr.o.weight), (p + "ffn_norm.weight", Lr.ffn_norm),
-                    (p + "ffn_gate.weight", Lr.gate.weight), (p + "ffn_up.weight", Lr.up.weight),
-                    (p + "ffn_down.weight", Lr.down.weight)]
+    tensors = gguf_tensors(model)
     infos, blobs, offset = [], [], 0
     for name, t in tensors:
         a = t.detach().float().contiguous()
@@ -283,9 +289,9 @@ def write_gguf(path, model, vocab_list, merges, n_ctx):
 def read_gguf_tensors(path):
     """The F32 tensors of a GGUF this script wrote (to resume from a committed model)."""
     data = pathlib.Path(path).read_bytes()
-    off = 4
-    version, n_tensors, n_kv = struct.unpack_from("<IQQ", data, off)
-    off += 20
+    assert data[:4] == b"GGUF", f"{path}: not a GGUF file"
+    _version, n_tensors, n_kv = struct.unpack_from("<IQQ", data, 4)
+    off = 24
     def string():
         nonlocal off
         (n,) = struct.unpack_from("<Q", data, off)
@@ -327,17 +333,10 @@ def read_gguf_tensors(path):
 
 def load_gguf_weights(model, path):
     t = read_gguf_tensors(path)
+    t.setdefault("output.weight", t["token_embd.weight"])  # untying a tied model
     with torch.no_grad():
-        model.emb.weight.copy_(t["token_embd.weight"])
-        model.norm.copy_(t["output_norm.weight"])
-        if model.out is not None:
-            model.out.copy_(t.get("output.weight", t["token_embd.weight"]))
-        for i, L in enumerate(model.layers):
-            p = f"blk.{i}."
-            for name, param in [("attn_norm", L.attn_norm), ("attn_q", L.q.weight), ("attn_k", L.k.weight),
-                                ("attn_v", L.v.weight), ("attn_output", L.o.weight), ("ffn_norm", L.ffn_norm),
-                                ("ffn_gate", L.gate.weight), ("ffn_up", L.up.weight), ("ffn_down", L.down.weight)]:
-                param.copy_(t[p + name + ".weight"])
+        for name, param in gguf_tensors(model):
+            param.copy_(t[name])
 
 
 def main():
