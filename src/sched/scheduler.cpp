@@ -254,6 +254,13 @@ void Scheduler::StartDecoding(Live& live) {
   r.finish_reason = "length";
 }
 
+std::string Scheduler::TakeUnsent(Live& live) {
+  const std::string& text = live.result.text;
+  const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
+  live.bytes_emitted = std::max(from, text.size());
+  return text.size() > from ? text.substr(from) : std::string();
+}
+
 bool Scheduler::Advance(Live& live, const float* logits) {
   GenerationResult& r = live.result;
   const GenerationRequest& req = live.job.request;
@@ -267,16 +274,11 @@ bool Scheduler::Advance(Live& live, const float* logits) {
   const auto now = Clock::now();
   if (r.completion_tokens > 1) events_.ObserveInterToken(std::chrono::duration<double>(now - live.last_token).count());
   live.last_token = now;
-  const std::string piece = live.stops.Push(live.decoder.Push(token));
-  r.text += piece;
+  r.text += live.stops.Push(live.decoder.Push(token));
   // One event per token (empty while a character is incomplete or a stop string may be
   // starting), so clients can time tokens; a restarted request sends only what its earlier
   // run had not.
-  if (r.completion_tokens > live.job.tokens_sent) {
-    const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
-    live.job.channel->Push(r.text.size() > from ? r.text.substr(from) : std::string());
-    live.bytes_emitted = std::max(from, r.text.size());
-  }
+  if (r.completion_tokens > live.job.tokens_sent) live.job.channel->Push(TakeUnsent(live));
   if (live.stops.stopped()) {
     r.finish_reason = "stop";
     return true;
@@ -290,8 +292,7 @@ void Scheduler::Finish(Live& live) {
   GenerationResult& r = live.result;
   if (live.decoding && !live.stops.stopped()) {
     r.text += live.stops.Push(live.decoder.Flush()) + live.stops.Flush();
-    const size_t from = std::max(live.bytes_emitted, live.job.bytes_sent);
-    if (r.text.size() > from) live.job.channel->Push(r.text.substr(from));
+    if (std::string rest = TakeUnsent(live); !rest.empty()) live.job.channel->Push(std::move(rest));
   }
   if (live.decoding) {
     r.predicted_ms = std::chrono::duration<double, std::milli>(Clock::now() - live.prefilled).count();

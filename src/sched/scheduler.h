@@ -81,6 +81,9 @@ class Scheduler {
   // Samples the next token of `live` from its logits row and delivers it; true when done.
   bool Advance(Live& live, const float* logits);
   void Finish(Live& live);
+  // The generated text the client has not been sent yet (by this run or a preempted one),
+  // marked as sent.
+  std::string TakeUnsent(Live& live);
   void PublishKvUsage();
 
   Executor& executor_;

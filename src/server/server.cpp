@@ -1,7 +1,7 @@
 #include "server/server.h"
 
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include <httplib.h>

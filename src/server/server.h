@@ -30,7 +30,7 @@ struct ServerOptions {
   size_t max_queue = 64;           // waiting requests before 429
   int slots = 4;                   // requests decoded together (continuous batching)
   int32_t batch_tokens = 512;      // tokens one scheduler iteration runs: decodes, then prefill work
-  int request_timeout_s = 600;     // generation stops (finish_reason "length") after this
+  int request_timeout_s = 600;     // then generation stops (finish_reason "length"), or an error before prefill ends
   int http_threads = 64;           // concurrent connections (a streaming client holds one)
   std::vector<std::string> collections;  // directories; a request names one by its last path part
 };
