@@ -240,15 +240,15 @@ def build(seed, split, n_people, n_companies, n_questions):
     return docs, questions, titles_of(people, companies)
 
 
-def episode(rng, seed, n_chunks, n_questions):
+def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
     """A fresh small world of the training split, as one prompt: `n_chunks` chunks (the facts of a
-    first question plus distractors, shuffled) and up to `n_questions` questions answerable from
-    them. Every episode draws new facts, so a model can only answer by reading its chunks."""
+    first question plus distractors, shuffled) and up to `n_questions` questions of `kinds`
+    answerable from them. Every episode draws new facts, so a model can only answer by reading."""
     people, companies, _ = make_world(rng, seed, "train", 8, 3)
     docs, docs_of_company = documents(rng, people, companies, False)
     first = None
     while first is None:
-        first = ask(rng, rng.choice(KINDS), rng.randrange(len(people)), people, companies, docs_of_company)
+        first = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company)
     groups = [first["docs"]] if first.get("adjacent") else [[d] for d in first["docs"]]
     pool = [d for d in docs if not d.endswith("b") and d not in first["docs"]]
     for d in rng.sample(pool, max(0, min(len(pool), n_chunks - len(first["docs"])))):
@@ -256,12 +256,26 @@ def episode(rng, seed, n_chunks, n_questions):
     rng.shuffle(groups)
     present = {d for g in groups for d in g}
     questions, tries = [first], 0
-    while len(questions) < n_questions and tries < 50:
+    while len(questions) < n_questions and tries < 80:
         tries += 1
-        q = ask(rng, rng.choice(KINDS), rng.randrange(len(people)), people, companies, docs_of_company)
+        q = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company)
         if q and all(d in present for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
             questions.append(q)
     return [docs[d] for g in groups for d in g], questions
+
+
+def binding_episode(rng, seed, n_people, n_questions, n_facts):
+    """The single-hop task stripped to its core: a document per person of `n_facts` fact
+    sentences and no filler, questions about all of them. Every person has a value of each
+    kind, so only the name tells which to copy; a model learns to bind names here first."""
+    people, _, _ = make_world(rng, seed, "train", n_people, 3)
+    chunks, questions = [], []
+    for p in people:
+        facts = rng.sample(["city", "company", "color", "age"], n_facts)
+        chunks.append(" ".join(pick_template(rng, PERSON_TEMPLATES[f], False).format(**p) for f in facts))
+        questions += [{"question": QUESTIONS[f].format(**p), "answer": str(p[f])} for f in facts]
+    rng.shuffle(questions)
+    return chunks, questions[:n_questions]
 
 
 def write_split(directory, split, docs, questions):
