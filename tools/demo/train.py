@@ -28,7 +28,7 @@ commit 7549a6f), two --resume runs of 15 and 27 minutes, then (the script of com
 (2,333 steps; the noise spread the colour and pet embeddings that weight decay had collapsed).
 It copies a value of the asked kind but not yet the asked person's (binding probe: asked 46,
 other 60). The binding stages are this script's answer, so far measured only in part: from the
-bundled model, about 35 minutes of binding1 take its answer loss from chance (~0.45) to 0.1-0.2
+bundled model, about 25 minutes of binding1 take its answer loss from chance (~0.45) to 0.1-0.2
 on bare facts, but 28 more minutes of binding4 and full episodes did not carry it over to
 four-fact documents with filler (probe 54 / 49). Stages run by the clock, so runs are
 reproducible in what they do, not bit for bit.
