@@ -26,11 +26,11 @@ commit 7549a6f), two --resume runs of 15 and 27 minutes, then (the script of com
     --resume models/demo.gguf --embedding-noise 0.02 --lr 2e-3 --threads 1 --minutes 75
     --questions 16 --lm-weight 0.1
 (2,333 steps; the noise spread the colour and pet embeddings that weight decay had collapsed).
-It copies a value of the asked kind but not yet the asked person's (binding probe: asked 46,
-other 60). The binding stages are this script's answer, so far measured only in part: from the
-bundled model, about 25 minutes of binding1 take its answer loss from chance (~0.45) to 0.1-0.2
-on bare facts, but 28 more minutes of binding4 and full episodes did not carry it over to
-four-fact documents with filler (probe 54 / 49). Stages run by the clock, so runs are
+It copies a value of the asked kind but not yet the asked person's (binding probe: asked 36,
+other 53, neither 14). The binding stages are this script's answer, measured only in part so
+far: from the bundled model, about 25 minutes of binding1 take its answer loss from chance
+(~0.45) to 0.1-0.2 on bare facts, but 28 more minutes of binding4 and full episodes did not
+carry it over to four-fact documents with filler (probe asked 54, other 49). Stages run by the clock, so runs are
 reproducible in what they do, not bit for bit.
 """
 import argparse
