@@ -30,8 +30,8 @@ It copies a value of the asked kind but not yet the asked person's (binding prob
 other 53, neither 14). The binding stages are this script's answer, measured only in part so
 far: from the bundled model, about 25 minutes of binding1 take its answer loss from chance
 (~0.45) to 0.1-0.2 on bare facts, but 28 more minutes of binding4 and full episodes did not
-carry it over to four-fact documents with filler (probe asked 54, other 49). Stages run by the clock, so runs are
-reproducible in what they do, not bit for bit.
+carry it over to four-fact documents with filler (probe asked 54, other 49). Stages run by the
+clock, so runs are reproducible in what they do, not bit for bit.
 """
 import argparse
 import json
@@ -383,14 +383,15 @@ def load_gguf_weights(model, path):
 
 
 def parse_stages(text):
-    """"binding1:13,binding4:14,full:17" -> [(task, end minute)]; the last task runs to the end."""
+    """"binding1:13,full:17" -> [(task, facts per person or None for full, end minute)]; the
+    last task runs to the end."""
     stages, end = [], 0.0
     for part in text.split(","):
         task, minutes = part.split(":")
         if task != "full" and not (task.startswith("binding") and task[7:].isdigit()):
             raise SystemExit(f"--stages: unknown task {task!r} (binding<N facts> or full)")
         end += float(minutes)
-        stages.append((task, end))
+        stages.append((task, None if task == "full" else int(task[7:]), end))
     return stages
 
 
@@ -465,15 +466,15 @@ def main():
     next_export = start + args.export_minutes * 60
     while time.time() < deadline:
         progress = (time.time() - start) / (deadline - start)
-        task = next((t for t, end in stages if (time.time() - start) / 60 < end), stages[-1][0])
+        task, n_facts, _ = next((st for st in stages if (time.time() - start) / 60 < st[2]), stages[-1])
         seqs, n_tokens = [], 0
         while n_tokens < args.row_tokens * args.rows * 0.97:
-            if task == "full":
+            if n_facts is None:
                 chunks, qs = world.episode(rng, args.seed, rng.randint(2, args.chunks), rng.randint(2, args.questions),
                                            TRAIN_KINDS)
             else:
                 chunks, qs = world.binding_episode(rng, args.seed, rng.randint(2, 4), args.questions,
-                                                   rng.randint(1, int(task[7:])))
+                                                   rng.randint(1, n_facts))
             seqs.append(encode_episode(bpe, chunks, qs, args.lm_weight))
             n_tokens += len(seqs[-1][0])
         ids, target, weight, pos, seg = pack(seqs, args.row_tokens)
@@ -514,8 +515,7 @@ def answers_exactly(model, prompts_and_answers, batch=16):
             ids = torch.zeros(len(part), T, dtype=torch.long)
             for b, (p, a) in enumerate(part):
                 ids[b, :len(p) + len(a)] = torch.tensor(p + a)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                best = model(ids).argmax(-1)
+            best = model(ids).argmax(-1)  # float32, as the engine computes
             for b, (p, a) in enumerate(part):
                 verdicts.append(best[b, len(p) - 1:len(p) + len(a) - 1].tolist() == a)
     return verdicts
@@ -530,7 +530,7 @@ def binding_probe(model, bpe, seed):
             people, companies, _ = world.make_world(rng, seed, "eval", 8, 3)
             docs, _ = world.documents(rng, people, companies, True)
             i, j = rng.sample(range(len(people)), 2)
-            fact = rng.choice(["city", "company", "color", "age"])
+            fact = rng.choice(world.NAMED_FACTS)
             if people[i][fact] == people[j][fact]:
                 continue
             chunks = [docs[f"p{i}a"], docs[f"p{j}a"]]

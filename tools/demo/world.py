@@ -114,6 +114,7 @@ COMPANY_TEMPLATES = {
 CITY_TEMPLATES = {"country": ["{city} is a city in {country}.", "{city} lies in {country}.",
                               "{city} belongs to {country}.", "The city of {city} is part of {country}."]}
 
+NAMED_FACTS = ["city", "company", "color", "age"]  # sentences naming the person (chunk "a")
 QUESTIONS = {
     "city": "Where does {name} live?", "job": "What is the job of {name}?", "company": "Which company does {name} work for?",
     "pet": "What pet does {name} have?", "color": "What is the favorite color of {name}?", "age": "How old is {name}?",
@@ -163,7 +164,7 @@ def pick_template(rng, templates, held):
 def person_docs(rng, p, held):
     """Two chunks: the second names the person only by pronoun (coreference)."""
     first, second = [], []
-    for fact in ["city", "company", "color", "age"]:
+    for fact in NAMED_FACTS:
         first.append(pick_template(rng, PERSON_TEMPLATES[fact], held).format(**p))
     pron = "she" if p["gender"] == "f" else "he"
     for fact in ["job", "pet"]:
@@ -186,7 +187,7 @@ def ask(rng, kind, i, people, companies, docs_of_company):
     """A question of `kind` about person i: its text, answer and the documents that hold the facts."""
     p = people[i]
     if kind == "single":
-        fact = rng.choice(["city", "company", "color", "age"])
+        fact = rng.choice(NAMED_FACTS)
         return {"question": QUESTIONS[fact].format(**p), "answer": str(p[fact]), "docs": [f"p{i}a"], "kind": kind}
     if kind == "coref":
         # The two chunks stay adjacent and in order, and no other pronoun-only chunk
@@ -271,7 +272,7 @@ def binding_episode(rng, seed, n_people, n_questions, n_facts):
     people, _, _ = make_world(rng, seed, "train", n_people, 3)
     chunks, questions = [], []
     for p in people:
-        facts = rng.sample(["city", "company", "color", "age"], n_facts)
+        facts = rng.sample(NAMED_FACTS, n_facts)
         chunks.append(" ".join(pick_template(rng, PERSON_TEMPLATES[f], False).format(**p) for f in facts))
         questions += [{"question": QUESTIONS[f].format(**p), "answer": str(p[f])} for f in facts]
     rng.shuffle(questions)
