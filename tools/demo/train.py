@@ -4,14 +4,16 @@
   1. the synthetic world of world.py (fixed seed),
   2. a byte-level BPE tokenizer trained on its text (GPT-2 alphabet and pre-tokenizer, so the
      engine's BpeTokenizer with tokenizer.ggml.pre = "gpt-2" encodes it identically),
-  3. a llama-architecture model (4 layers, GQA 8/2 heads, SwiGLU, RoPE in the engine's
-     adjacent-pair order, tied embeddings), trained to answer questions from ChatML prompts
-     whose documents are separately tokenized chunks, loss on the answers (and --lm-weight on
-     the chunks' text). A curriculum (--stages): first binding episodes (world.binding_episode:
-     a few people's documents of bare fact sentences, every question answerable only by
-     matching the asked name), then full episodes (the facts of a question plus distractors,
-     shuffled, several questions per prompt). Episodes are packed into rows of --row-tokens
-     (attention and positions kept per episode), so no step computes padding,
+  3. a llama-architecture model (--layers, default 4; GQA 8/2 heads, SwiGLU, RoPE in the
+     engine's adjacent-pair order, tied embeddings), trained to answer questions from ChatML
+     prompts whose documents are separately tokenized chunks, loss on the answers (and
+     --lm-weight on the chunks' text, --question-weight on the questions'). A curriculum
+     (--stages, see parse_stages): binding episodes (world.binding_episode: a few people's
+     documents of bare fact sentences, every question answerable only by matching the asked
+     name) with 1, 2, 3, then 4 facts per person, each until the answer loss is well under its
+     chance level (~0.45), then full episodes (the facts of a question plus distractors,
+     shuffled, several questions per prompt) mixed with binding ones. A step's episodes run
+     one after another, attention inside each, so no step computes padding,
   4. GGUF export (F32) with the tokenizer and a ChatML chat template, and the eval set, after
      printing the held-out accuracy and a binding probe (two people's documents, a question
      about one: how often the answer is the asked person's value, the other's, or neither).
@@ -27,11 +29,11 @@ commit 7549a6f), two --resume runs of 15 and 27 minutes, then (the script of com
     --questions 16 --lm-weight 0.1
 (2,333 steps; the noise spread the colour and pet embeddings that weight decay had collapsed).
 It copies a value of the asked kind but not yet the asked person's (binding probe: asked 36,
-other 53, neither 14). The binding stages are this script's answer, measured only in part so
-far: from the bundled model, about 25 minutes of binding1 take its answer loss from chance
-(~0.45) to 0.1-0.2 on bare facts, but 28 more minutes of binding4 and full episodes did not
-carry it over to four-fact documents with filler (probe asked 54, other 49). Stages run by the
-clock, so runs are reproducible in what they do, not bit for bit.
+other 53, neither 14). Binding stages by the clock, from the bundled model (the script of
+commit 17b2d6d), took 25 minutes of binding1 to bring its answer loss from chance (~0.45) to
+0.1-0.2 on bare facts, but 28 more minutes of binding4 and full episodes did not carry it
+over to four-fact documents with filler (probe asked 54, other 49). Stages end by the clock or
+by the loss, so runs are reproducible in what they do, not bit for bit.
 """
 import argparse
 import json
@@ -150,10 +152,12 @@ def build_example(rng, q, docs, doc_ids, n_chunks):
     return [docs[d] for g in groups for d in g]
 
 
-def encode_episode(bpe, chunks, questions, lm_weight):
+def encode_episode(bpe, chunks, questions, lm_weight, question_weight=0.0):
     """One training sequence: the prompt of the first question exactly as at evaluation, then the
     further questions as follow-up user turns. Returns ids and per-position loss weights for
-    predicting the next token: 1 on answers, lm_weight on the chunks' own text."""
+    predicting the next token: 1 on answers, lm_weight on the chunks' own text, question_weight
+    on the questions' (a name in a question is mostly a name of the documents: predicting its
+    second word trains the very matching of names that answering needs)."""
     ids, weights = bpe.encode(PREFIX), None
     weights = [0.0] * len(ids)
     for c in chunks:
@@ -163,7 +167,7 @@ def encode_episode(bpe, chunks, questions, lm_weight):
     for n, q in enumerate(questions):
         part = bpe.encode((FOLLOW_UP if n else "") + SUFFIX.format(q=q["question"]))
         ids += part
-        weights += [0.0] * len(part)
+        weights += [question_weight] * len(part)
         # The answer opens with a space: its first word is then the very token the chunk holds
         # (" silver", not "s" "il" "ver"), so answering is copying.
         part = bpe.encode(" " + q["answer"] + "<|im_end|>")
@@ -207,64 +211,61 @@ class Model(torch.nn.Module):
     def rms(x, w, eps=1e-5):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
-    def forward(self, ids, pos=None, seg=None):
-        """ids [B, T]. A packed row holds several sequences: pos is each token's position in its
-        own sequence and seg its sequence's number; attention stays inside a sequence."""
+    def forward(self, ids):
+        """ids [B, T]: B sequences of T tokens -> logits [B, T, vocab]."""
         B, T = ids.shape
-        pos = torch.arange(T).expand(B, T) if pos is None else pos
-        seg = torch.zeros(B, T, dtype=torch.long) if seg is None else seg
-        allowed = torch.ones(T, T, dtype=torch.bool).tril()[None] & (seg[:, :, None] == seg[:, None, :])
-        mask = torch.zeros(B, 1, T, T).masked_fill(~allowed[:, None], float("-inf"))
-        ang = pos[..., None].float() * self.inv_freq
+        return self.forward_flat(ids.reshape(-1), [T] * B).view(B, T, -1)
+
+    def forward_flat(self, ids, lengths):
+        """ids [N]: sequences of `lengths` one after another -> logits [N, vocab]. Attention
+        stays inside each sequence and costs sum(length^2): packing sequences into padded rows
+        instead made the [T, T] scores, not the weights, nine tenths of a training step."""
+        pos = torch.cat([torch.arange(n) for n in lengths])
+        ang = pos[:, None].float() * self.inv_freq
         cos, sin = ang.cos()[:, None], ang.sin()[:, None]
 
-        def rope(x):  # x [B, H, T, hd]; pairs (2i, 2i+1), as the engine's llama RoPE
+        def rope(x):  # x [N, heads, hd]; pairs (2i, 2i+1), as the engine's llama RoPE
             x0, x1 = x[..., 0::2], x[..., 1::2]
             return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], -1).flatten(-2)
 
+        N, longest = ids.shape[0], max(lengths)
+        causal = torch.full((longest, longest), float("-inf")).triu(1)
         h = self.emb(ids)
         for L in self.layers:
             x = self.rms(h, L.attn_norm)
-            q = L.q(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
-            k = L.k(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
-            v = L.v(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
-            q, k = rope(q), rope(k)
-            rep = self.n_heads // self.n_kv
-            k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
-            a = ((q @ k.transpose(-1, -2)) / math.sqrt(self.hd) + mask).softmax(-1) @ v
-            h = h + L.o(a.transpose(1, 2).reshape(B, T, self.d))
+            q = rope(L.q(x).view(N, self.n_heads, self.hd)) / math.sqrt(self.hd)
+            k = rope(L.k(x).view(N, self.n_kv, self.hd))
+            v = L.v(x).view(N, self.n_kv, self.hd)
+            outs, start = [], 0
+            for n in lengths:
+                outs.append(self.attention(q[start:start + n], k[start:start + n], v[start:start + n], causal[:n, :n]))
+                start += n
+            h = h + L.o(torch.cat(outs))
             x = self.rms(h, L.ffn_norm)
             h = h + L.down(F.silu(L.gate(x)) * L.up(x))
         return self.rms(h, self.norm) @ (self.emb.weight if self.out is None else self.out).T
 
+    def attention(self, q, k, v, mask):
+        """One sequence: q [n, heads, hd] (scaled), k and v [n, kv heads, hd] -> [n, d]. Each
+        group of query heads shares its key/value head (GQA). In float32 even under autocast:
+        converting the scores costs more than the products at these sizes."""
+        n, rep = q.shape[0], self.n_heads // self.n_kv
+        with torch.autocast("cpu", enabled=False):
+            q = q.float().view(n, self.n_kv, rep, self.hd).permute(1, 2, 0, 3).reshape(self.n_kv, rep * n, self.hd)
+            scores = (q @ k.float().permute(1, 2, 0)).view(self.n_kv, rep, n, n) + mask
+            a = scores.softmax(-1).view(self.n_kv, rep * n, n) @ v.float().transpose(0, 1)
+        return a.view(self.n_heads, n, self.hd).transpose(0, 1).reshape(n, self.d)
 
-def pack(seqs, T):
-    """Episodes (ids, weights) packed first-fit, longest first, into rows of T tokens (cut to T):
-    no compute spent on padding. Returns ids, targets, weights, positions and sequence numbers."""
-    rows = []
-    for x, w in sorted(seqs, key=lambda s: -len(s[0])):
-        x, w = x[:T], w[:T]
-        row = next((r for r in rows if r[0] + len(x) <= T), None)
-        if row is None:
-            row = [0, []]
-            rows.append(row)
-        row[1].append((x, w))
-        row[0] += len(x)
-    B = len(rows)
-    ids, target = torch.zeros(B, T, dtype=torch.long), torch.zeros(B, T, dtype=torch.long)
-    weight, pos = torch.zeros(B, T), torch.zeros(B, T, dtype=torch.long)
-    seg = torch.full((B, T), -1, dtype=torch.long)
-    for b, (_, items) in enumerate(rows):
-        o = 0
-        for n, (x, w) in enumerate(items):
-            ids[b, o:o + len(x)] = torch.tensor(x)
-            target[b, o:o + len(x) - 1] = torch.tensor(x[1:])
-            weight[b, o:o + len(x) - 1] = torch.tensor(w[1:])  # w[i] weighs the prediction of token i
-            pos[b, o:o + len(x)] = torch.arange(len(x))
-            seg[b, o:o + len(x)] = n
-            o += len(x)
-        seg[b, o:] = 10_000 + torch.arange(T - o)  # padding: a sequence of its own per token
-    return ids, target, weight, pos, seg
+
+def concat(seqs):
+    """Episodes (ids, weights) one after another: ids, next-token targets, their weights and
+    the lengths (the last token of an episode predicts nothing)."""
+    ids, target, weight = [], [], []
+    for x, w in seqs:
+        ids += x
+        target += x[1:] + [0]
+        weight += w[1:] + [0.0]  # w[i] weighs the prediction of token i
+    return torch.tensor(ids), torch.tensor(target), torch.tensor(weight), [len(x) for x, _ in seqs]
 
 
 def gguf_tensors(model):
@@ -383,33 +384,45 @@ def load_gguf_weights(model, path):
 
 
 def parse_stages(text):
-    """"binding1:13,full:17" -> [(task, facts per person or None for full, end minute)]; the
-    last task runs to the end."""
-    stages, end = [], 0.0
+    """"binding1<0.15,binding2:10,mix" -> [(task, facts per person or None for full episodes,
+    kind of limit, limit)]. A stage ends after `:minutes`, or once the running answer loss falls
+    under `<loss`; the last one runs to the end. Tasks: binding<N> (world.binding_episode with
+    1..N facts per person), full (world.episode), mix (each episode binding4 or full, even odds:
+    the binding stays trained while the model meets filler and distractors)."""
+    stages = []
     for part in text.split(","):
-        task, minutes = part.split(":")
-        if task != "full" and not (task.startswith("binding") and task[7:].isdigit()):
-            raise SystemExit(f"--stages: unknown task {task!r} (binding<N facts> or full)")
-        end += float(minutes)
-        stages.append((task, None if task == "full" else int(task[7:]), end))
+        m = re.fullmatch(r"(binding(\d+)|full|mix)(?:([:<])([0-9.]+))?", part)
+        if not m:
+            raise SystemExit(f"--stages: cannot read {part!r} (task:minutes or task<loss, task binding<N>, full or mix)")
+        task, facts, kind, limit = m.groups()
+        stages.append((task, int(facts) if facts else None, kind, float(limit) if limit else math.inf))
     return stages
+
+
+def draw_episode(rng, args, task, n_facts):
+    if task == "mix":
+        task, n_facts = ("binding", 4) if rng.random() < 0.5 else ("full", None)
+    if task == "full":
+        return world.episode(rng, args.seed, rng.randint(2, args.chunks), rng.randint(2, args.questions), TRAIN_KINDS)
+    return world.binding_episode(rng, args.seed, rng.randint(2, 4), args.questions, rng.randint(1, n_facts))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=44)
-    ap.add_argument("--stages", default="binding1:13,binding4:14,full:17",
-                    help="curriculum: task:minutes,... (binding<N>: binding_episode with 1..N facts per person)")
+    ap.add_argument("--stages", default="binding1<0.12,binding2<0.15,binding3<0.18,binding4<0.2,mix",
+                    help="curriculum: task:minutes or task<answer loss, ... (see parse_stages)")
     ap.add_argument("--out", default="models")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--chunks", type=int, default=4, help="chunks per evaluation prompt; training draws 2..this")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--row-tokens", type=int, default=384, help="tokens per packed training row")
-    ap.add_argument("--rows", type=int, default=10, help="rows' worth of episodes per step")
+    ap.add_argument("--step-tokens", type=int, default=3800, help="episodes' tokens per optimizer step")
     ap.add_argument("--lr", type=float, default=1e-3, help="peak (3e-3 kept a 600-step binding calibration at chance)")
     ap.add_argument("--questions", type=int, default=10, help="most questions asked per training prompt")
     ap.add_argument("--lm-weight", type=float, default=0.5, help="loss weight of the chunks' own text")
+    ap.add_argument("--question-weight", type=float, default=0.5, help="loss weight of the questions' text")
+    ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
     ap.add_argument("--eval-questions", type=int, default=300)
     ap.add_argument("--resume", help="a checkpoint.pt or a demo.gguf this script wrote, to start from")
@@ -441,7 +454,7 @@ def main():
     bpe = Bpe(merges, {t: i for i, t in enumerate(vocab_list)})
     print(f"tokenizer: {len(vocab_list)} tokens, {len(merges)} merges in {time.time() - t0:.0f} s", flush=True)
 
-    model = Model(len(vocab_list), tied=not args.untie)
+    model = Model(len(vocab_list), n_layers=args.layers, tied=not args.untie)
     if args.resume and args.resume.endswith(".gguf"):
         load_gguf_weights(model, args.resume)
     elif args.resume:
@@ -464,35 +477,38 @@ def main():
     step, tokens, start = 0, 0, time.time()
     deadline = start + args.minutes * 60
     next_export = start + args.export_minutes * 60
+    stage, stage_start, stage_steps, answer_ema = 0, start, 0, None
     while time.time() < deadline:
         progress = (time.time() - start) / (deadline - start)
-        task, n_facts, _ = next((st for st in stages if (time.time() - start) / 60 < st[2]), stages[-1])
+        task, n_facts, kind, limit = stages[stage]
+        if stage + 1 < len(stages) and ((kind == ":" and time.time() - stage_start >= limit * 60) or
+                                        (kind == "<" and stage_steps >= 100 and answer_ema < limit)):
+            stage, stage_start, stage_steps = stage + 1, time.time(), 0
+            task, n_facts, kind, limit = stages[stage]
+            print(f"stage {task} from step {step}, {(time.time() - start) / 60:.1f} minutes", flush=True)
         seqs, n_tokens = [], 0
-        while n_tokens < args.row_tokens * args.rows * 0.97:
-            if n_facts is None:
-                chunks, qs = world.episode(rng, args.seed, rng.randint(2, args.chunks), rng.randint(2, args.questions),
-                                           TRAIN_KINDS)
-            else:
-                chunks, qs = world.binding_episode(rng, args.seed, rng.randint(2, 4), args.questions,
-                                                   rng.randint(1, n_facts))
-            seqs.append(encode_episode(bpe, chunks, qs, args.lm_weight))
+        while n_tokens < args.step_tokens:
+            chunks, qs = draw_episode(rng, args, task, n_facts)
+            seqs.append(encode_episode(bpe, chunks, qs, args.lm_weight, args.question_weight))
             n_tokens += len(seqs[-1][0])
-        ids, target, weight, pos, seg = pack(seqs, args.row_tokens)
+        ids, target, weight, lengths = concat(seqs)
         lr = args.lr * min(1.0, (step + 1) / 100) * max(0.05, 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16):  # 3-4x faster on AVX512-BF16 CPUs
-            logits = model(ids, pos, seg)
-        per_token = F.cross_entropy(logits.float().view(-1, logits.size(-1)), target.view(-1), reduction="none")
-        loss = (per_token * weight.view(-1)).sum() / weight.sum()
+            logits = model.forward_flat(ids, lengths)
+        per_token = F.cross_entropy(logits.float(), target, reduction="none")
+        loss = (per_token * weight).sum() / weight.sum()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        tokens += int((seg < 10_000).sum())
+        tokens += len(ids)
+        answer_loss = (per_token.detach() * (weight == 1)).sum() / (weight == 1).sum()
+        answer_ema = answer_loss.item() if answer_ema is None else 0.98 * answer_ema + 0.02 * answer_loss.item()
+        stage_steps += 1
         if step % 50 == 0:
-            answer_loss = (per_token * (weight.view(-1) == 1)).sum() / (weight == 1).sum()
-            print(f"step {step} {task} loss {loss.item():.3f} answer {answer_loss.item():.3f} lr {lr:.1e} "
+            print(f"step {step} {task} loss {loss.item():.3f} answer {answer_loss.item():.3f} (mean {answer_ema:.3f}) lr {lr:.1e} "
                   f"{tokens / (time.time() - start):.0f} tokens/s {time.time() - t0:.0f} s", flush=True)
         step += 1
         if time.time() >= next_export:
