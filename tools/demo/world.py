@@ -266,13 +266,16 @@ def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
 
 
 def binding_episode(rng, seed, n_people, n_questions, n_facts):
-    """The single-hop task stripped to its core: a document per person of `n_facts` fact
-    sentences and no filler, questions about all of them. Every person has a value of each
-    kind, so only the name tells which to copy; a model learns to bind names here first."""
-    people, _, _ = make_world(rng, seed, "train", n_people, 3)
+    """The single-hop task stripped to its core: a document per person of the same `n_facts`
+    kinds of fact in bare sentences, no filler, questions about all of them. Every person has a
+    value of each asked kind, so only the name tells which to copy; a model learns to bind
+    names here first. (Kinds drawn per person let the asked kind alone find the answer in most
+    prompts of one or two facts: the names then went unused.)"""
+    people, _, _ = make_world(rng, seed, "train", n_people, 8)  # 8 companies: employers rarely shared
+    kinds = rng.sample(NAMED_FACTS, n_facts)
     chunks, questions = [], []
     for p in people:
-        facts = rng.sample(NAMED_FACTS, n_facts)
+        facts = rng.sample(kinds, n_facts)
         chunks.append(" ".join(pick_template(rng, PERSON_TEMPLATES[f], False).format(**p) for f in facts))
         questions += [{"question": QUESTIONS[f].format(**p), "answer": str(p[f])} for f in facts]
     rng.shuffle(questions)
