@@ -398,6 +398,8 @@ def parse_stages(text):
             raise SystemExit(f"--stages: cannot read {part!r} (task:minutes or task<loss, task binding<N>, full or mix)")
         task, facts, kind, limit = m.groups()
         stages.append((task, int(facts) if facts else None, kind, float(limit) if limit else math.inf))
+    if any(kind is None for _, _, kind, _ in stages[:-1]):
+        raise SystemExit(f"--stages: every stage but the last needs :minutes or <loss ({text!r})")
     return stages
 
 
