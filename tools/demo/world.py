@@ -97,6 +97,23 @@ PERSON_TEMPLATES = {
     "age": ["{name} is {age} years old.", "{name} turned {age} this year.", "At {age}, {name} is still very active.",
             "{name} has reached the age of {age}."],
 }
+# More sentences per fact for training only: with three a model bound names by the templates'
+# wording and read a held-out one wrongly (kvfuse eval-qa: 100% on seen templates, 25-50% on
+# held-out ones after the first binding run). Some put the value before the name.
+TRAIN_ONLY_TEMPLATES = {
+    "city": ["{name} moved to {city} some years ago.", "The home of {name} is in {city}.",
+             "In {city} you will find {name} at home.", "{name} is a resident of {city}.", "{name} rents a flat in {city}."],
+    "company": ["{name} has a job at {company}.", "At {company}, {name} is a valued employee.",
+                "{name} joined {company} some years ago.", "{company} employs {name}.",
+                "{name} collects a paycheck from {company}."],
+    "color": ["{name} adores the color {color}.", "The color {name} likes most is {color}.",
+              "Asked about colors, {name} always picks {color}.", "{name} is fond of the color {color}.",
+              "Of all colors, {color} pleases {name} most."],
+    "age": ["{name} celebrated birthday number {age} recently.", "The age of {name} is {age}.",
+            "Aged {age}, {name} still enjoys long walks.", "{name} is now {age}.", "Now {age}, {name} lives well."],
+}
+SYLLABLES = ["ka", "lo", "ven", "dri", "mo", "xa", "tor", "bel", "quin", "ru", "sa", "fen", "gar", "ni", "pel", "zo",
+             "dar", "li", "mon", "tu", "ver", "hol", "cam", "pra"]
 PRONOUN_TEMPLATES = {  # the coreference sentences: the person is only a pronoun
     "pet": ["{Pron} owns a {pet}.", "{Pron} keeps a {pet} at home.", "At home, {pron} looks after a {pet}.",
             "{Pron} shares the house with a {pet}."],
@@ -148,8 +165,12 @@ def make_world(rng, seed, split, n_people, n_companies):
             people.append({"name": name, "gender": g})
     companies = []
     for c in rng.sample(company_names, min(n_companies, len(company_names))):
-        companies.append({"name": c, "city": rng.choice(CITIES), "industry": INDUSTRY[c.split()[1]],
-                          "year": rng.randint(1890, 2015)})
+        industry = INDUSTRY[c.split()[1]]
+        if not held and rng.random() < 0.5:
+            # An invented second word: with only the names of the split, the model learnt which
+            # words follow "Silver" and answered "Silver Media" for the held-out "Silver Textiles".
+            c = c.split()[0] + " " + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+        companies.append({"name": c, "city": rng.choice(CITIES), "industry": industry, "year": rng.randint(1890, 2015)})
     cities = {c: rng.choice(COUNTRIES) for c in CITIES}
     for p in people:
         p.update(city=rng.choice(CITIES), job=rng.choice(JOBS), company=rng.choice(companies)["name"],
@@ -157,15 +178,18 @@ def make_world(rng, seed, split, n_people, n_companies):
     return people, companies, cities
 
 
-def pick_template(rng, templates, held):
-    return templates[-1] if held and rng.random() < 0.5 else rng.choice(templates[:-1])
+def pick_template(rng, templates, held, train_only=()):
+    """Eval text: the held-out last template half the time; training: any other, or a train-only one."""
+    if held:
+        return templates[-1] if rng.random() < 0.5 else rng.choice(templates[:-1])
+    return rng.choice(templates[:-1] + list(train_only))
 
 
 def person_docs(rng, p, held):
     """Two chunks: the second names the person only by pronoun (coreference)."""
     first, second = [], []
     for fact in NAMED_FACTS:
-        first.append(pick_template(rng, PERSON_TEMPLATES[fact], held).format(**p))
+        first.append(pick_template(rng, PERSON_TEMPLATES[fact], held, TRAIN_ONLY_TEMPLATES[fact]).format(**p))
     pron = "she" if p["gender"] == "f" else "he"
     for fact in ["job", "pet"]:
         second.append(pick_template(rng, PRONOUN_TEMPLATES[fact], held).format(pron=pron, Pron=pron.capitalize(), **p))
@@ -184,28 +208,33 @@ def company_doc(rng, c, held):
 
 
 def ask(rng, kind, i, people, companies, docs_of_company):
-    """A question of `kind` about person i: its text, answer and the documents that hold the facts."""
+    """A question of `kind` about person i: its text, answer, the documents that hold the facts,
+    and its hops: (document, value, whose value) in the order a reader finds them (training aims
+    attention there; a comparison has none, its answer is a name of the question)."""
     p = people[i]
     if kind == "single":
         fact = rng.choice(NAMED_FACTS)
-        return {"question": QUESTIONS[fact].format(**p), "answer": str(p[fact]), "docs": [f"p{i}a"], "kind": kind}
+        return {"question": QUESTIONS[fact].format(**p), "answer": str(p[fact]), "docs": [f"p{i}a"], "kind": kind,
+                "hops": [(f"p{i}a", str(p[fact]), p["name"])]}
     if kind == "coref":
         # The two chunks stay adjacent and in order, and no other pronoun-only chunk
         # may be in the prompt (the "she" would be ambiguous).
         fact = rng.choice(["job", "pet"])
         return {"question": QUESTIONS[fact].format(**p), "answer": p[fact], "docs": [f"p{i}a", f"p{i}b"],
-                "adjacent": True, "kind": kind}
+                "adjacent": True, "kind": kind, "hops": [(f"p{i}b", p[fact], p["name"])]}
     if kind == "multi":
         c = next(c for c in companies if c["name"] == p["company"])
         return {"question": f"Where is the company that {p['name']} works for based?", "answer": c["city"],
-                "docs": [f"p{i}a", docs_of_company[c["name"]]], "kind": kind}
+                "docs": [f"p{i}a", docs_of_company[c["name"]]], "kind": kind,
+                "hops": [(f"p{i}a", c["name"], p["name"]), (docs_of_company[c["name"]], c["city"], c["name"])]}
     others = [j for j in range(len(people)) if people[j]["age"] != p["age"]]
     if not others:
         return None
     o = people[rng.choice(others)]
     j = people.index(o)
     return {"question": f"Who is older, {p['name']} or {o['name']}?",
-            "answer": p["name"] if p["age"] > o["age"] else o["name"], "docs": [f"p{i}a", f"p{j}a"], "kind": kind}
+            "answer": p["name"] if p["age"] > o["age"] else o["name"], "docs": [f"p{i}a", f"p{j}a"], "kind": kind,
+            "hops": []}
 
 
 KINDS = ["single", "single", "multi", "compare", "coref"]
@@ -244,7 +273,8 @@ def build(seed, split, n_people, n_companies, n_questions):
 def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
     """A fresh small world of the training split, as one prompt: `n_chunks` chunks (the facts of a
     first question plus distractors, shuffled) and up to `n_questions` questions of `kinds`
-    answerable from them. Every episode draws new facts, so a model can only answer by reading."""
+    answerable from them, their hops by chunk index. Every episode draws new facts, so a model can
+    only answer by reading."""
     people, companies, _ = make_world(rng, seed, "train", 8, 3)
     docs, docs_of_company = documents(rng, people, companies, False)
     first = None
@@ -262,7 +292,10 @@ def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
         q = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company)
         if q and all(d in present for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
             questions.append(q)
-    return [docs[d] for g in groups for d in g], questions
+    order = [d for g in groups for d in g]
+    for q in questions:
+        q["hops"] = [(order.index(d), value, subject) for d, value, subject in q["hops"]]
+    return [docs[d] for d in order], questions
 
 
 def binding_episode(rng, seed, n_people, n_questions, n_facts):
@@ -276,8 +309,10 @@ def binding_episode(rng, seed, n_people, n_questions, n_facts):
     chunks, questions = [], []
     for p in people:
         facts = rng.sample(kinds, n_facts)
-        chunks.append(" ".join(pick_template(rng, PERSON_TEMPLATES[f], False).format(**p) for f in facts))
-        questions += [{"question": QUESTIONS[f].format(**p), "answer": str(p[f])} for f in facts]
+        chunks.append(" ".join(pick_template(rng, PERSON_TEMPLATES[f], False, TRAIN_ONLY_TEMPLATES[f]).format(**p)
+                               for f in facts))
+        questions += [{"question": QUESTIONS[f].format(**p), "answer": str(p[f]), "hops": [(len(chunks) - 1, str(p[f]), p["name"])]}
+                      for f in facts]
     rng.shuffle(questions)
     return chunks, questions[:n_questions]
 
@@ -290,7 +325,7 @@ def write_split(directory, split, docs, questions):
             f.write(json.dumps({"id": k, "text": v}) + "\n")
     with open(directory / f"{split}-questions.jsonl", "w") as f:
         for q in questions:
-            f.write(json.dumps(q) + "\n")
+            f.write(json.dumps({k: v for k, v in q.items() if k != "hops"}) + "\n")
 
 
 def write_corpus(directory, docs, titles):
