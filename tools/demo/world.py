@@ -166,9 +166,10 @@ def make_world(rng, seed, split, n_people, n_companies):
     companies = []
     for c in rng.sample(company_names, min(n_companies, len(company_names))):
         industry = INDUSTRY[c.split()[1]]
-        if not held and rng.random() < 0.5:
-            # An invented second word: with only the names of the split, the model learnt which
-            # words follow "Silver" and answered "Silver Media" for the held-out "Silver Textiles".
+        if not held:
+            # An invented second word: trained on the names of its split, a model learnt which
+            # words follow "Silver" and answered "Silver Media" for the held-out "Silver Textiles"
+            # (also when half the names were invented). Now it can only copy the second word.
             c = c.split()[0] + " " + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
         companies.append({"name": c, "city": rng.choice(CITIES), "industry": industry, "year": rng.randint(1890, 2015)})
     cities = {c: rng.choice(COUNTRIES) for c in CITIES}
