@@ -112,6 +112,10 @@ TRAIN_ONLY_TEMPLATES = {
     "age": ["{name} celebrated birthday number {age} recently.", "The age of {name} is {age}.",
             "Aged {age}, {name} still enjoys long walks.", "{name} is now {age}.", "Now {age}, {name} lives well."],
 }
+TRAIN_ONLY_COMPANY_B = ["Group", "Partners", "Holdings", "Studios", "Mills", "Farms", "Logistics", "Brewing",
+                        "Robotics", "Optics", "Pharma", "Mining", "Airlines", "Bank", "Dynamics", "Foundry",
+                        "Press", "Trading", "Marine", "Solar", "Networks", "Designs", "Ceramics", "Furniture",
+                        "Chemicals", "Records", "Insurance", "Hotels", "Bakery", "Electric"]
 SYLLABLES = ["ka", "lo", "ven", "dri", "mo", "xa", "tor", "bel", "quin", "ru", "sa", "fen", "gar", "ni", "pel", "zo",
              "dar", "li", "mon", "tu", "ver", "hol", "cam", "pra"]
 PRONOUN_TEMPLATES = {  # the coreference sentences: the person is only a pronoun
@@ -167,16 +171,28 @@ def make_world(rng, seed, split, n_people, n_companies):
     for c in rng.sample(company_names, min(n_companies, len(company_names))):
         industry = INDUSTRY[c.split()[1]]
         if not held:
-            # An invented second word: trained on the names of its split, a model learnt which
-            # words follow "Silver" and answered "Silver Media" for the held-out "Silver Textiles"
-            # (also when half the names were invented). Now it can only copy the second word.
-            c = c.split()[0] + " " + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+            c = training_company_name(rng, seed, c.split()[0])
         companies.append({"name": c, "city": rng.choice(CITIES), "industry": industry, "year": rng.randint(1890, 2015)})
     cities = {c: rng.choice(COUNTRIES) for c in CITIES}
     for p in people:
         p.update(city=rng.choice(CITIES), job=rng.choice(JOBS), company=rng.choice(companies)["name"],
                  pet=rng.choice(PETS), color=rng.choice(COLORS), age=rng.randint(20, 80))
     return people, companies, cities
+
+
+def training_company_name(rng, seed, first):
+    """A company name of the training split: `first` and a second word that a model cannot
+    guess from it, so it must copy it. Trained on the names of its split only, a model learnt
+    which words follow "Silver" and answered "Silver Media" for the held-out "Silver Textiles";
+    trained on invented second words only, it answered "Silver Vendar". So: an invented word
+    a quarter of the time, else any real second word but the held-out pairs."""
+    if rng.random() < 0.25:
+        return first + " " + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+    held_out = set(partition(seed, [f"{a} {b}" for a in COMPANY_A for b in COMPANY_B], True))
+    while True:
+        name = first + " " + rng.choice(COMPANY_B + TRAIN_ONLY_COMPANY_B)
+        if name not in held_out:
+            return name
 
 
 def pick_template(rng, templates, held, train_only=()):
