@@ -170,10 +170,10 @@ def encode_episode(bpe, chunks, questions, lm_weight, question_weight=0.0):
     on the questions': its name is there to copy), and attention aims (see aims_of_answer)."""
     ids = bpe.encode(PREFIX)
     weights = [0.0] * len(ids)
-    spans = []  # each chunk's (start, tokens)
+    spans = []  # each chunk's (start, end) in ids
     for c in chunks:
         part = bpe.encode(CHUNK.format(text=c))
-        spans.append((len(ids), part))
+        spans.append((len(ids), len(ids) + len(part)))
         ids += part
         weights += [lm_weight] * len(part)
     aims = []
@@ -203,19 +203,25 @@ def aims_of_answer(bpe, ids, spans, hops):
     Supervising these heads teaches the binding of names to values directly: through the
     answers alone, hours of training on this machine did not (the last-layer aim alone did
     not either: the layer-0 aims give its keys and query the names to match)."""
-    def last_mention(text, before):
+    def find(text, lo, hi, last=False):
+        """Where the first (or last) mention of `text` in ids[lo:hi] starts and ends, or None."""
         want = bpe.encode(" " + text)
-        return next((e for e in range(before - 1, len(want) - 2, -1) if ids[e - len(want) + 1:e + 1] == want), None)
+        starts = range(lo, hi - len(want) + 1)
+        at = next((i for i in (reversed(starts) if last else starts) if ids[i:i + len(want)] == want), None)
+        return None if at is None else (at, at + len(want) - 1)
+
+    def last_mention(text, before):
+        found = find(text, 0, before, last=True)
+        return found and found[1]
 
     aims, answer_start = [], len(ids)
     for h, (chunk, value, subject) in enumerate(hops):
-        start, tokens = spans[chunk]
-        want = bpe.encode(" " + value)
-        at = next((start + i for i in range(len(tokens) - len(want) + 1) if tokens[i:i + len(want)] == want), None)
-        if at is None:
+        found = find(value, *spans[chunk])
+        if found is None:
             continue
+        at, end = found
         layer = h - len(hops)
-        for j in range(len(want) if layer == -1 else 1):
+        for j in range(end - at + 1 if layer == -1 else 1):
             aims.append((layer, answer_start - 1 + j, at + j))
         mention = last_mention(subject, at)
         if mention is not None:

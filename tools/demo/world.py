@@ -16,6 +16,7 @@ Everything is drawn from a seeded random.Random, so a seed gives the same world.
     python3 tools/demo/world.py --seed 1 --out models/demo-world   # writes docs/questions as JSONL
 """
 import argparse
+import functools
 import json
 import pathlib
 import random
@@ -42,6 +43,7 @@ CITIES = ["Aldmere", "Brackwater", "Corvale", "Dunhollow", "Eastmarch", "Fairhav
 COUNTRIES = ["Norland", "Estovia", "Valdoria", "Meridia", "Castelle", "Ostmark"]
 COMPANY_A = ["Blue", "Iron", "Silver", "North", "Bright", "Red", "Green", "Golden", "Swift", "Stone", "Clear", "Deep"]
 COMPANY_B = ["Works", "Labs", "Foods", "Motors", "Systems", "Textiles", "Shipping", "Energy", "Media", "Tools"]
+COMPANY_NAMES = [f"{a} {b}" for a in COMPANY_A for b in COMPANY_B]
 INDUSTRY = {"Works": "construction", "Labs": "research", "Foods": "food", "Motors": "cars", "Systems": "software",
             "Textiles": "clothing", "Shipping": "logistics", "Energy": "energy", "Media": "publishing", "Tools": "hardware"}
 JOBS = ["baker", "nurse", "pilot", "teacher", "engineer", "painter", "lawyer", "chemist", "carpenter", "librarian",
@@ -159,7 +161,7 @@ def partition(seed, items, held):
 def make_world(rng, seed, split, n_people, n_companies):
     held = split == "eval"
     full_names = {g: partition(seed, [f"{f} {l}" for f in FIRST[g] for l in LAST], held) for g in "fm"}
-    company_names = partition(seed, [f"{a} {b}" for a in COMPANY_A for b in COMPANY_B], held)
+    company_names = partition(seed, COMPANY_NAMES, held)
     names, people = set(), []
     while len(people) < n_people:
         g = rng.choice("fm")
@@ -188,11 +190,15 @@ def training_company_name(rng, seed, first):
     a quarter of the time, else any real second word but the held-out pairs."""
     if rng.random() < 0.25:
         return first + " " + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
-    held_out = set(partition(seed, [f"{a} {b}" for a in COMPANY_A for b in COMPANY_B], True))
     while True:
         name = first + " " + rng.choice(COMPANY_B + TRAIN_ONLY_COMPANY_B)
-        if name not in held_out:
+        if name not in held_out_company_names(seed):
             return name
+
+
+@functools.cache
+def held_out_company_names(seed):
+    return frozenset(partition(seed, COMPANY_NAMES, True))
 
 
 def pick_template(rng, templates, held, train_only=()):
