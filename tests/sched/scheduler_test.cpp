@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -56,6 +57,7 @@ class FakeExecutor : public Executor {
 
   util::Status PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
                                std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) override {
+    std::lock_guard<std::mutex> hold(prefill_gate_);
     Release(seq);
     const int32_t n = prompt.size();
     if (used() + n > capacity_) return util::Status::Error("KV full");
@@ -75,6 +77,7 @@ class FakeExecutor : public Executor {
   }
   util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool, std::vector<float>& logits,
                         int, int32_t seq) override {
+    std::lock_guard<std::mutex> hold(prefill_gate_);
     EXPECT_EQ(start_pos, len_[seq]);
     if (used() + static_cast<int32_t>(tokens.size()) > capacity_) return util::Status::Error("KV full");
     len_[seq] += static_cast<int32_t>(tokens.size());
@@ -117,6 +120,8 @@ class FakeExecutor : public Executor {
     return log_;
   }
   int32_t live_sequences() const { return static_cast<int32_t>(len_.size()); }
+  // Prefills wait while the returned lock is held: requests submitted meanwhile start together.
+  std::unique_lock<std::mutex> HoldPrefills() { return std::unique_lock<std::mutex>(prefill_gate_); }
 
  private:
   int32_t used() const {
@@ -140,6 +145,7 @@ class FakeExecutor : public Executor {
   std::set<std::vector<int32_t>> store_;
   std::mutex mu_;
   std::vector<std::string> log_;
+  std::mutex prefill_gate_;
 };
 
 class NoEvents : public SchedulerEvents {
@@ -255,11 +261,16 @@ TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExact
   std::vector<std::shared_ptr<GenerationChannel>> channels;
   {
     Scheduler s(exec, events, SchedulerOptions{8, 2, 64});
-    for (int32_t last : {3, 4}) {
-      channels.push_back(std::make_shared<GenerationChannel>());
-      std::vector<int32_t> prompt(20, 0);
-      prompt.back() = last;
-      ASSERT_TRUE(s.Submit(Request(prompt, 15), channels.back()));
+    {
+      // Without the hold, a slow submitter could let the first request write 10 tokens before
+      // the second arrives, and then both fit.
+      const auto hold = exec.HoldPrefills();
+      for (int32_t last : {3, 4}) {
+        channels.push_back(std::make_shared<GenerationChannel>());
+        std::vector<int32_t> prompt(20, 0);
+        prompt.back() = last;
+        ASSERT_TRUE(s.Submit(Request(prompt, 15), channels.back()));
+      }
     }
     for (size_t i = 0; i < channels.size(); ++i) {
       std::string streamed;
