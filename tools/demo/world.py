@@ -118,6 +118,12 @@ TRAIN_ONLY_COMPANY_B = ["Group", "Partners", "Holdings", "Studios", "Mills", "Fa
                         "Robotics", "Optics", "Pharma", "Mining", "Airlines", "Bank", "Dynamics", "Foundry",
                         "Press", "Trading", "Marine", "Solar", "Networks", "Designs", "Ceramics", "Furniture",
                         "Chemicals", "Records", "Insurance", "Hotels", "Bakery", "Electric"]
+# First words of training companies only: with the twelve real ones alone, every pair but the
+# held-out ones was seen many times, and a model learnt that "Blue" is never followed by "Systems".
+TRAIN_ONLY_COMPANY_A = ["Amber", "Bold", "Crystal", "Royal", "Rapid", "Noble", "Polar", "Summit", "Harbor", "Maple",
+                        "Cedar", "Eagle", "Falcon", "Lunar", "Prime", "Union", "Vivid", "Atlas", "Copper", "Crimson",
+                        "Emerald", "Granite", "Coastal", "Orbit", "Pioneer", "Quarry", "Sterling", "Tower", "Vertex",
+                        "Willow"]
 SYLLABLES = ["ka", "lo", "ven", "dri", "mo", "xa", "tor", "bel", "quin", "ru", "sa", "fen", "gar", "ni", "pel", "zo",
              "dar", "li", "mon", "tu", "ver", "hol", "cam", "pra"]
 PRONOUN_TEMPLATES = {  # the coreference sentences: the person is only a pronoun
@@ -173,7 +179,7 @@ def make_world(rng, seed, split, n_people, n_companies):
     for c in rng.sample(company_names, min(n_companies, len(company_names))):
         industry = INDUSTRY[c.split()[1]]
         if not held:
-            c = training_company_name(rng, seed, c.split()[0])
+            c = training_company_name(rng, seed)
         companies.append({"name": c, "city": rng.choice(CITIES), "industry": industry, "year": rng.randint(1890, 2015)})
     cities = {c: rng.choice(COUNTRIES) for c in CITIES}
     for p in people:
@@ -182,16 +188,23 @@ def make_world(rng, seed, split, n_people, n_companies):
     return people, companies, cities
 
 
-def training_company_name(rng, seed, first):
-    """A company name of the training split: `first` and a second word that a model cannot
-    guess from it, so it must copy it. Trained on the names of its split only, a model learnt
-    which words follow "Silver" and answered "Silver Media" for the held-out "Silver Textiles";
-    trained on invented second words only, it answered "Silver Vendar". So: an invented word
-    a quarter of the time, else any real second word but the held-out pairs."""
-    if rng.random() < 0.25:
-        return first + " " + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+def training_company_name(rng, seed):
+    """A company name of the training split that a model cannot guess word by word, so it must
+    copy both words. Trained on the names of its split only, a model learnt which words follow
+    "Silver" and answered "Silver Media" for the held-out "Silver Textiles"; trained on
+    invented second words only, it answered "Silver Vendar"; with a real first word always and
+    any second word but the held-out pairs, it still learnt the missing pairs (20 of 38
+    held-out companies right). So: a real first word a quarter of the time, else a train-only
+    or invented one; an invented second word a quarter of the time, else any real one, never
+    a held-out pair."""
+    def invented():
+        return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
     while True:
-        name = first + " " + rng.choice(COMPANY_B + TRAIN_ONLY_COMPANY_B)
+        u = rng.random()
+        first = rng.choice(COMPANY_A) if u < 0.25 else rng.choice(TRAIN_ONLY_COMPANY_A) if u < 0.85 else invented()
+        second = invented() if rng.random() < 0.25 else rng.choice(COMPANY_B + TRAIN_ONLY_COMPANY_B)
+        name = first + " " + second
         if name not in held_out_company_names(seed):
             return name
 
@@ -230,13 +243,13 @@ def company_doc(rng, c, held):
     return " ".join(s)
 
 
-def ask(rng, kind, i, people, companies, docs_of_company):
+def ask(rng, kind, i, people, companies, docs_of_company, facts=NAMED_FACTS):
     """A question of `kind` about person i: its text, answer, the documents that hold the facts,
     and its hops: (document, value, whose value) in the order a reader finds them (training aims
     attention there; a comparison has none, its answer is a name of the question)."""
     p = people[i]
     if kind == "single":
-        fact = rng.choice(NAMED_FACTS)
+        fact = rng.choice(facts)
         return {"question": QUESTIONS[fact].format(**p), "answer": str(p[fact]), "docs": [f"p{i}a"], "kind": kind,
                 "hops": [(f"p{i}a", str(p[fact]), p["name"])]}
     if kind == "coref":
@@ -261,6 +274,9 @@ def ask(rng, kind, i, people, companies, docs_of_company):
 
 
 KINDS = ["single", "single", "multi", "compare", "coref"]
+# Training asks for the employer twice as often as for another fact: the hardest single-hop
+# answer to copy, two words, the second not guessable from the first.
+TRAIN_FACTS = NAMED_FACTS + ["company"]
 
 
 def documents(rng, people, companies, held):
@@ -302,7 +318,7 @@ def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
     docs, docs_of_company = documents(rng, people, companies, False)
     first = None
     while first is None:
-        first = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company)
+        first = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company, TRAIN_FACTS)
     groups = [first["docs"]] if first.get("adjacent") else [[d] for d in first["docs"]]
     pool = [d for d in docs if not d.endswith("b") and d not in first["docs"]]
     for d in rng.sample(pool, max(0, min(len(pool), n_chunks - len(first["docs"])))):
@@ -312,7 +328,7 @@ def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
     questions, tries = [first], 0
     while len(questions) < n_questions and tries < 80:
         tries += 1
-        q = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company)
+        q = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company, TRAIN_FACTS)
         if q and all(d in present for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
             questions.append(q)
     order = [d for g in groups for d in g]
