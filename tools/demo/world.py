@@ -177,10 +177,9 @@ def make_world(rng, seed, split, n_people, n_companies):
             people.append({"name": name, "gender": g})
     companies = []
     for c in rng.sample(company_names, min(n_companies, len(company_names))):
-        industry = INDUSTRY[c.split()[1]]
-        if not held:
-            c = training_company_name(rng, seed)
-        companies.append({"name": c, "city": rng.choice(CITIES), "industry": industry, "year": rng.randint(1890, 2015)})
+        name = c if held else training_company_name(rng, seed)
+        companies.append({"name": name, "city": rng.choice(CITIES), "industry": INDUSTRY[c.split()[1]],
+                          "year": rng.randint(1890, 2015)})
     cities = {c: rng.choice(COUNTRIES) for c in CITIES}
     for p in people:
         p.update(city=rng.choice(CITIES), job=rng.choice(JOBS), company=rng.choice(companies)["name"],
