@@ -28,7 +28,8 @@ std::optional<std::string> ContentText(const json& content) {
   if (!content.is_array()) return std::nullopt;
   std::string text;
   for (const json& part : content) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+        !part["text"].is_string())
       return std::nullopt;
     text += part["text"].get<std::string>();
   }
@@ -152,8 +153,9 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
             out.document_ids.push_back(std::to_string(i));
           } else if (d.is_object() && d.contains("text") && d["text"].is_string()) {
             texts.push_back(d["text"].get<std::string>());
-            out.document_ids.push_back(d.contains("id") ? (d["id"].is_string() ? d["id"].get<std::string>() : d["id"].dump())
-                                                        : std::to_string(i));
+            const json id = d.value("id", json(std::to_string(i)));
+            if (!id.is_string() && !id.is_number()) return Invalid("documents", "a document's 'id' must be a string or a number");
+            out.document_ids.push_back(id.is_string() ? id.get<std::string>() : id.dump());
           } else {
             return Invalid("documents", "each document must be a string or an object with a string 'text'");
           }

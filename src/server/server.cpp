@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "server/json_body.h"
 #include "server/openai_api.h"
 
 namespace kvfuse::server {
@@ -28,18 +29,14 @@ int64_t UnixTime() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// The body as JSON, or a 400 already written.
+// The body as a JSON object, or a 400 already written.
 std::optional<json> ParseBody(const httplib::Request& req, httplib::Response& res) {
-  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) {
-    SendError(res, {400, "the request body is not valid JSON", "invalid_request_error", ""});
+  auto body = ParseJsonObject(req.body);
+  if (auto* error = std::get_if<ApiError>(&body)) {
+    SendError(res, *error);
     return std::nullopt;
   }
-  if (!body.is_object()) {
-    SendError(res, {400, "the request body must be a JSON object", "invalid_request_error", ""});
-    return std::nullopt;
-  }
-  return body;
+  return std::get<json>(std::move(body));
 }
 
 }  // namespace
@@ -174,7 +171,10 @@ void Server::Routes() {
     if (!body) return;
     if (!body->contains("content") || !(*body)["content"].is_string())
       return SendError(res, {400, "'content' must be a string", "invalid_request_error", "content"});
-    const bool add_special = body->value("add_special", false);
+    const json& add = body->value("add_special", json(false));
+    if (!add.is_boolean())
+      return SendError(res, {400, "'add_special' must be a boolean", "invalid_request_error", "add_special"});
+    const bool add_special = add.get<bool>();
     SendJson(res, 200, {{"tokens", engine_->tokenizer()->Encode((*body)["content"].get<std::string>(), add_special)}});
   });
   s.Post("/detokenize", [this, loaded](const httplib::Request& req, httplib::Response& res) {

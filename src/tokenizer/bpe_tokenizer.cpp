@@ -95,8 +95,9 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>& out) 
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
   std::string key;
   auto push = [&](int left) {
+    if (left < 0) return;  // the first symbol has no left neighbour
     const int right = sym[left].next;
-    if (left < 0 || right < 0) return;
+    if (right < 0) return;
     key.assign(mapped, sym[left].begin, sym[left].end - sym[left].begin);
     key += ' ';
     key.append(mapped, sym[right].begin, sym[right].end - sym[right].begin);

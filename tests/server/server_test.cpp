@@ -204,6 +204,13 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrors) {
   expect_error(Post("/v1/completions", json{{"prompt", long_prompt}}.dump()), 400, "invalid_request_error");
   expect_error(Post("/v1/completions", std::string(100 * 1024, ' ')), 413, "invalid_request_error");
   expect_error(client_->Get("/v1/nothing"), 404, "not_found_error");
+  // These were 500s: a value of the wrong JSON type threw inside the handler.
+  expect_error(Post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": [{"type": 1}]}]})"), 400,
+               "invalid_request_error");
+  expect_error(Post("/tokenize", R"({"content": "x", "add_special": "yes"})"), 400, "invalid_request_error");
+  expect_error(Post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "q"}],
+                                               "documents": [{"text": "d", "id": {"a": 1}}]})"),
+               400, "invalid_request_error");
   auto health = client_->Get("/health");  // still serving
   EXPECT_EQ(health->status, 200);
 }
@@ -221,6 +228,23 @@ TEST(ServerAuth, ApiKeyIsRequiredWhenSet) {
   EXPECT_EQ(c.Get("/v1/models", wrong)->status, 401);
   httplib::Headers right = {{"Authorization", "Bearer secret"}};
   EXPECT_EQ(c.Get("/v1/models", right)->status, 200);
+  s.Stop();
+}
+
+TEST(ServerHostile, DeeplyNestedBodyIsA400AndTheServerLives) {
+  Server s(TinyServerOptions(256));  // the default 1 MiB body limit
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(s.WaitReady());
+  httplib::Client c("127.0.0.1", s.port());
+  // 100,000 nested arrays as a document id (200 KB) overflowed the stack in dump().
+  const std::string id = std::string(100'000, '[') + std::string(100'000, ']');
+  const std::string body = R"({"messages": [{"role": "user", "content": "q"}], "documents": [{"text": "x", "id": )" +
+                           id + "}]}";
+  auto r = c.Post("/v1/chat/completions", body, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(json::parse(r->body)["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(c.Get("/health")->status, 200);
   s.Stop();
 }
 
