@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "server/guarded_http_server.h"
 #include "server/json_body.h"
 #include "server/openai_api.h"
 
@@ -39,9 +40,20 @@ std::optional<json> ParseBody(const httplib::Request& req, httplib::Response& re
   return std::get<json>(std::move(body));
 }
 
+// Every route first releases its connection from the read deadline and its address's count.
+httplib::Server::Handler Route(httplib::Server::Handler handler) {
+  return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    GuardedHttpServer::RequestRead();
+    handler(req, res);
+  };
+}
+
 }  // namespace
 
-Server::Server(ServerOptions options) : options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {}
+Server::Server(ServerOptions options)
+    : options_(std::move(options)),
+      http_(std::make_unique<GuardedHttpServer>(ConnectionLimits{
+          std::chrono::milliseconds(options_.request_read_ms), options_.max_waiting_per_address})) {}
 
 Server::~Server() { Stop(); }
 
@@ -93,6 +105,7 @@ util::Status Server::Start() {
                                  " (in use, or not an address of this machine)");
     port_ = options_.port;
   }
+  if (!http_->RaiseListenBacklog()) return util::Status::Error("cannot listen on the bound socket");
   loader_ = std::thread([this] { Load(); });
   listener_ = std::thread([this] { http_->listen_after_bind(); });
   return util::Status::Ok();
@@ -110,7 +123,6 @@ void Server::Routes() {
   const int threads = options_.http_threads;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(options_.max_body_bytes);
-  s.set_read_timeout(30, 0);
   s.set_write_timeout(30, 0);
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -151,21 +163,21 @@ void Server::Routes() {
     return false;
   };
 
-  s.Get("/health", [this, loaded](const httplib::Request&, httplib::Response& res) {
+  s.Get("/health", Route([this, loaded](const httplib::Request&, httplib::Response& res) {
     if (loaded(res)) SendJson(res, 200, {{"status", "ok"}});
-  });
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  }));
+  s.Get("/metrics", Route([this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
-  });
-  s.Get("/v1/models", [this, loaded](const httplib::Request&, httplib::Response& res) {
+  }));
+  s.Get("/v1/models", Route([this, loaded](const httplib::Request&, httplib::Response& res) {
     if (!loaded(res)) return;
     SendJson(res, 200,
              {{"object", "list"},
               {"data", json::array({{{"id", model_name_}, {"object", "model"}, {"created", UnixTime()},
                                      {"owned_by", "kvfuse"}, {"meta", {{"n_ctx", engine_->n_ctx()},
                                                                        {"n_vocab", engine_->hparams().n_vocab}}}}})}});
-  });
-  s.Post("/tokenize", [this, loaded](const httplib::Request& req, httplib::Response& res) {
+  }));
+  s.Post("/tokenize", Route([this, loaded](const httplib::Request& req, httplib::Response& res) {
     if (!loaded(res)) return;
     auto body = ParseBody(req, res);
     if (!body) return;
@@ -176,8 +188,8 @@ void Server::Routes() {
       return SendError(res, {400, "'add_special' must be a boolean", "invalid_request_error", "add_special"});
     const bool add_special = add.get<bool>();
     SendJson(res, 200, {{"tokens", engine_->tokenizer()->Encode((*body)["content"].get<std::string>(), add_special)}});
-  });
-  s.Post("/detokenize", [this, loaded](const httplib::Request& req, httplib::Response& res) {
+  }));
+  s.Post("/detokenize", Route([this, loaded](const httplib::Request& req, httplib::Response& res) {
     if (!loaded(res)) return;
     auto body = ParseBody(req, res);
     if (!body) return;
@@ -190,8 +202,8 @@ void Server::Routes() {
       ids.push_back(x.get<int32_t>());
     }
     SendJson(res, 200, {{"content", engine_->tokenizer()->Decode(ids)}});
-  });
-  s.Post("/v1/embeddings", [this, loaded](const httplib::Request& req, httplib::Response& res) {
+  }));
+  s.Post("/v1/embeddings", Route([this, loaded](const httplib::Request& req, httplib::Response& res) {
     if (!loaded(res)) return;
     auto body = ParseBody(req, res);
     if (!body) return;
@@ -219,7 +231,7 @@ void Server::Routes() {
     if (error) return SendError(res, *error);
     SendJson(res, 200, {{"object", "list"}, {"data", data}, {"model", model_name_},
                         {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});
-  });
+  }));
 
   auto completion = [this, loaded](bool chat) {
     return [this, loaded, chat](const httplib::Request& req, httplib::Response& res) {
@@ -300,8 +312,8 @@ void Server::Routes() {
           [channel](bool) { channel->Cancel(); });
     };
   };
-  s.Post("/v1/chat/completions", completion(true));
-  s.Post("/v1/completions", completion(false));
+  s.Post("/v1/chat/completions", Route(completion(true)));
+  s.Post("/v1/completions", Route(completion(false)));
 }
 
 }  // namespace kvfuse::server

@@ -14,11 +14,9 @@
 #include "rag/collection.h"
 #include "server/metrics.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace kvfuse::server {
+
+class GuardedHttpServer;
 
 struct ServerOptions {
   engine::EngineOptions engine;
@@ -32,6 +30,8 @@ struct ServerOptions {
   int32_t batch_tokens = 512;      // tokens one scheduler iteration runs: decodes, then prefill work
   int request_timeout_s = 600;     // then generation stops (finish_reason "length"), or an error before prefill ends
   int http_threads = 64;           // concurrent connections (a streaming client holds one)
+  int request_read_ms = 10'000;    // a request's headers and body must arrive within this
+  int max_waiting_per_address = 32;  // a client address's connections idle or sending a request
   std::vector<std::string> collections;  // directories; a request names one by its last path part
 };
 
@@ -53,7 +53,7 @@ class Server {
   void Routes();
 
   ServerOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<GuardedHttpServer> http_;
   std::thread listener_, loader_;
   std::atomic<bool> ready_{false}, failed_{false};
   std::string load_error_;

@@ -7,25 +7,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "model_gen/test_model_file.h"
 #include "server/server.h"
+#include "tiny_server_options.h"
 
 namespace kvfuse::server {
 namespace {
 
 using json = nlohmann::json;
-
-// A server on any free port for the random-weight tiny model.
-ServerOptions TinyServerOptions(int n_ctx) {
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  EXPECT_TRUE(path.ok());
-  ServerOptions o;
-  o.engine.model_path = path.value();
-  o.engine.n_ctx = n_ctx;
-  o.engine.n_threads = 1;
-  o.port = 0;
-  return o;
-}
 
 // The engine's own greedy continuation of the chat prompt (the reference).
 std::string ServerTestReference(const std::string& user, int max_tokens) {

@@ -1,0 +1,189 @@
+#include "server/guarded_http_server.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace kvfuse::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits up to timeout_ms for `events` on sock; false on timeout or error.
+bool PollFor(int sock, short events, int64_t timeout_ms) {
+  pollfd p{sock, events, 0};
+  for (;;) {
+    const int n = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(timeout_ms, 0, 60'000)));
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0;
+  }
+}
+
+void Endpoint(int sock, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  auto* a = reinterpret_cast<sockaddr*>(&addr);
+  ip.clear();
+  port = 0;
+  if ((peer ? ::getpeername(sock, a, &len) : ::getsockname(sock, a, &len)) != 0) return;
+  char host[INET6_ADDRSTRLEN] = "";
+  if (addr.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+    port = ntohs(v4->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+    port = ntohs(v6->sin6_port);
+  }
+  ip = host;
+}
+
+// A socket whose reads share one deadline per request (httplib's own stream times out each
+// read alone, so a client sending a header line every few seconds held a worker for ever).
+class DeadlineStream final : public httplib::Stream {
+ public:
+  DeadlineStream(int sock, std::chrono::milliseconds write_timeout) : sock_(sock), write_timeout_(write_timeout) {}
+
+  // True once a request's first bytes are here; false after `idle` without any.
+  bool WaitForRequest(std::chrono::milliseconds idle) const {
+    return begin_ < end_ || PollFor(sock_, POLLIN, idle.count());
+  }
+  void StartRequest(Clock::time_point deadline) { deadline_ = deadline; }
+
+  bool is_readable() const override {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+    return begin_ < end_ || (left > 0 && PollFor(sock_, POLLIN, left));
+  }
+  ssize_t read(char* ptr, size_t size) override {
+    if (begin_ == end_) {
+      if (!is_readable()) return -1;
+      ssize_t n;
+      do n = ::recv(sock_, buffer_, sizeof(buffer_), 0);
+      while (n < 0 && errno == EINTR);
+      if (n <= 0) return n;
+      begin_ = 0;
+      end_ = static_cast<size_t>(n);
+    }
+    const size_t n = std::min(size, end_ - begin_);
+    std::memcpy(ptr, buffer_ + begin_, n);
+    begin_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  bool is_writable() const override { return PollFor(sock_, POLLOUT, write_timeout_.count()) && PeerIsOpen(); }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    return ::send(sock_, ptr, size, MSG_NOSIGNAL);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { Endpoint(sock_, true, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { Endpoint(sock_, false, ip, port); }
+  socket_t socket() const override { return sock_; }
+
+ private:
+  // Readable with nothing to read means the peer has closed.
+  bool PeerIsOpen() const {
+    if (!PollFor(sock_, POLLIN, 0)) return true;
+    char byte;
+    return ::recv(sock_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+  }
+
+  const int sock_;
+  const std::chrono::milliseconds write_timeout_;
+  Clock::time_point deadline_ = Clock::now();
+  char buffer_[4096];
+  size_t begin_ = 0, end_ = 0;
+};
+
+// Answers a connection refused for its address without waiting on it, then it is closed.
+void RefuseBusy(int sock) {
+  static const std::string body =
+      R"({"error":{"message":"too many connections from this address are idle or still sending a request",)"
+      R"("type":"rate_limit_error","param":null,"code":429}})";
+  const std::string response = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                               "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  (void)!::send(sock, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+}  // namespace
+
+// A connection's place in its address's count of waiting connections, held while it is idle
+// or its request is still arriving.
+class WaitingConnection {
+ public:
+  WaitingConnection(GuardedHttpServer& server, std::string address)
+      : server_(server), address_(std::move(address)), counted_(server_.Join(address_)) {}
+  ~WaitingConnection() { StopWaiting(); }
+  bool counted() const { return counted_; }
+  void StopWaiting() {
+    if (counted_) server_.Leave(address_);
+    counted_ = false;
+  }
+  bool WaitAgain() { return counted_ || (counted_ = server_.Join(address_)); }
+
+ private:
+  GuardedHttpServer& server_;
+  const std::string address_;
+  bool counted_;
+};
+
+namespace {
+thread_local WaitingConnection* tl_connection = nullptr;
+}  // namespace
+
+bool GuardedHttpServer::RaiseListenBacklog() { return ::listen(svr_sock_, limits_.listen_backlog) == 0; }
+
+void GuardedHttpServer::RequestRead() {
+  if (tl_connection) tl_connection->StopWaiting();
+}
+
+bool GuardedHttpServer::Join(const std::string& address) {
+  std::lock_guard lock(mu_);
+  int& n = waiting_[address];
+  if (n >= limits_.max_waiting_per_address) return false;
+  ++n;
+  return true;
+}
+
+void GuardedHttpServer::Leave(const std::string& address) {
+  std::lock_guard lock(mu_);
+  if (--waiting_[address] == 0) waiting_.erase(address);
+}
+
+bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
+  std::string address;
+  int port = 0;
+  Endpoint(sock, true, address, port);
+  const bool ok = ServeRequests(sock, address);
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ok;
+}
+
+// httplib's keep-alive loop, with one read deadline per request and the per-address count.
+bool GuardedHttpServer::ServeRequests(socket_t sock, const std::string& address) {
+  WaitingConnection connection(*this, address);
+  if (!connection.counted()) {
+    RefuseBusy(sock);
+    return false;
+  }
+  const std::chrono::milliseconds idle(keep_alive_timeout_sec_ * 1000);
+  DeadlineStream stream(sock, std::chrono::milliseconds(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000));
+  bool ok = false;
+  for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
+    if (!stream.WaitForRequest(idle)) break;
+    stream.StartRequest(Clock::now() + limits_.request_read_timeout);
+    bool closed = false;
+    tl_connection = &connection;
+    ok = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
+    tl_connection = nullptr;
+    if (!ok || closed || !connection.WaitAgain()) break;
+  }
+  return ok;
+}
+
+}  // namespace kvfuse::server
