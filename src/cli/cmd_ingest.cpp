@@ -10,7 +10,10 @@
 namespace kvfuse::cli {
 
 int IngestCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv, {"-m", "-c", "-t", "--chunk-tokens", "--overlap", "--min-tokens", "--embed-layer"}, {"--no-warm"});
+  auto args = Args::Parse(argc, argv,
+                          {"-m", "-c", "-t", "--chunk-tokens", "--overlap", "--min-tokens", "--embed-layer",
+                           "--max-file-mb"},
+                          {"--no-warm"});
   if (!args.ok()) return Fail(args.status().message());
   const std::string dir = args->Get("-c");
   if (dir.empty()) return Fail("a collection directory is required (-c DIR)");
@@ -25,8 +28,14 @@ int IngestCommand(int argc, char** argv) {
   chunking = {static_cast<int32_t>(max_tokens.value()), static_cast<int32_t>(overlap.value()),
               static_cast<int32_t>(min_tokens.value())};
   if (const util::Status st = rag::ValidateChunkOptions(chunking); !st.ok()) return Fail(st.message());
+  rag::ReadOptions reading;
+  auto max_file_mb = args->GetInt("--max-file-mb", static_cast<long long>(reading.max_file_bytes >> 20));
+  if (!max_file_mb.ok()) return Fail(max_file_mb.status().message());
+  if (max_file_mb.value() < 1 || max_file_mb.value() > (1 << 20)) return Fail("--max-file-mb must be 1..1048576");
+  reading.max_file_bytes = static_cast<uint64_t>(max_file_mb.value()) << 20;
 
-  auto collection = rag::Collection::Open(dir);
+  // A damaged or outdated collection.json is rebuilt from the files given here (Open logs it).
+  auto collection = rag::Collection::Open(dir, rag::OpenOptions{.rebuild_damaged = true});
   if (!collection.ok()) return Fail(collection.status().message());
   Args engine_args = args.value();
   engine_args.Set("--store", collection->kv_dir());
@@ -58,7 +67,7 @@ int IngestCommand(int argc, char** argv) {
     };
   hooks.progress = [&](std::string_view stage, size_t done, size_t total) { progress.Update(stage, done, total); };
 
-  const rag::IngestReport r = collection->Ingest(args->positional(), chunking, hooks);
+  const rag::IngestReport r = collection->Ingest(args->positional(), chunking, hooks, reading);
   for (const std::string& err : r.errors) std::fprintf(stderr, "error: %s\n", err.c_str());
   const bool changed = r.files_new + r.files_changed > 0 || r.chunks_embedded > 0;
   if (changed)

@@ -104,12 +104,12 @@ std::vector<TextChunk> ChunkDocument(const Document& doc, const ChunkOptions& op
   };
   for (const Paragraph& p : doc.paragraphs) {
     std::vector<Unit> units;
-    for (const std::string& s : SplitSentences(p.text)) {
+    for (std::string& s : SplitSentences(p.text)) {
       const int32_t n = count(s);
       if (n > max) {
         CutSentence(s, max, count, units);
       } else {
-        units.push_back({s, n});
+        units.push_back({std::move(s), n});
       }
     }
     size_t begin = 0;

@@ -1,12 +1,17 @@
 // A collection of ingested documents on disk, in its own directory:
-//   collection.json  files (path, content hash, chunk ids) and chunks (heading, text, tokens)
+//   collection.json  files (path, content hash, chunk ids) and chunks (heading, text, tokens),
+//                    versioned and checksummed: a damaged one is never served
 //   vectors.bin      one embedding per chunk, checksummed (recomputed when damaged)
 //   kv/              the chunk store's disk tier, filled by the warm hook at ingest
-// Files are written atomically. Re-ingesting an unchanged file does nothing; a changed one
+// (see collection_files.h). Files are written atomically; Open removes the temporaries of
+// writes that were killed. Re-ingesting an unchanged file does nothing; a changed one
 // replaces its chunks; another model (fingerprint) or embedding layer re-embeds and re-warms
 // everything.
 // Search fuses BM25 and dense vectors with reciprocal-rank fusion, then follows the
 // headings named in the top hits (a second hop).
+//
+// Threading: Open, Ingest and Save on one thread; the const members from any number of
+// threads while none of those runs.
 #pragma once
 
 #include <cstdint>
@@ -19,10 +24,13 @@
 
 #include "rag/bm25_index.h"
 #include "rag/chunker.h"
+#include "rag/document.h"
 #include "rag/vector_index.h"
 #include "util/status.h"
 
 namespace kvfuse::rag {
+
+struct ManifestRead;
 
 struct CollectionChunk {
   int32_t id = 0;
@@ -38,11 +46,15 @@ struct CollectionFile {
   std::vector<int32_t> chunk_ids;
 };
 
+// The text BM25 and the embedding see: the section heading, a line break, the text (the
+// heading gives a chunk its context: a chunk that says only "she" still belongs to its person).
+std::string IndexText(const CollectionChunk& chunk);
+
 struct IngestHooks {
   uint64_t model_fingerprint = 0;  // what embed and warm depend on
   int32_t embed_layer = 0;         // likewise: the depth of the hidden states embed pools
   TokenCounter count_tokens;
-  // The embedding of a chunk's index text (its heading, a line break, its text: what BM25 sees).
+  // The embedding of a chunk's IndexText.
   std::function<util::Result<std::vector<float>>(const std::string& text)> embed;
   std::function<util::Status(const CollectionChunk&)> warm;  // optional: pre-computes chunk KV
   std::function<void(std::string_view stage, size_t done, size_t total)> progress;  // optional
@@ -77,10 +89,17 @@ struct SearchHit {
 // so that ingesting it reports why it cannot be read.
 std::vector<std::string> ExpandPaths(const std::vector<std::string>& paths, std::vector<std::string>& errors);
 
+struct OpenOptions {
+  // For ingest: a damaged or outdated collection.json is logged and ignored: the collection
+  // opens empty, and Save replaces it with one rebuilt from the files that ingest was given.
+  // Otherwise (ask, serve) it is an error that says to re-ingest: damaged text is never served.
+  bool rebuild_damaged = false;
+};
+
 class Collection {
  public:
   // Opens the collection in `dir`, or an empty one if there is none yet (created by Save).
-  static util::Result<Collection> Open(const std::string& dir);
+  static util::Result<Collection> Open(const std::string& dir, const OpenOptions& options = {});
 
   const std::string& dir() const { return dir_; }
   std::string kv_dir() const { return dir_ + "/kv"; }
@@ -89,11 +108,17 @@ class Collection {
   const std::vector<CollectionFile>& files() const { return files_; }
   size_t n_chunks() const { return chunks_.size(); }
   const CollectionChunk* chunk(int32_t id) const;
-  // Set when vectors.bin was missing or damaged: dense search covers fewer chunks until
-  // the next ingest recomputes them.
+  // Set when vectors.bin was missing, damaged or not the manifest's (dense search covers
+  // fewer chunks until the next ingest recomputes them), or when Open ignored collection.json.
   const std::string& warning() const { return warning_; }
+  // Damaged files Open found (collection.json set aside, vectors.bin), each also logged once
+  // on stderr ("kvfuse: <file> is damaged (...); ..."). For a metrics page.
+  uint64_t damaged_files() const { return damaged_files_; }
 
-  IngestReport Ingest(const std::vector<std::string>& paths, const ChunkOptions& options, const IngestHooks& hooks);
+  // Files over read.max_file_bytes, and text files whose content is not text, are reported
+  // in the errors and skipped; the others are ingested.
+  IngestReport Ingest(const std::vector<std::string>& paths, const ChunkOptions& options, const IngestHooks& hooks,
+                      const ReadOptions& read = {});
   util::Status Save() const;
 
   // query_vector: the query's embedding ([dim]) or nullptr for lexical search only.
@@ -101,7 +126,16 @@ class Collection {
 
  private:
   explicit Collection(std::string dir) : dir_(std::move(dir)) {}
-  util::Status LoadVectors();
+  // Opens empty (rebuild) or fails, by what is wrong with the manifest and the options.
+  static util::Result<Collection> SetAside(Collection c, const ManifestRead& manifest, const OpenOptions& options);
+  // The vectors saved with the manifest (whose checksum it recorded).
+  void LoadVectors(uint64_t checksum);
+  // One file of an ingest: new or changed, its chunks are added to `fresh` and the chunks
+  // it had to `gone`.
+  void IngestFile(const std::string& path, const ChunkOptions& options, const IngestHooks& hooks,
+                  const ReadOptions& read, IngestReport& report, std::vector<int32_t>& fresh,
+                  std::unordered_set<int32_t>& gone);
+  void EmbedAndWarm(const std::vector<int32_t>& fresh, const IngestHooks& hooks, IngestReport& report);
   void RebuildIndexes();
   int32_t AddChunk(CollectionChunk chunk);
   // Drops chunks (and their vectors) in one pass over the collection.
@@ -123,6 +157,7 @@ class Collection {
   int32_t dim_ = 0;
   std::vector<float> mean_, stddev_;  // [dim_]
   std::string warning_;
+  uint64_t damaged_files_ = 0;
   Bm25Index bm25_;
   VectorIndex dense_{1};
   std::unordered_map<std::string, std::vector<int32_t>> by_heading_;  // normalised heading -> chunks

@@ -51,19 +51,20 @@ std::string StripInlineMarkdown(std::string_view line) {
 }
 
 Document Parse(std::string_view raw, bool markdown) {
-  const std::string text = ToValidUtf8(raw);
+  const std::string repaired = IsValidUtf8(raw) ? std::string() : ToValidUtf8(raw);  // copies only when needed
+  const std::string_view text = repaired.empty() ? raw : std::string_view(repaired);
   Document doc;
   std::string heading, paragraph;
   bool in_fence = false;
   auto flush = [&] {
-    std::string p = CollapseWhitespace(paragraph);
-    if (!p.empty()) doc.paragraphs.push_back({heading, std::move(p)});
+    // An exact-size copy: the working buffer's spare capacity stays behind, for reuse.
+    if (!paragraph.empty()) doc.paragraphs.push_back({heading, std::string(paragraph)});
     paragraph.clear();
   };
   size_t begin = 0;
   while (begin <= text.size()) {
     size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
+    if (end == std::string_view::npos) end = text.size();
     std::string_view line(text.data() + begin, end - begin);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     begin = end + 1;
@@ -84,8 +85,9 @@ Document Parse(std::string_view raw, bool markdown) {
       flush();
       continue;
     }
-    paragraph += ' ';
-    paragraph += markdown && !in_fence ? StripInlineMarkdown(line) : std::string(line);
+    // Collapsed line by line: no uncollapsed copy of the paragraph is built.
+    if (markdown && !in_fence) AppendCollapsedWhitespace(paragraph, StripInlineMarkdown(line));
+    else AppendCollapsedWhitespace(paragraph, line);
   }
   flush();
   return doc;

@@ -1,13 +1,22 @@
 #include "rag/text_util.h"
 
-#include "tokenizer/stream_decoder.h"
+#include <algorithm>
+
+#include "tokenizer/utf8.h"
 
 namespace kvfuse::rag {
+
+using tokenizer::ValidUtf8At;
 
 std::string CollapseWhitespace(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  bool space = false;
+  AppendCollapsedWhitespace(out, text);
+  return out;
+}
+
+void AppendCollapsedWhitespace(std::string& out, std::string_view text) {
+  bool space = !out.empty();
   for (char c : text) {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       space = !out.empty();
@@ -17,10 +26,31 @@ std::string CollapseWhitespace(std::string_view text) {
     space = false;
     out.push_back(c);
   }
-  return out;
 }
 
-std::string ToValidUtf8(std::string_view text) { return tokenizer::ReplaceInvalidUtf8(std::string(text)); }
+bool IsValidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = ValidUtf8At(text, i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string ToValidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (const size_t len = ValidUtf8At(text, i); len > 0) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
 
 std::vector<std::string> Words(std::string_view text) {
   std::vector<std::string> words;
@@ -38,6 +68,29 @@ std::vector<std::string> Words(std::string_view text) {
   }
   if (!w.empty()) words.push_back(std::move(w));
   return words;
+}
+
+util::Status CheckLooksLikeText(std::string_view content) {
+  constexpr size_t kSample = 8192;
+  const size_t n = std::min(content.size(), kSample);
+  if (const size_t nul = content.substr(0, n).find('\0'); nul != std::string_view::npos)
+    return util::Status::Error(util::StrFormat("binary content (a NUL byte at offset %zu), not text", nul));
+  size_t odd = 0;  // control bytes other than whitespace and ESC, and bytes of invalid UTF-8
+  for (size_t i = 0; i < n;) {
+    const auto c = static_cast<unsigned char>(content[i]);
+    const bool control = (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' && c != 0x1B) ||
+                         c == 0x7F;
+    // ValidUtf8At may look past the sample to finish a sequence cut by its end.
+    const size_t len = control ? 0 : ValidUtf8At(content, i);
+    if (len == 0) ++odd;
+    i += std::max<size_t>(len, 1);
+  }
+  if (odd * 10 > n)
+    return util::Status::Error(util::StrFormat(
+        "not UTF-8 text (%zu%% of its first %zu bytes are control bytes or invalid UTF-8; convert it to "
+        "UTF-8 if it is text)",
+        odd * 100 / n, n));
+  return util::Status::Ok();
 }
 
 }  // namespace kvfuse::rag

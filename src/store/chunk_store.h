@@ -1,8 +1,14 @@
 // The chunk-cache store: RAM tier in front of an optional disk tier. Get looks in RAM,
 // then on disk (promoting a hit to RAM); Put writes to both. An unusable disk file is a
-// miss, counted in stats().corrupt.
+// miss, counted in stats().corrupt and corrupt_total() and logged once on stderr
+// ("kvfuse: <file>: <damage>; recomputing").
+//
+// Threading: Get, Put, DropRam and stats() on one thread at a time (the engine's);
+// corrupt_total() from any thread (a metrics page).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +33,8 @@ class ChunkStore {
   void DropRam() { ram_.Clear(); }
 
   const StoreStats& stats() const { return stats_; }
+  // Damaged disk files detected since the store was made (= stats().corrupt).
+  uint64_t corrupt_total() const { return corrupt_total_.load(std::memory_order_relaxed); }
   const RamTier& ram() const { return ram_; }
   bool has_disk() const { return disk_.has_value(); }
 
@@ -34,6 +42,7 @@ class ChunkStore {
   RamTier ram_;
   std::optional<DiskTier> disk_;
   StoreStats stats_;
+  std::atomic<uint64_t> corrupt_total_{0};
 };
 
 }  // namespace kvfuse::store

@@ -110,6 +110,11 @@ Result<DiskTier> DiskTier::Open(const std::string& dir) {
   if (ec || !std::filesystem::is_directory(dir))
     return Status::Error(StrFormat("chunk store %s: cannot create directory (%s)", dir.c_str(),
                                    ec ? ec.message().c_str() : "not a directory"));
+  if (auto removed = util::RemoveStaleTemporaries(dir); !removed.ok())
+    std::fprintf(stderr, "kvfuse: %s\n", removed.status().message().c_str());
+  else if (removed.value() > 0)
+    std::fprintf(stderr, "kvfuse: %s: removed %zu temporary file%s left by interrupted writes\n", dir.c_str(),
+                 removed.value(), removed.value() == 1 ? "" : "s");
   return DiskTier(dir);
 }
 
@@ -163,7 +168,8 @@ Result<std::optional<ChunkRecord>> DiskTier::Load(uint64_t key, const ChunkShape
     return Status::Error(StrFormat("%s: read failed", path.c_str()));
   auto record = Parse(path, bytes, key, shape);
   if (!record.ok()) {
-    std::remove(path.c_str());
+    if (std::remove(path.c_str()) != 0)
+      return Status::Error(record.status().message() + " (and it cannot be removed: " + std::strerror(errno) + ")");
     return record.status();
   }
   return std::optional<ChunkRecord>(std::move(record).value());

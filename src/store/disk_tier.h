@@ -14,12 +14,13 @@ namespace kvfuse::store {
 
 class DiskTier {
  public:
-  // Creates the directory if needed.
+  // Creates the directory if needed, and removes the temporaries that writers killed
+  // mid-write left there (util::RemoveStaleTemporaries), saying so on stderr.
   static util::Result<DiskTier> Open(const std::string& dir);
 
   util::Status Save(const ChunkRecord& record) const;
-  // nullopt when there is no file; an error when the file was unusable (it is then
-  // removed, so the chunk is recomputed and rewritten).
+  // nullopt when there is no file; an error naming the file and the damage when the file
+  // was unusable (it is then removed, so the chunk is recomputed and rewritten).
   util::Result<std::optional<ChunkRecord>> Load(uint64_t key, const ChunkShape& shape) const;
   bool Contains(uint64_t key) const;
   std::string PathOf(uint64_t key) const;

@@ -1,11 +1,14 @@
 #include "util/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <filesystem>
 
 namespace kvfuse::util {
 
@@ -25,11 +28,30 @@ void SyncParentDir(const std::string& path) {
   }
 }
 
+constexpr std::string_view kTmpInfix = ".tmp.";
+
+// The value of a run of 1..10 decimal digits, or -1.
+long long ParseDecimal(std::string_view digits) {
+  if (digits.empty() || digits.size() > 10) return -1;
+  long long v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// Whether the process may still commit its temporaries (ours: another thread may be writing).
+bool ProcessRuns(int pid) {
+  if (pid == ::getpid()) return true;
+  return ::kill(pid, 0) == 0 || errno != ESRCH;
+}
+
 }  // namespace
 
 Result<AtomicFileWriter> AtomicFileWriter::Open(const std::string& path) {
   static std::atomic<int> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
+  const std::string tmp = path + std::string(kTmpInfix) + std::to_string(::getpid()) + "." +
                           std::to_string(counter.fetch_add(1));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create temporary file", tmp);
@@ -95,6 +117,36 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents) {
   if (!writer.ok()) return writer.status();
   KVFUSE_RETURN_IF_ERROR(writer->Append(contents));
   return writer->Commit();
+}
+
+int TemporaryFileWriterPid(std::string_view name) {
+  const size_t infix = name.rfind(kTmpInfix);
+  if (infix == std::string_view::npos || infix == 0) return 0;
+  const std::string_view rest = name.substr(infix + kTmpInfix.size());
+  const size_t dot = rest.find('.');
+  if (dot == std::string_view::npos) return 0;
+  const long long pid = ParseDecimal(rest.substr(0, dot));
+  if (pid <= 0 || pid > INT_MAX || ParseDecimal(rest.substr(dot + 1)) < 0) return 0;
+  return static_cast<int>(pid);
+}
+
+Result<size_t> RemoveStaleTemporaries(const std::string& dir, std::chrono::seconds max_age) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return Status::Error(dir + ": cannot list the directory: " + ec.message());
+  size_t removed = 0;
+  const auto now = fs::file_time_type::clock::now();
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const int pid = TemporaryFileWriterPid(it->path().filename().native());
+    std::error_code entry_ec;
+    if (pid == 0 || it->is_symlink(entry_ec) || !it->is_regular_file(entry_ec)) continue;
+    const auto written = fs::last_write_time(it->path(), entry_ec);
+    const bool old = !entry_ec && now - written > max_age;
+    if ((old || !ProcessRuns(pid)) && fs::remove(it->path(), entry_ec)) ++removed;
+  }
+  if (ec) return Status::Error(dir + ": cannot list the directory: " + ec.message());
+  return removed;
 }
 
 }  // namespace kvfuse::util

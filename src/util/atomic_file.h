@@ -1,8 +1,11 @@
 // Writes files atomically: data goes to a temporary file beside the target, which is
 // fsynced and renamed over the target on Commit(), so a reader never sees a half-written
-// file. A writer destroyed without Commit() removes its temporary file.
+// file. A writer destroyed without Commit() removes its temporary file; one killed
+// (SIGKILL, power loss) leaves it behind, for RemoveStaleTemporaries to clean up.
+// The temporary is named <target>.tmp.<pid>.<counter>.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -37,5 +40,17 @@ class AtomicFileWriter {
 };
 
 Status WriteFileAtomically(const std::string& path, std::string_view contents);
+
+// The pid in a file name of the exact form AtomicFileWriter gives its temporaries
+// (<non-empty target>.tmp.<pid>.<counter>, decimal), else 0.
+int TemporaryFileWriterPid(std::string_view file_name);
+
+// Removes the temporaries of `dir` (not of its subdirectories) that no writer will commit:
+// those of a process that no longer runs, and any older than max_age (a pid can be reused).
+// Regular files only; other names are never touched. Returns how many it removed, or an
+// error when the directory cannot be listed. Safe while processes of this pid namespace
+// write there; a writer's temporary is also its own while its writes are younger than max_age.
+Result<size_t> RemoveStaleTemporaries(const std::string& dir,
+                                      std::chrono::seconds max_age = std::chrono::hours(1));
 
 }  // namespace kvfuse::util

@@ -1,3 +1,6 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +17,19 @@ namespace {
 void Write(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary) << text;
+}
+
+std::string Read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The pid of a process that has exited (and been reaped).
+int DeadPid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return child;
 }
 
 // Hooks without a model: words as tokens, a hashed bag of words as the embedding.
@@ -154,21 +170,206 @@ TEST_F(CollectionTest, DamagedFilesAreDetected) {
   }
   bytes[bytes.size() - 3] ^= 0x40;
   Write(dir + "/vectors.bin", bytes);
+  testing::internal::CaptureStderr();
   auto c = Collection::Open(dir);
+  const std::string log = testing::internal::GetCapturedStderr();
   ASSERT_TRUE(c.ok());
   EXPECT_NE(c->warning().find("damaged"), std::string::npos);
+  // Logged once, with the file's name, and counted.
+  EXPECT_EQ(log, "kvfuse: " + dir + "/vectors.bin is damaged (checksum mismatch or bad header): dense search is off "
+                 "until the next ingest recomputes it\n");
+  EXPECT_EQ(c->damaged_files(), 1u);
   std::vector<float> q(16, 1.0f);
   for (const SearchHit& h : c->Search("Bruno", q.data(), SearchOptions{})) EXPECT_EQ(h.dense_rank, 0);
   const IngestReport r = c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
   EXPECT_EQ(r.chunks_embedded, 5u);
   EXPECT_TRUE(c->warning().empty());
 
-  Write(dir + "/collection.json", "{\"format\": \"kvfuse-collection\", \"version\": 1, \"files\": [");
+  Write(dir + "/collection.json", "{\"format\": \"kvfuse-collection\", \"version\": 2, \"files\": [");
   auto broken = Collection::Open(dir);
   ASSERT_FALSE(broken.ok());
   EXPECT_NE(broken.status().message().find("damaged"), std::string::npos);
   Write(root_ / "file", "x");
   EXPECT_FALSE(Collection::Open((root_ / "file").string()).ok());
+}
+
+TEST_F(CollectionTest, EditedManifestIsNeverServedAndReingestRebuildsIt) {
+  FakeModel model;
+  const std::string dir = (root_ / "coll").string();
+  {
+    auto c = Collection::Open(dir);
+    c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
+    ASSERT_TRUE(c->Save().ok());
+  }
+  // Chunk text edited in place (still valid JSON, same length).
+  std::string manifest = Read(dir + "/collection.json");
+  const size_t at = manifest.find("Westbrook");
+  ASSERT_NE(at, std::string::npos);
+  manifest.replace(at, 4, "East");
+  Write(dir + "/collection.json", manifest);
+
+  auto served = Collection::Open(dir);
+  ASSERT_FALSE(served.ok());
+  EXPECT_EQ(served.status().message(),
+            dir + "/collection.json is damaged (checksum mismatch: it was changed after kvfuse wrote it): the "
+                  "collection cannot be used; run kvfuse ingest -c " + dir + " <your documents> to rebuild it (the "
+                  "chunk KV in " + dir + "/kv is kept)");
+
+  testing::internal::CaptureStderr();
+  auto c = Collection::Open(dir, OpenOptions{.rebuild_damaged = true});
+  const std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->n_chunks(), 0u);
+  EXPECT_EQ(c->damaged_files(), 1u);
+  EXPECT_EQ(log, "kvfuse: " + c->warning() + "\n");
+  EXPECT_NE(c->warning().find("rebuilding"), std::string::npos);
+  const IngestReport r = c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
+  EXPECT_EQ(r.files_new, 3u);  // not "unchanged": the edited manifest is gone
+  EXPECT_EQ(r.files_unchanged, 0u);
+  ASSERT_TRUE(c->Save().ok());
+  auto reopened = Collection::Open(dir);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().message();
+  EXPECT_TRUE(reopened->warning().empty()) << reopened->warning();
+  EXPECT_EQ(reopened->damaged_files(), 0u);
+  EXPECT_EQ(reopened->n_chunks(), 5u);
+  bool westbrook = false;
+  for (const CollectionFile& f : reopened->files())
+    for (int32_t id : f.chunk_ids) {
+      EXPECT_EQ(reopened->chunk(id)->text.find("Eastbrook"), std::string::npos);
+      westbrook |= reopened->chunk(id)->text.find("Westbrook") != std::string::npos;
+    }
+  EXPECT_TRUE(westbrook);
+}
+
+TEST_F(CollectionTest, ManifestsOfOtherVersionsAreClearErrors) {
+  const std::string dir = (root_ / "coll").string();
+  // A manifest as version 1 wrote it (no checksum): re-ingesting rebuilds it.
+  Write(dir + "/collection.json",
+        R"({"chunks": [{"file": "/a.txt", "heading": "a", "id": 0, "text": "edited", "tokens": 1}], "embed_layer": 0,
+            "files": [{"chunks": [0], "hash": "0000000000000001", "path": "/a.txt"}], "format": "kvfuse-collection",
+            "model_fingerprint": "0000000000000001", "next_id": 1, "version": 1})");
+  auto old = Collection::Open(dir);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().message(), dir + "/collection.json: collection format version 1 is older than this kvfuse "
+                                          "reads (2): the collection cannot be used; run kvfuse ingest -c " + dir +
+                                          " <your documents> to rebuild it (the chunk KV in " + dir + "/kv is kept)");
+  testing::internal::CaptureStderr();
+  auto rebuilt = Collection::Open(dir, OpenOptions{.rebuild_damaged = true});
+  testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_EQ(rebuilt->n_chunks(), 0u);
+  EXPECT_EQ(rebuilt->damaged_files(), 0u);  // outdated, not damaged
+
+  // A newer kvfuse's collection, or another program's file, is never overwritten.
+  Write(dir + "/collection.json", R"({"format":"kvfuse-collection","version":3,"body":{}})");
+  for (const bool rebuild : {false, true}) {
+    auto newer = Collection::Open(dir, OpenOptions{.rebuild_damaged = rebuild});
+    ASSERT_FALSE(newer.ok());
+    EXPECT_EQ(newer.status().message(), dir + "/collection.json: collection format version 3 is newer than this "
+                                              "kvfuse reads (2): use a newer kvfuse");
+  }
+  Write(dir + "/collection.json", R"({"format":"something-else","version":2})");
+  auto foreign = Collection::Open(dir, OpenOptions{.rebuild_damaged = true});
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.status().message(), dir + "/collection.json is not a kvfuse collection manifest");
+}
+
+TEST_F(CollectionTest, EveryKindOfManifestDamageIsDetected) {
+  FakeModel model;
+  const std::string dir = (root_ / "coll").string();
+  {
+    auto c = Collection::Open(dir);
+    c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
+    ASSERT_TRUE(c->Save().ok());
+  }
+  const std::string good = Read(dir + "/collection.json");
+  ASSERT_TRUE(Collection::Open(dir).ok());
+  for (size_t at = 0; at < good.size(); at += 7) {  // a flipped bit anywhere
+    std::string bad = good;
+    bad[at] ^= 0x08;
+    Write(dir + "/collection.json", bad);
+    auto c = Collection::Open(dir);
+    EXPECT_FALSE(c.ok()) << "byte " << at << " of " << good.size();
+  }
+  for (size_t keep : {good.size() - 1, good.size() - 20, good.size() / 2, size_t{10}}) {
+    Write(dir + "/collection.json", good.substr(0, keep));
+    EXPECT_FALSE(Collection::Open(dir).ok()) << "truncated to " << keep;
+  }
+  Write(dir + "/collection.json", good + " ");
+  EXPECT_FALSE(Collection::Open(dir).ok());
+}
+
+TEST_F(CollectionTest, VectorsOfAnotherSaveAreNotUsed) {
+  FakeModel model;
+  const std::string dir = (root_ / "coll").string();
+  auto c = Collection::Open(dir);
+  c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
+  ASSERT_TRUE(c->Save().ok());
+  const std::string manifest = Read(dir + "/collection.json");
+  c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks(2));  // another model
+  ASSERT_TRUE(c->Save().ok());
+  Write(dir + "/collection.json", manifest);  // as if the save was killed between the files
+  auto reopened = Collection::Open(dir);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_NE(reopened->warning().find("vectors.bin was not saved with collection.json"), std::string::npos);
+  EXPECT_EQ(reopened->damaged_files(), 0u);
+  std::vector<float> q(16, 1.0f);
+  for (const SearchHit& h : reopened->Search("Bruno", q.data(), SearchOptions{})) EXPECT_EQ(h.dense_rank, 0);
+}
+
+TEST_F(CollectionTest, OpenRemovesTemporariesOfKilledWrites) {
+  FakeModel model;
+  const std::string dir = (root_ / "coll").string();
+  {
+    auto c = Collection::Open(dir);
+    c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
+    ASSERT_TRUE(c->Save().ok());
+  }
+  const std::string dead = std::to_string(DeadPid());
+  Write(dir + "/collection.json.tmp." + dead + ".0", "{\"format\": \"kvfuse-coll");
+  Write(dir + "/vectors.bin.tmp." + dead + ".1", "KVFVEC01");
+  Write(dir + "/notes.tmp", "not a temporary of ours");
+  testing::internal::CaptureStderr();
+  auto c = Collection::Open(dir);
+  const std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(log, "kvfuse: " + dir + ": removed 2 temporary files left by interrupted writes\n");
+  EXPECT_FALSE(fs::exists(dir + "/collection.json.tmp." + dead + ".0"));
+  EXPECT_FALSE(fs::exists(dir + "/vectors.bin.tmp." + dead + ".1"));
+  EXPECT_TRUE(fs::exists(dir + "/notes.tmp"));
+  EXPECT_EQ(c->n_chunks(), 5u);
+}
+
+TEST_F(CollectionTest, BinaryAndOversizedFilesAreSkippedAndTheRestIngested) {
+  FakeModel model;
+  fs::copy_file(fs::path(KVFUSE_TEST_DATA) / "rag/binary.txt", root_ / "docs/binary.txt");
+  Write(root_ / "docs/large.md", "# Large\n\n" + std::string(10000, 'x') + "\n");
+  auto c = Collection::Open((root_ / "coll").string());
+  ASSERT_TRUE(c.ok());
+  const IngestReport r =
+      c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks(), ReadOptions{.max_file_bytes = 8192});
+  ASSERT_EQ(r.errors.size(), 2u);
+  const std::string docs = fs::weakly_canonical(root_ / "docs").string();
+  EXPECT_EQ(r.errors[0], docs + "/binary.txt: binary content (a NUL byte at offset 8), not text; skipped");
+  EXPECT_EQ(r.errors[1], docs + "/large.md: 10010 bytes, over the 8192 bytes limit for one document; skipped "
+                                "(kvfuse ingest --max-file-mb raises it)");
+  EXPECT_EQ(r.files_failed, 2u);
+  EXPECT_EQ(r.files_new, 3u);
+  EXPECT_EQ(c->n_chunks(), 5u);
+}
+
+TEST_F(CollectionTest, FilesWhoseNameIsNotUtf8AreSkipped) {
+  FakeModel model;
+  Write(root_ / "docs/caf\xE9.txt", "A Latin-1 file name.\n");
+  auto c = Collection::Open((root_ / "coll").string());
+  ASSERT_TRUE(c.ok());
+  const IngestReport r = c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("caf\xEF\xBF\xBD.txt: the file name is not valid UTF-8; rename it; skipped"),
+            std::string::npos);
+  EXPECT_EQ(r.files_new, 3u);
+  ASSERT_TRUE(c->Save().ok());  // threw (invalid UTF-8 in JSON) before
+  EXPECT_EQ(c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks()).files_unchanged, 3u);
 }
 
 }  // namespace

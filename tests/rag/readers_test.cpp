@@ -1,4 +1,6 @@
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -6,6 +8,21 @@
 
 namespace kvfuse::rag {
 namespace {
+
+std::string TmpFile(const std::string& name) {
+  std::filesystem::create_directories(KVFUSE_TEST_TMP);
+  return std::string(KVFUSE_TEST_TMP) + "/" + name;
+}
+
+void Write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+// A field of /proc/self/status in bytes ("VmRSS", "VmHWM"), 0 if unknown.
+size_t ProcStatusBytes(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1)) * 1024;
+  return 0;
+}
 
 TEST(Readers, PlainTextParagraphsAreSeparatedByBlankLines) {
   const Document d = ParsePlainText("First line\ncontinues here.\n\n\n  Second   paragraph.\r\n");
@@ -75,6 +92,71 @@ TEST(Readers, BadFilesAreClearErrors) {
   auto directory = ReadDocument(dir);
   ASSERT_FALSE(directory.ok());
   EXPECT_NE(directory.status().message().find("not a regular file"), std::string::npos);
+}
+
+TEST(Readers, BinaryContentIsRefusedWithAClearError) {
+  const std::string data = KVFUSE_TEST_DATA;
+  auto binary = ReadDocument(data + "/rag/binary.txt");  // a PNG renamed .txt
+  ASSERT_FALSE(binary.ok());
+  EXPECT_EQ(binary.status().message(),
+            data + "/rag/binary.txt: binary content (a NUL byte at offset 8), not text; skipped");
+  auto legacy = ReadDocument(data + "/rag/cp1251.txt");  // Russian in a legacy 8-bit encoding
+  ASSERT_FALSE(legacy.ok());
+  EXPECT_NE(legacy.status().message().find("cp1251.txt: not UTF-8 text ("), std::string::npos)
+      << legacy.status().message();
+  std::string bytes;
+  {
+    std::ifstream in(data + "/rag/binary.txt", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const char* name : {"binary.md", "binary.html"}) {
+    auto d = ParseDocument(name, bytes);
+    ASSERT_FALSE(d.ok()) << name;
+    EXPECT_NE(d.status().message().find("binary content"), std::string::npos) << name;
+  }
+  // Text with a few Latin-1 accents, tabs and terminal colours is still text.
+  auto latin1 = ParseDocument("notes.txt", "Caf\xE9 cr\xE8me, \x1B[1mbold\x1B[0m\tand plain text around it.\n");
+  ASSERT_TRUE(latin1.ok()) << latin1.status().message();
+  EXPECT_EQ(latin1->paragraphs[0].text,
+            "Caf\xEF\xBF\xBD cr\xEF\xBF\xBDme, \x1B[1mbold\x1B[0m and plain text around it.");
+  EXPECT_TRUE(ParseDocument("empty.md", "").ok());
+}
+
+TEST(Readers, OversizedDocumentsAreRefusedBeforeReading) {
+  EXPECT_EQ(ReadOptions{}.max_file_bytes, uint64_t{64} << 20);
+  const std::string path = TmpFile("big.txt");
+  Write(path, std::string(3 << 20, 'a'));
+  auto d = ReadDocument(path, ReadOptions{uint64_t{1} << 20});
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(),
+            path + ": 3 MiB, over the 1 MiB limit for one document; skipped (kvfuse ingest --max-file-mb raises it)");
+  EXPECT_TRUE(ReadDocument(path, ReadOptions{3 << 20}).ok());
+}
+
+// The file is read once, in place, and parsed without whole copies: the peak is the file
+// plus its Document, 2.2 times the file (4.3 before: a stream buffer and its copy, two
+// copies for UTF-8 repair, a paragraph buffer and its collapsed copy).
+TEST(Readers, PeakMemoryIsASmallMultipleOfTheFile) {
+  const std::string path = TmpFile("large.md");
+  size_t size = 0;
+  {
+    std::ofstream out(path, std::ios::binary);
+    std::ostringstream para;
+    for (int s = 0; s < 6; ++s) para << "Sentence number " << s << " of this   paragraph says\tlittle. ";
+    for (int i = 0; size < (size_t{24} << 20); ++i) {
+      const std::string block = (i % 50 == 0 ? "## Section " + std::to_string(i) + "\n\n" : "") + para.str() + "\n\n";
+      out << block;
+      size += block.size();
+    }
+  }
+  Write("/proc/self/clear_refs", "5");  // resets VmHWM where the kernel allows it
+  const size_t before = ProcStatusBytes("VmRSS");
+  auto d = ReadDocument(path);
+  const size_t peak = ProcStatusBytes("VmHWM");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_GT(d->paragraphs.size(), 50000u);
+  if (before == 0 || peak == 0) GTEST_SKIP() << "no /proc/self/status";
+  EXPECT_LT(peak - before, size * 3) << "peak " << (peak - before) / 1e6 << " MB for a " << size / 1e6 << " MB file";
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // The chunk store: disk files round-trip bit for bit, every kind of damage is detected
 // and never served, writes leave no partial files, and the RAM tier evicts by value.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -47,6 +49,14 @@ void FlipByte(const std::string& path, long offset) {
   f.seekp(offset, offset < 0 ? std::ios::end : std::ios::beg);
   c ^= 0x5a;
   f.write(&c, 1);
+}
+
+// The pid of a process that has exited (and been reaped).
+int DeadPid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return child;
 }
 
 }  // namespace
@@ -145,6 +155,57 @@ TEST(ChunkStore, DiskHitAfterRamDropAndCorruptFileIsAMiss) {
   EXPECT_EQ(store.Get(11, kShape), nullptr);
   EXPECT_EQ(store.stats().corrupt, 1u);
   EXPECT_EQ(store.stats().misses, 1u);
+}
+
+TEST(DiskTier, OpenRemovesTemporariesOfKilledWriters) {
+  const std::string dir = TempDir("stale");
+  {
+    auto disk = DiskTier::Open(dir);
+    ASSERT_TRUE(disk.ok());
+    ASSERT_TRUE(disk->Save(*RandomRecord(3, 4, kShape, 9)).ok());
+    // What a writer killed (SIGKILL) between creating and renaming its file leaves.
+    const std::string dead = std::to_string(DeadPid());
+    std::ofstream(disk->PathOf(4) + ".tmp." + dead + ".0") << "half";
+    std::ofstream(disk->PathOf(5) + ".tmp." + dead + ".1") << "half";
+    // A writer of a running process (this one) is left alone, as is what is not a temporary.
+    std::ofstream(disk->PathOf(6) + ".tmp." + std::to_string(getpid()) + ".2") << "half";
+    std::ofstream(dir + "/notes.txt") << "mine";
+  }
+  testing::internal::CaptureStderr();
+  auto disk = DiskTier::Open(dir);
+  const std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(disk.ok());
+  EXPECT_EQ(log, "kvfuse: " + dir + ": removed 2 temporary files left by interrupted writes\n");
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  ASSERT_EQ(left.size(), 3u);
+  EXPECT_EQ(left[0], "0000000000000003.kvc");
+  EXPECT_EQ(left[1], "0000000000000006.kvc.tmp." + std::to_string(getpid()) + ".2");
+  EXPECT_EQ(left[2], "notes.txt");
+  ASSERT_TRUE(disk->Load(3, kShape).ok());
+}
+
+TEST(ChunkStore, EveryCorruptFileIsLoggedOnceAndCounted) {
+  const std::string dir = TempDir("corrupt-log");
+  auto disk = DiskTier::Open(dir);
+  ASSERT_TRUE(disk.ok());
+  ChunkStore store(1 << 20, std::move(disk).value());
+  store.Put(RandomRecord(11, 8, kShape, 4));
+  store.Put(RandomRecord(12, 8, kShape, 5));
+  store.DropRam();
+  FlipByte(dir + "/000000000000000b.kvc", -1);  // payload
+  FlipByte(dir + "/000000000000000c.kvc", 20);  // header
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(store.Get(11, kShape), nullptr);
+  EXPECT_EQ(store.Get(12, kShape), nullptr);
+  EXPECT_EQ(store.Get(11, kShape), nullptr);  // the file is gone: a plain miss, not logged again
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log, "kvfuse: " + dir + "/000000000000000b.kvc: payload checksum mismatch; recomputing\n" +
+                     "kvfuse: " + dir + "/000000000000000c.kvc: header checksum mismatch; recomputing\n");
+  EXPECT_EQ(store.stats().corrupt, 2u);
+  EXPECT_EQ(store.corrupt_total(), 2u);
+  EXPECT_EQ(store.stats().misses, 3u);
 }
 
 TEST(RamTier, EvictsTheLeastValuableRecordFirst) {

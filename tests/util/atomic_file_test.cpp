@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <unistd.h>
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace kvfuse::util {
 
@@ -33,6 +36,16 @@ int CountEntries(const std::string& dir) {
   closedir(d);
   return n;
 }
+
+// The pid of a process that has exited (and been reaped).
+int DeadPid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return child;
+}
+
+void Touch(const std::string& path) { std::ofstream(path) << "partial"; }
 
 }  // namespace
 
@@ -63,6 +76,70 @@ TEST(AtomicFile, UnwritableDirectoryIsAnError) {
   const Status st = WriteFileAtomically("/nonexistent-dir/x/f.bin", "data");
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("/nonexistent-dir/x/f.bin"), std::string::npos);
+}
+
+TEST(AtomicFile, TemporaryNamesAreRecognisedExactly) {
+  const std::string dir = MakeTempDir();
+  auto w = AtomicFileWriter::Open(dir + "/f.bin");
+  ASSERT_TRUE(w.ok());
+  int found = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    EXPECT_EQ(TemporaryFileWriterPid(e.path().filename().string()), getpid()) << e.path();
+    ++found;
+  }
+  EXPECT_EQ(found, 1);
+  EXPECT_EQ(TemporaryFileWriterPid("0000000000000001.kvc.tmp.42.0"), 42);
+  EXPECT_EQ(TemporaryFileWriterPid("a.tmp.5.tmp.77.3"), 77);
+  for (const char* name : {"f.bin", "f.tmp", ".tmp.1.2", "f.tmp.1", "f.tmp.x.2", "f.tmp.1.2x", "f.tmp.0.1",
+                           "f.tmp.1.", "f.tmp..1", "f.tmp.-3.1", "f.tmp.99999999999.1", "f.tmp.1.2.bak"})
+    EXPECT_EQ(TemporaryFileWriterPid(name), 0) << name;
+}
+
+TEST(AtomicFile, TemporaryOfAKilledWriterIsRemoved) {
+  const std::string dir = MakeTempDir();
+  const std::string path = dir + "/f.bin";
+  ASSERT_TRUE(WriteFileAtomically(path, "old").ok());
+  const pid_t child = fork();
+  if (child == 0) {
+    auto w = AtomicFileWriter::Open(path);
+    if (w.ok() && w->Append("half-writ").ok()) raise(SIGKILL);  // before Commit
+    _exit(1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_EQ(CountEntries(dir), 2);  // the target and the killed writer's temporary
+  auto removed = RemoveStaleTemporaries(dir);
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(removed.value(), 1u);
+  EXPECT_EQ(CountEntries(dir), 1);
+  EXPECT_EQ(ReadAll(path), "old");
+}
+
+TEST(AtomicFile, OnlyStaleTemporariesAreRemoved) {
+  const std::string dir = MakeTempDir();
+  const std::string me = std::to_string(getpid()), dead = std::to_string(DeadPid());
+  Touch(dir + "/live.bin.tmp." + me + ".7");  // a writer of this process, still writing
+  Touch(dir + "/old.bin.tmp." + me + ".8");   // as old as no write takes: its pid was reused
+  std::filesystem::last_write_time(dir + "/old.bin.tmp." + me + ".8",
+                                   std::filesystem::file_time_type::clock::now() - std::chrono::hours(2));
+  Touch(dir + "/dead.bin.tmp." + dead + ".3");
+  const std::vector<std::string> others = {"notes.tmp", "notes.tmp." + dead + ".1x", "f.bin", ".tmp." + dead + ".1"};
+  for (const std::string& name : others)
+    Touch(dir + "/" + name);
+  std::filesystem::create_directories(dir + "/sub.tmp." + dead + ".1");
+  std::filesystem::create_directories(dir + "/nested");
+  Touch(dir + "/nested/n.bin.tmp." + dead + ".1");
+  auto removed = RemoveStaleTemporaries(dir);
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(removed.value(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/live.bin.tmp." + me + ".7"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/old.bin.tmp." + me + ".8"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/dead.bin.tmp." + dead + ".3"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/nested/n.bin.tmp." + dead + ".1"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/.tmp." + dead + ".1"));  // no target name
+  EXPECT_EQ(CountEntries(dir), 6);  // live, notes.tmp, notes...1x, f.bin, sub...1/, nested/
+  EXPECT_FALSE(RemoveStaleTemporaries(dir + "/missing").ok());
 }
 
 }  // namespace kvfuse::util
