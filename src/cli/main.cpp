@@ -19,7 +19,7 @@ const char* kUsage =
     "  eval-qa     demo-world QA accuracy per fusion mode: kvfuse eval-qa -m models/demo.gguf\n"
     "              [--world DIR] [--mode full|naive|blend|adaptive|all] [-n N] [--chunks K] [--json]\n"
     "  ingest      documents into a collection: kvfuse ingest -m M.gguf -c DIR PATH... [--chunk-tokens N\n"
-    "              --overlap N --min-tokens N --embed-layer L --no-warm -t THREADS]\n"
+    "              --overlap N --min-tokens N --embed-layer L --max-file-mb MB --no-warm -t THREADS]\n"
     "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"
     "              [-n N] [--ratio R] [--dense-weight W] [--system TEXT] [--ctx CTX] [--compare]\n"
     "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS\n"

@@ -99,4 +99,16 @@ std::string Metrics::Render() const {
   return out;
 }
 
+std::string RenderDamagedFiles(uint64_t chunk_files, const std::map<std::string, uint64_t>& collection_files) {
+  std::string out =
+      "# HELP kvfuse_chunk_store_corrupt_files_total Chunk KV files found damaged (removed and recomputed).\n"
+      "# TYPE kvfuse_chunk_store_corrupt_files_total counter\nkvfuse_chunk_store_corrupt_files_total " +
+      std::to_string(chunk_files) + "\n";
+  out += "# HELP kvfuse_collection_damaged_files Collection files found damaged when the server opened it.\n"
+         "# TYPE kvfuse_collection_damaged_files gauge\n";
+  for (const auto& [name, n] : collection_files)
+    out += "kvfuse_collection_damaged_files{collection=\"" + name + "\"} " + std::to_string(n) + "\n";
+  return out;
+}
+
 }  // namespace kvfuse::server

@@ -47,4 +47,8 @@ class Metrics final : public engine::SchedulerEvents {
   int64_t kv_used_ = 0, kv_total_ = 0;
 };
 
+// Damaged files found on disk, for /metrics: chunk KV files (each recomputed) and, per
+// collection, files Open set aside.
+std::string RenderDamagedFiles(uint64_t chunk_files, const std::map<std::string, uint64_t>& collection_files);
+
 }  // namespace kvfuse::server

@@ -80,6 +80,7 @@ void Server::Load() {
       failed_ = true;
       return;
     }
+    if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
     collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
   }
   model_name_ = std::filesystem::path(options_.engine.model_path).filename().string();
@@ -167,7 +168,13 @@ void Server::Routes() {
     if (loaded(res)) SendJson(res, 200, {{"status", "ok"}});
   }));
   s.Get("/metrics", Route([this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
+    std::string text = metrics_.Render();
+    if (ready_) {
+      std::map<std::string, uint64_t> damaged;
+      for (const auto& [name, c] : collections_) damaged[name] = c.damaged_files();
+      text += RenderDamagedFiles(engine_->chunk_store().corrupt_total(), damaged);
+    }
+    res.set_content(text, "text/plain; version=0.0.4");
   }));
   s.Get("/v1/models", Route([this, loaded](const httplib::Request&, httplib::Response& res) {
     if (!loaded(res)) return;

@@ -1,6 +1,10 @@
 // The server through real HTTP on loopback, against a random-weight model whose greedy
 // output the engine gives directly (the reference).
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -234,6 +238,47 @@ TEST(ServerHostile, DeeplyNestedBodyIsA400AndTheServerLives) {
   EXPECT_EQ(json::parse(r->body)["error"]["type"], "invalid_request_error");
   EXPECT_EQ(c.Get("/health")->status, 200);
   s.Stop();
+}
+
+// A chunk KV file damaged on disk between two runs: recomputed, counted in /metrics, and the
+// answer is the one the first run gave.
+TEST(ServerStore, DamagedChunkFilesAreRecomputedAndCounted) {
+  const std::string dir = std::string(KVFUSE_TEST_TMP) + "/server-store-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  ServerOptions o = TinyServerOptions(256);
+  o.engine.chunk_store_dir = dir;
+  const json req = {{"messages", {{{"role", "user"}, {"content", "which colour?"}}}},
+                    {"documents", {"The sky is blue.", "Grass is green."}}, {"max_tokens", 4}, {"temperature", 0},
+                    {"fusion_mode", "naive"}};
+  json first;
+  {
+    Server s(o);
+    ASSERT_TRUE(s.Start().ok());
+    ASSERT_TRUE(s.WaitReady());
+    httplib::Client c("127.0.0.1", s.port());
+    first = json::parse(c.Post("/v1/chat/completions", req.dump(), "application/json")->body);
+    EXPECT_EQ(first["timings"]["chunk_misses"], 2);
+    s.Stop();
+  }
+  int damaged = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(entry.file_size() / 2));
+    f.put('\x5a');
+    ++damaged;
+  }
+  ASSERT_EQ(damaged, 2);
+  Server s(o);
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(s.WaitReady());
+  httplib::Client c("127.0.0.1", s.port());
+  const json second = json::parse(c.Post("/v1/chat/completions", req.dump(), "application/json")->body);
+  EXPECT_EQ(second["timings"]["chunk_misses"], 2);
+  EXPECT_EQ(second["choices"][0]["message"]["content"], first["choices"][0]["message"]["content"]);
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("\nkvfuse_chunk_store_corrupt_files_total 2\n"), std::string::npos) << metrics;
+  s.Stop();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ServerQueue, FullQueueAnswers429) {
