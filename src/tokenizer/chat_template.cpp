@@ -14,12 +14,12 @@ constexpr const char* kChatMl =
     "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 }  // namespace
 
-Result<ChatTemplate> ChatTemplate::Create(const std::string& source) {
-  auto segments = jinja::SplitTemplate(source);
+Result<ChatTemplate> ChatTemplate::Create(const std::string& source, const jinja::Limits& limits) {
+  auto segments = jinja::SplitTemplate(source, limits);
   if (!segments.ok()) return segments.status().WithContext("chat template");
-  auto body = jinja::ParseTemplate(segments.value());
+  auto body = jinja::ParseTemplate(segments.value(), limits);
   if (!body.ok()) return body.status().WithContext("chat template");
-  return ChatTemplate(source, std::move(body).value());
+  return ChatTemplate(source, std::move(body).value(), limits);
 }
 
 ChatTemplate ChatTemplate::ChatMl() { return std::move(Create(kChatMl)).value(); }
@@ -36,7 +36,7 @@ Result<std::string> ChatTemplate::Render(const std::vector<ChatMessage>& message
       {"tools", jinja::Value::MakeNone()},
       {"documents", jinja::Value::MakeNone()},
   };
-  auto out = jinja::Render(*body_, globals);
+  auto out = jinja::Render(*body_, globals, limits_);
   if (!out.ok()) return out.status().WithContext("chat template");
   return out;
 }

@@ -5,12 +5,16 @@
 // default, join, selectattr; string and dict methods; raise_exception, range,
 // namespace), rendered as Hugging Face renders them. A model without a template gets
 // ChatML.
+//
+// Templates come from strangers' GGUF files: jinja::Limits bounds what one may take to
+// parse and render (nesting, steps, sizes), and going past a limit is an error.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "tokenizer/jinja/ast.h"
+#include "tokenizer/jinja/limits.h"
 #include "util/status.h"
 
 namespace kvfuse::tokenizer {
@@ -22,8 +26,9 @@ struct ChatMessage {
 
 class ChatTemplate {
  public:
-  // A syntax error or an unsupported construct is an error naming its line.
-  static util::Result<ChatTemplate> Create(const std::string& source);
+  // A syntax error, an unsupported construct or a template over `limits` is an error
+  // naming its line; Render keeps to the same limits.
+  static util::Result<ChatTemplate> Create(const std::string& source, const jinja::Limits& limits = jinja::Limits());
   // <|im_start|>role\ncontent<|im_end|>\n ... [<|im_start|>assistant\n]
   static ChatTemplate ChatMl();
 
@@ -32,9 +37,11 @@ class ChatTemplate {
   const std::string& source() const { return source_; }
 
  private:
-  ChatTemplate(std::string source, jinja::Body body) : source_(std::move(source)), body_(std::make_shared<jinja::Body>(std::move(body))) {}
+  ChatTemplate(std::string source, jinja::Body body, const jinja::Limits& limits)
+      : source_(std::move(source)), body_(std::make_shared<jinja::Body>(std::move(body))), limits_(limits) {}
   std::string source_;
   std::shared_ptr<const jinja::Body> body_;
+  jinja::Limits limits_;
 };
 
 }  // namespace kvfuse::tokenizer

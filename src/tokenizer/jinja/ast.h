@@ -1,5 +1,5 @@
 // The parsed form of a template: expressions and statements of the Jinja subset that
-// chat templates use (see template.h for the list).
+// chat templates use (see chat_template.h for the list).
 #pragma once
 
 #include <memory>
@@ -32,6 +32,7 @@ struct Expr {
   };
   Kind kind;
   int line = 0;
+  int depth = 1;  // levels of this subtree (the parser bounds it: see Limits::max_nesting)
   Value literal;
   std::string name;
   bool negated = false;

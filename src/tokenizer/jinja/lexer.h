@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/jinja/limits.h"
 #include "util/status.h"
 
 namespace kvfuse::tokenizer::jinja {
@@ -17,7 +18,8 @@ struct Segment {
   int line;
 };
 
-util::Result<std::vector<Segment>> SplitTemplate(const std::string& source);
+// A source over limits.max_template_bytes is an error.
+util::Result<std::vector<Segment>> SplitTemplate(const std::string& source, const Limits& limits = Limits());
 
 struct Token {
   enum class Kind { kName, kInt, kFloat, kString, kOp, kEnd };

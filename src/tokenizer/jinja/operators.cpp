@@ -1,0 +1,128 @@
+// Operators, indexing and slicing of the interpreter (see interpreter_impl.h).
+#include <algorithm>
+
+#include "tokenizer/jinja/arithmetic.h"
+#include "tokenizer/jinja/interpreter_impl.h"
+#include "tokenizer/jinja/text.h"
+
+namespace kvfuse::tokenizer::jinja {
+
+Value Interpreter::Binary(const Expr& e) {
+  const std::string& op = e.name;
+  if (op == "and") {
+    Value a = Eval(*e.args[0]);
+    return a.Truthy() ? Eval(*e.args[1]) : a;
+  }
+  if (op == "or") {
+    Value a = Eval(*e.args[0]);
+    return a.Truthy() ? a : Eval(*e.args[1]);
+  }
+  const Value a = Eval(*e.args[0]), b = Eval(*e.args[1]);
+  if (op == "==") return Value(Same(a, b, e.line));
+  if (op == "!=") return Value(!Same(a, b, e.line));
+  if (op == "~") return Concat(a, b, e.line);
+  if (op == "in" || op == "not in") return Value(In(a, b, e.line) != (op == "not in"));
+  if (a.is_undefined() || b.is_undefined()) RenderFail(e.line, "undefined value in '" + op + "'");
+  if (op == "<" || op == ">" || op == "<=" || op == ">=") return Compare(op, a, b, e.line);
+  if (op == "+") {
+    if (a.is_string() && b.is_string()) return Concat(a, b, e.line);
+    if (a.is_list() && b.is_list()) {
+      CheckList(e.line, a.as_list().size() + b.as_list().size());
+      List l = a.as_list();
+      l.insert(l.end(), b.as_list().begin(), b.as_list().end());
+      return NewList(e.line, std::move(l));
+    }
+  }
+  if (op == "*" && a.is_string() && (b.is_int() || b.is_bool())) return Repeat(a, b, e.line);
+  if (op == "*" && b.is_string() && (a.is_int() || a.is_bool())) return Repeat(b, a, e.line);
+  return Unwrap(NumericBinary(op, a, b), e.line);
+}
+
+Value Interpreter::Compare(const std::string& op, const Value& a, const Value& b, int line) {
+  int cmp;
+  if (a.is_string() && b.is_string()) {
+    StepBytes(line, std::min(a.as_string().size(), b.as_string().size()));
+    cmp = a.as_string().compare(b.as_string());
+  } else if ((a.is_number() || a.is_bool()) && (b.is_number() || b.is_bool())) {
+    cmp = a.as_number() < b.as_number() ? -1 : a.as_number() > b.as_number() ? 1 : 0;
+  } else {
+    RenderFail(line, std::string("cannot compare ") + a.TypeName() + " and " + b.TypeName());
+  }
+  return Value(op == "<" ? cmp < 0 : op == ">" ? cmp > 0 : op == "<=" ? cmp <= 0 : cmp >= 0);
+}
+
+bool Interpreter::In(const Value& needle, const Value& hay, int line) {
+  if (hay.is_string() && needle.is_string()) {
+    StepBytes(line, hay.as_string().size() + needle.as_string().size());
+    return text::Searcher(needle.as_string()).Find(hay.as_string()) != std::string::npos;
+  }
+  if (hay.is_list()) {
+    for (const Value& x : hay.as_list())
+      if (Same(x, needle, line)) return true;
+    return false;
+  }
+  if (hay.is_dict()) return !Get(hay, Text(needle, line), line).is_undefined();
+  if (!hay.is_undefined()) RenderFail(line, std::string("'in' needs a string, list or dict, not ") + hay.TypeName());
+  return false;
+}
+
+// str(a) + str(b), refused before it passes max_string_bytes.
+Value Interpreter::Concat(const Value& a, const Value& b, int line) {
+  std::string s;
+  if (!a.AppendStr(&s, limits_.max_string_bytes) || !b.AppendStr(&s, limits_.max_string_bytes)) FailString(line);
+  return NewString(line, std::move(s));
+}
+
+// s * n (or n * s) as in Python: n copies of s, none for n <= 0.
+Value Interpreter::Repeat(const Value& s, const Value& n, int line) {
+  const std::string& unit = s.as_string();
+  const int64_t times = Int(n, line);
+  if (times <= 0 || unit.empty()) return Value(std::string());
+  // Checked before multiplying: times * unit.size() may not even fit in 64 bits.
+  if (static_cast<uint64_t>(times) > limits_.max_string_bytes / unit.size()) FailString(line);
+  std::string out;
+  out.reserve(static_cast<size_t>(times) * unit.size());
+  for (int64_t i = 0; i < times; ++i) out += unit;
+  return NewString(line, std::move(out));
+}
+
+Value Interpreter::Unary(const Expr& e) {
+  const Value v = Eval(*e.args[0]);
+  if (e.name == "not") return Value(!v.Truthy());
+  if (!v.is_number()) RenderFail(e.line, "unary " + e.name + " on " + v.TypeName());
+  if (e.name == "+") return v;
+  return Unwrap(Negate(v), e.line);
+}
+
+Value Interpreter::Index(const Value& obj, const Value& key, int line) {
+  if (obj.is_dict()) return Get(obj, Text(key, line), line);
+  if (obj.is_list() || obj.is_string()) {
+    if (!key.is_int()) return Value();
+    const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size()) : static_cast<int64_t>(obj.as_string().size());
+    int64_t i = key.as_int();
+    if (i < 0) i += n;  // i >= INT64_MIN and n >= 0: no overflow
+    if (i < 0 || i >= n) return Value();
+    return obj.is_list() ? obj.as_list()[i] : Value(std::string(1, obj.as_string()[i]));
+  }
+  if (obj.is_undefined()) RenderFail(line, "indexing an undefined value");
+  return Value();
+}
+
+Value Interpreter::Slice(const Expr& e) {
+  const Value obj = Eval(*e.args[0]);
+  const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size())
+                    : obj.is_string() ? static_cast<int64_t>(obj.as_string().size())
+                                      : -1;
+  if (n < 0) RenderFail(e.line, std::string("cannot slice ") + obj.TypeName());
+  auto bound = [&](const ExprPtr& x, int64_t fallback) {
+    if (!x) return fallback;
+    int64_t i = Int(Eval(*x), e.line);
+    if (i < 0) i += n;
+    return std::clamp<int64_t>(i, 0, n);
+  };
+  const int64_t b = bound(e.args[1], 0), s = std::max(b, bound(e.args[2], n));
+  if (obj.is_string()) return NewString(e.line, obj.as_string().substr(b, s - b));
+  return NewList(e.line, List(obj.as_list().begin() + b, obj.as_list().begin() + s));
+}
+
+}  // namespace kvfuse::tokenizer::jinja
