@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev libcpp-httplib-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test clean
+.PHONY: all deps configure build run test fuzz fuzz-build asan clean
 
 all: build
 
@@ -36,5 +36,44 @@ test: build
 	python3 tools/check_layers.py src
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)
 
+# Every fuzz target under libFuzzer with ASan + UBSan (clang), FUZZ_SECONDS each, from its
+# committed corpus (fuzz/corpus/TARGET); new inputs go to build-fuzz/corpus, findings to
+# build-fuzz/crash-*. Commit a finding's input to fuzz/corpus/TARGET once it is fixed.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= build-fuzz
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev llvm-14
+FUZZ_TARGETS := fuzz_gguf_reader fuzz_tokenizer fuzz_chat_template fuzz_openai_request fuzz_document_readers fuzz_chunk_file
+
+# Seeds beyond fuzz/corpus/TARGET: test data that already holds such inputs.
+FUZZ_SEEDS_fuzz_chat_template := tests/data/chat tests/data/jinja
+
+fuzz: $(addprefix fuzz-run-,$(FUZZ_TARGETS))
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(FUZZ_PACKAGES)"
+	@[ -f $(FUZZ_DIR)/build.ninja ] || CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVFUSE_FUZZ=ON -DKVFUSE_BUILD_TESTS=OFF
+	cmake --build $(FUZZ_DIR) -j $$(nproc) --target fuzz_targets
+
+fuzz-run-%: fuzz-build
+	@mkdir -p $(FUZZ_DIR)/corpus/$*; echo "== $* ($(FUZZ_SECONDS) s)"
+	@ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer \
+	  $(FUZZ_DIR)/fuzz/$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/crash-$*- $(FUZZ_DIR)/corpus/$* fuzz/corpus/$* $(FUZZ_SEEDS_$*) \
+	    2>$(FUZZ_DIR)/$*.log || { tail -n 60 $(FUZZ_DIR)/$*.log; exit 1; }
+	@grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZ_DIR)/$*.log
+
+# The whole test suite with AddressSanitizer and UndefinedBehaviorSanitizer (gcc); any
+# finding fails its test.
+ASAN_DIR ?= build-asan
+asan: deps
+	@[ -f $(ASAN_DIR)/build.ninja ] || cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS="-O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
+	cmake --build $(ASAN_DIR) -j $$(nproc)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $$(nproc) --timeout 1500
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR)

@@ -1,0 +1,25 @@
+// Writes the seed of fuzz_chunk_file: a valid chunk file of key 1, shape 2 layers x 16
+// bytes, 3 tokens with scores and Cache-Craft context. Usage: make_chunk_seed DIR
+#include <cstdio>
+
+#include "store/disk_tier.h"
+
+using namespace kvfuse;
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  auto tier = store::DiskTier::Open(argv[1]);
+  if (!tier.ok()) return 1;
+  store::ChunkRecord r;
+  r.key = 1;
+  r.context_hash = 7;
+  r.Resize({2, 16}, {5, 6, 7});
+  for (size_t i = 0; i < r.k.size(); ++i) r.k[i] = static_cast<uint8_t>(i), r.v[i] = static_cast<uint8_t>(3 * i);
+  r.token_scores = {0.5f, 0.25f, 0.125f};
+  r.context_chunks = {9};
+  r.context_weights = {0.75f};
+  r.cci = 0.5f;
+  const util::Status st = tier.value().Save(r);
+  if (!st.ok()) std::fprintf(stderr, "%s\n", st.message().c_str());
+  return st.ok() ? 0 : 1;
+}
