@@ -12,7 +12,8 @@ namespace kvfuse::cli {
 int ServeCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv,
                           {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
-                           "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens"},
+                           "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens",
+                           "--read-timeout", "--max-waiting-per-client"},
                           {});
   if (!args.ok()) return Fail(args.status().message());
   server::ServerOptions o;
@@ -27,8 +28,11 @@ int ServeCommand(int argc, char** argv) {
   auto max_tokens = args->GetInt("--max-tokens", 256);
   auto slots = args->GetInt("-np", 4);
   auto batch_tokens = args->GetInt("--batch-tokens", 512);
+  auto read_timeout = args->GetInt("--read-timeout", 10);
+  auto waiting = args->GetInt("--max-waiting-per-client", 32);
   for (const util::Status* st : {&threads.status(), &ctx.status(), &port.status(), &max_body.status(),
-                                 &timeout.status(), &queue.status(), &max_tokens.status(), &slots.status(), &batch_tokens.status()})
+                                 &timeout.status(), &queue.status(), &max_tokens.status(), &slots.status(), &batch_tokens.status(),
+                                 &read_timeout.status(), &waiting.status()})
     if (!st->ok()) return Fail(st->message());
   if (threads.value() < 1 || threads.value() > 256) return Fail("-t must be 1..256");
   if (ctx.value() < 16 || ctx.value() > (1 << 20)) return Fail("-c must be 16..1048576");
@@ -39,6 +43,10 @@ int ServeCommand(int argc, char** argv) {
   if (max_tokens.value() < 1) return Fail("--max-tokens must be at least 1");
   if (slots.value() < 1 || slots.value() > 256) return Fail("-np must be 1..256");
   o.slots = static_cast<int>(slots.value());
+  if (read_timeout.value() < 1 || read_timeout.value() > 3600) return Fail("--read-timeout must be 1..3600 seconds");
+  if (waiting.value() < 1 || waiting.value() > 100000) return Fail("--max-waiting-per-client must be 1..100000");
+  o.request_read_ms = static_cast<int>(read_timeout.value()) * 1000;
+  o.max_waiting_per_address = static_cast<int>(waiting.value());
   if (batch_tokens.value() < 16 || batch_tokens.value() > (1 << 20)) return Fail("--batch-tokens must be 16 to 1048576");
   o.batch_tokens = static_cast<int32_t>(batch_tokens.value());
   o.engine.n_threads = static_cast<int>(threads.value());

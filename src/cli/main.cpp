@@ -24,7 +24,7 @@ const char* kUsage =
     "              [-n N] [--ratio R] [--dense-weight W] [--system TEXT] [--ctx CTX] [--compare]\n"
     "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS\n"
     "              --batch-tokens N --api-key KEY --collection DIR[,DIR] --store DIR --max-body BYTES\n"
-    "              --max-tokens N --timeout S --queue N -t THREADS]\n"
+    "              --max-tokens N --timeout S --queue N -t THREADS --read-timeout S --max-waiting-per-client N]\n"
     "  bench-serve serving benchmark against a running server: kvfuse bench-serve --port P [--api kvfuse|openai]\n"
     "              [--host H -r REQUESTS --rates 0.5,1,2 -n TOKENS --chunks K --chunk-words W --pool N\n"
     "              --mode M --seed S --duration S --api-key KEY --json]\n"

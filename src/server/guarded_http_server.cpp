@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace kvfuse::server {
@@ -14,14 +15,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Waits up to timeout_ms for `events` on sock; false on timeout or error.
-bool PollFor(int sock, short events, int64_t timeout_ms) {
+// Waits until `deadline` for `events` on sock; false on timeout or error.
+bool WaitFor(int sock, short events, Clock::time_point deadline) {
   pollfd p{sock, events, 0};
   for (;;) {
-    const int n = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(timeout_ms, 0, 60'000)));
-    if (n < 0 && errno == EINTR) continue;
-    return n > 0;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    const int n = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left, 0, 60'000)));
+    if (n > 0) return true;
+    if ((n == 0 && left <= 60'000) || (n < 0 && errno != EINTR)) return false;
   }
+}
+
+bool WaitFor(int sock, short events, std::chrono::milliseconds timeout) {
+  return WaitFor(sock, events, Clock::now() + timeout);
 }
 
 void Endpoint(int sock, bool peer, std::string& ip, int& port) {
@@ -44,50 +50,61 @@ void Endpoint(int sock, bool peer, std::string& ip, int& port) {
   ip = host;
 }
 
-// A socket whose reads share one deadline per request (httplib's own stream times out each
-// read alone, so a client sending a header line every few seconds held a worker for ever).
+// A socket whose reads share one deadline and one byte budget per request (httplib's own
+// stream times out each read alone, so a client sending a header line every few seconds held
+// a worker for ever, and bounds a body only by its Content-Length).
 class DeadlineStream final : public httplib::Stream {
  public:
   DeadlineStream(int sock, std::chrono::milliseconds write_timeout) : sock_(sock), write_timeout_(write_timeout) {}
 
   // True once a request's first bytes are here; false after `idle` without any.
-  bool WaitForRequest(std::chrono::milliseconds idle) const {
-    return begin_ < end_ || PollFor(sock_, POLLIN, idle.count());
+  bool WaitForRequest(std::chrono::milliseconds idle) const { return begin_ < end_ || WaitFor(sock_, POLLIN, idle); }
+  void StartRequest(Clock::time_point deadline, size_t max_bytes) {
+    deadline_ = deadline;
+    bytes_left_ = max_bytes;
   }
-  void StartRequest(Clock::time_point deadline) { deadline_ = deadline; }
+  // A read failed (deadline, budget, error or end of stream): the connection is done.
+  bool failed() const { return failed_; }
 
-  bool is_readable() const override {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
-    return begin_ < end_ || (left > 0 && PollFor(sock_, POLLIN, left));
-  }
+  bool is_readable() const override { return begin_ < end_ || WaitFor(sock_, POLLIN, deadline_); }
   ssize_t read(char* ptr, size_t size) override {
-    if (begin_ == end_) {
-      if (!is_readable()) return -1;
-      ssize_t n;
-      do n = ::recv(sock_, buffer_, sizeof(buffer_), 0);
-      while (n < 0 && errno == EINTR);
-      if (n <= 0) return n;
-      begin_ = 0;
-      end_ = static_cast<size_t>(n);
+    if (begin_ == end_ && !Fill()) {
+      failed_ = true;
+      return -1;
     }
     const size_t n = std::min(size, end_ - begin_);
     std::memcpy(ptr, buffer_ + begin_, n);
     begin_ += n;
     return static_cast<ssize_t>(n);
   }
-  bool is_writable() const override { return PollFor(sock_, POLLOUT, write_timeout_.count()) && PeerIsOpen(); }
+  bool is_writable() const override { return WaitFor(sock_, POLLOUT, write_timeout_) && PeerIsOpen(); }
   ssize_t write(const char* ptr, size_t size) override {
     if (!is_writable()) return -1;
-    return ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    ssize_t n;
+    do n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override { Endpoint(sock_, true, ip, port); }
   void get_local_ip_and_port(std::string& ip, int& port) const override { Endpoint(sock_, false, ip, port); }
   socket_t socket() const override { return sock_; }
 
  private:
+  // Refills the buffer within the request's deadline and byte budget.
+  bool Fill() {
+    if (bytes_left_ == 0 || !is_readable()) return false;
+    ssize_t n;
+    do n = ::recv(sock_, buffer_, std::min(sizeof(buffer_), bytes_left_), 0);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return false;
+    begin_ = 0;
+    end_ = static_cast<size_t>(n);
+    bytes_left_ -= end_;
+    return true;
+  }
   // Readable with nothing to read means the peer has closed.
   bool PeerIsOpen() const {
-    if (!PollFor(sock_, POLLIN, 0)) return true;
+    if (!WaitFor(sock_, POLLIN, std::chrono::milliseconds(0))) return true;
     char byte;
     return ::recv(sock_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
   }
@@ -95,6 +112,8 @@ class DeadlineStream final : public httplib::Stream {
   const int sock_;
   const std::chrono::milliseconds write_timeout_;
   Clock::time_point deadline_ = Clock::now();
+  size_t bytes_left_ = 0;
+  bool failed_ = false;
   char buffer_[4096];
   size_t begin_ = 0, end_ = 0;
 };
@@ -107,6 +126,12 @@ void RefuseBusy(int sock) {
   const std::string response = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
                                "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   (void)!::send(sock, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Closing with unread bytes makes the kernel send a reset, which can reach the client
+  // before the 429: end our side, then drop what has already arrived.
+  ::shutdown(sock, SHUT_WR);
+  char sink[4096];
+  for (int i = 0; i < 16 && ::recv(sock, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  }
 }
 
 }  // namespace
@@ -176,12 +201,16 @@ bool GuardedHttpServer::ServeRequests(socket_t sock, const std::string& address)
   bool ok = false;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
     if (!stream.WaitForRequest(idle)) break;
-    stream.StartRequest(Clock::now() + limits_.request_read_timeout);
+    const size_t body = payload_max_length_;
+    stream.StartRequest(Clock::now() + limits_.request_read_timeout,
+                        body > SIZE_MAX - limits_.max_header_bytes ? SIZE_MAX : body + limits_.max_header_bytes);
     bool closed = false;
     tl_connection = &connection;
     ok = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
     tl_connection = nullptr;
-    if (!ok || closed || !connection.WaitAgain()) break;
+    // After a failed read httplib has answered 400 or 413; what follows on the wire is the
+    // rest of a request it gave up on, not a new one.
+    if (!ok || closed || stream.failed() || !connection.WaitAgain()) break;
   }
   return ok;
 }

@@ -1,7 +1,10 @@
 // An httplib::Server that a slow or idle client cannot starve (slowloris): a request's
-// headers and body must arrive within one deadline, and one client address may hold at most
-// a few connections that are waiting for or still sending a request. Connections whose
-// request is being handled (generating, streaming) do not count: a client may run many.
+// headers and body must arrive within one deadline and one byte budget (headers plus the
+// payload limit, also for chunked bodies), and one client address may hold at most a few
+// connections that are waiting for or still sending a request. Connections whose request is
+// being handled (generating, streaming) do not count: a client may run many.
+// Not covered: many addresses at once (use a proxy that limits them, and note that behind a
+// proxy every client has the proxy's address: raise max_waiting_per_address there).
 //
 // Threads: httplib's worker threads run ProcessConnection, one connection each; route handlers
 // call RequestRead() on the thread that runs them. Everything else is httplib's.
@@ -19,17 +22,18 @@ namespace kvfuse::server {
 struct ConnectionLimits {
   std::chrono::milliseconds request_read_timeout{10'000};  // headers and body of one request
   int max_waiting_per_address = 32;  // connections idle or sending a request, per client address
-  int listen_backlog = 1024;         // httplib's own is 5
+  size_t max_header_bytes = 64 << 10;  // request line and headers, on top of the payload limit
+  int listen_backlog = 1024;  // httplib's own is 5: a burst of connects waited for SYN retries
 };
 
 class GuardedHttpServer final : public httplib::Server {
  public:
   explicit GuardedHttpServer(ConnectionLimits limits) : limits_(limits) {}
 
-  // After bind_to_port: lets connections wait in the kernel while workers are busy.
+  // After bind_to_port: a burst of connections waits in the kernel for the accept loop.
   bool RaiseListenBacklog();
   // Called by a route handler: its request has been read, so its connection no longer counts
-  // against its address and is no longer under the read deadline. A no-op off a worker thread.
+  // against its address. A no-op off a worker thread.
   static void RequestRead();
 
  private:

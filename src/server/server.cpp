@@ -127,10 +127,19 @@ void Server::Routes() {
   s.set_write_timeout(30, 0);
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // httplib inflates gzip, deflate and br bodies as it reads them, past any size limit.
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+      SendError(res, {415, "compressed request bodies (Content-Encoding: " + encoding + ") are not accepted",
+                      "invalid_request_error", ""});
+      res.set_header("Connection", "close");  // its body was never read
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (options_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + options_.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     SendError(res, {401, "invalid or missing API key (Authorization: Bearer KEY)", "authentication_error", ""});
+    res.set_header("Connection", "close");  // its body was never read
     return httplib::Server::HandlerResponse::Handled;
   });
   // Errors httplib raises itself (404, 413, ...) get an OpenAI-shaped body too.

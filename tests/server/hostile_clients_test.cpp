@@ -1,5 +1,6 @@
-// Slow and idle clients (slowloris) against the real server on loopback: they are cut at the
-// request deadline or refused per address, and other clients are still answered at once.
+// Hostile clients against the real server on loopback: slow and idle ones (slowloris) are cut
+// at the request deadline or refused per address while others are answered at once; bodies
+// are bounded in bytes however they are framed.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -95,6 +96,41 @@ TEST_F(SlowClients, AnAddressHoldsAtMostItsShareOfWaitingConnections) {
   EXPECT_EQ(health->status, 200);
   for (int fd : idle) ::close(fd);
   ::close(extra);
+}
+
+// Sends `head`, then `chunk` until the server stops reading; returns its answer.
+std::string SendUntilRefused(int fd, const std::string& head, const std::string& chunk, size_t& sent) {
+  sent = 0;
+  if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) < 0) return "";
+  for (int i = 0; i < 4096; ++i) {  // 256 MiB at most
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 2000) <= 0 || (p.revents & (POLLERR | POLLHUP))) break;
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  return ReadUntilClosed(fd, std::chrono::seconds(2));
+}
+
+TEST_F(SlowClients, AChunkedBodyIsBoundedByTheBodyLimit) {
+  const int fd = Connect("127.0.0.1", server_->port());
+  ASSERT_GE(fd, 0);
+  std::string chunk = "10000\r\n" + std::string(0x10000, ' ') + "\r\n";  // 64 KiB chunks, no end
+  size_t sent = 0;
+  const std::string answer =
+      SendUntilRefused(fd, "POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", chunk, sent);
+  ::close(fd);
+  EXPECT_LT(sent, size_t{16} << 20) << "the server kept reading a chunked body past its 1 MiB limit";
+  httplib::Client client("127.0.0.1", server_->port());
+  EXPECT_EQ(client.Get("/health")->status, 200);
+}
+
+TEST_F(SlowClients, CompressedBodiesAreRefused) {
+  httplib::Client client("127.0.0.1", server_->port());
+  httplib::Headers gzip = {{"Content-Encoding", "gzip"}};
+  auto r = client.Post("/v1/completions", gzip, std::string(64, 'x'), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
 }
 
 // 200 connections from one address send a header line every 200 ms and reconnect when cut,
