@@ -81,25 +81,31 @@ Result<ChunkRecord> Parse(const std::string& path, const std::string& bytes, uin
   r.context_hash = h.context_hash;
   std::vector<int32_t> tokens(h.n_tokens);
   const char* p = bytes.data() + sizeof(h);
-  std::memcpy(tokens.data(), p, tokens.size() * 4);
-  p += tokens.size() * 4;
+  // The payload's fields in order; an empty one has a null data(), which memcpy must not see.
+  auto take = [&p](void* dst, size_t n) {
+    if (n) std::memcpy(dst, p, n);
+    p += n;
+  };
+  take(tokens.data(), tokens.size() * 4);
   r.Resize(shape, std::move(tokens));
-  std::memcpy(r.k.data(), p, kv_bytes);
-  p += kv_bytes;
-  std::memcpy(r.v.data(), p, kv_bytes);
-  p += kv_bytes;
+  take(r.k.data(), kv_bytes);
+  take(r.v.data(), kv_bytes);
   r.token_scores.resize(h.n_scores);
-  std::memcpy(r.token_scores.data(), p, r.token_scores.size() * 4);
-  p += r.token_scores.size() * 4;
+  take(r.token_scores.data(), r.token_scores.size() * 4);
   r.context_chunks.resize(h.n_context);
-  std::memcpy(r.context_chunks.data(), p, r.context_chunks.size() * 8);
-  p += r.context_chunks.size() * 8;
+  take(r.context_chunks.data(), r.context_chunks.size() * 8);
   r.context_weights.resize(h.n_context);
-  std::memcpy(r.context_weights.data(), p, r.context_weights.size() * 4);
+  take(r.context_weights.data(), r.context_weights.size() * 4);
   r.cci = h.cci;
   if (PayloadChecksum(r) != h.payload_checksum)
     return Status::Error(StrFormat("%s: payload checksum mismatch", path.c_str()));
   return r;
+}
+
+// The names PathOf gives: 16 lower-case hex digits and ".kvc".
+bool IsChunkFileName(std::string_view name) {
+  return name.size() == 20 && name.substr(16) == ".kvc" &&
+         name.substr(0, 16).find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 }  // namespace
@@ -110,11 +116,7 @@ Result<DiskTier> DiskTier::Open(const std::string& dir) {
   if (ec || !std::filesystem::is_directory(dir))
     return Status::Error(StrFormat("chunk store %s: cannot create directory (%s)", dir.c_str(),
                                    ec ? ec.message().c_str() : "not a directory"));
-  if (auto removed = util::RemoveStaleTemporaries(dir); !removed.ok())
-    std::fprintf(stderr, "kvfuse: %s\n", removed.status().message().c_str());
-  else if (removed.value() > 0)
-    std::fprintf(stderr, "kvfuse: %s: removed %zu temporary file%s left by interrupted writes\n", dir.c_str(),
-                 removed.value(), removed.value() == 1 ? "" : "s");
+  util::RemoveStaleTemporariesAndSay(dir, IsChunkFileName);
   return DiskTier(dir);
 }
 
