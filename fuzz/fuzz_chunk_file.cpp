@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ std::unique_ptr<store::DiskTier>& Tier() {
   static std::unique_ptr<store::DiskTier> tier;
   return tier;
 }
+
+void RemoveDirectory() { std::filesystem::remove_all(Tier()->dir()); }
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -30,6 +34,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   auto tier = store::DiskTier::Open(dir);
   if (!tier.ok()) std::abort();
   Tier() = std::make_unique<store::DiskTier>(std::move(tier).value());
+  std::atexit(RemoveDirectory);
   return 0;
 }
 

@@ -27,15 +27,6 @@ std::string NormalizedHeading(std::string_view heading) {
   return out;
 }
 
-// Temporaries of writes killed before their rename (SIGKILL, power loss) are never read.
-void RemoveStaleTemporaries(const std::string& dir) {
-  if (auto removed = util::RemoveStaleTemporaries(dir); !removed.ok())
-    std::fprintf(stderr, "kvfuse: %s\n", removed.status().message().c_str());
-  else if (removed.value() > 0)
-    std::fprintf(stderr, "kvfuse: %s: removed %zu temporary file%s left by interrupted writes\n", dir.c_str(),
-                 removed.value(), removed.value() == 1 ? "" : "s");
-}
-
 }  // namespace
 
 std::string IndexText(const CollectionChunk& c) { return c.heading + "\n" + c.text; }
@@ -45,7 +36,8 @@ Result<Collection> Collection::Open(const std::string& dir, const OpenOptions& o
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) return Status::Error(dir + ": exists and is not a directory");
   if (!fs::is_directory(dir, ec)) return c;
-  RemoveStaleTemporaries(dir);
+  // Temporaries of writes killed before their rename (SIGKILL, power loss) are never read.
+  util::RemoveStaleTemporariesAndSay(dir, [](std::string_view name) { return name == kManifest || name == kVectors; });
   ManifestRead m = ReadManifest(dir + "/" + kManifest);
   if (m.state == StoredFileState::kMissing) return c;
   if (m.state != StoredFileState::kOk) return SetAside(std::move(c), m, options);

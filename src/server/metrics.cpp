@@ -106,8 +106,11 @@ std::string RenderDamagedFiles(uint64_t chunk_files, const std::map<std::string,
       std::to_string(chunk_files) + "\n";
   out += "# HELP kvfuse_collection_damaged_files Collection files found damaged when the server opened it.\n"
          "# TYPE kvfuse_collection_damaged_files gauge\n";
-  for (const auto& [name, n] : collection_files)
-    out += "kvfuse_collection_damaged_files{collection=\"" + name + "\"} " + std::to_string(n) + "\n";
+  for (const auto& [name, n] : collection_files) {
+    std::string label;  // a label value escapes backslash, quote and line feed
+    for (const char c : name) label += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : std::string(1, c);
+    out += "kvfuse_collection_damaged_files{collection=\"" + label + "\"} " + std::to_string(n) + "\n";
+  }
   return out;
 }
 

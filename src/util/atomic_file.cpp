@@ -1,5 +1,7 @@
 #include "util/atomic_file.h"
 
+#include <cstdio>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -130,7 +132,7 @@ int TemporaryFileWriterPid(std::string_view name) {
   return static_cast<int>(pid);
 }
 
-Result<size_t> RemoveStaleTemporaries(const std::string& dir, std::chrono::seconds max_age) {
+Result<size_t> RemoveStaleTemporaries(const std::string& dir, const OwnsTarget& owns, std::chrono::seconds max_age) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
@@ -138,15 +140,26 @@ Result<size_t> RemoveStaleTemporaries(const std::string& dir, std::chrono::secon
   size_t removed = 0;
   const auto now = fs::file_time_type::clock::now();
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    const int pid = TemporaryFileWriterPid(it->path().filename().native());
+    const std::string name = it->path().filename().native();
+    const int pid = TemporaryFileWriterPid(name);
     std::error_code entry_ec;
-    if (pid == 0 || it->is_symlink(entry_ec) || !it->is_regular_file(entry_ec)) continue;
+    if (pid == 0 || !owns(std::string_view(name).substr(0, name.rfind(kTmpInfix))) || it->is_symlink(entry_ec) ||
+        !it->is_regular_file(entry_ec))
+      continue;
     const auto written = fs::last_write_time(it->path(), entry_ec);
     const bool old = !entry_ec && now - written > max_age;
     if ((old || !ProcessRuns(pid)) && fs::remove(it->path(), entry_ec)) ++removed;
   }
   if (ec) return Status::Error(dir + ": cannot list the directory: " + ec.message());
   return removed;
+}
+
+void RemoveStaleTemporariesAndSay(const std::string& dir, const OwnsTarget& owns) {
+  if (auto removed = RemoveStaleTemporaries(dir, owns); !removed.ok())
+    std::fprintf(stderr, "kvfuse: %s\n", removed.status().message().c_str());
+  else if (removed.value() > 0)
+    std::fprintf(stderr, "kvfuse: %s: removed %zu temporary file%s left by interrupted writes\n", dir.c_str(),
+                 removed.value(), removed.value() == 1 ? "" : "s");
 }
 
 }  // namespace kvfuse::util

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -45,12 +46,19 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents);
 // (<non-empty target>.tmp.<pid>.<counter>, decimal), else 0.
 int TemporaryFileWriterPid(std::string_view file_name);
 
-// Removes the temporaries of `dir` (not of its subdirectories) that no writer will commit:
-// those of a process that no longer runs, and any older than max_age (a pid can be reused).
-// Regular files only; other names are never touched. Returns how many it removed, or an
-// error when the directory cannot be listed. Safe while processes of this pid namespace
-// write there; a writer's temporary is also its own while its writes are younger than max_age.
-Result<size_t> RemoveStaleTemporaries(const std::string& dir,
+// Whether a target file name is one the directory's owner writes: only temporaries of such
+// targets are ever removed (a directory may be shared with other programs).
+using OwnsTarget = std::function<bool(std::string_view target_name)>;
+
+// Removes the temporaries of `dir` (not of its subdirectories) whose target `owns` accepts
+// and that no writer will commit: those of a process that no longer runs, and any older than
+// max_age (a pid can be reused). Regular files only; other names are never touched. Returns
+// how many it removed, or an error when the directory cannot be listed. Safe while processes
+// of this pid namespace write there; a writer's temporary is also its own while its writes
+// are younger than max_age.
+Result<size_t> RemoveStaleTemporaries(const std::string& dir, const OwnsTarget& owns,
                                       std::chrono::seconds max_age = std::chrono::hours(1));
+// The same, saying on stderr how many it removed (if any) or why it could not list `dir`.
+void RemoveStaleTemporariesAndSay(const std::string& dir, const OwnsTarget& owns);
 
 }  // namespace kvfuse::util

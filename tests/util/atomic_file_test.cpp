@@ -109,7 +109,7 @@ TEST(AtomicFile, TemporaryOfAKilledWriterIsRemoved) {
   waitpid(child, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
   ASSERT_EQ(CountEntries(dir), 2);  // the target and the killed writer's temporary
-  auto removed = RemoveStaleTemporaries(dir);
+  auto removed = RemoveStaleTemporaries(dir, [](std::string_view name) { return name == "f.bin"; });
   ASSERT_TRUE(removed.ok()) << removed.status().message();
   EXPECT_EQ(removed.value(), 1u);
   EXPECT_EQ(CountEntries(dir), 1);
@@ -130,16 +130,19 @@ TEST(AtomicFile, OnlyStaleTemporariesAreRemoved) {
   std::filesystem::create_directories(dir + "/sub.tmp." + dead + ".1");
   std::filesystem::create_directories(dir + "/nested");
   Touch(dir + "/nested/n.bin.tmp." + dead + ".1");
-  auto removed = RemoveStaleTemporaries(dir);
+  Touch(dir + "/theirs.txt.tmp." + dead + ".4");  // another program's target: never ours to remove
+  const OwnsTarget ours = [](std::string_view name) { return name.ends_with(".bin"); };
+  auto removed = RemoveStaleTemporaries(dir, ours);
   ASSERT_TRUE(removed.ok()) << removed.status().message();
   EXPECT_EQ(removed.value(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/theirs.txt.tmp." + dead + ".4"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/live.bin.tmp." + me + ".7"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/old.bin.tmp." + me + ".8"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/dead.bin.tmp." + dead + ".3"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/nested/n.bin.tmp." + dead + ".1"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/.tmp." + dead + ".1"));  // no target name
-  EXPECT_EQ(CountEntries(dir), 6);  // live, notes.tmp, notes...1x, f.bin, sub...1/, nested/
-  EXPECT_FALSE(RemoveStaleTemporaries(dir + "/missing").ok());
+  EXPECT_EQ(CountEntries(dir), 7);  // live, theirs, notes.tmp, notes...1x, f.bin, sub...1/, nested/
+  EXPECT_FALSE(RemoveStaleTemporaries(dir + "/missing", ours).ok());
 }
 
 }  // namespace kvfuse::util

@@ -119,7 +119,7 @@ std::optional<Value> Interpreter::DictMethod(const Value& obj, const std::string
 
 // s.replace(from, to), its size checked before it is built.
 Value Interpreter::Replace(const std::string& s, const std::string& from, const std::string& to, int line) {
-  if (from.empty()) return Value(s);
+  if (from.empty() || from.size() > s.size()) return Value(s);
   StepBytes(line, s.size());
   if (to.size() > from.size()) {
     const size_t count = text::Searcher(from).Count(s);

@@ -54,6 +54,7 @@ Value Interpreter::Compare(const std::string& op, const Value& a, const Value& b
 bool Interpreter::In(const Value& needle, const Value& hay, int line) {
   if (hay.is_string() && needle.is_string()) {
     StepBytes(line, hay.as_string().size() + needle.as_string().size());
+    if (needle.as_string().size() > hay.as_string().size()) return false;  // no search table for a needle too big
     return text::Searcher(needle.as_string()).Find(hay.as_string()) != std::string::npos;
   }
   if (hay.is_list()) {

@@ -10,7 +10,7 @@ bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; 
 }  // namespace
 
 Searcher::Searcher(std::string_view needle) : needle_(needle), fail_(needle.size(), 0) {
-  for (size_t i = 1, k = 0; i < needle_.size(); ++i) {
+  for (uint32_t i = 1, k = 0; i < needle_.size(); ++i) {
     while (k > 0 && needle_[i] != needle_[k]) k = fail_[k - 1];
     if (needle_[i] == needle_[k]) ++k;
     fail_[i] = k;

@@ -3,13 +3,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace kvfuse::tokenizer::jinja::text {
 
-// Finds `needle` in texts in linear time (Knuth-Morris-Pratt).
+// Finds `needle` in texts in linear time (Knuth-Morris-Pratt). Needles are under 4 GiB
+// (strings are bounded by Limits::max_string_bytes).
 class Searcher {
  public:
   explicit Searcher(std::string_view needle);
@@ -20,7 +22,7 @@ class Searcher {
 
  private:
   std::string needle_;
-  std::vector<size_t> fail_;  // fail_[i]: length of the longest proper border of needle_[0..i]
+  std::vector<uint32_t> fail_;  // fail_[i]: length of the longest proper border of needle_[0..i]
 };
 
 // Python's str.strip / lstrip / rstrip; empty `chars` strips whitespace.
