@@ -95,16 +95,10 @@ void Engine::ClearPrefixCache() {
   tree_ = std::make_unique<kv::PrefixTree>(*pool_);  // the old tree releases its blocks
 }
 
-namespace {
-constexpr char kKvCacheFull[] = "the KV cache is full";
-}  // namespace
-
 Status Engine::KvCacheFull() const {
-  return Status::Error(util::StrFormat("%s (%d blocks of %d tokens in use)", kKvCacheFull, pool_->n_blocks(),
-                                       pool_->block_size()));
+  return Status::ResourceExhausted(util::StrFormat("the KV cache is full (%d blocks of %d tokens in use)",
+                                                   pool_->n_blocks(), pool_->block_size()));
 }
-
-bool Engine::IsKvCacheFull(const Status& st) const { return !st.ok() && st.message().rfind(kKvCacheFull, 0) == 0; }
 
 Status Engine::Reserve(Sequence& seq, int32_t n_positions) {
   if (n_positions > kv_.n_slots())

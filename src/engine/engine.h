@@ -107,9 +107,6 @@ class Engine final : public sched::Executor {
   // Evaluate({token}, prompt.size() + i, ...) or DecodeBatch.
   util::Status PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
                                std::vector<float>& logits, FusionStats& stats, int32_t seq = 0) override;
-  // Whether an error of Evaluate, PrefillSegments or DecodeBatch means that no KV block was
-  // free, even after evicting cached prefixes (so waiting for other sequences may help).
-  bool IsKvCacheFull(const util::Status& st) const override;
   // Makes room for one more token in each sequence, in order; returns the index of the
   // first that found no free block (the caller may preempt and retry), or -1.
   int32_t ReserveForDecode(const std::vector<int32_t>& seqs) override;

@@ -1,6 +1,9 @@
 // What the scheduler needs of a model runtime: sequences with their own KV (ids chosen by
 // the scheduler), plain and fused prefill, chunk warming and batched decode.
 // engine::Engine implements it; the scheduler's tests use a scripted fake.
+// Errors: StatusCode::kResourceExhausted from PrefillSegments, Evaluate, WarmChunk or
+// DecodeBatch means no KV block was free (waiting for other sequences may help); any other
+// error ends the request.
 #pragma once
 
 #include <cstdint>
@@ -45,8 +48,6 @@ class Executor {
                                    std::vector<float>& logits) = 0;
   // Ends a sequence, its blocks back to the pool.
   virtual void Release(int32_t seq) = 0;
-  // Whether an error means that no KV block was free (waiting for other sequences may help).
-  virtual bool IsKvCacheFull(const util::Status& st) const = 0;
   virtual int64_t kv_blocks_used() const = 0;
   virtual int64_t kv_blocks_total() const = 0;
 };

@@ -221,11 +221,11 @@ void Scheduler::PrefillStep(int32_t budget) {
     if (!cost.ok()) {
       std::unique_ptr<Live> failed = std::move(live_[i]);
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
-      if (executor_.IsKvCacheFull(cost.status()) && !live_.empty()) {
+      const bool no_room = cost.status().code() == util::StatusCode::kResourceExhausted;
+      if (no_room && !live_.empty()) {
         Requeue(std::move(failed));  // room comes when another request ends
       } else {  // alone and still no room (the prompt cannot fit the pool), or an error
-        failed->result.error =
-            executor_.IsKvCacheFull(cost.status()) ? "the prompt does not fit the KV cache" : cost.status().message();
+        failed->result.error = no_room ? "the prompt does not fit the KV cache" : cost.status().message();
         Finish(*failed);
       }
       continue;

@@ -12,10 +12,12 @@ std::shared_ptr<const ChunkRecord> ChunkStore::Get(uint64_t key, const ChunkShap
   if (disk_) {
     auto loaded = disk_->Load(key, shape);
     if (!loaded.ok()) {
-      // The message names the file and the damage; the caller recomputes the chunk.
+      // The message names the file and what is wrong; the caller recomputes the chunk.
       std::fprintf(stderr, "kvfuse: %s; recomputing\n", loaded.status().message().c_str());
-      ++stats_.corrupt;
-      corrupt_total_.fetch_add(1, std::memory_order_relaxed);
+      if (loaded.status().code() == util::StatusCode::kCorrupt) {
+        ++stats_.corrupt;
+        corrupt_total_.fetch_add(1, std::memory_order_relaxed);
+      }
     } else if (loaded->has_value()) {
       ++stats_.disk_hits;
       auto record = std::make_shared<const ChunkRecord>(std::move(**loaded));

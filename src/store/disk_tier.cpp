@@ -57,24 +57,24 @@ uint64_t PayloadChecksum(const ChunkRecord& r) {
 Result<ChunkRecord> Parse(const std::string& path, const std::string& bytes, uint64_t key,
                           const ChunkShape& shape) {
   FileHeader h;
-  if (bytes.size() < sizeof(h)) return Status::Error(StrFormat("%s: truncated header", path.c_str()));
+  if (bytes.size() < sizeof(h)) return Status::Corrupt(StrFormat("%s: truncated header", path.c_str()));
   std::memcpy(&h, bytes.data(), sizeof(h));
   if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0)
-    return Status::Error(StrFormat("%s: not a kvfuse chunk file", path.c_str()));
+    return Status::Corrupt(StrFormat("%s: not a kvfuse chunk file", path.c_str()));
   if (h.header_checksum != HeaderChecksum(h))
-    return Status::Error(StrFormat("%s: header checksum mismatch", path.c_str()));
+    return Status::Corrupt(StrFormat("%s: header checksum mismatch", path.c_str()));
   if (h.version != kVersion || h.header_bytes != sizeof(h))
-    return Status::Error(StrFormat("%s: version %u, expected %u", path.c_str(), h.version, kVersion));
-  if (h.key != key) return Status::Error(StrFormat("%s: holds another chunk", path.c_str()));
+    return Status::Corrupt(StrFormat("%s: version %u, expected %u", path.c_str(), h.version, kVersion));
+  if (h.key != key) return Status::Corrupt(StrFormat("%s: holds another chunk", path.c_str()));
   if (h.n_layers != shape.n_layers || h.row_bytes != shape.row_bytes)
-    return Status::Error(StrFormat("%s: KV shape %ux%u, expected %ux%u", path.c_str(), h.n_layers,
+    return Status::Corrupt(StrFormat("%s: KV shape %ux%u, expected %ux%u", path.c_str(), h.n_layers,
                                    h.row_bytes, shape.n_layers, shape.row_bytes));
   if (h.n_scores != 0 && h.n_scores != h.n_tokens)
-    return Status::Error(StrFormat("%s: %u token scores for %u tokens", path.c_str(), h.n_scores, h.n_tokens));
+    return Status::Corrupt(StrFormat("%s: %u token scores for %u tokens", path.c_str(), h.n_scores, h.n_tokens));
   const uint64_t kv_bytes = uint64_t{h.n_tokens} * h.n_layers * h.row_bytes;
   const uint64_t want = uint64_t{h.n_tokens} * 4 + 2 * kv_bytes + uint64_t{h.n_scores} * 4 + uint64_t{h.n_context} * 12;
   if (h.payload_bytes != want || bytes.size() - sizeof(h) != want)
-    return Status::Error(StrFormat("%s: payload is %zu bytes, expected %llu", path.c_str(),
+    return Status::Corrupt(StrFormat("%s: payload is %zu bytes, expected %llu", path.c_str(),
                                    bytes.size() - sizeof(h), static_cast<unsigned long long>(want)));
   ChunkRecord r;
   r.key = h.key;
@@ -98,7 +98,7 @@ Result<ChunkRecord> Parse(const std::string& path, const std::string& bytes, uin
   take(r.context_weights.data(), r.context_weights.size() * 4);
   r.cci = h.cci;
   if (PayloadChecksum(r) != h.payload_checksum)
-    return Status::Error(StrFormat("%s: payload checksum mismatch", path.c_str()));
+    return Status::Corrupt(StrFormat("%s: payload checksum mismatch", path.c_str()));
   return r;
 }
 
@@ -167,11 +167,11 @@ Result<std::optional<ChunkRecord>> DiskTier::Load(uint64_t key, const ChunkShape
   std::string bytes(static_cast<size_t>(in.tellg()), '\0');
   in.seekg(0);
   if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-    return Status::Error(StrFormat("%s: read failed", path.c_str()));
+    return Status::Unavailable(StrFormat("%s: read failed", path.c_str()));
   auto record = Parse(path, bytes, key, shape);
   if (!record.ok()) {
     if (std::remove(path.c_str()) != 0)
-      return Status::Error(record.status().message() + " (and it cannot be removed: " + std::strerror(errno) + ")");
+      return Status::Corrupt(record.status().message() + " (and it cannot be removed: " + std::strerror(errno) + ")");
     return record.status();
   }
   return std::optional<ChunkRecord>(std::move(record).value());

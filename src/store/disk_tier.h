@@ -19,8 +19,9 @@ class DiskTier {
   static util::Result<DiskTier> Open(const std::string& dir);
 
   util::Status Save(const ChunkRecord& record) const;
-  // nullopt when there is no file; an error naming the file and the damage when the file
-  // was unusable (it is then removed, so the chunk is recomputed and rewritten).
+  // nullopt when there is no file; kCorrupt naming the file and the damage when it failed
+  // its checks (it is then removed, so the chunk is recomputed and rewritten); kUnavailable
+  // when it could not be read.
   util::Result<std::optional<ChunkRecord>> Load(uint64_t key, const ChunkShape& shape) const;
   bool Contains(uint64_t key) const;
   std::string PathOf(uint64_t key) const;

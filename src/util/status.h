@@ -1,7 +1,7 @@
 // Status and Result<T>: errors as values at layer boundaries.
 //
-// A Status is OK or carries a message a user can act on (name the file, the offset,
-// what was expected and what was found). Result<T> holds either a T or a non-OK Status.
+// A Status is OK or carries a code (what kind of error, for callers to branch on) and a
+// message a user can act on (name the file, the offset, what was expected and what was found). Result<T> holds either a T or a non-OK Status.
 // KVFUSE_CHECK guards our own invariants only; never use it on anything a user or a
 // file controls.
 #pragma once
@@ -14,23 +14,42 @@
 
 namespace kvfuse::util {
 
+// What kind of error a Status is. Callers branch on the code, never on the message.
+enum class StatusCode {
+  kOk = 0,
+  kUnknown,            // Status::Error: not classified
+  kInvalidArgument,    // the input is wrong; the same call will fail again
+  kNotFound,
+  kResourceExhausted,  // out of room (KV blocks, a size limit); may succeed later or smaller
+  kCorrupt,            // stored data failed its checks
+  kUnavailable,        // busy or down; retrying may succeed
+  kInternal,           // our own bug
+};
+
 class Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status Error(std::string message) { return Status(std::move(message)); }
+  static Status Error(std::string message) { return Status(StatusCode::kUnknown, std::move(message)); }
+  static Status InvalidArgument(std::string m) { return Status(StatusCode::kInvalidArgument, std::move(m)); }
+  static Status NotFound(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
+  static Status ResourceExhausted(std::string m) { return Status(StatusCode::kResourceExhausted, std::move(m)); }
+  static Status Corrupt(std::string m) { return Status(StatusCode::kCorrupt, std::move(m)); }
+  static Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
+  static Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 
-  bool ok() const { return !has_error_; }
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
 
-  // Prepends context ("loading model.gguf: ") to an error; OK stays OK.
+  // Prepends context ("loading model.gguf: ") to an error, keeping its code; OK stays OK.
   Status WithContext(const std::string& context) const {
-    return ok() ? *this : Status(context + ": " + message_);
+    return ok() ? *this : Status(code_, context + ": " + message_);
   }
 
  private:
-  explicit Status(std::string message) : has_error_(true), message_(std::move(message)) {}
-  bool has_error_ = false;
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  StatusCode code_ = StatusCode::kOk;
   std::string message_;
 };
 
@@ -39,7 +58,7 @@ class Result {
  public:
   Result(T value) : value_(std::move(value)) {}
   Result(Status status) : value_(std::move(status)) {
-    if (std::get<Status>(value_).ok()) value_ = Status::Error("internal: Result built from OK");
+    if (std::get<Status>(value_).ok()) value_ = Status::Internal("internal: Result built from OK");
   }
 
   bool ok() const { return std::holds_alternative<T>(value_); }

@@ -60,7 +60,7 @@ class FakeExecutor : public Executor {
     std::lock_guard<std::mutex> hold(prefill_gate_);
     Release(seq);
     const int32_t n = prompt.size();
-    if (used() + n > capacity_) return util::Status::Error("KV full");
+    if (used() + n > capacity_) return util::Status::ResourceExhausted("KV full");
     for (const auto& c : prompt.chunks) {
       const bool hit = options.mode != fuse::FusionMode::kFull && store_.count(c);
       stats.chunk_hits += hit;
@@ -79,7 +79,7 @@ class FakeExecutor : public Executor {
                         int, int32_t seq) override {
     std::lock_guard<std::mutex> hold(prefill_gate_);
     EXPECT_EQ(start_pos, len_[seq]);
-    if (used() + static_cast<int32_t>(tokens.size()) > capacity_) return util::Status::Error("KV full");
+    if (used() + static_cast<int32_t>(tokens.size()) > capacity_) return util::Status::ResourceExhausted("KV full");
     len_[seq] += static_cast<int32_t>(tokens.size());
     last_[seq] = tokens.back();
     Log("evaluate " + std::to_string(seq) + " " + std::to_string(tokens.size()));
@@ -111,7 +111,6 @@ class FakeExecutor : public Executor {
     return util::Status::Ok();
   }
   void Release(int32_t seq) override { len_.erase(seq), last_.erase(seq); }
-  bool IsKvCacheFull(const util::Status& st) const override { return st.message() == "KV full"; }
   int64_t kv_blocks_used() const override { return used(); }
   int64_t kv_blocks_total() const override { return capacity_; }
 

@@ -12,6 +12,17 @@ TEST(Status, OkAndErrorCarryTheirMessage) {
   EXPECT_TRUE(Status::Ok().WithContext("x").ok());
 }
 
+TEST(Status, CodesSurviveContext) {
+  EXPECT_EQ(Status::Ok().code(), StatusCode::kOk);
+  EXPECT_EQ(Status::Error("x").code(), StatusCode::kUnknown);
+  const Status full = Status::ResourceExhausted("no blocks").WithContext("prefill");
+  EXPECT_EQ(full.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(full.message(), "prefill: no blocks");
+  EXPECT_EQ(Status::Corrupt("bad").code(), StatusCode::kCorrupt);
+  Result<int> from_ok = Status::Ok();  // our bug: becomes an internal error
+  EXPECT_EQ(from_ok.status().code(), StatusCode::kInternal);
+}
+
 TEST(Result, HoldsValueOrError) {
   Result<int> good = 7;
   ASSERT_TRUE(good.ok());
