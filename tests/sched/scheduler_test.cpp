@@ -186,7 +186,10 @@ GenerationResult Collect(GenerationChannel& channel, std::string* streamed = nul
 }
 
 TEST(Scheduler, DecodesComeFirstAndPrefillSpendsWhatIsLeftOfTheBudget) {
-  FakeExecutor exec(10000);
+  // Room for a million tokens: the first request decodes on its own until the second is
+  // submitted, and a test thread held up under load let it fill 10,000 (the second was then
+  // preempted for room and the pieces below never logged).
+  FakeExecutor exec(1'000'000);
   NoEvents events;
   std::vector<std::string> log;
   {
