@@ -13,6 +13,12 @@
 #include "engine/engine.h"
 #include "rag/collection.h"
 #include "server/metrics.h"
+#include "server/openai_api.h"
+
+namespace httplib {
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace kvfuse::server {
 
@@ -49,8 +55,28 @@ class Server {
   bool WaitReady();
 
  private:
+  // What a completion's reply carries besides the generation (completion_routes.cpp).
+  struct Reply {
+    bool chat = false;
+    std::string id;
+    int64_t created = 0;
+    std::vector<std::string> document_ids;
+  };
+
   void Load();
+  // server.cpp: limits, authentication and error bodies, then the routes of the files below.
   void Routes();
+  // info_routes.cpp: /health, /metrics, /v1/models, /tokenize, /detokenize, /v1/embeddings.
+  void AddInfoRoutes();
+  bool Loaded(httplib::Response& res) const;  // else a 503 is written
+  void Tokenize(const httplib::Request& req, httplib::Response& res);
+  void Detokenize(const httplib::Request& req, httplib::Response& res);
+  void Embeddings(const httplib::Request& req, httplib::Response& res);
+  // completion_routes.cpp: /v1/chat/completions and /v1/completions.
+  void AddCompletionRoutes();
+  void Complete(const httplib::Request& req, httplib::Response& res, bool chat);
+  void Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply);
+  std::variant<RetrievedChunks, ApiError> Retrieve(const std::string& collection, const std::string& query, int k);
 
   ServerOptions options_;
   std::unique_ptr<GuardedHttpServer> http_;

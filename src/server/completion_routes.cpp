@@ -1,0 +1,101 @@
+// Server routes that generate: /v1/chat/completions and /v1/completions, whole or streamed
+// as server-sent events, with server-side retrieval for RAG requests that name a
+// collection. Run on HTTP worker threads; generation runs on the scheduler's thread.
+#include "server/guarded_http_server.h"
+#include "server/http_reply.h"
+#include "server/server.h"
+
+namespace kvfuse::server {
+
+using json = nlohmann::json;
+
+void Server::AddCompletionRoutes() {
+  http_->Post("/v1/chat/completions",
+              Route([this](const httplib::Request& req, httplib::Response& res) { Complete(req, res, true); }));
+  http_->Post("/v1/completions",
+              Route([this](const httplib::Request& req, httplib::Response& res) { Complete(req, res, false); }));
+}
+
+std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name, const std::string& query, int k) {
+  const auto it = collections_.find(name);
+  if (it == collections_.end()) return ApiError{404, "no collection '" + name + "' on this server", "not_found_error", "collection"};
+  const rag::Collection& c = it->second;
+  std::vector<float> q;
+  if (c.model_fingerprint() == engine_->model_fingerprint())
+    scheduler_->RunExclusive([&] {
+      auto v = engine_->EmbedText(query, c.embed_layer());
+      if (v.ok()) q = std::move(v).value();
+    });
+  rag::SearchOptions so;
+  so.k = static_cast<size_t>(k);
+  RetrievedChunks out;
+  for (const rag::SearchHit& h : c.Search(query, q.empty() ? nullptr : q.data(), so)) {
+    out.ids.push_back(name + "#" + std::to_string(h.id));
+    out.texts.push_back(c.chunk(h.id)->text);
+  }
+  return out;
+}
+
+void Server::Complete(const httplib::Request& req, httplib::Response& res, bool chat) {
+  if (!Loaded(res)) return;
+  auto body = ParseBody(req, res);
+  if (!body) return;
+  ApiLimits limits;
+  limits.default_max_tokens = options_.max_tokens_default;
+  limits.max_prompt_tokens = engine_->n_ctx() - 1;
+  const Retriever retrieve = [this](const std::string& name, const std::string& query, int k) {
+    return Retrieve(name, query, k);
+  };
+  auto parsed = ParseCompletionRequest(*body, chat, *engine_, limits, retrieve);
+  if (auto* err = std::get_if<ApiError>(&parsed)) return SendError(res, *err);
+  ParsedRequest& p = std::get<ParsedRequest>(parsed);
+  engine::GenerationRequest& g = p.generation;
+  if (g.prompt.size() + g.max_tokens > engine_->n_ctx()) g.max_tokens = engine_->n_ctx() - g.prompt.size();
+  g.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.request_timeout_s);
+  auto channel = std::make_shared<engine::GenerationChannel>();
+  const Reply reply{chat, (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++), UnixTime(), p.document_ids};
+  const bool stream = p.stream;
+  if (!scheduler_->Submit(std::move(g), channel))
+    return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
+  if (stream) return Stream(res, channel, reply);
+  while (channel->Next()) {
+  }
+  const engine::GenerationResult& r = channel->result();
+  if (!r.error.empty()) return SendError(res, {500, r.error, "server_error", ""});
+  SendJson(res, 200, CompletionBody(r, chat, reply.id, model_name_, reply.created, reply.document_ids));
+}
+
+void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, channel, reply](size_t, httplib::DataSink& sink) {
+        auto send = [&](const std::string& data) {
+          const std::string event = "data: " + data + "\n\n";
+          if (!sink.is_writable() || !sink.write(event.data(), event.size())) {
+            channel->Cancel();  // the client went away: the scheduler stops it at its next step
+            return false;
+          }
+          return true;
+        };
+        const bool chat = reply.chat;
+        json first = StreamChunk(chat, reply.id, model_name_, reply.created, "", nullptr);
+        if (chat) first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+        if (!reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
+        if (!send(Dump(first))) return false;
+        while (auto piece = channel->Next())
+          if (!send(Dump(StreamChunk(chat, reply.id, model_name_, reply.created, *piece, nullptr)))) return false;
+        const engine::GenerationResult& r = channel->result();
+        if (!r.error.empty()) {
+          send(Dump(ErrorBody({500, r.error, "server_error", ""})));
+        } else if (!send(Dump(StreamChunk(chat, reply.id, model_name_, reply.created, "", &r)))) {
+          return false;
+        }
+        send("[DONE]");
+        sink.done();
+        return true;
+      },
+      [channel](bool) { channel->Cancel(); });
+}
+
+}  // namespace kvfuse::server

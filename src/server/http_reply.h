@@ -1,0 +1,27 @@
+// Replies and request bodies on httplib requests, shared by the server's route files.
+// Stateless: any HTTP worker thread may call.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "server/openai_api.h"
+
+namespace kvfuse::server {
+
+// JSON text; bytes that are not UTF-8 (a client's text can hold any) become U+FFFD.
+std::string Dump(const nlohmann::json& j);
+void SendJson(httplib::Response& res, int status, const nlohmann::json& body);
+void SendError(httplib::Response& res, const ApiError& e);
+int64_t UnixTime();
+// The body as a JSON object, or a 400 already written.
+std::optional<nlohmann::json> ParseBody(const httplib::Request& req, httplib::Response& res);
+// A route's handler that first releases its connection from the read deadline and its
+// address's count (GuardedHttpServer::RequestRead). Every route is registered through it.
+httplib::Server::Handler Route(httplib::Server::Handler handler);
+
+}  // namespace kvfuse::server
