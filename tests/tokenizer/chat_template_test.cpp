@@ -1,6 +1,7 @@
 // Published chat templates rendered byte for byte as Hugging Face renders them: the
 // expected outputs were made with Python's jinja2 by tools/chat_template_goldens.py.
 #include "tokenizer/chat_template.h"
+#include "vocab_cases.h"
 
 #include <gtest/gtest.h>
 
@@ -13,12 +14,7 @@ namespace kvfuse::tokenizer {
 
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::ReadFile;
 
 std::string Chat(const std::string& name) { return std::string(KVFUSE_TEST_DATA) + "/chat/" + name; }
 

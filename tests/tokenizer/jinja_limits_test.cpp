@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tokenizer/chat_template.h"
+#include "vocab_cases.h"
 #include "tokenizer/jinja/interpreter.h"
 #include "tokenizer/jinja/lexer.h"
 #include "tokenizer/jinja/parser.h"
@@ -17,12 +18,7 @@ namespace kvfuse::tokenizer {
 
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::ReadFile;
 
 // A template of tests/data/jinja without its final newline (jinja2 drops it too).
 std::string Hostile(const std::string& name) {
