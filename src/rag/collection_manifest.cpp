@@ -1,6 +1,7 @@
 // collection.json: see collection_files.h for the layout.
-#include <cinttypes>
 #include <algorithm>
+#include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -50,6 +51,24 @@ uint64_t ParseHex(std::string_view s) {
   return v;
 }
 
+// An integer field that fits int32_t; throws otherwise (nlohmann's get<int32_t> converts a
+// float such as 2e23 with undefined behaviour). Errors name the type only: dump() of a
+// deeply nested value recurses.
+int32_t Int32(const json& j) {
+  if (!j.is_number_integer()) throw std::runtime_error(std::string("an integer expected, not ") + j.type_name());
+  const bool too_big = j.is_number_unsigned() ? j.get<uint64_t>() > INT32_MAX
+                                              : j.get<int64_t>() > INT32_MAX || j.get<int64_t>() < INT32_MIN;
+  if (too_big) throw std::runtime_error("an integer out of the 32-bit range");
+  return static_cast<int32_t>(j.get<int64_t>());
+}
+
+std::vector<int32_t> Int32s(const json& j) {
+  if (!j.is_array()) throw std::runtime_error(std::string("an array expected, not ") + j.type_name());
+  std::vector<int32_t> out;
+  for (const json& x : j) out.push_back(Int32(x));
+  return out;
+}
+
 // Everything stored is valid UTF-8 (Ingest skips files whose path is not); never throws.
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -66,17 +85,16 @@ ManifestRead FromBody(const json& body) {
   ManifestRead r;
   r.state = StoredFileState::kOk;
   r.header.model_fingerprint = ParseHex(body.at("model_fingerprint").get<std::string>());
-  r.header.embed_layer = body.at("embed_layer").get<int32_t>();
-  r.header.next_id = body.at("next_id").get<int32_t>();
+  r.header.embed_layer = Int32(body.at("embed_layer"));
+  r.header.next_id = Int32(body.at("next_id"));
   r.header.vectors_checksum = ParseHex(body.at("vectors_checksum").get<std::string>());
   for (const json& f : body.at("files"))
     r.files.push_back({f.at("path").get<std::string>(), ParseHex(f.at("hash").get<std::string>()),
-                       f.at("chunks").get<std::vector<int32_t>>()});
+                       Int32s(f.at("chunks"))});
   std::vector<bool> seen(static_cast<size_t>(std::max(r.header.next_id, 0)));
   for (const json& c : body.at("chunks")) {
-    CollectionChunk chunk{c.at("id").get<int32_t>(), c.at("file").get<std::string>(),
-                          c.at("heading").get<std::string>(), c.at("text").get<std::string>(),
-                          c.at("tokens").get<int32_t>()};
+    CollectionChunk chunk{Int32(c.at("id")), c.at("file").get<std::string>(), c.at("heading").get<std::string>(),
+                          c.at("text").get<std::string>(), Int32(c.at("tokens"))};
     if (chunk.id < 0 || chunk.id >= r.header.next_id || seen[chunk.id])
       throw std::runtime_error("bad chunk id " + std::to_string(chunk.id));
     seen[chunk.id] = true;
@@ -89,7 +107,8 @@ ManifestRead FromBody(const json& body) {
 ManifestRead Identify(const std::string& path, const std::string& bytes) {
   const json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Fail(StoredFileState::kDamaged, path + " is damaged (not valid JSON)");
-  if (!j.is_object() || j.value("format", "") != kFormat)
+  const auto format = j.is_object() ? j.find("format") : j.end();
+  if (!j.is_object() || format == j.end() || *format != kFormat)
     return Fail(StoredFileState::kUnusable, path + " is not a kvfuse collection manifest");
   const auto version = j.find("version");
   if (version == j.end() || !version->is_number_integer())
