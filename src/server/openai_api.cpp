@@ -44,22 +44,20 @@ json ErrorBody(const ApiError& e) {
             {"code", e.status}}}};
 }
 
-std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, bool chat, const engine::Engine& engine,
-                                                             const ApiLimits& limits, const Retriever& retrieve) {
-  if (!body.is_object()) return Invalid("", "the request body must be a JSON object");
-  if (!engine.tokenizer()) return ApiError{500, "the model has no usable tokenizer", "server_error", ""};
-  ParsedRequest out;
-  engine::GenerationRequest& g = out.generation;
+namespace {
 
+// Sampling, limits, streaming and stops, shared by both endpoints.
+std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits& limits, ParsedRequest& out) {
+  engine::GenerationRequest& g = out.generation;
   double max_tokens = limits.default_max_tokens, temperature = 0.8, top_p = 0.95, top_k = 40, min_p = 0.0, seed = 0;
   const char* max_name = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   const std::tuple<const char*, double, double, double*> fields[] = {
       {max_name, 1.0, 1e6, &max_tokens}, {"temperature", 0.0, 2.0, &temperature}, {"top_p", 0.0, 1.0, &top_p},
       {"min_p", 0.0, 1.0, &min_p},       {"seed", 0.0, 1.8e19, &seed}};
   for (const auto& [name, lo, hi, dst] : fields)
-    if (auto err = ReadNumber(body, name, lo, hi, *dst)) return *err;
+    if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
   if (!body.contains("collection"))  // with a collection, top_k counts retrieved chunks
-    if (auto err = ReadNumber(body, "top_k", 0, 1e6, top_k)) return *err;
+    if (auto err = ReadNumber(body, "top_k", 0, 1e6, top_k)) return err;
   g.max_tokens = static_cast<int32_t>(max_tokens);
   g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),
                 static_cast<uint64_t>(seed), static_cast<float>(min_p)};
@@ -84,6 +82,10 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
       return Invalid("stop", "'stop' must be a string or an array of at most 16 strings");
     }
   }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ReadFusionOptions(const json& body, engine::GenerationRequest& g) {
   if (body.contains("fusion_mode")) {
     if (!body["fusion_mode"].is_string()) return Invalid("fusion_mode", "'fusion_mode' must be a string");
     const auto mode = engine::ParseFusionMode(body["fusion_mode"].get<std::string>());
@@ -91,93 +93,132 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
     g.fusion.mode = *mode;
   }
   double ratio = g.fusion.recompute_ratio;
-  if (auto err = ReadNumber(body, "recompute_ratio", 0.0, 1.0, ratio)) return *err;
+  if (auto err = ReadNumber(body, "recompute_ratio", 0.0, 1.0, ratio)) return err;
   g.fusion.recompute_ratio = static_cast<float>(ratio);
+  return std::nullopt;
+}
 
-  const bool rag = body.contains("documents") || body.contains("collection");
-  if (!chat) {
-    if (rag) return Invalid("documents", "'documents' and 'collection' need /v1/chat/completions");
-    if (!body.contains("prompt")) return Invalid("prompt", "'prompt' is required");
-    const json& p = body["prompt"];
-    std::string text;
-    if (p.is_string()) {
-      text = p.get<std::string>();
-    } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
-      text = p[0].get<std::string>();
-    } else {
-      return Invalid("prompt", "'prompt' must be a string (one prompt per request)");
-    }
-    g.prompt.prefix = engine.tokenizer()->Encode(text, /*add_special=*/true);
+// /v1/completions: one prompt string.
+std::optional<ApiError> ReadTextPrompt(const json& body, const engine::Engine& engine, engine::GenerationRequest& g) {
+  if (body.contains("documents") || body.contains("collection"))
+    return Invalid("documents", "'documents' and 'collection' need /v1/chat/completions");
+  if (!body.contains("prompt")) return Invalid("prompt", "'prompt' is required");
+  const json& p = body["prompt"];
+  std::string text;
+  if (p.is_string()) {
+    text = p.get<std::string>();
+  } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+    text = p[0].get<std::string>();
   } else {
-    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-      return Invalid("messages", "'messages' must be a non-empty array");
-    std::vector<engine::ChatMessage> messages;
-    for (const json& m : body["messages"]) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content"))
-        return Invalid("messages", "each message needs a string 'role' and a 'content'");
-      const std::string role = m["role"].get<std::string>();
-      if (role != "system" && role != "user" && role != "assistant" && role != "developer")
-        return Invalid("messages", "unknown role '" + role + "'");
-      auto content = ContentText(m["content"]);
-      if (!content) return Invalid("messages", "'content' must be a string or an array of text parts");
-      messages.push_back({role == "developer" ? "system" : role, *content});
-    }
-    if (!rag) {
-      auto text = engine.RenderChat(messages, /*add_generation_prompt=*/true);
-      if (!text.ok()) return ApiError{400, text.status().message(), "invalid_request_error", "messages"};
-      auto tokens = engine.EncodeRendered(text.value());
-      if (!tokens.ok()) return ApiError{500, tokens.status().message(), "server_error", ""};
-      g.prompt.prefix = std::move(tokens).value();
-    } else {
-      // RAG: an optional system message and one user message, the question.
-      std::string system = engine::kDefaultRagSystemPrompt, question;
-      size_t users = 0;
-      for (const auto& m : messages) {
-        if (m.role == "system") system = m.content;
-        if (m.role == "user") question = m.content, ++users;
-        if (m.role == "assistant") users = 2;
-      }
-      if (users != 1)
-        return Invalid("messages", "with 'documents' or 'collection', messages are an optional system message and "
-                                   "one user message (the question)");
-      std::vector<std::string> texts;
-      if (body.contains("documents")) {
-        const json& docs = body["documents"];
-        if (!docs.is_array() || docs.empty() || docs.size() > limits.max_documents)
-          return Invalid("documents", "'documents' must be an array of 1 to " + std::to_string(limits.max_documents) +
-                                          " items");
-        for (size_t i = 0; i < docs.size(); ++i) {
-          const json& d = docs[i];
-          if (d.is_string()) {
-            texts.push_back(d.get<std::string>());
-            out.document_ids.push_back(std::to_string(i));
-          } else if (d.is_object() && d.contains("text") && d["text"].is_string()) {
-            texts.push_back(d["text"].get<std::string>());
-            const json id = d.value("id", json(std::to_string(i)));
-            if (!id.is_string() && !id.is_number()) return Invalid("documents", "a document's 'id' must be a string or a number");
-            out.document_ids.push_back(id.is_string() ? id.get<std::string>() : id.dump());
-          } else {
-            return Invalid("documents", "each document must be a string or an object with a string 'text'");
-          }
-          if (texts.back().empty()) return Invalid("documents", "a document is empty");
-        }
-      }
-      if (body.contains("collection")) {
-        if (!body["collection"].is_string()) return Invalid("collection", "'collection' must be a string");
-        double k = 6;
-        if (auto err = ReadNumber(body, "top_k", 1, 64, k)) return *err;
-        auto found = retrieve(body["collection"].get<std::string>(), question, static_cast<int>(k));
-        if (auto* err = std::get_if<ApiError>(&found)) return *err;
-        auto& chunks = std::get<RetrievedChunks>(found);
-        texts.insert(texts.end(), chunks.texts.begin(), chunks.texts.end());
-        out.document_ids.insert(out.document_ids.end(), chunks.ids.begin(), chunks.ids.end());
-      }
-      auto prompt = engine::BuildRagPrompt(engine, system, texts, question);
-      if (!prompt.ok()) return ApiError{400, prompt.status().message(), "invalid_request_error", "messages"};
-      g.prompt = std::move(prompt).value();
-      if (!body.contains("fusion_mode")) g.fusion.mode = engine::FusionMode::kBlend;
-    }
+    return Invalid("prompt", "'prompt' must be a string (one prompt per request)");
   }
+  g.prompt.prefix = engine.tokenizer()->Encode(text, /*add_special=*/true);
+  return std::nullopt;
+}
+
+std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const json& body) {
+  if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+    return Invalid("messages", "'messages' must be a non-empty array");
+  std::vector<engine::ChatMessage> messages;
+  for (const json& m : body["messages"]) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content"))
+      return Invalid("messages", "each message needs a string 'role' and a 'content'");
+    const std::string role = m["role"].get<std::string>();
+    if (role != "system" && role != "user" && role != "assistant" && role != "developer")
+      return Invalid("messages", "unknown role '" + role + "'");
+    auto content = ContentText(m["content"]);
+    if (!content) return Invalid("messages", "'content' must be a string or an array of text parts");
+    messages.push_back({role == "developer" ? "system" : role, *content});
+  }
+  return messages;
+}
+
+// The `documents` of a RAG request, appended to texts and ids.
+std::optional<ApiError> ReadDocuments(const json& docs, const ApiLimits& limits, std::vector<std::string>& texts,
+                                      std::vector<std::string>& ids) {
+  if (!docs.is_array() || docs.empty() || docs.size() > limits.max_documents)
+    return Invalid("documents", "'documents' must be an array of 1 to " + std::to_string(limits.max_documents) + " items");
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const json& d = docs[i];
+    if (d.is_string()) {
+      texts.push_back(d.get<std::string>());
+      ids.push_back(std::to_string(i));
+    } else if (d.is_object() && d.contains("text") && d["text"].is_string()) {
+      texts.push_back(d["text"].get<std::string>());
+      const json id = d.value("id", json(std::to_string(i)));
+      if (!id.is_string() && !id.is_number()) return Invalid("documents", "a document's 'id' must be a string or a number");
+      ids.push_back(id.is_string() ? id.get<std::string>() : id.dump());
+    } else {
+      return Invalid("documents", "each document must be a string or an object with a string 'text'");
+    }
+    if (texts.back().empty()) return Invalid("documents", "a document is empty");
+  }
+  return std::nullopt;
+}
+
+// A RAG chat: an optional system message and one user message (the question); the chunks
+// are the request's documents, then what the named collection gives for the question.
+std::optional<ApiError> ReadRagPrompt(const json& body, const std::vector<engine::ChatMessage>& messages,
+                                      const engine::Engine& engine, const ApiLimits& limits,
+                                      const Retriever& retrieve, ParsedRequest& out) {
+  std::string system = engine::kDefaultRagSystemPrompt, question;
+  size_t users = 0;
+  for (const auto& m : messages) {
+    if (m.role == "system") system = m.content;
+    if (m.role == "user") question = m.content, ++users;
+    if (m.role == "assistant") users = 2;
+  }
+  if (users != 1)
+    return Invalid("messages", "with 'documents' or 'collection', messages are an optional system message and "
+                               "one user message (the question)");
+  std::vector<std::string> texts;
+  if (body.contains("documents"))
+    if (auto err = ReadDocuments(body["documents"], limits, texts, out.document_ids)) return err;
+  if (body.contains("collection")) {
+    if (!body["collection"].is_string()) return Invalid("collection", "'collection' must be a string");
+    double k = 6;
+    if (auto err = ReadNumber(body, "top_k", 1, 64, k)) return err;
+    auto found = retrieve(body["collection"].get<std::string>(), question, static_cast<int>(k));
+    if (auto* err = std::get_if<ApiError>(&found)) return *err;
+    auto& chunks = std::get<RetrievedChunks>(found);
+    texts.insert(texts.end(), chunks.texts.begin(), chunks.texts.end());
+    out.document_ids.insert(out.document_ids.end(), chunks.ids.begin(), chunks.ids.end());
+  }
+  auto prompt = engine::BuildRagPrompt(engine, system, texts, question);
+  if (!prompt.ok()) return ApiError{400, prompt.status().message(), "invalid_request_error", "messages"};
+  out.generation.prompt = std::move(prompt).value();
+  if (!body.contains("fusion_mode")) out.generation.fusion.mode = engine::FusionMode::kBlend;
+  return std::nullopt;
+}
+
+// /v1/chat/completions: the chat template over the messages, or a RAG prompt.
+std::optional<ApiError> ReadChatPrompt(const json& body, const engine::Engine& engine, const ApiLimits& limits,
+                                       const Retriever& retrieve, ParsedRequest& out) {
+  auto messages = ReadMessages(body);
+  if (auto* err = std::get_if<ApiError>(&messages)) return *err;
+  const auto& list = std::get<std::vector<engine::ChatMessage>>(messages);
+  if (body.contains("documents") || body.contains("collection"))
+    return ReadRagPrompt(body, list, engine, limits, retrieve, out);
+  auto text = engine.RenderChat(list, /*add_generation_prompt=*/true);
+  if (!text.ok()) return ApiError{400, text.status().message(), "invalid_request_error", "messages"};
+  auto tokens = engine.EncodeRendered(text.value());
+  if (!tokens.ok()) return ApiError{500, tokens.status().message(), "server_error", ""};
+  out.generation.prompt.prefix = std::move(tokens).value();
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, bool chat, const engine::Engine& engine,
+                                                             const ApiLimits& limits, const Retriever& retrieve) {
+  if (!body.is_object()) return Invalid("", "the request body must be a JSON object");
+  if (!engine.tokenizer()) return ApiError{500, "the model has no usable tokenizer", "server_error", ""};
+  ParsedRequest out;
+  engine::GenerationRequest& g = out.generation;
+  if (auto err = ReadGenerationOptions(body, limits, out)) return *err;
+  if (auto err = ReadFusionOptions(body, g)) return *err;
+  if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
+    return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");
   if (g.prompt.size() > limits.max_prompt_tokens)
     return Invalid(chat ? "messages" : "prompt",
