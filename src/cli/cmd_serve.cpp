@@ -62,6 +62,12 @@ int ServeCommand(int argc, char** argv) {
   std::stringstream dirs(args->Get("--collection"));
   for (std::string d; std::getline(dirs, d, ',');)
     if (!d.empty()) o.collections.push_back(d);
+  // Chunk KV is content-addressed: by default the first collection's store, pre-computed at
+  // ingest, serves every request.
+  if (o.engine.chunk_store_dir.empty() && !o.collections.empty()) o.engine.chunk_store_dir = o.collections.front() + "/kv";
+  if (!o.engine.chunk_store_dir.empty())
+    std::fprintf(stderr, "kvfuse: chunk store %s%s\n", o.engine.chunk_store_dir.c_str(),
+                 args->Has("--store") ? "" : " (the first collection's; --store DIR for another)");
 
   // Block the stop signals here; the main thread waits for them below.
   sigset_t stop_signals;

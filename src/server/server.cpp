@@ -19,9 +19,6 @@ Server::Server(ServerOptions options)
 Server::~Server() { Stop(); }
 
 void Server::Load() {
-  // Chunk KV is content-addressed: the first collection's store serves every request.
-  if (options_.engine.chunk_store_dir.empty() && !options_.collections.empty())
-    options_.engine.chunk_store_dir = options_.collections.front() + "/kv";
   auto engine = engine::Engine::Load(options_.engine);
   if (!engine.ok()) {
     load_error_ = engine.status().message();

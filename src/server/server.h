@@ -39,6 +39,8 @@ struct ServerOptions {
   int request_read_ms = 10'000;    // a request's headers and body must arrive within this
   int max_waiting_per_address = 32;  // a client address's connections idle or sending a request
   std::vector<std::string> collections;  // directories; a request names one by its last path part
+  // The chunk store is engine.chunk_store_dir alone (none when empty): the server never
+  // derives it from a collection (`kvfuse serve` defaults it to the first one's kv/).
 };
 
 class Server {
