@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "engine/rag_prompt.h"
 #include "rag/collection.h"
+#include "rag/retrieve.h"
 
 namespace kvfuse::cli {
 namespace {
@@ -85,24 +86,20 @@ int AskCommand(int argc, char** argv) {
   engine::Engine& e = *engine.value();
   if (!e.tokenizer()) return Fail("cannot tokenize: " + e.tokenizer_error());
   if (!collection->warning().empty()) std::fprintf(stderr, "warning: %s\n", collection->warning().c_str());
-  const bool same_model = collection->model_fingerprint() == e.model_fingerprint();
-  if (!same_model)
+  const rag::QueryEmbedder embedder{
+      e.model_fingerprint(), [&e](const std::string& text, int32_t layer) { return e.EmbedText(text, layer); }};
+  if (!rag::EmbedsLike(collection.value(), embedder))
     std::fprintf(stderr, "warning: %s was ingested with another model: lexical search only, chunk KV computed now\n",
                  dir.c_str());
 
   const auto t_retrieve = Clock::now();
-  std::vector<float> query_vector;
-  if (same_model) {
-    auto v = e.EmbedText(question, collection->embed_layer());
-    if (!v.ok()) return Fail(v.status().message());
-    query_vector = std::move(v).value();
-  }
   rag::SearchOptions search;
   search.k = static_cast<size_t>(k.value());
   if (dense_weight.value() < 0 || dense_weight.value() > 10) return Fail("--dense-weight must be 0..10");
   search.dense_weight = dense_weight.value();
-  const std::vector<rag::SearchHit> hits =
-      collection->Search(question, query_vector.empty() ? nullptr : query_vector.data(), search);
+  auto found = rag::Retrieve(collection.value(), question, search, embedder);
+  if (!found.ok()) return Fail(found.status().message());
+  const std::vector<rag::SearchHit>& hits = found.value();
   const double retrieve_ms = MsSince(t_retrieve);
   std::vector<std::string> texts;
   std::printf("retrieved %zu chunks in %.1f ms:\n", hits.size(), retrieve_ms);

@@ -1,6 +1,7 @@
 // Server routes that generate: /v1/chat/completions and /v1/completions, whole or streamed
 // as server-sent events, with server-side retrieval for RAG requests that name a
 // collection. Run on HTTP worker threads; generation runs on the scheduler's thread.
+#include "rag/retrieve.h"
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
 #include "server/server.h"
@@ -20,16 +21,17 @@ std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name
   const auto it = collections_.find(name);
   if (it == collections_.end()) return ApiError{404, "no collection '" + name + "' on this server", "not_found_error", "collection"};
   const rag::Collection& c = it->second;
-  std::vector<float> q;
-  if (c.model_fingerprint() == engine_->model_fingerprint())
-    scheduler_->RunExclusive([&] {
-      auto v = engine_->EmbedText(query, c.embed_layer());
-      if (v.ok()) q = std::move(v).value();
-    });
+  const rag::QueryEmbedder embedder{engine_->model_fingerprint(), [this](const std::string& text, int32_t layer) {
+                                      util::Result<std::vector<float>> v = util::Status::Internal("not run");
+                                      scheduler_->RunExclusive([&] { v = engine_->EmbedText(text, layer); });
+                                      return v;
+                                    }};
   rag::SearchOptions so;
   so.k = static_cast<size_t>(k);
+  auto hits = rag::Retrieve(c, query, so, embedder);
+  if (!hits.ok()) return ApiError{400, hits.status().message(), "invalid_request_error", "messages"};
   RetrievedChunks out;
-  for (const rag::SearchHit& h : c.Search(query, q.empty() ? nullptr : q.data(), so)) {
+  for (const rag::SearchHit& h : hits.value()) {
     out.ids.push_back(name + "#" + std::to_string(h.id));
     out.texts.push_back(c.chunk(h.id)->text);
   }

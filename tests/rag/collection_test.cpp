@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "rag/collection.h"
+#include "rag/retrieve.h"
 #include "rag/text_util.h"
 
 namespace kvfuse::rag {
@@ -370,6 +371,51 @@ TEST_F(CollectionTest, FilesWhoseNameIsNotUtf8AreSkipped) {
   EXPECT_EQ(r.files_new, 3u);
   ASSERT_TRUE(c->Save().ok());  // threw (invalid UTF-8 in JSON) before
   EXPECT_EQ(c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks()).files_unchanged, 3u);
+}
+
+}  // namespace
+}  // namespace kvfuse::rag
+
+namespace kvfuse::rag {
+namespace {
+
+TEST_F(CollectionTest, RetrieveEmbedsTheQuestionOnlyWithTheCollectionsModel) {
+  FakeModel model;
+  auto c = Collection::Open((root_ / "coll").string());
+  ASSERT_TRUE(c.ok());
+  c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks(/*fingerprint=*/1));
+  const std::string question = "Where is Deep Textiles based?";
+  int calls = 0, layer = -1;
+  const auto embed = model.Hooks().embed;
+  QueryEmbedder same{1, [&](const std::string& text, int32_t l) {
+                       ++calls, layer = l;
+                       return embed(text);
+                     }};
+  auto hybrid = Retrieve(c.value(), question, SearchOptions{}, same);
+  ASSERT_TRUE(hybrid.ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(layer, c->embed_layer());
+  const std::vector<float> q = embed(question).value();
+  const auto ids = [](const std::vector<SearchHit>& hits) {
+    std::vector<int32_t> out;
+    for (const SearchHit& h : hits) out.push_back(h.id);
+    return out;
+  };
+  EXPECT_EQ(ids(hybrid.value()), ids(c->Search(question, q.data(), SearchOptions{})));
+
+  QueryEmbedder other = same;
+  other.model_fingerprint = 2;  // another model's vectors are not comparable: lexical only
+  auto lexical = Retrieve(c.value(), question, SearchOptions{}, other);
+  ASSERT_TRUE(lexical.ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(ids(lexical.value()), ids(c->Search(question, nullptr, SearchOptions{})));
+
+  QueryEmbedder failing{1, [](const std::string&, int32_t) -> util::Result<std::vector<float>> {
+                          return util::Status::InvalidArgument("too long");
+                        }};
+  auto failed = Retrieve(c.value(), question, SearchOptions{}, failing);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), util::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
