@@ -5,7 +5,13 @@
 // given to PrefillSegments go through the prefix tree, so a later prompt that starts the
 // same way reuses those blocks (full blocks of exactly computed KV only).
 //
-// Threading: an Engine is used by one thread at a time.
+// Threading: everything that runs the model or touches sequences, the KV cache or the chunk
+// store (Evaluate, PrefillSegments, DecodeBatch, WarmChunk, Embed, EmbedText, the Executor
+// methods) is called by one thread at a time: under a Scheduler, its thread (other threads go
+// through Scheduler::RunExclusive). The const text methods (tokenizer(), RenderChat,
+// EncodeRendered, EncodeChat, EndsTurn) and the shape getters (hparams, n_ctx,
+// model_fingerprint) read state fixed at Load and may be called from any thread at any time,
+// as the server's HTTP threads do; so may chunk_store().corrupt_total().
 #pragma once
 
 #include <cstdint>

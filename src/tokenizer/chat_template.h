@@ -4,7 +4,8 @@
 // arithmetic, comparisons, in, is-tests, slices; filters such as trim, length, tojson,
 // default, join, selectattr; string and dict methods; raise_exception, range,
 // namespace), rendered as Hugging Face renders them. A model without a template gets
-// ChatML.
+// ChatML. Threading: a ChatTemplate is immutable; Render may run on any number of threads at
+// once (each render has its own interpreter).
 //
 // Templates come from strangers' GGUF files: jinja::Limits bounds what one may take to
 // parse and render (nesting, steps, sizes), and going past a limit is an error.

@@ -1,5 +1,7 @@
 // The tokenizer a model's GGUF asks for, behind one interface: SentencePiece
 // ("llama") or byte-level BPE ("gpt2").
+// Threading: a Tokenizer is immutable once created; Encode and Decode may run on any number
+// of threads at once (scratch state, regex match data included, is per call).
 #pragma once
 
 #include <memory>
