@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "engine/generate_sync.h"
 #include "engine/rag_prompt.h"
 #include "rag/collection.h"
 #include "rag/retrieve.h"
@@ -16,42 +17,21 @@ using Clock = std::chrono::steady_clock;
 
 double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-struct Answer {
-  std::string text;
-  double ttft_ms = 0;
-  engine::FusionStats stats;
-};
-
-// Prefill, then greedy decoding up to max_tokens or the end of the turn; pieces go to
-// stdout as they come when `stream`.
-util::Result<Answer> Generate(engine::Engine& e, const engine::SegmentedPrompt& prompt,
-                              const engine::FusionOptions& options, int max_tokens, bool stream) {
-  if (prompt.size() + max_tokens > e.n_ctx())
-    return util::Status::Error(util::StrFormat("the prompt (%d tokens) plus -n %d exceeds the context of %d",
-                                               prompt.size(), max_tokens, e.n_ctx()));
-  Answer a;
-  std::vector<float> logits;
-  engine::Sampler sampler({0.0f, 1, 1.0f, 0});
-  engine::StreamDecoder decoder(*e.tokenizer());
-  const auto t0 = Clock::now();
-  KVFUSE_RETURN_IF_ERROR(e.PrefillSegments(prompt, options, logits, a.stats));
-  int32_t pos = prompt.size();
-  for (int i = 0; i < max_tokens; ++i) {
-    const int32_t next = sampler.Sample(logits.data(), e.hparams().n_vocab);
-    if (i == 0) a.ttft_ms = MsSince(t0);
-    if (e.EndsTurn(next)) break;
-    const std::string piece = decoder.Push(next);
-    a.text += piece;
-    if (stream) {
+// Greedy decoding up to max_tokens or the end of the turn; pieces go to stdout as they come
+// when `stream` (then a line feed).
+util::Result<engine::SyncResult> Generate(engine::Engine& e, const engine::SegmentedPrompt& prompt,
+                                          const engine::FusionOptions& options, int max_tokens, bool stream) {
+  engine::SyncRequest request;
+  request.fusion = options;
+  request.max_tokens = max_tokens;
+  if (stream)
+    request.on_text = [](const std::string& piece) {
       std::fputs(piece.c_str(), stdout);
       std::fflush(stdout);
-    }
-    if (i + 1 < max_tokens) KVFUSE_RETURN_IF_ERROR(e.Evaluate({next}, pos++, false, logits));
-  }
-  const std::string tail = decoder.Flush();
-  a.text += tail;
-  if (stream) std::fputs((tail + "\n").c_str(), stdout);
-  return a;
+    };
+  auto answer = engine::GenerateSync(e, prompt, request);
+  if (stream && answer.ok()) std::fputs("\n", stdout);
+  return answer;
 }
 
 }  // namespace

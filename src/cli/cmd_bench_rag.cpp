@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "engine/generate_sync.h"
 #include "cli/rag_workload.h"
 
 namespace kvfuse::cli {
@@ -23,10 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-int32_t Argmax(const std::vector<float>& logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
 
 std::vector<double> Softmax(const std::vector<float>& logits) {
   const double mx = *std::max_element(logits.begin(), logits.end());
@@ -150,27 +147,22 @@ int BenchRagCommand(int argc, char** argv) {
     for (size_t q = 0; q < w.requests.size(); ++q) {
       const engine::SegmentedPrompt& p = w.requests[q];
       if (drop_ram) e.chunk_store().DropRam();
-      std::vector<float> logits;
-      engine::FusionStats stats;
-      const auto t0 = Clock::now();
-      engine::FusionOptions options{mode, static_cast<float>(ratio.value()), bottom_right};
-      options.adaptive_alpha = static_cast<float>(alpha.value());
-      KVFUSE_RETURN_IF_ERROR(e.PrefillSegments(p, options, logits, stats));
-      int32_t token = Argmax(logits);
-      r.ttft_ms.push_back(Ms(t0));
+      engine::SyncRequest request;  // greedy, n_gen tokens whatever they are
+      request.fusion = {mode, static_cast<float>(ratio.value()), bottom_right};
+      request.fusion.adaptive_alpha = static_cast<float>(alpha.value());
+      request.max_tokens = n_gen;
+      request.stop_at_end_of_turn = false;
+      auto answer = engine::GenerateSync(e, p, request);
+      if (!answer.ok()) return answer.status();
+      const engine::FusionStats& stats = answer->stats;
+      r.ttft_ms.push_back(answer->ttft_ms);
       r.recomputed += stats.chunk_tokens_recomputed;
       r.chunk_tokens += stats.chunk_tokens;
       r.computed += stats.tokens_computed;
       r.hits += stats.chunk_hits;
       r.misses += stats.chunk_misses;
-      const std::vector<double> probs = Softmax(logits);
-
-      std::vector<int32_t> greedy{token};
-      for (int i = 1; i < n_gen; ++i) {
-        KVFUSE_RETURN_IF_ERROR(e.Evaluate({token}, p.size() + i - 1, false, logits));
-        token = Argmax(logits);
-        greedy.push_back(token);
-      }
+      const std::vector<double> probs = Softmax(answer->first_logits);
+      const std::vector<int32_t>& greedy = answer->tokens;
       if (mode == engine::FusionMode::kFull) refs[q] = {probs, greedy};
       r.kl.push_back(KlDivergence(refs[q].first_token_probs, probs));
       int same = 0;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "engine/generate_sync.h"
 
 namespace kvfuse::cli {
 
@@ -146,24 +147,14 @@ int EvalQaCommand(int argc, char** argv) {
     std::mt19937 rng(static_cast<uint32_t>(seed.value()));
     double recomputed_tokens = 0, chunk_tokens = 0;
     for (const Question& q : questions) {
-      const engine::SegmentedPrompt p = build(q, rng);
-      engine::FusionOptions options{mode, static_cast<float>(ratio.value())};
-      std::vector<float> logits;
-      engine::FusionStats stats;
-      util::Status st = e.PrefillSegments(p, options, logits, stats);
-      if (!st.ok()) return Fail(st.message());
-      recomputed_tokens += stats.chunk_tokens_recomputed;
-      chunk_tokens += stats.chunk_tokens;
-      std::vector<int32_t> answer;
-      for (int i = 0; i < 16; ++i) {
-        const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        if (e.EndsTurn(next)) break;
-        answer.push_back(next);
-        st = e.Evaluate({next}, p.size() + i, false, logits);
-        if (!st.ok()) return Fail(st.message());
-      }
+      engine::SyncRequest request;  // greedy, 16 tokens at most
+      request.fusion = {mode, static_cast<float>(ratio.value())};
+      auto answer = engine::GenerateSync(e, build(q, rng), request);
+      if (!answer.ok()) return Fail(answer.status().message());
+      recomputed_tokens += answer->stats.chunk_tokens_recomputed;
+      chunk_tokens += answer->stats.chunk_tokens;
       Score& s = scores[mode_name][q.kind];
-      s.correct += Trim(tok.Decode(answer)) == q.answer;
+      s.correct += Trim(tok.Decode(answer->tokens)) == q.answer;
       ++s.total;
     }
     recomputed[mode_name] = chunk_tokens > 0 ? recomputed_tokens / chunk_tokens : 0;

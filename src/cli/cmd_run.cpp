@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "engine/generate_sync.h"
 
 namespace kvfuse::cli {
 
@@ -39,34 +40,25 @@ int RunCommand(int argc, char** argv) {
   if (static_cast<long long>(tokens.size()) + n_predict.value() > e.n_ctx())
     return Fail(util::StrFormat("prompt (%zu tokens) plus -n %lld exceeds the context of %d tokens",
                                 tokens.size(), n_predict.value(), e.n_ctx()));
-  engine::Sampler sampler({static_cast<float>(temp.value()), static_cast<int>(top_k.value()),
-                          static_cast<float>(top_p.value()), static_cast<uint64_t>(seed.value())});
   if (!args->Has("--chat")) {
     std::fputs(args->Get("-p").c_str(), stdout);
     std::fflush(stdout);
   }
-  engine::StreamDecoder stream(*e.tokenizer());
-
-  using Clock = std::chrono::steady_clock;
-  std::vector<float> logits;
-  const auto t0 = Clock::now();
-  util::Status st = e.Evaluate(tokens, 0, false, logits);
-  if (!st.ok()) return Fail(st.message());
-  const auto t1 = Clock::now();
-  int32_t pos = static_cast<int32_t>(tokens.size());
-  int n_generated = 0;
-  for (; n_generated < n_predict.value(); ++n_generated) {
-    const int32_t next = sampler.Sample(logits.data(), e.hparams().n_vocab);
-    if (e.EndsTurn(next)) break;
-    std::fputs(stream.Push(next).c_str(), stdout);
+  engine::SyncRequest request;
+  request.fusion = {engine::FusionMode::kFull};
+  request.sampling = {static_cast<float>(temp.value()), static_cast<int>(top_k.value()),
+                      static_cast<float>(top_p.value()), static_cast<uint64_t>(seed.value())};
+  request.max_tokens = static_cast<int>(n_predict.value());
+  request.on_text = [](const std::string& piece) {
+    std::fputs(piece.c_str(), stdout);
     std::fflush(stdout);
-    st = e.Evaluate({next}, pos++, false, logits);
-    if (!st.ok()) return Fail(st.message());
-  }
-  std::fputs(stream.Flush().c_str(), stdout);
-  const auto t2 = Clock::now();
-  const double prompt_s = std::chrono::duration<double>(t1 - t0).count();
-  const double gen_s = std::chrono::duration<double>(t2 - t1).count();
+  };
+  engine::SegmentedPrompt prompt;
+  prompt.prefix = tokens;
+  auto out = engine::GenerateSync(e, prompt, request);
+  if (!out.ok()) return Fail(out.status().message());
+  const double prompt_s = out->ttft_ms / 1000, gen_s = out->decode_ms / 1000;
+  const auto n_generated = static_cast<int>(out->tokens.size());
   std::fprintf(stderr, "\n\nprompt: %zu tokens in %.3f s (%.2f tokens/s)\n", tokens.size(), prompt_s,
                tokens.size() / prompt_s);
   std::fprintf(stderr, "generation: %d tokens in %.3f s (%.2f tokens/s)\n", n_generated, gen_s,
