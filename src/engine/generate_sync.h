@@ -15,7 +15,7 @@
 namespace kvfuse::engine {
 
 struct SyncRequest {
-  FusionOptions fusion;
+  FusionOptions fusion{FusionMode::kFull};  // the reference unless a caller fuses
   SamplingParams sampling{0.0f, 1, 1.0f, 0};  // greedy
   int max_tokens = 16;
   bool stop_at_end_of_turn = true;
