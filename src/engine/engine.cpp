@@ -252,13 +252,13 @@ bool Engine::EndsTurn(int32_t token) const {
 }
 
 Result<std::vector<float>> Engine::Embed(const std::vector<int32_t>& tokens, int n_layers, int n_batch) {
-  if (tokens.empty()) return Status::Error("nothing to embed");
+  if (tokens.empty()) return Status::InvalidArgument("nothing to embed");
   if (n_layers < 0 || n_layers > model_->hparams().n_layers)
-    return Status::Error(util::StrFormat("embedding layer %d: the model has layers 0..%d", n_layers,
-                                         model_->hparams().n_layers));
+    return Status::InvalidArgument(util::StrFormat("embedding layer %d: the model has layers 0..%d", n_layers,
+                                                   model_->hparams().n_layers));
   if (static_cast<int64_t>(tokens.size()) > kv_.n_slots())
-    return Status::Error(util::StrFormat("a text of %zu tokens does not fit the context of %d", tokens.size(),
-                                         kv_.n_slots()));
+    return Status::InvalidArgument(util::StrFormat("a text of %zu tokens does not fit the context of %d",
+                                                   tokens.size(), kv_.n_slots()));
   Release(kScratchSequence);
   Sequence& seq = seqs_[kScratchSequence];
   if (Status st = Reserve(seq, static_cast<int32_t>(tokens.size())); !st.ok()) {

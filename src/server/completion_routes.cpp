@@ -29,7 +29,11 @@ std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name
   rag::SearchOptions so;
   so.k = static_cast<size_t>(k);
   auto hits = rag::Retrieve(c, query, so, embedder);
-  if (!hits.ok()) return ApiError{400, hits.status().message(), "invalid_request_error", "messages"};
+  if (!hits.ok() && hits.status().code() == util::StatusCode::kResourceExhausted)
+    hits = rag::Retrieve(c, query, so, {});  // no KV room to embed the question now: lexical search
+  if (!hits.ok() && hits.status().code() == util::StatusCode::kInvalidArgument)
+    return ApiError{400, hits.status().message(), "invalid_request_error", "messages"};
+  if (!hits.ok()) return ApiError{500, hits.status().message(), "server_error", ""};
   RetrievedChunks out;
   for (const rag::SearchHit& h : hits.value()) {
     out.ids.push_back(name + "#" + std::to_string(h.id));

@@ -281,6 +281,50 @@ TEST(ServerStore, DamagedChunkFilesAreRecomputedAndCounted) {
   std::filesystem::remove_all(dir);
 }
 
+// A collection ingested with the server's own model (so the question is embedded too), then
+// asked through the API: the retrieved chunks are named and used.
+TEST(ServerCollection, ACollectionIsSearchedAndItsChunksUsed) {
+  const std::string root = std::string(KVFUSE_TEST_TMP) + "/server-collection-" + std::to_string(::getpid());
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root + "/docs");
+  std::ofstream(root + "/docs/people.md") << "# Ada\n\nAda lives in Lowvale.\n\n# Bruno\n\nBruno lives in Corvale.\n";
+  ServerOptions o = TinyServerOptions(512);
+  std::string bruno;  // the id of the chunk that answers
+  {
+    auto e = engine::Engine::Load(o.engine);
+    ASSERT_TRUE(e.ok());
+    auto c = rag::Collection::Open(root + "/demo");
+    ASSERT_TRUE(c.ok());
+    rag::IngestHooks hooks;
+    hooks.model_fingerprint = e.value()->model_fingerprint();
+    hooks.count_tokens = [&](std::string_view t) { return static_cast<int32_t>(e.value()->tokenizer()->Encode(std::string(t), false).size()); };
+    hooks.embed = [&](const std::string& text) { return e.value()->EmbedText(text, 0); };
+    const rag::IngestReport r = c->Ingest({root + "/docs"}, rag::ChunkOptions{}, hooks);
+    ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+    ASSERT_GE(c->n_chunks(), 2u);
+    for (size_t i = 0; i < c->n_chunks(); ++i)
+      if (c->chunk(static_cast<int32_t>(i)) && c->chunk(static_cast<int32_t>(i))->text.find("Bruno") != std::string::npos)
+        bruno = "demo#" + std::to_string(i);
+    ASSERT_TRUE(c->Save().ok());
+  }
+  o.collections = {root + "/demo"};
+  Server s(o);
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(s.WaitReady());
+  httplib::Client client("127.0.0.1", s.port());
+  const json req = {{"messages", {{{"role", "user"}, {"content", "Where does Bruno live?"}}}}, {"collection", "demo"},
+                    {"top_k", 2}, {"max_tokens", 2}, {"temperature", 0}, {"fusion_mode", "full"}};
+  auto r = client.Post("/v1/chat/completions", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  ASSERT_EQ(body["documents_used"].size(), 2u);
+  EXPECT_EQ(body["documents_used"][0], bruno);  // BM25 ranks it first
+  EXPECT_GT(body["usage"]["prompt_tokens"].get<int>(), 20);
+  s.Stop();
+  std::filesystem::remove_all(root);
+}
+
 TEST(ServerQueue, FullQueueAnswers429) {
   ServerOptions o = TinyServerOptions(256);
   o.max_queue = 0;  // no waiting room at all
