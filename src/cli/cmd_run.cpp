@@ -18,7 +18,7 @@ int RunCommand(int argc, char** argv) {
   auto seed = args->GetInt("--seed", 0);
   for (const util::Status* st : {&n_predict.status(), &temp.status(), &top_k.status(), &top_p.status(), &seed.status()})
     if (!st->ok()) return Fail(st->message());
-  if (n_predict.value() < 0) return Fail("-n must not be negative");
+  if (n_predict.value() < 0 || n_predict.value() > (1 << 24)) return Fail("-n must be 0..16777216");
 
   auto engine = LoadEngine(args.value(), 2048);
   if (!engine.ok()) return Fail(engine.status().message());
@@ -37,9 +37,6 @@ int RunCommand(int argc, char** argv) {
     tokens = e.tokenizer()->Encode(args->Get("-p"), true);
   }
   if (tokens.empty()) return Fail("the prompt is empty");
-  if (static_cast<long long>(tokens.size()) + n_predict.value() > e.n_ctx())
-    return Fail(util::StrFormat("prompt (%zu tokens) plus -n %lld exceeds the context of %d tokens",
-                                tokens.size(), n_predict.value(), e.n_ctx()));
   if (!args->Has("--chat")) {
     std::fputs(args->Get("-p").c_str(), stdout);
     std::fflush(stdout);
