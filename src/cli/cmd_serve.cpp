@@ -44,7 +44,7 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   // Chunk KV is content-addressed: by default the first collection's store, pre-computed at
   // ingest, serves every request.
   o.engine.chunk_store_dir = args.Get("--store");
-  if (o.engine.chunk_store_dir.empty() && !o.collections.empty()) o.engine.chunk_store_dir = o.collections.front() + "/kv";
+  if (o.engine.chunk_store_dir.empty() && !o.collections.empty()) o.engine.chunk_store_dir = rag::Collection::KvDirOf(o.collections.front());
   return o;
 }
 

@@ -102,7 +102,9 @@ class Collection {
   static util::Result<Collection> Open(const std::string& dir, const OpenOptions& options = {});
 
   const std::string& dir() const { return dir_; }
-  std::string kv_dir() const { return dir_ + "/kv"; }
+  std::string kv_dir() const { return KvDirOf(dir_); }
+  // Where the collection in `dir` keeps its chunks' KV (pre-computed at ingest).
+  static std::string KvDirOf(const std::string& dir) { return dir + "/kv"; }
   uint64_t model_fingerprint() const { return model_fingerprint_; }
   int32_t embed_layer() const { return embed_layer_; }
   const std::vector<CollectionFile>& files() const { return files_; }

@@ -1,9 +1,10 @@
 // What the scheduler needs of a model runtime: sequences with their own KV (ids chosen by
 // the scheduler), plain and fused prefill, chunk warming and batched decode.
 // engine::Engine implements it; the scheduler's tests use a scripted fake.
-// Errors: StatusCode::kResourceExhausted from PrefillSegments, Evaluate, WarmChunk or
-// DecodeBatch means no KV block was free (waiting for other sequences may help); any other
-// error ends the request.
+// Errors: StatusCode::kResourceExhausted from a prefill unit (PrefillSegments, Evaluate)
+// means no KV block was free: the scheduler requeues the request while others run. Any other
+// error, and any error of WarmChunk or DecodeBatch (ReserveForDecode makes room first), ends
+// the request.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // The chunk-cache store: RAM tier in front of an optional disk tier. Get looks in RAM,
 // then on disk (promoting a hit to RAM); Put writes to both. An unusable disk file is a
-// miss, counted in stats().corrupt and corrupt_total() and logged once on stderr
-// ("kvfuse: <file>: <damage>; recomputing").
+// miss, logged once on stderr ("kvfuse: <file>: <damage>; recomputing"); one that failed its
+// checks (kCorrupt) is also counted in stats().corrupt and corrupt_total().
 //
 // Threading: Get, Put, DropRam and stats() on one thread at a time (the engine's);
 // corrupt_total() from any thread (a metrics page).
