@@ -158,7 +158,8 @@ Status Engine::Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, b
 }
 
 Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
-                               std::vector<float>& logits, FusionStats& stats, int32_t seq_id) {
+                               std::vector<float>& logits, FusionStats& stats, int32_t seq_id,
+                               const fuse::FusionPlan* plan) {
   Release(seq_id);
   const std::vector<int32_t> tokens = prompt.Flatten();
   const int32_t n = static_cast<int32_t>(tokens.size());
@@ -181,7 +182,7 @@ Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOption
     return st;
   }
   const Status st =
-      fuser_->Prefill(ctx_, kv_, seq_id, SlotsOf(seq, n), kept_blocks * bs, prompt, options, logits, stats);
+      fuser_->Prefill(ctx_, kv_, seq_id, SlotsOf(seq, n), kept_blocks * bs, prompt, options, logits, stats, plan);
   if (!st.ok()) {
     Release(seq_id);
     return st;
@@ -300,14 +301,16 @@ Result<std::vector<float>> Engine::EmbedText(std::string_view text, int n_layers
 }
 
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
-  FusionStats stats;
-  return WarmChunk(tokens, stats);
+  fuse::FusionPlan plan;
+  return WarmChunk(tokens, plan);
 }
 
-Status Engine::WarmChunk(const std::vector<int32_t>& tokens, FusionStats& stats) {
-  if (tokens.empty()) return Status::Error("empty chunk");
-  auto chunk = fuser_->GetOrCompute(ctx_, tokens, stats);
-  return chunk.ok() ? Status::Ok() : chunk.status();
+Status Engine::WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) {
+  if (tokens.empty()) return Status::InvalidArgument("empty chunk");
+  auto chunk = fuser_->GetOrCompute(ctx_, tokens, plan.stats);
+  if (!chunk.ok()) return chunk.status();
+  plan.chunks.push_back(std::move(chunk).value());
+  return Status::Ok();
 }
 
 int32_t Engine::CachedPrefixLength(const std::vector<int32_t>& tokens) {

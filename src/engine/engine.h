@@ -112,7 +112,8 @@ class Engine final : public sched::Executor {
   // fusion and returns the logits of its last token. Generation continues with
   // Evaluate({token}, prompt.size() + i, ...) or DecodeBatch.
   util::Status PrefillSegments(const SegmentedPrompt& prompt, const FusionOptions& options,
-                               std::vector<float>& logits, FusionStats& stats, int32_t seq = 0) override;
+                               std::vector<float>& logits, FusionStats& stats, int32_t seq = 0,
+                               const fuse::FusionPlan* plan = nullptr) override;
   // Makes room for one more token in each sequence, in order; returns the index of the
   // first that found no free block (the caller may preempt and retry), or -1.
   int32_t ReserveForDecode(const std::vector<int32_t>& seqs) override;
@@ -127,7 +128,7 @@ class Engine final : public sched::Executor {
   util::Result<std::vector<float>> EmbedText(std::string_view text, int n_layers);
   // Puts the chunk's KV in the store (computing it if missing): pre-warming.
   util::Status WarmChunk(const std::vector<int32_t>& tokens);
-  util::Status WarmChunk(const std::vector<int32_t>& tokens, FusionStats& stats) override;
+  util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) override;
   store::ChunkStore& chunk_store() { return *store_; }
   const kv::BlockPool& block_pool() const { return *pool_; }
   int64_t kv_blocks_used() const override { return pool_->n_blocks() - pool_->n_free(); }

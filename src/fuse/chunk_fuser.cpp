@@ -1,4 +1,5 @@
 #include "fuse/chunk_fuser.h"
+#include "fuse/fusion_plan.h"
 
 #include <algorithm>
 #include <chrono>
@@ -155,7 +156,7 @@ int32_t ChunkFuser::KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, i
 Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
                            const std::vector<int32_t>& slots, int32_t kept,
                            const SegmentedPrompt& prompt, const FusionOptions& options,
-                           std::vector<float>& logits, FusionStats& stats) {
+                           std::vector<float>& logits, FusionStats& stats, const FusionPlan* plan) {
   stats = FusionStats{};
   const std::vector<int32_t> tokens = prompt.Flatten();
   const int32_t n = static_cast<int32_t>(tokens.size());
@@ -201,11 +202,15 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
   std::vector<std::shared_ptr<const store::ChunkRecord>> records(prompt.chunks.size());
   for (size_t i = 0; i < prompt.chunks.size(); ++i) {
     if (prompt.chunks[i].empty()) continue;
-    auto chunk = GetOrCompute(ctx, prompt.chunks[i], stats);
-    if (!chunk.ok()) return chunk.status();
-    records[i] = chunk.value();
+    if (plan && i < plan->chunks.size() && plan->chunks[i] && plan->chunks[i]->tokens == prompt.chunks[i]) {
+      records[i] = plan->chunks[i];
+    } else {
+      auto chunk = GetOrCompute(ctx, prompt.chunks[i], stats);
+      if (!chunk.ok()) return chunk.status();
+      records[i] = chunk.value();
+    }
     const auto t_place = std::chrono::steady_clock::now();
-    Place(ctx, **chunk, kv, seq, slots, prompt.ChunkOffset(i));
+    Place(ctx, *records[i], kv, seq, slots, prompt.ChunkOffset(i));
     stats.ms_place += MsSince(t_place);
     stats.chunk_tokens += static_cast<int32_t>(prompt.chunks[i].size());
   }

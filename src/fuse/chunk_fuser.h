@@ -33,6 +33,8 @@
 
 namespace kvfuse::fuse {
 
+struct FusionPlan;
+
 struct FuserIdentity {
   uint64_t model_fingerprint = 0;
   uint64_t tokenizer_fingerprint = 0;
@@ -71,11 +73,13 @@ class ChunkFuser {
 
   // Prefills `prompt` into sequence `seq` of `kv` at positions 0..n-1, position p in
   // slots[p], and returns the logits of its last token. Positions below `kept` already
-  // hold their KV and belong to seq; every other slot is written.
+  // hold their KV and belong to seq; every other slot is written. Chunks whose records
+  // `plan` holds are placed from it, uncounted in stats (the plan counted them); the rest
+  // are looked up (or computed) here.
   util::Status Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
                        const std::vector<int32_t>& slots, int32_t kept,
                        const SegmentedPrompt& prompt, const FusionOptions& options,
-                       std::vector<float>& logits, FusionStats& stats);
+                       std::vector<float>& logits, FusionStats& stats, const FusionPlan* plan = nullptr);
 
  private:
   // Runs `tokens` at positions start.. (slots from `slots`, indexed by position) through

@@ -12,6 +12,7 @@
 
 #include "fuse/chunk_fuser.h"
 #include "fuse/fusion_options.h"
+#include "fuse/fusion_plan.h"
 #include "fuse/segmented_prompt.h"
 #include "tokenizer/tokenizer.h"
 #include "util/status.h"
@@ -31,15 +32,18 @@ class Executor {
   // How many leading tokens of `tokens` a prefill could take from the prefix cache.
   virtual int32_t CachedPrefixLength(const std::vector<int32_t>& tokens) = 0;
   // Prefills a whole prompt into sequence `seq` (anew) and returns its last token's logits.
+  // Chunks `plan` holds are placed from it and not counted in stats.
   virtual util::Status PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
-                                       std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) = 0;
+                                       std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq,
+                                       const fuse::FusionPlan* plan = nullptr) = 0;
   // Appends tokens to sequence `seq` at positions start_pos.. (its current length).
   virtual util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
                                 std::vector<float>& logits, int n_batch, int32_t seq) = 0;
   // Offers sequence `seq`, whose KV holds exactly `tokens`, to the prefix cache.
   virtual void CachePrefix(int32_t seq, const std::vector<int32_t>& tokens) = 0;
-  // Puts a chunk's KV in the chunk store, computing it if missing (stats count a hit or miss).
-  virtual util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionStats& stats) = 0;
+  // Appends a chunk's record to `plan`, computing and storing it if missing; plan.stats
+  // counts the hit or miss. One chunk-store lookup.
+  virtual util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) = 0;
 
   // Makes room for one more token in each sequence, in order; the index of the first that
   // found no free block, or -1.

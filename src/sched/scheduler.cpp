@@ -15,15 +15,6 @@ bool ReusesChunkKv(fuse::FusionMode mode) {
   return mode == fuse::FusionMode::kNaive || mode == fuse::FusionMode::kBlend || mode == fuse::FusionMode::kAdaptive;
 }
 
-// The fused prefill found the chunks this request warmed as hits; they were its misses.
-void CountWarming(fuse::FusionStats& stats, const fuse::FusionStats& warm, int32_t warmed_tokens) {
-  const int32_t moved = std::min(warm.chunk_misses, stats.chunk_hits);
-  stats.chunk_hits -= moved;
-  stats.chunk_misses += moved;
-  stats.chunk_tokens_hit = std::max(0, stats.chunk_tokens_hit - warmed_tokens);
-  stats.ms_chunk_compute += warm.ms_chunk_compute;
-}
-
 }  // namespace
 
 struct Scheduler::Live {
@@ -36,9 +27,7 @@ struct Scheduler::Live {
   // Prefill progress.
   bool decoding = false;
   int32_t pos = 0;             // prompt tokens in the sequence so far
-  size_t chunks_warmed = 0;    // RAG prompt: chunks found in or added to the chunk store
-  fuse::FusionStats warm;      // what that cost
-  int32_t warmed_tokens = 0;   // tokens of the chunks it computed
+  fuse::FusionPlan plan;       // RAG prompt: its chunks' records, warmed one unit each
   std::vector<float> logits;   // the last prompt token's, once prefilled
   // Decoding.
   int32_t next_token = -1;
@@ -170,16 +159,16 @@ util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget) {
   const fuse::SegmentedPrompt& prompt = req.prompt;
   fuse::FusionStats& stats = live.result.fusion;
   if (!prompt.chunks.empty()) {
-    if (ReusesChunkKv(req.fusion.mode) && live.chunks_warmed < prompt.chunks.size()) {
-      const std::vector<int32_t>& chunk = prompt.chunks[live.chunks_warmed++];
-      const int32_t misses = live.warm.chunk_misses;
-      KVFUSE_RETURN_IF_ERROR(executor_.WarmChunk(chunk, live.warm));
-      const int32_t cost = live.warm.chunk_misses > misses ? static_cast<int32_t>(chunk.size()) : 0;
-      live.warmed_tokens += cost;
-      return cost;
+    fuse::FusionPlan& plan = live.plan;
+    if (ReusesChunkKv(req.fusion.mode) && plan.chunks.size() < prompt.chunks.size()) {
+      const std::vector<int32_t>& chunk = prompt.chunks[plan.chunks.size()];
+      const int32_t misses = plan.stats.chunk_misses;
+      KVFUSE_RETURN_IF_ERROR(executor_.WarmChunk(chunk, plan));
+      return plan.stats.chunk_misses > misses ? static_cast<int32_t>(chunk.size()) : 0;
     }
-    KVFUSE_RETURN_IF_ERROR(executor_.PrefillSegments(prompt, req.fusion, live.logits, stats, live.seq));
-    CountWarming(stats, live.warm, live.warmed_tokens);
+    KVFUSE_RETURN_IF_ERROR(executor_.PrefillSegments(prompt, req.fusion, live.logits, stats, live.seq, &plan));
+    fuse::AddWarming(stats, plan.stats);
+    plan.chunks.clear();  // placed: the request need not hold the records while it decodes
     live.pos = prompt.size();
     return stats.tokens_computed + stats.chunk_tokens_recomputed;
   }

@@ -56,12 +56,16 @@ class FakeExecutor : public Executor {
   }
 
   util::Status PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
-                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) override {
+                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq,
+                               const fuse::FusionPlan* plan) override {
     std::lock_guard<std::mutex> hold(prefill_gate_);
     Release(seq);
     const int32_t n = prompt.size();
     if (used() + n > capacity_) return util::Status::ResourceExhausted("KV full");
-    for (const auto& c : prompt.chunks) {
+    // Chunks the plan holds were counted when warmed; the rest are looked up here.
+    const size_t planned = plan ? plan->chunks.size() : 0;
+    for (size_t i = planned; i < prompt.chunks.size(); ++i) {
+      const auto& c = prompt.chunks[i];
       const bool hit = options.mode != fuse::FusionMode::kFull && store_.count(c);
       stats.chunk_hits += hit;
       stats.chunk_misses += !hit;
@@ -69,7 +73,7 @@ class FakeExecutor : public Executor {
       store_.insert(c);
     }
     stats.prompt_tokens += n;
-    stats.tokens_computed += n - stats.chunk_tokens_hit;
+    stats.tokens_computed += n - stats.chunk_tokens_hit - (plan ? plan->stats.chunk_tokens_hit : 0);
     len_[seq] = n;
     last_[seq] = prompt.Flatten().back();
     Log("prefill " + std::to_string(seq) + " " + std::to_string(n));
@@ -85,7 +89,9 @@ class FakeExecutor : public Executor {
     Log("evaluate " + std::to_string(seq) + " " + std::to_string(tokens.size()));
     return Next(seq, logits);
   }
-  util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionStats& stats) override {
+  util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) override {
+    fuse::FusionStats& stats = plan.stats;
+    plan.chunks.push_back(nullptr);  // a fake has no KV to hold
     const bool hit = store_.count(tokens) > 0;
     stats.chunk_hits += hit;
     stats.chunk_misses += !hit;

@@ -1,0 +1,71 @@
+// A RAG request through the scheduler over the real engine: each chunk is looked up in the
+// chunk store once (when it is warmed; the fused prefill places it from the request's plan),
+// and the request's statistics count hits and misses as they happened.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/engine.h"
+#include "model_gen/test_model_file.h"
+
+namespace kvfuse::engine {
+namespace {
+
+class NullEvents final : public SchedulerEvents {
+ public:
+  void ObservePrefill(double, const FusionStats&) override {}
+  void ObserveInterToken(double) override {}
+  void ObserveCompletion(int32_t) override {}
+  void CountPreemption() override {}
+  void SetQueueLength(size_t) override {}
+  void SetKvUsage(int64_t, int64_t) override {}
+};
+
+std::vector<int32_t> Tokens(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 1000);
+  return t;
+}
+
+uint64_t Lookups(const store::StoreStats& s) { return s.ram_hits + s.disk_hits + s.misses; }
+
+TEST(ScheduledFusion, OneChunkStoreLookupPerChunkAndStatisticsAsTheyHappened) {
+  auto path = tools::TestModelFile("tiny", "f32", 5);
+  ASSERT_TRUE(path.ok());
+  EngineOptions o;
+  o.model_path = path.value();
+  o.n_ctx = 512;
+  auto e = Engine::Load(o);
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  Engine& engine = *e.value();
+
+  GenerationRequest r;
+  r.prompt.prefix = Tokens(20, 1);
+  r.prompt.chunks = {Tokens(24, 51), Tokens(24, 52)};
+  r.prompt.suffix = Tokens(6, 9);
+  r.fusion.mode = FusionMode::kBlend;
+  r.sampling.temperature = 0;
+  r.max_tokens = 2;
+  ASSERT_TRUE(engine.WarmChunk(r.prompt.chunks[0]).ok());  // chunk 0 cached, chunk 1 not
+  const uint64_t before = Lookups(engine.chunk_store().stats());
+
+  NullEvents events;
+  auto channel = std::make_shared<GenerationChannel>();
+  {
+    Scheduler s(engine, events, SchedulerOptions{8, 1, 512});
+    ASSERT_TRUE(s.Submit(r, channel));
+    while (channel->Next()) {
+    }
+  }  // the scheduler's thread has ended: the store's statistics are ours to read
+  EXPECT_EQ(Lookups(engine.chunk_store().stats()) - before, 2u) << "one lookup per chunk";
+  const FusionStats& stats = channel->result().fusion;
+  EXPECT_TRUE(channel->result().error.empty()) << channel->result().error;
+  EXPECT_EQ(stats.chunk_hits, 1);
+  EXPECT_EQ(stats.chunk_misses, 1);
+  EXPECT_EQ(stats.chunk_tokens_hit, 24);
+  EXPECT_EQ(stats.chunk_tokens, 48);
+}
+
+}  // namespace
+}  // namespace kvfuse::engine
