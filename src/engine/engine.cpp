@@ -190,7 +190,7 @@ Status Engine::PrefillSegments(const SegmentedPrompt& prompt, const FusionOption
   seq.len = n;
   // Only exactly computed KV may serve later prompts: all of it under full and prefix,
   // the prefix segment under naive and blend.
-  const bool exact = options.mode == FusionMode::kFull || options.mode == FusionMode::kPrefix;
+  const bool exact = !fuse::ReusesChunkKv(options.mode);
   const size_t exact_tokens = exact ? tokens.size() : prompt.prefix.size();
   tree_->Insert(std::vector<int32_t>(tokens.begin(), tokens.begin() + exact_tokens), seq.table);
   return Status::Ok();

@@ -148,7 +148,7 @@ void ChunkFuser::Place(model::ForwardContext& ctx, const store::ChunkRecord& chu
 int32_t ChunkFuser::KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached) {
   int32_t kept = cached;
   if (mode == FusionMode::kFull) kept = 0;
-  if (mode == FusionMode::kNaive || mode == FusionMode::kBlend || mode == FusionMode::kAdaptive)
+  if (ReusesChunkKv(mode))
     kept = std::min<int32_t>(kept, static_cast<int32_t>(prompt.prefix.size()));
   return std::max(0, std::min(kept, prompt.size() - 1));
 }
@@ -162,7 +162,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
   const int32_t n = static_cast<int32_t>(tokens.size());
   stats.prompt_tokens = n;
   if (n == 0) return Status::Error("empty prompt");
-  if (prompt.suffix.empty() && options.mode != FusionMode::kFull && options.mode != FusionMode::kPrefix)
+  if (prompt.suffix.empty() && ReusesChunkKv(options.mode))
     return Status::Error("a fused prompt needs a non-empty suffix (the question)");
   if (n > kv.n_slots())
     return Status::Error(util::StrFormat("prompt of %d tokens exceeds the context of %d", n, kv.n_slots()));
@@ -178,7 +178,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
   stats.prefix_reused = reuse;
 
   const auto t0 = std::chrono::steady_clock::now();
-  if (options.mode == FusionMode::kFull || options.mode == FusionMode::kPrefix) {
+  if (!ReusesChunkKv(options.mode)) {
     const bool record = options.record_chunks && options.mode == FusionMode::kFull && !prompt.chunks.empty();
     model::AttentionRecorder recorder;
     if (record) {

@@ -25,4 +25,8 @@ const char* FusionModeName(FusionMode mode) {
   return "?";
 }
 
+bool ReusesChunkKv(FusionMode mode) {
+  return mode == FusionMode::kNaive || mode == FusionMode::kBlend || mode == FusionMode::kAdaptive;
+}
+
 }  // namespace kvfuse::fuse

@@ -18,6 +18,9 @@ enum class FusionMode {
 
 std::optional<FusionMode> ParseFusionMode(std::string_view name);
 const char* FusionModeName(FusionMode mode);
+// Whether `mode` places chunks' cached KV (naive, blend, adaptive); full and prefix compute
+// every token after the kept prefix exactly.
+bool ReusesChunkKv(FusionMode mode);
 
 struct FusionOptions {
   FusionMode mode = FusionMode::kBlend;

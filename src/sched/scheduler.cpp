@@ -9,14 +9,6 @@ namespace kvfuse::sched {
 
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-bool ReusesChunkKv(fuse::FusionMode mode) {
-  return mode == fuse::FusionMode::kNaive || mode == fuse::FusionMode::kBlend || mode == fuse::FusionMode::kAdaptive;
-}
-
-}  // namespace
-
 struct Scheduler::Live {
   Job job;
   int32_t seq = 0;
@@ -160,7 +152,7 @@ util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget) {
   fuse::FusionStats& stats = live.result.fusion;
   if (!prompt.chunks.empty()) {
     fuse::FusionPlan& plan = live.plan;
-    if (ReusesChunkKv(req.fusion.mode) && plan.chunks.size() < prompt.chunks.size()) {
+    if (fuse::ReusesChunkKv(req.fusion.mode) && plan.chunks.size() < prompt.chunks.size()) {
       const std::vector<int32_t>& chunk = prompt.chunks[plan.chunks.size()];
       const int32_t misses = plan.stats.chunk_misses;
       KVFUSE_RETURN_IF_ERROR(executor_.WarmChunk(chunk, plan));
