@@ -1,5 +1,4 @@
 #include "fuse/chunk_fuser.h"
-#include "fuse/fusion_plan.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,6 +6,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "fuse/batch_of.h"
+#include "fuse/fusion_plan.h"
 #include "kernels/ops.h"
 #include "tensor/half.h"
 #include "util/hash.h"
@@ -19,17 +20,6 @@ namespace {
 
 double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Tokens at consecutive positions from `start`, position p in slots[p] (or slot p).
-model::TokenBatch BatchOf(const std::vector<int32_t>& tokens, int32_t start, int32_t seq, bool last_logits,
-                          const std::vector<int32_t>* slots = nullptr) {
-  model::TokenBatch b;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const int32_t pos = start + static_cast<int32_t>(i);
-    b.Add(tokens[i], pos, seq, slots ? (*slots)[pos] : pos, last_logits && i + 1 == tokens.size());
-  }
-  return b;
 }
 
 // Attention statistics with one segment per chunk (prefix and suffix are not counted).
@@ -226,205 +216,6 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
   }
   stats.ms_forward = ms_other + MsSince(t1);
   return Status::Ok();
-}
-
-void ChunkFuser::Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
-                       const std::vector<int32_t>& slots, const SegmentedPrompt& prompt,
-                       const FusionOptions& options,
-                       std::vector<float>& logits, FusionStats& stats) const {
-  const float ratio = options.recompute_ratio;
-  const model::HParams& hp = model_.hparams();
-  const size_t n_embd = hp.n_embd;
-  const int32_t chunks_begin = static_cast<int32_t>(prompt.prefix.size());
-  const int32_t n_chunk = stats.chunk_tokens;
-  const int32_t n_suffix = static_cast<int32_t>(prompt.suffix.size());
-
-  // Chunk tokens then suffix tokens, at their prompt positions.
-  std::vector<int32_t> tail;
-  for (const auto& c : prompt.chunks) tail.insert(tail.end(), c.begin(), c.end());
-  tail.insert(tail.end(), prompt.suffix.begin(), prompt.suffix.end());
-  const model::TokenBatch all = BatchOf(tail, chunks_begin, seq, false, &slots);
-  std::vector<float> hidden(tail.size() * n_embd);
-  model_.Embed(all, hidden.data());
-
-  // Which chunk tokens to recompute in layers >= 1.
-  int32_t n_select = static_cast<int32_t>(std::ceil(ratio * n_chunk));
-  if (hp.n_layers < 2) n_select = n_chunk;
-  std::vector<int32_t> selected;  // rows of `all`
-  if (n_select >= n_chunk) {
-    selected.resize(n_chunk);
-    std::iota(selected.begin(), selected.end(), 0);
-    model_.RunLayers(ctx, all, 0, 1, hidden.data(), kv);
-  } else {
-    // Layer 0 for the chunk tokens only: its K/V equal the cached ones (they do not
-    // depend on context), but layer 1's input is needed to measure the deviation.
-    model::TokenBatch chunk_batch = BatchOf(std::vector<int32_t>(tail.begin(), tail.begin() + n_chunk),
-                                            chunks_begin, seq, false, &slots);
-    model_.RunLayers(ctx, chunk_batch, 0, 1, hidden.data(), kv);
-    std::vector<float> k_fresh, v_fresh;
-    model_.ProjectKv(ctx, chunk_batch, 1, hidden.data(), k_fresh, v_fresh);
-    const int row = model_.kv_geometry().row_elements();
-    std::vector<float> deviation(n_chunk);
-    ctx.pool.ParallelFor(n_chunk, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int32_t slot = slots[chunks_begin + t];
-        const uint16_t* k_old = kv.k(1, slot);
-        const uint16_t* v_old = kv.v(1, slot);
-        double d = 0;
-        for (int i = 0; i < row; ++i) {
-          const double dk = k_fresh[t * row + i] - tensor::Fp16ToFp32(k_old[i]);
-          const double dv = v_fresh[t * row + i] - tensor::Fp16ToFp32(v_old[i]);
-          d += dk * dk + dv * dv;
-        }
-        deviation[t] = static_cast<float>(d);
-      }
-    });
-    selected.resize(n_chunk);
-    std::iota(selected.begin(), selected.end(), 0);
-    std::partial_sort(selected.begin(), selected.begin() + n_select, selected.end(),
-                      [&](int32_t a, int32_t b) { return deviation[a] > deviation[b]; });
-    selected.resize(n_select);
-    std::sort(selected.begin(), selected.end());
-    // The suffix has no cache: layer 0 for it too.
-    if (n_suffix > 0) {
-      model::TokenBatch suffix_batch = BatchOf(prompt.suffix, chunks_begin + n_chunk, seq, false, &slots);
-      model_.RunLayers(ctx, suffix_batch, 0, 1, hidden.data() + n_chunk * n_embd, kv);
-    }
-  }
-  stats.chunk_tokens_recomputed = static_cast<int32_t>(selected.size());
-  stats.tokens_computed += n_suffix;
-
-  // Layers >= 1 for the selected chunk tokens and the suffix; every other token keeps
-  // its cached K/V, read through the slots.
-  for (int32_t s = 0; s < n_suffix; ++s) selected.push_back(n_chunk + s);
-  model::TokenBatch subset;
-  std::vector<float> sub_hidden(selected.size() * n_embd);
-  for (size_t i = 0; i < selected.size(); ++i) {
-    const int32_t r = selected[i];
-    subset.Add(all.token_ids[r], all.positions[r], seq, all.kv_slots[r], false);
-    std::copy_n(hidden.data() + r * n_embd, n_embd, sub_hidden.data() + i * n_embd);
-  }
-  if (options.bottom_right_mask) {
-    const int32_t k_len = prompt.size(), q_len = static_cast<int32_t>(selected.size());
-    for (int32_t i = 0; i < q_len; ++i) subset.attend_limits.push_back(k_len - q_len + i);
-  }
-  RunSubset(ctx, kv, subset, sub_hidden, 1, logits);
-}
-
-void ChunkFuser::RunSubset(model::ForwardContext& ctx, kv::KvCache& kv, const model::TokenBatch& batch,
-                           std::vector<float>& hidden, int first_layer, std::vector<float>& logits) const {
-  const model::HParams& hp = model_.hparams();
-  model_.RunLayers(ctx, batch, first_layer, hp.n_layers, hidden.data(), kv);
-  logits.resize(hp.n_vocab);
-  model_.Logits(ctx, hidden.data() + static_cast<size_t>(batch.size() - 1) * hp.n_embd, 1, logits.data());
-}
-
-namespace {
-
-// Normalised Kendall-tau distance between the orders in which two lists hold the
-// elements they share (0: same order, 1: reversed); 0 when fewer than two are shared.
-double OrderDistance(const std::vector<uint64_t>& before, const std::vector<uint64_t>& now) {
-  std::vector<size_t> rank_now;  // position in `now` of each shared element, in `before` order
-  for (uint64_t key : before)
-    if (auto it = std::find(now.begin(), now.end(), key); it != now.end()) rank_now.push_back(it - now.begin());
-  const size_t m = rank_now.size();
-  if (m < 2) return 0.0;
-  size_t discordant = 0;
-  for (size_t a = 0; a < m; ++a)
-    for (size_t b = a + 1; b < m; ++b) discordant += rank_now[a] > rank_now[b];
-  return static_cast<double>(discordant) / (m * (m - 1) / 2);
-}
-
-}  // namespace
-
-void ChunkFuser::Adaptive(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
-                          const SegmentedPrompt& prompt,
-                          const std::vector<std::shared_ptr<const store::ChunkRecord>>& chunks, float alpha,
-                          std::vector<float>& logits, FusionStats& stats) const {
-  // Per chunk: beta = share of its recorded attention to earlier chunks that are still
-  // in front of it, penalised by how their order changed; CFO = alpha * CCI * (1 - beta').
-  std::vector<int32_t> positions;  // chunk tokens to recompute, then the suffix
-  std::vector<uint64_t> keys_before;
-  for (size_t i = 0; i < prompt.chunks.size(); ++i) {
-    const store::ChunkRecord* rec = chunks[i].get();
-    const int32_t n_i = static_cast<int32_t>(prompt.chunks[i].size());
-    if (rec && n_i > 0) {
-      double total = 0, kept = 0;
-      for (size_t c = 0; c < rec->context_chunks.size(); ++c) {
-        total += rec->context_weights[c];
-        if (std::find(keys_before.begin(), keys_before.end(), rec->context_chunks[c]) != keys_before.end())
-          kept += rec->context_weights[c];
-      }
-      const double beta = total > 0 ? kept / total : 1.0;
-      const double beta_adj = beta * (1.0 - OrderDistance(rec->context_chunks, keys_before));
-      const double cfo = std::min(1.0, alpha * rec->cci * (1.0 - beta_adj));
-      const int32_t k = std::min(n_i, static_cast<int32_t>(std::ceil(cfo * n_i - 1e-9)));
-      std::vector<int32_t> order(n_i);
-      std::iota(order.begin(), order.end(), 0);
-      if (rec->token_scores.size() == static_cast<size_t>(n_i))
-        std::stable_sort(order.begin(), order.end(),
-                         [&](int32_t a, int32_t b) { return rec->token_scores[a] > rec->token_scores[b]; });
-      for (int32_t j = 0; j < k; ++j) positions.push_back(prompt.ChunkOffset(i) + order[j]);
-      stats.chunk_tokens_recomputed += k;
-    }
-    keys_before.push_back(rec ? rec->key : 0);
-  }
-  std::sort(positions.begin(), positions.end());
-  const int32_t suffix_begin = prompt.size() - static_cast<int32_t>(prompt.suffix.size());
-  for (int32_t p = suffix_begin; p < prompt.size(); ++p) positions.push_back(p);
-  stats.tokens_computed += static_cast<int32_t>(prompt.suffix.size());
-
-  const std::vector<int32_t> tokens = prompt.Flatten();
-  model::TokenBatch batch;
-  for (int32_t p : positions) batch.Add(tokens[p], p, seq, slots[p], false);
-  std::vector<float> hidden(positions.size() * static_cast<size_t>(model_.hparams().n_embd));
-  model_.Embed(batch, hidden.data());
-  RunSubset(ctx, kv, batch, hidden, 0, logits);
-}
-
-void ChunkFuser::RecordChunks(model::ForwardContext& ctx, const kv::KvCache& kv, const std::vector<int32_t>& slots,
-                              const SegmentedPrompt& prompt, const model::AttentionRecorder& rec) {
-  const model::HParams& hp = model_.hparams();
-  const double per_pass = static_cast<double>(hp.n_layers) * hp.n_heads;  // mass is summed over both
-  const int n_seg = rec.n_segments;
-  const store::ChunkShape shape = chunk_shape();
-  std::vector<uint64_t> keys;
-  for (const auto& c : prompt.chunks) keys.push_back(ChunkKey(c));
-  for (size_t i = 0; i < prompt.chunks.size(); ++i) {
-    const int32_t n_i = static_cast<int32_t>(prompt.chunks[i].size());
-    if (n_i == 0) continue;
-    const int32_t offset = prompt.ChunkOffset(i);
-    auto record = std::make_shared<store::ChunkRecord>();
-    record->key = keys[i];
-    record->Resize(shape, prompt.chunks[i]);
-    std::vector<double> to_chunk(i, 0.0);
-    double intra = 0;
-    record->token_scores.assign(n_i, 0.0f);
-    for (int32_t j = 0; j < n_i; ++j) {
-      for (int h = 0; h < rec.n_heads; ++h) {
-        const float* mass = rec.mass.data() + (static_cast<size_t>(offset + j) * rec.n_heads + h) * n_seg;
-        for (size_t c = 0; c < i; ++c) {
-          to_chunk[c] += mass[c] / per_pass;
-          record->token_scores[j] += static_cast<float>(mass[c] / per_pass);
-        }
-        intra += mass[i] / per_pass;
-      }
-    }
-    // Cache-Craft's a (attention to earlier chunks per token pair) and b (within the chunk).
-    double a = 0;
-    for (size_t c = 0; c < i; ++c) a += to_chunk[c] / (static_cast<double>(n_i) * prompt.chunks[c].size());
-    const double b = intra / (static_cast<double>(n_i) * n_i);
-    record->cci = b > 0 ? static_cast<float>(1.0 / (1.0 + std::exp(-a / b))) : 0.0f;
-    for (size_t c = 0; c < i; ++c) {
-      record->context_chunks.push_back(keys[c]);
-      record->context_weights.push_back(static_cast<float>(to_chunk[c]));
-    }
-    util::Hasher context;
-    context.Add(prompt.prefix.data(), prompt.prefix.size() * 4).Add(keys.data(), i * sizeof(uint64_t));
-    record->context_hash = context.Digest();
-    CopyOut(ctx, kv, slots.data() + offset, offset, *record);
-    store_.Put(record);
-  }
 }
 
 }  // namespace kvfuse::fuse
