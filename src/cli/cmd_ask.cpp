@@ -34,6 +34,21 @@ util::Result<engine::SyncResult> Generate(engine::Engine& e, const engine::Segme
   return answer;
 }
 
+// Prints one line per hit (heading, file, ranks) and returns the hits' texts.
+std::vector<std::string> PrintHits(const rag::Collection& collection, const std::vector<rag::SearchHit>& hits) {
+  std::vector<std::string> texts;
+  for (const rag::SearchHit& h : hits) {
+    const rag::CollectionChunk* c = collection.chunk(h.id);
+    texts.push_back(c->text);
+    const auto rank = [](int32_t r) { return r > 0 ? std::to_string(r) : std::string("-"); };
+    std::printf("  #%d %s (%s; bm25 rank %s, dense rank %s", h.id, c->heading.c_str(), c->file.c_str(),
+                rank(h.bm25_rank).c_str(), rank(h.dense_rank).c_str());
+    if (h.linked_from >= 0) std::printf(", named by #%d", h.linked_from);
+    std::printf(")\n");
+  }
+  return texts;
+}
+
 }  // namespace
 
 int AskCommand(int argc, char** argv) {
@@ -81,17 +96,8 @@ int AskCommand(int argc, char** argv) {
   if (!found.ok()) return Fail(found.status().message());
   const std::vector<rag::SearchHit>& hits = found.value();
   const double retrieve_ms = MsSince(t_retrieve);
-  std::vector<std::string> texts;
   std::printf("retrieved %zu chunks in %.1f ms:\n", hits.size(), retrieve_ms);
-  for (const rag::SearchHit& h : hits) {
-    const rag::CollectionChunk* c = collection->chunk(h.id);
-    texts.push_back(c->text);
-    const auto rank = [](int32_t r) { return r > 0 ? std::to_string(r) : std::string("-"); };
-    std::printf("  #%d %s (%s; bm25 rank %s, dense rank %s", h.id, c->heading.c_str(), c->file.c_str(),
-                rank(h.bm25_rank).c_str(), rank(h.dense_rank).c_str());
-    if (h.linked_from >= 0) std::printf(", named by #%d", h.linked_from);
-    std::printf(")\n");
-  }
+  const std::vector<std::string> texts = PrintHits(collection.value(), hits);
   auto prompt = engine::BuildRagPrompt(e, args->Get("--system", engine::kDefaultRagSystemPrompt), texts, question);
   if (!prompt.ok()) return Fail(prompt.status().message());
 
