@@ -8,33 +8,14 @@
 #include <random>
 
 #include "engine/engine.h"
-#include "model_gen/test_model_file.h"
+#include "tiny_engine.h"
 
 namespace kvfuse::engine {
 
 namespace {
 
-std::string TinyModel() {
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  EXPECT_TRUE(path.ok()) << path.status().message();
-  return path.ok() ? path.value() : "";
-}
-
-std::unique_ptr<Engine> Load(int n_ctx) {
-  EngineOptions o;
-  o.model_path = TinyModel();
-  o.n_ctx = n_ctx;
-  auto e = Engine::Load(o);
-  EXPECT_TRUE(e.ok()) << e.status().message();
-  return std::move(e).value();
-}
-
-std::vector<int32_t> Tokens(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 1000);
-  return t;
-}
+std::unique_ptr<Engine> Load(int n_ctx) { return LoadTinyEngine(n_ctx); }
+std::vector<int32_t> Tokens(int n, uint32_t seed) { return RandomTokens(n, seed); }
 
 SegmentedPrompt Prompt(std::vector<int> chunk_seeds, uint32_t question) {
   SegmentedPrompt p;

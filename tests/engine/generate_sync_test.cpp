@@ -2,36 +2,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <random>
 
 #include "engine/generate_sync.h"
-#include "model_gen/test_model_file.h"
+#include "tiny_engine.h"
 
 namespace kvfuse::engine {
 namespace {
 
-std::unique_ptr<Engine> LoadTiny() {
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  EXPECT_TRUE(path.ok());
-  EngineOptions o;
-  o.model_path = path.value();
-  o.n_ctx = 256;
-  auto e = Engine::Load(o);
-  EXPECT_TRUE(e.ok()) << e.status().message();
-  return std::move(e).value();
-}
-
-std::vector<int32_t> Prompt() {
-  std::mt19937 rng(7);
-  std::vector<int32_t> t(40);
-  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 1000);
-  return t;
-}
+std::vector<int32_t> Prompt() { return RandomTokens(40, 7); }
 
 int32_t ArgMax(const std::vector<float>& v) { return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
 TEST(GenerateSync, GreedyEqualsTheEnginesOwnLoop) {
-  auto e = LoadTiny();
+  auto e = LoadTinyEngine(256);
+  ASSERT_NE(e, nullptr);
   const std::vector<int32_t> prompt = Prompt();
   std::vector<float> logits;
   ASSERT_TRUE(e->Evaluate(prompt, 0, false, logits).ok());
@@ -65,7 +49,8 @@ TEST(GenerateSync, GreedyEqualsTheEnginesOwnLoop) {
 }
 
 TEST(GenerateSync, NothingToGenerateAndTooLongAreHandled) {
-  auto e = LoadTiny();
+  auto e = LoadTinyEngine(256);
+  ASSERT_NE(e, nullptr);
   SegmentedPrompt p;
   p.prefix = Prompt();
   SyncRequest request;

@@ -3,10 +3,8 @@
 // and the request's statistics count hits and misses as they happened.
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include "engine/engine.h"
-#include "model_gen/test_model_file.h"
+#include "tiny_engine.h"
 
 namespace kvfuse::engine {
 namespace {
@@ -21,29 +19,17 @@ class NullEvents final : public SchedulerEvents {
   void SetKvUsage(int64_t, int64_t) override {}
 };
 
-std::vector<int32_t> Tokens(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % 1000);
-  return t;
-}
-
 uint64_t Lookups(const store::StoreStats& s) { return s.ram_hits + s.disk_hits + s.misses; }
 
 TEST(ScheduledFusion, OneChunkStoreLookupPerChunkAndStatisticsAsTheyHappened) {
-  auto path = tools::TestModelFile("tiny", "f32", 5);
-  ASSERT_TRUE(path.ok());
-  EngineOptions o;
-  o.model_path = path.value();
-  o.n_ctx = 512;
-  auto e = Engine::Load(o);
-  ASSERT_TRUE(e.ok()) << e.status().message();
-  Engine& engine = *e.value();
+  auto e = LoadTinyEngine(512);
+  ASSERT_NE(e, nullptr);
+  Engine& engine = *e;
 
   GenerationRequest r;
-  r.prompt.prefix = Tokens(20, 1);
-  r.prompt.chunks = {Tokens(24, 51), Tokens(24, 52)};
-  r.prompt.suffix = Tokens(6, 9);
+  r.prompt.prefix = RandomTokens(20, 1);
+  r.prompt.chunks = {RandomTokens(24, 51), RandomTokens(24, 52)};
+  r.prompt.suffix = RandomTokens(6, 9);
   r.fusion.mode = FusionMode::kBlend;
   r.sampling.temperature = 0;
   r.max_tokens = 2;
