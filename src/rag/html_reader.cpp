@@ -80,8 +80,8 @@ std::string Lower(std::string_view s) {
 }  // namespace
 
 Document ParseHtml(std::string_view raw) {
-  const std::string repaired = IsValidUtf8(raw) ? std::string() : ToValidUtf8(raw);  // copies only when needed
-  const std::string_view h = repaired.empty() ? raw : std::string_view(repaired);
+  std::string repaired;
+  const std::string_view h = AsValidUtf8(raw, repaired);
   Document doc;
   std::string text, heading, title;
   enum class Into { kBody, kHeading, kTitle } into = Into::kBody;

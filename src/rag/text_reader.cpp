@@ -51,8 +51,8 @@ std::string StripInlineMarkdown(std::string_view line) {
 }
 
 Document Parse(std::string_view raw, bool markdown) {
-  const std::string repaired = IsValidUtf8(raw) ? std::string() : ToValidUtf8(raw);  // copies only when needed
-  const std::string_view text = repaired.empty() ? raw : std::string_view(repaired);
+  std::string repaired;
+  const std::string_view text = AsValidUtf8(raw, repaired);
   Document doc;
   std::string heading, paragraph;
   bool in_fence = false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "tokenizer/stream_decoder.h"
 #include "tokenizer/utf8.h"
 
 namespace kvfuse::rag {
@@ -37,19 +38,12 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
-std::string ToValidUtf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    if (const size_t len = ValidUtf8At(text, i); len > 0) {
-      out.append(text.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
+std::string ToValidUtf8(std::string_view text) { return tokenizer::ReplaceInvalidUtf8(text); }
+
+std::string_view AsValidUtf8(std::string_view text, std::string& repaired) {
+  if (IsValidUtf8(text)) return text;
+  repaired = ToValidUtf8(text);
+  return repaired;
 }
 
 std::vector<std::string> Words(std::string_view text) {

@@ -18,6 +18,8 @@ void AppendCollapsedWhitespace(std::string& out, std::string_view text);
 bool IsValidUtf8(std::string_view text);
 // Ill-formed UTF-8 sequences become U+FFFD.
 std::string ToValidUtf8(std::string_view text);
+// `text` itself when it is valid UTF-8 (no copy), else ToValidUtf8(text) kept in `repaired`.
+std::string_view AsValidUtf8(std::string_view text, std::string& repaired);
 // Lower-cased words (ASCII letters and digits, and any non-ASCII bytes), in order.
 std::vector<std::string> Words(std::string_view text);
 

@@ -19,11 +19,12 @@ size_t CompleteUtf8Prefix(const std::string& s) {
   return n;
 }
 
-std::string ReplaceInvalidUtf8(const std::string& s) {
+std::string ReplaceInvalidUtf8(std::string_view s) {
   std::string out;
+  out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     if (const size_t len = ValidUtf8At(s, i); len > 0) {
-      out.append(s, i, len);
+      out.append(s.substr(i, len));
       i += len;
     } else {
       out += "\xEF\xBF\xBD";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "tokenizer/tokenizer.h"
 
@@ -24,7 +25,7 @@ class StreamDecoder {
 
 // s with every byte that is not part of a well-formed UTF-8 sequence (see ValidUtf8At)
 // replaced by U+FFFD.
-std::string ReplaceInvalidUtf8(const std::string& s);
+std::string ReplaceInvalidUtf8(std::string_view s);
 
 // Length of the longest prefix of s made of complete UTF-8 sequences, treating bytes
 // that can never start or continue a valid sequence as complete (they are passed on).
