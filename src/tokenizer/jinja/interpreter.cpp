@@ -205,16 +205,15 @@ Value Interpreter::NewString(int line, std::string s) {
 Value Interpreter::NewList(int line, List l) {
   CheckList(line, l.size());
   Step(line, static_cast<int64_t>(l.size()));
-  Value v(std::move(l));
-  if (v.depth() > limits_.max_value_depth)
-    RenderFail(line, StrFormat("a value would nest deeper than %d levels of lists and dicts (limit max_value_depth)",
-                               limits_.max_value_depth));
-  return v;
+  return CheckDepth(line, Value(std::move(l)));
 }
 
 Value Interpreter::NewDict(int line, Dict d) {
   Step(line, static_cast<int64_t>(d.size()));
-  Value v(std::move(d));
+  return CheckDepth(line, Value(std::move(d)));
+}
+
+Value Interpreter::CheckDepth(int line, Value v) {
   if (v.depth() > limits_.max_value_depth)
     RenderFail(line, StrFormat("a value would nest deeper than %d levels of lists and dicts (limit max_value_depth)",
                                limits_.max_value_depth));

@@ -68,6 +68,7 @@ class Interpreter {
   Value NewString(int line, std::string s);
   Value NewList(int line, List l);
   Value NewDict(int line, Dict d);
+  Value CheckDepth(int line, Value v);  // v, unless it nests deeper than max_value_depth
   // str(v), within max_string_bytes.
   std::string Text(const Value& v, int line);
   // v == w, charged per value compared.
