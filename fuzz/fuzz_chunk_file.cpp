@@ -12,6 +12,7 @@
 #include <string>
 
 #include "store/disk_tier.h"
+#include "temp_dir.h"
 
 using namespace kvfuse;
 
@@ -24,17 +25,12 @@ std::unique_ptr<store::DiskTier>& Tier() {
   return tier;
 }
 
-void RemoveDirectory() { std::filesystem::remove_all(Tier()->dir()); }
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  char dir[] = "/tmp/kvfuse-fuzz-chunks-XXXXXX";
-  if (!::mkdtemp(dir)) std::abort();
-  auto tier = store::DiskTier::Open(dir);
+  auto tier = store::DiskTier::Open(fuzz::TempDir("chunks"));
   if (!tier.ok()) std::abort();
   Tier() = std::make_unique<store::DiskTier>(std::move(tier).value());
-  std::atexit(RemoveDirectory);
   return 0;
 }
 

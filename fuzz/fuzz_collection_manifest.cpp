@@ -12,25 +12,17 @@
 #include <string>
 
 #include "rag/collection_files.h"
+#include "temp_dir.h"
 #include "util/hash.h"
 
 using namespace kvfuse;
 
 namespace {
-std::string& Path() {
-  static std::string path;
+const std::string& Path() {
+  static const std::string path = fuzz::TempDir("manifest") + "/collection.json";
   return path;
 }
-void RemoveDirectory() { std::filesystem::remove_all(std::filesystem::path(Path()).parent_path()); }
 }  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  char dir[] = "/tmp/kvfuse-fuzz-manifest-XXXXXX";
-  if (!::mkdtemp(dir)) std::abort();
-  Path() = std::string(dir) + "/collection.json";
-  std::atexit(RemoveDirectory);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
