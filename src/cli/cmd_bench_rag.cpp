@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "engine/generate_sync.h"
 #include "cli/rag_workload.h"
+#include "engine/generate_sync.h"
 
 namespace kvfuse::cli {
 
