@@ -9,13 +9,12 @@
 #include "engine/rag_prompt.h"
 #include "rag/collection.h"
 #include "rag/retrieve.h"
+#include "util/timing.h"
 
 namespace kvfuse::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 // Greedy decoding up to max_tokens or the end of the turn; pieces go to stdout as they come
 // when `stream` (then a line feed).
@@ -95,7 +94,7 @@ int AskCommand(int argc, char** argv) {
   auto found = rag::Retrieve(collection.value(), question, search, embedder);
   if (!found.ok()) return Fail(found.status().message());
   const std::vector<rag::SearchHit>& hits = found.value();
-  const double retrieve_ms = MsSince(t_retrieve);
+  const double retrieve_ms = util::MsSince(t_retrieve);
   std::printf("retrieved %zu chunks in %.1f ms:\n", hits.size(), retrieve_ms);
   const std::vector<std::string> texts = PrintHits(collection.value(), hits);
   auto prompt = engine::BuildRagPrompt(e, args->Get("--system", engine::kDefaultRagSystemPrompt), texts, question);

@@ -1,4 +1,5 @@
-// The kvfuse subcommands. Each takes the arguments after its name and returns the
+// The kvfuse product subcommands (the benchmark and evaluation ones are in
+// cli/bench/bench_commands.h). Each takes the arguments after its name and returns the
 // process exit code; errors are printed to stderr.
 #pragma once
 
@@ -7,16 +8,11 @@
 namespace kvfuse::cli {
 
 int RunCommand(int argc, char** argv);
-int PerplexityCommand(int argc, char** argv);
-int BenchCommand(int argc, char** argv);
 int InspectCommand(int argc, char** argv);
-int BenchRagCommand(int argc, char** argv);
 int TokenizeCommand(int argc, char** argv);
-int EvalQaCommand(int argc, char** argv);
 int IngestCommand(int argc, char** argv);
 int AskCommand(int argc, char** argv);
 int ServeCommand(int argc, char** argv);
-int BenchServeCommand(int argc, char** argv);
 
 // Prints "error: message" and returns 1.
 int Fail(const std::string& message);

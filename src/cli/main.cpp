@@ -2,6 +2,7 @@
 #include <cstring>
 #include <string>
 
+#include "cli/bench/bench_commands.h"
 #include "cli/commands.h"
 
 namespace {

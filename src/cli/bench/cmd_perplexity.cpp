@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/bench/bench_commands.h"
 #include "cli/commands.h"
 
 namespace kvfuse::cli {

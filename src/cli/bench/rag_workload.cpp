@@ -1,11 +1,34 @@
-#include "cli/rag_workload.h"
+#include "cli/bench/rag_workload.h"
 
 #include <algorithm>
-#include <cmath>
-#include <random>
 #include <set>
 
 namespace kvfuse::cli {
+
+namespace {
+
+std::vector<double> ZipfWeights(int n) {
+  std::vector<double> weights(n);
+  for (int r = 0; r < n; ++r) weights[r] = 1.0 / (r + 1);
+  return weights;
+}
+
+}  // namespace
+
+ZipfChunkPicker::ZipfChunkPicker(int pool_size) {
+  const std::vector<double> weights = ZipfWeights(pool_size);
+  zipf_ = std::discrete_distribution<int>(weights.begin(), weights.end());
+}
+
+std::vector<int> ZipfChunkPicker::Pick(int k, std::mt19937& rng) {
+  std::vector<int> picked;
+  while (static_cast<int>(picked.size()) < k) {
+    const int c = zipf_(rng);
+    if (std::find(picked.begin(), picked.end(), c) == picked.end()) picked.push_back(c);
+  }
+  std::shuffle(picked.begin(), picked.end(), rng);
+  return picked;
+}
 
 RagWorkload MakeRagWorkload(const RagWorkloadOptions& o, int32_t n_vocab, int32_t bos, int32_t first_id) {
   std::mt19937 rng(o.seed);
@@ -20,23 +43,14 @@ RagWorkload MakeRagWorkload(const RagWorkloadOptions& o, int32_t n_vocab, int32_
   std::vector<int32_t> prefix = tokens(o.prefix_tokens);
   if (bos >= 0 && !prefix.empty()) prefix[0] = bos;
 
-  // Zipf(1.0): chunk of rank r drawn with weight 1 / r.
-  std::vector<double> weights(o.pool_size);
-  for (int r = 0; r < o.pool_size; ++r) weights[r] = 1.0 / (r + 1);
-  std::discrete_distribution<int> zipf(weights.begin(), weights.end());
+  ZipfChunkPicker picker(o.pool_size);
   std::set<int> used;
   const int k = std::min(o.chunks_per_request, o.pool_size);
   for (int q = 0; q < o.n_requests + o.n_history; ++q) {
-    std::vector<int> picked;
-    while (static_cast<int>(picked.size()) < k) {
-      const int c = zipf(rng);
-      if (std::find(picked.begin(), picked.end(), c) == picked.end()) picked.push_back(c);
-    }
-    std::shuffle(picked.begin(), picked.end(), rng);
     engine::SegmentedPrompt p;
     p.prefix = prefix;
     const bool measured = q < o.n_requests;
-    for (int c : picked) {
+    for (int c : picker.Pick(k, rng)) {
       p.chunks.push_back(w.pool[c]);
       if (measured) used.insert(c);
     }

@@ -2,28 +2,16 @@
 // llama-bench: pp = one prompt of P random tokens from an empty cache; tg = N single-token
 // steps from an empty cache; each repeated -r times after one warm-up run.
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <random>
 
+#include "cli/bench/bench_commands.h"
+#include "cli/bench/stats.h"
 #include "cli/commands.h"
 
 namespace kvfuse::cli {
 
 namespace {
-
-struct Stats {
-  double mean = 0, stddev = 0;
-};
-
-Stats Summarise(const std::vector<double>& v) {
-  Stats s;
-  for (double x : v) s.mean += x;
-  s.mean /= v.size();
-  for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
-  s.stddev = v.size() > 1 ? std::sqrt(s.stddev / (v.size() - 1)) : 0;
-  return s;
-}
 
 util::Result<double> TimeOnce(engine::Engine& e, int n_prompt, int n_gen, std::mt19937& rng) {
   std::uniform_int_distribution<int32_t> pick(0, e.hparams().n_vocab - 1);
@@ -82,15 +70,15 @@ int BenchCommand(int argc, char** argv) {
       if (!s.ok()) return Fail(s.status().message());
       rates.push_back((t.n_prompt + t.n_gen) / s.value());
     }
-    const Stats st = Summarise(rates);
+    const double mean = Mean(rates), stddev = SampleStddev(rates, mean);
     const int n = t.n_prompt + t.n_gen;
     if (json) {
       std::printf("  {\"model\": \"%s\", \"test\": \"%s%d\", \"n_prompt\": %d, \"n_gen\": %d, "
                   "\"threads\": %s, \"avg_ts\": %.3f, \"stddev_ts\": %.3f}%s\n",
                   model.c_str(), t.name, n, t.n_prompt, t.n_gen, args->Get("-t", "2").c_str(),
-                  st.mean, st.stddev, ti + 1 < tests.size() ? "," : "");
+                  mean, stddev, ti + 1 < tests.size() ? "," : "");
     } else {
-      std::printf("| %s | %s%d | %.2f ± %.2f |\n", model.c_str(), t.name, n, st.mean, st.stddev);
+      std::printf("| %s | %s%d | %.2f ± %.2f |\n", model.c_str(), t.name, n, mean, stddev);
     }
     std::fflush(stdout);
   }

@@ -1,0 +1,278 @@
+// kvfuse bench-rag: time to first token of a RAG prompt under every fusion mode
+// (shared/design/BENCHMARKS.md sections 2 and 3). Chunks are pre-warmed into the store
+// first; each mode then serves the same requests in the same order, with the chunk store
+// warm in RAM and, for the chunk-reusing modes, warm on disk only (RAM dropped before
+// every request). Fidelity is measured against `full`: KL divergence of the first-token
+// distribution and greedy top-1 agreement over the first --gen generated tokens. Adaptive
+// runs last, on chunk variants recorded from full prefills of separate history requests.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+#include "cli/bench/bench_commands.h"
+#include "cli/bench/chunk_variants.h"
+#include "cli/bench/rag_workload.h"
+#include "cli/bench/stats.h"
+#include "cli/commands.h"
+#include "engine/generate_sync.h"
+#include "util/timing.h"
+
+namespace kvfuse::cli {
+
+namespace {
+
+using engine::FusionMode;
+
+struct BenchRagOptions {
+  Args engine_args;  // what LoadEngine reads: -m, -t, --store
+  RagWorkloadOptions workload;
+  int n_gen = 32;
+  double ratio = 0.15;
+  double alpha = 1.0;
+  bool json = false;
+};
+
+util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
+  auto parsed = Args::Parse(argc, argv, {"-m", "-t", "-r", "--ratio", "--alpha", "--gen", "--store", "--pool", "--seed"},
+                            {"--json"});
+  if (!parsed.ok()) return parsed.status();
+  const Args& args = parsed.value();
+  BenchRagOptions o;
+  RagWorkloadOptions& wo = o.workload;
+  auto requests = args.GetInt("-r", wo.n_requests);
+  auto gen = args.GetInt("--gen", o.n_gen);
+  auto pool = args.GetInt("--pool", wo.pool_size);
+  auto seed = args.GetInt("--seed", wo.seed);
+  auto ratio = args.GetFloat("--ratio", o.ratio);
+  auto alpha = args.GetFloat("--alpha", o.alpha);
+  for (const util::Status* st : {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &ratio.status(), &alpha.status()})
+    if (!st->ok()) return *st;
+  if (requests.value() < 1 || requests.value() > 10000) return util::Status::Error("-r must be 1..10000");
+  if (gen.value() < 1 || gen.value() > 4096) return util::Status::Error("--gen must be 1..4096");
+  if (pool.value() < wo.chunks_per_request || pool.value() > 100000)
+    return util::Status::Error(util::StrFormat("--pool must be %d..100000", wo.chunks_per_request));
+  if (ratio.value() < 0 || ratio.value() > 1) return util::Status::Error("--ratio must be within [0, 1]");
+  if (alpha.value() < 0) return util::Status::Error("--alpha must not be negative");
+  wo.n_requests = static_cast<int>(requests.value());
+  wo.pool_size = static_cast<int>(pool.value());
+  wo.seed = static_cast<uint32_t>(seed.value());
+  o.n_gen = static_cast<int>(gen.value());
+  o.ratio = ratio.value();
+  o.alpha = alpha.value();
+  o.json = args.Has("--json");
+  o.engine_args = args;
+  return o;
+}
+
+// A directory removed with its contents when this goes (nothing when path is empty).
+struct TemporaryDirectory {
+  std::string path;
+  ~TemporaryDirectory() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+// The random-token workload; token ids skip the unk/bos/eos of SPM vocabularies.
+RagWorkload MakeWorkload(const engine::Engine& e, const RagWorkloadOptions& wo, FILE* log) {
+  int32_t bos = -1, first_id = 0;
+  if (const auto* tok = e.tokenizer()) {
+    if (tok->vocab().add_bos) bos = tok->vocab().bos_id;
+    first_id = std::min<int32_t>(3, e.hparams().n_vocab - 1);
+  }
+  RagWorkload w = MakeRagWorkload(wo, e.hparams().n_vocab, bos, first_id);
+  std::fprintf(log, "workload: %d requests of %d tokens (%d-token prefix, %d chunks x %d, %d-token question), "
+               "pool %d, %zu distinct chunks used\n", wo.n_requests, wo.PromptTokens(), wo.prefix_tokens,
+               wo.chunks_per_request, wo.chunk_tokens, wo.question_tokens, wo.pool_size, w.used_chunks.size());
+  return w;
+}
+
+util::Status PrewarmChunks(engine::Engine& e, const RagWorkload& w, FILE* log) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int c : w.used_chunks) KVFUSE_RETURN_IF_ERROR(e.WarmChunk(w.pool[c]));
+  const double warm_ms = util::MsSince(t0);
+  std::fprintf(log, "pre-warmed %zu chunks in %.1f s (%.0f ms per chunk)\n", w.used_chunks.size(),
+               warm_ms / 1000, warm_ms / w.used_chunks.size());
+  return util::Status::Ok();
+}
+
+// Cache-Craft needs chunks cached inside earlier prompts: full prefills of the history
+// requests record them before adaptive runs.
+util::Status RecordHistory(engine::Engine& e, const RagWorkload& w, FILE* log) {
+  const auto t0 = std::chrono::steady_clock::now();
+  e.Reset();
+  e.ClearPrefixCache();
+  KVFUSE_RETURN_IF_ERROR(RecordChunkVariants(e, w.history));
+  std::fprintf(log, "recorded chunk variants from %zu history requests in %.1f s\n", w.history.size(),
+               util::MsSince(t0) / 1000);
+  return util::Status::Ok();
+}
+
+std::vector<double> Softmax(const std::vector<float>& logits) {
+  const double mx = *std::max_element(logits.begin(), logits.end());
+  std::vector<double> p(logits.size());
+  double sum = 0;
+  for (size_t i = 0; i < p.size(); ++i) sum += p[i] = std::exp(logits[i] - mx);
+  for (double& x : p) x /= sum;
+  return p;
+}
+
+double KlDivergence(const std::vector<double>& p, const std::vector<double>& q) {
+  double kl = 0;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] > 0) kl += p[i] * std::log(p[i] / std::max(q[i], 1e-300));
+  return std::max(0.0, kl);
+}
+
+// The full prefill's answer to a request, which the other modes are measured against.
+struct Reference {
+  std::vector<double> first_token_probs;
+  std::vector<int32_t> greedy;
+};
+
+// One row of the report: a fusion mode with the chunk store warm in RAM or on disk only.
+struct ModeRun {
+  FusionMode mode;
+  const char* tier;
+  bool drop_ram, bottom_right;
+};
+
+// In this order: full first (the reference), adaptive last (after the history is recorded).
+constexpr ModeRun kModeRuns[] = {
+    {FusionMode::kFull, "-", false, false},     {FusionMode::kPrefix, "-", false, false},
+    {FusionMode::kNaive, "ram", false, false},  {FusionMode::kBlend, "ram", false, false},
+    {FusionMode::kBlend, "ram", false, true},   {FusionMode::kNaive, "disk", true, false},
+    {FusionMode::kBlend, "disk", true, false},  {FusionMode::kAdaptive, "ram", false, false},
+    {FusionMode::kAdaptive, "disk", true, false}};
+
+struct ModeResult {
+  std::string mode, tier;
+  std::vector<double> ttft_ms, kl, agreement;
+  double recomputed = 0, chunk_tokens = 0, computed = 0;
+  int hits = 0, misses = 0;
+};
+
+// Adds one request's counters, and its fidelity to the reference answer, to `r`.
+void AddAnswer(ModeResult& r, const engine::SyncResult& answer, const std::vector<double>& probs,
+               const Reference& ref, int n_gen) {
+  const engine::FusionStats& stats = answer.stats;
+  r.ttft_ms.push_back(answer.ttft_ms);
+  r.recomputed += stats.chunk_tokens_recomputed;
+  r.chunk_tokens += stats.chunk_tokens;
+  r.computed += stats.tokens_computed;
+  r.hits += stats.chunk_hits;
+  r.misses += stats.chunk_misses;
+  r.kl.push_back(KlDivergence(ref.first_token_probs, probs));
+  int same = 0;
+  for (int i = 0; i < n_gen; ++i) same += answer.tokens[i] == ref.greedy[i];
+  r.agreement.push_back(static_cast<double>(same) / n_gen);
+}
+
+// Serves every request once under `run`; the full run fills `refs`.
+util::Result<ModeResult> RunMode(engine::Engine& e, const RagWorkload& w, const BenchRagOptions& o,
+                                 const ModeRun& run, std::vector<Reference>& refs) {
+  ModeResult r;
+  r.mode = std::string(engine::FusionModeName(run.mode)) + (run.bottom_right ? " (bottom-right mask)" : "");
+  r.tier = run.tier;
+  e.Reset();
+  e.ClearPrefixCache();  // each mode starts cold; prefix reuse builds up over its requests
+  engine::SyncRequest request;  // greedy, n_gen tokens whatever they are
+  request.fusion = {run.mode, static_cast<float>(o.ratio), run.bottom_right};
+  request.fusion.adaptive_alpha = static_cast<float>(o.alpha);
+  request.max_tokens = o.n_gen;
+  request.stop_at_end_of_turn = false;
+  for (size_t q = 0; q < w.requests.size(); ++q) {
+    if (run.drop_ram) e.chunk_store().DropRam();
+    auto answer = engine::GenerateSync(e, w.requests[q], request);
+    if (!answer.ok()) return answer.status();
+    const std::vector<double> probs = Softmax(answer->first_logits);
+    if (run.mode == FusionMode::kFull) refs[q] = {probs, answer->tokens};
+    AddAnswer(r, answer.value(), probs, refs[q], o.n_gen);
+  }
+  return r;
+}
+
+util::Result<std::vector<ModeResult>> RunAllModes(engine::Engine& e, const RagWorkload& w,
+                                                  const BenchRagOptions& o, FILE* log) {
+  std::vector<Reference> refs(w.requests.size());
+  std::vector<ModeResult> results;
+  bool recorded = false;
+  for (const ModeRun& run : kModeRuns) {
+    if (run.mode == FusionMode::kAdaptive && !recorded) {
+      KVFUSE_RETURN_IF_ERROR(RecordHistory(e, w, log));
+      recorded = true;
+    }
+    std::fprintf(log, "running %s (%s%s)...\n", engine::FusionModeName(run.mode), run.tier,
+                 run.bottom_right ? ", bottom-right mask" : "");
+    std::fflush(log);
+    auto result = RunMode(e, w, o, run, refs);
+    if (!result.ok()) return result.status();
+    results.push_back(std::move(result.value()));
+  }
+  return results;
+}
+
+// A JSON array or a Markdown table, a row per mode run; speedups are against the first (full).
+void PrintResults(const std::vector<ModeResult>& results, size_t n_requests, bool json) {
+  const double full_median = InterpolatedPercentile(results[0].ttft_ms, 0.5);
+  const double n_req = static_cast<double>(n_requests);
+  if (json) std::printf("[\n");
+  else
+    std::printf("| mode | store | TTFT p50 ms | TTFT p90 ms | speedup p50 | recomputed / chunk tokens | "
+                "computed tokens | first-token KL | top-1 agreement |\n"
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const ModeResult& r = results[i];
+    const double p50 = InterpolatedPercentile(r.ttft_ms, 0.5), p90 = InterpolatedPercentile(r.ttft_ms, 0.9);
+    if (json) {
+      std::printf("  {\"mode\": \"%s\", \"store\": \"%s\", \"requests\": %zu, \"ttft_p50_ms\": %.2f, "
+                  "\"ttft_p90_ms\": %.2f, \"speedup_p50\": %.3f, \"recomputed_per_request\": %.1f, "
+                  "\"chunk_tokens_per_request\": %.1f, \"computed_per_request\": %.1f, \"chunk_hits\": %d, "
+                  "\"chunk_misses\": %d, \"first_token_kl\": %.6g, \"top1_agreement\": %.4f}%s\n",
+                  r.mode.c_str(), r.tier.c_str(), n_requests, p50, p90, full_median / p50,
+                  r.recomputed / n_req, r.chunk_tokens / n_req, r.computed / n_req, r.hits, r.misses,
+                  Mean(r.kl), Mean(r.agreement), i + 1 < results.size() ? "," : "");
+    } else {
+      std::printf("| %s | %s | %.1f | %.1f | %.2fx | %.0f / %.0f | %.0f | %.4g | %.3f |\n", r.mode.c_str(),
+                  r.tier.c_str(), p50, p90, full_median / p50, r.recomputed / n_req, r.chunk_tokens / n_req,
+                  r.computed / n_req, Mean(r.kl), Mean(r.agreement));
+    }
+  }
+  if (json) std::printf("]\n");
+}
+
+}  // namespace
+
+int BenchRagCommand(int argc, char** argv) {
+  auto options = ParseOptions(argc, argv);
+  if (!options.ok()) return Fail(options.status().message());
+  const BenchRagOptions& o = options.value();
+
+  // Without --store, a private directory that is removed at the end.
+  Args engine_args = o.engine_args;
+  TemporaryDirectory temp_store;
+  if (!engine_args.Has("--store")) {
+    char tmpl[] = "/tmp/kvfuse-bench-rag-XXXXXX";
+    if (!mkdtemp(tmpl)) return Fail("cannot create a temporary chunk store directory");
+    temp_store.path = tmpl;
+    engine_args.Set("--store", temp_store.path);
+  }
+  auto loaded = LoadEngine(engine_args, o.workload.PromptTokens() + o.n_gen + 1);
+  if (!loaded.ok()) return Fail(loaded.status().message());
+  engine::Engine& e = *loaded.value();
+  FILE* log = o.json ? stderr : stdout;
+
+  const RagWorkload w = MakeWorkload(e, o.workload, log);
+  const util::Status warmed = PrewarmChunks(e, w, log);
+  if (!warmed.ok()) return Fail(warmed.message());
+  auto results = RunAllModes(e, w, o, log);
+  if (!results.ok()) return Fail(results.status().message());
+  PrintResults(results.value(), w.requests.size(), o.json);
+  return 0;
+}
+
+}  // namespace kvfuse::cli
