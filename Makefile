@@ -34,6 +34,7 @@ run: build
 
 test: build
 	python3 tools/check_layers.py src
+	python3 tools/check_sizes.py src
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)
 
 # Every fuzz target under libFuzzer with ASan + UBSan (clang), FUZZ_SECONDS each, from its

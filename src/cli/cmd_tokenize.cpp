@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "util/timing.h"
 
 namespace kvfuse::cli {
 
@@ -29,7 +30,7 @@ int TokenizeCommand(int argc, char** argv) {
   if (!tok.ok()) return Fail(tok.status().message());
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<int32_t> ids = tok.value()->Encode(text, !args->Has("--no-bos"));
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double ms = util::MsSince(t0);
   if (args->Has("--ids")) {
     std::string line = "[";
     for (size_t i = 0; i < ids.size(); ++i) line += (i ? ", " : "") + std::to_string(ids[i]);

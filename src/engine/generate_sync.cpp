@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <chrono>
 
+#include "util/timing.h"
+
 namespace kvfuse::engine {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+using util::MsSince;
 }  // namespace
 
 util::Result<SyncResult> GenerateSync(Engine& e, const SegmentedPrompt& prompt, const SyncRequest& request) {

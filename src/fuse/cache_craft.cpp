@@ -2,13 +2,10 @@
 // was cached inside a prompt, and the recording itself.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 
-#include "fuse/batch_of.h"
-#include "fuse/chunk_fuser.h"
-#include "kernels/ops.h"
-#include "tensor/half.h"
+#include "fuse/fusion_methods.h"
+#include "fuse/key_placement.h"
 #include "util/hash.h"
 
 namespace kvfuse::fuse {
@@ -29,19 +26,16 @@ double OrderDistance(const std::vector<uint64_t>& before, const std::vector<uint
   return static_cast<double>(discordant) / (m * (m - 1) / 2);
 }
 
-}  // namespace
-
-void ChunkFuser::Adaptive(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
-                          const SegmentedPrompt& prompt,
-                          const std::vector<std::shared_ptr<const store::ChunkRecord>>& chunks, float alpha,
-                          std::vector<float>& logits, FusionStats& stats) const {
-  // Per chunk: beta = share of its recorded attention to earlier chunks that are still
-  // in front of it, penalised by how their order changed; CFO = alpha * CCI * (1 - beta').
-  std::vector<int32_t> positions;  // chunk tokens to recompute, then the suffix
+// Positions of the chunk tokens to recompute, ascending. Per chunk: beta = share of its
+// recorded attention to earlier chunks that are still in front of it, penalised by how
+// their order changed; it recomputes the share CFO = alpha * CCI * (1 - beta') of its
+// tokens, those that attended most to other chunks when it was recorded.
+std::vector<int32_t> ChunkTokensToRecompute(const MethodInput& in) {
+  std::vector<int32_t> positions;
   std::vector<uint64_t> keys_before;
-  for (size_t i = 0; i < prompt.chunks.size(); ++i) {
-    const store::ChunkRecord* rec = chunks[i].get();
-    const int32_t n_i = static_cast<int32_t>(prompt.chunks[i].size());
+  for (size_t i = 0; i < in.prompt.chunks.size(); ++i) {
+    const store::ChunkRecord* rec = in.chunks[i].get();
+    const int32_t n_i = static_cast<int32_t>(in.prompt.chunks[i].size());
     if (rec && n_i > 0) {
       double total = 0, kept = 0;
       for (size_t c = 0; c < rec->context_chunks.size(); ++c) {
@@ -51,39 +45,47 @@ void ChunkFuser::Adaptive(model::ForwardContext& ctx, kv::KvCache& kv, int32_t s
       }
       const double beta = total > 0 ? kept / total : 1.0;
       const double beta_adj = beta * (1.0 - OrderDistance(rec->context_chunks, keys_before));
-      const double cfo = std::min(1.0, alpha * rec->cci * (1.0 - beta_adj));
+      const double cfo = std::min(1.0, in.options.adaptive_alpha * rec->cci * (1.0 - beta_adj));
       const int32_t k = std::min(n_i, static_cast<int32_t>(std::ceil(cfo * n_i - 1e-9)));
       std::vector<int32_t> order(n_i);
       std::iota(order.begin(), order.end(), 0);
       if (rec->token_scores.size() == static_cast<size_t>(n_i))
         std::stable_sort(order.begin(), order.end(),
                          [&](int32_t a, int32_t b) { return rec->token_scores[a] > rec->token_scores[b]; });
-      for (int32_t j = 0; j < k; ++j) positions.push_back(prompt.ChunkOffset(i) + order[j]);
-      stats.chunk_tokens_recomputed += k;
+      for (int32_t j = 0; j < k; ++j) positions.push_back(in.prompt.ChunkOffset(i) + order[j]);
     }
     keys_before.push_back(rec ? rec->key : 0);
   }
   std::sort(positions.begin(), positions.end());
-  const int32_t suffix_begin = prompt.size() - static_cast<int32_t>(prompt.suffix.size());
-  for (int32_t p = suffix_begin; p < prompt.size(); ++p) positions.push_back(p);
-  stats.tokens_computed += static_cast<int32_t>(prompt.suffix.size());
-
-  const std::vector<int32_t> tokens = prompt.Flatten();
-  model::TokenBatch batch;
-  for (int32_t p : positions) batch.Add(tokens[p], p, seq, slots[p], false);
-  std::vector<float> hidden(positions.size() * static_cast<size_t>(model_.hparams().n_embd));
-  model_.Embed(batch, hidden.data());
-  RunSubset(ctx, kv, batch, hidden, 0, logits);
+  return positions;
 }
 
-void ChunkFuser::RecordChunks(model::ForwardContext& ctx, const kv::KvCache& kv, const std::vector<int32_t>& slots,
-                              const SegmentedPrompt& prompt, const model::AttentionRecorder& rec) {
-  const model::HParams& hp = model_.hparams();
+}  // namespace
+
+void FinishAdaptive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats) {
+  std::vector<int32_t> positions = ChunkTokensToRecompute(in);
+  stats.chunk_tokens_recomputed += static_cast<int32_t>(positions.size());
+  const int32_t suffix_begin = in.prompt.size() - static_cast<int32_t>(in.prompt.suffix.size());
+  for (int32_t p = suffix_begin; p < in.prompt.size(); ++p) positions.push_back(p);
+  stats.tokens_computed += static_cast<int32_t>(in.prompt.suffix.size());
+
+  const PrefillTarget& t = in.target;
+  const std::vector<int32_t> tokens = in.prompt.Flatten();
+  model::TokenBatch batch;
+  for (int32_t p : positions) batch.Add(tokens[p], p, t.seq, t.slots[p], false);
+  std::vector<float> hidden(positions.size() * static_cast<size_t>(t.model.hparams().n_embd));
+  t.model.Embed(batch, hidden.data());
+  RunLayersFrom(t, batch, hidden, 0, logits);
+}
+
+void RecordChunks(const PrefillTarget& t, ChunkSource& source, const SegmentedPrompt& prompt,
+                  const model::AttentionRecorder& rec) {
+  const model::HParams& hp = t.model.hparams();
   const double per_pass = static_cast<double>(hp.n_layers) * hp.n_heads;  // mass is summed over both
   const int n_seg = rec.n_segments;
-  const store::ChunkShape shape = chunk_shape();
+  const store::ChunkShape shape = source.shape();
   std::vector<uint64_t> keys;
-  for (const auto& c : prompt.chunks) keys.push_back(ChunkKey(c));
+  for (const auto& c : prompt.chunks) keys.push_back(source.Key(c));
   for (size_t i = 0; i < prompt.chunks.size(); ++i) {
     const int32_t n_i = static_cast<int32_t>(prompt.chunks[i].size());
     if (n_i == 0) continue;
@@ -116,8 +118,8 @@ void ChunkFuser::RecordChunks(model::ForwardContext& ctx, const kv::KvCache& kv,
     util::Hasher context;
     context.Add(prompt.prefix.data(), prompt.prefix.size() * 4).Add(keys.data(), i * sizeof(uint64_t));
     record->context_hash = context.Digest();
-    CopyOut(ctx, kv, slots.data() + offset, offset, *record);
-    store_.Put(record);
+    CopyOut(hp, t.ctx, t.kv, t.slots.data() + offset, offset, *record);
+    source.Put(record);
   }
 }
 

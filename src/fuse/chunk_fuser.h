@@ -13,9 +13,9 @@
 //           of its tokens (those that attended most to other chunks when it was
 //           cached) is recomputed through all layers (Cache-Craft); CCI and beta'
 //           come from the chunk's recorded context (see FusionOptions::record_chunks).
-// A chunk missing from the store is computed on its own behind `chunk_head` (e.g. BOS,
-// so its first token is not an attention sink), stored with keys for positions 0..n-1,
-// and then placed like a hit.
+// Chunk identity, the store and computing missing chunks are ChunkSource's; placing keys
+// is key_placement's; each mode is a file of its own (fusion_methods.h). This class checks
+// a request, computes the kept-prefix remainder, places the chunks and dispatches.
 //
 // Threading: one Prefill at a time; the store is not synchronised.
 #pragma once
@@ -24,7 +24,9 @@
 #include <memory>
 #include <vector>
 
+#include "fuse/chunk_source.h"
 #include "fuse/fusion_options.h"
+#include "fuse/fusion_stats.h"
 #include "fuse/segmented_prompt.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
@@ -35,81 +37,37 @@ namespace kvfuse::fuse {
 
 struct FusionPlan;
 
-struct FuserIdentity {
-  uint64_t model_fingerprint = 0;
-  uint64_t tokenizer_fingerprint = 0;
-  std::vector<int32_t> chunk_head;  // tokens every chunk is computed after
-};
-
-struct FusionStats {
-  int32_t prompt_tokens = 0;
-  int32_t prefix_reused = 0;        // tokens kept from the previous prompt
-  int32_t chunk_tokens = 0;         // tokens placed from chunk caches
-  int32_t chunk_tokens_recomputed = 0;  // of those, recomputed (blend: layers >= 1)
-  int32_t tokens_computed = 0;      // tokens run through every layer afresh
-  int32_t chunk_hits = 0, chunk_misses = 0;
-  int32_t chunk_tokens_hit = 0;     // tokens of the chunks found in the store
-  double ms_chunk_compute = 0;      // computing missing chunks
-  double ms_place = 0;              // fetching and placing chunk KV
-  double ms_forward = 0;            // everything else
-};
-
 class ChunkFuser {
  public:
   ChunkFuser(const model::Model& model, store::ChunkStore& store, FuserIdentity identity);
 
-  // hash(model fingerprint, tokenizer fingerprint, chunk head, chunk token ids)
-  uint64_t ChunkKey(const std::vector<int32_t>& tokens) const;
-  store::ChunkShape chunk_shape() const;
-
+  uint64_t ChunkKey(const std::vector<int32_t>& tokens) const { return source_.Key(tokens); }
   // The chunk's cached KV, computed and stored on a miss.
   util::Result<std::shared_ptr<const store::ChunkRecord>> GetOrCompute(
-      model::ForwardContext& ctx, const std::vector<int32_t>& tokens, FusionStats& stats);
-
-  // Of the first `cached` prompt positions whose exact KV the caller has (a prefix-cache
-  // hit), how many `mode` keeps: none for full, all for prefix, at most the prefix
-  // segment for naive and blend; never the last token, whose logits are needed.
-  static int32_t KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached);
+      model::ForwardContext& ctx, const std::vector<int32_t>& tokens, FusionStats& stats) {
+    return source_.GetOrCompute(ctx, tokens, stats);
+  }
 
   // Prefills `prompt` into sequence `seq` of `kv` at positions 0..n-1, position p in
-  // slots[p], and returns the logits of its last token. Positions below `kept` already
-  // hold their KV and belong to seq; every other slot is written. Chunks whose records
-  // `plan` holds are placed from it, uncounted in stats (the plan counted them); the rest
-  // are looked up (or computed) here.
+  // slots[p], and returns the logits of its last token. Positions below `kept` (at most
+  // KeptPrefix(prompt, mode, ...)) already hold their KV and belong to seq; every other
+  // slot is written. Chunks whose records `plan` holds are placed from it, uncounted in
+  // stats (the plan counted them); the rest are looked up (or computed) here.
   util::Status Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
                        const std::vector<int32_t>& slots, int32_t kept,
                        const SegmentedPrompt& prompt, const FusionOptions& options,
                        std::vector<float>& logits, FusionStats& stats, const FusionPlan* plan = nullptr);
 
  private:
-  // Runs `tokens` at positions start.. (slots from `slots`, indexed by position) through
-  // every layer; logits of the last if wanted.
-  void Compute(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
-               const std::vector<int32_t>& tokens, int32_t start, std::vector<float>* logits) const;
-  // Fills record's K/V (already sized) from the cells slots[0..n), whose keys were rotated
-  // for positions offset.., as keys for positions 0..n-1.
-  void CopyOut(model::ForwardContext& ctx, const kv::KvCache& kv, const int32_t* slots, int32_t offset,
-               store::ChunkRecord& record) const;
-  void Place(model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
-             int32_t seq, const std::vector<int32_t>& slots, int32_t offset) const;
-  void Adaptive(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
-                const SegmentedPrompt& prompt, const std::vector<std::shared_ptr<const store::ChunkRecord>>& chunks,
-                float alpha, std::vector<float>& logits, FusionStats& stats) const;
-  // Stores each chunk of a fully computed prompt with its attention statistics.
-  void RecordChunks(model::ForwardContext& ctx, const kv::KvCache& kv, const std::vector<int32_t>& slots,
-                    const SegmentedPrompt& prompt, const model::AttentionRecorder& recorder);
-  // Runs a batch through layers [first_layer, n_layers) from its hidden states there and
-  // returns the logits of its last row.
-  void RunSubset(model::ForwardContext& ctx, kv::KvCache& kv, const model::TokenBatch& batch,
-                 std::vector<float>& hidden, int first_layer, std::vector<float>& logits) const;
-  void Blend(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
-             const SegmentedPrompt& prompt, const FusionOptions& options, std::vector<float>& logits,
-             FusionStats& stats) const;
+  util::Status CheckRequest(const kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots, int32_t kept,
+                            const SegmentedPrompt& prompt, const FusionOptions& options) const;
+  // Places every chunk at its offset, from `plan` or the store; their records.
+  util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> PlaceChunks(
+      model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
+      const SegmentedPrompt& prompt, const FusionPlan* plan, FusionStats& stats);
 
   const model::Model& model_;
-  store::ChunkStore& store_;
-  FuserIdentity identity_;
-  std::unique_ptr<kv::KvCache> scratch_;  // where missing chunks are computed
+  ChunkSource source_;
 };
 
 }  // namespace kvfuse::fuse

@@ -1,5 +1,7 @@
 #include "fuse/fusion_options.h"
 
+#include <algorithm>
+
 namespace kvfuse::fuse {
 
 namespace {
@@ -27,6 +29,13 @@ const char* FusionModeName(FusionMode mode) {
 
 bool ReusesChunkKv(FusionMode mode) {
   return mode == FusionMode::kNaive || mode == FusionMode::kBlend || mode == FusionMode::kAdaptive;
+}
+
+int32_t KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached) {
+  int32_t kept = cached;
+  if (mode == FusionMode::kFull) kept = 0;
+  if (ReusesChunkKv(mode)) kept = std::min<int32_t>(kept, static_cast<int32_t>(prompt.prefix.size()));
+  return std::max(0, std::min(kept, prompt.size() - 1));
 }
 
 }  // namespace kvfuse::fuse

@@ -2,8 +2,11 @@
 // "Fusion modes").
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
+
+#include "fuse/segmented_prompt.h"
 
 namespace kvfuse::fuse {
 
@@ -21,6 +24,10 @@ const char* FusionModeName(FusionMode mode);
 // Whether `mode` places chunks' cached KV (naive, blend, adaptive); full and prefix compute
 // every token after the kept prefix exactly.
 bool ReusesChunkKv(FusionMode mode);
+// Of the first `cached` prompt positions whose exact KV the caller has (a prefix-cache
+// hit), how many `mode` keeps: none for full, all for prefix, at most the prefix segment
+// for the modes that reuse chunk KV; never the last token, whose logits are needed.
+int32_t KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached);
 
 struct FusionOptions {
   FusionMode mode = FusionMode::kBlend;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "fuse/chunk_fuser.h"
+#include "fuse/fusion_stats.h"
 #include "store/chunk_record.h"
 
 namespace kvfuse::fuse {

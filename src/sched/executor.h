@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "fuse/chunk_fuser.h"
 #include "fuse/fusion_options.h"
 #include "fuse/fusion_plan.h"
+#include "fuse/fusion_stats.h"
 #include "fuse/segmented_prompt.h"
 #include "tokenizer/tokenizer.h"
 #include "util/status.h"

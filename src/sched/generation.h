@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "fuse/chunk_fuser.h"
 #include "fuse/fusion_options.h"
+#include "fuse/fusion_stats.h"
 #include "fuse/segmented_prompt.h"
 #include "sched/sampler.h"
 

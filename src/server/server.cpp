@@ -42,8 +42,8 @@ void Server::Load() {
     collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
   }
   model_name_ = std::filesystem::path(options_.engine.model_path).filename().string();
-  scheduler_ = std::make_unique<engine::Scheduler>(
-      *engine_, metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens});
+  scheduler_ = &engine_->StartScheduler(
+      metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens});
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   ready_ = true;
 }
@@ -74,7 +74,7 @@ void Server::Stop() {
   if (http_) http_->stop();
   if (listener_.joinable()) listener_.join();
   if (loader_.joinable()) loader_.join();
-  scheduler_.reset();
+  if (engine_) engine_->StopScheduler();
 }
 
 void Server::Routes() {

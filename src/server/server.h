@@ -87,7 +87,7 @@ class Server {
   std::string load_error_;
   std::unique_ptr<engine::Engine> engine_;
   Metrics metrics_;
-  std::unique_ptr<engine::Scheduler> scheduler_;
+  engine::Scheduler* scheduler_ = nullptr;  // the engine's, once loaded
   std::map<std::string, rag::Collection> collections_;
   std::string model_name_;
   std::atomic<uint64_t> next_id_{1};

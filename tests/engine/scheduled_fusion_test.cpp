@@ -38,12 +38,10 @@ TEST(ScheduledFusion, OneChunkStoreLookupPerChunkAndStatisticsAsTheyHappened) {
 
   NullEvents events;
   auto channel = std::make_shared<GenerationChannel>();
-  {
-    Scheduler s(engine, events, SchedulerOptions{8, 1, 512});
-    ASSERT_TRUE(s.Submit(r, channel));
-    while (channel->Next()) {
-    }
-  }  // the scheduler's thread has ended: the store's statistics are ours to read
+  ASSERT_TRUE(engine.StartScheduler(events, SchedulerOptions{8, 1, 512}).Submit(r, channel));
+  while (channel->Next()) {
+  }
+  engine.StopScheduler();  // the scheduler's thread has ended: the store's statistics are ours to read
   EXPECT_EQ(Lookups(engine.chunk_store().stats()) - before, 2u) << "one lookup per chunk";
   const FusionStats& stats = channel->result().fusion;
   EXPECT_TRUE(channel->result().error.empty()) << channel->result().error;

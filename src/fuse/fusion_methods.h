@@ -1,0 +1,50 @@
+// Internal to fuse/: the fusion methods, one file each.
+//
+// The modes that reuse chunk KV share one signature: ChunkFuser::Prefill calls the method
+// once the prefix segment is computed and every chunk is placed at its offset (keys
+// re-rotated); the method recomputes what it chooses and the suffix, and leaves the
+// prompt's last-token logits. A new method is a file with such a function, a FusionMode
+// and a row of the dispatcher's table. Full and prefix compute every token after the kept
+// prefix exactly (PrefillExactly).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "fuse/chunk_source.h"
+#include "fuse/fusion_options.h"
+#include "fuse/fusion_stats.h"
+#include "fuse/prefill_target.h"
+#include "fuse/segmented_prompt.h"
+#include "model/forward_context.h"
+#include "store/chunk_record.h"
+
+namespace kvfuse::fuse {
+
+struct MethodInput {
+  const PrefillTarget& target;
+  const SegmentedPrompt& prompt;
+  const FusionOptions& options;
+  // The placed chunks' records, in prompt order (nullptr for an empty chunk).
+  const std::vector<std::shared_ptr<const store::ChunkRecord>>& chunks;
+};
+using FusionMethod = void (*)(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+
+// naive: the chunks as placed; only the suffix is computed (method_naive.cpp).
+void FinishNaive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+// blend: CacheBlend's selective recompute (cache_blend.cpp).
+void FinishBlend(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+// adaptive: Cache-Craft's per-chunk recompute (cache_craft.cpp).
+void FinishAdaptive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+
+// full and prefix: every token from `kept` on through every layer; under full with
+// options.record_chunks, each chunk is stored as computed there (exact_prefill.cpp).
+void PrefillExactly(const PrefillTarget& t, ChunkSource& source, const SegmentedPrompt& prompt,
+                    const FusionOptions& options, int32_t kept, std::vector<float>& logits, FusionStats& stats);
+// Stores each chunk of a fully computed prompt with the attention statistics adaptive
+// needs (cache_craft.cpp).
+void RecordChunks(const PrefillTarget& t, ChunkSource& source, const SegmentedPrompt& prompt,
+                  const model::AttentionRecorder& recorder);
+
+}  // namespace kvfuse::fuse

@@ -1,0 +1,46 @@
+#include "fuse/key_placement.h"
+
+#include <cstring>
+
+#include "kernels/ops.h"
+
+namespace kvfuse::fuse {
+
+namespace {
+
+kernels::RopeParams RopeOf(const model::HParams& hp) {
+  return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
+}
+
+}  // namespace
+
+void CopyOut(const model::HParams& hp, model::ForwardContext& ctx, const kv::KvCache& kv, const int32_t* slots,
+             int32_t offset, store::ChunkRecord& record) {
+  const kernels::RopeParams rope = RopeOf(hp);
+  ctx.pool.ParallelFor(record.shape.n_layers, [&](int64_t l0, int64_t l1) {
+    for (int64_t l = l0; l < l1; ++l)
+      for (uint32_t j = 0; j < record.n_tokens(); ++j) {
+        kernels::ShiftKeysF16(kv.k(l, slots[j]), reinterpret_cast<uint16_t*>(record.k_row(l, j)), hp.n_kv_heads,
+                              static_cast<float>(-offset), rope);
+        std::memcpy(record.v_row(l, j), kv.v(l, slots[j]), record.shape.row_bytes);
+      }
+  });
+}
+
+void Place(const model::HParams& hp, model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
+           int32_t seq, const std::vector<int32_t>& slots, int32_t offset) {
+  const kernels::RopeParams rope = RopeOf(hp);
+  ctx.pool.ParallelFor(chunk.shape.n_layers, [&](int64_t l0, int64_t l1) {
+    for (int64_t l = l0; l < l1; ++l) {
+      for (uint32_t j = 0; j < chunk.n_tokens(); ++j) {
+        const int32_t slot = slots[offset + j];
+        kernels::ShiftKeysF16(reinterpret_cast<const uint16_t*>(chunk.k_row(l, j)), kv.k(l, slot), hp.n_kv_heads,
+                              static_cast<float>(offset), rope);
+        std::memcpy(kv.v(l, slot), chunk.v_row(l, j), chunk.shape.row_bytes);
+      }
+    }
+  });
+  for (uint32_t j = 0; j < chunk.n_tokens(); ++j) kv.SetCell(slots[offset + j], seq, offset + static_cast<int32_t>(j));
+}
+
+}  // namespace kvfuse::fuse

@@ -1,0 +1,37 @@
+#include "fuse/prefill_target.h"
+
+namespace kvfuse::fuse {
+
+model::TokenBatch BatchOf(const std::vector<int32_t>& tokens, int32_t start, int32_t seq, bool last_logits,
+                          const std::vector<int32_t>* slots) {
+  model::TokenBatch b;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const int32_t pos = start + static_cast<int32_t>(i);
+    b.Add(tokens[i], pos, seq, slots ? (*slots)[pos] : pos, last_logits && i + 1 == tokens.size());
+  }
+  return b;
+}
+
+void ComputeTokens(const PrefillTarget& t, const std::vector<int32_t>& tokens, int32_t start,
+                   std::vector<float>* logits) {
+  if (tokens.empty()) return;
+  const model::HParams& hp = t.model.hparams();
+  const model::TokenBatch batch = BatchOf(tokens, start, t.seq, logits != nullptr, &t.slots);
+  std::vector<float> hidden(tokens.size() * static_cast<size_t>(hp.n_embd));
+  t.model.Embed(batch, hidden.data());
+  t.model.RunLayers(t.ctx, batch, 0, hp.n_layers, hidden.data(), t.kv);
+  if (logits) {
+    logits->resize(hp.n_vocab);
+    t.model.Logits(t.ctx, hidden.data() + (tokens.size() - 1) * static_cast<size_t>(hp.n_embd), 1, logits->data());
+  }
+}
+
+void RunLayersFrom(const PrefillTarget& t, const model::TokenBatch& batch, std::vector<float>& hidden,
+                   int first_layer, std::vector<float>& logits) {
+  const model::HParams& hp = t.model.hparams();
+  t.model.RunLayers(t.ctx, batch, first_layer, hp.n_layers, hidden.data(), t.kv);
+  logits.resize(hp.n_vocab);
+  t.model.Logits(t.ctx, hidden.data() + static_cast<size_t>(batch.size() - 1) * hp.n_embd, 1, logits.data());
+}
+
+}  // namespace kvfuse::fuse

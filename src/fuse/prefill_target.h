@@ -1,0 +1,36 @@
+// Internal to fuse/: the sequence a prefill writes and the forward steps every method runs
+// on it. Position p of the prompt lives in slots[p].
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kv/kv_cache.h"
+#include "model/forward_context.h"
+#include "model/model.h"
+#include "model/token_batch.h"
+
+namespace kvfuse::fuse {
+
+struct PrefillTarget {
+  const model::Model& model;
+  model::ForwardContext& ctx;
+  kv::KvCache& kv;
+  int32_t seq;
+  const std::vector<int32_t>& slots;
+};
+
+// Tokens at consecutive positions from `start`, position p in slots[p] (or slot p).
+model::TokenBatch BatchOf(const std::vector<int32_t>& tokens, int32_t start, int32_t seq, bool last_logits,
+                          const std::vector<int32_t>* slots = nullptr);
+
+// Runs `tokens` at positions start.. through every layer; the logits of the last if wanted.
+void ComputeTokens(const PrefillTarget& t, const std::vector<int32_t>& tokens, int32_t start,
+                   std::vector<float>* logits);
+
+// Runs a batch through layers [first_layer, n_layers) from its hidden states there and
+// returns the logits of its last row.
+void RunLayersFrom(const PrefillTarget& t, const model::TokenBatch& batch, std::vector<float>& hidden,
+                   int first_layer, std::vector<float>& logits);
+
+}  // namespace kvfuse::fuse
