@@ -54,7 +54,7 @@ Status Runner::Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, b
       const int32_t pos = start_pos + static_cast<int32_t>(i);
       batch.Add(tokens[i], pos, seq, kv_.SlotOf(seq, pos), all_logits || i + 1 == tokens.size());
     }
-    if (const Status st = model_.Forward(ctx_, batch, kv_.cache(), batch_logits); !st.ok()) {
+    if (const Status st = model_.Forward(ctx_, batch, kv_, batch_logits); !st.ok()) {
       kv_.Release(seq);
       return st;
     }
@@ -81,8 +81,7 @@ Status Runner::PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::
     kv_.Release(seq);
     return st;
   }
-  const Status st = fuser_.Prefill(ctx_, kv_.cache(), seq, kv_.SlotsOf(seq, n), kept, prompt, options, logits,
-                                   stats, plan);
+  const Status st = fuser_.Prefill(ctx_, kv_, seq, kept, prompt, options, logits, stats, plan);
   if (!st.ok()) {
     kv_.Release(seq);
     return st;
@@ -111,7 +110,7 @@ Status Runner::DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<i
     const int32_t pos = kv_.length(seqs[i]);
     batch.Add(tokens[i], pos, seqs[i], kv_.SlotOf(seqs[i], pos), true);
   }
-  KVFUSE_RETURN_IF_ERROR(model_.Forward(ctx_, batch, kv_.cache(), logits));
+  KVFUSE_RETURN_IF_ERROR(model_.Forward(ctx_, batch, kv_, logits));
   for (int32_t seq : seqs) kv_.SetLength(seq, kv_.length(seq) + 1);
   return Status::Ok();
 }
@@ -148,13 +147,13 @@ Result<std::vector<float>> Runner::Embed(const std::vector<int32_t>& tokens, int
       const int32_t pos = static_cast<int32_t>(i);
       batch.Add(tokens[i], pos, kScratchSequence, kv_.SlotOf(kScratchSequence, pos), false);
     }
-    if (const Status st = model_.Validate(batch, kv_.cache()); !st.ok()) {
+    if (const Status st = model_.Validate(batch, kv_); !st.ok()) {
       kv_.Release(kScratchSequence);
       return st;
     }
     hidden.resize(static_cast<size_t>(batch.size()) * n_embd);
     model_.Embed(batch, hidden.data());
-    model_.RunLayers(ctx_, batch, 0, n_layers, hidden.data(), kv_.cache());
+    model_.RunLayers(ctx_, batch, 0, n_layers, hidden.data(), kv_);
     for (int t = 0; t < batch.size(); ++t)
       for (int64_t j = 0; j < n_embd; ++j) sum[j] += hidden[t * n_embd + j];
   }

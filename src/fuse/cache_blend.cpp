@@ -22,8 +22,8 @@ std::vector<float> Layer1Deviation(const PrefillTarget& t, int32_t chunks_begin,
   t.ctx.pool.ParallelFor(n_chunk, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int32_t slot = t.slots[chunks_begin + r];
-      const uint16_t* k_old = t.kv.k(1, slot);
-      const uint16_t* v_old = t.kv.v(1, slot);
+      const uint16_t* k_old = t.kv.cache().k(1, slot);
+      const uint16_t* v_old = t.kv.cache().v(1, slot);
       double d = 0;
       for (int i = 0; i < row; ++i) {
         const double dk = k_fresh[r * row + i] - tensor::Fp16ToFp32(k_old[i]);

@@ -118,7 +118,7 @@ void RecordChunks(const PrefillTarget& t, ChunkSource& source, const SegmentedPr
     util::Hasher context;
     context.Add(prompt.prefix.data(), prompt.prefix.size() * 4).Add(keys.data(), i * sizeof(uint64_t));
     record->context_hash = context.Digest();
-    CopyOut(hp, t.ctx, t.kv, t.slots.data() + offset, offset, *record);
+    CopyOut(hp, t.ctx, t.kv.cache(), t.slots.data() + offset, offset, *record);
     source.Put(record);
   }
 }

@@ -32,17 +32,18 @@ FusionMethod MethodOf(FusionMode mode) {
 ChunkFuser::ChunkFuser(const model::Model& model, store::ChunkStore& store, FuserIdentity identity)
     : model_(model), source_(model, store, std::move(identity)) {}
 
-Status ChunkFuser::CheckRequest(const kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
-                                int32_t kept, const SegmentedPrompt& prompt, const FusionOptions& options) const {
+Status ChunkFuser::CheckRequest(const kv::KvManager& kv, int32_t seq, int32_t kept, const SegmentedPrompt& prompt,
+                                const FusionOptions& options) const {
   const int32_t n = prompt.size();
   if (n == 0) return Status::Error("empty prompt");
   if (prompt.suffix.empty() && ReusesChunkKv(options.mode))
     return Status::Error("a fused prompt needs a non-empty suffix (the question)");
   if (n > kv.n_slots())
     return Status::Error(util::StrFormat("prompt of %d tokens exceeds the context of %d", n, kv.n_slots()));
-  if (static_cast<int32_t>(slots.size()) < n) return Status::Error("fewer KV slots than prompt tokens");
+  if (kv.capacity(seq) < n) return Status::Error("the sequence has fewer KV slots than the prompt has tokens");
   if (kept < 0 || kept > KeptPrefix(prompt, options.mode, kept))  // more than the mode may keep
     return Status::Error("the kept prefix does not suit the fusion mode");
+  const std::vector<int32_t> slots = kv.SlotsOf(seq, n);
   KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(prompt.Flatten(), 0, seq, false, &slots), kv));
   if (options.recompute_ratio < 0 || options.recompute_ratio > 1)
     return Status::Error("recompute ratio must be within [0, 1]");
@@ -50,7 +51,7 @@ Status ChunkFuser::CheckRequest(const kv::KvCache& kv, int32_t seq, const std::v
 }
 
 util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> ChunkFuser::PlaceChunks(
-    model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
+    model::ForwardContext& ctx, kv::KvCache& kv, const std::vector<int32_t>& slots,
     const SegmentedPrompt& prompt, const FusionPlan* plan, FusionStats& stats) {
   std::vector<std::shared_ptr<const store::ChunkRecord>> records(prompt.chunks.size());
   for (size_t i = 0; i < prompt.chunks.size(); ++i) {
@@ -63,21 +64,20 @@ util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> ChunkFuser:
       records[i] = std::move(chunk).value();
     }
     const auto t_place = std::chrono::steady_clock::now();
-    Place(model_.hparams(), ctx, *records[i], kv, seq, slots, prompt.ChunkOffset(i));
+    Place(model_.hparams(), ctx, *records[i], kv, slots, prompt.ChunkOffset(i));
     stats.ms_place += util::MsSince(t_place);
     stats.chunk_tokens += static_cast<int32_t>(prompt.chunks[i].size());
   }
   return records;
 }
 
-Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
-                           const std::vector<int32_t>& slots, int32_t kept, const SegmentedPrompt& prompt,
-                           const FusionOptions& options, std::vector<float>& logits, FusionStats& stats,
-                           const FusionPlan* plan) {
+Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_t seq, int32_t kept,
+                           const SegmentedPrompt& prompt, const FusionOptions& options, std::vector<float>& logits,
+                           FusionStats& stats, const FusionPlan* plan) {
   stats = FusionStats{};
   stats.prompt_tokens = prompt.size();
-  KVFUSE_RETURN_IF_ERROR(CheckRequest(kv, seq, slots, kept, prompt, options));
-  kv.TruncateSequence(seq, kept);
+  KVFUSE_RETURN_IF_ERROR(CheckRequest(kv, seq, kept, prompt, options));
+  const std::vector<int32_t> slots = kv.SlotsOf(seq, prompt.size());
   stats.prefix_reused = kept;
   const PrefillTarget target{model_, ctx, kv, seq, slots};
   if (!ReusesChunkKv(options.mode)) {
@@ -90,7 +90,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t 
   ComputeTokens(target, std::vector<int32_t>(prompt.prefix.begin() + kept, prompt.prefix.end()), kept, nullptr);
   stats.tokens_computed = prefix_n - kept;
   const double ms_prefix = util::MsSince(t0);
-  auto records = PlaceChunks(ctx, kv, seq, slots, prompt, plan, stats);
+  auto records = PlaceChunks(ctx, kv.cache(), slots, prompt, plan, stats);
   if (!records.ok()) return records.status();
   const auto t1 = std::chrono::steady_clock::now();
   MethodOf(options.mode)(MethodInput{target, prompt, options, records.value()}, logits, stats);

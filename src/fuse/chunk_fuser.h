@@ -28,7 +28,7 @@
 #include "fuse/fusion_options.h"
 #include "fuse/fusion_stats.h"
 #include "fuse/segmented_prompt.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_manager.h"
 #include "model/model.h"
 #include "store/chunk_store.h"
 #include "util/status.h"
@@ -48,22 +48,21 @@ class ChunkFuser {
     return source_.GetOrCompute(ctx, tokens, stats);
   }
 
-  // Prefills `prompt` into sequence `seq` of `kv` at positions 0..n-1, position p in
-  // slots[p], and returns the logits of its last token. Positions below `kept` (at most
-  // KeptPrefix(prompt, mode, ...)) already hold their KV and belong to seq; every other
-  // slot is written. Chunks whose records `plan` holds are placed from it, uncounted in
-  // stats (the plan counted them); the rest are looked up (or computed) here.
-  util::Status Prefill(model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq,
-                       const std::vector<int32_t>& slots, int32_t kept,
+  // Prefills `prompt` into sequence `seq` of `kv`, whose blocks cover its positions
+  // 0..n-1, and returns the logits of its last token. Positions below `kept` (at most
+  // KeptPrefix(prompt, mode, ...)) already hold their KV; every other position is written.
+  // Chunks whose records `plan` holds are placed from it, uncounted in stats (the plan
+  // counted them); the rest are looked up (or computed) here.
+  util::Status Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_t seq, int32_t kept,
                        const SegmentedPrompt& prompt, const FusionOptions& options,
                        std::vector<float>& logits, FusionStats& stats, const FusionPlan* plan = nullptr);
 
  private:
-  util::Status CheckRequest(const kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots, int32_t kept,
-                            const SegmentedPrompt& prompt, const FusionOptions& options) const;
+  util::Status CheckRequest(const kv::KvManager& kv, int32_t seq, int32_t kept, const SegmentedPrompt& prompt,
+                            const FusionOptions& options) const;
   // Places every chunk at its offset, from `plan` or the store; their records.
   util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> PlaceChunks(
-      model::ForwardContext& ctx, kv::KvCache& kv, int32_t seq, const std::vector<int32_t>& slots,
+      model::ForwardContext& ctx, kv::KvCache& kv, const std::vector<int32_t>& slots,
       const SegmentedPrompt& prompt, const FusionPlan* plan, FusionStats& stats);
 
   const model::Model& model_;

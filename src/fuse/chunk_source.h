@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fuse/fusion_stats.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_manager.h"
 #include "model/model.h"
 #include "store/chunk_store.h"
 #include "util/status.h"
@@ -43,7 +43,7 @@ class ChunkSource {
   const model::Model& model_;
   store::ChunkStore& store_;
   FuserIdentity identity_;
-  std::unique_ptr<kv::KvCache> scratch_;  // where missing chunks are computed
+  std::unique_ptr<kv::KvManager> scratch_;  // where missing chunks are computed (sequence 0)
 };
 
 }  // namespace kvfuse::fuse

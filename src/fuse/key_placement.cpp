@@ -28,7 +28,7 @@ void CopyOut(const model::HParams& hp, model::ForwardContext& ctx, const kv::KvC
 }
 
 void Place(const model::HParams& hp, model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
-           int32_t seq, const std::vector<int32_t>& slots, int32_t offset) {
+           const std::vector<int32_t>& slots, int32_t offset) {
   const kernels::RopeParams rope = RopeOf(hp);
   ctx.pool.ParallelFor(chunk.shape.n_layers, [&](int64_t l0, int64_t l1) {
     for (int64_t l = l0; l < l1; ++l) {
@@ -40,7 +40,6 @@ void Place(const model::HParams& hp, model::ForwardContext& ctx, const store::Ch
       }
     }
   });
-  for (uint32_t j = 0; j < chunk.n_tokens(); ++j) kv.SetCell(slots[offset + j], seq, offset + static_cast<int32_t>(j));
 }
 
 }  // namespace kvfuse::fuse

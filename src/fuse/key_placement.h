@@ -19,8 +19,8 @@ namespace kvfuse::fuse {
 void CopyOut(const model::HParams& hp, model::ForwardContext& ctx, const kv::KvCache& kv, const int32_t* slots,
              int32_t offset, store::ChunkRecord& record);
 
-// Writes the chunk at positions offset.. of sequence `seq` (position p in slots[p]).
+// Writes the chunk at positions offset.. of a sequence whose position p lives in slots[p].
 void Place(const model::HParams& hp, model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
-           int32_t seq, const std::vector<int32_t>& slots, int32_t offset);
+           const std::vector<int32_t>& slots, int32_t offset);
 
 }  // namespace kvfuse::fuse

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kv/kv_cache.h"
+#include "kv/kv_manager.h"
 #include "model/forward_context.h"
 #include "model/model.h"
 #include "model/token_batch.h"
@@ -15,9 +15,9 @@ namespace kvfuse::fuse {
 struct PrefillTarget {
   const model::Model& model;
   model::ForwardContext& ctx;
-  kv::KvCache& kv;
+  kv::KvManager& kv;
   int32_t seq;
-  const std::vector<int32_t>& slots;
+  const std::vector<int32_t>& slots;  // kv.SlotsOf(seq, prompt size)
 };
 
 // Tokens at consecutive positions from `start`, position p in slots[p] (or slot p).

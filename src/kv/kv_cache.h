@@ -1,17 +1,14 @@
-// KV storage the forward pass reads and writes: for every layer, n_slots cells of
-// K and V (f16, n_kv_heads * head_dim each), the position of the token each cell holds,
-// and which sequences see which cells. A cell may belong to several sequences (a shared
-// prefix block); it must then not be rewritten at another position.
+// KV storage the forward pass reads and writes: for every layer, n_slots cells of K and V
+// (f16, n_kv_heads * head_dim each). Which cells hold which positions of which sequence is
+// kv::KvManager's (block tables); a cell shared by several sequences (a cached prefix
+// block) must not be rewritten.
 //
-// Knows only geometry, nothing about models. kv::BlockPool hands out slot numbers of
-// this storage in fixed-size blocks; kv::PrefixTree shares them between sequences.
+// Knows only geometry, nothing about models.
 //
 // Threading: not synchronised; one forward pass at a time.
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "util/status.h"
@@ -23,10 +20,6 @@ struct KvGeometry {
   int n_kv_heads = 0;
   int head_dim = 0;
   int row_elements() const { return n_kv_heads * head_dim; }
-};
-
-struct KvCell {
-  int32_t pos = -1;
 };
 
 class KvCache {
@@ -44,28 +37,12 @@ class KvCache {
   const uint16_t* k_layer(int layer) const { return k_[layer].data(); }
   const uint16_t* v_layer(int layer) const { return v_[layer].data(); }
 
-  const KvCell& cell(int32_t slot) const { return cells_[slot]; }
-  // The cell now holds the token at `pos`, seen by `seq`.
-  void SetCell(int32_t slot, int32_t seq, int32_t pos);
-  // `seq` also sees the cell, at the position it already holds.
-  void AddToSequence(int32_t seq, int32_t slot);
-  void ClearSequence(int32_t seq);
-  // Frees the cells of `seq` at positions >= pos.
-  void TruncateSequence(int32_t seq, int32_t pos);
-  void Clear();
-
-  // Slots of `seq`, ordered by (position, slot).
-  std::vector<int32_t> SlotsOfSequence(int32_t seq) const;
-
  private:
   size_t Offset(int32_t slot) const { return static_cast<size_t>(slot) * geometry_.row_elements(); }
 
   KvGeometry geometry_;
   int32_t n_slots_;
   std::vector<std::vector<uint16_t>> k_, v_;
-  std::vector<KvCell> cells_;
-  // Per sequence, its cells as (position, slot), sorted.
-  std::unordered_map<int32_t, std::vector<std::pair<int32_t, int32_t>>> members_;
 };
 
 }  // namespace kvfuse::kv

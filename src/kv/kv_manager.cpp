@@ -49,6 +49,11 @@ int32_t KvManager::ReserveForDecode(const std::vector<int32_t>& seqs) {
   return -1;
 }
 
+int32_t KvManager::capacity(int32_t seq) const {
+  const auto it = seqs_.find(seq);
+  return it == seqs_.end() ? 0 : static_cast<int32_t>(it->second.table.size()) * block_size();
+}
+
 int32_t KvManager::SlotOf(int32_t seq, int32_t pos) const {
   return kv::SlotOf(seqs_.at(seq).table, block_size(), pos);
 }
@@ -73,7 +78,6 @@ void KvManager::StartOnCachedPrefix(int32_t seq, const std::vector<int32_t>& tok
   for (int32_t i = 0; i < n_tokens / bs; ++i) {
     pool_.Retain(matched[i]);
     s.table.push_back(matched[i]);
-    for (int32_t j = 0; j < bs; ++j) cache_.AddToSequence(seq, matched[i] * bs + j);
   }
   s.len = n_tokens;
 }
@@ -88,7 +92,6 @@ void KvManager::Release(int32_t seq) {
   const auto it = seqs_.find(seq);
   if (it == seqs_.end()) return;
   for (int32_t b : it->second.table) pool_.Release(b);
-  cache_.ClearSequence(seq);
   seqs_.erase(it);
 }
 

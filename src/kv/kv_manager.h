@@ -1,10 +1,9 @@
-// The paged KV cache as a runtime uses it: the cell storage (KvCache), its blocks
-// (BlockPool), the prefix tree that shares full blocks of exactly computed KV between
-// prompts, and every live sequence's block table and length (sequence ids chosen by the
-// caller). It is the one owner of "which blocks a sequence holds": it allocates, adopts
-// cached prefixes and releases them, and keeps KvCache's per-sequence cell lists (what
-// attention sees, written cell by cell by the forward pass) in step when a sequence
-// starts, adopts blocks or ends.
+// The paged KV cache: the cell storage (KvCache), its blocks (BlockPool), the prefix tree
+// that shares full blocks of exactly computed KV between prompts, and every live sequence's
+// block table and length (sequence ids chosen by the caller). A sequence's block table is
+// the one record of which cells hold its positions: position p lives in
+// SlotOf(seq, p), and attention for a token at position p reads positions 0..p of its
+// sequence through the table (so every position a token attends to is written first).
 //
 // No room is a value: Reserve returns StatusCode::kResourceExhausted when the pool has no
 // free block even after evicting unused cached prefixes; ReserveForDecode returns the index
@@ -29,6 +28,8 @@ class KvManager {
  public:
   // n_ctx is rounded up to whole blocks.
   KvManager(const KvGeometry& geometry, int32_t n_ctx, int32_t block_size);
+  KvManager(const KvManager&) = delete;  // the prefix tree refers to the pool
+  KvManager& operator=(const KvManager&) = delete;
 
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
@@ -51,6 +52,8 @@ class KvManager {
   // One more position for each sequence, in order; the index of the first that found no
   // free block (or is not live), or -1.
   int32_t ReserveForDecode(const std::vector<int32_t>& seqs);
+  // Positions `seq`'s blocks cover (0 for a sequence that is not live).
+  int32_t capacity(int32_t seq) const;
   // Slot of position `pos` of `seq` (within its blocks).
   int32_t SlotOf(int32_t seq, int32_t pos) const;
   // Slots of positions [0, n_positions) of `seq`, by position.

@@ -23,7 +23,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path) {
       new Model(std::move(file).value(), std::move(hp).value(), std::move(w).value()));
 }
 
-Status Model::Validate(const TokenBatch& batch, const kv::KvCache& kv) const {
+Status Model::Validate(const TokenBatch& batch, const kv::KvManager& kv) const {
   const int n = batch.size();
   if (n == 0) return Status::Error("empty batch");
   if (static_cast<int>(batch.positions.size()) != n || static_cast<int>(batch.seq_ids.size()) != n ||
@@ -32,8 +32,8 @@ Status Model::Validate(const TokenBatch& batch, const kv::KvCache& kv) const {
   if (!batch.attend_limits.empty() && static_cast<int>(batch.attend_limits.size()) != n)
     return Status::Error("attend_limits must be empty or one per token");
   const kv::KvGeometry g = kv_geometry();
-  if (kv.geometry().n_layers != g.n_layers || kv.geometry().n_kv_heads != g.n_kv_heads ||
-      kv.geometry().head_dim != g.head_dim)
+  const kv::KvGeometry& kg = kv.cache().geometry();
+  if (kg.n_layers != g.n_layers || kg.n_kv_heads != g.n_kv_heads || kg.head_dim != g.head_dim)
     return Status::Error("KV cache geometry does not match the model");
   std::set<int32_t> slots;
   for (int t = 0; t < n; ++t) {
@@ -48,6 +48,14 @@ Status Model::Validate(const TokenBatch& batch, const kv::KvCache& kv) const {
     if (!slots.insert(batch.kv_slots[t]).second)
       return Status::Error(StrFormat("KV slot %d is written twice in one batch", batch.kv_slots[t]));
   }
+  for (int t = 0; t < n; ++t) {
+    const int32_t seq = batch.seq_ids[t], pos = batch.positions[t];
+    if (pos >= kv.capacity(seq))
+      return Status::Error(StrFormat("position %d of sequence %d at batch row %d has no KV block", pos, seq, t));
+    if (batch.kv_slots[t] != kv.SlotOf(seq, pos))
+      return Status::Error(StrFormat("KV slot %d at batch row %d is not where sequence %d keeps position %d",
+                                     batch.kv_slots[t], t, seq, pos));
+  }
   for (int32_t r : batch.output_rows)
     if (r < 0 || r >= n) return Status::Error(StrFormat("output row %d is outside the batch", r));
   return Status::Ok();
@@ -60,10 +68,8 @@ void Model::Embed(const TokenBatch& batch, float* hidden) const {
 }
 
 void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin,
-                      int layer_end, float* hidden, kv::KvCache& kv) const {
+                      int layer_end, float* hidden, kv::KvManager& kv) const {
   KVFUSE_CHECK(0 <= layer_begin && layer_begin <= layer_end && layer_end <= hp_.n_layers);
-  for (int t = 0; t < batch.size(); ++t)
-    kv.SetCell(batch.kv_slots[t], batch.seq_ids[t], batch.positions[t]);
   for (int il = layer_begin; il < layer_end; ++il) {
     blocks::AttentionBlock(ctx, hp_, w_.layers[il], il, batch, hidden, kv);
     blocks::FfnBlock(ctx, hp_, w_.layers[il], batch.size(), hidden);
@@ -87,7 +93,7 @@ void Model::ProjectKv(ForwardContext& ctx, const TokenBatch& batch, int layer, c
   v = ctx.v;
 }
 
-Status Model::Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvCache& kv,
+Status Model::Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvManager& kv,
                       std::vector<float>& logits) const {
   KVFUSE_RETURN_IF_ERROR(Validate(batch, kv));
   const size_t n_embd = hp_.n_embd;

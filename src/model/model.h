@@ -2,7 +2,7 @@
 //
 // Ownership: a Model owns its mapped GGUF file; weights are views into it. A Model is
 // immutable after Open and may be shared by threads, each with its own ForwardContext
-// and KvCache.
+// and KV cache (kv::KvManager).
 #pragma once
 
 #include <memory>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gguf/gguf_reader.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_manager.h"
 #include "model/forward_context.h"
 #include "model/hparams.h"
 #include "model/token_batch.h"
@@ -26,15 +26,16 @@ class Model {
   const gguf::GgufFile& file() const { return file_; }
   kv::KvGeometry kv_geometry() const { return {hp_.n_layers, hp_.n_kv_heads, hp_.head_dim}; }
 
-  // Checks token ids, positions and slots against the model and the cache.
-  util::Status Validate(const TokenBatch& batch, const kv::KvCache& kv) const;
+  // Checks token ids, positions and slots against the model and the cache: each token's
+  // slot must be where its sequence's block table keeps its position.
+  util::Status Validate(const TokenBatch& batch, const kv::KvManager& kv) const;
 
   // hidden: [batch.size(), n_embd]
   void Embed(const TokenBatch& batch, float* hidden) const;
   // Runs layers [layer_begin, layer_end) for every token of the batch, writing their K/V
-  // into their slots (and marking the slots with the tokens' sequence and position).
+  // into their slots; a token at position p attends to positions 0..p of its sequence.
   void RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin, int layer_end,
-                 float* hidden, kv::KvCache& kv) const;
+                 float* hidden, kv::KvManager& kv) const;
   // K (rotated for the batch positions) and V that layer `layer` would write for each
   // batch token given its input hidden states; written to k and v [batch.size(), kv row],
   // the cache untouched.
@@ -44,7 +45,7 @@ class Model {
   void Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, float* logits) const;
 
   // Embed, all layers, then logits of batch.output_rows (in that order).
-  util::Status Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvCache& kv,
+  util::Status Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvManager& kv,
                        std::vector<float>& logits) const;
 
  private:

@@ -1,7 +1,8 @@
 // The unit of work of a forward pass (shared/design/ARCHITECTURE.md, "forward-pass
 // contract"). Each token carries its sequence, an explicit position and the KV slot it
-// writes; attention for a token covers the slots of its sequence whose position is <=
-// its own (or its attend limit), whatever the order of tokens in the batch.
+// writes (where kv::KvManager's block table keeps that position); attention for a token
+// covers its sequence's positions 0..its own (or its attend limit), whatever the order of
+// tokens in the batch.
 #pragma once
 
 #include <cstdint>

@@ -58,20 +58,22 @@ struct Fixture {
                    const std::string& store_dir = "")
       : model(std::move(model::Model::Open(ModelPath(shape, type))).value()),
         ctx(2),
-        kv(model->kv_geometry(), 256),
+        kv(model->kv_geometry(), 256, 1),
         store(1 << 26, store_dir.empty() ? std::nullopt : std::optional<store::DiskTier>(std::move(store::DiskTier::Open(store_dir)).value())),
-        fuser(*model, store, FuserIdentity{1, 2, {1}}) {}
-
-  // Position p lives in slot 255 - p, so that nothing depends on slot == position.
-  static std::vector<int32_t> Slots() {
-    std::vector<int32_t> s(256);
-    for (int32_t p = 0; p < 256; ++p) s[p] = 255 - p;
-    return s;
+        fuser(*model, store, FuserIdentity{1, 2, {1}}) {
+    // Position p of sequence 0 lives in slot 255 - p, so that nothing depends on slot ==
+    // position: a sequence that took every block in order gives them back, and the pool
+    // hands out the last freed first.
+    EXPECT_TRUE(kv.Reserve(1, 256).ok());
+    kv.Release(1);
+    EXPECT_TRUE(kv.Reserve(0, 256).ok());
+    EXPECT_EQ(kv.SlotOf(0, 0), 255);
+    EXPECT_EQ(kv.SlotOf(0, 255), 0);
   }
 
   util::Status Prefill(const SegmentedPrompt& p, const FusionOptions& o, std::vector<float>& logits,
                        FusionStats& stats, int32_t kept = 0) {
-    return fuser.Prefill(ctx, kv, 0, Slots(), kept, p, o, logits, stats);
+    return fuser.Prefill(ctx, kv, 0, kept, p, o, logits, stats);
   }
 
   std::vector<float> Run(const SegmentedPrompt& p, FusionMode mode, float ratio = 0.15f, FusionStats* out = nullptr,
@@ -86,7 +88,7 @@ struct Fixture {
 
   std::unique_ptr<model::Model> model;
   model::ForwardContext ctx;
-  kv::KvCache kv;
+  kv::KvManager kv;  // block size 1
   store::ChunkStore store;
   ChunkFuser fuser;
 };
@@ -236,7 +238,8 @@ TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
     p.chunks = {chunk};
     p.suffix = {7};
     f.Run(p, FusionMode::kNaive);
-    kv::KvCache fresh(f.model->kv_geometry(), 64);
+    kv::KvManager fresh(f.model->kv_geometry(), 64, 16);
+    ASSERT_TRUE(fresh.Reserve(0, 11).ok());  // its first block: slot == position
     model::TokenBatch b;
     for (int i = 0; i < 11; ++i) b.Add(i == 0 ? 1 : chunk[i - 1], i, 0, i, false);
     std::vector<float> logits;
@@ -245,8 +248,8 @@ TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
     for (int l = 0; l < f.model->hparams().n_layers; ++l) {
       for (int s = 1; s < 11; ++s) {
         for (int i = 0; i < row; ++i) {
-          const float want = tensor::Fp16ToFp32(fresh.k(l, s)[i]);
-          const float got = tensor::Fp16ToFp32(f.kv.k(l, 255 - s)[i]);
+          const float want = tensor::Fp16ToFp32(fresh.cache().k(l, s)[i]);
+          const float got = tensor::Fp16ToFp32(f.kv.cache().k(l, 255 - s)[i]);
           ASSERT_NEAR(got, want, 4e-3f * (1.0f + std::fabs(want))) << shape << " layer " << l << " slot " << s;
         }
       }

@@ -56,9 +56,15 @@ TEST(KvManager, SequencesStartOnCachedPrefixBlocksAndEvictionFreesUnusedOnes) {
 
   kv.StartOnCachedPrefix(1, tokens, 8);
   EXPECT_EQ(kv.length(1), 8);
-  EXPECT_EQ(kv.SlotsOf(1, 8), kv.SlotsOf(0, 8));  // the same blocks, shared
-  EXPECT_EQ(kv.cache().SlotsOfSequence(1), kv.SlotsOf(0, 8));  // attention sees them
   EXPECT_EQ(kv.blocks_used(), 3);
+  ASSERT_TRUE(kv.Reserve(1, 12).ok());
+  // Sequence 1 sees the shared blocks at positions 0..7, then its own block.
+  const std::vector<int32_t> shared = kv.SlotsOf(1, 12);
+  EXPECT_EQ(std::vector<int32_t>(shared.begin(), shared.begin() + 8), kv.SlotsOf(0, 8));
+  EXPECT_NE(shared[8] / 4, kv.SlotOf(0, 8) / 4);
+  kv.Release(0);
+  EXPECT_EQ(kv.SlotsOf(1, 12), shared);
+  EXPECT_EQ(kv.blocks_used(), 3);  // two shared with the tree, one of sequence 1
 
   kv.ReleaseAll();
   EXPECT_EQ(kv.blocks_used(), 2);  // only the tree's blocks

@@ -1,11 +1,10 @@
-// The block pool's reference counts, the prefix tree's matching, sharing and LRU
-// eviction, and the KV cache's per-sequence cell lists.
+// The block pool's reference counts and the prefix tree's matching, sharing and LRU
+// eviction (sequences' views of the cells: kv_manager_test).
 #include <gtest/gtest.h>
 
 #include <numeric>
 
 #include "kv/block_pool.h"
-#include "kv/kv_cache.h"
 #include "kv/prefix_tree.h"
 
 namespace kvfuse::kv {
@@ -101,24 +100,6 @@ TEST(PrefixTree, ARecomputedPrefixReplacesTheCachedCopy) {
   EXPECT_EQ(tree.Match(tokens), second);
   EXPECT_EQ(pool.n_free(), 2);  // the first copy went back to the pool
   for (int32_t b : second) EXPECT_EQ(pool.ref_count(b), 2);
-}
-
-TEST(KvCache, SequencesSeeTheirOwnAndSharedCellsInPositionOrder) {
-  KvCache kv({1, 1, 4}, 8);
-  kv.SetCell(5, 0, 2);
-  kv.SetCell(1, 0, 0);
-  kv.SetCell(3, 0, 1);
-  kv.AddToSequence(1, 1);  // sequence 1 shares position 0
-  kv.SetCell(6, 1, 1);
-  EXPECT_EQ(kv.SlotsOfSequence(0), (std::vector<int32_t>{1, 3, 5}));
-  EXPECT_EQ(kv.SlotsOfSequence(1), (std::vector<int32_t>{1, 6}));
-  kv.SetCell(3, 0, 1);  // rewriting a cell does not duplicate it
-  EXPECT_EQ(kv.SlotsOfSequence(0).size(), 3u);
-  kv.TruncateSequence(0, 1);
-  EXPECT_EQ(kv.SlotsOfSequence(0), std::vector<int32_t>{1});
-  kv.ClearSequence(0);
-  EXPECT_TRUE(kv.SlotsOfSequence(0).empty());
-  EXPECT_EQ(kv.SlotsOfSequence(1), (std::vector<int32_t>{1, 6}));
 }
 
 }  // namespace kvfuse::kv

@@ -37,9 +37,22 @@ std::vector<int> SomeTokens(int n, int n_vocab, uint32_t seed) {
   return t;
 }
 
+// Gives sequence `seq` of a fresh cache of 64 one-token blocks n positions in scattered,
+// descending slots (63, 61, 59, ...): nothing may depend on slot == position.
+void Scatter(kv::KvManager& kv, int32_t seq, int32_t n) {
+  EXPECT_TRUE(kv.Reserve(99, 64).ok());
+  kv.Release(99);  // the pool now hands out 63, 62, ...
+  for (int32_t i = 1; i <= n; ++i) {
+    EXPECT_TRUE(kv.Reserve(seq, i).ok());
+    EXPECT_TRUE(kv.Reserve(98, i).ok());
+  }
+  kv.Release(98);
+}
+
 // Logits of every token, run as one in-order batch of sequence 0 (slot = position).
 std::vector<float> RunInOrder(const Model& m, ForwardContext& ctx, const std::vector<int>& tokens) {
-  kv::KvCache kv(m.kv_geometry(), 64);
+  kv::KvManager kv(m.kv_geometry(), 64, 16);
+  EXPECT_TRUE(kv.Reserve(0, static_cast<int32_t>(tokens.size())).ok());
   TokenBatch batch;
   for (int i = 0; i < static_cast<int>(tokens.size()); ++i) batch.Add(tokens[i], i, 0, i, true);
   std::vector<float> logits;
@@ -93,9 +106,10 @@ TEST(ForwardContract, ShuffledBatchWithExplicitPositionsEqualsInOrder) {
     std::vector<int> order(tokens.size());
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), std::mt19937(9));
-    kv::KvCache kv(m->kv_geometry(), 64);
+    kv::KvManager kv(m->kv_geometry(), 64, 1);
+    Scatter(kv, 0, 12);
     TokenBatch batch;
-    for (int i : order) batch.Add(tokens[i], i, 0, i, true);
+    for (int i : order) batch.Add(tokens[i], i, 0, kv.SlotOf(0, i), true);
     std::vector<float> shuffled;
     ASSERT_TRUE(m->Forward(ctx, batch, kv, shuffled).ok());
     for (size_t r = 0; r < order.size(); ++r)
@@ -110,9 +124,10 @@ TEST(ForwardContract, IncrementalDecodeEqualsOneBatch) {
   const int n_vocab = m->hparams().n_vocab;
   const auto tokens = SomeTokens(10, n_vocab, 6);
   const auto whole = RunInOrder(*m, ctx, tokens);
-  kv::KvCache kv(m->kv_geometry(), 64);
   // Prefill 6 tokens into scattered slots, then decode the rest one at a time.
-  const std::vector<int> slots = {40, 3, 17, 9, 22, 5, 60, 1, 33, 12};
+  kv::KvManager kv(m->kv_geometry(), 64, 1);
+  Scatter(kv, 0, 10);
+  const std::vector<int> slots = kv.SlotsOf(0, 10);
   TokenBatch prefill;
   for (int i = 0; i < 6; ++i) prefill.Add(tokens[i], i, 0, slots[i], i == 5);
   std::vector<float> logits;
@@ -131,7 +146,8 @@ TEST(ForwardContract, LayerRangesCompose) {
   ForwardContext ctx(2);
   const auto tokens = SomeTokens(8, m->hparams().n_vocab, 7);
   const auto whole = RunInOrder(*m, ctx, tokens);
-  kv::KvCache kv(m->kv_geometry(), 64);
+  kv::KvManager kv(m->kv_geometry(), 64, 16);
+  ASSERT_TRUE(kv.Reserve(0, 8).ok());
   TokenBatch batch;
   for (int i = 0; i < 8; ++i) batch.Add(tokens[i], i, 0, i, true);
   const int n_embd = m->hparams().n_embd, n_vocab = m->hparams().n_vocab;
@@ -149,11 +165,12 @@ TEST(ForwardContract, SequencesInOneBatchDoNotSeeEachOther) {
   const int n_vocab = m->hparams().n_vocab;
   const auto a = SomeTokens(6, n_vocab, 11), b = SomeTokens(6, n_vocab, 12);
   const auto alone_a = RunInOrder(*m, ctx, a), alone_b = RunInOrder(*m, ctx, b);
-  kv::KvCache kv(m->kv_geometry(), 64);
+  kv::KvManager kv(m->kv_geometry(), 64, 1);  // one-token blocks, taken in turn: slots interleave
+  for (int i = 1; i <= 6; ++i) ASSERT_TRUE(kv.Reserve(0, i).ok() && kv.Reserve(1, i).ok());
   TokenBatch batch;
   for (int i = 0; i < 6; ++i) {
-    batch.Add(a[i], i, 0, 2 * i, true);
-    batch.Add(b[i], i, 1, 2 * i + 1, true);
+    batch.Add(a[i], i, 0, kv.SlotOf(0, i), true);
+    batch.Add(b[i], i, 1, kv.SlotOf(1, i), true);
   }
   std::vector<float> logits;
   ASSERT_TRUE(m->Forward(ctx, batch, kv, logits).ok());
@@ -167,7 +184,8 @@ TEST(ForwardContract, SequencesInOneBatchDoNotSeeEachOther) {
 TEST(ForwardContract, InvalidBatchesAreRejected) {
   auto m = OpenModel(ModelPath("tiny", "q8_0"));
   ForwardContext ctx(1);
-  kv::KvCache kv(m->kv_geometry(), 8);
+  kv::KvManager kv(m->kv_geometry(), 8, 4);
+  ASSERT_TRUE(kv.Reserve(0, 4).ok());
   std::vector<float> logits;
   auto expect_error = [&](TokenBatch b, const std::string& fragment) {
     const util::Status st = m->Forward(ctx, b, kv, logits);
@@ -188,6 +206,12 @@ TEST(ForwardContract, InvalidBatchesAreRejected) {
   b.Clear();
   b.Add(1, -1, 0, 0, true);
   expect_error(b, "negative position");
+  b.Clear();
+  b.Add(1, 1, 0, kv.SlotOf(0, 1) + 1, true);  // another position's slot
+  expect_error(b, "is not where sequence 0 keeps position 1");
+  b.Clear();
+  b.Add(1, 4, 0, 5, true);
+  expect_error(b, "has no KV block");
 }
 
 TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {

@@ -16,12 +16,19 @@ void AddBias(float* rows, const float* bias, int n_rows, int width) {
   for (int t = 0; t < n_rows; ++t) kernels::AddInPlace(rows + static_cast<size_t>(t) * width, bias, width);
 }
 
-// The slots each sequence of the batch may attend to, ordered by position, so a token
-// at position p sees the prefix of its list with position <= p.
-struct VisibleSlots {
-  std::vector<int32_t> slots;
-  std::vector<int32_t> positions;
-};
+// The slots of each sequence of the batch by position, up to the last position one of its
+// tokens attends to: a token that attends to positions <= p reads the first p + 1.
+std::map<int32_t, std::vector<int32_t>> VisibleSlots(const TokenBatch& batch, const kv::KvManager& kv) {
+  std::map<int32_t, int32_t> n_visible;
+  for (int t = 0; t < batch.size(); ++t) {
+    const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
+    int32_t& n = n_visible[batch.seq_ids[t]];
+    n = std::max(n, std::min(limit + 1, kv.capacity(batch.seq_ids[t])));
+  }
+  std::map<int32_t, std::vector<int32_t>> visible;
+  for (const auto& [seq, n] : n_visible) visible[seq] = kv.SlotsOf(seq, n);
+  return visible;
+}
 
 }  // namespace
 
@@ -50,7 +57,8 @@ void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
 }
 
 void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
-                    const TokenBatch& batch, float* hidden, kv::KvCache& kv) {
+                    const TokenBatch& batch, float* hidden, kv::KvManager& kv_manager) {
+  kv::KvCache& kv = kv_manager.cache();
   const kernels::KernelTable& k = *ctx.kernels;
   const int n = batch.size();
   const int n_embd = hp.n_embd, head_dim = hp.head_dim;
@@ -74,13 +82,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
     }
   });
 
-  std::map<int32_t, VisibleSlots> visible;
-  for (int t = 0; t < n; ++t) {
-    auto [it, inserted] = visible.try_emplace(batch.seq_ids[t]);
-    if (!inserted) continue;
-    it->second.slots = kv.SlotsOfSequence(batch.seq_ids[t]);
-    for (int32_t s : it->second.slots) it->second.positions.push_back(kv.cell(s).pos);
-  }
+  const std::map<int32_t, std::vector<int32_t>> visible = VisibleSlots(batch, kv_manager);
 
   const kernels::KvHeadView kv_view{kv.k_layer(layer), kv.v_layer(layer),
                                     static_cast<size_t>(kv_dim)};
@@ -90,23 +92,20 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
     std::vector<float> scores;
     for (int64_t i = i0; i < i1; ++i) {
       const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
-      const VisibleSlots& vis = visible.at(batch.seq_ids[t]);
-      const int n_visible = static_cast<int>(
-          std::upper_bound(vis.positions.begin(), vis.positions.end(),
-                           batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t]) -
-          vis.positions.begin());
+      const std::vector<int32_t>& vis = visible.at(batch.seq_ids[t]);
+      const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
+      const int n_visible = std::min(static_cast<int>(vis.size()), limit + 1);
       scores.resize(n_visible);
       kernels::KvHeadView head = kv_view;
       head.k_base += (h / group) * head_dim;
       head.v_base += (h / group) * head_dim;
       kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
-                             head_dim, head, vis.slots.data(), n_visible, scale, scores.data(),
+                             head_dim, head, vis.data(), n_visible, scale, scores.data(),
                              ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim);
       if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
         float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
-        for (int j = 0; j < n_visible; ++j) {
-          const int32_t pos = vis.positions[j];
-          const int32_t seg = pos < static_cast<int32_t>(rec->segment_of_pos.size()) ? rec->segment_of_pos[pos] : -1;
+        for (int j = 0; j < n_visible; ++j) {  // visible slot j holds position j
+          const int32_t seg = j < static_cast<int>(rec->segment_of_pos.size()) ? rec->segment_of_pos[j] : -1;
           if (seg >= 0) mass[seg] += scores[j];
         }
       }

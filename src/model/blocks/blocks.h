@@ -2,7 +2,7 @@
 #pragma once
 
 #include "kernels/ops.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_manager.h"
 #include "model/forward_context.h"
 #include "model/hparams.h"
 #include "model/token_batch.h"
@@ -19,7 +19,7 @@ void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
 // hidden += Wo · attention(RoPE(Wq·norm(hidden)), K/V cache incl. this batch's tokens)
 //   hidden: [batch.size(), n_embd]
 void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
-                    const TokenBatch& batch, float* hidden, kv::KvCache& kv);
+                    const TokenBatch& batch, float* hidden, kv::KvManager& kv);
 
 // hidden += W_down · (silu(W_gate·norm(hidden)) * W_up·norm(hidden))
 void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int n_tokens,
