@@ -23,9 +23,14 @@ namespace {
 
 using nlohmann::json;
 
+// Which held-out questions: all, or one of two disjoint halves, so that settings chosen on
+// the validation half (even-numbered questions) are reported on the test half (odd).
+enum class QuestionSplit { kAll, kValidation, kTest };
+
 struct EvalQaOptions {
   Args engine_args;  // what LoadEngine reads: -m, -t
   std::string world;
+  QuestionSplit split = QuestionSplit::kAll;
   long long n_questions = 0;
   int n_chunks = 0;
   double ratio = 0;
@@ -35,7 +40,7 @@ struct EvalQaOptions {
 };
 
 util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, {"-m", "-t", "--world", "--mode", "-n", "--chunks", "--ratio", "--seed"},
+  auto parsed = Args::Parse(argc, argv, {"-m", "-t", "--world", "--mode", "-n", "--chunks", "--ratio", "--seed", "--split"},
                             {"--json"});
   if (!parsed.ok()) return parsed.status();
   const Args& args = parsed.value();
@@ -51,6 +56,10 @@ util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   for (const std::string name : {"full", "naive", "blend", "adaptive"})
     if (args.Get("--mode", "all") == "all" || args.Get("--mode") == name) o.modes.push_back(*engine::ParseFusionMode(name));
   if (o.modes.empty()) return util::Status::Error("--mode must be full, naive, blend, adaptive or all");
+  const std::string split = args.Get("--split", "all");
+  if (split == "validation") o.split = QuestionSplit::kValidation;
+  else if (split == "test") o.split = QuestionSplit::kTest;
+  else if (split != "all") return util::Status::InvalidArgument("--split must be all, validation or test");
   o.n_questions = n_questions.value();
   o.n_chunks = static_cast<int>(n_chunks.value());
   o.ratio = ratio.value();
@@ -88,12 +97,16 @@ struct DemoWorld {
   std::vector<Question> questions;
 };
 
-// The first max_questions questions (at least one), each referring to known documents.
+// The first max_questions questions of the split (at least one), each referring to known
+// documents.
 util::Result<std::vector<Question>> ReadQuestions(const std::vector<json>& rows,
                                                   const std::map<std::string, std::string>& docs,
-                                                  long long max_questions) {
+                                                  QuestionSplit split, long long max_questions) {
   std::vector<Question> questions;
-  for (const json& q : rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if ((split == QuestionSplit::kValidation && i % 2 != 0) || (split == QuestionSplit::kTest && i % 2 == 0))
+      continue;
+    const json& q = rows[i];
     Question x{q.value("question", ""), q.value("answer", ""), q.value("kind", ""), {}, q.value("adjacent", false)};
     for (const json& d : q.value("docs", json::array())) {
       if (!d.is_string() || !docs.count(d.get<std::string>()))
@@ -106,7 +119,7 @@ util::Result<std::vector<Question>> ReadQuestions(const std::vector<json>& rows,
   return questions;
 }
 
-util::Result<DemoWorld> LoadDemoWorld(const std::string& dir, long long max_questions) {
+util::Result<DemoWorld> LoadDemoWorld(const std::string& dir, QuestionSplit split, long long max_questions) {
   DemoWorld world;
   std::ifstream format_file(dir + "/format.json");
   world.format = json::parse(format_file, nullptr, false);
@@ -118,7 +131,7 @@ util::Result<DemoWorld> LoadDemoWorld(const std::string& dir, long long max_ques
   auto question_rows = ReadJsonLines(dir + "/eval-questions.jsonl");
   if (!question_rows.ok()) return question_rows.status();
   for (const json& d : doc_rows.value()) world.docs[d.value("id", "")] = d.value("text", "");
-  auto questions = ReadQuestions(question_rows.value(), world.docs, max_questions);
+  auto questions = ReadQuestions(question_rows.value(), world.docs, split, max_questions);
   if (!questions.ok()) return questions.status();
   world.questions = std::move(questions.value());
   return world;
@@ -252,7 +265,7 @@ int EvalQaCommand(int argc, char** argv) {
   auto options = ParseOptions(argc, argv);
   if (!options.ok()) return Fail(options.status().message());
   const EvalQaOptions& o = options.value();
-  auto world = LoadDemoWorld(o.world, o.n_questions);
+  auto world = LoadDemoWorld(o.world, o.split, o.n_questions);
   if (!world.ok()) return Fail(world.status().message());
 
   auto loaded = LoadEngine(o.engine_args, 4096);
