@@ -3,8 +3,10 @@
 // --compare also answers with a full prefill first and prints both times.
 #include <chrono>
 #include <cstdio>
+#include <set>
 
 #include "cli/commands.h"
+#include "cli/fusion_flags.h"
 #include "engine/generate_sync.h"
 #include "engine/rag_prompt.h"
 #include "rag/collection.h"
@@ -51,8 +53,9 @@ std::vector<std::string> PrintHits(const rag::Collection& collection, const std:
 }  // namespace
 
 int AskCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv, {"-m", "-c", "-t", "-k", "-n", "--mode", "--ratio", "--system", "--ctx", "--dense-weight"},
-                          {"--compare"});
+  std::set<std::string> value_options = {"-m", "-c", "-t", "-k", "-n", "--mode", "--system", "--ctx", "--dense-weight"};
+  value_options.merge(FusionKnobFlags());
+  auto args = Args::Parse(argc, argv, value_options, {"--compare"});
   if (!args.ok()) return Fail(args.status().message());
   const std::string dir = args->Get("-c");
   if (dir.empty()) return Fail("a collection directory is required (-c DIR)");
@@ -60,14 +63,14 @@ int AskCommand(int argc, char** argv) {
   const std::string question = args->positional()[0];
   auto k = args->GetInt("-k", 6);
   auto n_predict = args->GetInt("-n", 32);
-  auto ratio = args->GetFloat("--ratio", 0.15);
+  auto knobs = FusionKnobsFromArgs(args.value());
   auto dense_weight = args->GetFloat("--dense-weight", rag::SearchOptions{}.dense_weight);
-  for (const util::Status* st : {&k.status(), &n_predict.status(), &ratio.status(), &dense_weight.status()})
+  for (const util::Status* st : {&k.status(), &n_predict.status(), &knobs.status(), &dense_weight.status()})
     if (!st->ok()) return Fail(st->message());
   if (k.value() < 1 || k.value() > 64) return Fail("-k must be 1..64");
   if (n_predict.value() < 1 || n_predict.value() > 4096) return Fail("-n must be 1..4096");
   const auto mode = engine::ParseFusionMode(args->Get("--mode", "blend"));
-  if (!mode) return Fail("--mode must be full, prefix, naive, blend or adaptive");
+  if (!mode) return Fail(std::string("--mode must be ") + engine::FusionModeList());
 
   auto collection = rag::Collection::Open(dir);
   if (!collection.ok()) return Fail(collection.status().message());
@@ -110,7 +113,8 @@ int AskCommand(int argc, char** argv) {
     e.ClearPrefixCache();  // the fused run must not reuse the full run's prompt
     e.Reset();
   }
-  engine::FusionOptions options{*mode, static_cast<float>(ratio.value())};
+  engine::FusionOptions options = knobs.value();
+  options.mode = *mode;
   std::printf("%s answer: ", engine::FusionModeName(*mode));
   std::fflush(stdout);
   auto fused = Generate(e, prompt.value(), options, max_tokens, true);

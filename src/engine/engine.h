@@ -46,6 +46,7 @@ using sched::SchedulerEvents;
 using sched::SchedulerOptions;
 // Likewise for the fusion vocabulary.
 using fuse::FusionMode;
+using fuse::FusionModeList;
 using fuse::FusionModeName;
 using fuse::ParseFusionMode;
 using fuse::FusionOptions;

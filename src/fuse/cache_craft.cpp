@@ -65,17 +65,7 @@ std::vector<int32_t> ChunkTokensToRecompute(const MethodInput& in) {
 void FinishAdaptive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats) {
   std::vector<int32_t> positions = ChunkTokensToRecompute(in);
   stats.chunk_tokens_recomputed += static_cast<int32_t>(positions.size());
-  const int32_t suffix_begin = in.prompt.size() - static_cast<int32_t>(in.prompt.suffix.size());
-  for (int32_t p = suffix_begin; p < in.prompt.size(); ++p) positions.push_back(p);
-  stats.tokens_computed += static_cast<int32_t>(in.prompt.suffix.size());
-
-  const PrefillTarget& t = in.target;
-  const std::vector<int32_t> tokens = in.prompt.Flatten();
-  model::TokenBatch batch;
-  for (int32_t p : positions) batch.Add(tokens[p], p, t.seq, t.slots[p], false);
-  std::vector<float> hidden(positions.size() * static_cast<size_t>(t.model.hparams().n_embd));
-  t.model.Embed(batch, hidden.data());
-  RunLayersFrom(t, batch, hidden, 0, logits);
+  RecomputeWithSuffix(in.target, in.prompt, std::move(positions), logits, stats);
 }
 
 void RecordChunks(const PrefillTarget& t, ChunkSource& source, const SegmentedPrompt& prompt,

@@ -19,7 +19,9 @@ constexpr struct {
   FusionMethod finish;
 } kMethods[] = {{FusionMode::kNaive, FinishNaive},
                 {FusionMode::kBlend, FinishBlend},
-                {FusionMode::kAdaptive, FinishAdaptive}};
+                {FusionMode::kAdaptive, FinishAdaptive},
+                {FusionMode::kSinks, FinishSinks},
+                {FusionMode::kQuery, FinishQuery}};
 
 FusionMethod MethodOf(FusionMode mode) {
   for (const auto& m : kMethods)

@@ -37,6 +37,13 @@ void FinishNaive(const MethodInput& in, std::vector<float>& logits, FusionStats&
 void FinishBlend(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 // adaptive: Cache-Craft's per-chunk recompute (cache_craft.cpp).
 void FinishAdaptive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+// sinks: every chunk's first tokens recomputed (sink_repair.cpp).
+void FinishSinks(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+// query: the chunk tokens the question attends to most recomputed (query_focus.cpp).
+void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+
+// The positions of the first `per_chunk` tokens of every chunk, ascending (sink_repair.cpp).
+std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t per_chunk);
 
 // full and prefix: every token from `kept` on through every layer; under full with
 // options.record_chunks, each chunk is stored as computed there (exact_prefill.cpp).

@@ -1,6 +1,8 @@
 #include "fuse/fusion_options.h"
 
 #include <algorithm>
+#include <iterator>
+#include <string>
 
 namespace kvfuse::fuse {
 
@@ -12,7 +14,9 @@ constexpr struct {
               {FusionMode::kPrefix, "prefix"},
               {FusionMode::kNaive, "naive"},
               {FusionMode::kBlend, "blend"},
-              {FusionMode::kAdaptive, "adaptive"}};
+              {FusionMode::kAdaptive, "adaptive"},
+              {FusionMode::kSinks, "sinks"},
+              {FusionMode::kQuery, "query"}};
 }  // namespace
 
 std::optional<FusionMode> ParseFusionMode(std::string_view name) {
@@ -27,9 +31,17 @@ const char* FusionModeName(FusionMode mode) {
   return "?";
 }
 
-bool ReusesChunkKv(FusionMode mode) {
-  return mode == FusionMode::kNaive || mode == FusionMode::kBlend || mode == FusionMode::kAdaptive;
+const char* FusionModeList() {
+  static const std::string list = [] {
+    std::string s;
+    const size_t n = std::size(kModes);
+    for (size_t i = 0; i < n; ++i) s += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + kModes[i].name;
+    return s;
+  }();
+  return list.c_str();
 }
+
+bool ReusesChunkKv(FusionMode mode) { return mode != FusionMode::kFull && mode != FusionMode::kPrefix; }
 
 int32_t KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached) {
   int32_t kept = cached;

@@ -17,10 +17,15 @@ enum class FusionMode {
   kBlend,   // CacheBlend: recompute the chunk tokens whose layer-1 KV deviates most
   kAdaptive,  // Cache-Craft: per chunk, recompute a share set by how much it leaned on
               // the chunks it was cached after and how much those differ now
+  kSinks,     // EPIC's LegoLink: recompute the first sink_tokens tokens of every chunk
+  kQuery,     // recompute the chunk tokens the question attends to most over the placed
+              // KV (recompute_ratio of them, every chunk's first sink_tokens first)
 };
 
 std::optional<FusionMode> ParseFusionMode(std::string_view name);
 const char* FusionModeName(FusionMode mode);
+// "full, prefix, naive, blend, adaptive, sinks or query": for error messages.
+const char* FusionModeList();
 // Whether `mode` places chunks' cached KV (naive, blend, adaptive); full and prefix compute
 // every token after the kept prefix exactly.
 bool ReusesChunkKv(FusionMode mode);
@@ -31,13 +36,19 @@ int32_t KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cache
 
 struct FusionOptions {
   FusionMode mode = FusionMode::kBlend;
-  float recompute_ratio = 0.15f;  // blend: share of chunk tokens recomputed in layers >= 1
+  // blend: share of chunk tokens recomputed in layers >= 1; query: share recomputed through
+  // every layer.
+  float recompute_ratio = 0.15f;
   // blend: the i-th of q recomputed tokens attends to the first k - q + i + 1 of the k
   // prompt tokens (the bottom-right causal mask of CacheBlend's and LMCache's kernels)
   // instead of exactly the tokens at or before its position.
   bool bottom_right_mask = false;
   // adaptive: the share of a chunk recomputed is min(1, alpha * CCI * (1 - beta')).
   float adaptive_alpha = 1.0f;
+  // sinks and query: every chunk's first tokens recomputed (query: within its share).
+  int32_t sink_tokens = 4;
+  // query: the question's attention is measured over layers [0, query_layers) (0: all).
+  int32_t query_layers = 0;
   // full: store every chunk of the prompt as computed there, with the attention
   // statistics adaptive needs (a Cache-Craft chunk variant), replacing what was stored.
   bool record_chunks = false;

@@ -34,4 +34,17 @@ void RunLayersFrom(const PrefillTarget& t, const model::TokenBatch& batch, std::
   t.model.Logits(t.ctx, hidden.data() + static_cast<size_t>(batch.size() - 1) * hp.n_embd, 1, logits.data());
 }
 
+void RecomputeWithSuffix(const PrefillTarget& t, const SegmentedPrompt& prompt, std::vector<int32_t> positions,
+                         std::vector<float>& logits, FusionStats& stats) {
+  const int32_t suffix_begin = prompt.size() - static_cast<int32_t>(prompt.suffix.size());
+  for (int32_t p = suffix_begin; p < prompt.size(); ++p) positions.push_back(p);
+  stats.tokens_computed += static_cast<int32_t>(prompt.suffix.size());
+  const std::vector<int32_t> tokens = prompt.Flatten();
+  model::TokenBatch batch;
+  for (int32_t p : positions) batch.Add(tokens[p], p, t.seq, t.slots[p], false);
+  std::vector<float> hidden(positions.size() * static_cast<size_t>(t.model.hparams().n_embd));
+  t.model.Embed(batch, hidden.data());
+  RunLayersFrom(t, batch, hidden, 0, logits);
+}
+
 }  // namespace kvfuse::fuse

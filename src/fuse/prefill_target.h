@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "fuse/fusion_stats.h"
+#include "fuse/segmented_prompt.h"
 #include "kv/kv_manager.h"
 #include "model/forward_context.h"
 #include "model/model.h"
@@ -32,5 +34,11 @@ void ComputeTokens(const PrefillTarget& t, const std::vector<int32_t>& tokens, i
 // returns the logits of its last row.
 void RunLayersFrom(const PrefillTarget& t, const model::TokenBatch& batch, std::vector<float>& hidden,
                    int first_layer, std::vector<float>& logits);
+
+// Recomputes the prompt positions `positions` (ascending, before the suffix) and then the
+// suffix through every layer, over the KV placed at every other position; the logits of
+// the last token. Counts the suffix in stats.tokens_computed.
+void RecomputeWithSuffix(const PrefillTarget& t, const SegmentedPrompt& prompt, std::vector<int32_t> positions,
+                         std::vector<float>& logits, FusionStats& stats);
 
 }  // namespace kvfuse::fuse

@@ -3,6 +3,7 @@
 // suffix (the question and the template tail). The flat prompt is their concatenation.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

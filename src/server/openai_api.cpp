@@ -89,12 +89,28 @@ std::optional<ApiError> ReadFusionOptions(const json& body, engine::GenerationRe
   if (body.contains("fusion_mode")) {
     if (!body["fusion_mode"].is_string()) return Invalid("fusion_mode", "'fusion_mode' must be a string");
     const auto mode = engine::ParseFusionMode(body["fusion_mode"].get<std::string>());
-    if (!mode) return Invalid("fusion_mode", "'fusion_mode' must be full, prefix, naive, blend or adaptive");
+    if (!mode) return Invalid("fusion_mode", std::string("'fusion_mode' must be ") + engine::FusionModeList());
     g.fusion.mode = *mode;
   }
-  double ratio = g.fusion.recompute_ratio;
-  if (auto err = ReadNumber(body, "recompute_ratio", 0.0, 1.0, ratio)) return err;
+  double ratio = g.fusion.recompute_ratio, alpha = g.fusion.adaptive_alpha;
+  double sinks = g.fusion.sink_tokens, query_layers = g.fusion.query_layers;
+  const struct {
+    const char* name;
+    double lo, hi;
+    double* dst;
+  } fields[] = {{"recompute_ratio", 0.0, 1.0, &ratio},
+                {"adaptive_alpha", 0.0, 100.0, &alpha},
+                {"sink_tokens", 0.0, 4096.0, &sinks},
+                {"query_layers", 0.0, 1024.0, &query_layers}};
+  for (const auto& [name, lo, hi, dst] : fields)
+    if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
+  if (sinks != std::floor(sinks)) return Invalid("sink_tokens", "'sink_tokens' must be a whole number");
+  if (query_layers != std::floor(query_layers))
+    return Invalid("query_layers", "'query_layers' must be a whole number");
   g.fusion.recompute_ratio = static_cast<float>(ratio);
+  g.fusion.adaptive_alpha = static_cast<float>(alpha);
+  g.fusion.sink_tokens = static_cast<int32_t>(sinks);
+  g.fusion.query_layers = static_cast<int32_t>(query_layers);
   return std::nullopt;
 }
 

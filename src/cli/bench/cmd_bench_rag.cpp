@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "cli/bench/rag_workload.h"
 #include "cli/bench/stats.h"
 #include "cli/commands.h"
+#include "cli/fusion_flags.h"
 #include "engine/generate_sync.h"
 #include "util/timing.h"
 
@@ -31,14 +33,14 @@ struct BenchRagOptions {
   Args engine_args;  // what LoadEngine reads: -m, -t, --store
   RagWorkloadOptions workload;
   int n_gen = 32;
-  double ratio = 0.15;
-  double alpha = 1.0;
+  engine::FusionOptions knobs;  // each method's parameters (the mode is set per run)
   bool json = false;
 };
 
 util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, {"-m", "-t", "-r", "--ratio", "--alpha", "--gen", "--store", "--pool", "--seed"},
-                            {"--json"});
+  std::set<std::string> value_options = {"-m", "-t", "-r", "--gen", "--store", "--pool", "--seed"};
+  value_options.merge(FusionKnobFlags());
+  auto parsed = Args::Parse(argc, argv, value_options, {"--json"});
   if (!parsed.ok()) return parsed.status();
   const Args& args = parsed.value();
   BenchRagOptions o;
@@ -47,22 +49,18 @@ util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
   auto gen = args.GetInt("--gen", o.n_gen);
   auto pool = args.GetInt("--pool", wo.pool_size);
   auto seed = args.GetInt("--seed", wo.seed);
-  auto ratio = args.GetFloat("--ratio", o.ratio);
-  auto alpha = args.GetFloat("--alpha", o.alpha);
-  for (const util::Status* st : {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &ratio.status(), &alpha.status()})
+  auto knobs = FusionKnobsFromArgs(args);
+  for (const util::Status* st : {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &knobs.status()})
     if (!st->ok()) return *st;
   if (requests.value() < 1 || requests.value() > 10000) return util::Status::Error("-r must be 1..10000");
   if (gen.value() < 1 || gen.value() > 4096) return util::Status::Error("--gen must be 1..4096");
   if (pool.value() < wo.chunks_per_request || pool.value() > 100000)
     return util::Status::Error(util::StrFormat("--pool must be %d..100000", wo.chunks_per_request));
-  if (ratio.value() < 0 || ratio.value() > 1) return util::Status::Error("--ratio must be within [0, 1]");
-  if (alpha.value() < 0) return util::Status::Error("--alpha must not be negative");
   wo.n_requests = static_cast<int>(requests.value());
   wo.pool_size = static_cast<int>(pool.value());
   wo.seed = static_cast<uint32_t>(seed.value());
   o.n_gen = static_cast<int>(gen.value());
-  o.ratio = ratio.value();
-  o.alpha = alpha.value();
+  o.knobs = knobs.value();
   o.json = args.Has("--json");
   o.engine_args = args;
   return o;
@@ -146,8 +144,9 @@ constexpr ModeRun kModeRuns[] = {
     {FusionMode::kFull, "-", false, false},     {FusionMode::kPrefix, "-", false, false},
     {FusionMode::kNaive, "ram", false, false},  {FusionMode::kBlend, "ram", false, false},
     {FusionMode::kBlend, "ram", false, true},   {FusionMode::kNaive, "disk", true, false},
-    {FusionMode::kBlend, "disk", true, false},  {FusionMode::kAdaptive, "ram", false, false},
-    {FusionMode::kAdaptive, "disk", true, false}};
+    {FusionMode::kBlend, "disk", true, false},  {FusionMode::kSinks, "ram", false, false},
+    {FusionMode::kQuery, "ram", false, false},  {FusionMode::kQuery, "disk", true, false},
+    {FusionMode::kAdaptive, "ram", false, false}, {FusionMode::kAdaptive, "disk", true, false}};
 
 struct ModeResult {
   std::string mode, tier;
@@ -181,8 +180,9 @@ util::Result<ModeResult> RunMode(engine::Engine& e, const RagWorkload& w, const 
   e.Reset();
   e.ClearPrefixCache();  // each mode starts cold; prefix reuse builds up over its requests
   engine::SyncRequest request;  // greedy, n_gen tokens whatever they are
-  request.fusion = {run.mode, static_cast<float>(o.ratio), run.bottom_right};
-  request.fusion.adaptive_alpha = static_cast<float>(o.alpha);
+  request.fusion = o.knobs;
+  request.fusion.mode = run.mode;
+  request.fusion.bottom_right_mask = run.bottom_right;
   request.max_tokens = o.n_gen;
   request.stop_at_end_of_turn = false;
   for (size_t q = 0; q < w.requests.size(); ++q) {

@@ -15,6 +15,7 @@
 #include "cli/bench/bench_commands.h"
 #include "cli/bench/chunk_variants.h"
 #include "cli/commands.h"
+#include "cli/fusion_flags.h"
 #include "engine/generate_sync.h"
 
 namespace kvfuse::cli {
@@ -33,36 +34,39 @@ struct EvalQaOptions {
   QuestionSplit split = QuestionSplit::kAll;
   long long n_questions = 0;
   int n_chunks = 0;
-  double ratio = 0;
+  engine::FusionOptions knobs;  // each mode's parameters (the mode is set per run)
   uint32_t seed = 0;
   std::vector<engine::FusionMode> modes;
   bool json = false;
 };
 
 util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, {"-m", "-t", "--world", "--mode", "-n", "--chunks", "--ratio", "--seed", "--split"},
-                            {"--json"});
+  std::set<std::string> value_options = {"-m", "-t", "--world", "--mode", "-n", "--chunks", "--seed", "--split"};
+  value_options.merge(FusionKnobFlags());
+  auto parsed = Args::Parse(argc, argv, value_options, {"--json"});
   if (!parsed.ok()) return parsed.status();
   const Args& args = parsed.value();
   EvalQaOptions o;
   o.world = args.Get("--world", "models/demo-world");
   auto n_questions = args.GetInt("-n", 200);
   auto n_chunks = args.GetInt("--chunks", 4);
-  auto ratio = args.GetFloat("--ratio", 0.15);
   auto seed = args.GetInt("--seed", 7);
-  for (const util::Status* st : {&n_questions.status(), &n_chunks.status(), &ratio.status(), &seed.status()})
+  auto knobs = FusionKnobsFromArgs(args);
+  for (const util::Status* st : {&n_questions.status(), &n_chunks.status(), &seed.status(), &knobs.status()})
     if (!st->ok()) return *st;
   if (n_chunks.value() < 2 || n_chunks.value() > 64) return util::Status::Error("--chunks must be 2..64");
-  for (const std::string name : {"full", "naive", "blend", "adaptive"})
-    if (args.Get("--mode", "all") == "all" || args.Get("--mode") == name) o.modes.push_back(*engine::ParseFusionMode(name));
-  if (o.modes.empty()) return util::Status::Error("--mode must be full, naive, blend, adaptive or all");
+  using engine::FusionMode;
+  auto modes = FusionModesFromArg(args.Get("--mode", "all"), {FusionMode::kFull, FusionMode::kNaive, FusionMode::kBlend,
+                                                             FusionMode::kAdaptive, FusionMode::kSinks, FusionMode::kQuery});
+  if (!modes.ok()) return modes.status();
+  o.modes = std::move(modes).value();
+  o.knobs = knobs.value();
   const std::string split = args.Get("--split", "all");
   if (split == "validation") o.split = QuestionSplit::kValidation;
   else if (split == "test") o.split = QuestionSplit::kTest;
   else if (split != "all") return util::Status::InvalidArgument("--split must be all, validation or test");
   o.n_questions = n_questions.value();
   o.n_chunks = static_cast<int>(n_chunks.value());
-  o.ratio = ratio.value();
   o.seed = static_cast<uint32_t>(seed.value());
   o.json = args.Has("--json");
   o.engine_args = args;
@@ -213,7 +217,8 @@ util::Status EvaluateMode(engine::Engine& e, const PromptBuilder& prompts, const
   double recomputed_tokens = 0, chunk_tokens = 0;
   for (const Question& q : questions) {
     engine::SyncRequest request;  // greedy, 16 tokens at most
-    request.fusion = {mode, static_cast<float>(o.ratio)};
+    request.fusion = o.knobs;
+    request.fusion.mode = mode;
     auto answer = engine::GenerateSync(e, prompts.Build(q, rng), request);
     if (!answer.ok()) return answer.status();
     recomputed_tokens += answer->stats.chunk_tokens_recomputed;

@@ -1,0 +1,45 @@
+#include "cli/fusion_flags.h"
+
+#include <sstream>
+
+namespace kvfuse::cli {
+
+std::set<std::string> FusionKnobFlags() { return {"--ratio", "--alpha", "--sinks", "--query-layers"}; }
+
+util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio) {
+  engine::FusionOptions o;
+  auto ratio = args.GetFloat("--ratio", default_ratio);
+  auto alpha = args.GetFloat("--alpha", o.adaptive_alpha);
+  auto sinks = args.GetInt("--sinks", o.sink_tokens);
+  auto query_layers = args.GetInt("--query-layers", o.query_layers);
+  for (const util::Status* st : {&ratio.status(), &alpha.status(), &sinks.status(), &query_layers.status()})
+    if (!st->ok()) return *st;
+  if (ratio.value() < 0 || ratio.value() > 1) return util::Status::InvalidArgument("--ratio must be within [0, 1]");
+  if (alpha.value() < 0 || alpha.value() > 100) return util::Status::InvalidArgument("--alpha must be within [0, 100]");
+  if (sinks.value() < 0 || sinks.value() > 4096) return util::Status::InvalidArgument("--sinks must be 0..4096");
+  if (query_layers.value() < 0 || query_layers.value() > 1024)
+    return util::Status::InvalidArgument("--query-layers must be 0..1024 (0: all)");
+  o.recompute_ratio = static_cast<float>(ratio.value());
+  o.adaptive_alpha = static_cast<float>(alpha.value());
+  o.sink_tokens = static_cast<int32_t>(sinks.value());
+  o.query_layers = static_cast<int32_t>(query_layers.value());
+  return o;
+}
+
+util::Result<std::vector<engine::FusionMode>> FusionModesFromArg(const std::string& value,
+                                                                 const std::vector<engine::FusionMode>& all) {
+  if (value == "all") return all;
+  std::vector<engine::FusionMode> modes;
+  std::stringstream list(value);
+  for (std::string name; std::getline(list, name, ',');) {
+    const auto mode = engine::ParseFusionMode(name);
+    if (!mode)
+      return util::Status::InvalidArgument("--mode must be " + std::string(engine::FusionModeList()) +
+                                           ", or a comma-separated list of them");
+    modes.push_back(*mode);
+  }
+  if (modes.empty()) return util::Status::InvalidArgument("--mode names no fusion mode");
+  return modes;
+}
+
+}  // namespace kvfuse::cli

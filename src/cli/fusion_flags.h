@@ -1,0 +1,24 @@
+// The fusion flags of every command that fuses (ask, eval-qa, bench-rag): --mode and each
+// method's knobs, read into FusionOptions with their ranges checked, so that a knob is
+// never accepted and then ignored.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "engine/engine.h"
+
+namespace kvfuse::cli {
+
+// --ratio R (blend, query), --alpha A (adaptive), --sinks K (sinks, query),
+// --query-layers L (query); --mode is each command's own (some take a list).
+std::set<std::string> FusionKnobFlags();
+// The knobs, over FusionOptions' defaults except the ratio's, `default_ratio`.
+util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio = 0.15);
+// --mode's value as a comma-separated list of modes ("all": `all`).
+util::Result<std::vector<engine::FusionMode>> FusionModesFromArg(const std::string& value,
+                                                                 const std::vector<engine::FusionMode>& all);
+
+}  // namespace kvfuse::cli

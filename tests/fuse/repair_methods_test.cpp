@@ -1,0 +1,87 @@
+// The training-free repair methods (sinks, query) against a full prefill: each equals full
+// when it recomputes every chunk token or when the chunk sits where it was cached, and it
+// recomputes exactly the tokens it says (every other chunk token keeps its placed KV).
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "fusion_fixture.h"
+
+namespace kvfuse::fuse {
+namespace {
+
+FusionOptions Options(FusionMode mode, float ratio, int32_t sinks) {
+  FusionOptions o{mode, ratio};
+  o.sink_tokens = sinks;
+  return o;
+}
+
+// The chunk positions whose layer-1 keys differ from those naive reuse placed there.
+std::set<int32_t> RecomputedPositions(Fixture& f, const SegmentedPrompt& p, const FusionOptions& o) {
+  f.Run(p, FusionMode::kNaive);
+  std::vector<std::vector<uint16_t>> placed;
+  const int32_t begin = p.ChunkOffset(0), end = p.ChunkOffset(p.chunks.size());
+  for (int32_t pos = begin; pos < end; ++pos) placed.push_back(f.KeyAt(1, pos));
+  f.RunWith(p, o);
+  std::set<int32_t> changed;
+  for (int32_t pos = begin; pos < end; ++pos)
+    if (f.KeyAt(1, pos) != placed[pos - begin]) changed.insert(pos);
+  return changed;
+}
+
+TEST(RepairMethods, RecomputingEveryChunkTokenEqualsFull) {
+  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+    Fixture f(shape);
+    const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
+    const std::vector<float> full = f.Run(p, FusionMode::kFull);
+    FusionStats stats;
+    const std::vector<float> query = f.RunWith(p, Options(FusionMode::kQuery, 1.0f, 0), &stats);
+    EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
+    EXPECT_LE(MaxAbsDiff(query, full), kSameAsFull * MaxAbs(full)) << shape;
+    const std::vector<float> sinks = f.RunWith(p, Options(FusionMode::kSinks, 0, 12), &stats);
+    EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
+    EXPECT_LE(MaxAbsDiff(sinks, full), kSameAsFull * MaxAbs(full)) << shape;
+  }
+}
+
+TEST(RepairMethods, AChunkWhereItWasCachedNeedsNoRepair) {
+  Fixture f;
+  SegmentedPrompt p;
+  p.prefix = {1};  // the chunk head: the chunk sits exactly where it was computed
+  p.chunks = {Tokens(20, 3)};
+  p.suffix = Tokens(4, 4);
+  const std::vector<float> full = f.Run(p, FusionMode::kFull);
+  for (const FusionOptions& o : {Options(FusionMode::kSinks, 0, 3), Options(FusionMode::kQuery, 0.3f, 1)}) {
+    const std::vector<float> repaired = f.RunWith(p, o);
+    EXPECT_LE(MaxAbsDiff(repaired, full), kSameAsFull * MaxAbs(full)) << FusionModeName(o.mode);
+  }
+}
+
+TEST(RepairMethods, SinksRecomputeExactlyEachChunksFirstTokens) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  FusionStats stats;
+  f.RunWith(p, Options(FusionMode::kSinks, 0, 2), &stats);
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 6);
+  EXPECT_EQ(stats.tokens_computed, 6 + 5);  // the prefix and the question
+  const std::set<int32_t> want = {6, 7, 18, 19, 30, 31};  // prefix 6, chunks of 12
+  EXPECT_EQ(RecomputedPositions(f, p, Options(FusionMode::kSinks, 0, 2)), want);
+}
+
+TEST(RepairMethods, QueryRecomputesItsShareWithEveryChunksSinksFirst) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  const FusionOptions o = Options(FusionMode::kQuery, 0.25f, 1);
+  FusionStats stats;
+  f.RunWith(p, o, &stats);
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 9);  // ceil(0.25 * 36)
+  const std::set<int32_t> changed = RecomputedPositions(f, p, o);
+  EXPECT_EQ(changed.size(), 9u);
+  for (int32_t head : {6, 18, 30}) EXPECT_TRUE(changed.count(head)) << "chunk head " << head;
+  // A share smaller than the sinks keeps the first chunks' sinks only.
+  f.RunWith(p, Options(FusionMode::kQuery, 0.05f, 1), &stats);
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 2);  // ceil(0.05 * 36)
+}
+
+}  // namespace
+}  // namespace kvfuse::fuse
