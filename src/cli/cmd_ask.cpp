@@ -69,7 +69,7 @@ int AskCommand(int argc, char** argv) {
     if (!st->ok()) return Fail(st->message());
   if (k.value() < 1 || k.value() > 64) return Fail("-k must be 1..64");
   if (n_predict.value() < 1 || n_predict.value() > 4096) return Fail("-n must be 1..4096");
-  const auto mode = engine::ParseFusionMode(args->Get("--mode", "blend"));
+  const auto mode = engine::ParseFusionMode(args->Get("--mode", engine::FusionModeName(engine::kDefaultReuseMode)));
   if (!mode) return Fail(std::string("--mode must be ") + engine::FusionModeList());
 
   auto collection = rag::Collection::Open(dir);

@@ -16,7 +16,8 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double
     if (!st->ok()) return *st;
   if (ratio.value() < 0 || ratio.value() > 1) return util::Status::InvalidArgument("--ratio must be within [0, 1]");
   if (alpha.value() < 0 || alpha.value() > 100) return util::Status::InvalidArgument("--alpha must be within [0, 100]");
-  if (sinks.value() < 0 || sinks.value() > 4096) return util::Status::InvalidArgument("--sinks must be 0..4096");
+  if (args.Has("--sinks") && (sinks.value() < 0 || sinks.value() > 4096))
+    return util::Status::InvalidArgument("--sinks must be 0..4096");
   if (query_layers.value() < 0 || query_layers.value() > 1024)
     return util::Status::InvalidArgument("--query-layers must be 0..1024 (0: all)");
   o.recompute_ratio = static_cast<float>(ratio.value());

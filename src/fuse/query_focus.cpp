@@ -49,7 +49,8 @@ void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats&
   const int32_t chunks_begin = in.prompt.ChunkOffset(0);
   const int32_t budget = std::min(n_chunk_tokens,
                                   static_cast<int32_t>(std::ceil(in.options.recompute_ratio * n_chunk_tokens - 1e-6)));
-  std::vector<int32_t> positions = ChunkHeadPositions(in.prompt, std::max(0, in.options.sink_tokens));
+  const int32_t sinks = std::max(0, in.options.sink_tokens);  // kMethodDefault: none
+  std::vector<int32_t> positions = ChunkHeadPositions(in.prompt, sinks);
   if (static_cast<int32_t>(positions.size()) > budget) positions.resize(budget);
   if (static_cast<int32_t>(positions.size()) < budget) {
     const std::vector<double> attention = QuestionAttention(in, n_chunk_tokens);

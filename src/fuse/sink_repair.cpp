@@ -18,7 +18,9 @@ std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t p
 }
 
 void FinishSinks(const MethodInput& in, std::vector<float>& logits, FusionStats& stats) {
-  std::vector<int32_t> positions = ChunkHeadPositions(in.prompt, std::max(0, in.options.sink_tokens));
+  constexpr int32_t kDefaultSinks = 8;
+  const int32_t sinks = in.options.sink_tokens == FusionOptions::kMethodDefault ? kDefaultSinks : in.options.sink_tokens;
+  std::vector<int32_t> positions = ChunkHeadPositions(in.prompt, std::max(0, sinks));
   stats.chunk_tokens_recomputed += static_cast<int32_t>(positions.size());
   RecomputeWithSuffix(in.target, in.prompt, std::move(positions), logits, stats);
 }

@@ -203,7 +203,7 @@ std::optional<ApiError> ReadRagPrompt(const json& body, const std::vector<engine
   auto prompt = engine::BuildRagPrompt(engine, system, texts, question);
   if (!prompt.ok()) return ApiError{400, prompt.status().message(), "invalid_request_error", "messages"};
   out.generation.prompt = std::move(prompt).value();
-  if (!body.contains("fusion_mode")) out.generation.fusion.mode = engine::FusionMode::kBlend;
+  if (!body.contains("fusion_mode")) out.generation.fusion.mode = engine::kDefaultReuseMode;
   return std::nullopt;
 }
 

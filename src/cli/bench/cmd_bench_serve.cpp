@@ -81,7 +81,7 @@ util::Result<BenchServeOptions> ParseOptions(int argc, char** argv) {
   if (!rates.ok()) return rates.status();
   o.rates = std::move(rates.value());
   o.host = args.Get("--host", "127.0.0.1");
-  o.mode = args.Get("--mode", "blend");
+  o.mode = args.Get("--mode", engine::FusionModeName(engine::kDefaultReuseMode));
   if (args.Has("--api-key")) o.api_key = args.Get("--api-key");
   o.port = static_cast<int>(port.value());
   o.n_requests = static_cast<int>(n_requests.value());
