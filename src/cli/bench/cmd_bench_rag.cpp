@@ -150,6 +150,7 @@ constexpr ModeRun kModeRuns[] = {
 
 struct ModeResult {
   std::string mode, tier;
+  bool is_default = false;  // the default reuse mode with its default knobs
   std::vector<double> ttft_ms, kl, agreement;
   double recomputed = 0, chunk_tokens = 0, computed = 0;
   int hits = 0, misses = 0;
@@ -177,6 +178,7 @@ util::Result<ModeResult> RunMode(engine::Engine& e, const RagWorkload& w, const 
   ModeResult r;
   r.mode = std::string(engine::FusionModeName(run.mode)) + (run.bottom_right ? " (bottom-right mask)" : "");
   r.tier = run.tier;
+  r.is_default = run.mode == engine::kDefaultReuseMode && !run.bottom_right;
   e.Reset();
   e.ClearPrefixCache();  // each mode starts cold; prefix reuse builds up over its requests
   engine::SyncRequest request;  // greedy, n_gen tokens whatever they are
@@ -232,12 +234,14 @@ void PrintResults(const std::vector<ModeResult>& results, size_t n_requests, boo
       std::printf("  {\"mode\": \"%s\", \"store\": \"%s\", \"requests\": %zu, \"ttft_p50_ms\": %.2f, "
                   "\"ttft_p90_ms\": %.2f, \"speedup_p50\": %.3f, \"recomputed_per_request\": %.1f, "
                   "\"chunk_tokens_per_request\": %.1f, \"computed_per_request\": %.1f, \"chunk_hits\": %d, "
-                  "\"chunk_misses\": %d, \"first_token_kl\": %.6g, \"top1_agreement\": %.4f}%s\n",
+                  "\"chunk_misses\": %d, \"first_token_kl\": %.6g, \"top1_agreement\": %.4f%s}%s\n",
                   r.mode.c_str(), r.tier.c_str(), n_requests, p50, p90, full_median / p50,
                   r.recomputed / n_req, r.chunk_tokens / n_req, r.computed / n_req, r.hits, r.misses,
-                  Mean(r.kl), Mean(r.agreement), i + 1 < results.size() ? "," : "");
+                  Mean(r.kl), Mean(r.agreement), r.is_default ? ", \"default\": true" : "",
+                  i + 1 < results.size() ? "," : "");
     } else {
-      std::printf("| %s | %s | %.1f | %.1f | %.2fx | %.0f / %.0f | %.0f | %.4g | %.3f |\n", r.mode.c_str(),
+      std::printf("| %s%s | %s | %.1f | %.1f | %.2fx | %.0f / %.0f | %.0f | %.4g | %.3f |\n", r.mode.c_str(),
+                  r.is_default ? " (default)" : "",
                   r.tier.c_str(), p50, p90, full_median / p50, r.recomputed / n_req, r.chunk_tokens / n_req,
                   r.computed / n_req, Mean(r.kl), Mean(r.agreement));
     }
