@@ -16,6 +16,7 @@
 #include "cli/bench/chunk_variants.h"
 #include "cli/bench/demo_world.h"
 #include "cli/bench/retrieved_prompts.h"
+#include "cli/bench/svg_scatter.h"
 #include "cli/commands.h"
 #include "cli/fusion_flags.h"
 #include "engine/generate_sync.h"
@@ -37,14 +38,16 @@ struct EvalQaOptions {
   engine::FusionOptions knobs;  // each mode's parameters (the mode is set per run)
   uint32_t seed = 0;
   std::vector<engine::FusionMode> modes;
+  bool sweep = false;     // the methods at several shares instead of `modes`
+  std::string plot_path;  // an SVG of accuracy against time to first token
   bool json = false;
 };
 
 util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   std::set<std::string> value_options = {"-m", "-t", "--world", "--mode", "-n", "--chunks", "--seed", "--split",
-                                         "--e2e", "-k"};
+                                         "--e2e", "-k", "--plot"};
   value_options.merge(FusionKnobFlags());
-  auto parsed = Args::Parse(argc, argv, value_options, {"--json"});
+  auto parsed = Args::Parse(argc, argv, value_options, {"--json", "--sweep"});
   if (!parsed.ok()) return parsed.status();
   const Args& args = parsed.value();
   EvalQaOptions o;
@@ -73,6 +76,9 @@ util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   o.seed = static_cast<uint32_t>(seed.value());
   o.json = args.Has("--json");
   o.e2e_collection = args.Get("--e2e");
+  o.sweep = args.Has("--sweep");
+  o.plot_path = args.Get("--plot");
+  if (o.sweep && args.Has("--mode")) return util::Status::InvalidArgument("--sweep runs its own modes: drop --mode");
   o.top_k = static_cast<size_t>(top_k.value());
   o.engine_args = args;
   return o;
@@ -82,10 +88,51 @@ struct Score {
   int correct = 0, total = 0;
 };
 
-struct QaScores {
-  std::map<std::string, std::map<std::string, Score>> by_mode_and_kind;
-  std::map<std::string, double> recomputed_share;  // by mode: chunk tokens recomputed / chunk tokens
+// One row of the results: a mode with its knobs.
+struct EvalRun {
+  std::string label;  // the mode's name, or under --sweep also its knob ("query r=0.15")
+  engine::FusionOptions fusion;
+  bool is_default = false;  // the default mode with the default knobs
 };
+
+struct RunScores {
+  std::map<std::string, Score> by_kind;
+  double recomputed_share = 0;  // chunk tokens recomputed / chunk tokens
+  double mean_ttft_ms = 0;
+};
+
+// --mode's modes with the command's knobs, or under --sweep each method at several shares.
+std::vector<EvalRun> RunsOf(const EvalQaOptions& o) {
+  const engine::FusionOptions defaults;
+  std::vector<EvalRun> runs;
+  const auto add = [&](const std::string& label, engine::FusionMode mode, const engine::FusionOptions& knobs) {
+    engine::FusionOptions f = knobs;
+    f.mode = mode;
+    const bool is_default = mode == engine::kDefaultReuseMode && f.recompute_ratio == defaults.recompute_ratio &&
+                            f.sink_tokens == defaults.sink_tokens && f.query_layers == defaults.query_layers;
+    runs.push_back({label, f, is_default});
+  };
+  if (!o.sweep) {
+    for (engine::FusionMode mode : o.modes) add(engine::FusionModeName(mode), mode, o.knobs);
+    return runs;
+  }
+  using engine::FusionMode;
+  add("full", FusionMode::kFull, defaults);
+  add("naive", FusionMode::kNaive, defaults);
+  for (int32_t k : {2, 8}) {
+    engine::FusionOptions f = defaults;
+    f.sink_tokens = k;
+    add(util::StrFormat("sinks k=%d", k), FusionMode::kSinks, f);
+  }
+  for (FusionMode mode : {FusionMode::kBlend, FusionMode::kQuery})
+    for (float r : {0.05f, 0.15f, 0.3f, 0.5f}) {
+      engine::FusionOptions f = defaults;
+      f.recompute_ratio = r;
+      add(util::StrFormat("%s r=%.2f", engine::FusionModeName(mode), r), mode, f);
+    }
+  add("adaptive", FusionMode::kAdaptive, defaults);
+  return runs;
+}
 
 // The questions' prompts, and for adaptive, which needs chunks cached inside earlier
 // prompts, a history of the same questions with other distractors (gold) or another order
@@ -113,67 +160,82 @@ util::Result<QuestionPrompts> MakePrompts(engine::Engine& e, const DemoWorld& wo
   return out;
 }
 
-util::Status EvaluateMode(engine::Engine& e, const QuestionPrompts& prompts, const std::vector<Question>& questions,
-                          const EvalQaOptions& o, engine::FusionMode mode, QaScores& scores) {
-  const std::string mode_name = engine::FusionModeName(mode);
+util::Result<RunScores> Evaluate(engine::Engine& e, const QuestionPrompts& prompts,
+                                 const std::vector<Question>& questions, const EvalRun& run) {
   e.Reset();
   e.ClearPrefixCache();
-  if (mode == engine::FusionMode::kAdaptive) KVFUSE_RETURN_IF_ERROR(RecordChunkVariants(e, prompts.history));
+  if (run.fusion.mode == engine::FusionMode::kAdaptive) KVFUSE_RETURN_IF_ERROR(RecordChunkVariants(e, prompts.history));
+  RunScores scores;
   double recomputed_tokens = 0, chunk_tokens = 0;
   for (size_t i = 0; i < questions.size(); ++i) {
-    const Question& q = questions[i];
     engine::SyncRequest request;  // greedy, 16 tokens at most
-    request.fusion = o.knobs;
-    request.fusion.mode = mode;
+    request.fusion = run.fusion;
     auto answer = engine::GenerateSync(e, prompts.asked[i], request);
     if (!answer.ok()) return answer.status();
     recomputed_tokens += answer->stats.chunk_tokens_recomputed;
     chunk_tokens += answer->stats.chunk_tokens;
-    Score& s = scores.by_mode_and_kind[mode_name][q.kind];
-    s.correct += Trim(e.tokenizer()->Decode(answer->tokens)) == q.answer;
+    scores.mean_ttft_ms += answer->ttft_ms / static_cast<double>(questions.size());
+    Score& s = scores.by_kind[questions[i].kind];
+    s.correct += Trim(e.tokenizer()->Decode(answer->tokens)) == questions[i].answer;
     ++s.total;
   }
-  scores.recomputed_share[mode_name] = chunk_tokens > 0 ? recomputed_tokens / chunk_tokens : 0;
-  return util::Status::Ok();
+  scores.recomputed_share = chunk_tokens > 0 ? recomputed_tokens / chunk_tokens : 0;
+  return scores;
 }
 
-bool IsDefaultMode(const std::string& name) { return name == engine::FusionModeName(engine::kDefaultReuseMode); }
-
-// An array with a row per mode; under --e2e, a last row {"retrieval_recall": {kind: share}, "k": k}.
-void PrintJson(const QaScores& scores, const QuestionPrompts& prompts, const EvalQaOptions& o) {
+// An array with a row per run; under --e2e, a last row {"retrieval_recall": {kind: share}, "k": k}.
+void PrintJson(const std::vector<EvalRun>& runs, const std::vector<RunScores>& scores, const QuestionPrompts& prompts,
+               const EvalQaOptions& o) {
   json out = json::array();
-  for (const auto& [mode, by_kind] : scores.by_mode_and_kind) {
-    json row{{"mode", mode}, {"recomputed_share", scores.recomputed_share.at(mode)}};
-    if (IsDefaultMode(mode)) row["default"] = true;
-    for (const auto& [kind, s] : by_kind) row[kind] = {{"correct", s.correct}, {"total", s.total}};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    json row{{"mode", runs[i].label},
+             {"recomputed_share", scores[i].recomputed_share},
+             {"mean_ttft_ms", scores[i].mean_ttft_ms}};
+    if (runs[i].is_default) row["default"] = true;
+    for (const auto& [kind, s] : scores[i].by_kind) row[kind] = {{"correct", s.correct}, {"total", s.total}};
     out.push_back(row);
   }
   if (!o.e2e_collection.empty()) out.push_back({{"retrieval_recall", prompts.recall}, {"k", o.top_k}});
   std::printf("%s\n", out.dump(2).c_str());
 }
 
-// A Markdown table: a row per mode, a column per question kind.
-void PrintTable(const QaScores& scores, const std::vector<engine::FusionMode>& modes,
+// A Markdown table: a row per run, a column per question kind.
+void PrintTable(const std::vector<EvalRun>& runs, const std::vector<RunScores>& scores,
                 const std::vector<Question>& questions) {
   std::set<std::string> kinds;
   for (const Question& q : questions) kinds.insert(q.kind);
-  std::printf("| mode | recomputed |");
+  std::printf("| mode | recomputed | TTFT ms |");
   for (const std::string& k : kinds) std::printf(" %s |", k.c_str());
-  std::printf("\n| --- | --- |");
+  std::printf("\n| --- | --- | --- |");
   for (size_t i = 0; i < kinds.size(); ++i) std::printf(" --- |");
   std::printf("\n");
-  for (engine::FusionMode mode : modes) {
-    const std::string name = engine::FusionModeName(mode);
-    std::printf("| %s%s | %.0f%% |", name.c_str(), IsDefaultMode(name) ? " (default)" : "",
-                100 * scores.recomputed_share.at(name));
-    const auto by_kind = scores.by_mode_and_kind.find(name);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    std::printf("| %s%s | %.0f%% | %.1f |", runs[i].label.c_str(), runs[i].is_default ? " (default)" : "",
+                100 * scores[i].recomputed_share, scores[i].mean_ttft_ms);
     for (const std::string& k : kinds) {
-      Score s;
-      if (by_kind != scores.by_mode_and_kind.end() && by_kind->second.count(k)) s = by_kind->second.at(k);
+      const auto it = scores[i].by_kind.find(k);
+      const Score s = it == scores[i].by_kind.end() ? Score{} : it->second;
       std::printf(" %.1f%% (%d/%d) |", s.total ? 100.0 * s.correct / s.total : 0.0, s.correct, s.total);
     }
     std::printf("\n");
   }
+}
+
+// Accuracy on single- and multi-hop questions against mean time to first token, a point
+// per run.
+util::Status WritePlot(const std::string& path, const std::vector<EvalRun>& runs, const std::vector<RunScores>& scores) {
+  SvgScatter plot{"Accuracy against time to first token (eval-qa)", "mean TTFT (ms)", "exact-match accuracy (%)"};
+  for (const char* kind : {"single", "multi"}) {
+    SvgScatter::Series& series = plot.series.emplace_back();
+    series.name = kind;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto it = scores[i].by_kind.find(kind);
+      if (it == scores[i].by_kind.end() || it->second.total == 0) continue;
+      series.points.push_back(
+          {scores[i].mean_ttft_ms, 100.0 * it->second.correct / it->second.total, runs[i].label});
+    }
+  }
+  return WriteSvg(path, plot);
 }
 
 }  // namespace
@@ -191,16 +253,25 @@ int EvalQaCommand(int argc, char** argv) {
   if (!e.tokenizer()) return Fail("cannot tokenize: " + e.tokenizer_error());
   auto prompts = MakePrompts(e, world.value(), o);
   if (!prompts.ok()) return Fail(prompts.status().message());
-  QaScores scores;
-  for (engine::FusionMode mode : o.modes) {
-    const util::Status st = EvaluateMode(e, prompts.value(), world->questions, o, mode, scores);
-    if (!st.ok()) return Fail(st.message());
+  // Every chunk in the store first, so that no run's time to first token pays for computing
+  // chunks (the chunk store starts empty; the first fused run would).
+  for (const engine::SegmentedPrompt& p : prompts->asked)
+    for (const std::vector<int32_t>& chunk : p.chunks)
+      if (const util::Status st = e.WarmChunk(chunk); !st.ok()) return Fail(st.message());
+  const std::vector<EvalRun> runs = RunsOf(o);
+  std::vector<RunScores> scores;
+  for (const EvalRun& run : runs) {
+    auto run_scores = Evaluate(e, prompts.value(), world->questions, run);
+    if (!run_scores.ok()) return Fail(run_scores.status().message());
+    scores.push_back(std::move(run_scores).value());
   }
+  if (!o.plot_path.empty())
+    if (const util::Status st = WritePlot(o.plot_path, runs, scores); !st.ok()) return Fail(st.message());
   if (o.json) {
-    PrintJson(scores, prompts.value(), o);
+    PrintJson(runs, scores, prompts.value(), o);
     return 0;
   }
-  PrintTable(scores, o.modes, world->questions);
+  PrintTable(runs, scores, world->questions);
   if (!o.e2e_collection.empty()) {
     std::printf("\nretrieval recall@%zu:", o.top_k);
     for (const auto& [kind, recall] : prompts->recall) std::printf(" %s %.2f", kind.c_str(), recall);
