@@ -1,4 +1,4 @@
-// How a SegmentedPrompt's prefill may reuse cached KV (shared/design/ARCHITECTURE.md,
+// How a SegmentedPrompt's prefill may reuse cached KV (docs/ARCHITECTURE.md,
 // "Fusion modes").
 #pragma once
 

@@ -1,4 +1,4 @@
-// The unit of work of a forward pass (shared/design/ARCHITECTURE.md, "forward-pass
+// The unit of work of a forward pass (docs/ARCHITECTURE.md, "forward-pass
 // contract"). Each token carries its sequence, an explicit position and the KV slot it
 // writes (where kv::KvManager's block table keeps that position); attention for a token
 // covers its sequence's positions 0..its own (or its attend limit), whatever the order of
