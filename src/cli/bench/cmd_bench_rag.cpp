@@ -1,15 +1,18 @@
 // kvfuse bench-rag: time to first token of a RAG prompt under every fusion mode
 // (shared/design/BENCHMARKS.md sections 2 and 3). Chunks are pre-warmed into the store
-// first; each mode then serves the same requests in the same order, with the chunk store
-// warm in RAM and, for the chunk-reusing modes, warm on disk only (RAM dropped before
-// every request). Fidelity is measured against `full`: KL divergence of the first-token
-// distribution and greedy top-1 agreement over the first --gen generated tokens. Adaptive
-// runs last, on chunk variants recorded from full prefills of separate history requests.
+// first; then each request is served under every mode in turn (interleaved, so that load
+// from elsewhere on the machine falls on every mode alike), with the prefix cache as the
+// mode's previous request left it, the chunk store warm in RAM and, for the chunk-reusing
+// modes, warm on disk only (RAM dropped before the request). Fidelity is measured against
+// `full`: KL divergence of the first-token distribution and greedy top-1 agreement over the
+// first --gen generated tokens. Adaptive runs last, on chunk variants recorded from full
+// prefills of separate history requests.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -139,7 +142,7 @@ struct ModeRun {
   bool drop_ram, bottom_right;
 };
 
-// In this order: full first (the reference), adaptive last (after the history is recorded).
+// In this order in the tables: full first (the reference, and every request's first run).
 constexpr ModeRun kModeRuns[] = {
     {FusionMode::kFull, "-", false, false},     {FusionMode::kPrefix, "-", false, false},
     {FusionMode::kNaive, "ram", false, false},  {FusionMode::kBlend, "ram", false, false},
@@ -172,49 +175,68 @@ void AddAnswer(ModeResult& r, const engine::SyncResult& answer, const std::vecto
   r.agreement.push_back(static_cast<double>(same) / n_gen);
 }
 
-// Serves every request once under `run`; the full run fills `refs`.
-util::Result<ModeResult> RunMode(engine::Engine& e, const RagWorkload& w, const BenchRagOptions& o,
-                                 const ModeRun& run, std::vector<Reference>& refs) {
-  ModeResult r;
-  r.mode = std::string(engine::FusionModeName(run.mode)) + (run.bottom_right ? " (bottom-right mask)" : "");
-  r.tier = run.tier;
-  r.is_default = run.mode == engine::kDefaultReuseMode && !run.bottom_right;
-  e.Reset();
-  e.ClearPrefixCache();  // each mode starts cold; prefix reuse builds up over its requests
+engine::SyncRequest RequestOf(const BenchRagOptions& o, const ModeRun& run) {
   engine::SyncRequest request;  // greedy, n_gen tokens whatever they are
   request.fusion = o.knobs;
   request.fusion.mode = run.mode;
   request.fusion.bottom_right_mask = run.bottom_right;
   request.max_tokens = o.n_gen;
   request.stop_at_end_of_turn = false;
-  for (size_t q = 0; q < w.requests.size(); ++q) {
-    if (run.drop_ram) e.chunk_store().DropRam();
-    auto answer = engine::GenerateSync(e, w.requests[q], request);
-    if (!answer.ok()) return answer.status();
-    const std::vector<double> probs = Softmax(answer->first_logits);
-    if (run.mode == FusionMode::kFull) refs[q] = {probs, answer->tokens};
-    AddAnswer(r, answer.value(), probs, refs[q], o.n_gen);
-  }
-  return r;
+  return request;
 }
 
+// Serves request q under `run` into `r` (the full run fills refs[q]). The prefix cache is as
+// this mode's previous request left it: emptied, then that request prefilled again, untimed.
+util::Status ServeRequest(engine::Engine& e, const RagWorkload& w, size_t q, const BenchRagOptions& o,
+                          const ModeRun& run, std::vector<Reference>& refs, ModeResult& r) {
+  const engine::SyncRequest request = RequestOf(o, run);
+  e.Reset();
+  e.ClearPrefixCache();
+  if (q > 0 && run.mode != FusionMode::kFull) {  // full keeps no prefix
+    engine::SyncRequest warm = request;
+    warm.max_tokens = 1;
+    KVFUSE_RETURN_IF_ERROR(engine::GenerateSync(e, w.requests[q - 1], warm).status());
+    e.Reset();
+  }
+  if (run.drop_ram) e.chunk_store().DropRam();
+  auto answer = engine::GenerateSync(e, w.requests[q], request);
+  if (!answer.ok()) return answer.status();
+  const std::vector<double> probs = Softmax(answer->first_logits);
+  if (run.mode == FusionMode::kFull) refs[q] = {probs, answer->tokens};
+  AddAnswer(r, answer.value(), probs, refs[q], o.n_gen);
+  return util::Status::Ok();
+}
+
+// Serves the requests one by one, each under every run of `runs` in turn (so every mode
+// sees the same load over time), into results[i] for kModeRuns[i].
+util::Status ServeInterleaved(engine::Engine& e, const RagWorkload& w, const BenchRagOptions& o,
+                              const std::vector<size_t>& runs, std::vector<Reference>& refs,
+                              std::vector<ModeResult>& results, FILE* log) {
+  for (size_t q = 0; q < w.requests.size(); ++q) {
+    std::fprintf(log, "request %zu of %zu under %zu modes...\n", q + 1, w.requests.size(), runs.size());
+    std::fflush(log);
+    for (size_t i : runs) KVFUSE_RETURN_IF_ERROR(ServeRequest(e, w, q, o, kModeRuns[i], refs, results[i]));
+  }
+  return util::Status::Ok();
+}
+
+// Every run but adaptive's interleaved, then adaptive's (after recording the chunk variants
+// it needs, which replace the chunks cached alone that the other modes place).
 util::Result<std::vector<ModeResult>> RunAllModes(engine::Engine& e, const RagWorkload& w,
                                                   const BenchRagOptions& o, FILE* log) {
   std::vector<Reference> refs(w.requests.size());
-  std::vector<ModeResult> results;
-  bool recorded = false;
-  for (const ModeRun& run : kModeRuns) {
-    if (run.mode == FusionMode::kAdaptive && !recorded) {
-      KVFUSE_RETURN_IF_ERROR(RecordHistory(e, w, log));
-      recorded = true;
-    }
-    std::fprintf(log, "running %s (%s%s)...\n", engine::FusionModeName(run.mode), run.tier,
-                 run.bottom_right ? ", bottom-right mask" : "");
-    std::fflush(log);
-    auto result = RunMode(e, w, o, run, refs);
-    if (!result.ok()) return result.status();
-    results.push_back(std::move(result.value()));
+  std::vector<ModeResult> results(std::size(kModeRuns));
+  std::vector<size_t> plain, adaptive;
+  for (size_t i = 0; i < std::size(kModeRuns); ++i) {
+    const ModeRun& run = kModeRuns[i];
+    results[i].mode = std::string(engine::FusionModeName(run.mode)) + (run.bottom_right ? " (bottom-right mask)" : "");
+    results[i].tier = run.tier;
+    results[i].is_default = run.mode == engine::kDefaultReuseMode && !run.bottom_right;
+    (run.mode == FusionMode::kAdaptive ? adaptive : plain).push_back(i);
   }
+  KVFUSE_RETURN_IF_ERROR(ServeInterleaved(e, w, o, plain, refs, results, log));
+  KVFUSE_RETURN_IF_ERROR(RecordHistory(e, w, log));
+  KVFUSE_RETURN_IF_ERROR(ServeInterleaved(e, w, o, adaptive, refs, results, log));
   return results;
 }
 
