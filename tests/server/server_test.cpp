@@ -165,6 +165,36 @@ TEST_F(ServerTest, DocumentsBecomeChunksAndAreReusedAcrossRequests) {
   EXPECT_GT(second["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(), 0);
 }
 
+TEST_F(ServerTest, FusionKnobsArePerRequest) {
+  json req = {{"messages", {{{"role", "user"}, {"content", "which colour?"}}}},
+              {"documents", {"The sky is blue.", "Grass is green."}},
+              {"max_tokens", 4}, {"temperature", 0}, {"fusion_mode", "full"}};
+  const json full = json::parse(Post("/v1/chat/completions", req.dump())->body);
+  const int prompt_tokens = full["usage"]["prompt_tokens"];
+  // sinks: 2 of each chunk's tokens recomputed, plus the question computed afresh.
+  req["fusion_mode"] = "sinks";
+  req["sink_tokens"] = 2;
+  const json sinks = json::parse(Post("/v1/chat/completions", req.dump())->body);
+  const int sinks_work = sinks["timings"]["tokens_recomputed"];
+  req["sink_tokens"] = 3;
+  const json more_sinks = json::parse(Post("/v1/chat/completions", req.dump())->body);
+  EXPECT_EQ(more_sinks["timings"]["tokens_recomputed"].get<int>(), sinks_work + 2) << "one more per chunk";
+  // query at ratio 1 recomputes every chunk token: the full prefill's answer.
+  req["fusion_mode"] = "query";
+  req["recompute_ratio"] = 1;
+  req["query_layers"] = 1;
+  const json query = json::parse(Post("/v1/chat/completions", req.dump())->body);
+  EXPECT_EQ(query["choices"][0]["message"]["content"], full["choices"][0]["message"]["content"]);
+  EXPECT_LE(query["timings"]["tokens_recomputed"].get<int>(), prompt_tokens);
+  for (const char* bad : {R"("sink_tokens": 1.5)", R"("sink_tokens": -1)", R"("query_layers": "2")",
+                          R"("adaptive_alpha": -3)", R"("fusion_mode": "bogus")"}) {
+    const auto r = Post("/v1/chat/completions",
+                        std::string(R"({"messages": [{"role": "user", "content": "q"}], )") + bad + "}");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
+  }
+}
+
 TEST_F(ServerTest, BadRequestsGetOpenAiErrors) {
   auto expect_error = [&](const httplib::Result& r, int status, const std::string& type) {
     ASSERT_TRUE(r);
