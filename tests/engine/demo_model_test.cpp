@@ -1,6 +1,7 @@
-// The bundled demo model (models/demo.gguf, trained by tools/demo/train.py) computes in
-// the engine what it computed in PyTorch: the training script wrote its own token ids and
-// float32 next-token logits for a few evaluation prompts (models/demo-world/reference.jsonl).
+// The bundled demo models (models/demo.gguf, trained to read cached chunks, and
+// models/demo-plain.gguf, trained on whole prompts only; both by tools/demo/train.py) compute
+// in the engine what they computed in PyTorch: the training script wrote its own token ids
+// and float32 next-token logits for a few evaluation prompts (models/demo-world/reference*.jsonl).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,15 +13,18 @@
 
 namespace kvfuse::engine {
 
-TEST(DemoModel, MatchesTheTrainingScriptsTokensAndLogits) {
+class DemoModel : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(DemoModel, MatchesTheTrainingScriptsTokensAndLogits) {
   const std::string dir = KVFUSE_MODELS_DIR;
+  const auto [model, reference] = GetParam();
   EngineOptions options;
-  options.model_path = dir + "/demo.gguf";
+  options.model_path = dir + "/" + model;
   auto e = Engine::Load(options);
   ASSERT_TRUE(e.ok()) << e.status().message();
   ASSERT_NE((*e)->tokenizer(), nullptr) << (*e)->tokenizer_error();
-  std::ifstream in(dir + "/demo-world/reference.jsonl");
-  ASSERT_TRUE(in) << "missing " << dir << "/demo-world/reference.jsonl";
+  std::ifstream in(dir + "/demo-world/" + reference);
+  ASSERT_TRUE(in) << "missing " << dir << "/demo-world/" << reference;
   int checked = 0;
   for (std::string line; std::getline(in, line);) {
     const nlohmann::json ref = nlohmann::json::parse(line);
@@ -48,5 +52,10 @@ TEST(DemoModel, MatchesTheTrainingScriptsTokensAndLogits) {
   }
   EXPECT_GE(checked, 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(BothModels, DemoModel,
+                         ::testing::Values(std::make_pair("demo.gguf", "reference.jsonl"),
+                                           std::make_pair("demo-plain.gguf", "reference-plain.jsonl")),
+                         [](const auto& info) { return std::string(info.index == 0 ? "reuse_trained" : "plain"); });
 
 }  // namespace kvfuse::engine

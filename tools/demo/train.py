@@ -16,7 +16,11 @@
      every question answerable only by matching the asked name), then full episodes (the facts
      of a question plus distractors, shuffled, several questions per prompt) mixed with binding
      ones. A step's episodes run one after another, attention inside each, so no step computes
-     padding,
+     padding. With --block-share F, a share F of the episodes is trained as the engine reads
+     them when it reuses cached chunks (naive mode): every chunk's tokens see only their own
+     chunk, at the positions they have in the prompt, and the questions see everything
+     (block_layout; Block-Attention, TurboRAG). Trained on whole prompts only, the model
+     answered much worse from reused chunks than from a full prefill,
   4. GGUF export (F32) with the tokenizer and a ChatML chat template, and the eval set, after
      printing the held-out accuracy and a binding probe (two people's documents, a question
      about one: how often the answer is the asked person's value, the other's, or neither).
@@ -48,6 +52,13 @@ eval-qa full: single 18%, multi 22%, coreference 100%). Then, with --aim-weight 
      `kvfuse eval-qa -n 500 --mode full`: single-hop 93.5%, multi-hop 71.2%, coreference 98.9%,
      comparison 14.9% (its answer is a held-out person's name: the same unseen-pair problem as
      the companies had, not yet treated). The export after 80 minutes scored the same.
+  H  --resume G --stages mix:30,full --block-share 0.5 --lr 5e-4 --threads 1 --minutes 66
+     --export-minutes 15, its export after 45 minutes (1,921 steps; 2,850 in all, about 45 a
+     minute): the bundled models/demo.gguf (G stays as models/demo-plain.gguf, the model
+     trained on whole prompts only, on which the training-free fusion methods are judged). `kvfuse eval-qa --split validation -n 250`,
+     seeds 7, 8 and 9 pooled: full single-hop 97.0%, multi-hop 66.7%; naive 96.0%, 70.7% (G on
+     seed 7: full 92.9%, 58.0%; naive 31.3%, 28.0%). The exports after 60 and 66 minutes scored
+     within a few questions of it; the one after 15 minutes already reached naive 83.8%, 76.0%.
 Stages end by the clock or by the loss, so runs are reproducible in what they do, not bit for
 bit.
 """
@@ -74,6 +85,9 @@ SUFFIX = "Question: {q}<|im_end|>\n<|im_start|>assistant\n"
 CHUNK = "Document: {text}\n"
 TRAIN_KINDS = ["single", "single", "single", "multi", "compare", "coref"]  # single-hop underlies the others
 FOLLOW_UP = "\n<|im_start|>user\n"
+# What the engine computes a cached chunk behind (engine.cpp ChunkIdentity: BOS only where the
+# GGUF says add_bos_token, which write_gguf sets false): nothing, chunk tokens at 0..n-1.
+CHUNK_HEAD = []
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
           "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 # The "gpt-2" pre-tokenizer, restricted to the ASCII text of the world (same splits there).
@@ -172,7 +186,8 @@ def encode_episode(bpe, chunks, questions, lm_weight, question_weight=0.0):
     """One training sequence: the prompt of the first question exactly as at evaluation, then the
     further questions as follow-up user turns. Returns ids, per-position loss weights for
     predicting the next token (1 on answers, lm_weight on the chunks' own text, question_weight
-    on the questions': its name is there to copy), and attention aims (see aims_of_answer)."""
+    on the questions': its name is there to copy), attention aims (see aims_of_answer) and each
+    chunk's (start, end) in ids."""
     ids = bpe.encode(PREFIX)
     weights = [0.0] * len(ids)
     spans = []  # each chunk's (start, end) in ids
@@ -193,7 +208,41 @@ def encode_episode(bpe, chunks, questions, lm_weight, question_weight=0.0):
         ids += part
         weights += [1.0] * len(part)
     # weights[i] belongs to token i; the loss at position i-1 predicts it
-    return ids, weights, aims
+    return ids, weights, aims, spans
+
+
+def block_layout(ids, weights, aims, spans, head):
+    """An episode as the engine reads it with naive chunk reuse: each chunk's KV computed alone
+    behind the chunk head `head` (the engine's FuserIdentity::chunk_head) and placed at the
+    chunk's offset in the prompt, the prefix and the questions computed over it. In one pass: a
+    copy of `head` goes in front of every chunk, and explicit positions and an attention mask
+    (see block_mask) give every token the K/V and relative positions it has in the engine.
+    Returns the new ids, weights, aims and the layout (positions, additive mask); the head
+    copies carry no loss, aims whose key their query cannot see are dropped."""
+    new_ids, new_weights, pos, block, is_head, where = [], [], [], [], [], []
+    def put(token, weight, position, b, h):
+        new_ids.append(token), new_weights.append(weight), pos.append(position), block.append(b), is_head.append(h)
+    chunk_of = {i: c for c, (lo, hi) in enumerate(spans) for i in range(lo, hi)}
+    for i, token in enumerate(ids):
+        c = chunk_of.get(i, -1)
+        if c >= 0 and i == spans[c][0]:
+            for j, h in enumerate(head):
+                put(h, 0.0, i - len(head) + j, c, True)
+        where.append(len(new_ids))
+        put(token, weights[i], i, c, False)
+    mask = block_mask(torch.tensor(block), torch.tensor(is_head))
+    new_aims = [(layer, where[q], where[k]) for layer, q, k in aims if mask[where[q], where[k]] == 0]
+    return new_ids, new_weights, new_aims, (torch.tensor(pos), mask)
+
+
+def block_mask(block, is_head):
+    """Additive attention mask (0 or -inf) for block_layout: block[t] is t's chunk, -1 for the
+    prefix and the questions. A chunk's tokens (and its head copy) see their chunk causally;
+    the others see the prefix, the questions and every chunk's tokens, not the head copies."""
+    n = block.shape[0]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    sees = (block[:, None] == block[None, :]) | ((block[:, None] == -1) & ~is_head[None, :])
+    return torch.zeros(n, n).masked_fill(~(causal & sees), float("-inf"))
 
 
 def aims_of_answer(bpe, ids, spans, hops):
@@ -277,14 +326,16 @@ class Model(torch.nn.Module):
         B, T = ids.shape
         return self.forward_flat(ids.reshape(-1), [T] * B)[0].view(B, T, -1)
 
-    def forward_flat(self, ids, lengths, aims=()):
+    def forward_flat(self, ids, lengths, aims=(), layouts=None):
         """ids [N]: sequences of `lengths` one after another -> logits [N, vocab], and the mean
         -log probability with which head 0 of a layer attends from query to key, for the
         (layer, sequence start, query, key) of `aims` (0 without aims; negative layers count
         from the last). Attention stays inside each sequence and costs sum(length^2): packing
         sequences into padded rows instead made the [T, T] scores, not the weights, nine tenths
-        of a training step."""
-        pos = torch.cat([torch.arange(n) for n in lengths])
+        of a training step. layouts: per sequence None (positions 0..n-1, causal) or the
+        (positions, additive mask) of block_layout."""
+        layouts = layouts or [None] * len(lengths)
+        pos = torch.cat([torch.arange(n) if lay is None else lay[0] for n, lay in zip(lengths, layouts)])
         ang = pos[:, None].float() * self.inv_freq
         cos, sin = ang.cos()[:, None], ang.sin()[:, None]
 
@@ -294,6 +345,8 @@ class Model(torch.nn.Module):
 
         N, longest = ids.shape[0], max(lengths)
         causal = torch.full((longest, longest), float("-inf")).triu(1)
+        masks = [causal[:n, :n] if lay is None else lay[1] for n, lay in zip(lengths, layouts)]
+        visible = self.aim_visibility(aims, lengths, masks, longest)
         h = self.emb(ids)
         aim_nll = []
         for layer, L in enumerate(self.layers):
@@ -303,10 +356,11 @@ class Model(torch.nn.Module):
             v = L.v(x).view(N, self.n_kv, self.hd)
             here = [a[1:] for a in aims if a[0] % len(self.layers) == layer]
             if here:
-                aim_nll.append(self.head0_nll(q, k, torch.tensor(here), longest))
+                rows = [i for i, a in enumerate(aims) if a[0] % len(self.layers) == layer]
+                aim_nll.append(self.head0_nll(q, k, torch.tensor(here), visible[rows], longest))
             outs, start = [], 0
-            for n in lengths:
-                outs.append(self.attention(q[start:start + n], k[start:start + n], v[start:start + n], causal[:n, :n]))
+            for n, mask in zip(lengths, masks):
+                outs.append(self.attention(q[start:start + n], k[start:start + n], v[start:start + n], mask))
                 start += n
             h = h + L.o(torch.cat(outs))
             x = self.rms(h, L.ffn_norm)
@@ -314,13 +368,26 @@ class Model(torch.nn.Module):
         logits = self.rms(h, self.norm) @ (self.emb.weight if self.out is None else self.out).T
         return logits, (torch.cat(aim_nll).mean() if aim_nll else torch.zeros(()))
 
-    def head0_nll(self, q, k, aims, longest):
+    @staticmethod
+    def aim_visibility(aims, lengths, masks, longest):
+        """[M, longest]: which keys from its sequence's start each aim's query sees."""
+        if not aims:
+            return None
+        starts = torch.tensor([0] + lengths).cumsum(0)
+        sequence = {int(s): i for i, s in enumerate(starts[:-1])}
+        visible = torch.zeros(len(aims), longest, dtype=torch.bool)
+        for row, (_, start, query, _) in enumerate(aims):
+            mask = masks[sequence[start]]
+            visible[row, :mask.shape[1]] = mask[query - start] == 0
+        return visible
+
+    def head0_nll(self, q, k, aims, visible, longest):
         """-log attention probability of head 0 from each aim's query to its key; aims [M, 3]
-        rows (sequence start, query, key) in the flat stream."""
+        rows (sequence start, query, key) in the flat stream, visible [M, longest] the keys
+        from the start each query sees."""
         start, query, key = aims.unbind(1)
         with torch.autocast("cpu", enabled=False):
             at = start[:, None] + torch.arange(longest)[None, :]  # [M, longest] candidate keys
-            visible = at <= query[:, None]
             keys = k[at.clamp(max=k.shape[0] - 1), 0].float()  # kv head 0 serves query head 0
             scores = (keys @ q[query, 0].float()[:, :, None]).squeeze(-1).masked_fill(~visible, float("-inf"))
             return -scores.log_softmax(-1).gather(1, (key - start)[:, None]).squeeze(1)
@@ -338,16 +405,17 @@ class Model(torch.nn.Module):
 
 
 def concat(seqs):
-    """Episodes (ids, weights, aims) one after another: ids, next-token targets, their weights,
-    the lengths (the last token of an episode predicts nothing) and the aims in the flat stream
-    as (layer, episode start, query, key)."""
+    """Episodes (ids, weights, aims, layout) one after another: ids, next-token targets, their
+    weights, the lengths (the last token of an episode predicts nothing), the aims in the flat
+    stream as (layer, episode start, query, key) and the layouts (see Model.forward_flat)."""
     ids, target, weight, aims = [], [], [], []
-    for x, w, a in seqs:
+    for x, w, a, _ in seqs:
         aims += [(layer, len(ids), len(ids) + q, len(ids) + k) for layer, q, k in a]
         ids += x
         target += x[1:] + [0]
         weight += w[1:] + [0.0]  # w[i] weighs the prediction of token i
-    return torch.tensor(ids), torch.tensor(target), torch.tensor(weight), [len(x) for x, _, _ in seqs], aims
+    return (torch.tensor(ids), torch.tensor(target), torch.tensor(weight), [len(s[0]) for s in seqs], aims,
+            [s[3] for s in seqs])
 
 
 def gguf_tensors(model):
@@ -508,6 +576,8 @@ def main():
     ap.add_argument("--question-weight", type=float, default=0.05, help="loss weight of the questions' text")
     ap.add_argument("--aim-weight", type=float, default=1.0,
                     help="loss weight of head 0's attention to where the answer is (see aims_of_answer)")
+    ap.add_argument("--block-share", type=float, default=0.0,
+                    help="share of episodes trained as the engine reads them with naive chunk reuse (block_layout)")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
     ap.add_argument("--eval-questions", type=int, default=300)
@@ -579,14 +649,18 @@ def main():
         seqs, n_tokens = [], 0
         while n_tokens < args.step_tokens:
             chunks, qs = draw_episode(rng, args, task, n_facts)
-            seqs.append(encode_episode(bpe, chunks, qs, args.lm_weight, args.question_weight))
+            ids, weights, aims, spans = encode_episode(bpe, chunks, qs, args.lm_weight, args.question_weight)
+            if args.block_share and spans and rng.random() < args.block_share:
+                seqs.append(block_layout(ids, weights, aims, spans, CHUNK_HEAD))
+            else:
+                seqs.append((ids, weights, aims, None))
             n_tokens += len(seqs[-1][0])
-        ids, target, weight, lengths, aims = concat(seqs)
+        ids, target, weight, lengths, aims, layouts = concat(seqs)
         lr = args.lr * min(1.0, (step + 1) / 100) * max(0.05, 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16):  # 3-4x faster on AVX512-BF16 CPUs
-            logits, aim_nll = model.forward_flat(ids, lengths, aims if args.aim_weight else ())
+            logits, aim_nll = model.forward_flat(ids, lengths, aims if args.aim_weight else (), layouts)
         per_token = F.cross_entropy(logits.float(), target, reduction="none")
         loss = (per_token * weight).sum() / weight.sum() + args.aim_weight * aim_nll
         opt.zero_grad()
