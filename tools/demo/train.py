@@ -48,7 +48,7 @@ eval-qa full: single 18%, multi 22%, coreference 100%). Then, with --aim-weight 
      word from a seen pair, as "Blue Labs" for "Blue Systems"), hence train-only first words
      and more employer questions (world.TRAIN_FACTS);
   G  --resume E --stages mix:50,full --minutes 95 --lr 5e-4 (this script), its export after
-     60 minutes (1,519 steps): company questions 29/38 after 20 minutes. The bundled model.
+     60 minutes (1,519 steps): company questions 29/38 after 20 minutes. models/demo-plain.gguf.
      `kvfuse eval-qa -n 500 --mode full`: single-hop 93.5%, multi-hop 71.2%, coreference 98.9%,
      comparison 14.9% (its answer is a held-out person's name: the same unseen-pair problem as
      the companies had, not yet treated). The export after 80 minutes scored the same.
