@@ -750,10 +750,18 @@ def export(model, bpe, vocab_list, merges, eval_docs, eval_q, args, out, step):
                 segments.append(bpe.encode(SUFFIX.format(q=q["question"])))
                 ids = [i for seg in segments for i in seg]
                 logits = model(torch.tensor([ids]))[0, -1]
+                # And as naive chunk reuse reads the prompt (each chunk computed alone).
+                spans, start = [], len(segments[0])
+                for seg in segments[1:-1]:
+                    spans.append((start, start + len(seg)))
+                    start += len(seg)
+                block_ids, _, _, layout = block_layout(ids, [0.0] * len(ids), [], spans, CHUNK_HEAD)
+                naive = model.forward_flat(torch.tensor(block_ids), [len(block_ids)], layouts=[layout])[0][-1]
                 f.write(json.dumps({"texts": [PREFIX] + [CHUNK.format(text=c) for c in chunks] +
                                     [SUFFIX.format(q=q["question"])],
                                     "ids": ids, "argmax": int(logits.argmax()),
-                                    "logits": [round(float(x), 5) for x in logits]}) + "\n")
+                                    "logits": [round(float(x), 5) for x in logits],
+                                    "naive_logits": [round(float(x), 5) for x in naive]}) + "\n")
     print(f"wrote {out / 'demo.gguf'} after {step} steps", flush=True)
 
 
