@@ -14,6 +14,8 @@ namespace kvfuse::fuse {
 
 namespace {
 
+constexpr int64_t kMaxRecordedScores = int64_t{16} << 20;  // 64 MiB of floats
+
 // The suffix's attention to each chunk token (summed over its rows, heads and the layers
 // run), indexed by chunk token in prompt order.
 std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens) {
@@ -25,19 +27,30 @@ std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tok
   recorder.segment_of_pos.assign(in.prompt.size(), -1);
   std::iota(recorder.segment_of_pos.begin() + in.prompt.ChunkOffset(0),
             recorder.segment_of_pos.begin() + in.prompt.ChunkOffset(0) + n_chunk_tokens, 0);
+  // The recorder holds rows x heads x chunk tokens: on long prompts only the question's last
+  // rows are recorded (the first run unrecorded, as the KV they attend over).
   const int32_t n_suffix = static_cast<int32_t>(in.prompt.suffix.size());
-  recorder.Reset(n_suffix);
+  const int64_t per_row = static_cast<int64_t>(hp.n_heads) * std::max(n_chunk_tokens, 1);
+  const int32_t n_recorded = static_cast<int32_t>(std::clamp<int64_t>(kMaxRecordedScores / per_row, 1, n_suffix));
+  recorder.Reset(n_recorded);
 
   const int layers = in.options.query_layers > 0 ? std::min(in.options.query_layers, hp.n_layers) : hp.n_layers;
-  const model::TokenBatch batch = BatchOf(in.prompt.suffix, in.prompt.size() - n_suffix, t.seq, false, &t.slots);
-  std::vector<float> hidden(static_cast<size_t>(n_suffix) * hp.n_embd);
-  t.model.Embed(batch, hidden.data());
-  t.ctx.recorder = &recorder;
-  t.model.RunLayers(t.ctx, batch, 0, layers, hidden.data(), t.kv);  // overwritten by the final pass
-  t.ctx.recorder = nullptr;
+  const int32_t suffix_begin = in.prompt.size() - n_suffix;
+  const auto run = [&](int32_t begin, int32_t end, model::AttentionRecorder* rec) {
+    if (begin == end) return;
+    const std::vector<int32_t> tokens(in.prompt.suffix.begin() + begin, in.prompt.suffix.begin() + end);
+    const model::TokenBatch batch = BatchOf(tokens, suffix_begin + begin, t.seq, false, &t.slots);
+    std::vector<float> hidden(tokens.size() * static_cast<size_t>(hp.n_embd));
+    t.model.Embed(batch, hidden.data());
+    t.ctx.recorder = rec;
+    t.model.RunLayers(t.ctx, batch, 0, layers, hidden.data(), t.kv);  // overwritten by the final pass
+    t.ctx.recorder = nullptr;
+  };
+  run(0, n_suffix - n_recorded, nullptr);
+  run(n_suffix - n_recorded, n_suffix, &recorder);
 
   std::vector<double> attention(n_chunk_tokens, 0.0);
-  for (int32_t row = 0; row < n_suffix * hp.n_heads; ++row)
+  for (int32_t row = 0; row < n_recorded * hp.n_heads; ++row)
     for (int32_t j = 0; j < n_chunk_tokens; ++j) attention[j] += recorder.mass[static_cast<size_t>(row) * n_chunk_tokens + j];
   return attention;
 }
