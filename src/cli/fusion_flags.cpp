@@ -14,8 +14,10 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double
   auto query_layers = args.GetInt("--query-layers", o.query_layers);
   for (const util::Status* st : {&ratio.status(), &alpha.status(), &sinks.status(), &query_layers.status()})
     if (!st->ok()) return *st;
-  if (ratio.value() < 0 || ratio.value() > 1) return util::Status::InvalidArgument("--ratio must be within [0, 1]");
-  if (alpha.value() < 0 || alpha.value() > 100) return util::Status::InvalidArgument("--alpha must be within [0, 100]");
+  if (!(ratio.value() >= 0 && ratio.value() <= 1))  // NaN too
+    return util::Status::InvalidArgument("--ratio must be within [0, 1]");
+  if (!(alpha.value() >= 0 && alpha.value() <= 1e6))
+    return util::Status::InvalidArgument("--alpha must be within [0, 1e6]");
   if (args.Has("--sinks") && (sinks.value() < 0 || sinks.value() > 4096))
     return util::Status::InvalidArgument("--sinks must be 0..4096");
   if (query_layers.value() < 0 || query_layers.value() > 1024)

@@ -31,6 +31,7 @@ Result<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::string& g
 Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (options.n_ctx <= 0) return Status::Error("context size must be positive");
   if (options.n_threads <= 0) return Status::Error("thread count must be positive");
+  if (options.block_size <= 0) return Status::Error("KV block size must be positive");
   auto model = model::Model::Open(options.model_path);
   if (!model.ok()) return model.status();
   std::unique_ptr<Engine> engine(new Engine(std::move(model).value()));

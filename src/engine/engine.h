@@ -47,6 +47,7 @@ using sched::SchedulerOptions;
 // Likewise for the fusion vocabulary.
 using fuse::FusionMode;
 using fuse::FusionModeList;
+using fuse::IsDefaultFusion;
 using fuse::kDefaultReuseMode;
 using fuse::FusionModeName;
 using fuse::ParseFusionMode;

@@ -104,7 +104,8 @@ Status Runner::DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<i
     if (kv_.length(seq) >= kv_.n_slots()) return Status::Error("a sequence reached the end of the context");
   }
   if (const int32_t full = kv_.ReserveForDecode(seqs); full >= 0)
-    return kv_.Reserve(seqs[full], kv_.length(seqs[full]) + 1);  // says why: no free block
+    return Status::ResourceExhausted(
+        util::StrFormat("the KV cache is full: no free block for sequence %d", seqs[full]));
   model::TokenBatch batch;
   for (size_t i = 0; i < seqs.size(); ++i) {
     const int32_t pos = kv_.length(seqs[i]);

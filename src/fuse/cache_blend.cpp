@@ -87,7 +87,7 @@ void FinishBlend(const MethodInput& in, std::vector<float>& logits, FusionStats&
   std::vector<float> hidden(tail.size() * n_embd);
   t.model.Embed(all, hidden.data());
 
-  int32_t n_select = static_cast<int32_t>(std::ceil(in.options.recompute_ratio * n_chunk));
+  int32_t n_select = RecomputedCount(in.options.recompute_ratio, n_chunk);
   if (hp.n_layers < 2) n_select = n_chunk;
   std::vector<int32_t> selected = SelectByDeviation(t, all, n_chunk, n_select, hidden);
   stats.chunk_tokens_recomputed = static_cast<int32_t>(selected.size());

@@ -1,6 +1,7 @@
 #include "fuse/chunk_fuser.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "fuse/fusion_methods.h"
 #include "fuse/fusion_plan.h"
@@ -47,8 +48,10 @@ Status ChunkFuser::CheckRequest(const kv::KvManager& kv, int32_t seq, int32_t ke
     return Status::Error("the kept prefix does not suit the fusion mode");
   const std::vector<int32_t> slots = kv.SlotsOf(seq, n);
   KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(prompt.Flatten(), 0, seq, false, &slots), kv));
-  if (options.recompute_ratio < 0 || options.recompute_ratio > 1)
+  if (!(options.recompute_ratio >= 0 && options.recompute_ratio <= 1))  // NaN too
     return Status::Error("recompute ratio must be within [0, 1]");
+  if (!(options.adaptive_alpha >= 0 && std::isfinite(options.adaptive_alpha)))
+    return Status::Error("adaptive alpha must be a finite number >= 0");
   return Status::Ok();
 }
 

@@ -13,6 +13,10 @@
 //           of its tokens (those that attended most to other chunks when it was
 //           cached) is recomputed through all layers (Cache-Craft); CCI and beta'
 //           come from the chunk's recorded context (see FusionOptions::record_chunks).
+//   sinks   as naive, then every chunk's first sink_tokens tokens and the suffix
+//           recomputed through all layers (EPIC's LegoLink).
+//   query   as naive, then the suffix's attention over the placed chunks measured and
+//           the most-attended share r of chunk tokens recomputed through all layers.
 // Chunk identity, the store and computing missing chunks are ChunkSource's; placing keys
 // is key_placement's; each mode is a file of its own (fusion_methods.h). This class checks
 // a request, computes the kept-prefix remainder, places the chunks and dispatches.

@@ -1,6 +1,7 @@
 #include "fuse/fusion_options.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <string>
 
@@ -42,6 +43,17 @@ const char* FusionModeList() {
 }
 
 bool ReusesChunkKv(FusionMode mode) { return mode != FusionMode::kFull && mode != FusionMode::kPrefix; }
+
+bool IsDefaultFusion(const FusionOptions& o) {
+  const FusionOptions d;
+  return o.mode == d.mode && o.recompute_ratio == d.recompute_ratio && o.bottom_right_mask == d.bottom_right_mask &&
+         o.adaptive_alpha == d.adaptive_alpha && o.sink_tokens == d.sink_tokens && o.query_layers == d.query_layers &&
+         o.record_chunks == d.record_chunks;
+}
+
+int32_t RecomputedCount(float ratio, int32_t n) {
+  return std::clamp(static_cast<int32_t>(std::ceil(ratio * n)), 0, n);
+}
 
 int32_t KeptPrefix(const SegmentedPrompt& prompt, FusionMode mode, int32_t cached) {
   int32_t kept = cached;

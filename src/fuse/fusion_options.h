@@ -26,7 +26,7 @@ std::optional<FusionMode> ParseFusionMode(std::string_view name);
 const char* FusionModeName(FusionMode mode);
 // "full, prefix, naive, blend, adaptive, sinks or query": for error messages.
 const char* FusionModeList();
-// Whether `mode` places chunks' cached KV (naive, blend, adaptive); full and prefix compute
+// Whether `mode` places chunks' cached KV: every mode but full and prefix, which compute
 // every token after the kept prefix exactly.
 bool ReusesChunkKv(FusionMode mode);
 // Of the first `cached` prompt positions whose exact KV the caller has (a prefix-cache
@@ -59,5 +59,10 @@ struct FusionOptions {
   // statistics adaptive needs (a Cache-Craft chunk variant), replacing what was stored.
   bool record_chunks = false;
 };
+
+// Whether `o` is the default mode with every knob at its default (what benchmarks mark).
+bool IsDefaultFusion(const FusionOptions& o);
+// How many of n tokens a share `ratio` recomputes (rounded up; blend and query).
+int32_t RecomputedCount(float ratio, int32_t n);
 
 }  // namespace kvfuse::fuse

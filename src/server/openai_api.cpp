@@ -99,7 +99,7 @@ std::optional<ApiError> ReadFusionOptions(const json& body, engine::GenerationRe
     double lo, hi;
     double* dst;
   } fields[] = {{"recompute_ratio", 0.0, 1.0, &ratio},
-                {"adaptive_alpha", 0.0, 100.0, &alpha},
+                {"adaptive_alpha", 0.0, 1e6, &alpha},
                 {"sink_tokens", 0.0, 4096.0, &sinks},
                 {"query_layers", 0.0, 1024.0, &query_layers}};
   for (const auto& [name, lo, hi, dst] : fields)

@@ -42,9 +42,9 @@ void Server::Load() {
     collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
   }
   model_name_ = std::filesystem::path(options_.engine.model_path).filename().string();
+  metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   scheduler_ = &engine_->StartScheduler(
       metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens});
-  metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   ready_ = true;
 }
 
@@ -75,6 +75,7 @@ void Server::Stop() {
   if (listener_.joinable()) listener_.join();
   if (loader_.joinable()) loader_.join();
   if (engine_) engine_->StopScheduler();
+  scheduler_ = nullptr;
 }
 
 void Server::Routes() {

@@ -78,9 +78,11 @@ TEST(RepairMethods, QueryRecomputesItsShareWithEveryChunksSinksFirst) {
   const std::set<int32_t> changed = RecomputedPositions(f, p, o);
   EXPECT_EQ(changed.size(), 9u);
   for (int32_t head : {6, 18, 30}) EXPECT_TRUE(changed.count(head)) << "chunk head " << head;
-  // A share smaller than the sinks keeps the first chunks' sinks only.
+  // A share smaller than the sinks takes every chunk's first token before any second one.
   f.RunWith(p, Options(FusionMode::kQuery, 0.05f, 1), &stats);
   EXPECT_EQ(stats.chunk_tokens_recomputed, 2);  // ceil(0.05 * 36)
+  const std::set<int32_t> want = {6, 18, 30};
+  EXPECT_EQ(RecomputedPositions(f, p, Options(FusionMode::kQuery, 3.0f / 36, 2)), want);
 }
 
 }  // namespace

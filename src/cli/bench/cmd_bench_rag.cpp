@@ -231,7 +231,10 @@ util::Result<std::vector<ModeResult>> RunAllModes(engine::Engine& e, const RagWo
     const ModeRun& run = kModeRuns[i];
     results[i].mode = std::string(engine::FusionModeName(run.mode)) + (run.bottom_right ? " (bottom-right mask)" : "");
     results[i].tier = run.tier;
-    results[i].is_default = run.mode == engine::kDefaultReuseMode && !run.bottom_right;
+    engine::FusionOptions fusion = o.knobs;
+    fusion.mode = run.mode;
+    fusion.bottom_right_mask = run.bottom_right;
+    results[i].is_default = engine::IsDefaultFusion(fusion);
     (run.mode == FusionMode::kAdaptive ? adaptive : plain).push_back(i);
   }
   KVFUSE_RETURN_IF_ERROR(ServeInterleaved(e, w, o, plain, refs, results, log));

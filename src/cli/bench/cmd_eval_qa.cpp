@@ -78,7 +78,11 @@ util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   o.e2e_collection = args.Get("--e2e");
   o.sweep = args.Has("--sweep");
   o.plot_path = args.Get("--plot");
+  for (const std::string& flag : FusionKnobFlags())
+    if (o.sweep && args.Has(flag)) return util::Status::InvalidArgument("--sweep sets every knob itself: drop " + flag);
   if (o.sweep && args.Has("--mode")) return util::Status::InvalidArgument("--sweep runs its own modes: drop --mode");
+  if (o.e2e_collection.empty() && args.Has("-k"))
+    return util::Status::InvalidArgument("-k counts retrieved chunks: it needs --e2e (gold prompts take --chunks)");
   o.top_k = static_cast<size_t>(top_k.value());
   o.engine_args = args;
   return o;
@@ -108,12 +112,14 @@ std::vector<EvalRun> RunsOf(const EvalQaOptions& o) {
   const auto add = [&](const std::string& label, engine::FusionMode mode, const engine::FusionOptions& knobs) {
     engine::FusionOptions f = knobs;
     f.mode = mode;
-    const bool is_default = mode == engine::kDefaultReuseMode && f.recompute_ratio == defaults.recompute_ratio &&
-                            f.sink_tokens == defaults.sink_tokens && f.query_layers == defaults.query_layers;
-    runs.push_back({label, f, is_default});
+    runs.push_back({label, f, engine::IsDefaultFusion(f)});
   };
   if (!o.sweep) {
-    for (engine::FusionMode mode : o.modes) add(engine::FusionModeName(mode), mode, o.knobs);
+    // Adaptive last: the chunk variants it records replace the chunks cached alone that
+    // every other mode places.
+    std::vector<engine::FusionMode> modes = o.modes;
+    std::stable_partition(modes.begin(), modes.end(), [](engine::FusionMode m) { return m != engine::FusionMode::kAdaptive; });
+    for (engine::FusionMode mode : modes) add(engine::FusionModeName(mode), mode, o.knobs);
     return runs;
   }
   using engine::FusionMode;
