@@ -42,6 +42,13 @@ void FinishSinks(const MethodInput& in, std::vector<float>& logits, FusionStats&
 // query: the chunk tokens the question attends to most recomputed (query_focus.cpp).
 void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 
+// The suffix's attention to each chunk token over the placed KV, summed over its rows, heads
+// and layers [0, query_layers), indexed by chunk token in prompt order (query_focus.cpp).
+// The recorder holds rows x heads x chunk tokens: past `max_scores` only the question's
+// last rows are recorded (the others run first, unrecorded, as the KV they attend over).
+inline constexpr int64_t kMaxQuestionScores = int64_t{16} << 20;  // 64 MiB of floats
+std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens, int64_t max_scores);
+
 // The positions of the first `per_chunk` tokens of every chunk, ascending (sink_repair.cpp).
 std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t per_chunk);
 

@@ -12,13 +12,7 @@
 
 namespace kvfuse::fuse {
 
-namespace {
-
-constexpr int64_t kMaxRecordedScores = int64_t{16} << 20;  // 64 MiB of floats
-
-// The suffix's attention to each chunk token (summed over its rows, heads and the layers
-// run), indexed by chunk token in prompt order.
-std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens) {
+std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens, int64_t max_scores) {
   const PrefillTarget& t = in.target;
   const model::HParams& hp = t.model.hparams();
   model::AttentionRecorder recorder;
@@ -27,11 +21,9 @@ std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tok
   recorder.segment_of_pos.assign(in.prompt.size(), -1);
   std::iota(recorder.segment_of_pos.begin() + in.prompt.ChunkOffset(0),
             recorder.segment_of_pos.begin() + in.prompt.ChunkOffset(0) + n_chunk_tokens, 0);
-  // The recorder holds rows x heads x chunk tokens: on long prompts only the question's last
-  // rows are recorded (the first run unrecorded, as the KV they attend over).
   const int32_t n_suffix = static_cast<int32_t>(in.prompt.suffix.size());
   const int64_t per_row = static_cast<int64_t>(hp.n_heads) * std::max(n_chunk_tokens, 1);
-  const int32_t n_recorded = static_cast<int32_t>(std::clamp<int64_t>(kMaxRecordedScores / per_row, 1, n_suffix));
+  const int32_t n_recorded = static_cast<int32_t>(std::clamp<int64_t>(max_scores / per_row, 1, n_suffix));
   recorder.Reset(n_recorded);
 
   const int layers = in.options.query_layers > 0 ? std::min(in.options.query_layers, hp.n_layers) : hp.n_layers;
@@ -55,6 +47,8 @@ std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tok
   return attention;
 }
 
+namespace {
+
 // `budget` of the chunks' first `sinks` tokens, ascending: the first token of every chunk,
 // then the second of every chunk, and so on.
 std::vector<int32_t> SinksWithin(const SegmentedPrompt& prompt, int32_t sinks, int32_t budget) {
@@ -76,7 +70,7 @@ void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats&
   std::vector<int32_t> positions = ChunkHeadPositions(in.prompt, sinks);
   if (static_cast<int32_t>(positions.size()) > budget) positions = SinksWithin(in.prompt, sinks, budget);
   if (static_cast<int32_t>(positions.size()) < budget) {
-    const std::vector<double> attention = QuestionAttention(in, n_chunk_tokens);
+    const std::vector<double> attention = QuestionAttention(in, n_chunk_tokens, kMaxQuestionScores);
     std::vector<int32_t> order(n_chunk_tokens);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return attention[a] > attention[b]; });

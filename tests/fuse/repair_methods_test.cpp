@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "fuse/fusion_methods.h"
 #include "fusion_fixture.h"
 
 namespace kvfuse::fuse {
@@ -83,6 +84,33 @@ TEST(RepairMethods, QueryRecomputesItsShareWithEveryChunksSinksFirst) {
   EXPECT_EQ(stats.chunk_tokens_recomputed, 2);  // ceil(0.05 * 36)
   const std::set<int32_t> want = {6, 18, 30};
   EXPECT_EQ(RecomputedPositions(f, p, Options(FusionMode::kQuery, 3.0f / 36, 2)), want);
+}
+
+TEST(RepairMethods, QuestionAttentionCappedToTheLastRowsIsThoseRowsOfTheWhole) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);  // a question of 5 tokens
+  f.Run(p, FusionMode::kNaive);                         // the chunks placed
+  const std::vector<int32_t> slots = f.kv.SlotsOf(0, p.size());
+  const PrefillTarget target{*f.model, f.ctx, f.kv, 0, slots};
+  const FusionOptions options{FusionMode::kQuery};
+  const std::vector<std::shared_ptr<const store::ChunkRecord>> records(p.chunks.size());
+  const MethodInput in{target, p, options, records};
+  const int64_t row = static_cast<int64_t>(f.model->hparams().n_heads) * 36;
+  const std::vector<double> all = QuestionAttention(in, 36, kMaxQuestionScores);
+  const std::vector<double> last = QuestionAttention(in, 36, row);
+  const std::vector<double> last_two = QuestionAttention(in, 36, 2 * row);
+  // Attention is a distribution per row, head and layer: one row holds at most heads x layers.
+  double sum_last = 0, sum_all = 0;
+  for (size_t j = 0; j < 36; ++j) {
+    EXPECT_GE(last[j], 0.0);
+    EXPECT_GE(last_two[j] + 1e-6, last[j]) << "rows add up, token " << j;
+    EXPECT_GE(all[j] + 1e-6, last_two[j]) << "token " << j;
+    sum_last += last[j];
+    sum_all += all[j];
+  }
+  EXPECT_GT(sum_last, 0.0);
+  EXPECT_LE(sum_last, f.model->hparams().n_heads * f.model->hparams().n_layers + 1e-6);
+  EXPECT_GT(sum_all, sum_last + 1e-3);  // five rows hold more than one
 }
 
 }  // namespace
