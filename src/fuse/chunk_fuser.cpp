@@ -27,6 +27,7 @@ constexpr struct {
 FusionMethod MethodOf(FusionMode mode) {
   for (const auto& m : kMethods)
     if (m.mode == mode) return m.finish;
+  KVFUSE_CHECK(false && "a mode that reuses chunk KV has no method");
   return nullptr;
 }
 
@@ -35,8 +36,9 @@ FusionMethod MethodOf(FusionMode mode) {
 ChunkFuser::ChunkFuser(const model::Model& model, store::ChunkStore& store, FuserIdentity identity)
     : model_(model), source_(model, store, std::move(identity)) {}
 
-Status ChunkFuser::CheckRequest(const kv::KvManager& kv, int32_t seq, int32_t kept, const SegmentedPrompt& prompt,
-                                const FusionOptions& options) const {
+util::Result<std::vector<int32_t>> ChunkFuser::CheckedSlots(const kv::KvManager& kv, int32_t seq, int32_t kept,
+                                                             const SegmentedPrompt& prompt,
+                                                             const FusionOptions& options) const {
   const int32_t n = prompt.size();
   if (n == 0) return Status::Error("empty prompt");
   if (prompt.suffix.empty() && ReusesChunkKv(options.mode))
@@ -52,7 +54,7 @@ Status ChunkFuser::CheckRequest(const kv::KvManager& kv, int32_t seq, int32_t ke
     return Status::Error("recompute ratio must be within [0, 1]");
   if (!(options.adaptive_alpha >= 0 && std::isfinite(options.adaptive_alpha)))
     return Status::Error("adaptive alpha must be a finite number >= 0");
-  return Status::Ok();
+  return slots;
 }
 
 util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> ChunkFuser::PlaceChunks(
@@ -81,8 +83,9 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
                            FusionStats& stats, const FusionPlan* plan) {
   stats = FusionStats{};
   stats.prompt_tokens = prompt.size();
-  KVFUSE_RETURN_IF_ERROR(CheckRequest(kv, seq, kept, prompt, options));
-  const std::vector<int32_t> slots = kv.SlotsOf(seq, prompt.size());
+  auto checked = CheckedSlots(kv, seq, kept, prompt, options);
+  if (!checked.ok()) return checked.status();
+  const std::vector<int32_t>& slots = checked.value();
   stats.prefix_reused = kept;
   const PrefillTarget target{model_, ctx, kv, seq, slots};
   if (!ReusesChunkKv(options.mode)) {

@@ -62,8 +62,9 @@ class ChunkFuser {
                        std::vector<float>& logits, FusionStats& stats, const FusionPlan* plan = nullptr);
 
  private:
-  util::Status CheckRequest(const kv::KvManager& kv, int32_t seq, int32_t kept, const SegmentedPrompt& prompt,
-                            const FusionOptions& options) const;
+  // The slots of the prompt's positions in `seq`, once the request is checked.
+  util::Result<std::vector<int32_t>> CheckedSlots(const kv::KvManager& kv, int32_t seq, int32_t kept,
+                                                  const SegmentedPrompt& prompt, const FusionOptions& options) const;
   // Places every chunk at its offset, from `plan` or the store; their records.
   util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> PlaceChunks(
       model::ForwardContext& ctx, kv::KvCache& kv, const std::vector<int32_t>& slots,

@@ -49,8 +49,11 @@ void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats&
 inline constexpr int64_t kMaxQuestionScores = int64_t{16} << 20;  // 64 MiB of floats
 std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens, int64_t max_scores);
 
-// The positions of the first `per_chunk` tokens of every chunk, ascending (sink_repair.cpp).
-std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t per_chunk);
+// The positions of the first `per_chunk` tokens of every chunk, at most `budget` of them,
+// ascending; under a budget, every chunk's first token before any chunk's second, and so on
+// (sink_repair.cpp).
+std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t per_chunk,
+                                        int32_t budget = INT32_MAX);
 
 // full and prefix: every token from `kept` on through every layer; under full with
 // options.record_chunks, each chunk is stored as computed there (exact_prefill.cpp).

@@ -47,28 +47,12 @@ std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tok
   return attention;
 }
 
-namespace {
-
-// `budget` of the chunks' first `sinks` tokens, ascending: the first token of every chunk,
-// then the second of every chunk, and so on.
-std::vector<int32_t> SinksWithin(const SegmentedPrompt& prompt, int32_t sinks, int32_t budget) {
-  std::vector<int32_t> positions;
-  for (int32_t j = 0; j < sinks && static_cast<int32_t>(positions.size()) < budget; ++j)
-    for (size_t c = 0; c < prompt.chunks.size() && static_cast<int32_t>(positions.size()) < budget; ++c)
-      if (j < static_cast<int32_t>(prompt.chunks[c].size())) positions.push_back(prompt.ChunkOffset(c) + j);
-  std::sort(positions.begin(), positions.end());
-  return positions;
-}
-
-}  // namespace
-
 void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats& stats) {
   const int32_t n_chunk_tokens = stats.chunk_tokens;
   const int32_t chunks_begin = in.prompt.ChunkOffset(0);
   const int32_t budget = RecomputedCount(in.options.recompute_ratio, n_chunk_tokens);
   const int32_t sinks = std::max(0, in.options.sink_tokens);  // kMethodDefault: none
-  std::vector<int32_t> positions = ChunkHeadPositions(in.prompt, sinks);
-  if (static_cast<int32_t>(positions.size()) > budget) positions = SinksWithin(in.prompt, sinks, budget);
+  std::vector<int32_t> positions = ChunkHeadPositions(in.prompt, sinks, budget);
   if (static_cast<int32_t>(positions.size()) < budget) {
     const std::vector<double> attention = QuestionAttention(in, n_chunk_tokens, kMaxQuestionScores);
     std::vector<int32_t> order(n_chunk_tokens);

@@ -8,12 +8,18 @@
 
 namespace kvfuse::fuse {
 
-std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t per_chunk) {
+std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t per_chunk, int32_t budget) {
   std::vector<int32_t> positions;
-  for (size_t i = 0; i < prompt.chunks.size(); ++i) {
-    const int32_t n = std::min<int32_t>(per_chunk, static_cast<int32_t>(prompt.chunks[i].size()));
-    for (int32_t j = 0; j < n; ++j) positions.push_back(prompt.ChunkOffset(i) + j);
+  for (int32_t j = 0; j < per_chunk && static_cast<int32_t>(positions.size()) < budget; ++j) {
+    bool any = false;
+    for (size_t c = 0; c < prompt.chunks.size() && static_cast<int32_t>(positions.size()) < budget; ++c)
+      if (j < static_cast<int32_t>(prompt.chunks[c].size())) {
+        positions.push_back(prompt.ChunkOffset(c) + j);
+        any = true;
+      }
+    if (!any) break;  // past the longest chunk
   }
+  std::sort(positions.begin(), positions.end());
   return positions;
 }
 
