@@ -20,7 +20,7 @@ const char* kUsage =
     "  eval-qa     demo-world QA accuracy per fusion mode: kvfuse eval-qa -m models/demo.gguf\n"
     "              [--world DIR] [--mode all|MODE[,MODE...]] [-n N] [--chunks K] [--split all|validation|test]\n"
     "              [--seed S] [--ratio R --alpha A --sinks K --query-layers L] [--e2e COLLECTION [-k K]]\n"
-    "              [--sweep] [--plot FILE.svg] [--json]\n"
+    "              [--sweep] [--plot FILE.svg] [--answers FILE.jsonl] [--json]\n"
     "  ingest      documents into a collection: kvfuse ingest -m M.gguf -c DIR PATH... [--chunk-tokens N\n"
     "              --overlap N --min-tokens N --embed-layer L --max-file-mb MB --no-warm -t THREADS]\n"
     "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"

@@ -21,10 +21,16 @@ struct QueryEmbedder {
   std::function<util::Result<std::vector<float>>(const std::string& query, int32_t layer)> embed;
 };
 
+// `hits` (best first) in prompt order, as Retrieve returns them.
+std::vector<SearchHit> InPromptOrder(const Collection& collection, std::vector<SearchHit> hits);
+
 // Whether `embedder` embeds like the model that embedded `collection` (else: lexical only).
 bool EmbedsLike(const Collection& collection, const QueryEmbedder& embedder);
 
-// The hits for `query`, best first; an error only when embedding the query failed.
+// The hits for `query` (the best k of hybrid search) in the order a prompt places them:
+// a file's chunks together and in reading order (a chunk that says only "she" follows the
+// chunk that names her), files in the order of their best hit. An error only when
+// embedding the query failed.
 util::Result<std::vector<SearchHit>> Retrieve(const Collection& collection, const std::string& query,
                                               const SearchOptions& options, const QueryEmbedder& embedder);
 

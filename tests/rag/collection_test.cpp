@@ -113,6 +113,33 @@ TEST_F(CollectionTest, IngestsSearchesAndReloads) {
   EXPECT_GT(a[0].dense_rank, 0);
 }
 
+TEST_F(CollectionTest, RetrievedChunksKeepTheirFilesTogetherInReadingOrder) {
+  FakeModel model;
+  auto c = Collection::Open((root_ / "coll").string());
+  ASSERT_TRUE(c.ok());
+  c->Ingest({(root_ / "docs").string()}, ChunkOptions{}, model.Hooks());
+  SearchOptions so;
+  so.k = 4;
+  const char* question = "What pet does Ada Keller own? cat";
+  const auto best_first = c->Search(question, nullptr, so);
+  // The pronoun-only chunk ranks first, before the chunk that names Ada ...
+  ASSERT_EQ(c->chunk(best_first[0].id)->text, "She owns a cat.");
+  auto in_order = Retrieve(c.value(), question, so, {});
+  ASSERT_TRUE(in_order.ok());
+  ASSERT_EQ(in_order->size(), best_first.size());
+  // ... but a prompt gets Ada's page as it reads: her first paragraph, then "She owns a cat.",
+  // and the other files' chunks after it, in the order of their best hit.
+  EXPECT_EQ(c->chunk((*in_order)[0].id)->file, c->chunk(best_first[0].id)->file);
+  EXPECT_EQ(c->chunk((*in_order)[0].id)->text, "Ada Keller works for Deep Textiles. She is 44.");
+  EXPECT_EQ(c->chunk((*in_order)[1].id)->text, "She owns a cat.");
+  std::vector<std::string> later_files;
+  for (size_t i = 2; i < in_order->size(); ++i) later_files.push_back(c->chunk((*in_order)[i].id)->file);
+  std::vector<std::string> expected_files;
+  for (const SearchHit& h : best_first)
+    if (c->chunk(h.id)->file != c->chunk(best_first[0].id)->file) expected_files.push_back(c->chunk(h.id)->file);
+  EXPECT_EQ(later_files, expected_files);
+}
+
 TEST_F(CollectionTest, UnchangedFilesAreSkippedAndChangedOnesReplaced) {
   FakeModel model;
   auto c = Collection::Open((root_ / "coll").string());
@@ -401,14 +428,14 @@ TEST_F(CollectionTest, RetrieveEmbedsTheQuestionOnlyWithTheCollectionsModel) {
     for (const SearchHit& h : hits) out.push_back(h.id);
     return out;
   };
-  EXPECT_EQ(ids(hybrid.value()), ids(c->Search(question, q.data(), SearchOptions{})));
+  EXPECT_EQ(ids(hybrid.value()), ids(InPromptOrder(c.value(), c->Search(question, q.data(), SearchOptions{}))));
 
   QueryEmbedder other = same;
   other.model_fingerprint = 2;  // another model's vectors are not comparable: lexical only
   auto lexical = Retrieve(c.value(), question, SearchOptions{}, other);
   ASSERT_TRUE(lexical.ok());
   EXPECT_EQ(calls, 1);
-  EXPECT_EQ(ids(lexical.value()), ids(c->Search(question, nullptr, SearchOptions{})));
+  EXPECT_EQ(ids(lexical.value()), ids(InPromptOrder(c.value(), c->Search(question, nullptr, SearchOptions{}))));
 
   QueryEmbedder failing{1, [](const std::string&, int32_t) -> util::Result<std::vector<float>> {
                           return util::Status::InvalidArgument("too long");

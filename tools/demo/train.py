@@ -538,12 +538,15 @@ def parse_stages(text):
     kind of limit, limit)]. A stage ends after `:minutes`, or once the running answer loss falls
     under `<loss`; the last one runs to the end. Tasks: binding<N> (world.binding_episode with
     1..N facts per person), full (world.episode), mix (each episode binding4 or full, even odds:
-    the binding stays trained while the model meets filler and distractors)."""
+    the binding stays trained while the model meets filler and distractors), search
+    (world.retrieval_episode: 4..8 chunks as the product's retrieval brings them, namesakes
+    among them), searchmix (search half the time, else binding4 or full)."""
     stages = []
     for part in text.split(","):
-        m = re.fullmatch(r"(binding(\d+)|full|mix)(?:([:<])([0-9.]+))?", part)
+        m = re.fullmatch(r"(binding(\d+)|full|mix|search|searchmix)(?:([:<])([0-9.]+))?", part)
         if not m:
-            raise SystemExit(f"--stages: cannot read {part!r} (task:minutes or task<loss, task binding<N>, full or mix)")
+            raise SystemExit(f"--stages: cannot read {part!r} "
+                             "(task:minutes or task<loss, task binding<N>, full, mix, search or searchmix)")
         task, facts, kind, limit = m.groups()
         stages.append((task, int(facts) if facts else None, kind, float(limit) if limit else math.inf))
     if any(kind is None for _, _, kind, _ in stages[:-1]):
@@ -552,8 +555,12 @@ def parse_stages(text):
 
 
 def draw_episode(rng, args, task, n_facts):
+    if task == "searchmix":
+        task = "search" if rng.random() < 0.5 else "mix"
     if task == "mix":
         task, n_facts = ("binding", 4) if rng.random() < 0.5 else ("full", None)
+    if task == "search":
+        return world.retrieval_episode(rng, args.seed, rng.randint(4, 8), rng.randint(2, args.questions), TRAIN_KINDS)
     if task == "full":
         return world.episode(rng, args.seed, rng.randint(2, args.chunks), rng.randint(2, args.questions), TRAIN_KINDS)
     return world.binding_episode(rng, args.seed, rng.randint(2, 4), args.questions, rng.randint(1, n_facts))
@@ -580,6 +587,7 @@ def main():
                     help="share of episodes trained as the engine reads them with naive chunk reuse (block_layout)")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
+    ap.add_argument("--keep-exports", action="store_true", help="also keep each export as demo-step<N>.gguf")
     ap.add_argument("--eval-questions", type=int, default=300)
     ap.add_argument("--resume", help="a demo.gguf this script wrote (F32), to start from with its tokenizer")
     ap.add_argument("--untie", action="store_true", help="an output matrix of its own (output.weight)")
@@ -739,6 +747,8 @@ def export(model, bpe, vocab_list, merges, eval_docs, eval_q, args, out, step):
     print("python eval:", {k: f"{a}/{n}" for k, (a, n) in sorted(correct.items())}, flush=True)
     print("binding probe (2 people, first answer token):", binding_probe(model, bpe, args.seed), flush=True)
     write_gguf(out / "demo.gguf", model, vocab_list, merges, 1024)
+    if args.keep_exports:
+        write_gguf(out / f"demo-step{step}.gguf", model, vocab_list, merges, 1024)
     # What the engine must reproduce from the GGUF alone (tests/model/demo_model_test.cpp):
     # this script's token ids for some prompts and its float32 next-token logits.
     with open(out / "demo-world" / "reference.jsonl", "w") as f:

@@ -164,12 +164,21 @@ def partition(seed, items, held):
     return shuffled[len(shuffled) // 2:] if held else shuffled[:len(shuffled) // 2]
 
 
-def make_world(rng, seed, split, n_people, n_companies):
+def full_names_of(seed, held):
+    return {g: partition(seed, [f"{f} {l}" for f in FIRST[g] for l in LAST], held) for g in "fm"}
+
+
+def make_world(rng, seed, split, n_people, n_companies, names_and_genders=None):
+    """People with their facts, companies, and every city's country. `names_and_genders`:
+    [(name, gender)] for the people, else drawn from the split's full names."""
     held = split == "eval"
-    full_names = {g: partition(seed, [f"{f} {l}" for f in FIRST[g] for l in LAST], held) for g in "fm"}
+    full_names = full_names_of(seed, held)
     company_names = partition(seed, COMPANY_NAMES, held)
     names, people = set(), []
-    while len(people) < n_people:
+    for name, g in names_and_genders or []:
+        names.add(name)
+        people.append({"name": name, "gender": g})
+    while len(people) < n_people and not names_and_genders:
         g = rng.choice("fm")
         name = rng.choice(full_names[g])
         if name not in names:
@@ -187,6 +196,10 @@ def make_world(rng, seed, split, n_people, n_companies):
     return people, companies, cities
 
 
+def invented_word(rng):
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
 def training_company_name(rng, seed):
     """A company name of the training split that a model cannot guess word by word, so it must
     copy both words. Trained on the names of its split only, a model learnt which words follow
@@ -196,9 +209,7 @@ def training_company_name(rng, seed):
     held-out companies right). So: a real first word a quarter of the time, else a train-only
     or invented one; an invented second word a quarter of the time, else any real one, never
     a held-out pair."""
-    def invented():
-        return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
-
+    invented = functools.partial(invented_word, rng)
     while True:
         u = rng.random()
         first = rng.choice(COMPANY_A) if u < 0.25 else rng.choice(TRAIN_ONLY_COMPANY_A) if u < 0.85 else invented()
@@ -331,6 +342,56 @@ def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
         if q and all(d in present for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
             questions.append(q)
     order = [d for g in groups for d in g]
+    for q in questions:
+        q["hops"] = [(order.index(d), value, subject) for d, value, subject in q["hops"]]
+    return [docs[d] for d in order], questions
+
+
+def namesakes(rng, seed, n_people):
+    """Training people who share first and last names, as a search for one person's name
+    brings them: three first names per gender, four real last names and an invented one
+    (a name to copy that no model can guess), never a held-out full name."""
+    held = {n for names in full_names_of(seed, True).values() for n in names}
+    lasts = rng.sample(LAST, 4) + [invented_word(rng)]
+    pairs = [(f"{f} {l}", g) for g in "fm" for f in rng.sample(FIRST[g], 3) for l in lasts]
+    pairs = [(n, g) for n, g in pairs if n not in held]
+    return rng.sample(pairs, min(n_people, len(pairs)))
+
+
+def retrieval_episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
+    """A prompt as `kvfuse ask` builds it from a search: a world of namesakes, the documents
+    of a first question plus what a search for it ranks high besides (its people's namesakes,
+    their employers, pronoun-only chunks whose person may be absent), a person's two chunks
+    adjacent and in order (the product keeps a file's chunks together), groups shuffled;
+    further questions answerable from them. Returns (chunks, questions) as `episode`."""
+    people, companies, _ = make_world(rng, seed, "train", 0, 5, namesakes(rng, seed, 12))
+    docs, docs_of_company = documents(rng, people, companies, False)
+    first = None
+    while first is None:
+        first = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company, TRAIN_FACTS)
+    asked = {int(d[1:-1]) for d in first["docs"] if d.startswith("p")}
+    shares = lambda j: any(set(people[j]["name"].split()) & set(people[i]["name"].split()) for i in asked)
+    near = [j for j in range(len(people)) if j not in asked and shares(j)]
+    hard = [f"p{j}a" for j in near] + [docs_of_company[people[j]["company"]] for j in near]
+    hard += [f"p{j}b" for j in list(asked) + rng.sample(range(len(people)), 2)]
+    chosen = list(dict.fromkeys(first["docs"]))
+    for d in rng.sample(hard, len(hard)) + rng.sample(list(docs), len(docs)):
+        if len(chosen) >= n_chunks:
+            break
+        if d not in chosen:
+            chosen.append(d)
+    groups = {}
+    for d in chosen:  # a person's chunks form one group, "a" before "b"
+        groups.setdefault(d[:-1] if d.startswith("p") else d, []).append(d)
+    groups = [sorted(g) for g in groups.values()]
+    rng.shuffle(groups)
+    order = [d for g in groups for d in g]
+    questions, tries = [first], 0
+    while len(questions) < n_questions and tries < 80:
+        tries += 1
+        q = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company, TRAIN_FACTS)
+        if q and all(d in order for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
+            questions.append(q)
     for q in questions:
         q["hops"] = [(order.index(d), value, subject) for d, value, subject in q["hops"]]
     return [docs[d] for d in order], questions

@@ -20,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/fusion_flags.h"
 #include "engine/generate_sync.h"
+#include "util/atomic_file.h"
 
 namespace kvfuse::cli {
 
@@ -39,13 +40,14 @@ struct EvalQaOptions {
   uint32_t seed = 0;
   std::vector<engine::FusionMode> modes;
   bool sweep = false;     // the methods at several shares instead of `modes`
-  std::string plot_path;  // an SVG of accuracy against time to first token
+  std::string plot_path;     // an SVG of accuracy against time to first token
+  std::string answers_path;  // JSONL: every run's answer to every question, with its chunks
   bool json = false;
 };
 
 util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   std::set<std::string> value_options = {"-m", "-t", "--world", "--mode", "-n", "--chunks", "--seed", "--split",
-                                         "--e2e", "-k", "--plot"};
+                                         "--e2e", "-k", "--plot", "--answers"};
   value_options.merge(FusionKnobFlags());
   auto parsed = Args::Parse(argc, argv, value_options, {"--json", "--sweep"});
   if (!parsed.ok()) return parsed.status();
@@ -78,6 +80,7 @@ util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   o.e2e_collection = args.Get("--e2e");
   o.sweep = args.Has("--sweep");
   o.plot_path = args.Get("--plot");
+  o.answers_path = args.Get("--answers");
   for (const std::string& flag : FusionKnobFlags())
     if (o.sweep && args.Has(flag)) return util::Status::InvalidArgument("--sweep sets every knob itself: drop " + flag);
   if (o.sweep && args.Has("--mode")) return util::Status::InvalidArgument("--sweep runs its own modes: drop --mode");
@@ -101,6 +104,7 @@ struct EvalRun {
 
 struct RunScores {
   std::map<std::string, Score> by_kind;
+  std::vector<std::string> answers;  // per question, as generated
   double recomputed_share = 0;  // chunk tokens recomputed / chunk tokens
   double mean_ttft_ms = 0;
 };
@@ -182,7 +186,8 @@ util::Result<RunScores> Evaluate(engine::Engine& e, const QuestionPrompts& promp
     chunk_tokens += answer->stats.chunk_tokens;
     scores.mean_ttft_ms += answer->ttft_ms / static_cast<double>(questions.size());
     Score& s = scores.by_kind[questions[i].kind];
-    s.correct += Trim(e.tokenizer()->Decode(answer->tokens)) == questions[i].answer;
+    scores.answers.push_back(Trim(e.tokenizer()->Decode(answer->tokens)));
+    s.correct += scores.answers.back() == questions[i].answer;
     ++s.total;
   }
   scores.recomputed_share = chunk_tokens > 0 ? recomputed_tokens / chunk_tokens : 0;
@@ -203,6 +208,23 @@ void PrintJson(const std::vector<EvalRun>& runs, const std::vector<RunScores>& s
   }
   if (!o.e2e_collection.empty()) out.push_back({{"retrieval_recall", prompts.recall}, {"k", o.top_k}});
   std::printf("%s\n", out.dump(2).c_str());
+}
+
+// A line per run and question: what it answered, what was expected, and the prompt's chunks.
+util::Status WriteAnswers(const std::string& path, const engine::Engine& e, const std::vector<EvalRun>& runs,
+                          const std::vector<RunScores>& scores, const QuestionPrompts& prompts,
+                          const std::vector<Question>& questions) {
+  std::string lines;
+  for (size_t r = 0; r < runs.size(); ++r)
+    for (size_t i = 0; i < questions.size(); ++i) {
+      json chunks = json::array();
+      for (const std::vector<int32_t>& c : prompts.asked[i].chunks) chunks.push_back(e.tokenizer()->Decode(c));
+      lines += json{{"mode", runs[r].label},       {"question", questions[i].text}, {"kind", questions[i].kind},
+                    {"expected", questions[i].answer}, {"answer", scores[r].answers[i]}, {"chunks", chunks}}
+                   .dump(-1, ' ', false, json::error_handler_t::replace) +
+               "\n";
+    }
+  return util::WriteFileAtomically(path, lines);
 }
 
 // A Markdown table: a row per run, a column per question kind.
@@ -273,6 +295,9 @@ int EvalQaCommand(int argc, char** argv) {
   }
   if (!o.plot_path.empty())
     if (const util::Status st = WritePlot(o.plot_path, runs, scores); !st.ok()) return Fail(st.message());
+  if (!o.answers_path.empty())
+    if (const util::Status st = WriteAnswers(o.answers_path, e, runs, scores, prompts.value(), world->questions); !st.ok())
+      return Fail(st.message());
   if (o.json) {
     PrintJson(runs, scores, prompts.value(), o);
     return 0;
