@@ -23,9 +23,16 @@ bool IsStopWord(const std::string& w) {
 }  // namespace
 
 std::vector<std::string> AnalyzeTerms(std::string_view text) {
+  const std::vector<Word> words = CasedWords(text);
   std::vector<std::string> terms;
-  for (std::string& w : Words(text))
-    if (!IsStopWord(w)) terms.push_back(std::move(w));
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (IsStopWord(words[i].text)) continue;
+    terms.push_back(words[i].text);
+    // Two adjacent capitalised words as one more term: a full name matches the chunks that
+    // hold it above those that hold one of its words (a namesake's).
+    if (i + 1 < words.size() && words[i].capitalized && words[i + 1].capitalized && !IsStopWord(words[i + 1].text))
+      terms.push_back(words[i].text + " " + words[i + 1].text);
+  }
   return terms;
 }
 

@@ -162,19 +162,31 @@ Status Collection::Save() const {
                        files_, chunks_);
 }
 
-std::vector<int32_t> Collection::Links(int32_t from) const {
+std::vector<int32_t> Collection::SectionOf(int32_t id) const {
+  const CollectionChunk* c = chunk(id);
+  const auto it = by_heading_.find(NormalizedHeading(c->heading));
+  if (it == by_heading_.end()) return {id};
+  std::vector<int32_t> section;
+  for (int32_t other : it->second)
+    if (chunk(other)->file == c->file) section.push_back(other);
+  std::sort(section.begin(), section.end());  // ids ascend in reading order within a file
+  return section;
+}
+
+std::vector<int32_t> Collection::Links(int32_t from, bool whole_section) const {
+  const std::string own = NormalizedHeading(chunk(from)->heading);
   std::vector<int32_t> linked;
-  const CollectionChunk* c = chunk(from);
-  const std::vector<std::string> words = Words(c->text);
-  const std::string own = NormalizedHeading(c->heading);
-  for (size_t w = 0; w < words.size(); ++w) {
-    std::string gram = words[w];
-    for (size_t n = 2; n <= 6 && w + n <= words.size(); ++n) {
-      gram += " " + words[w + n - 1];
-      const auto it = by_heading_.find(gram);
-      if (it == by_heading_.end() || gram == own) continue;
-      for (int32_t id : it->second)
-        if (std::find(linked.begin(), linked.end(), id) == linked.end()) linked.push_back(id);
+  for (int32_t s : whole_section ? SectionOf(from) : std::vector<int32_t>{from}) {
+    const std::vector<std::string> words = Words(chunk(s)->text);
+    for (size_t w = 0; w < words.size(); ++w) {
+      std::string gram = words[w];
+      for (size_t n = 2; n <= 6 && w + n <= words.size(); ++n) {
+        gram += " " + words[w + n - 1];
+        const auto it = by_heading_.find(gram);
+        if (it == by_heading_.end() || gram == own) continue;
+        for (int32_t id : it->second)
+          if (std::find(linked.begin(), linked.end(), id) == linked.end()) linked.push_back(id);
+      }
     }
   }
   return linked;
@@ -188,14 +200,17 @@ std::vector<SearchHit> Collection::Search(std::string_view query, const float* q
     for (const ScoredId& s : dense_.Search(Centered(query_vector).data(), options.candidates))
       dense.ids.push_back(s.id);
   const std::vector<ScoredId> fused = ReciprocalRankFusion({lexical, dense});
-  // Second hop: a section named in one of the top hits' text follows that hit (a person's
-  // page names the company whose page holds the next fact).
+  // Second hop: the sections named in the top hits follow them (a person's page names the
+  // company whose page holds the next fact); for the best hit, named anywhere in its section
+  // (the hit may be the chunk that says only "she"). On the demo world's validation
+  // questions this took multi-hop recall@6 from 0.93 to 0.97; the whole section of every
+  // top hit brought more companies than k had room for, crowding out coreference pairs.
   std::vector<SearchHit> hits;
   std::unordered_set<int32_t> taken;
   for (size_t i = 0; i < fused.size() && hits.size() < options.k; ++i) {
     if (taken.insert(fused[i].id).second) hits.push_back({fused[i].id, fused[i].score, 0, 0, -1});
     if (i >= options.link_from) continue;
-    for (int32_t id : Links(fused[i].id))
+    for (int32_t id : Links(fused[i].id, /*whole_section=*/i == 0))
       if (hits.size() < options.k && taken.insert(id).second) hits.push_back({id, fused[i].score, 0, 0, fused[i].id});
   }
   for (SearchHit& h : hits) {

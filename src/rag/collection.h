@@ -142,8 +142,12 @@ class Collection {
   int32_t AddChunk(CollectionChunk chunk);
   // Drops chunks (and their vectors) in one pass over the collection.
   void RemoveChunks(const std::unordered_set<int32_t>& gone);
-  // Chunks under a heading (of two words or more) that chunk `from` names in its text.
-  std::vector<int32_t> Links(int32_t from) const;
+  // The chunks of `id`'s section (same file and heading) in reading order; just `id` under a
+  // heading of one word.
+  std::vector<int32_t> SectionOf(int32_t id) const;
+  // Chunks under a heading (of two words or more) that chunk `from` names in its text, or
+  // with whole_section that any chunk of its section names.
+  std::vector<int32_t> Links(int32_t from, bool whole_section) const;
   // v minus the collection's mean vector, L2-normalised: embeddings of a language model share
   // a large common direction that would otherwise dominate every similarity.
   std::vector<float> Centered(const float* v) const;

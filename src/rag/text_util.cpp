@@ -46,21 +46,28 @@ std::string_view AsValidUtf8(std::string_view text, std::string& repaired) {
   return repaired;
 }
 
-std::vector<std::string> Words(std::string_view text) {
-  std::vector<std::string> words;
-  std::string w;
+std::vector<Word> CasedWords(std::string_view text) {
+  std::vector<Word> words;
+  Word w;
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c >= 0x80) {
-      w.push_back(static_cast<char>(c));
+      w.text.push_back(static_cast<char>(c));
     } else if (c >= 'A' && c <= 'Z') {
-      w.push_back(static_cast<char>(c - 'A' + 'a'));
-    } else if (!w.empty()) {
+      w.capitalized |= w.text.empty();
+      w.text.push_back(static_cast<char>(c - 'A' + 'a'));
+    } else if (!w.text.empty()) {
       words.push_back(std::move(w));
-      w.clear();
+      w = Word{};
     }
   }
-  if (!w.empty()) words.push_back(std::move(w));
+  if (!w.text.empty()) words.push_back(std::move(w));
+  return words;
+}
+
+std::vector<std::string> Words(std::string_view text) {
+  std::vector<std::string> words;
+  for (Word& w : CasedWords(text)) words.push_back(std::move(w.text));
   return words;
 }
 

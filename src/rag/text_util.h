@@ -23,6 +23,13 @@ std::string_view AsValidUtf8(std::string_view text, std::string& repaired);
 // Lower-cased words (ASCII letters and digits, and any non-ASCII bytes), in order.
 std::vector<std::string> Words(std::string_view text);
 
+// The same words, each saying whether it began with a capital letter.
+struct Word {
+  std::string text;  // lower-cased
+  bool capitalized = false;
+};
+std::vector<Word> CasedWords(std::string_view text);
+
 // An error when the start of a file's content is not text: a NUL byte, or more than a
 // tenth of control bytes and invalid UTF-8 (binary data, UTF-16, a legacy 8-bit encoding).
 // Text in Latin-1 with a few accents passes (its stray bytes become U+FFFD).

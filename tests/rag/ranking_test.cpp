@@ -55,6 +55,19 @@ TEST(Bm25, AnalyzerLowercasesAndDropsStopWords) {
             (std::vector<std::string>{"company", "ada", "works"}));
 }
 
+TEST(Bm25, AdjacentCapitalisedWordsAreOneMoreTerm) {
+  EXPECT_EQ(AnalyzeTerms("Ask Ada Keller of Deep Textiles, not the Keller Tools."),
+            (std::vector<std::string>{"ask", "ask ada", "ada", "ada keller", "keller", "deep", "deep textiles",
+                                      "textiles", "not", "keller", "keller tools", "tools"}));
+  // A full name ranks its person above a namesake who shares both words, but not side by side.
+  Bm25Index index;
+  index.Add(0, "Ada Smith and Bruno Keller live here.");
+  index.Add(1, "Ada Keller lives here.");
+  const auto hits = index.Search("Where does Ada Keller live?", 2);
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].id, 1);
+}
+
 TEST(RankFusion, SumsWeightedReciprocalRanks) {
   const auto fused = ReciprocalRankFusion({{{1, 2, 3}, 1.0}, {{3, 1}, 0.5}}, 60.0);
   ASSERT_EQ(fused.size(), 3u);
