@@ -124,6 +124,10 @@ TEST_F(CollectionTest, RetrievedChunksKeepTheirFilesTogetherInReadingOrder) {
   const auto best_first = c->Search(question, nullptr, so);
   // The pronoun-only chunk ranks first, before the chunk that names Ada ...
   ASSERT_EQ(c->chunk(best_first[0].id)->text, "She owns a cat.");
+  // ... and brings the company her section names (in its other chunk) as a second hop.
+  ASSERT_GE(best_first.size(), 2u);
+  EXPECT_EQ(c->chunk(best_first[1].id)->heading, "Deep Textiles");
+  EXPECT_EQ(best_first[1].linked_from, best_first[0].id);
   auto in_order = Retrieve(c.value(), question, so, {});
   ASSERT_TRUE(in_order.ok());
   ASSERT_EQ(in_order->size(), best_first.size());
