@@ -204,6 +204,8 @@ def encode_episode(bpe, chunks, questions, lm_weight, question_weight=0.0):
         # The answer opens with a space: its first word is then the very token the chunk holds
         # (" silver", not "s" "il" "ver"), so answering is copying.
         aims += aims_of_answer(bpe, ids, spans, q.get("hops", []))
+        if q.get("kind") == "compare":
+            aims += aims_of_copy(bpe, ids, q["answer"])
         part = bpe.encode(" " + q["answer"] + "<|im_end|>")
         ids += part
         weights += [1.0] * len(part)
@@ -285,6 +287,15 @@ def aims_of_answer(bpe, ids, spans, hops):
         if mention is not None:
             aims.append((0, answer_start - 1, mention))
     return aims
+
+
+def aims_of_copy(bpe, ids, answer):
+    """A comparison's answer is a name of its question: the position predicting each token of
+    the answer looks (last layer, head 0) at that token in the question. Without it the model
+    answered with names of neither person (its first name, a namesake's last name)."""
+    want = bpe.encode(" " + answer)
+    at = next((i for i in reversed(range(len(ids) - len(want) + 1)) if ids[i:i + len(want)] == want), None)
+    return [] if at is None else [(-1, len(ids) - 1 + j, at + j) for j in range(len(want))]
 
 
 def encode_example(bpe, chunks, question, answer):
