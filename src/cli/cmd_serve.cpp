@@ -1,6 +1,9 @@
-// kvfuse serve: the OpenAI-compatible HTTP server, until SIGINT or SIGTERM.
+// kvfuse serve: the OpenAI-compatible HTTP server, until SIGINT or SIGTERM; then running
+// requests get --shutdown-timeout seconds to finish before they are cancelled (a second
+// signal exits at once).
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -35,6 +38,7 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   o.batch_tokens = static_cast<int32_t>(read("--batch-tokens", 512, 16, 1 << 20));
   o.request_read_ms = static_cast<int>(read("--read-timeout", 10, 1, 3600)) * 1000;
   o.max_waiting_per_address = static_cast<int>(read("--max-waiting-per-client", 32, 1, 100000));
+  o.shutdown_timeout_s = static_cast<int>(read("--shutdown-timeout", 5, 0, 3600));
   if (!error.ok()) return error;
   o.host = args.Get("--host", "127.0.0.1");
   o.api_key = args.Get("--api-key");
@@ -54,7 +58,7 @@ int ServeCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv,
                           {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
                            "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens",
-                           "--read-timeout", "--max-waiting-per-client"},
+                           "--read-timeout", "--max-waiting-per-client", "--shutdown-timeout"},
                           {});
   if (!args.ok()) return Fail(args.status().message());
   auto options = ServeOptions(args.value());
@@ -82,7 +86,13 @@ int ServeCommand(int argc, char** argv) {
   std::fprintf(stderr, "kvfuse: model ready\n");
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "kvfuse: stopping\n");
+  std::fprintf(stderr, "kvfuse: stopping (running requests have %d s to finish)\n", o.shutdown_timeout_s);
+  std::thread([stop_signals] {  // a second signal does not wait
+    int again = 0;
+    sigwait(&stop_signals, &again);
+    std::fprintf(stderr, "kvfuse: stopped at once\n");
+    std::_Exit(128 + again);
+  }).detach();
   srv.Stop();
   return 0;
 }

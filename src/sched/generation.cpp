@@ -30,6 +30,11 @@ std::optional<std::string> GenerationChannel::Next() {
   return piece;
 }
 
+bool GenerationChannel::WaitDone(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return done_; });
+}
+
 std::string StopMatcher::Push(const std::string& text) {
   if (stopped_) return "";
   held_ += text;

@@ -27,6 +27,9 @@ struct GenerationRequest {
   bool ignore_eos = false;  // generate max_tokens whatever the model says (benchmarks)
   std::vector<std::string> stop;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // When the request arrived, for its time to first token (queueing included); left at the
+  // epoch, Scheduler::Submit sets it to the time of submission.
+  std::chrono::steady_clock::time_point arrival{};
 };
 
 struct GenerationResult {
@@ -38,14 +41,17 @@ struct GenerationResult {
   std::string error;  // set when the request failed after it was accepted
 };
 
-// Pieces of text as they are generated, then the result. Written by the scheduler, read
-// by the HTTP thread; `cancelled` goes the other way (the client went away).
+// Pieces of text as they are generated, then the result. Written by the scheduler (Push,
+// Finish), read by one HTTP thread (Next, WaitDone, result); `cancelled` goes the other way
+// (the client went away, or the server is shutting down): Cancel from any thread.
 class GenerationChannel {
  public:
   void Push(std::string piece);
   void Finish(GenerationResult result);
   // Waits for the next piece (returned) or the end (nullopt; result() is then set).
   std::optional<std::string> Next();
+  // Waits up to `timeout` for the end, leaving the pieces unread; true once result() is set.
+  bool WaitDone(std::chrono::milliseconds timeout);
   const GenerationResult& result() const { return result_; }
   void Cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }

@@ -53,7 +53,8 @@ bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChan
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= options_.max_queue) return false;
-    queue_.push_back({std::move(request), std::move(channel), 0, 0});
+    if (request.arrival == Clock::time_point{}) request.arrival = Clock::now();
+    queue_.push_back({std::move(request), std::move(channel)});
     events_.SetQueueLength(queue_.size());
   }
   cv_.notify_all();
@@ -232,6 +233,10 @@ void Scheduler::StartDecoding(Live& live) {
   live.prefilled = live.last_token = Clock::now();
   r.prompt_ms = std::chrono::duration<double, std::milli>(live.prefilled - live.admitted).count();
   events_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
+  if (!live.job.first_token_observed) {  // not again when a preempted request restarts
+    live.job.first_token_observed = true;
+    events_.ObserveFirstToken(std::chrono::duration<double>(live.prefilled - live.job.request.arrival).count());
+  }
   r.finish_reason = "length";
 }
 

@@ -29,7 +29,11 @@ namespace kvfuse::sched {
 class SchedulerEvents {
  public:
   virtual ~SchedulerEvents() = default;
+  // One run of a prompt's prefill (again after a preemption): its time from admission, its stats.
   virtual void ObservePrefill(double seconds, const fuse::FusionStats& stats) = 0;
+  // Once per request, when its first token is sampled: the time since its arrival
+  // (GenerationRequest::arrival), so queueing counts.
+  virtual void ObserveFirstToken(double /*seconds*/) {}
   virtual void ObserveInterToken(double seconds) = 0;
   virtual void ObserveCompletion(int32_t tokens) = 0;
   virtual void CountPreemption() = 0;
@@ -51,7 +55,7 @@ class Scheduler {
   Scheduler(Executor& executor, SchedulerEvents& events, SchedulerOptions options);
   ~Scheduler();
 
-  // False when the queue is full.
+  // False when the queue is full. Any thread.
   bool Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel);
   // Runs fn on the scheduler's thread between iterations and waits for it (for work that
   // needs the executor's model itself, such as embeddings).
@@ -63,6 +67,7 @@ class Scheduler {
     std::shared_ptr<GenerationChannel> channel;
     size_t bytes_sent = 0;     // by an earlier, preempted run
     int32_t tokens_sent = 0;  // likewise
+    bool first_token_observed = false;  // likewise
   };
   struct Live;
   void Loop();

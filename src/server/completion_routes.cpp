@@ -1,6 +1,8 @@
 // Server routes that generate: /v1/chat/completions and /v1/completions, whole or streamed
 // as server-sent events, with server-side retrieval for RAG requests that name a
 // collection. Run on HTTP worker threads; generation runs on the scheduler's thread.
+// Each request holds an InFlight ticket until its answer is sent; a request cancelled by a
+// shutdown is answered with a 503 (or a 503 error event when streamed).
 #include "rag/retrieve.h"
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
@@ -9,6 +11,27 @@
 namespace kvfuse::server {
 
 using json = nlohmann::json;
+
+namespace {
+
+const ApiError kShuttingDown{503, "the server is shutting down", "unavailable_error", ""};
+
+// How often the connection of a whole (not streamed) completion is probed while it runs.
+constexpr std::chrono::milliseconds kClientProbeInterval{20};
+
+// Waits for a whole completion on its worker thread; false when the client hung up first
+// (the request is then cancelled: the scheduler drops it at its next step).
+bool AwaitWhole(engine::GenerationChannel& channel) {
+  while (!channel.WaitDone(kClientProbeInterval)) {
+    if (GuardedHttpServer::ClientGone()) {
+      channel.Cancel();
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 void Server::AddCompletionRoutes() {
   http_->Post("/v1/chat/completions",
@@ -43,7 +66,11 @@ std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name
 }
 
 void Server::Complete(const httplib::Request& req, httplib::Response& res, bool chat) {
+  const auto arrival = std::chrono::steady_clock::now();
   if (!Loaded(res)) return;
+  auto channel = std::make_shared<engine::GenerationChannel>();
+  InFlight::Ticket ticket = in_flight_.Add(channel);
+  if (!ticket) return SendError(res, kShuttingDown);
   auto body = ParseBody(req, res);
   if (!body) return;
   ApiLimits limits;
@@ -58,24 +85,29 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, bool 
   engine::GenerationRequest& g = p.generation;
   if (g.prompt.size() + g.max_tokens > engine_->n_ctx()) g.max_tokens = engine_->n_ctx() - g.prompt.size();
   g.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.request_timeout_s);
-  auto channel = std::make_shared<engine::GenerationChannel>();
+  g.arrival = arrival;
   const Reply reply{chat, (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++), UnixTime(), p.document_ids};
   const bool stream = p.stream;
   if (!scheduler_->Submit(std::move(g), channel))
     return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
-  if (stream) return Stream(res, channel, reply);
-  while (channel->Next()) {
+  if (stream) return Stream(res, channel, reply, std::move(ticket));
+  if (!AwaitWhole(*channel)) {
+    res.status = 499;  // client closed request: nobody reads the answer
+    return;
   }
   const engine::GenerationResult& r = channel->result();
+  if (channel->cancelled()) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
   if (!r.error.empty()) return SendError(res, {500, r.error, "server_error", ""});
-  SendJson(res, 200, CompletionBody(r, chat, reply.id, model_name_, reply.created, reply.document_ids));
+  SendJsonHolding(res, 200, CompletionBody(r, chat, reply.id, model_name_, reply.created, reply.document_ids),
+                  std::move(ticket));
 }
 
-void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply) {
+void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply,
+                    InFlight::Ticket ticket) {
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, channel, reply](size_t, httplib::DataSink& sink) {
+      [this, channel, reply, ticket](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& data) {
           const std::string event = "data: " + data + "\n\n";
           if (!sink.is_writable() || !sink.write(event.data(), event.size())) {
@@ -92,7 +124,9 @@ void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationCh
         while (auto piece = channel->Next())
           if (!send(Dump(StreamChunk(chat, reply.id, model_name_, reply.created, *piece, nullptr)))) return false;
         const engine::GenerationResult& r = channel->result();
-        if (!r.error.empty()) {
+        if (channel->cancelled()) {  // by a shutdown: a client that went away was not sent to
+          send(Dump(ErrorBody(kShuttingDown)));
+        } else if (!r.error.empty()) {
           send(Dump(ErrorBody({500, r.error, "server_error", ""})));
         } else if (!send(Dump(StreamChunk(chat, reply.id, model_name_, reply.created, "", &r)))) {
           return false;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,19 +16,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Waits until `deadline` for `events` on sock; false on timeout or error.
-bool WaitFor(int sock, short events, Clock::time_point deadline) {
-  pollfd p{sock, events, 0};
+// Waits until `deadline` for `events` on sock; false on timeout, error, or once `stop` (an
+// eventfd, or -1 for none) is readable.
+bool WaitFor(int sock, short events, Clock::time_point deadline, int stop = -1) {
+  pollfd p[2] = {{sock, events, 0}, {stop, POLLIN, 0}};
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    const int n = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left, 0, 60'000)));
-    if (n > 0) return true;
+    const int n = ::poll(p, 2, static_cast<int>(std::clamp<int64_t>(left, 0, 60'000)));
+    if (n > 0) return p[1].revents == 0;
     if ((n == 0 && left <= 60'000) || (n < 0 && errno != EINTR)) return false;
   }
 }
 
-bool WaitFor(int sock, short events, std::chrono::milliseconds timeout) {
-  return WaitFor(sock, events, Clock::now() + timeout);
+bool WaitFor(int sock, short events, std::chrono::milliseconds timeout, int stop = -1) {
+  return WaitFor(sock, events, Clock::now() + timeout, stop);
+}
+
+// Readable with nothing to read means the peer has closed (or reset) the connection.
+bool PeerClosed(int sock) {
+  if (!WaitFor(sock, POLLIN, std::chrono::milliseconds(0))) return false;
+  char byte;
+  return ::recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
 void Endpoint(int sock, bool peer, std::string& ip, int& port) {
@@ -53,12 +62,17 @@ void Endpoint(int sock, bool peer, std::string& ip, int& port) {
 // A socket whose reads share one deadline and one byte budget per request (httplib's own
 // stream times out each read alone, so a client sending a header line every few seconds held
 // a worker for ever, and bounds a body only by its Content-Length).
+// Waits end early, as failures, once the server stops: reads at StopAccepting (stop_reads),
+// writes at AbortWrites (stop_writes).
 class DeadlineStream final : public httplib::Stream {
  public:
-  DeadlineStream(int sock, std::chrono::milliseconds write_timeout) : sock_(sock), write_timeout_(write_timeout) {}
+  DeadlineStream(int sock, std::chrono::milliseconds write_timeout, int stop_reads, int stop_writes)
+      : sock_(sock), write_timeout_(write_timeout), stop_reads_(stop_reads), stop_writes_(stop_writes) {}
 
   // True once a request's first bytes are here; false after `idle` without any.
-  bool WaitForRequest(std::chrono::milliseconds idle) const { return begin_ < end_ || WaitFor(sock_, POLLIN, idle); }
+  bool WaitForRequest(std::chrono::milliseconds idle) const {
+    return begin_ < end_ || WaitFor(sock_, POLLIN, idle, stop_reads_);
+  }
   void StartRequest(Clock::time_point deadline, size_t max_bytes) {
     deadline_ = deadline;
     bytes_left_ = max_bytes;
@@ -66,7 +80,7 @@ class DeadlineStream final : public httplib::Stream {
   // A read failed (deadline, budget, error or end of stream): the connection is done.
   bool failed() const { return failed_; }
 
-  bool is_readable() const override { return begin_ < end_ || WaitFor(sock_, POLLIN, deadline_); }
+  bool is_readable() const override { return begin_ < end_ || WaitFor(sock_, POLLIN, deadline_, stop_reads_); }
   ssize_t read(char* ptr, size_t size) override {
     if (begin_ == end_ && !Fill()) {
       failed_ = true;
@@ -77,7 +91,7 @@ class DeadlineStream final : public httplib::Stream {
     begin_ += n;
     return static_cast<ssize_t>(n);
   }
-  bool is_writable() const override { return WaitFor(sock_, POLLOUT, write_timeout_) && PeerIsOpen(); }
+  bool is_writable() const override { return WaitFor(sock_, POLLOUT, write_timeout_, stop_writes_) && !PeerClosed(sock_); }
   ssize_t write(const char* ptr, size_t size) override {
     if (!is_writable()) return -1;
     ssize_t n;
@@ -102,15 +116,9 @@ class DeadlineStream final : public httplib::Stream {
     bytes_left_ -= end_;
     return true;
   }
-  // Readable with nothing to read means the peer has closed.
-  bool PeerIsOpen() const {
-    if (!WaitFor(sock_, POLLIN, std::chrono::milliseconds(0))) return true;
-    char byte;
-    return ::recv(sock_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
-  }
-
   const int sock_;
   const std::chrono::milliseconds write_timeout_;
+  const int stop_reads_, stop_writes_;
   Clock::time_point deadline_ = Clock::now();
   size_t bytes_left_ = 0;
   bool failed_ = false;
@@ -158,7 +166,31 @@ class WaitingConnection {
 
 namespace {
 thread_local WaitingConnection* tl_connection = nullptr;
+thread_local int tl_socket = -1;  // the connection this worker thread serves
 }  // namespace
+
+GuardedHttpServer::GuardedHttpServer(ConnectionLimits limits)
+    : limits_(limits), stop_reads_(::eventfd(0, EFD_CLOEXEC)), stop_writes_(::eventfd(0, EFD_CLOEXEC)) {
+  // httplib's default also sets SO_REUSEPORT: a second server on a port in use would share it.
+  set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+}
+
+GuardedHttpServer::~GuardedHttpServer() {
+  if (stop_reads_ >= 0) ::close(stop_reads_);
+  if (stop_writes_ >= 0) ::close(stop_writes_);
+}
+
+void GuardedHttpServer::StopAccepting() {
+  stop();
+  (void)!::eventfd_write(stop_reads_, 1);
+}
+
+void GuardedHttpServer::AbortWrites() { (void)!::eventfd_write(stop_writes_, 1); }
+
+bool GuardedHttpServer::ClientGone() { return tl_socket >= 0 && PeerClosed(tl_socket); }
 
 bool GuardedHttpServer::RaiseListenBacklog() { return ::listen(svr_sock_, limits_.listen_backlog) == 0; }
 
@@ -197,7 +229,8 @@ bool GuardedHttpServer::ServeRequests(socket_t sock, const std::string& address)
     return false;
   }
   const std::chrono::milliseconds idle(keep_alive_timeout_sec_ * 1000);
-  DeadlineStream stream(sock, std::chrono::milliseconds(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000));
+  DeadlineStream stream(sock, std::chrono::milliseconds(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000),
+                        stop_reads_, stop_writes_);
   bool ok = false;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
     if (!stream.WaitForRequest(idle)) break;
@@ -206,8 +239,10 @@ bool GuardedHttpServer::ServeRequests(socket_t sock, const std::string& address)
                         body > SIZE_MAX - limits_.max_header_bytes ? SIZE_MAX : body + limits_.max_header_bytes);
     bool closed = false;
     tl_connection = &connection;
+    tl_socket = sock;
     ok = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
     tl_connection = nullptr;
+    tl_socket = -1;
     // After a failed read httplib has answered 400 or 413; what follows on the wire is the
     // rest of a request it gave up on, not a new one.
     if (!ok || closed || stream.failed() || !connection.WaitAgain()) break;

@@ -6,8 +6,14 @@
 // Not covered: many addresses at once (use a proxy that limits them, and note that behind a
 // proxy every client has the proxy's address: raise max_waiting_per_address there).
 //
-// Threads: httplib's worker threads run ProcessConnection, one connection each; route handlers
-// call RequestRead() on the thread that runs them. Everything else is httplib's.
+// The listening socket binds with SO_REUSEADDR alone (httplib's default adds SO_REUSEPORT,
+// which let a second server share a port in use), and shutdown has two steps: StopAccepting,
+// then, once running requests have had their time, AbortWrites.
+//
+// Threads: httplib's worker threads run process_and_close_socket, one connection each; route
+// handlers call RequestRead() and ClientGone() on the thread that runs them. StopAccepting and
+// AbortWrites are called by the thread that stops the server (not a worker). Everything
+// else is httplib's.
 #pragma once
 
 #include <chrono>
@@ -28,13 +34,23 @@ struct ConnectionLimits {
 
 class GuardedHttpServer final : public httplib::Server {
  public:
-  explicit GuardedHttpServer(ConnectionLimits limits) : limits_(limits) {}
+  explicit GuardedHttpServer(ConnectionLimits limits);
+  ~GuardedHttpServer() override;
 
   // After bind_to_port: a burst of connections waits in the kernel for the accept loop.
   bool RaiseListenBacklog();
   // Called by a route handler: its request has been read, so its connection no longer counts
   // against its address. A no-op off a worker thread.
   static void RequestRead();
+  // Called by a route handler: whether its client has closed the connection (a probe of the
+  // socket, no wait). False off a worker thread.
+  static bool ClientGone();
+  // Closes the listening socket; connections idle between requests, or still sending one,
+  // are closed at once. Requests being handled go on; listen_after_bind returns once they end.
+  void StopAccepting();
+  // After StopAccepting: every write to a client fails at once (one that stops reading
+  // cannot hold the shutdown up for the write timeout).
+  void AbortWrites();
 
  private:
   // httplib calls this on a worker thread for every accepted connection.
@@ -46,6 +62,8 @@ class GuardedHttpServer final : public httplib::Server {
   void Leave(const std::string& address);
 
   const ConnectionLimits limits_;
+  // eventfds, readable once set: waits for reads (StopAccepting) or writes (AbortWrites) end.
+  const int stop_reads_, stop_writes_;
   std::mutex mu_;
   std::map<std::string, int> waiting_;  // by client address; guarded by mu_
 };

@@ -18,6 +18,15 @@ void SendJson(httplib::Response& res, int status, const json& body) {
 
 void SendError(httplib::Response& res, const ApiError& e) { SendJson(res, e.status, ErrorBody(e)); }
 
+void SendJsonHolding(httplib::Response& res, int status, const json& body, std::shared_ptr<void> hold) {
+  auto text = std::make_shared<const std::string>(Dump(body));
+  res.status = status;
+  res.set_content_provider(text->size(), "application/json",
+                           [text, hold = std::move(hold)](size_t offset, size_t length, httplib::DataSink& sink) {
+                             return sink.write(text->data() + offset, length);
+                           });
+}
+
 int64_t UnixTime() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,9 @@ namespace kvfuse::server {
 std::string Dump(const nlohmann::json& j);
 void SendJson(httplib::Response& res, int status, const nlohmann::json& body);
 void SendError(httplib::Response& res, const ApiError& e);
+// SendJson, the body written by a content provider that keeps `hold` alive until httplib
+// has sent it (or given up): what `hold` stands for lasts until the client has its answer.
+void SendJsonHolding(httplib::Response& res, int status, const nlohmann::json& body, std::shared_ptr<void> hold);
 int64_t UnixTime();
 // The body as a JSON object, or a 400 already written.
 std::optional<nlohmann::json> ParseBody(const httplib::Request& req, httplib::Response& res);

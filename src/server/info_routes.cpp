@@ -20,6 +20,7 @@ bool Server::Loaded(httplib::Response& res) const {
 void Server::AddInfoRoutes() {
   httplib::Server& s = *http_;
   s.Get("/health", Route([this](const httplib::Request&, httplib::Response& res) {
+    if (in_flight_.closed()) return SendError(res, {503, "the server is shutting down", "unavailable_error", ""});
     if (Loaded(res)) SendJson(res, 200, {{"status", "ok"}});
   }));
   s.Get("/metrics", Route([this](const httplib::Request&, httplib::Response& res) {

@@ -25,9 +25,8 @@ void Histogram::Render(const std::string& name, const std::string& help, std::st
   out += line;
 }
 
-void Metrics::ObservePrefill(double seconds, const engine::FusionStats& s) {
+void Metrics::ObservePrefill(double, const engine::FusionStats& s) {
   std::lock_guard<std::mutex> lock(mu_);
-  ttft_.Observe(seconds);
   prompt_tokens_ += s.prompt_tokens;
   prefix_reused_ += s.prefix_reused;
   chunk_tokens_ += s.chunk_tokens;
@@ -35,6 +34,11 @@ void Metrics::ObservePrefill(double seconds, const engine::FusionStats& s) {
   computed_ += s.tokens_computed;
   chunk_hits_ += s.chunk_hits;
   chunk_misses_ += s.chunk_misses;
+}
+
+void Metrics::ObserveFirstToken(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ttft_.Observe(seconds);
 }
 
 void Metrics::ObserveInterToken(double seconds) {
@@ -50,6 +54,11 @@ void Metrics::ObserveCompletion(int32_t tokens) {
 void Metrics::CountRequest(int status) {
   std::lock_guard<std::mutex> lock(mu_);
   ++requests_[status];
+}
+
+void Metrics::SetRequestsInProgress(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_progress_ = n;
 }
 
 void Metrics::CountPreemption() {
@@ -71,7 +80,8 @@ void Metrics::SetKvUsage(int64_t used, int64_t total) {
 std::string Metrics::Render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
-  ttft_.Render("kvfuse_time_to_first_token_seconds", "Prefill time of each request (to its first token).", out);
+  ttft_.Render("kvfuse_time_to_first_token_seconds",
+               "Time from a request's arrival to its first token (waiting in the queue included).", out);
   inter_token_.Render("kvfuse_inter_token_seconds", "Time between consecutive generated tokens.", out);
   auto counter = [&](const char* name, const char* help, uint64_t v) {
     char line[64];
@@ -90,12 +100,15 @@ std::string Metrics::Render() const {
   out += "# HELP kvfuse_requests_total Requests by HTTP status.\n# TYPE kvfuse_requests_total counter\n";
   for (const auto& [status, n] : requests_)
     out += "kvfuse_requests_total{status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
-  out += "# HELP kvfuse_queue_length Requests waiting for a slot.\n# TYPE kvfuse_queue_length gauge\n";
-  out += "kvfuse_queue_length " + std::to_string(queue_length_) + "\n";
-  out += "# HELP kvfuse_kv_blocks_used KV cache blocks in use (sequences and the prefix cache).\n"
-         "# TYPE kvfuse_kv_blocks_used gauge\nkvfuse_kv_blocks_used " + std::to_string(kv_used_) + "\n";
-  out += "# HELP kvfuse_kv_blocks_total KV cache blocks.\n# TYPE kvfuse_kv_blocks_total gauge\nkvfuse_kv_blocks_total " +
-         std::to_string(kv_total_) + "\n";
+  auto gauge = [&](const char* name, const char* help, int64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  gauge("kvfuse_requests_in_progress", "Completion requests being answered (waiting, generating or sending).",
+        static_cast<int64_t>(in_progress_));
+  gauge("kvfuse_queue_length", "Requests waiting for a slot.", static_cast<int64_t>(queue_length_));
+  gauge("kvfuse_kv_blocks_used", "KV cache blocks in use (sequences and the prefix cache).", kv_used_);
+  gauge("kvfuse_kv_blocks", "KV cache blocks in the pool.", kv_total_);
   return out;
 }
 

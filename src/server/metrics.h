@@ -1,6 +1,8 @@
-// Server metrics in the Prometheus text format (/metrics): time to first token and
-// inter-token latency histograms, queue length, KV usage, prefix and chunk cache hits,
-// tokens recomputed, requests by status. Thread-safe.
+// Server metrics in the Prometheus text format (/metrics): time to first token (from a
+// request's arrival, so queueing counts) and inter-token latency histograms, requests in
+// progress, queue length, KV usage, prefix and chunk cache hits, tokens recomputed, requests
+// by status (probes of /health and /metrics left out). Thread-safe: the scheduler's thread
+// reports its events, HTTP threads count requests and render.
 #pragma once
 
 #include <array>
@@ -29,12 +31,14 @@ class Histogram {
 class Metrics final : public engine::SchedulerEvents {
  public:
   void ObservePrefill(double seconds, const engine::FusionStats& stats) override;
+  void ObserveFirstToken(double seconds) override;
   void ObserveInterToken(double seconds) override;
   void ObserveCompletion(int32_t tokens) override;
   void CountPreemption() override;
   void SetQueueLength(size_t n) override;
   void SetKvUsage(int64_t used_blocks, int64_t total_blocks) override;
   void CountRequest(int status);
+  void SetRequestsInProgress(size_t n);
   std::string Render() const;
 
  private:
@@ -43,7 +47,7 @@ class Metrics final : public engine::SchedulerEvents {
   uint64_t prompt_tokens_ = 0, prefix_reused_ = 0, chunk_tokens_ = 0, chunk_recomputed_ = 0,
            computed_ = 0, chunk_hits_ = 0, chunk_misses_ = 0, completion_tokens_ = 0, preemptions_ = 0;
   std::map<int, uint64_t> requests_;  // by HTTP status
-  size_t queue_length_ = 0;
+  size_t queue_length_ = 0, in_progress_ = 0;
   int64_t kv_used_ = 0, kv_total_ = 0;
 };
 

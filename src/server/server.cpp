@@ -1,7 +1,9 @@
 #include "server/server.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include <httplib.h>
@@ -53,15 +55,32 @@ bool Server::WaitReady() {
   return ready_;
 }
 
+namespace {
+
+// How long cancelled requests have to send their answers before writes are cut.
+constexpr std::chrono::milliseconds kCancelledAnswerTime{1000};
+
+// Why binding host:port failed, from the errno of the failed bind.
+util::Status BindError(const std::string& host, int port, int error) {
+  const std::string where = host + ":" + std::to_string(port);
+  if (error == EADDRINUSE)
+    return util::Status::Unavailable("cannot listen on " + where + ": port " + std::to_string(port) +
+                                     " is already in use (another server?); choose another with --port");
+  if (error == EADDRNOTAVAIL)
+    return util::Status::InvalidArgument("cannot listen on " + where + ": " + host + " is not an address of this machine");
+  return util::Status::Error("cannot listen on " + where + (error ? std::string(": ") + std::strerror(error) : ""));
+}
+
+}  // namespace
+
 util::Status Server::Start() {
   Routes();
+  errno = 0;
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);
-    if (port_ <= 0) return util::Status::Error("cannot bind " + options_.host);
+    if (port_ <= 0) return BindError(options_.host, 0, errno);
   } else {
-    if (!http_->bind_to_port(options_.host, options_.port))
-      return util::Status::Error("cannot bind " + options_.host + ":" + std::to_string(options_.port) +
-                                 " (in use, or not an address of this machine)");
+    if (!http_->bind_to_port(options_.host, options_.port)) return BindError(options_.host, options_.port, errno);
     port_ = options_.port;
   }
   if (!http_->RaiseListenBacklog()) return util::Status::Error("cannot listen on the bound socket");
@@ -70,8 +89,18 @@ util::Status Server::Start() {
   return util::Status::Ok();
 }
 
-void Server::Stop() {
-  if (http_) http_->stop();
+void Server::Stop() { Shutdown(std::chrono::seconds(options_.shutdown_timeout_s)); }
+
+void Server::Shutdown(std::chrono::milliseconds grace) {
+  using Clock = std::chrono::steady_clock;
+  in_flight_.Close();  // from here a completion is refused, and /health says so
+  http_->StopAccepting();
+  if (!in_flight_.WaitIdle(Clock::now() + grace)) {
+    in_flight_.CancelAll();  // each stops at the scheduler's next step
+    // Their handlers answer and end within an iteration, unless a client stops reading.
+    in_flight_.WaitIdle(Clock::now() + kCancelledAnswerTime);
+  }
+  http_->AbortWrites();
   if (listener_.joinable()) listener_.join();
   if (loader_.joinable()) loader_.join();
   if (engine_) engine_->StopScheduler();
@@ -103,7 +132,7 @@ void Server::Routes() {
   });
   // Errors httplib raises itself (404, 413, ...) get an OpenAI-shaped body too.
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
+    if (!res.body.empty() || res.content_provider_) return;
     const int st = res.status;
     const std::string type = st == 404 ? "not_found_error" : st == 413 ? "invalid_request_error" : "server_error";
     const std::string message = st == 404   ? "no such endpoint"
@@ -122,7 +151,9 @@ void Server::Routes() {
     std::fprintf(stderr, "kvfuse: internal error in %s %s: %s\n", req.method.c_str(), req.path.c_str(), what.c_str());
     SendJson(res, 500, ErrorBody({500, "internal error", "server_error", ""}));
   });
-  s.set_logger([this](const httplib::Request&, const httplib::Response& res) { metrics_.CountRequest(res.status); });
+  s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    if (req.path != "/health" && req.path != "/metrics") metrics_.CountRequest(res.status);  // not probes
+  });
 
   AddInfoRoutes();
   AddCompletionRoutes();

@@ -2,9 +2,17 @@
 // streaming), /v1/models, /v1/embeddings, /tokenize, /detokenize, /health, /metrics, and the
 // RAG extension (documents, or a collection searched server-side, with a fusion mode per
 // request). The model loads in the background: /health answers 503 until it is ready.
+// A completion whose client hangs up is cancelled (streamed: at its next write; whole: the
+// connection is probed while it waits). Stopping is graceful: no new connections or
+// requests, the running ones get ServerOptions::shutdown_timeout_s to finish, then are
+// cancelled.
+//
+// Threads: one owner thread calls Start, WaitReady and Stop/Shutdown (and destroys it);
+// routes run on httplib's worker threads, generation on the scheduler's thread.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +20,7 @@
 
 #include "engine/engine.h"
 #include "rag/collection.h"
+#include "server/in_flight.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
 
@@ -38,6 +47,7 @@ struct ServerOptions {
   int http_threads = 64;           // concurrent connections (a streaming client holds one)
   int request_read_ms = 10'000;    // a request's headers and body must arrive within this
   int max_waiting_per_address = 32;  // a client address's connections idle or sending a request
+  int shutdown_timeout_s = 5;      // Stop: running requests may finish within this, then are cancelled
   std::vector<std::string> collections;  // directories; a request names one by its last path part
   // The chunk store is engine.chunk_store_dir alone (none when empty): the server never
   // derives it from a collection (`kvfuse serve` defaults it to the first one's kv/).
@@ -48,9 +58,17 @@ class Server {
   explicit Server(ServerOptions options);
   ~Server();
 
-  // Binds, starts loading the model and serves until Stop(). Returns an error if it cannot bind.
+  // Binds, starts loading the model and serves until Stop(). An error if it cannot bind:
+  // kUnavailable when the port is in use (by another server), else kInvalidArgument (no such
+  // address here) or kUnknown; the message names the address and port.
   util::Status Start();
+  // Shutdown(options.shutdown_timeout_s).
   void Stop();
+  // Stops accepting connections and requests (new completions get a 503, /health a 503),
+  // lets running requests finish until `grace` is up, then cancels those left (a client gets
+  // a 503, or an error event when streamed); returns once every connection is closed and the
+  // scheduler has stopped. Later calls return at once.
+  void Shutdown(std::chrono::milliseconds grace);
   int port() const { return port_; }
   bool ready() const { return ready_; }
   // Waits until the model is loaded (or failed to); false on failure.
@@ -77,7 +95,9 @@ class Server {
   // completion_routes.cpp: /v1/chat/completions and /v1/completions.
   void AddCompletionRoutes();
   void Complete(const httplib::Request& req, httplib::Response& res, bool chat);
-  void Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply);
+  // The answer as server-sent events; `ticket` is held until the last one is written.
+  void Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply,
+              InFlight::Ticket ticket);
   std::variant<RetrievedChunks, ApiError> Retrieve(const std::string& collection, const std::string& query, int k);
 
   ServerOptions options_;
@@ -87,6 +107,7 @@ class Server {
   std::string load_error_;
   std::unique_ptr<engine::Engine> engine_;
   Metrics metrics_;
+  InFlight in_flight_{metrics_};  // completion requests being answered
   engine::Scheduler* scheduler_ = nullptr;  // the engine's, once loaded
   std::map<std::string, rag::Collection> collections_;
   std::string model_name_;

@@ -156,12 +156,22 @@ class FakeExecutor : public Executor {
 class NoEvents : public SchedulerEvents {
  public:
   void ObservePrefill(double, const fuse::FusionStats&) override {}
+  void ObserveFirstToken(double seconds) override {
+    std::lock_guard<std::mutex> lock(mu);
+    first_tokens.push_back(seconds);
+  }
   void ObserveInterToken(double) override {}
   void ObserveCompletion(int32_t) override {}
   void CountPreemption() override { ++preemptions; }
   void SetQueueLength(size_t) override {}
   void SetKvUsage(int64_t, int64_t) override {}
+  std::vector<double> FirstTokens() {
+    std::lock_guard<std::mutex> lock(mu);
+    return first_tokens;
+  }
   std::atomic<int> preemptions{0};
+  std::mutex mu;
+  std::vector<double> first_tokens;  // guarded by mu
 };
 
 GenerationRequest Request(std::vector<int32_t> prefix, int32_t max_tokens,
@@ -289,7 +299,38 @@ TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExact
     }
   }
   EXPECT_GE(events.preemptions.load(), 1);
+  EXPECT_EQ(events.FirstTokens().size(), 2u) << "a restarted request's first token was observed again";
   EXPECT_EQ(exec.live_sequences(), 0);
+}
+
+TEST(Scheduler, TimeToFirstTokenRunsFromTheRequestsArrival) {
+  FakeExecutor exec(10000);
+  NoEvents events;
+  Scheduler s(exec, events, SchedulerOptions{8, 1, 64});
+  GenerationRequest r = Request({0, 1}, 2);
+  r.arrival = std::chrono::steady_clock::now() - std::chrono::seconds(3);  // arrived, then waited
+  auto early = std::make_shared<GenerationChannel>();
+  ASSERT_TRUE(s.Submit(std::move(r), early));
+  Collect(*early);
+  auto unset = std::make_shared<GenerationChannel>();  // no arrival: the time of Submit
+  ASSERT_TRUE(s.Submit(Request({0, 1}, 2), unset));
+  Collect(*unset);
+  const std::vector<double> ttft = events.FirstTokens();
+  ASSERT_EQ(ttft.size(), 2u);
+  EXPECT_GE(ttft[0], 3.0);
+  EXPECT_LT(ttft[1], 3.0);
+  EXPECT_GE(ttft[1], 0.0);
+}
+
+TEST(GenerationChannel, WaitDoneTimesOutThenSeesTheEnd) {
+  GenerationChannel channel;
+  channel.Push("a");
+  EXPECT_FALSE(channel.WaitDone(std::chrono::milliseconds(1)));
+  GenerationResult r;
+  r.text = "a";
+  channel.Finish(r);
+  EXPECT_TRUE(channel.WaitDone(std::chrono::milliseconds(0)));
+  EXPECT_EQ(channel.result().text, "a");
 }
 
 TEST(Scheduler, PromptWithoutRoomWaitsForItWithoutCountingAPreemption) {
