@@ -4,7 +4,9 @@
 
 namespace kvfuse::cli {
 
-std::set<std::string> FusionKnobFlags() { return {"--ratio", "--alpha", "--sinks", "--query-layers"}; }
+std::set<std::string> FusionKnobFlags() {
+  return {"--ratio", "--alpha", "--sinks", "--query-layers", "--ape-temperature", "--ape-scale"};
+}
 
 util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio) {
   engine::FusionOptions o;
@@ -12,7 +14,10 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double
   auto alpha = args.GetFloat("--alpha", o.adaptive_alpha);
   auto sinks = args.GetInt("--sinks", o.sink_tokens);
   auto query_layers = args.GetInt("--query-layers", o.query_layers);
-  for (const util::Status* st : {&ratio.status(), &alpha.status(), &sinks.status(), &query_layers.status()})
+  auto ape_temperature = args.GetFloat("--ape-temperature", o.ape_temperature);
+  auto ape_scale = args.GetFloat("--ape-scale", o.ape_scale);
+  for (const util::Status* st : {&ratio.status(), &alpha.status(), &sinks.status(), &query_layers.status(),
+                                 &ape_temperature.status(), &ape_scale.status()})
     if (!st->ok()) return *st;
   if (!(ratio.value() >= 0 && ratio.value() <= 1))  // NaN too
     return util::Status::InvalidArgument("--ratio must be within [0, 1]");
@@ -22,6 +27,12 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double
     return util::Status::InvalidArgument("--sinks must be 0..4096");
   if (query_layers.value() < 0 || query_layers.value() > 1024)
     return util::Status::InvalidArgument("--query-layers must be 0..1024 (0: all)");
+  if (!(ape_temperature.value() >= 0.01 && ape_temperature.value() <= 100))
+    return util::Status::InvalidArgument("--ape-temperature must be within [0.01, 100]");
+  if (!(ape_scale.value() >= 0 && ape_scale.value() <= 100))
+    return util::Status::InvalidArgument("--ape-scale must be within [0, 100]");
+  o.ape_temperature = static_cast<float>(ape_temperature.value());
+  o.ape_scale = static_cast<float>(ape_scale.value());
   o.recompute_ratio = static_cast<float>(ratio.value());
   o.adaptive_alpha = static_cast<float>(alpha.value());
   o.sink_tokens = static_cast<int32_t>(sinks.value());

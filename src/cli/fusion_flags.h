@@ -12,8 +12,9 @@
 
 namespace kvfuse::cli {
 
-// --ratio R (blend, query), --alpha A (adaptive), --sinks K (sinks, query),
-// --query-layers L (query); --mode is each command's own (some take a list).
+// --ratio R (blend, gradual, query), --alpha A (adaptive), --sinks K (sinks, query),
+// --query-layers L (query), --ape-temperature T and --ape-scale S (ape); --mode is each
+// command's own (some take a list).
 std::set<std::string> FusionKnobFlags();
 // The knobs, over FusionOptions' defaults except the ratio's, `default_ratio`.
 util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio = 0.15);

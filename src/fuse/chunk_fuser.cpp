@@ -20,9 +20,11 @@ constexpr struct {
   FusionMethod finish;
 } kMethods[] = {{FusionMode::kNaive, FinishNaive},
                 {FusionMode::kBlend, FinishBlend},
+                {FusionMode::kGradual, FinishGradual},
                 {FusionMode::kAdaptive, FinishAdaptive},
                 {FusionMode::kSinks, FinishSinks},
-                {FusionMode::kQuery, FinishQuery}};
+                {FusionMode::kQuery, FinishQuery},
+                {FusionMode::kApe, FinishApe}};
 
 FusionMethod MethodOf(FusionMode mode) {
   for (const auto& m : kMethods)
@@ -54,6 +56,9 @@ util::Result<std::vector<int32_t>> ChunkFuser::CheckedSlots(const kv::KvManager&
     return Status::Error("recompute ratio must be within [0, 1]");
   if (!(options.adaptive_alpha >= 0 && std::isfinite(options.adaptive_alpha)))
     return Status::Error("adaptive alpha must be a finite number >= 0");
+  if (!(options.ape_temperature > 0 && std::isfinite(options.ape_temperature)) ||
+      !(options.ape_scale >= 0 && std::isfinite(options.ape_scale)))
+    return Status::Error("ape temperature must be a finite number > 0 and ape scale one >= 0");
   return slots;
 }
 
@@ -87,6 +92,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
   if (!checked.ok()) return checked.status();
   const std::vector<int32_t>& slots = checked.value();
   stats.prefix_reused = kept;
+  kv.SetContextReshape(seq, std::nullopt);  // a prefill starts with plain attention (ape sets its own)
   const PrefillTarget target{model_, ctx, kv, seq, slots};
   if (!ReusesChunkKv(options.mode)) {
     PrefillExactly(target, source_, prompt, options, kept, logits, stats);

@@ -35,12 +35,20 @@ using FusionMethod = void (*)(const MethodInput& in, std::vector<float>& logits,
 void FinishNaive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 // blend: CacheBlend's selective recompute (cache_blend.cpp).
 void FinishBlend(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+// gradual: CacheBlend's selection narrowed layer by layer (cache_blend.cpp).
+void FinishGradual(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+// How many of n_chunk tokens gradual recomputes at `layer` (>= 1): a share of
+// min(1, ratio * (1 + 2^(1 - layer))), twice `ratio` at layer 1, the excess halved per layer.
+int32_t GradualCount(float ratio, int32_t n_chunk, int layer);
 // adaptive: Cache-Craft's per-chunk recompute (cache_craft.cpp).
 void FinishAdaptive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 // sinks: every chunk's first tokens recomputed (sink_repair.cpp).
 void FinishSinks(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 // query: the chunk tokens the question attends to most recomputed (query_focus.cpp).
 void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
+
+// ape: the chunks as placed, attended to with APE's rescaling (attention_rescale.cpp).
+void FinishApe(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 
 // The suffix's attention to each chunk token over the placed KV, summed over its rows, heads
 // and layers [0, query_layers), indexed by chunk token in prompt order (query_focus.cpp).

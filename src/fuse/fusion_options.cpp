@@ -15,9 +15,11 @@ constexpr struct {
               {FusionMode::kPrefix, "prefix"},
               {FusionMode::kNaive, "naive"},
               {FusionMode::kBlend, "blend"},
+              {FusionMode::kGradual, "gradual"},
               {FusionMode::kAdaptive, "adaptive"},
               {FusionMode::kSinks, "sinks"},
-              {FusionMode::kQuery, "query"}};
+              {FusionMode::kQuery, "query"},
+              {FusionMode::kApe, "ape"}};
 }  // namespace
 
 std::optional<FusionMode> ParseFusionMode(std::string_view name) {
@@ -48,7 +50,7 @@ bool IsDefaultFusion(const FusionOptions& o) {
   const FusionOptions d;
   return o.mode == d.mode && o.recompute_ratio == d.recompute_ratio && o.bottom_right_mask == d.bottom_right_mask &&
          o.adaptive_alpha == d.adaptive_alpha && o.sink_tokens == d.sink_tokens && o.query_layers == d.query_layers &&
-         o.record_chunks == d.record_chunks;
+         o.ape_temperature == d.ape_temperature && o.ape_scale == d.ape_scale && o.record_chunks == d.record_chunks;
 }
 
 int32_t RecomputedCount(float ratio, int32_t n) {

@@ -15,16 +15,20 @@ enum class FusionMode {
   kPrefix,  // reuse the longest common token prefix with the previous prompt only
   kNaive,   // reuse every chunk's cached KV as is (keys re-rotated), compute the suffix
   kBlend,   // CacheBlend: recompute the chunk tokens whose layer-1 KV deviates most
+  kGradual,  // CacheBlend's gradual filtering: a larger share checked at layer 1, narrowed
+             // layer by layer to the tokens whose KV keeps deviating most
   kAdaptive,  // Cache-Craft: per chunk, recompute a share set by how much it leaned on
               // the chunks it was cached after and how much those differ now
   kSinks,     // EPIC's LegoLink: recompute the first sink_tokens tokens of every chunk
   kQuery,     // recompute the chunk tokens the question attends to most over the placed
               // KV (recompute_ratio of them, every chunk's first sink_tokens first)
+  kApe,       // APE: recompute nothing; later tokens attend to the chunks with tempered
+              // logits and a scaled log-sum-exp (ape_temperature, ape_scale)
 };
 
 std::optional<FusionMode> ParseFusionMode(std::string_view name);
 const char* FusionModeName(FusionMode mode);
-// "full, prefix, naive, blend, adaptive, sinks or query": for error messages.
+// "full, prefix, naive, blend, gradual, adaptive, sinks, query or ape": for error messages.
 const char* FusionModeList();
 // Whether `mode` places chunks' cached KV: every mode but full and prefix, which compute
 // every token after the kept prefix exactly.
@@ -40,8 +44,8 @@ inline constexpr FusionMode kDefaultReuseMode = FusionMode::kQuery;
 
 struct FusionOptions {
   FusionMode mode = kDefaultReuseMode;
-  // blend: share of chunk tokens recomputed in layers >= 1; query: share recomputed through
-  // every layer.
+  // blend: share of chunk tokens recomputed in layers >= 1; gradual: the share it narrows to
+  // (layer 1 checks twice it); query: share recomputed through every layer.
   float recompute_ratio = 0.15f;
   // blend: the i-th of q recomputed tokens attends to the first k - q + i + 1 of the k
   // prompt tokens (the bottom-right causal mask of CacheBlend's and LMCache's kernels)
@@ -55,6 +59,10 @@ struct FusionOptions {
   int32_t sink_tokens = kMethodDefault;
   // query: the question's attention is measured over layers [0, query_layers) (0: all).
   int32_t query_layers = 0;
+  // ape: the temperature of later tokens' logits to chunk tokens (> 0), and the factor of
+  // the chunks' log-sum-exp (>= 0); both 1: naive.
+  float ape_temperature = 1.0f;
+  float ape_scale = 1.0f;
   // full: store every chunk of the prompt as computed there, with the attention
   // statistics adaptive needs (a Cache-Craft chunk variant), replacing what was stored.
   bool record_chunks = false;

@@ -15,9 +15,23 @@ struct KvHeadView {
   size_t slot_stride = 0;
 };
 
-// out[head_dim] = sum_j softmax_j(scale * q·K[slots[j]]) V[slots[j]]
+// Attention to a range of the visible keys [begin, end) reshaped (APE's parallel-encoded
+// contexts): their logits divided by `temperature`, and their log-sum-exp then multiplied by
+// `lse_scale` (each shifted by (lse_scale - 1) * LSE), so that the range's total weight
+// before normalisation is exp(lse_scale * LSE) of its tempered logits.
+struct ContextLogits {
+  int begin = 0, end = 0;
+  float temperature = 1.0f, lse_scale = 1.0f;
+};
+
+// Applies `context` to logits[0, n) in place (the part of its range below n).
+void ReshapeContextLogits(const ContextLogits& context, float* logits, int n);
+
+// out[head_dim] = sum_j softmax_j(scale * q·K[slots[j]]) V[slots[j]], the logits reshaped by
+// `context` when given.
 //   q: [head_dim] f32; scores: scratch of n_slots floats; n_slots > 0.
 void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                   const int32_t* slots, int n_slots, float scale, float* scores, float* out);
+                   const int32_t* slots, int n_slots, float scale, float* scores, float* out,
+                   const ContextLogits* context = nullptr);
 
 }  // namespace kvfuse::kernels

@@ -88,6 +88,15 @@ void KvManager::CachePrefix(int32_t seq, const std::vector<int32_t>& tokens) {
   tree_->Insert(tokens, it->second.table);
 }
 
+void KvManager::SetContextReshape(int32_t seq, std::optional<ContextReshape> reshape) {
+  seqs_.at(seq).reshape = reshape;
+}
+
+const ContextReshape* KvManager::ContextReshapeOf(int32_t seq) const {
+  const auto it = seqs_.find(seq);
+  return it == seqs_.end() || !it->second.reshape ? nullptr : &*it->second.reshape;
+}
+
 void KvManager::Release(int32_t seq) {
   const auto it = seqs_.find(seq);
   if (it == seqs_.end()) return;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "kv/block_pool.h"
@@ -23,6 +24,14 @@
 #include "util/status.h"
 
 namespace kvfuse::kv {
+
+// How a sequence's tokens after positions [begin, end) attend to them: logits divided by
+// `temperature`, the range's log-sum-exp multiplied by `lse_scale` (APE's attention to
+// parallel-encoded chunks; model/blocks/attention_block applies it).
+struct ContextReshape {
+  int32_t begin = 0, end = 0;
+  float temperature = 1.0f, lse_scale = 1.0f;
+};
 
 class KvManager {
  public:
@@ -68,6 +77,11 @@ class KvManager {
   // the prefix tree. Ignored when the sequence holds fewer positions.
   void CachePrefix(int32_t seq, const std::vector<int32_t>& tokens);
 
+  // Sets how `seq`'s later tokens attend to a range of it (nullopt: plainly), until the
+  // sequence ends.
+  void SetContextReshape(int32_t seq, std::optional<ContextReshape> reshape);
+  // nullptr when none was set (or `seq` is not live).
+  const ContextReshape* ContextReshapeOf(int32_t seq) const;
   // Ends a sequence: its blocks back to the pool (the tree keeps what it caches).
   void Release(int32_t seq);
   void ReleaseAll();
@@ -78,6 +92,7 @@ class KvManager {
   struct Sequence {
     std::vector<int32_t> table;  // its blocks, by position / block size
     int32_t len = 0;
+    std::optional<ContextReshape> reshape;
   };
 
   KvCache cache_;

@@ -94,6 +94,7 @@ std::optional<ApiError> ReadFusionOptions(const json& body, engine::GenerationRe
   }
   double ratio = g.fusion.recompute_ratio, alpha = g.fusion.adaptive_alpha;
   double sinks = g.fusion.sink_tokens, query_layers = g.fusion.query_layers;
+  double ape_temperature = g.fusion.ape_temperature, ape_scale = g.fusion.ape_scale;
   const struct {
     const char* name;
     double lo, hi;
@@ -101,7 +102,9 @@ std::optional<ApiError> ReadFusionOptions(const json& body, engine::GenerationRe
   } fields[] = {{"recompute_ratio", 0.0, 1.0, &ratio},
                 {"adaptive_alpha", 0.0, 1e6, &alpha},
                 {"sink_tokens", 0.0, 4096.0, &sinks},
-                {"query_layers", 0.0, 1024.0, &query_layers}};
+                {"query_layers", 0.0, 1024.0, &query_layers},
+                {"ape_temperature", 0.01, 100.0, &ape_temperature},
+                {"ape_scale", 0.0, 100.0, &ape_scale}};
   for (const auto& [name, lo, hi, dst] : fields)
     if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
   if (sinks != std::floor(sinks)) return Invalid("sink_tokens", "'sink_tokens' must be a whole number");
@@ -111,6 +114,8 @@ std::optional<ApiError> ReadFusionOptions(const json& body, engine::GenerationRe
   g.fusion.adaptive_alpha = static_cast<float>(alpha);
   g.fusion.sink_tokens = static_cast<int32_t>(sinks);
   g.fusion.query_layers = static_cast<int32_t>(query_layers);
+  g.fusion.ape_temperature = static_cast<float>(ape_temperature);
+  g.fusion.ape_scale = static_cast<float>(ape_scale);
   return std::nullopt;
 }
 

@@ -3,6 +3,7 @@
 // recomputes exactly the tokens it says (every other chunk token keeps its placed KV).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "fuse/fusion_methods.h"
@@ -17,16 +18,16 @@ FusionOptions Options(FusionMode mode, float ratio, int32_t sinks) {
   return o;
 }
 
-// The chunk positions whose layer-1 keys differ from those naive reuse placed there.
-std::set<int32_t> RecomputedPositions(Fixture& f, const SegmentedPrompt& p, const FusionOptions& o) {
+// The chunk positions whose layer-`layer` keys differ from those naive reuse placed there.
+std::set<int32_t> RecomputedPositions(Fixture& f, const SegmentedPrompt& p, const FusionOptions& o, int layer = 1) {
   f.Run(p, FusionMode::kNaive);
   std::vector<std::vector<uint16_t>> placed;
   const int32_t begin = p.ChunkOffset(0), end = p.ChunkOffset(p.chunks.size());
-  for (int32_t pos = begin; pos < end; ++pos) placed.push_back(f.KeyAt(1, pos));
+  for (int32_t pos = begin; pos < end; ++pos) placed.push_back(f.KeyAt(layer, pos));
   f.RunWith(p, o);
   std::set<int32_t> changed;
   for (int32_t pos = begin; pos < end; ++pos)
-    if (f.KeyAt(1, pos) != placed[pos - begin]) changed.insert(pos);
+    if (f.KeyAt(layer, pos) != placed[pos - begin]) changed.insert(pos);
   return changed;
 }
 
@@ -43,6 +44,84 @@ TEST(RepairMethods, RecomputingEveryChunkTokenEqualsFull) {
     EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
     EXPECT_LE(MaxAbsDiff(sinks, full), kSameAsFull * MaxAbs(full)) << shape;
   }
+}
+
+TEST(RepairMethods, GradualAtRatioOneEqualsFull) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-deep"}) {
+    Fixture f(shape);
+    const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
+    const std::vector<float> full = f.Run(p, FusionMode::kFull);
+    FusionStats stats;
+    const std::vector<float> gradual = f.RunWith(p, Options(FusionMode::kGradual, 1.0f, 0), &stats);
+    EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
+    EXPECT_LE(MaxAbsDiff(gradual, full), kSameAsFull * MaxAbs(full)) << shape;
+  }
+}
+
+TEST(RepairMethods, GradualNarrowsBlendsSelectionLayerByLayer) {
+  Fixture f("tiny-deep");  // 4 layers: checks at layers 1, 2 and 3
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  const FusionOptions o = Options(FusionMode::kGradual, 0.25f, 0);
+  // Shares 0.5, 0.375, 0.3125 of 36 chunk tokens, rounded up.
+  EXPECT_EQ(GradualCount(0.25f, 36, 1), 18);
+  EXPECT_EQ(GradualCount(0.25f, 36, 2), 14);
+  EXPECT_EQ(GradualCount(0.25f, 36, 3), 12);
+  FusionStats stats;
+  f.RunWith(p, o, &stats);
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 15);  // (18 + 14 + 12) / 3 layers, rounded
+  // Layer 1 recomputes what blend at twice the share selects; each later layer a subset of
+  // the layer before, of exactly its count.
+  const std::set<int32_t> at1 = RecomputedPositions(f, p, o, 1);
+  EXPECT_EQ(at1, RecomputedPositions(f, p, Options(FusionMode::kBlend, 0.5f, 0), 1));
+  const std::set<int32_t> at2 = RecomputedPositions(f, p, o, 2), at3 = RecomputedPositions(f, p, o, 3);
+  EXPECT_EQ(at1.size(), 18u);
+  EXPECT_EQ(at2.size(), 14u);
+  EXPECT_EQ(at3.size(), 12u);
+  EXPECT_TRUE(std::includes(at1.begin(), at1.end(), at2.begin(), at2.end()));
+  EXPECT_TRUE(std::includes(at2.begin(), at2.end(), at3.begin(), at3.end()));
+}
+
+TEST(RepairMethods, ApeAtTemperatureAndScaleOneIsNaive) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  FusionStats naive_stats, ape_stats;
+  const std::vector<float> naive = f.Run(p, FusionMode::kNaive, 0, &naive_stats);
+  const std::vector<float> ape = f.RunWith(p, FusionOptions{FusionMode::kApe}, &ape_stats);
+  EXPECT_EQ(ape, naive);
+  EXPECT_EQ(ape_stats.chunk_tokens_recomputed, 0);
+  EXPECT_EQ(ape_stats.tokens_computed, naive_stats.tokens_computed);
+}
+
+TEST(RepairMethods, ApeReshapesLaterTokensAttentionToTheChunksOnly) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  FusionOptions o{FusionMode::kApe};
+  o.ape_temperature = 0.5f;
+  o.ape_scale = 0.8f;
+  const std::vector<float> naive = f.Run(p, FusionMode::kNaive);
+  EXPECT_TRUE(RecomputedPositions(f, p, o).empty());  // no chunk KV recomputed
+  const std::vector<float> ape = f.RunWith(p, o);
+  EXPECT_GT(MaxAbsDiff(ape, naive), kSameAsFull * MaxAbs(naive));
+  const kv::ContextReshape* r = f.kv.ContextReshapeOf(0);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->begin, p.ChunkOffset(0));
+  EXPECT_EQ(r->end, p.ChunkOffset(p.chunks.size()));
+  EXPECT_EQ(r->temperature, 0.5f);
+  EXPECT_EQ(r->lse_scale, 0.8f);
+  // A decoded token attends reshaped too: the next token's logits differ from naive's.
+  const auto next = [&](const FusionOptions& prefill) {
+    f.RunWith(p, prefill);
+    model::TokenBatch b;
+    b.Add(7, p.size(), 0, f.kv.SlotOf(0, p.size()), true);
+    std::vector<float> logits;
+    EXPECT_TRUE(f.model->Forward(f.ctx, b, f.kv, logits).ok());
+    return logits;
+  };
+  const std::vector<float> naive_next = next(FusionOptions{FusionMode::kNaive});
+  EXPECT_GT(MaxAbsDiff(next(o), naive_next), kSameAsFull * MaxAbs(naive_next));
+  // The next prefill starts plain again.
+  EXPECT_EQ(f.Run(p, FusionMode::kNaive), naive);
+  EXPECT_EQ(f.kv.ContextReshapeOf(0), nullptr);
 }
 
 TEST(RepairMethods, AChunkWhereItWasCachedNeedsNoRepair) {

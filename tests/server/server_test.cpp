@@ -186,8 +186,18 @@ TEST_F(ServerTest, FusionKnobsArePerRequest) {
   const json query = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(query["choices"][0]["message"]["content"], full["choices"][0]["message"]["content"]);
   EXPECT_LE(query["timings"]["tokens_recomputed"].get<int>(), prompt_tokens);
+  // ape at temperature and scale 1 is naive; its knobs out of range are refused.
+  req["fusion_mode"] = "naive";
+  const json naive = json::parse(Post("/v1/chat/completions", req.dump())->body);
+  req["fusion_mode"] = "ape";
+  req["ape_temperature"] = 1;
+  req["ape_scale"] = 1;
+  const json ape = json::parse(Post("/v1/chat/completions", req.dump())->body);
+  EXPECT_EQ(ape["choices"][0]["message"]["content"], naive["choices"][0]["message"]["content"]);
+  EXPECT_EQ(ape["timings"]["tokens_recomputed"], naive["timings"]["tokens_recomputed"]);
   for (const char* bad : {R"("sink_tokens": 1.5)", R"("sink_tokens": -1)", R"("query_layers": "2")",
-                          R"("adaptive_alpha": -3)", R"("fusion_mode": "bogus")"}) {
+                          R"("adaptive_alpha": -3)", R"("fusion_mode": "bogus")", R"("ape_temperature": 0)",
+                          R"("ape_scale": -1)"}) {
     const auto r = Post("/v1/chat/completions",
                         std::string(R"({"messages": [{"role": "user", "content": "q"}], )") + bad + "}");
     ASSERT_TRUE(r);

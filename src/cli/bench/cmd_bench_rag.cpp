@@ -147,8 +147,10 @@ constexpr ModeRun kModeRuns[] = {
     {FusionMode::kFull, "-", false, false},     {FusionMode::kPrefix, "-", false, false},
     {FusionMode::kNaive, "ram", false, false},  {FusionMode::kBlend, "ram", false, false},
     {FusionMode::kBlend, "ram", false, true},   {FusionMode::kNaive, "disk", true, false},
-    {FusionMode::kBlend, "disk", true, false},  {FusionMode::kSinks, "ram", false, false},
+    {FusionMode::kBlend, "disk", true, false},  {FusionMode::kGradual, "ram", false, false},
+    {FusionMode::kSinks, "ram", false, false},
     {FusionMode::kQuery, "ram", false, false},  {FusionMode::kQuery, "disk", true, false},
+    {FusionMode::kApe, "ram", false, false},
     {FusionMode::kAdaptive, "ram", false, false}, {FusionMode::kAdaptive, "disk", true, false}};
 
 struct ModeResult {

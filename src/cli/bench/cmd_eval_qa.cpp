@@ -65,7 +65,8 @@ util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   if (n_chunks.value() < 2 || n_chunks.value() > 64) return util::Status::Error("--chunks must be 2..64");
   using engine::FusionMode;
   auto modes = FusionModesFromArg(args.Get("--mode", "all"), {FusionMode::kFull, FusionMode::kNaive, FusionMode::kBlend,
-                                                             FusionMode::kAdaptive, FusionMode::kSinks, FusionMode::kQuery});
+                                                             FusionMode::kGradual, FusionMode::kAdaptive, FusionMode::kSinks,
+                                                             FusionMode::kQuery, FusionMode::kApe});
   if (!modes.ok()) return modes.status();
   o.modes = std::move(modes).value();
   o.knobs = knobs.value();
@@ -134,7 +135,7 @@ std::vector<EvalRun> RunsOf(const EvalQaOptions& o) {
     f.sink_tokens = k;
     add(util::StrFormat("sinks k=%d", k), FusionMode::kSinks, f);
   }
-  for (FusionMode mode : {FusionMode::kBlend, FusionMode::kQuery})
+  for (FusionMode mode : {FusionMode::kBlend, FusionMode::kGradual, FusionMode::kQuery})
     for (float r : {0.05f, 0.15f, 0.3f, 0.5f}) {
       engine::FusionOptions f = defaults;
       f.recompute_ratio = r;

@@ -88,6 +88,15 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
                                     static_cast<size_t>(kv_dim)};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int group = hp.n_heads / hp.n_kv_heads;
+  // A token after its sequence's reshaped range attends to it reshaped (visible slot j holds
+  // position j, so the range's positions are its indices).
+  std::vector<kernels::ContextLogits> contexts(n);
+  std::vector<const kernels::ContextLogits*> context(n, nullptr);
+  for (int t = 0; t < n; ++t)
+    if (const kv::ContextReshape* r = kv_manager.ContextReshapeOf(batch.seq_ids[t]); r && batch.positions[t] >= r->end) {
+      contexts[t] = {r->begin, r->end, r->temperature, r->lse_scale};
+      context[t] = &contexts[t];
+    }
   ctx.pool.ParallelFor(static_cast<int64_t>(n) * hp.n_heads, [&](int64_t i0, int64_t i1) {
     std::vector<float> scores;
     for (int64_t i = i0; i < i1; ++i) {
@@ -101,7 +110,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
       head.v_base += (h / group) * head_dim;
       kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
                              head_dim, head, vis.data(), n_visible, scale, scores.data(),
-                             ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim);
+                             ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim, context[t]);
       if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
         float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
         for (int j = 0; j < n_visible; ++j) {  // visible slot j holds position j

@@ -1,0 +1,90 @@
+// One head's attention against a double-precision reference, with and without the
+// reshaped context range (APE): tempered logits, the range's log-sum-exp scaled.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "kernel_test_util.h"
+#include "kernels/attention.h"
+#include "tensor/half.h"
+
+namespace kvfuse::kernels {
+namespace {
+
+using namespace testing;
+
+constexpr int kHeadDim = 16, kSlots = 24;
+
+struct Head {
+  std::vector<uint16_t> k, v;  // [kSlots, kHeadDim] f16
+  std::vector<float> q;
+};
+
+Head RandomHead() {
+  Head h;
+  for (float x : RandomFloats(kSlots * kHeadDim, 1, 2.0f)) h.k.push_back(tensor::Fp32ToFp16(x));
+  for (float x : RandomFloats(kSlots * kHeadDim, 2)) h.v.push_back(tensor::Fp32ToFp16(x));
+  h.q = RandomFloats(kHeadDim, 3, 2.0f);
+  return h;
+}
+
+// The definition, in double: logits l_j = scale q.k_j; inside [begin, end) l_j / T, shifted
+// by (S - 1) * logsumexp of the range; softmax; the weighted sum of values.
+std::vector<double> Reference(const Head& h, const int32_t* slots, int n, float scale, const ContextLogits* c) {
+  std::vector<double> l(n);
+  for (int j = 0; j < n; ++j) {
+    double d = 0;
+    for (int i = 0; i < kHeadDim; ++i) d += h.q[i] * tensor::Fp16ToFp32(h.k[slots[j] * kHeadDim + i]);
+    l[j] = scale * d;
+  }
+  if (c) {
+    double sum = 0;
+    for (int j = c->begin; j < c->end; ++j) sum += std::exp(l[j] /= c->temperature);
+    for (int j = c->begin; j < c->end; ++j) l[j] += (c->lse_scale - 1.0) * std::log(sum);
+  }
+  double total = 0;
+  for (double x : l) total += std::exp(x);
+  std::vector<double> out(kHeadDim, 0.0);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < kHeadDim; ++i) out[i] += std::exp(l[j]) / total * tensor::Fp16ToFp32(h.v[slots[j] * kHeadDim + i]);
+  return out;
+}
+
+TEST(Attention, OneHeadMatchesDoubleWithAndWithoutAReshapedContext) {
+  const Head h = RandomHead();
+  std::vector<int32_t> slots(kSlots);
+  std::iota(slots.rbegin(), slots.rend(), 0);  // visible positions read other slots
+  const KvHeadView view{h.k.data(), h.v.data(), kHeadDim};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  const ContextLogits contexts[] = {{4, 20, 1.0f, 1.0f}, {4, 20, 0.5f, 1.0f}, {4, 20, 1.0f, 0.7f},
+                                    {4, 20, 0.8f, 1.3f}, {0, kSlots, 0.6f, 0.9f}};
+  std::vector<const KernelTable*> tables = IsaTables();
+  tables.push_back(&RefKernels());
+  for (const KernelTable* table : tables) {
+    std::vector<float> scores(kSlots), out(kHeadDim);
+    AttendOneHead(*table, h.q.data(), kHeadDim, view, slots.data(), kSlots, scale, scores.data(), out.data());
+    const std::vector<double> plain = Reference(h, slots.data(), kSlots, scale, nullptr);
+    for (int i = 0; i < kHeadDim; ++i) EXPECT_NEAR(out[i], plain[i], 1e-4);
+    for (const ContextLogits& c : contexts) {
+      AttendOneHead(*table, h.q.data(), kHeadDim, view, slots.data(), kSlots, scale, scores.data(), out.data(), &c);
+      const std::vector<double> want = Reference(h, slots.data(), kSlots, scale, &c);
+      for (int i = 0; i < kHeadDim; ++i) EXPECT_NEAR(out[i], want[i], 1e-4) << c.temperature << " " << c.lse_scale;
+    }
+  }
+  // At T = 1, S = 1 the logits are left as they are.
+  std::vector<float> base(kSlots, 0.5f), same = base;
+  ReshapeContextLogits({4, 20, 1.0f, 1.0f}, same.data(), kSlots);
+  EXPECT_EQ(same, base);
+}
+
+TEST(Attention, AContextRangePastTheVisibleKeysIsClipped) {
+  std::vector<float> logits = {1.0f, 2.0f, 3.0f};
+  ReshapeContextLogits({2, 10, 0.5f, 1.0f}, logits.data(), 3);
+  EXPECT_EQ(logits, (std::vector<float>{1.0f, 2.0f, 6.0f}));
+  ReshapeContextLogits({5, 10, 0.5f, 1.0f}, logits.data(), 3);  // wholly past: nothing
+  EXPECT_EQ(logits, (std::vector<float>{1.0f, 2.0f, 6.0f}));
+}
+
+}  // namespace
+}  // namespace kvfuse::kernels
