@@ -255,7 +255,8 @@ def aims_of_answer(bpe, ids, spans, hops):
                 employer) is looked up one layer earlier per hop, from the answer's first position;
       layer 0   each looked-up value and the answer's first position look at the last token of
                 the nearest preceding mention of whose value it is (in the sentence, in the chunk
-                before a coreference chunk, in the question): the name a value is bound to.
+                before a coreference chunk, in the question): the name a value is bound to;
+      layer 1   the same positions look at that mention's first token (see bind).
     Supervising these heads teaches the binding of names to values directly: through the
     answers alone, hours of training on this machine did not (the last-layer aim alone did
     not either: the layer-0 aims give its keys and query the names to match)."""
@@ -266,9 +267,13 @@ def aims_of_answer(bpe, ids, spans, hops):
         at = next((i for i in (reversed(starts) if last else starts) if ids[i:i + len(want)] == want), None)
         return None if at is None else (at, at + len(want) - 1)
 
-    def last_mention(text, before):
-        found = find(text, 0, before, last=True)
-        return found and found[1]
+    def bind(query, subject, before):
+        """Layer 0 to the last token of the subject's nearest mention before `before`, layer 1
+        to its first: a layer-0 key knows only its own token, so namesakes ("Stefan Silva",
+        "Ophelia Silva") are told apart by the first name (layer 1), not the last (layer 0)."""
+        found = find(subject, 0, before, last=True)
+        if found is not None:
+            aims.extend([(0, query, found[1]), (1, query, found[0])])
 
     aims, answer_start = [], len(ids)
     for h, (chunk, value, subject) in enumerate(hops):
@@ -279,13 +284,9 @@ def aims_of_answer(bpe, ids, spans, hops):
         layer = h - len(hops)
         for j in range(end - at + 1 if layer == -1 else 1):
             aims.append((layer, answer_start - 1 + j, at + j))
-        mention = last_mention(subject, at)
-        if mention is not None:
-            aims.append((0, at, mention))
+        bind(at, subject, at)
     if hops:
-        mention = last_mention(hops[0][2], answer_start)
-        if mention is not None:
-            aims.append((0, answer_start - 1, mention))
+        bind(answer_start - 1, hops[0][2], answer_start)
     return aims
 
 
