@@ -1,9 +1,9 @@
 // CacheBlend (blend mode): after layer 0, the chunk tokens whose layer-1 K/V deviate most
 // from their placed (cached) K/V are recomputed in layers >= 1 with the suffix, a share
 // `recompute_ratio` of the chunk tokens, with causal masking by position (or CacheBlend's
-// bottom-right mask). Its gradual filtering (gradual mode): layer 1 checks a larger share,
+// bottom-right mask). Its gradual filtering (gradual mode): layer 1 checks twice the share,
 // and each later layer keeps the most deviating of the tokens the layer before recomputed,
-// narrowing to `recompute_ratio` (GradualCount).
+// narrowing linearly to `recompute_ratio` at the last layer (GradualCount).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -158,9 +158,9 @@ void FinishBlend(const MethodInput& in, std::vector<float>& logits, FusionStats&
   RunLayersFrom(t, subset, sub_hidden, 1, logits);
 }
 
-int32_t GradualCount(float ratio, int32_t n_chunk, int layer) {
-  const float share = std::min(1.0f, ratio + ratio * std::ldexp(1.0f, 1 - layer));
-  return RecomputedCount(share, n_chunk);
+int32_t GradualCount(float ratio, int32_t n_chunk, int layer, int n_layers) {
+  const float excess = n_layers > 2 ? static_cast<float>(n_layers - 1 - layer) / static_cast<float>(n_layers - 2) : 0.0f;
+  return RecomputedCount(std::min(1.0f, ratio * (1.0f + excess)), n_chunk);
 }
 
 void FinishGradual(const MethodInput& in, std::vector<float>& logits, FusionStats& stats) {
@@ -169,13 +169,13 @@ void FinishGradual(const MethodInput& in, std::vector<float>& logits, FusionStat
   const float ratio = in.options.recompute_ratio;
   BlendRows b = StartBlend(in, stats.chunk_tokens);
   std::vector<int32_t> rows =
-      SelectByDeviation(t, b.all, b.n_chunk, hp.n_layers < 2 ? b.n_chunk : GradualCount(ratio, b.n_chunk, 1), b.hidden);
+      SelectByDeviation(t, b.all, b.n_chunk, hp.n_layers < 2 ? b.n_chunk : GradualCount(ratio, b.n_chunk, 1, hp.n_layers), b.hidden);
   stats.tokens_computed += b.n_suffix;
   int64_t token_layers = 0;  // chunk tokens recomputed, summed over layers >= 1
   for (int layer = 1;; ++layer) {
     std::vector<float> sub_hidden;
     const model::TokenBatch subset = SubsetOf(b, rows, hp.n_embd, sub_hidden);
-    const size_t keep = static_cast<size_t>(GradualCount(ratio, b.n_chunk, layer + 1));
+    const size_t keep = static_cast<size_t>(GradualCount(ratio, b.n_chunk, layer + 1, hp.n_layers));
     if (layer + 1 >= hp.n_layers || keep >= rows.size()) {
       token_layers += static_cast<int64_t>(rows.size()) * std::max(0, hp.n_layers - layer);
       RunLayersFrom(t, subset, sub_hidden, layer, logits);

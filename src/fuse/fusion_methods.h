@@ -37,9 +37,10 @@ void FinishNaive(const MethodInput& in, std::vector<float>& logits, FusionStats&
 void FinishBlend(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 // gradual: CacheBlend's selection narrowed layer by layer (cache_blend.cpp).
 void FinishGradual(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
-// How many of n_chunk tokens gradual recomputes at `layer` (>= 1): a share of
-// min(1, ratio * (1 + 2^(1 - layer))), twice `ratio` at layer 1, the excess halved per layer.
-int32_t GradualCount(float ratio, int32_t n_chunk, int layer);
+// How many of n_chunk tokens gradual recomputes at `layer` (>= 1) of n_layers: twice `ratio`
+// at layer 1, linearly down to `ratio` at the last layer (`ratio` throughout under 3 layers),
+// at most all of them.
+int32_t GradualCount(float ratio, int32_t n_chunk, int layer, int n_layers);
 // adaptive: Cache-Craft's per-chunk recompute (cache_craft.cpp).
 void FinishAdaptive(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 // sinks: every chunk's first tokens recomputed (sink_repair.cpp).

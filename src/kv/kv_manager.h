@@ -78,7 +78,7 @@ class KvManager {
   void CachePrefix(int32_t seq, const std::vector<int32_t>& tokens);
 
   // Sets how `seq`'s later tokens attend to a range of it (nullopt: plainly), until the
-  // sequence ends.
+  // sequence ends or this is called again (every fused prefill does).
   void SetContextReshape(int32_t seq, std::optional<ContextReshape> reshape);
   // nullptr when none was set (or `seq` is not live).
   const ContextReshape* ContextReshapeOf(int32_t seq) const;

@@ -28,9 +28,10 @@ std::vector<std::string> AnalyzeTerms(std::string_view text) {
   for (size_t i = 0; i < words.size(); ++i) {
     if (IsStopWord(words[i].text)) continue;
     terms.push_back(words[i].text);
-    // Two adjacent capitalised words as one more term: a full name matches the chunks that
-    // hold it above those that hold one of its words (a namesake's).
-    if (i + 1 < words.size() && words[i].capitalized && words[i + 1].capitalized && !IsStopWord(words[i + 1].text))
+    // Two capitalised words joined by one space as one more term: a full name matches the
+    // chunks that hold it above those that hold one of its words (a namesake's).
+    if (i + 1 < words.size() && words[i].capitalized && words[i + 1].capitalized && words[i + 1].after_one_space &&
+        !IsStopWord(words[i + 1].text))
       terms.push_back(words[i].text + " " + words[i + 1].text);
   }
   return terms;

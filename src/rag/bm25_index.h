@@ -1,6 +1,6 @@
 // An in-memory inverted index with Okapi BM25 scoring (k1 = 1.2, b = 0.75). Terms are the
 // lower-cased words of text_util.h's Words(), less a short list of English stop words, and
-// each pair of adjacent capitalised words (a name as one more term: "ada keller").
+// each pair of capitalised words joined by one space (a name as one more term: "ada keller").
 #pragma once
 
 #include <cstdint>

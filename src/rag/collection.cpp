@@ -210,8 +210,12 @@ std::vector<SearchHit> Collection::Search(std::string_view query, const float* q
   for (size_t i = 0; i < fused.size() && hits.size() < options.k; ++i) {
     if (taken.insert(fused[i].id).second) hits.push_back({fused[i].id, fused[i].score, 0, 0, -1});
     if (i >= options.link_from) continue;
+    size_t linked = 0;  // a long section naming many others must not crowd out ranked hits
     for (int32_t id : Links(fused[i].id, /*whole_section=*/i == 0))
-      if (hits.size() < options.k && taken.insert(id).second) hits.push_back({id, fused[i].score, 0, 0, fused[i].id});
+      if (linked < options.links_per_hit && hits.size() < options.k && taken.insert(id).second) {
+        hits.push_back({id, fused[i].score, 0, 0, fused[i].id});
+        ++linked;
+      }
   }
   for (SearchHit& h : hits) {
     const auto rank = [&](const RankedList& l) {

@@ -75,6 +75,7 @@ struct SearchOptions {
   // for a real embedding model.
   double bm25_weight = 1.0, dense_weight = 0.1;
   size_t link_from = 2;  // top fused hits whose text is scanned for other sections' headings
+  size_t links_per_hit = 2;  // sections one hit brings at most
 };
 
 struct SearchHit {

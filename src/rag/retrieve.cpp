@@ -6,12 +6,22 @@
 namespace kvfuse::rag {
 
 std::vector<SearchHit> InPromptOrder(const Collection& collection, std::vector<SearchHit> hits) {
+  // Hits of ids the collection does not hold (none come from Search) go last, in their order.
+  const auto file_of = [&](const SearchHit& h) {
+    const CollectionChunk* c = collection.chunk(h.id);
+    return c ? &c->file : nullptr;
+  };
   std::map<std::string, size_t> file_rank;  // a file's best hit's rank
-  for (size_t i = 0; i < hits.size(); ++i) file_rank.emplace(collection.chunk(hits[i].id)->file, i);
+  for (size_t i = 0; i < hits.size(); ++i)
+    if (const std::string* f = file_of(hits[i])) file_rank.emplace(*f, i);
+  const auto rank = [&](const SearchHit& h) {
+    const std::string* f = file_of(h);
+    return f ? file_rank.at(*f) : hits.size();
+  };
   // Ingest numbers a file's chunks in reading order, so ids order them within a file.
   std::stable_sort(hits.begin(), hits.end(), [&](const SearchHit& a, const SearchHit& b) {
-    const size_t ra = file_rank.at(collection.chunk(a.id)->file), rb = file_rank.at(collection.chunk(b.id)->file);
-    return ra != rb ? ra < rb : a.id < b.id;
+    const size_t ra = rank(a), rb = rank(b);
+    return ra != rb ? ra < rb : (ra < hits.size() && a.id < b.id);
   });
   return hits;
 }

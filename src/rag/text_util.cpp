@@ -49,17 +49,26 @@ std::string_view AsValidUtf8(std::string_view text, std::string& repaired) {
 std::vector<Word> CasedWords(std::string_view text) {
   std::vector<Word> words;
   Word w;
+  int gap = 0;           // characters since the last word
+  bool gap_space = true;  // all of them spaces
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c >= 0x80) {
-      w.text.push_back(static_cast<char>(c));
-    } else if (c >= 'A' && c <= 'Z') {
-      w.capitalized |= w.text.empty();
-      w.text.push_back(static_cast<char>(c - 'A' + 'a'));
-    } else if (!w.text.empty()) {
+    const bool upper = c >= 'A' && c <= 'Z';
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c >= 0x80 || upper) {
+      if (w.text.empty()) {
+        w.capitalized = upper;
+        w.after_one_space = !words.empty() && gap == 1 && gap_space;
+      }
+      w.text.push_back(static_cast<char>(upper ? c - 'A' + 'a' : c));
+      continue;
+    }
+    if (!w.text.empty()) {
       words.push_back(std::move(w));
       w = Word{};
+      gap = 0, gap_space = true;
     }
+    ++gap;
+    gap_space &= c == ' ';
   }
   if (!w.text.empty()) words.push_back(std::move(w));
   return words;

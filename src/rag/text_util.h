@@ -23,10 +23,12 @@ std::string_view AsValidUtf8(std::string_view text, std::string& repaired);
 // Lower-cased words (ASCII letters and digits, and any non-ASCII bytes), in order.
 std::vector<std::string> Words(std::string_view text);
 
-// The same words, each saying whether it began with a capital letter.
+// The same words, each saying whether it began with a capital letter and whether a single
+// space joins it to the word before.
 struct Word {
   std::string text;  // lower-cased
   bool capitalized = false;
+  bool after_one_space = false;  // a single space separates it from the word before
 };
 std::vector<Word> CasedWords(std::string_view text);
 

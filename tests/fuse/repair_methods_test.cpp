@@ -62,13 +62,14 @@ TEST(RepairMethods, GradualNarrowsBlendsSelectionLayerByLayer) {
   Fixture f("tiny-deep");  // 4 layers: checks at layers 1, 2 and 3
   const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
   const FusionOptions o = Options(FusionMode::kGradual, 0.25f, 0);
-  // Shares 0.5, 0.375, 0.3125 of 36 chunk tokens, rounded up.
-  EXPECT_EQ(GradualCount(0.25f, 36, 1), 18);
-  EXPECT_EQ(GradualCount(0.25f, 36, 2), 14);
-  EXPECT_EQ(GradualCount(0.25f, 36, 3), 12);
+  // Shares 0.5, 0.375, 0.25 of 36 chunk tokens, rounded up.
+  EXPECT_EQ(GradualCount(0.25f, 36, 1, 4), 18);
+  EXPECT_EQ(GradualCount(0.25f, 36, 2, 4), 14);
+  EXPECT_EQ(GradualCount(0.25f, 36, 3, 4), 9);
+  EXPECT_EQ(GradualCount(0.25f, 36, 1, 2), 9);  // one checked layer: the share itself
   FusionStats stats;
   f.RunWith(p, o, &stats);
-  EXPECT_EQ(stats.chunk_tokens_recomputed, 15);  // (18 + 14 + 12) / 3 layers, rounded
+  EXPECT_EQ(stats.chunk_tokens_recomputed, 14);  // (18 + 14 + 9) / 3 layers, rounded
   // Layer 1 recomputes what blend at twice the share selects; each later layer a subset of
   // the layer before, of exactly its count.
   const std::set<int32_t> at1 = RecomputedPositions(f, p, o, 1);
@@ -76,7 +77,7 @@ TEST(RepairMethods, GradualNarrowsBlendsSelectionLayerByLayer) {
   const std::set<int32_t> at2 = RecomputedPositions(f, p, o, 2), at3 = RecomputedPositions(f, p, o, 3);
   EXPECT_EQ(at1.size(), 18u);
   EXPECT_EQ(at2.size(), 14u);
-  EXPECT_EQ(at3.size(), 12u);
+  EXPECT_EQ(at3.size(), 9u);
   EXPECT_TRUE(std::includes(at1.begin(), at1.end(), at2.begin(), at2.end()));
   EXPECT_TRUE(std::includes(at2.begin(), at2.end(), at3.begin(), at3.end()));
 }
@@ -86,20 +87,24 @@ TEST(RepairMethods, ApeAtTemperatureAndScaleOneIsNaive) {
   const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
   FusionStats naive_stats, ape_stats;
   const std::vector<float> naive = f.Run(p, FusionMode::kNaive, 0, &naive_stats);
-  const std::vector<float> ape = f.RunWith(p, FusionOptions{FusionMode::kApe}, &ape_stats);
+  FusionOptions o{FusionMode::kApe};
+  o.ape_temperature = 1.0f;
+  o.ape_scale = 1.0f;
+  const std::vector<float> ape = f.RunWith(p, o, &ape_stats);
   EXPECT_EQ(ape, naive);
   EXPECT_EQ(ape_stats.chunk_tokens_recomputed, 0);
   EXPECT_EQ(ape_stats.tokens_computed, naive_stats.tokens_computed);
 }
 
-TEST(RepairMethods, ApeReshapesLaterTokensAttentionToTheChunksOnly) {
+TEST(RepairMethods, ApeRecomputesNoChunkKvAndReshapesTheQuestionAndDecodedTokens) {
   Fixture f;
   const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
   FusionOptions o{FusionMode::kApe};
   o.ape_temperature = 0.5f;
   o.ape_scale = 0.8f;
   const std::vector<float> naive = f.Run(p, FusionMode::kNaive);
-  EXPECT_TRUE(RecomputedPositions(f, p, o).empty());  // no chunk KV recomputed
+  for (int layer = 0; layer < f.model->hparams().n_layers; ++layer)
+    EXPECT_TRUE(RecomputedPositions(f, p, o, layer).empty()) << "no chunk KV recomputed, layer " << layer;
   const std::vector<float> ape = f.RunWith(p, o);
   EXPECT_GT(MaxAbsDiff(ape, naive), kSameAsFull * MaxAbs(naive));
   const kv::ContextReshape* r = f.kv.ContextReshapeOf(0);
