@@ -86,7 +86,13 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, bool 
   if (g.prompt.size() + g.max_tokens > engine_->n_ctx()) g.max_tokens = engine_->n_ctx() - g.prompt.size();
   g.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.request_timeout_s);
   g.arrival = arrival;
-  const Reply reply{chat, (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++), UnixTime(), p.document_ids};
+  const CompletionReply reply{.chat = chat,
+                              .id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++),
+                              .model = model_name_,
+                              .created = UnixTime(),
+                              .system_fingerprint = system_fingerprint_,
+                              .document_ids = p.document_ids,
+                              .stream_usage = p.stream_usage};
   const bool stream = p.stream;
   if (!scheduler_->Submit(std::move(g), channel))
     return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
@@ -98,16 +104,15 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, bool 
   const engine::GenerationResult& r = channel->result();
   if (channel->cancelled()) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
   if (!r.error.empty()) return SendError(res, {500, r.error, "server_error", ""});
-  SendJsonHolding(res, 200, CompletionBody(r, chat, reply.id, model_name_, reply.created, reply.document_ids),
-                  std::move(ticket));
+  SendJsonHolding(res, 200, CompletionBody(reply, r), std::move(ticket));
 }
 
-void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply,
-                    InFlight::Ticket ticket) {
+void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel,
+                    const CompletionReply& reply, InFlight::Ticket ticket) {
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, channel, reply, ticket](size_t, httplib::DataSink& sink) {
+      [channel, reply, ticket](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& data) {
           const std::string event = "data: " + data + "\n\n";
           if (!sink.is_writable() || !sink.write(event.data(), event.size())) {
@@ -116,19 +121,19 @@ void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationCh
           }
           return true;
         };
-        const bool chat = reply.chat;
-        json first = StreamChunk(chat, reply.id, model_name_, reply.created, "", nullptr);
-        if (chat) first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+        json first = StreamChunk(reply, "", nullptr);
+        if (reply.chat) first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
         if (!reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
         if (!send(Dump(first))) return false;
         while (auto piece = channel->Next())
-          if (!send(Dump(StreamChunk(chat, reply.id, model_name_, reply.created, *piece, nullptr)))) return false;
+          if (!send(Dump(StreamChunk(reply, *piece, nullptr)))) return false;
         const engine::GenerationResult& r = channel->result();
         if (channel->cancelled()) {  // by a shutdown: a client that went away was not sent to
           send(Dump(ErrorBody(kShuttingDown)));
         } else if (!r.error.empty()) {
           send(Dump(ErrorBody({500, r.error, "server_error", ""})));
-        } else if (!send(Dump(StreamChunk(chat, reply.id, model_name_, reply.created, "", &r)))) {
+        } else if (!send(Dump(StreamChunk(reply, "", &r))) ||
+                   (reply.stream_usage == StreamUsage::kSeparateChunk && !send(Dump(UsageChunk(reply, r))))) {
           return false;
         }
         send("[DONE]");

@@ -1,6 +1,11 @@
-// Server routes around the model: /health, /metrics, /v1/models, /tokenize, /detokenize and
-// /v1/embeddings. Run on HTTP worker threads; model work goes through the scheduler.
+// Server routes around the model: /health, /metrics, /v1/models[/{id}], /tokenize,
+// /detokenize, /v1/embeddings and the CORS preflight. Run on HTTP worker threads; model work
+// goes through the scheduler.
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <map>
+#include <variant>
 
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
@@ -9,6 +14,68 @@
 namespace kvfuse::server {
 
 using json = nlohmann::json;
+
+namespace {
+
+// Authorization and Content-Type, and the headers a preflight asks for when they are a plain
+// comma-separated list of header names (anything else is not echoed into a response header).
+std::string AllowedHeaders(const std::string& requested) {
+  const std::string base = "Authorization, Content-Type";
+  if (requested.empty() || requested.size() > 1024) return base;
+  for (const char c : requested)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && !std::strchr("-_, ", c)) return base;
+  return base + ", " + requested;
+}
+
+// Little-endian float32s in base64, the bytes OpenAI sends for encoding_format "base64".
+std::string Base64OfFloats(const std::vector<float>& v) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes;
+  bytes.reserve(v.size() * 4);
+  for (const float f : v) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t group = 0;
+    for (size_t j = 0; j < 3; ++j)
+      group = group << 8 | (j < n ? static_cast<unsigned char>(bytes[i + j]) : 0u);
+    for (size_t j = 0; j < 4; ++j) out.push_back(j <= n ? kDigits[(group >> (18 - 6 * j)) & 63] : '=');
+  }
+  return out;
+}
+
+// encoding_format ("float" or "base64") and dimensions (only the model's own size: no
+// truncation is implemented) of an embeddings request; true for base64.
+std::variant<bool, ApiError> ReadEmbeddingFormat(const json& body, int n_embd) {
+  bool base64 = false;
+  if (body.contains("encoding_format") && !body["encoding_format"].is_null()) {
+    const json& f = body["encoding_format"];
+    if (f != "float" && f != "base64")
+      return ApiError{400, "'encoding_format' must be \"float\" or \"base64\"", "invalid_request_error",
+                      "encoding_format"};
+    base64 = f == "base64";
+  }
+  if (body.contains("dimensions") && !body["dimensions"].is_null() &&
+      !(body["dimensions"].is_number_integer() && body["dimensions"].get<int64_t>() == n_embd))
+    return ApiError{400, "'dimensions' must be " + std::to_string(n_embd) + ", this model's embedding size",
+                    "invalid_request_error", "dimensions"};
+  return base64;
+}
+
+}  // namespace
+
+json Server::ModelObject() const {
+  return {{"id", model_name_},
+          {"object", "model"},
+          {"created", UnixTime()},
+          {"owned_by", "kvfuse"},
+          {"meta", {{"n_ctx", engine_->n_ctx()}, {"n_vocab", engine_->hparams().n_vocab}}}};
+}
 
 bool Server::Loaded(httplib::Response& res) const {
   if (ready_) return true;
@@ -33,12 +100,23 @@ void Server::AddInfoRoutes() {
     res.set_content(text, "text/plain; version=0.0.4");
   }));
   s.Get("/v1/models", Route([this](const httplib::Request&, httplib::Response& res) {
+    if (Loaded(res)) SendJson(res, 200, {{"object", "list"}, {"data", json::array({ModelObject()})}});
+  }));
+  s.Get(R"(/v1/models/(.+))", Route([this](const httplib::Request& req, httplib::Response& res) {
     if (!Loaded(res)) return;
-    const json meta = {{"n_ctx", engine_->n_ctx()}, {"n_vocab", engine_->hparams().n_vocab}};
-    SendJson(res, 200,
-             {{"object", "list"},
-              {"data", json::array({{{"id", model_name_}, {"object", "model"}, {"created", UnixTime()},
-                                     {"owned_by", "kvfuse"}, {"meta", meta}}})}});
+    const std::string id = req.matches[1].str();
+    if (id == model_name_) return SendJson(res, 200, ModelObject());
+    SendError(res, {404, "no model '" + id.substr(0, 200) + "' on this server (it serves '" + model_name_ + "')",
+                    "not_found_error", "model"});
+  }));
+  // A browser asks before a cross-origin POST with JSON or an Authorization header; the
+  // answer names those headers (a "*" would not cover Authorization) and any others it asks
+  // for, such as the OpenAI SDK's X-Stainless-*.
+  s.Options(".*", Route([](const httplib::Request& req, httplib::Response& res) {
+    res.status = 204;
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers", AllowedHeaders(req.get_header_value("Access-Control-Request-Headers")));
+    res.set_header("Access-Control-Max-Age", "86400");
   }));
   s.Post("/tokenize", Route([this](const httplib::Request& req, httplib::Response& res) { Tokenize(req, res); }));
   s.Post("/detokenize", Route([this](const httplib::Request& req, httplib::Response& res) { Detokenize(req, res); }));
@@ -88,6 +166,9 @@ void Server::Embeddings(const httplib::Request& req, httplib::Response& res) {
   } else {
     return SendError(res, {400, "'input' must be a string or an array of 1 to 256 strings", "invalid_request_error", "input"});
   }
+  const auto format = ReadEmbeddingFormat(*body, engine_->hparams().n_embd);
+  if (auto* err = std::get_if<ApiError>(&format)) return SendError(res, *err);
+  const bool base64 = std::get<bool>(format);
   json data = json::array();
   std::optional<ApiError> error;
   int total = 0;
@@ -97,7 +178,8 @@ void Server::Embeddings(const httplib::Request& req, httplib::Response& res) {
       total += static_cast<int>(tokens.size());
       auto v = engine_->Embed(tokens, engine_->hparams().n_layers);
       if (!v.ok()) error = ApiError{400, v.status().message(), "invalid_request_error", "input"};
-      else data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v.value()}});
+      else data.push_back({{"object", "embedding"}, {"index", i},
+                           {"embedding", base64 ? json(Base64OfFloats(v.value())) : json(v.value())}});
     }
   });
   if (error) return SendError(res, *error);

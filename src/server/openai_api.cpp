@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/rag_prompt.h"
+#include "server/unhonoured_params.h"
 
 namespace kvfuse::server {
 namespace {
@@ -46,6 +47,22 @@ json ErrorBody(const ApiError& e) {
 
 namespace {
 
+// stream_options, after `stream`: only include_usage, and (as OpenAI) only when streaming.
+std::optional<ApiError> ReadStreamOptions(const json& body, ParsedRequest& out) {
+  if (!body.contains("stream_options") || body["stream_options"].is_null()) return std::nullopt;
+  const json& o = body["stream_options"];
+  if (!o.is_object()) return Invalid("stream_options", "'stream_options' must be an object");
+  if (!out.stream) return Invalid("stream_options", "'stream_options' is only allowed when 'stream' is true");
+  for (const auto& [key, value] : o.items()) {
+    if (key != "include_usage")
+      return Invalid("stream_options", "'stream_options' takes only 'include_usage'");
+    if (value.is_null()) continue;
+    if (!value.is_boolean()) return Invalid("stream_options", "'stream_options.include_usage' must be a boolean");
+    out.stream_usage = value.get<bool>() ? StreamUsage::kSeparateChunk : StreamUsage::kNone;
+  }
+  return std::nullopt;
+}
+
 // Sampling, limits, streaming and stops, shared by both endpoints.
 std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits& limits, ParsedRequest& out) {
   engine::GenerationRequest& g = out.generation;
@@ -65,6 +82,7 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
     if (!body["stream"].is_boolean()) return Invalid("stream", "'stream' must be a boolean");
     out.stream = body["stream"].get<bool>();
   }
+  if (auto err = ReadStreamOptions(body, out)) return err;
   if (body.contains("ignore_eos") && !body["ignore_eos"].is_null()) {
     if (!body["ignore_eos"].is_boolean()) return Invalid("ignore_eos", "'ignore_eos' must be a boolean");
     g.ignore_eos = body["ignore_eos"].get<bool>();
@@ -137,19 +155,40 @@ std::optional<ApiError> ReadTextPrompt(const json& body, const engine::Engine& e
   return std::nullopt;
 }
 
+// One message as the chat template takes it: role and content. An assistant message may have
+// no content (null, or absent when it made tool calls); its tool_calls are refused, because
+// the template is given each message's role and content alone and would drop them. A tool
+// message's content is the tool's answer (its tool_call_id has nowhere to go either, but
+// templates that render tool results do not use it, and a client must send it).
+std::variant<engine::ChatMessage, ApiError> ReadMessage(const json& m) {
+  if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+    return Invalid("messages", "each message needs a string 'role' and a 'content'");
+  const std::string role = m["role"].get<std::string>();
+  if (role != "system" && role != "user" && role != "assistant" && role != "developer" && role != "tool")
+    return Invalid("messages", "unknown role '" + role.substr(0, 40) + "'");
+  const bool has_content = m.contains("content") && !m["content"].is_null();
+  if (role == "assistant") {
+    const json calls = m.value("tool_calls", json());
+    if (!calls.is_null() && !(calls.is_array() && calls.empty()))
+      return Invalid("messages", "an assistant message's 'tool_calls' cannot be given to this server's chat template "
+                                 "(it renders each message's role and content only)");
+    if (!has_content) return engine::ChatMessage{role, ""};
+  } else if (!has_content) {
+    return Invalid("messages", "a " + role + " message needs a 'content'");
+  }
+  auto content = ContentText(m["content"]);
+  if (!content) return Invalid("messages", "'content' must be a string or an array of text parts");
+  return engine::ChatMessage{role == "developer" ? "system" : role, *content};
+}
+
 std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const json& body) {
   if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
     return Invalid("messages", "'messages' must be a non-empty array");
   std::vector<engine::ChatMessage> messages;
   for (const json& m : body["messages"]) {
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content"))
-      return Invalid("messages", "each message needs a string 'role' and a 'content'");
-    const std::string role = m["role"].get<std::string>();
-    if (role != "system" && role != "user" && role != "assistant" && role != "developer")
-      return Invalid("messages", "unknown role '" + role + "'");
-    auto content = ContentText(m["content"]);
-    if (!content) return Invalid("messages", "'content' must be a string or an array of text parts");
-    messages.push_back({role == "developer" ? "system" : role, *content});
+    auto message = ReadMessage(m);
+    if (auto* err = std::get_if<ApiError>(&message)) return *err;
+    messages.push_back(std::get<engine::ChatMessage>(std::move(message)));
   }
   return messages;
 }
@@ -187,7 +226,7 @@ std::optional<ApiError> ReadRagPrompt(const json& body, const std::vector<engine
   for (const auto& m : messages) {
     if (m.role == "system") system = m.content;
     if (m.role == "user") question = m.content, ++users;
-    if (m.role == "assistant") users = 2;
+    if (m.role != "system" && m.role != "user") users = 2;
   }
   if (users != 1)
     return Invalid("messages", "with 'documents' or 'collection', messages are an optional system message and "
@@ -236,6 +275,7 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   if (!engine.tokenizer()) return ApiError{500, "the model has no usable tokenizer", "server_error", ""};
   ParsedRequest out;
   engine::GenerationRequest& g = out.generation;
+  if (auto err = RefuseUnhonoured(body, chat)) return *err;
   if (auto err = ReadGenerationOptions(body, limits, out)) return *err;
   if (auto err = ReadFusionOptions(body, g)) return *err;
   if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
@@ -246,67 +286,6 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
                    "the prompt has " + std::to_string(g.prompt.size()) + " tokens; this server takes at most " +
                        std::to_string(limits.max_prompt_tokens));
   return out;
-}
-
-json TimingsOf(const engine::GenerationResult& r) {
-  return {{"prompt_n", r.prompt_tokens},
-          {"prompt_ms", r.prompt_ms},
-          {"cache_n", r.cached_tokens},
-          {"predicted_n", r.completion_tokens},
-          {"predicted_ms", r.predicted_ms},
-          {"predicted_per_second", r.predicted_ms > 0 ? 1000.0 * r.completion_tokens / r.predicted_ms : 0.0},
-          {"chunk_hits", r.fusion.chunk_hits},
-          {"chunk_misses", r.fusion.chunk_misses},
-          {"tokens_recomputed", r.fusion.tokens_computed + r.fusion.chunk_tokens_recomputed}};
-}
-
-namespace {
-json Usage(const engine::GenerationResult& r) {
-  return {{"prompt_tokens", r.prompt_tokens},
-          {"completion_tokens", r.completion_tokens},
-          {"total_tokens", r.prompt_tokens + r.completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
-}
-}  // namespace
-
-json CompletionBody(const engine::GenerationResult& r, bool chat, const std::string& id, const std::string& model,
-                    int64_t created, const std::vector<std::string>& document_ids) {
-  json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
-  if (chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
-  } else {
-    choice["text"] = r.text;
-    choice["logprobs"] = nullptr;
-  }
-  json body = {{"id", id},
-               {"object", chat ? "chat.completion" : "text_completion"},
-               {"created", created},
-               {"model", model},
-               {"choices", json::array({choice})},
-               {"usage", Usage(r)},
-               {"timings", TimingsOf(r)}};
-  if (!document_ids.empty()) body["documents_used"] = document_ids;
-  return body;
-}
-
-json StreamChunk(bool chat, const std::string& id, const std::string& model, int64_t created, const std::string& piece,
-                 const engine::GenerationResult* final_result) {
-  json choice = {{"index", 0}, {"finish_reason", final_result ? json(final_result->finish_reason) : json(nullptr)}};
-  if (chat) {
-    choice["delta"] = final_result ? json::object() : json{{"content", piece}};
-  } else {
-    choice["text"] = final_result ? "" : piece;
-  }
-  json chunk = {{"id", id},
-                {"object", chat ? "chat.completion.chunk" : "text_completion"},
-                {"created", created},
-                {"model", model},
-                {"choices", json::array({choice})}};
-  if (final_result) {
-    chunk["usage"] = Usage(*final_result);
-    chunk["timings"] = TimingsOf(*final_result);
-  }
-  return chunk;
 }
 
 }  // namespace kvfuse::server

@@ -1,5 +1,6 @@
-// The OpenAI-compatible request and response bodies: parsing and validating a completion
-// request into a GenerationRequest, and writing results, stream chunks and errors.
+// The OpenAI-compatible requests: parsing and validating a completion request into a
+// GenerationRequest, and the error body. The answers' bodies are completion_reply's; the
+// parameters kvfuse does not implement are refused by unhonoured_params.
 #pragma once
 
 #include <functional>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "server/completion_reply.h"
 
 namespace kvfuse::server {
 
@@ -31,7 +33,7 @@ struct ApiLimits {
 struct ParsedRequest {
   engine::GenerationRequest generation;
   bool stream = false;
-  bool include_usage_in_stream = true;
+  StreamUsage stream_usage = StreamUsage::kOnFinishChunk;
   std::vector<std::string> document_ids;  // of the chunk segments, in prompt order
 };
 
@@ -46,13 +48,5 @@ using Retriever = std::function<std::variant<RetrievedChunks, ApiError>(const st
 std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const nlohmann::json& body, bool chat,
                                                              const engine::Engine& engine, const ApiLimits& limits,
                                                              const Retriever& retrieve);
-
-// The whole response of a non-streaming request.
-nlohmann::json CompletionBody(const engine::GenerationResult& r, bool chat, const std::string& id, const std::string& model,
-                              int64_t created, const std::vector<std::string>& document_ids);
-// One SSE chunk: a piece of text, or (finish_reason set) the last one with usage and timings.
-nlohmann::json StreamChunk(bool chat, const std::string& id, const std::string& model, int64_t created,
-                           const std::string& piece, const engine::GenerationResult* final_result);
-nlohmann::json TimingsOf(const engine::GenerationResult& r);
 
 }  // namespace kvfuse::server

@@ -44,6 +44,7 @@ void Server::Load() {
     collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
   }
   model_name_ = std::filesystem::path(options_.engine.model_path).filename().string();
+  system_fingerprint_ = SystemFingerprint(engine_->model_fingerprint());
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   scheduler_ = &engine_->StartScheduler(
       metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens});
@@ -113,6 +114,9 @@ void Server::Routes() {
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(options_.max_body_bytes);
   s.set_write_timeout(30, 0);
+  // Browser clients on other origins may read every answer (errors too); the preflight's
+  // route is in info_routes.cpp. No cookies are used, so "*" exposes nothing a key does not.
+  s.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     // httplib inflates gzip, deflate and br bodies as it reads them, past any size limit.
@@ -123,7 +127,9 @@ void Server::Routes() {
       res.set_header("Connection", "close");  // its body was never read
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (options_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // A browser's preflight never carries the key: it asks whether the real request may.
+    if (options_.api_key.empty() || req.path == "/health" || req.method == "OPTIONS")
+      return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + options_.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     SendError(res, {401, "invalid or missing API key (Authorization: Bearer KEY)", "authentication_error", ""});

@@ -1,5 +1,5 @@
 // kvfuse's OpenAI-compatible HTTP server: /v1/chat/completions and /v1/completions (with SSE
-// streaming), /v1/models, /v1/embeddings, /tokenize, /detokenize, /health, /metrics, and the
+// streaming), /v1/models[/{id}], /v1/embeddings, /tokenize, /detokenize, /health, /metrics, and the
 // RAG extension (documents, or a collection searched server-side, with a fusion mode per
 // request). The model loads in the background: /health answers 503 until it is ready.
 // A completion whose client hangs up is cancelled (streamed: at its next write; whole: the
@@ -75,19 +75,13 @@ class Server {
   bool WaitReady();
 
  private:
-  // What a completion's reply carries besides the generation (completion_routes.cpp).
-  struct Reply {
-    bool chat = false;
-    std::string id;
-    int64_t created = 0;
-    std::vector<std::string> document_ids;
-  };
-
   void Load();
   // server.cpp: limits, authentication and error bodies, then the routes of the files below.
   void Routes();
-  // info_routes.cpp: /health, /metrics, /v1/models, /tokenize, /detokenize, /v1/embeddings.
+  // info_routes.cpp: /health, /metrics, /v1/models[/{id}], /tokenize, /detokenize,
+  // /v1/embeddings, and the CORS preflight (OPTIONS on any path).
   void AddInfoRoutes();
+  nlohmann::json ModelObject() const;
   bool Loaded(httplib::Response& res) const;  // else a 503 is written
   void Tokenize(const httplib::Request& req, httplib::Response& res);
   void Detokenize(const httplib::Request& req, httplib::Response& res);
@@ -96,8 +90,8 @@ class Server {
   void AddCompletionRoutes();
   void Complete(const httplib::Request& req, httplib::Response& res, bool chat);
   // The answer as server-sent events; `ticket` is held until the last one is written.
-  void Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel, const Reply& reply,
-              InFlight::Ticket ticket);
+  void Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel,
+              const CompletionReply& reply, InFlight::Ticket ticket);
   std::variant<RetrievedChunks, ApiError> Retrieve(const std::string& collection, const std::string& query, int k);
 
   ServerOptions options_;
@@ -111,6 +105,7 @@ class Server {
   engine::Scheduler* scheduler_ = nullptr;  // the engine's, once loaded
   std::map<std::string, rag::Collection> collections_;
   std::string model_name_;
+  std::string system_fingerprint_;  // of the loaded model
   std::atomic<uint64_t> next_id_{1};
   int port_ = 0;
 };

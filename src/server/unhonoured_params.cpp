@@ -1,0 +1,93 @@
+#include "server/unhonoured_params.h"
+
+#include <cmath>
+
+namespace kvfuse::server {
+namespace {
+
+using json = nlohmann::json;
+
+enum class Endpoint { kBoth, kChat, kText };
+
+struct Rule {
+  const char* name;
+  Endpoint where;
+  bool (*well_typed)(const json&);
+  const char* type;  // what a well-typed value is, for the message
+  bool (*asks_nothing)(const json&);
+  const char* why;   // what the server lacks, for the refusal
+};
+
+bool IsNumberIn(const json& v, double lo, double hi) {
+  return v.is_number() && v.get<double>() >= lo && v.get<double>() <= hi;
+}
+bool IsWhole(const json& v) {
+  return v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
+}
+bool IsOne(const json& v) { return v.get<double>() == 1; }
+bool IsZero(const json& v) { return v.get<double>() == 0; }
+bool IsFalse(const json& v) { return v.is_boolean() && !v.get<bool>(); }
+bool IsEmpty(const json& v) { return v.is_string() ? v.get<std::string>().empty() : v.empty(); }
+bool IsNone(const json& v) { return v == "none"; }
+bool Anything(const json&) { return true; }
+
+// The value for a message, cut short: a refused `tools` array can be long.
+std::string Shown(const json& v) {
+  const std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return text.size() <= 60 ? text : text.substr(0, 57) + "...";
+}
+
+const Rule kRules[] = {
+    {"n", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 1, 128); },
+     "a whole number from 1 to 128", IsOne, "this server generates one choice per request"},
+    {"best_of", Endpoint::kText, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 1, 20); },
+     "a whole number from 1 to 20", IsOne, "this server generates one choice per request"},
+    {"echo", Endpoint::kText, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
+     "the prompt is not echoed back"},
+    {"suffix", Endpoint::kText, [](const json& v) { return v.is_string(); }, "a string", IsEmpty,
+     "text insertion (a suffix) is not supported"},
+    {"presence_penalty", Endpoint::kBoth, [](const json& v) { return IsNumberIn(v, -2, 2); },
+     "a number between -2 and 2", IsZero, "the sampler has no presence penalty"},
+    {"frequency_penalty", Endpoint::kBoth, [](const json& v) { return IsNumberIn(v, -2, 2); },
+     "a number between -2 and 2", IsZero, "the sampler has no frequency penalty"},
+    {"logit_bias", Endpoint::kBoth, [](const json& v) { return v.is_object(); }, "an object", IsEmpty,
+     "the sampler has no logit bias"},
+    {"logprobs", Endpoint::kChat, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
+     "log probabilities are not returned"},
+    {"logprobs", Endpoint::kText, [](const json& v) { return v.is_boolean() || (IsWhole(v) && IsNumberIn(v, 0, 5)); },
+     "a whole number from 0 to 5", IsFalse, "log probabilities are not returned"},
+    {"top_logprobs", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 0, 20); },
+     "a whole number from 0 to 20", IsZero, "log probabilities are not returned"},
+    {"tools", Endpoint::kBoth, [](const json& v) { return v.is_array(); }, "an array", IsEmpty,
+     "tool (function) calling is not supported"},
+    {"tool_choice", Endpoint::kBoth, [](const json& v) { return v.is_string() || v.is_object(); },
+     "a string or an object", IsNone, "tool (function) calling is not supported"},
+    // No tools can be given, so whether they would be called in parallel changes nothing.
+    {"parallel_tool_calls", Endpoint::kBoth, [](const json& v) { return v.is_boolean(); }, "a boolean", Anything, ""},
+    {"functions", Endpoint::kChat, [](const json& v) { return v.is_array(); }, "an array", IsEmpty,
+     "function calling is not supported"},
+    {"function_call", Endpoint::kChat, [](const json& v) { return v.is_string() || v.is_object(); },
+     "a string or an object", IsNone, "function calling is not supported"},
+    {"response_format", Endpoint::kBoth,
+     [](const json& v) { return v.is_object() && v.contains("type") && v["type"].is_string(); },
+     "an object with a string 'type'", [](const json& v) { return v["type"] == "text"; },
+     "structured output (json_object, json_schema) is not supported; only {\"type\": \"text\"}"},
+};
+
+}  // namespace
+
+std::optional<ApiError> RefuseUnhonoured(const json& body, bool chat) {
+  for (const Rule& rule : kRules) {
+    if (rule.where == (chat ? Endpoint::kText : Endpoint::kChat)) continue;
+    if (!body.contains(rule.name) || body[rule.name].is_null()) continue;
+    const json& v = body[rule.name];
+    const std::string quoted = std::string("'") + rule.name + "'";
+    if (!rule.well_typed(v)) return ApiError{400, quoted + " must be " + rule.type, "invalid_request_error", rule.name};
+    if (!rule.asks_nothing(v))
+      return ApiError{400, quoted + " = " + Shown(v) + " cannot be honoured: " + rule.why, "invalid_request_error",
+                      rule.name};
+  }
+  return std::nullopt;
+}
+
+}  // namespace kvfuse::server

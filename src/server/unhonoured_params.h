@@ -1,0 +1,20 @@
+// The OpenAI request parameters kvfuse does not implement (several choices, tools, structured
+// output, log probabilities, penalties, logit bias, the legacy completion extras). The
+// project's rule is that no parameter is dropped silently: a value that asks for nothing
+// (n: 1, tool_choice "none", response_format text, logprobs false, penalties of 0, an empty
+// logit_bias, ...) is accepted, anything else is refused with a 400 naming the parameter, so
+// a client learns at once that it would not get what it asked for. Stateless.
+#pragma once
+
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "server/openai_api.h"
+
+namespace kvfuse::server {
+
+// chat: the body of /v1/chat/completions, else of /v1/completions (whose logprobs is a number).
+std::optional<ApiError> RefuseUnhonoured(const nlohmann::json& body, bool chat);
+
+}  // namespace kvfuse::server

@@ -1,0 +1,309 @@
+// What the OpenAI SDKs and llama-server clients send and expect, through real HTTP on
+// loopback: embeddings in base64, n, stream_options.include_usage, system_fingerprint,
+// /v1/models/{id}, CORS, tool messages, and every parameter the server cannot honour refused
+// by name.
+#include <cstring>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "server/server.h"
+#include "tiny_server_options.h"
+
+namespace kvfuse::server {
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<uint8_t> DecodeBase64(const std::string& text) {
+  const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<uint8_t> out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (const char c : text) {
+    if (c == '=') break;
+    const size_t d = digits.find(c);
+    EXPECT_NE(d, std::string::npos) << c;
+    acc = acc << 6 | static_cast<uint32_t>(d);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>(acc >> bits & 0xff));
+    }
+  }
+  return out;
+}
+
+// The data of every SSE event, [DONE] included.
+std::vector<std::string> Events(const std::string& sse) {
+  std::vector<std::string> events;
+  for (size_t at = 0; (at = sse.find("data: ", at)) != std::string::npos;) {
+    const size_t end = sse.find("\n\n", at);
+    events.push_back(sse.substr(at + 6, end - at - 6));
+    at = end;
+  }
+  return events;
+}
+
+class OpenAiCompatTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(TinyServerOptions(256)); }
+  void TearDown() override { server_->Stop(); }
+  void Start(ServerOptions o) {
+    server_ = std::make_unique<Server>(o);
+    ASSERT_TRUE(server_->Start().ok());
+    ASSERT_TRUE(server_->WaitReady());
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_read_timeout(60, 0);
+  }
+  httplib::Result Post(const std::string& path, const json& body) {
+    return client_->Post(path.c_str(), body.dump(), "application/json");
+  }
+  static json Chat(int max_tokens, bool stream) {
+    return {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", max_tokens},
+            {"temperature", 0}, {"stream", stream}};
+  }
+  // A 400 whose OpenAI error names `param`.
+  static void ExpectRefused(const httplib::Result& r, const std::string& param, const std::string& what) {
+    ASSERT_TRUE(r) << what;
+    EXPECT_EQ(r->status, 400) << what << ": " << r->body;
+    const json body = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(body.contains("error")) << what << ": " << r->body;
+    EXPECT_EQ(body["error"]["param"], param) << what;
+    EXPECT_EQ(body["error"]["type"], "invalid_request_error") << what;
+  }
+
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(OpenAiCompatTest, EmbeddingsInBase64AreTheFloatsLittleEndian) {
+  const json input = {"the sky is blue", "grass"};
+  auto floats = Post("/v1/embeddings", {{"input", input}});
+  auto base64 = Post("/v1/embeddings", {{"input", input}, {"encoding_format", "base64"}});
+  ASSERT_EQ(floats->status, 200) << floats->body;
+  ASSERT_EQ(base64->status, 200) << base64->body;
+  const json f = json::parse(floats->body), b = json::parse(base64->body);
+  ASSERT_EQ(b["data"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const std::vector<float> expected = f["data"][i]["embedding"];
+    ASSERT_FALSE(expected.empty());
+    const std::vector<uint8_t> bytes = DecodeBase64(b["data"][i]["embedding"]);
+    ASSERT_EQ(bytes.size(), expected.size() * 4);
+    for (size_t k = 0; k < expected.size(); ++k) {
+      const uint32_t u = bytes[4 * k] | bytes[4 * k + 1] << 8 | bytes[4 * k + 2] << 16 | uint32_t{bytes[4 * k + 3]} << 24;
+      float x;
+      std::memcpy(&x, &u, 4);
+      ASSERT_EQ(x, expected[k]) << "input " << i << ", dimension " << k;
+    }
+  }
+  const size_t n_embd = f["data"][0]["embedding"].size();
+  EXPECT_EQ(Post("/v1/embeddings", {{"input", "x"}, {"encoding_format", "float"}, {"dimensions", n_embd}})->status, 200);
+  ExpectRefused(Post("/v1/embeddings", {{"input", "x"}, {"encoding_format", "int8"}}), "encoding_format", "int8");
+  ExpectRefused(Post("/v1/embeddings", {{"input", "x"}, {"encoding_format", 1}}), "encoding_format", "a number");
+  ExpectRefused(Post("/v1/embeddings", {{"input", "x"}, {"dimensions", n_embd / 2}}), "dimensions", "fewer");
+}
+
+TEST_F(OpenAiCompatTest, OneChoiceIsAcceptedAndMoreAreRefused) {
+  json req = Chat(2, false);
+  req["n"] = 1;
+  EXPECT_EQ(Post("/v1/chat/completions", req)->status, 200);
+  for (const json& n : {json(2), json(0), json("1"), json(1.5)}) {
+    req["n"] = n;
+    ExpectRefused(Post("/v1/chat/completions", req), "n", n.dump());
+  }
+  ExpectRefused(Post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 1}, {"n", 3}}), "n", "completions");
+}
+
+TEST_F(OpenAiCompatTest, IncludeUsageSendsAUsageChunkBeforeDone) {
+  const json whole = json::parse(Post("/v1/chat/completions", Chat(6, false))->body);
+  json req = Chat(6, true);
+  req["stream_options"] = {{"include_usage", true}};
+  const std::vector<std::string> events = Events(Post("/v1/chat/completions", req)->body);
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  const json usage_chunk = json::parse(events[events.size() - 2]);
+  EXPECT_EQ(usage_chunk["choices"], json::array());
+  EXPECT_EQ(usage_chunk["object"], "chat.completion.chunk");
+  EXPECT_EQ(usage_chunk["usage"]["prompt_tokens"], whole["usage"]["prompt_tokens"]);
+  EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], whole["usage"]["completion_tokens"]);
+  for (size_t i = 0; i + 2 < events.size(); ++i)  // only the last chunk has usage
+    EXPECT_FALSE(json::parse(events[i]).contains("usage")) << events[i];
+  EXPECT_FALSE(json::parse(events[events.size() - 3])["choices"][0]["finish_reason"].is_null());
+
+  req["stream_options"] = {{"include_usage", false}};
+  for (const std::string& e : Events(Post("/v1/chat/completions", req)->body))
+    if (e != "[DONE]") {
+      EXPECT_FALSE(json::parse(e).contains("usage")) << e;
+    }
+  // Text completions too.
+  const std::vector<std::string> text = Events(Post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 2}, {"stream", true},
+                                                                        {"stream_options", {{"include_usage", true}}}})->body);
+  ASSERT_GE(text.size(), 3u);
+  EXPECT_GT(json::parse(text[text.size() - 2])["usage"]["completion_tokens"].get<int>(), 0);
+
+  req["stream_options"] = {{"include_usage", "yes"}};
+  ExpectRefused(Post("/v1/chat/completions", req), "stream_options", "a string");
+  req["stream_options"] = true;
+  ExpectRefused(Post("/v1/chat/completions", req), "stream_options", "not an object");
+  req["stream_options"] = {{"include_obfuscation", true}};
+  ExpectRefused(Post("/v1/chat/completions", req), "stream_options", "an unknown option");
+  json whole_req = Chat(2, false);
+  whole_req["stream_options"] = {{"include_usage", true}};
+  ExpectRefused(Post("/v1/chat/completions", whole_req), "stream_options", "without stream");
+}
+
+TEST_F(OpenAiCompatTest, EveryAnswerCarriesTheSameSystemFingerprint) {
+  const json whole = json::parse(Post("/v1/chat/completions", Chat(3, false))->body);
+  const std::string fingerprint = whole["system_fingerprint"];
+  EXPECT_EQ(fingerprint.rfind("kvfuse-", 0), 0u) << fingerprint;
+  EXPECT_EQ(fingerprint.size(), 7u + 16u);
+  EXPECT_EQ(json::parse(Post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 1}})->body)["system_fingerprint"],
+            fingerprint);
+  json req = Chat(3, true);
+  req["stream_options"] = {{"include_usage", true}};
+  for (const std::string& e : Events(Post("/v1/chat/completions", req)->body))
+    if (e != "[DONE]") {
+      EXPECT_EQ(json::parse(e)["system_fingerprint"], fingerprint) << e;
+    }
+  // Another model file, another fingerprint.
+  auto other_path = tools::TestModelFile("tiny", "f32", 6);
+  ASSERT_TRUE(other_path.ok());
+  ServerOptions o = TinyServerOptions(256);
+  o.engine.model_path = other_path.value();
+  Server other(o);
+  ASSERT_TRUE(other.Start().ok());
+  ASSERT_TRUE(other.WaitReady());
+  httplib::Client c("127.0.0.1", other.port());
+  const auto r = c.Post("/v1/chat/completions", Chat(1, false).dump(), "application/json");
+  EXPECT_NE(json::parse(r->body)["system_fingerprint"], fingerprint);
+  other.Stop();
+}
+
+TEST_F(OpenAiCompatTest, ModelsById) {
+  const json list = json::parse(client_->Get("/v1/models")->body);
+  const std::string id = list["data"][0]["id"];
+  auto one = client_->Get(("/v1/models/" + id).c_str());
+  ASSERT_EQ(one->status, 200) << one->body;
+  json model = json::parse(one->body), listed = list["data"][0];
+  model.erase("created");
+  listed.erase("created");
+  EXPECT_EQ(model, listed);
+  auto none = client_->Get("/v1/models/gpt-4o");
+  ASSERT_EQ(none->status, 404);
+  const json error = json::parse(none->body)["error"];
+  EXPECT_EQ(error["type"], "not_found_error");
+  EXPECT_EQ(error["param"], "model");
+}
+
+TEST(OpenAiCompatCors, BrowsersMayCallWithTheKey) {
+  ServerOptions o = TinyServerOptions(256);
+  o.api_key = "secret";
+  Server s(o);
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(s.WaitReady());
+  httplib::Client c("127.0.0.1", s.port());
+  // The preflight has no key and is answered; the SDK's own headers are allowed too.
+  auto pre = c.Options("/v1/chat/completions", {{"Origin", "http://localhost:3000"},
+                                                {"Access-Control-Request-Method", "POST"},
+                                                {"Access-Control-Request-Headers", "authorization,content-type,x-stainless-os"}});
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
+  EXPECT_NE(pre->get_header_value("Access-Control-Allow-Methods").find("POST"), std::string::npos);
+  const std::string allowed = pre->get_header_value("Access-Control-Allow-Headers");
+  for (const char* h : {"Authorization", "Content-Type", "x-stainless-os"})
+    EXPECT_NE(allowed.find(h), std::string::npos) << allowed;
+  // A request header that is not a list of names is not echoed back.
+  auto odd = c.Options("/v1/models", {{"Access-Control-Request-Headers", "x-a;<b>"}});
+  EXPECT_EQ(odd->get_header_value("Access-Control-Allow-Headers"), "Authorization, Content-Type");
+  // Answers and errors alike carry the origin header, so a browser can read why it failed.
+  const httplib::Headers key = {{"Authorization", "Bearer secret"}};
+  auto ok = c.Get("/v1/models", key);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->get_header_value("Access-Control-Allow-Origin"), "*");
+  auto denied = c.Get("/v1/models");
+  EXPECT_EQ(denied->status, 401);
+  EXPECT_EQ(denied->get_header_value("Access-Control-Allow-Origin"), "*");
+  const json chat = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}, {"stream", true}};
+  auto streamed = c.Post("/v1/chat/completions", key, chat.dump(), "application/json");
+  EXPECT_EQ(streamed->status, 200);
+  EXPECT_EQ(streamed->get_header_value("Access-Control-Allow-Origin"), "*");
+  s.Stop();
+}
+
+TEST_F(OpenAiCompatTest, ToolResultsAndEmptyAssistantMessagesAreRendered) {
+  // The template gets role and content: an assistant turn without content is an empty one.
+  const json messages = {{{"role", "user"}, {"content", "what is 6 x 7?"}},
+                         {{"role", "assistant"}, {"content", nullptr}},
+                         {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "42"}},
+                         {{"role", "user"}, {"content", "so?"}}};
+  auto r = Post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 1}, {"temperature", 0}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto engine = engine::Engine::Load(TinyServerOptions(256).engine);
+  ASSERT_TRUE(engine.ok());
+  auto tokens = engine.value()->EncodeChat(
+      {{"user", "what is 6 x 7?"}, {"assistant", ""}, {"tool", "42"}, {"user", "so?"}}, true);
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_EQ(json::parse(r->body)["usage"]["prompt_tokens"], tokens->size());
+  // An assistant message without a content key is the same message.
+  json no_key = messages;
+  no_key[1].erase("content");
+  auto same = Post("/v1/chat/completions", {{"messages", no_key}, {"max_tokens", 1}, {"temperature", 0}});
+  EXPECT_EQ(json::parse(same->body)["usage"]["prompt_tokens"], tokens->size());
+  // Tool calls cannot reach the template, so they are refused rather than dropped.
+  json calls = messages;
+  calls[1]["tool_calls"] = {{{"id", "call_1"}, {"type", "function"},
+                             {"function", {{"name", "mul"}, {"arguments", R"({"a": 6, "b": 7})"}}}}};
+  ExpectRefused(Post("/v1/chat/completions", {{"messages", calls}}), "messages", "tool_calls");
+  calls[1]["tool_calls"] = json::array();  // an empty list asks for nothing
+  EXPECT_EQ(Post("/v1/chat/completions", {{"messages", calls}, {"max_tokens", 1}})->status, 200);
+  ExpectRefused(Post("/v1/chat/completions", {{"messages", {{{"role", "tool"}}}}}), "messages", "a tool message without content");
+  ExpectRefused(Post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", nullptr}}}}}), "messages",
+                "a user message with null content");
+}
+
+TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedByName) {
+  const std::vector<std::pair<const char*, json>> no_ops = {
+      {"n", 1}, {"presence_penalty", 0}, {"frequency_penalty", 0.0}, {"logit_bias", json::object()},
+      {"logprobs", false}, {"top_logprobs", 0}, {"tools", json::array()}, {"tool_choice", "none"},
+      {"parallel_tool_calls", true}, {"response_format", {{"type", "text"}}}, {"functions", json::array()},
+      {"function_call", "none"}, {"logprobs", nullptr}};
+  for (const auto& [name, value] : no_ops) {
+    json req = Chat(1, false);
+    req[name] = value;
+    const auto r = Post("/v1/chat/completions", req);
+    EXPECT_EQ(r->status, 200) << name << " = " << value.dump() << ": " << r->body;
+  }
+  const json tool = {{"type", "function"}, {"function", {{"name", "mul"}, {"parameters", {{"type", "object"}}}}}};
+  const std::vector<std::pair<const char*, json>> refused = {
+      {"presence_penalty", 0.5}, {"frequency_penalty", -1}, {"presence_penalty", 3}, {"presence_penalty", "0"},
+      {"logit_bias", {{"15", 100}}}, {"logit_bias", 1}, {"logprobs", true}, {"logprobs", 1},
+      {"top_logprobs", 2}, {"tools", {tool}}, {"tools", "mul"}, {"tool_choice", "auto"},
+      {"tool_choice", {{"type", "function"}, {"function", {{"name", "mul"}}}}}, {"parallel_tool_calls", "yes"},
+      {"response_format", {{"type", "json_object"}}}, {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}},
+      {"response_format", "text"}, {"functions", {tool["function"]}}, {"function_call", "auto"}};
+  for (const auto& [name, value] : refused) {
+    json req = Chat(1, false);
+    req[name] = value;
+    ExpectRefused(Post("/v1/chat/completions", req), name, value.dump());
+  }
+  // The legacy completion endpoint's own: logprobs is a count there.
+  const json text = {{"prompt", "a"}, {"max_tokens", 1}};
+  for (const auto& [name, value] : std::vector<std::pair<const char*, json>>{
+           {"echo", false}, {"best_of", 1}, {"suffix", ""}, {"logprobs", false}}) {
+    json req = text;
+    req[name] = value;
+    EXPECT_EQ(Post("/v1/completions", req)->status, 200) << name;
+  }
+  for (const auto& [name, value] : std::vector<std::pair<const char*, json>>{
+           {"echo", true}, {"best_of", 2}, {"suffix", "end"}, {"logprobs", 0}, {"logprobs", 5}, {"logprobs", true}}) {
+    json req = text;
+    req[name] = value;
+    ExpectRefused(Post("/v1/completions", req), name, value.dump());
+  }
+}
+
+}  // namespace
+}  // namespace kvfuse::server
