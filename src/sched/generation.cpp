@@ -32,7 +32,9 @@ std::optional<std::string> GenerationChannel::Next() {
 
 bool GenerationChannel::WaitDone(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return done_; });
+  const bool done = cv_.wait_for(lock, timeout, [&] { return done_; });
+  pieces_.clear();  // its reader wants the result only: a long answer is not held twice
+  return done;
 }
 
 std::string StopMatcher::Push(const std::string& text) {

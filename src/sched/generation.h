@@ -39,6 +39,7 @@ struct GenerationResult {
   double prompt_ms = 0, predicted_ms = 0;
   fuse::FusionStats fusion;
   std::string error;  // set when the request failed after it was accepted
+  bool cancelled = false;  // ended by GenerationChannel::Cancel before its own end
 };
 
 // Pieces of text as they are generated, then the result. Written by the scheduler (Push,
@@ -50,7 +51,8 @@ class GenerationChannel {
   void Finish(GenerationResult result);
   // Waits for the next piece (returned) or the end (nullopt; result() is then set).
   std::optional<std::string> Next();
-  // Waits up to `timeout` for the end, leaving the pieces unread; true once result() is set.
+  // Waits up to `timeout` for the end, dropping the pieces so far (for a reader of the
+  // result only); true once result() is set.
   bool WaitDone(std::chrono::milliseconds timeout);
   const GenerationResult& result() const { return result_; }
   void Cancel() { cancelled_ = true; }

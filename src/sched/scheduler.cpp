@@ -82,7 +82,9 @@ void Scheduler::Admit() {
     Job job = std::move(queue_.front());
     queue_.pop_front();
     if (job.channel->cancelled()) {
-      job.channel->Finish({});
+      GenerationResult cancelled;
+      cancelled.cancelled = true;
+      job.channel->Finish(std::move(cancelled));
       continue;
     }
     std::vector<bool> used(options_.slots, false);
@@ -195,6 +197,7 @@ void Scheduler::PrefillStep(int32_t budget) {
     }
     if (l.job.channel->cancelled() || Clock::now() > l.job.request.deadline) {
       if (!l.job.channel->cancelled()) l.result.error = "the request timed out before its prompt was prefilled";
+      l.result.cancelled = l.job.channel->cancelled();
       Finish(l);
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
       continue;
@@ -250,7 +253,10 @@ std::string Scheduler::TakeUnsent(Live& live) {
 bool Scheduler::Advance(Live& live, const float* logits) {
   GenerationResult& r = live.result;
   const GenerationRequest& req = live.job.request;
-  if (live.job.channel->cancelled() || Clock::now() > req.deadline) return true;
+  if (live.job.channel->cancelled() || Clock::now() > req.deadline) {
+    r.cancelled = live.job.channel->cancelled();
+    return true;
+  }
   const int32_t token = live.sampler.Sample(logits, executor_.n_vocab());
   if (!req.ignore_eos && executor_.EndsTurn(token)) {
     r.finish_reason = "stop";

@@ -102,7 +102,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, bool 
     return;
   }
   const engine::GenerationResult& r = channel->result();
-  if (channel->cancelled()) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
+  if (r.cancelled) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
   if (!r.error.empty()) return SendError(res, {500, r.error, "server_error", ""});
   SendJsonHolding(res, 200, CompletionBody(reply, r), std::move(ticket));
 }
@@ -128,7 +128,7 @@ void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationCh
         while (auto piece = channel->Next())
           if (!send(Dump(StreamChunk(reply, *piece, nullptr)))) return false;
         const engine::GenerationResult& r = channel->result();
-        if (channel->cancelled()) {  // by a shutdown: a client that went away was not sent to
+        if (r.cancelled) {  // by a shutdown: a client that went away was not sent to
           send(Dump(ErrorBody(kShuttingDown)));
         } else if (!r.error.empty()) {
           send(Dump(ErrorBody({500, r.error, "server_error", ""})));

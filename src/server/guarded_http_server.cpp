@@ -32,11 +32,14 @@ bool WaitFor(int sock, short events, std::chrono::milliseconds timeout, int stop
   return WaitFor(sock, events, Clock::now() + timeout, stop);
 }
 
-// Readable with nothing to read means the peer has closed (or reset) the connection.
+// Readable with nothing to read means the peer has closed (or reset) the connection; a
+// read that would block or was interrupted says nothing. (A client that only shut down its
+// sending side also reads as closed: HTTP clients wait for the answer with theirs open.)
 bool PeerClosed(int sock) {
   if (!WaitFor(sock, POLLIN, std::chrono::milliseconds(0))) return false;
   char byte;
-  return ::recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+  const ssize_t n = ::recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 void Endpoint(int sock, bool peer, std::string& ip, int& port) {

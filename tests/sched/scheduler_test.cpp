@@ -331,6 +331,7 @@ TEST(GenerationChannel, WaitDoneTimesOutThenSeesTheEnd) {
   channel.Finish(r);
   EXPECT_TRUE(channel.WaitDone(std::chrono::milliseconds(0)));
   EXPECT_EQ(channel.result().text, "a");
+  EXPECT_EQ(channel.Next(), std::nullopt);  // the pieces were dropped: the result holds them
 }
 
 TEST(Scheduler, PromptWithoutRoomWaitsForItWithoutCountingAPreemption) {
@@ -371,9 +372,14 @@ TEST(Scheduler, CancelledRequestsFreeTheirSequences) {
   Collect(*waiting);
   EXPECT_LT(running->result().completion_tokens, 1000000);
   EXPECT_EQ(waiting->result().completion_tokens, 0);
+  EXPECT_TRUE(running->result().cancelled);
+  EXPECT_TRUE(waiting->result().cancelled);
   auto after = std::make_shared<GenerationChannel>();
   ASSERT_TRUE(s.Submit(Request({5}, 2), after));
   EXPECT_EQ(Collect(*after).text, Expected(5, 2));
+  EXPECT_FALSE(after->result().cancelled);
+  after->Cancel();  // after its end: the answer stands
+  EXPECT_FALSE(after->result().cancelled);
   EXPECT_EQ(exec.live_sequences(), 0);
 }
 
