@@ -334,17 +334,23 @@ def episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
     for d in rng.sample(pool, max(0, min(len(pool), n_chunks - len(first["docs"])))):
         groups.append([d])
     rng.shuffle(groups)
-    present = {d for g in groups for d in g}
+    order = [d for g in groups for d in g]
+    questions = ask_more(rng, first, order, n_questions, people, companies, docs_of_company, kinds)
+    return [docs[d] for d in order], questions
+
+
+def ask_more(rng, first, order, n_questions, people, companies, docs_of_company, kinds):
+    """`first` and up to n_questions - 1 further questions of `kinds` answerable from the
+    documents `order` (prompt order), their hops by chunk index."""
     questions, tries = [first], 0
     while len(questions) < n_questions and tries < 80:
         tries += 1
         q = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company, TRAIN_FACTS)
-        if q and all(d in present for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
+        if q and all(d in order for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
             questions.append(q)
-    order = [d for g in groups for d in g]
     for q in questions:
         q["hops"] = [(order.index(d), value, subject) for d, value, subject in q["hops"]]
-    return [docs[d] for d in order], questions
+    return questions
 
 
 def namesakes(rng, seed, n_people):
@@ -386,15 +392,7 @@ def retrieval_episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
     groups = [sorted(g) for g in groups.values()]
     rng.shuffle(groups)
     order = [d for g in groups for d in g]
-    questions, tries = [first], 0
-    while len(questions) < n_questions and tries < 80:
-        tries += 1
-        q = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company, TRAIN_FACTS)
-        if q and all(d in order for d in q["docs"]) and q["question"] not in [x["question"] for x in questions]:
-            questions.append(q)
-    for q in questions:
-        q["hops"] = [(order.index(d), value, subject) for d, value, subject in q["hops"]]
-    return [docs[d] for d in order], questions
+    return [docs[d] for d in order], ask_more(rng, first, order, n_questions, people, companies, docs_of_company, kinds)
 
 
 def binding_episode(rng, seed, n_people, n_questions, n_facts):
