@@ -27,9 +27,9 @@ DEMO_COLLECTION ?= $(BUILD_DIR)/demo-collection
 DEMO_QUESTIONS := "Where does Julia Oyelaran live?" "Where is the company that Oswald Pellegrini works for based?" "Who is older, Pavel Petrov or Oswald Pellegrini?"
 
 run: build
-	$(BUILD_DIR)/kvfuse ingest -m models/demo.gguf -c $(DEMO_COLLECTION) models/demo-world/corpus
+	$(BUILD_DIR)/kvfuse ingest -m models/demo.gguf --collection $(DEMO_COLLECTION) models/demo-world/corpus
 	@for q in $(DEMO_QUESTIONS); do echo; echo "== $$q"; \
-	  $(BUILD_DIR)/kvfuse ask -m models/demo.gguf -c $(DEMO_COLLECTION) --compare "$$q" || exit 1; done
+	  $(BUILD_DIR)/kvfuse ask -m models/demo.gguf --collection $(DEMO_COLLECTION) --compare "$$q" || exit 1; done
 	@echo; $(BUILD_DIR)/kvfuse eval-qa -m models/demo.gguf -n 100
 
 test: build

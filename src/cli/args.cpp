@@ -7,18 +7,47 @@ namespace kvfuse::cli {
 using util::Result;
 using util::Status;
 
+namespace {
+
+// llama.cpp's (and llama-server's) spellings of the options kvfuse shares with it.
+constexpr LongSpelling kLongSpellings[] = {
+    {"--model", "-m"}, {"--ctx-size", "-c"}, {"--threads", "-t"}, {"--parallel", "-np"}, {"--file", "-f"},
+};
+
+// The option `a` names for a command that takes these options: its short name when `a` is
+// a long spelling of one of them, else `a` itself.
+std::string OptionName(const std::string& a, const std::set<std::string>& value_options,
+                       const std::set<std::string>& flag_options) {
+  for (const LongSpelling& s : kLongSpellings) {
+    const std::string option(s.option);
+    if (a == s.name && (value_options.count(option) || flag_options.count(option))) return option;
+  }
+  return a;
+}
+
+}  // namespace
+
+std::span<const LongSpelling> LongSpellings() { return kLongSpellings; }
+
+std::string LongSpellingsHelp() {
+  std::string text;
+  for (const LongSpelling& s : kLongSpellings)
+    text += (text.empty() ? "" : ", ") + std::string(s.name) + " = " + std::string(s.option);
+  return text;
+}
+
 Result<Args> Args::Parse(int argc, char** argv, const std::set<std::string>& value_options,
                          const std::set<std::string>& flag_options) {
   Args args;
   for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
+    const std::string a = OptionName(argv[i], value_options, flag_options);
     if (value_options.count(a)) {
-      if (i + 1 >= argc) return Status::Error("option " + a + " needs a value");
+      if (i + 1 >= argc) return Status::InvalidArgument(std::string("option ") + argv[i] + " needs a value");
       args.values_[a] = argv[++i];
     } else if (flag_options.count(a)) {
       args.flags_.insert(a);
     } else if (a.size() > 1 && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) {
-      return Status::Error("unknown option " + a);
+      return Status::InvalidArgument("unknown option " + a);
     } else {
       args.positional_.push_back(a);
     }
@@ -37,7 +66,7 @@ Result<long long> Args::GetInt(const std::string& name, long long fallback) cons
   char* end = nullptr;
   const long long v = std::strtoll(it->second.c_str(), &end, 10);
   if (end == it->second.c_str() || *end != '\0')
-    return Status::Error("option " + name + " expects an integer, got '" + it->second + "'");
+    return Status::InvalidArgument("option " + name + " expects an integer, got '" + it->second + "'");
   return v;
 }
 
@@ -47,7 +76,7 @@ Result<double> Args::GetFloat(const std::string& name, double fallback) const {
   char* end = nullptr;
   const double v = std::strtod(it->second.c_str(), &end);
   if (end == it->second.c_str() || *end != '\0')
-    return Status::Error("option " + name + " expects a number, got '" + it->second + "'");
+    return Status::InvalidArgument("option " + name + " expects a number, got '" + it->second + "'");
   return v;
 }
 

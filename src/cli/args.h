@@ -1,19 +1,33 @@
 // A small command-line parser for the kvfuse subcommands: "-x VALUE", "--name VALUE",
-// flags, and positional arguments. Unknown options are errors.
+// flags, and positional arguments. Unknown options are errors. llama.cpp's long spellings
+// ("--model" for "-m", see LongSpellings) are the same option as the short one wherever a
+// command takes the short one; the parsed Args know only the short one.
 #pragma once
 
 #include <map>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/status.h"
 
 namespace kvfuse::cli {
 
+// A long spelling and the option it names, e.g. {"--model", "-m"}.
+struct LongSpelling {
+  std::string_view name;
+  std::string_view option;
+};
+std::span<const LongSpelling> LongSpellings();
+// "--model = -m, --ctx-size = -c, ..." for usage texts.
+std::string LongSpellingsHelp();
+
 class Args {
  public:
-  // value_options: options that take a value (e.g. {"-m", "--model"}); flag_options: not.
+  // value_options: options that take a value (e.g. {"-m", "-t"}); flag_options: not. Each
+  // given by its short name: its long spelling (LongSpellings) is accepted with it.
   static util::Result<Args> Parse(int argc, char** argv, const std::set<std::string>& value_options,
                                   const std::set<std::string>& flag_options);
 

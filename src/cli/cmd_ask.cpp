@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <set>
 
+#include "cli/collection_flag.h"
 #include "cli/commands.h"
 #include "cli/fusion_flags.h"
 #include "engine/generate_sync.h"
@@ -53,12 +54,14 @@ std::vector<std::string> PrintHits(const rag::Collection& collection, const std:
 }  // namespace
 
 int AskCommand(int argc, char** argv) {
-  std::set<std::string> value_options = {"-m", "-c", "-t", "-k", "-n", "--mode", "--system", "--ctx", "--dense-weight"};
+  std::set<std::string> value_options = {"-m", "--collection", "-c", "-t", "-k", "-n", "--mode", "--system",
+                                         "--dense-weight"};
   value_options.merge(FusionKnobFlags());
   auto args = Args::Parse(argc, argv, value_options, {"--compare"});
   if (!args.ok()) return Fail(args.status().message());
-  const std::string dir = args->Get("-c");
-  if (dir.empty()) return Fail("a collection directory is required (-c DIR)");
+  auto collection_dir = CollectionDir(args.value(), /*takes_context=*/true);  // refuses "-c DIR"
+  if (!collection_dir.ok()) return Fail(collection_dir.status().message());
+  const std::string dir = collection_dir.value();
   if (args->positional().size() != 1) return Fail("give exactly one question (quote it)");
   const std::string question = args->positional()[0];
   auto k = args->GetInt("-k", 6);
@@ -72,13 +75,14 @@ int AskCommand(int argc, char** argv) {
   const auto mode = engine::ParseFusionMode(args->Get("--mode", engine::FusionModeName(engine::kDefaultReuseMode)));
   if (!mode) return Fail(std::string("--mode must be ") + engine::FusionModeList());
 
+  if (const util::Status st = CheckIngested(dir); !st.ok()) return Fail(st.message());
   auto collection = rag::Collection::Open(dir);
   if (!collection.ok()) return Fail(collection.status().message());
-  if (collection->n_chunks() == 0) return Fail(dir + " holds no documents: run kvfuse ingest -c " + dir + " first");
+  if (collection->n_chunks() == 0)
+    return Fail(dir + " holds no documents: run kvfuse ingest --collection " + dir + " first");
   Args engine_args = args.value();
   engine_args.Set("--store", collection->kv_dir());
-  engine_args.Set("-c", args->Get("--ctx", "4096"));  // -c names the collection here
-  auto engine = LoadEngine(engine_args, 0);
+  auto engine = LoadEngine(engine_args, 4096);
   if (!engine.ok()) return Fail(engine.status().message());
   engine::Engine& e = *engine.value();
   if (!e.tokenizer()) return Fail("cannot tokenize: " + e.tokenizer_error());

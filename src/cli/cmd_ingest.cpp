@@ -2,6 +2,7 @@
 // pre-computed into the collection's chunk store.
 #include <cstdio>
 
+#include "cli/collection_flag.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "engine/rag_prompt.h"
@@ -11,12 +12,13 @@ namespace kvfuse::cli {
 
 int IngestCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv,
-                          {"-m", "-c", "-t", "--chunk-tokens", "--overlap", "--min-tokens", "--embed-layer",
-                           "--max-file-mb"},
+                          {"-m", "--collection", "-c", "-t", "--chunk-tokens", "--overlap", "--min-tokens",
+                           "--embed-layer", "--max-file-mb"},
                           {"--no-warm"});
   if (!args.ok()) return Fail(args.status().message());
-  const std::string dir = args->Get("-c");
-  if (dir.empty()) return Fail("a collection directory is required (-c DIR)");
+  auto collection_dir = CollectionDir(args.value(), /*takes_context=*/false);  // refuses the old "-c DIR"
+  if (!collection_dir.ok()) return Fail(collection_dir.status().message());
+  const std::string dir = collection_dir.value();
   if (args->positional().empty()) return Fail("nothing to ingest: give files or directories");
   rag::ChunkOptions chunking;
   auto max_tokens = args->GetInt("--chunk-tokens", chunking.max_tokens);
@@ -39,7 +41,7 @@ int IngestCommand(int argc, char** argv) {
   if (!collection.ok()) return Fail(collection.status().message());
   Args engine_args = args.value();
   engine_args.Set("--store", collection->kv_dir());
-  engine_args.Set("-c", std::to_string(2 * chunking.max_tokens + 64));  // -c names the collection here
+  engine_args.Set("-c", std::to_string(2 * chunking.max_tokens + 64));  // room for one chunk and its prefix
   auto engine = LoadEngine(engine_args, 0);
   if (!engine.ok()) return Fail(engine.status().message());
   engine::Engine& e = *engine.value();

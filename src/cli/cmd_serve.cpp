@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/collection_flag.h"
 #include "cli/commands.h"
 #include "server/server.h"
 
@@ -19,6 +20,7 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   server::ServerOptions o;
   o.engine.model_path = args.Get("-m");
   if (o.engine.model_path.empty()) return util::Status::InvalidArgument("a model is required (-m FILE.gguf)");
+  o.model_alias = args.Get("--alias");
   util::Status error;
   auto read = [&](const char* name, long long fallback, long long lo, long long hi) -> long long {
     auto v = args.GetInt(name, fallback);
@@ -43,8 +45,12 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   o.host = args.Get("--host", "127.0.0.1");
   o.api_key = args.Get("--api-key");
   std::stringstream dirs(args.Get("--collection"));
-  for (std::string d; std::getline(dirs, d, ',');)
-    if (!d.empty()) o.collections.push_back(d);
+  for (std::string d; std::getline(dirs, d, ',');) {
+    if (d.empty()) continue;
+    // Before the model loads, and never an empty collection in place of a mistyped one.
+    KVFUSE_RETURN_IF_ERROR(CheckIngested(d));
+    o.collections.push_back(d);
+  }
   // Chunk KV is content-addressed: by default the first collection's store, pre-computed at
   // ingest, serves every request.
   o.engine.chunk_store_dir = args.Get("--store");
@@ -58,9 +64,11 @@ int ServeCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv,
                           {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
                            "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens",
-                           "--read-timeout", "--max-waiting-per-client", "--shutdown-timeout"},
-                          {});
+                           "--read-timeout", "--max-waiting-per-client", "--shutdown-timeout", "--alias"},
+                          {"--metrics"});  // --metrics: llama-server's switch; /metrics is always on
   if (!args.ok()) return Fail(args.status().message());
+  if (!args->positional().empty())  // e.g. a model given without -m
+    return Fail("serve takes options only, not '" + args->positional()[0] + "' (a model: -m FILE.gguf)");
   auto options = ServeOptions(args.value());
   if (!options.ok()) return Fail(options.status().message());
   const server::ServerOptions& o = options.value();
@@ -81,7 +89,7 @@ int ServeCommand(int argc, char** argv) {
                o.engine.model_path.c_str());
   if (!srv.WaitReady()) {
     srv.Stop();
-    return Fail("the model failed to load");
+    return Fail(srv.load_error());  // names the file and the reason
   }
   std::fprintf(stderr, "kvfuse: model ready\n");
   int sig = 0;

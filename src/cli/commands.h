@@ -26,7 +26,8 @@ int Fail(const std::string& message);
 
 namespace kvfuse::cli {
 
-// Loads the engine from "-m" with "-t" threads and "-c" context slots.
+// Loads the engine from "-m" with "-t" threads and "-c" context slots (default_ctx when not
+// given); a load error keeps the loader's message, which names the file and the reason.
 util::Result<std::unique_ptr<engine::Engine>> LoadEngine(const Args& args, int default_ctx);
 
 }  // namespace kvfuse::cli

@@ -1,41 +1,102 @@
+// The kvfuse command: dispatch to a subcommand, `kvfuse --version`, and the usage texts
+// (`kvfuse --help`, `kvfuse <command> --help`), all made from the one table below.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "cli/args.h"
 #include "cli/bench/bench_commands.h"
 #include "cli/commands.h"
+#include "cli/version.h"
 
 namespace {
 
-const char* kUsage =
-    "usage: kvfuse <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run         generate text:   kvfuse run -m M.gguf -p TEXT -n N [--temp T --top-k K\n"
-    "              --top-p P --seed S -t THREADS -c CTX] [--chat [--system TEXT]]\n"
-    "  perplexity  llama.cpp-style perplexity: kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]\n"
-    "  bench       prompt/generation speed: kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]\n"
-    "  bench-rag   RAG time to first token per fusion mode: kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
-    "              [--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S] [--store DIR] [--json]\n"
-    "  eval-qa     demo-world QA accuracy per fusion mode: kvfuse eval-qa -m models/demo.gguf\n"
-    "              [--world DIR] [--mode all|MODE[,MODE...]] [-n N] [--chunks K] [--split all|validation|test]\n"
-    "              [--seed S] [--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S] [--e2e COLLECTION [-k K]]\n"
-    "              [--sweep] [--plot FILE.svg] [--answers FILE.jsonl] [--json]\n"
-    "  ingest      documents into a collection: kvfuse ingest -m M.gguf -c DIR PATH... [--chunk-tokens N\n"
-    "              --overlap N --min-tokens N --embed-layer L --max-file-mb MB --no-warm -t THREADS]\n"
-    "  ask         answer from a collection: kvfuse ask -m M.gguf -c DIR \"QUESTION\" [-k K] [--mode M]\n"
-    "              [-n N] [--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S] [--dense-weight W] [--system TEXT]\n"
-    "              [--ctx CTX] [--compare]\n"
-    "  serve       OpenAI-compatible server: kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS\n"
-    "              --batch-tokens N --api-key KEY --collection DIR[,DIR] --store DIR (default: DIR/kv of the\n"
-    "              first collection) --max-body BYTES\n"
-    "              --max-tokens N --timeout S --queue N -t THREADS --read-timeout S --max-waiting-per-client N\n"
-    "              --shutdown-timeout S (running requests' time to finish on SIGTERM/SIGINT, default 5)]\n"
-    "  bench-serve serving benchmark against a running server: kvfuse bench-serve --port P [--api kvfuse|openai]\n"
-    "              [--host H -r REQUESTS --rates 0.5,1,2 -n TOKENS --chunks K --chunk-words W --pool N\n"
-    "              --mode M --seed S --duration S --api-key KEY --json]\n"
-    "  tokenize    text to token ids: kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos]\n"
-    "  inspect     list GGUF metadata and tensors: kvfuse inspect M.gguf\n";
+struct Command {
+  const char* name;
+  int (*run)(int argc, char** argv);
+  const char* summary;
+  const char* synopsis;  // lines after the first are continuations
+};
+
+const Command kCommands[] = {
+    {"run", kvfuse::cli::RunCommand, "generate text",
+     "kvfuse run -m M.gguf -p TEXT -n N [--temp T --top-k K --top-p P --seed S -t THREADS -c CTX]\n"
+     "[--chat [--system TEXT]]"},
+    {"perplexity", kvfuse::cli::PerplexityCommand, "llama.cpp-style perplexity",
+     "kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]"},
+    {"bench", kvfuse::cli::BenchCommand, "prompt/generation speed",
+     "kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]"},
+    {"bench-rag", kvfuse::cli::BenchRagCommand, "RAG time to first token per fusion mode",
+     "kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
+     "[--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S] [--store DIR] [--json]"},
+    {"eval-qa", kvfuse::cli::EvalQaCommand, "demo-world QA accuracy per fusion mode",
+     "kvfuse eval-qa -m models/demo.gguf\n"
+     "[--world DIR] [--mode all|MODE[,MODE...]] [-n N] [--chunks K] [--split all|validation|test]\n"
+     "[--seed S] [--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S]\n"
+     "[--e2e COLLECTION [-k K]] [--sweep] [--plot FILE.svg] [--answers FILE.jsonl] [--json]"},
+    {"ingest", kvfuse::cli::IngestCommand, "documents into a collection",
+     "kvfuse ingest -m M.gguf --collection DIR PATH... [--chunk-tokens N\n"
+     "--overlap N --min-tokens N --embed-layer L --max-file-mb MB --no-warm -t THREADS]\n"
+     "(the context is sized from --chunk-tokens)"},
+    {"ask", kvfuse::cli::AskCommand, "answer from a collection",
+     "kvfuse ask -m M.gguf --collection DIR \"QUESTION\" [-k K] [--mode M] [-n N]\n"
+     "[--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S] [--dense-weight W]\n"
+     "[--system TEXT] [-c CTX (default 4096)] [-t THREADS] [--compare]"},
+    {"serve", kvfuse::cli::ServeCommand, "OpenAI-compatible server",
+     "kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS -t THREADS\n"
+     "--alias NAME (the model id of /v1/models and of every answer; default: the file's name)\n"
+     "--collection DIR[,DIR] (each made by kvfuse ingest) --store DIR (default: DIR/kv of the first collection)\n"
+     "--batch-tokens N --api-key KEY --max-body BYTES --max-tokens N --timeout S --queue N\n"
+     "--read-timeout S --max-waiting-per-client N\n"
+     "--shutdown-timeout S (running requests' time to finish on SIGTERM/SIGINT, default 5)\n"
+     "--metrics (accepted, as llama-server's: /metrics is always on)]"},
+    {"bench-serve", kvfuse::cli::BenchServeCommand, "serving benchmark against a running server",
+     "kvfuse bench-serve --port P [--api kvfuse|openai]\n"
+     "[--host H -r REQUESTS --rates 0.5,1,2 -n TOKENS --chunks K --chunk-words W --pool N\n"
+     "--mode M --seed S --duration S --api-key KEY --json]"},
+    {"tokenize", kvfuse::cli::TokenizeCommand, "text to token ids",
+     "kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos] [--stats]"},
+    {"inspect", kvfuse::cli::InspectCommand, "list GGUF metadata and tensors", "kvfuse inspect M.gguf"},
+};
+
+// `synopsis` with its continuation lines indented by `indent` spaces.
+std::string Indented(const char* synopsis, size_t indent) {
+  std::string text;
+  for (const char* p = synopsis; *p; ++p) text += *p == '\n' ? "\n" + std::string(indent, ' ') : std::string(1, *p);
+  return text + "\n";
+}
+
+std::string Footer() {
+  return "\n-c is the context size in every command, as in llama.cpp; a collection is --collection DIR.\n"
+         "llama.cpp's long spellings: " + kvfuse::cli::LongSpellingsHelp() + ".\n";
+}
+
+std::string Usage() {
+  std::string text = "usage: kvfuse <command> [options]   (kvfuse <command> --help; kvfuse --version)\n\ncommands:\n";
+  for (const Command& c : kCommands) {
+    char head[96];
+    std::snprintf(head, sizeof head, "  %-11s %s: ", c.name, c.summary);
+    text += head + Indented(c.synopsis, 14);
+  }
+  return text + Footer();
+}
+
+std::string CommandHelp(const Command& c) {
+  return "kvfuse " + std::string(c.name) + ": " + c.summary + "\n\nusage: " + Indented(c.synopsis, 9) + Footer();
+}
+
+const Command* FindCommand(const std::string& name) {
+  for (const Command& c : kCommands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+int Print(const std::string& text, FILE* to, int exit_code) {
+  std::fputs(text.c_str(), to);
+  return exit_code;
+}
+
+bool IsHelp(const char* a) { return !std::strcmp(a, "-h") || !std::strcmp(a, "--help"); }
 
 }  // namespace
 
@@ -49,22 +110,21 @@ int Fail(const std::string& message) {
 }  // namespace kvfuse::cli
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 1 : 0;
+  const std::string version = std::string("kvfuse ") + kvfuse::cli::kVersion + "\n";
+  if (argc < 2) return Print(Usage(), stderr, 1);
+  const std::string first = argv[1];
+  if (IsHelp(argv[1])) return Print(Usage(), stdout, 0);
+  if (first == "--version" || first == "version") return Print(version, stdout, 0);
+  if (first == "help") {  // kvfuse help [COMMAND]
+    const Command* c = argc > 2 ? FindCommand(argv[2]) : nullptr;
+    if (argc > 2 && !c) return Print("error: unknown command '" + std::string(argv[2]) + "'\n\n" + Usage(), stderr, 1);
+    return Print(c ? CommandHelp(*c) : Usage(), stdout, 0);
   }
-  const std::string command = argv[1];
-  if (command == "run") return kvfuse::cli::RunCommand(argc - 2, argv + 2);
-  if (command == "perplexity") return kvfuse::cli::PerplexityCommand(argc - 2, argv + 2);
-  if (command == "bench") return kvfuse::cli::BenchCommand(argc - 2, argv + 2);
-  if (command == "bench-rag") return kvfuse::cli::BenchRagCommand(argc - 2, argv + 2);
-  if (command == "eval-qa") return kvfuse::cli::EvalQaCommand(argc - 2, argv + 2);
-  if (command == "ingest") return kvfuse::cli::IngestCommand(argc - 2, argv + 2);
-  if (command == "ask") return kvfuse::cli::AskCommand(argc - 2, argv + 2);
-  if (command == "serve") return kvfuse::cli::ServeCommand(argc - 2, argv + 2);
-  if (command == "bench-serve") return kvfuse::cli::BenchServeCommand(argc - 2, argv + 2);
-  if (command == "tokenize") return kvfuse::cli::TokenizeCommand(argc - 2, argv + 2);
-  if (command == "inspect") return kvfuse::cli::InspectCommand(argc - 2, argv + 2);
-  std::fprintf(stderr, "error: unknown command '%s'\n\n%s", command.c_str(), kUsage);
-  return 1;
+  const Command* command = FindCommand(first);
+  if (!command) return Print("error: unknown command '" + first + "'\n\n" + Usage(), stderr, 1);
+  for (int i = 2; i < argc; ++i) {
+    if (IsHelp(argv[i])) return Print(CommandHelp(*command), stdout, 0);
+    if (!std::strcmp(argv[i], "--version")) return Print(version, stdout, 0);
+  }
+  return command->run(argc - 2, argv + 2);
 }

@@ -54,7 +54,7 @@ Result<Collection> Collection::Open(const std::string& dir, const OpenOptions& o
 
 Result<Collection> Collection::SetAside(Collection c, const ManifestRead& m, const OpenOptions& options) {
   if (m.state != StoredFileState::kDamaged && m.state != StoredFileState::kOutdated) return m.error;
-  const std::string rebuild = "kvfuse ingest -c " + c.dir_ + " <your documents>";
+  const std::string rebuild = "kvfuse ingest -m MODEL --collection " + c.dir_ + " <your documents>";
   if (!options.rebuild_damaged)
     return Status::Error(m.error.message() + ": the collection cannot be used; run " + rebuild +
                          " to rebuild it (the chunk KV in " + c.kv_dir() + " is kept)");

@@ -43,7 +43,8 @@ void Server::Load() {
     if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
     collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
   }
-  model_name_ = std::filesystem::path(options_.engine.model_path).filename().string();
+  model_name_ = options_.model_alias.empty() ? std::filesystem::path(options_.engine.model_path).filename().string()
+                                             : options_.model_alias;
   system_fingerprint_ = SystemFingerprint(engine_->model_fingerprint());
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   scheduler_ = &engine_->StartScheduler(

@@ -35,6 +35,7 @@ class GuardedHttpServer;
 
 struct ServerOptions {
   engine::EngineOptions engine;
+  std::string model_alias;         // the model id of /v1/models and of answers; empty: the file's name
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see Server::port())
   std::string api_key;             // empty: no authentication
@@ -73,6 +74,8 @@ class Server {
   bool ready() const { return ready_; }
   // Waits until the model is loaded (or failed to); false on failure.
   bool WaitReady();
+  // Once WaitReady returned false: why (the model's or a collection's error, which names the file).
+  const std::string& load_error() const { return load_error_; }
 
  private:
   void Load();

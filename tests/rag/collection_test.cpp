@@ -244,7 +244,7 @@ TEST_F(CollectionTest, EditedManifestIsNeverServedAndReingestRebuildsIt) {
   ASSERT_FALSE(served.ok());
   EXPECT_EQ(served.status().message(),
             dir + "/collection.json is damaged (checksum mismatch: it was changed after kvfuse wrote it): the "
-                  "collection cannot be used; run kvfuse ingest -c " + dir + " <your documents> to rebuild it (the "
+                  "collection cannot be used; run kvfuse ingest -m MODEL --collection " + dir + " <your documents> to rebuild it (the "
                   "chunk KV in " + dir + "/kv is kept)");
 
   testing::internal::CaptureStderr();
@@ -283,7 +283,7 @@ TEST_F(CollectionTest, ManifestsOfOtherVersionsAreClearErrors) {
   auto old = Collection::Open(dir);
   ASSERT_FALSE(old.ok());
   EXPECT_EQ(old.status().message(), dir + "/collection.json: collection format version 1 is older than this kvfuse "
-                                          "reads (2): the collection cannot be used; run kvfuse ingest -c " + dir +
+                                          "reads (2): the collection cannot be used; run kvfuse ingest -m MODEL --collection " + dir +
                                           " <your documents> to rebuild it (the chunk KV in " + dir + "/kv is kept)");
   testing::internal::CaptureStderr();
   auto rebuilt = Collection::Open(dir, OpenOptions{.rebuild_damaged = true});

@@ -13,7 +13,7 @@ util::Result<RetrievedPrompts> RetrievePrompts(engine::Engine& e, const std::str
   auto collection = rag::Collection::Open(collection_dir);
   if (!collection.ok()) return collection.status();
   if (collection->n_chunks() == 0)
-    return util::Status::InvalidArgument(collection_dir + " holds no documents: kvfuse ingest -m MODEL -c " +
+    return util::Status::InvalidArgument(collection_dir + " holds no documents: kvfuse ingest -m MODEL --collection " +
                                          collection_dir + " models/demo-world/corpus first");
   const rag::QueryEmbedder embedder{
       e.model_fingerprint(), [&e](const std::string& text, int32_t layer) { return e.EmbedText(text, layer); }};

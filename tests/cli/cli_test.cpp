@@ -1,0 +1,174 @@
+// The `kvfuse` command as users type it: --version, every command's --help, llama.cpp's long
+// spellings, -c as the context size everywhere (a collection is --collection), and load
+// errors that name the file and the reason.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/version.h"
+#include "kvfuse_process.h"
+#include "model_gen/test_model_file.h"
+
+namespace kvfuse::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Runs `kvfuse ARGS...` to its end; its exit code (-1: no exit within 10 s) and output.
+std::pair<int, std::string> RunKvfuse(const std::vector<std::string>& args) {
+  KvfuseProcess p(args);
+  const std::optional<int> code = p.AwaitExit();
+  return {code.value_or(-1), p.output()};
+}
+
+std::string TinyModel() {
+  auto path = tools::TestModelFile("tiny", "f32", 5);
+  EXPECT_TRUE(path.ok()) << path.status().message();
+  return path.ok() ? path.value() : "";
+}
+
+// A fresh directory of this test process.
+std::string TestDir(const std::string& name) {
+  const std::string dir = std::string(KVFUSE_TEST_TMP) + "/cli-" + std::to_string(::getpid()) + "-" + name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// The body of GET `path` from 127.0.0.1:port (HTTP/1.0: the server closes when done).
+std::string HttpGetBody(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) response.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+const std::vector<std::string> kCommands = {"run",    "perplexity", "bench", "bench-rag", "eval-qa", "ingest",
+                                            "ask",    "serve", "bench-serve", "tokenize", "inspect"};
+
+TEST(Cli, VersionPrintsTheVersion) {
+  const std::string expected = std::string("kvfuse ") + kVersion + "\n";
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--version"}, {"version"}, {"serve", "--version"}}) {
+    const auto [code, out] = RunKvfuse(args);
+    EXPECT_EQ(code, 0) << args[0];
+    EXPECT_EQ(out, expected) << args[0];
+  }
+}
+
+TEST(Cli, EveryCommandHasHelpFromTheOneUsageText) {
+  const auto [usage_code, usage] = RunKvfuse({"--help"});
+  ASSERT_EQ(usage_code, 0);
+  for (const std::string& command : kCommands) {
+    for (const char* flag : {"--help", "-h"}) {
+      const auto [code, out] = RunKvfuse({command, flag});
+      EXPECT_EQ(code, 0) << command << " " << flag << ": " << out;
+      EXPECT_EQ(out.rfind("kvfuse " + command + ": ", 0), 0u) << out;
+      const size_t at = out.find("usage: kvfuse " + command + " ");
+      ASSERT_NE(at, std::string::npos) << out;
+      const std::string synopsis = out.substr(at + 7, out.find('\n', at) - at - 7);
+      EXPECT_NE(usage.find(synopsis), std::string::npos) << "not in kvfuse --help: " << synopsis;
+    }
+  }
+  EXPECT_EQ(RunKvfuse({"help", "ask"}).second, RunKvfuse({"ask", "--help"}).second);
+  const auto [unknown_code, unknown] = RunKvfuse({"no-such-command", "--help"});
+  EXPECT_EQ(unknown_code, 1);
+  EXPECT_NE(unknown.find("unknown command 'no-such-command'"), std::string::npos) << unknown;
+}
+
+TEST(Cli, ServeTakesLlamaServerLongSpellings) {
+  KvfuseProcess serve({"serve", "--model", TinyModel(), "--port", "0", "--ctx-size", "256", "--threads", "1",
+                       "--parallel", "1", "--alias", "my-alias", "--metrics"});
+  ASSERT_TRUE(serve.AwaitOutput("model ready", std::chrono::seconds(20))) << serve.output();
+  const size_t at = serve.output().find("listening on http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << serve.output();
+  const int port = std::atoi(serve.output().c_str() + at + 30);
+  const nlohmann::json models = nlohmann::json::parse(HttpGetBody(port, "/v1/models"), nullptr, false);
+  ASSERT_TRUE(models.contains("data") && models["data"].size() == 1) << models.dump();
+  EXPECT_EQ(models["data"][0]["id"], "my-alias");
+  EXPECT_EQ(models["data"][0]["meta"]["n_ctx"], 256);
+  ASSERT_EQ(::kill(serve.pid(), SIGTERM), 0);
+  EXPECT_EQ(serve.AwaitExit(), 0) << serve.output();
+}
+
+TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
+  const std::string model = TinyModel();
+  const auto [short_code, short_out] = RunKvfuse({"tokenize", "-m", model, "--ids", "hello world"});
+  const auto [long_code, long_out] = RunKvfuse({"tokenize", "--model", model, "--ids", "hello world"});
+  EXPECT_EQ(short_code, 0) << short_out;
+  EXPECT_EQ(long_code, 0) << long_out;
+  EXPECT_EQ(long_out, short_out);
+  const auto [code, out] = RunKvfuse({"bench-serve", "--model", model});  // bench-serve takes no -m
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("unknown option --model"), std::string::npos) << out;
+}
+
+TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {
+  const std::string dir = TestDir("dash-c") + "/collection";
+  const std::string model = TinyModel();
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"ingest", "-m", model, "-c", dir, KVFUSE_TEST_DATA}, {"ask", "-m", model, "-c", dir, "question?"}}) {
+    const auto [code, out] = RunKvfuse(args);
+    EXPECT_EQ(code, 1) << args[0];
+    EXPECT_NE(out.find("-c is the context size"), std::string::npos) << out;
+    EXPECT_NE(out.find("--collection DIR"), std::string::npos) << out;
+  }
+  EXPECT_FALSE(fs::exists(dir)) << "a refused -c DIR still made the collection";
+  // ask takes -c as its context: the error is then about the collection, not -c.
+  const auto [ask_code, ask_out] = RunKvfuse({"ask", "-m", model, "-c", "512", "--collection", dir, "question?"});
+  EXPECT_EQ(ask_code, 1);
+  EXPECT_NE(ask_out.find("no collection at " + dir), std::string::npos) << ask_out;
+  const auto [run_code, run_out] = RunKvfuse({"run", "-m", model, "-p", "hi", "--ctx-size", "0"});
+  EXPECT_EQ(run_code, 1);
+  EXPECT_NE(run_out.find("-c must be"), std::string::npos) << run_out;
+}
+
+TEST(Cli, AMissingModelIsNamedWithTheReason) {
+  const std::string missing = TestDir("missing-model") + "/no-such-model.gguf";
+  const std::string reason = missing + ": cannot open: " + std::strerror(ENOENT);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"run", "-m", missing, "-p", "hi"}, {"serve", "--model", missing, "--port", "0"}}) {
+    const auto [code, out] = RunKvfuse(args);
+    EXPECT_EQ(code, 1) << args[0];
+    EXPECT_NE(out.find("error: " + reason), std::string::npos) << out;
+  }
+}
+
+TEST(Cli, ServeRefusesACollectionThatWasNeverIngested) {
+  const std::string base = TestDir("missing-collection");
+  const std::string typo = base + "/typo";
+  for (const std::string& dir : {typo, base}) {  // no such directory; a directory without collection.json
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"serve", "-m", TinyModel(), "--port", "0", "--collection", dir},
+             {"ask", "-m", TinyModel(), "--collection", dir, "question?"}}) {
+      const auto [code, out] = RunKvfuse(args);
+      EXPECT_EQ(code, 1) << out;
+      EXPECT_NE(out.find("error: no collection at " + dir), std::string::npos) << out;
+      EXPECT_NE(out.find("kvfuse ingest -m MODEL.gguf --collection " + dir), std::string::npos) << out;
+      EXPECT_EQ(out.find("listening"), std::string::npos) << "serve started: " << out;
+    }
+  }
+  EXPECT_FALSE(fs::exists(typo)) << "an empty collection was made in place of a mistyped one";
+}
+
+}  // namespace
+}  // namespace kvfuse::cli
