@@ -59,6 +59,19 @@ eval-qa full: single 18%, multi 22%, coreference 100%). Then, with --aim-weight 
      seeds 7, 8 and 9 pooled: full single-hop 97.0%, multi-hop 66.7%; naive 96.0%, 70.7% (G on
      seed 7: full 92.9%, 58.0%; naive 31.3%, 28.0%). The exports after 60 and 66 minutes scored
      within a few questions of it; the one after 15 minutes already reached naive 83.8%, 76.0%.
+     It kept G's trouble with prompts as retrieval builds them: end to end (`eval-qa --e2e`,
+     validation half) full answered 51.5% of single-hop questions, mostly with the value of a
+     person sharing the asked one's first or last name.
+  I  --resume H --stages searchmix --block-share 0.5 --lr 5e-4 --threads 1 (world.retrieval_episode
+     half the time), stopped after its export at 520 steps: e2e full single-hop 61.6%;
+  J  --resume I's export, the same plus the comparison copy aims (aims_of_copy), its export
+     after 481 steps: e2e 65.7%;
+  K  --resume J's export, the same plus the first-name aims (bind, layer 1), --minutes 62,
+     --export-minutes 15: its export after 1,785 steps is the bundled models/demo.gguf, chosen
+     on the validation half (e2e full single / multi-hop 88.9% / 46.0%, query 90.9% / 44.0%;
+     the last export, 2,483 steps, 91.9% / 42.0% and query 91.9% / 36.0%). Gold-prompt
+     coreference fell meanwhile (H 98.1%, K 70.4%: the model answers a job or pet that is in no
+     chunk); end to end it stayed near 55%.
 Stages end by the clock or by the loss, so runs are reproducible in what they do, not bit for
 bit.
 """
