@@ -42,7 +42,7 @@ void Server::AddCompletionRoutes() {
 
 std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name, const std::string& query, int k) {
   const auto it = collections_.find(name);
-  if (it == collections_.end()) return ApiError{404, "no collection '" + name + "' on this server", "not_found_error", "collection"};
+  if (it == collections_.end()) return ApiError{404, "no collection '" + name + "' on this server", "not_found_error", "rag.collection"};
   const rag::Collection& c = it->second;
   const rag::QueryEmbedder embedder{engine_->model_fingerprint(), [this](const std::string& text, int32_t layer) {
                                       util::Result<std::vector<float>> v = util::Status::Internal("not run");

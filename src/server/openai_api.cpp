@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "engine/rag_prompt.h"
+#include "server/rag_request.h"
 #include "server/unhonoured_params.h"
 
 namespace kvfuse::server {
@@ -73,8 +73,7 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
       {"min_p", 0.0, 1.0, &min_p},       {"seed", 0.0, 1.8e19, &seed}};
   for (const auto& [name, lo, hi, dst] : fields)
     if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
-  if (!body.contains("collection"))  // with a collection, top_k counts retrieved chunks
-    if (auto err = ReadNumber(body, "top_k", 0, 1e6, top_k)) return err;
+  if (auto err = ReadNumber(body, "top_k", 0, 1e6, top_k)) return err;  // sampling (RAG's is rag.top_k)
   g.max_tokens = static_cast<int32_t>(max_tokens);
   g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),
                 static_cast<uint64_t>(seed), static_cast<float>(min_p)};
@@ -103,44 +102,9 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
   return std::nullopt;
 }
 
-std::optional<ApiError> ReadFusionOptions(const json& body, engine::GenerationRequest& g) {
-  if (body.contains("fusion_mode")) {
-    if (!body["fusion_mode"].is_string()) return Invalid("fusion_mode", "'fusion_mode' must be a string");
-    const auto mode = engine::ParseFusionMode(body["fusion_mode"].get<std::string>());
-    if (!mode) return Invalid("fusion_mode", std::string("'fusion_mode' must be ") + engine::FusionModeList());
-    g.fusion.mode = *mode;
-  }
-  double ratio = g.fusion.recompute_ratio, alpha = g.fusion.adaptive_alpha;
-  double sinks = g.fusion.sink_tokens, query_layers = g.fusion.query_layers;
-  double ape_temperature = g.fusion.ape_temperature, ape_scale = g.fusion.ape_scale;
-  const struct {
-    const char* name;
-    double lo, hi;
-    double* dst;
-  } fields[] = {{"recompute_ratio", 0.0, 1.0, &ratio},
-                {"adaptive_alpha", 0.0, 1e6, &alpha},
-                {"sink_tokens", 0.0, 4096.0, &sinks},
-                {"query_layers", 0.0, 1024.0, &query_layers},
-                {"ape_temperature", 0.01, 100.0, &ape_temperature},
-                {"ape_scale", 0.0, 100.0, &ape_scale}};
-  for (const auto& [name, lo, hi, dst] : fields)
-    if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
-  if (sinks != std::floor(sinks)) return Invalid("sink_tokens", "'sink_tokens' must be a whole number");
-  if (query_layers != std::floor(query_layers))
-    return Invalid("query_layers", "'query_layers' must be a whole number");
-  g.fusion.recompute_ratio = static_cast<float>(ratio);
-  g.fusion.adaptive_alpha = static_cast<float>(alpha);
-  g.fusion.sink_tokens = static_cast<int32_t>(sinks);
-  g.fusion.query_layers = static_cast<int32_t>(query_layers);
-  g.fusion.ape_temperature = static_cast<float>(ape_temperature);
-  g.fusion.ape_scale = static_cast<float>(ape_scale);
-  return std::nullopt;
-}
-
 // /v1/completions: one prompt string.
 std::optional<ApiError> ReadTextPrompt(const json& body, const engine::Engine& engine, engine::GenerationRequest& g) {
-  if (body.contains("documents") || body.contains("collection"))
-    return Invalid("documents", "'documents' and 'collection' need /v1/chat/completions");
+  if (HasRag(body)) return Invalid("rag", "'rag' needs /v1/chat/completions");
   if (!body.contains("prompt")) return Invalid("prompt", "'prompt' is required");
   const json& p = body["prompt"];
   std::string text;
@@ -193,72 +157,13 @@ std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const json
   return messages;
 }
 
-// The `documents` of a RAG request, appended to texts and ids.
-std::optional<ApiError> ReadDocuments(const json& docs, const ApiLimits& limits, std::vector<std::string>& texts,
-                                      std::vector<std::string>& ids) {
-  if (!docs.is_array() || docs.empty() || docs.size() > limits.max_documents)
-    return Invalid("documents", "'documents' must be an array of 1 to " + std::to_string(limits.max_documents) + " items");
-  for (size_t i = 0; i < docs.size(); ++i) {
-    const json& d = docs[i];
-    if (d.is_string()) {
-      texts.push_back(d.get<std::string>());
-      ids.push_back(std::to_string(i));
-    } else if (d.is_object() && d.contains("text") && d["text"].is_string()) {
-      texts.push_back(d["text"].get<std::string>());
-      const json id = d.value("id", json(std::to_string(i)));
-      if (!id.is_string() && !id.is_number()) return Invalid("documents", "a document's 'id' must be a string or a number");
-      ids.push_back(id.is_string() ? id.get<std::string>() : id.dump());
-    } else {
-      return Invalid("documents", "each document must be a string or an object with a string 'text'");
-    }
-    if (texts.back().empty()) return Invalid("documents", "a document is empty");
-  }
-  return std::nullopt;
-}
-
-// A RAG chat: an optional system message and one user message (the question); the chunks
-// are the request's documents, then what the named collection gives for the question.
-std::optional<ApiError> ReadRagPrompt(const json& body, const std::vector<engine::ChatMessage>& messages,
-                                      const engine::Engine& engine, const ApiLimits& limits,
-                                      const Retriever& retrieve, ParsedRequest& out) {
-  std::string system = engine::kDefaultRagSystemPrompt, question;
-  size_t users = 0;
-  for (const auto& m : messages) {
-    if (m.role == "system") system = m.content;
-    if (m.role == "user") question = m.content, ++users;
-    if (m.role != "system" && m.role != "user") users = 2;
-  }
-  if (users != 1)
-    return Invalid("messages", "with 'documents' or 'collection', messages are an optional system message and "
-                               "one user message (the question)");
-  std::vector<std::string> texts;
-  if (body.contains("documents"))
-    if (auto err = ReadDocuments(body["documents"], limits, texts, out.document_ids)) return err;
-  if (body.contains("collection")) {
-    if (!body["collection"].is_string()) return Invalid("collection", "'collection' must be a string");
-    double k = 6;
-    if (auto err = ReadNumber(body, "top_k", 1, 64, k)) return err;
-    auto found = retrieve(body["collection"].get<std::string>(), question, static_cast<int>(k));
-    if (auto* err = std::get_if<ApiError>(&found)) return *err;
-    auto& chunks = std::get<RetrievedChunks>(found);
-    texts.insert(texts.end(), chunks.texts.begin(), chunks.texts.end());
-    out.document_ids.insert(out.document_ids.end(), chunks.ids.begin(), chunks.ids.end());
-  }
-  auto prompt = engine::BuildRagPrompt(engine, system, texts, question);
-  if (!prompt.ok()) return ApiError{400, prompt.status().message(), "invalid_request_error", "messages"};
-  out.generation.prompt = std::move(prompt).value();
-  if (!body.contains("fusion_mode")) out.generation.fusion.mode = engine::kDefaultReuseMode;
-  return std::nullopt;
-}
-
 // /v1/chat/completions: the chat template over the messages, or a RAG prompt.
 std::optional<ApiError> ReadChatPrompt(const json& body, const engine::Engine& engine, const ApiLimits& limits,
                                        const Retriever& retrieve, ParsedRequest& out) {
   auto messages = ReadMessages(body);
   if (auto* err = std::get_if<ApiError>(&messages)) return *err;
   const auto& list = std::get<std::vector<engine::ChatMessage>>(messages);
-  if (body.contains("documents") || body.contains("collection"))
-    return ReadRagPrompt(body, list, engine, limits, retrieve, out);
+  if (HasRag(body)) return ReadRagRequest(body, list, engine, limits, retrieve, out);
   auto text = engine.RenderChat(list, /*add_generation_prompt=*/true);
   if (!text.ok()) return ApiError{400, text.status().message(), "invalid_request_error", "messages"};
   auto tokens = engine.EncodeRendered(text.value());
@@ -276,8 +181,8 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   ParsedRequest out;
   engine::GenerationRequest& g = out.generation;
   if (auto err = RefuseUnhonoured(body, chat)) return *err;
+  if (auto err = RefuseMovedRagFields(body)) return *err;
   if (auto err = ReadGenerationOptions(body, limits, out)) return *err;
-  if (auto err = ReadFusionOptions(body, g)) return *err;
   if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
     return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");

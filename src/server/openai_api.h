@@ -1,6 +1,7 @@
 // The OpenAI-compatible requests: parsing and validating a completion request into a
 // GenerationRequest, and the error body. The answers' bodies are completion_reply's; the
-// parameters kvfuse does not implement are refused by unhonoured_params.
+// parameters kvfuse does not implement are refused by unhonoured_params; the RAG extension
+// (the `rag` object of a chat completion) is read by rag_request.
 #pragma once
 
 #include <functional>

@@ -153,13 +153,13 @@ TEST_F(ServerTest, StopStringsCutTheText) {
 
 TEST_F(ServerTest, DocumentsBecomeChunksAndAreReusedAcrossRequests) {
   json req = {{"messages", {{{"role", "user"}, {"content", "which colour?"}}}},
-              {"documents", {"The sky is blue.", {{"id", "d2"}, {"text", "Grass is green."}}}},
+              {"rag", {{"documents", {"The sky is blue.", {{"id", "d2"}, {"text", "Grass is green."}}}}}},
               {"max_tokens", 4}, {"temperature", 0}};
   auto first = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(first["documents_used"], json({"0", "d2"}));
   EXPECT_EQ(first["timings"]["chunk_misses"], 2);
   // Reordered documents: both chunks come from the chunk store.
-  req["documents"] = {{{"id", "d2"}, {"text", "Grass is green."}}, "The sky is blue."};
+  req["rag"]["documents"] = {{{"id", "d2"}, {"text", "Grass is green."}}, "The sky is blue."};
   auto second = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(second["timings"]["chunk_hits"], 2);
   EXPECT_GT(second["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(), 0);
@@ -167,42 +167,97 @@ TEST_F(ServerTest, DocumentsBecomeChunksAndAreReusedAcrossRequests) {
 
 TEST_F(ServerTest, FusionKnobsArePerRequest) {
   json req = {{"messages", {{{"role", "user"}, {"content", "which colour?"}}}},
-              {"documents", {"The sky is blue.", "Grass is green."}},
-              {"max_tokens", 4}, {"temperature", 0}, {"fusion_mode", "full"}};
+              {"rag", {{"documents", {"The sky is blue.", "Grass is green."}}, {"fusion_mode", "full"}}},
+              {"max_tokens", 4}, {"temperature", 0}};
   const json full = json::parse(Post("/v1/chat/completions", req.dump())->body);
   const int prompt_tokens = full["usage"]["prompt_tokens"];
   // sinks: 2 of each chunk's tokens recomputed, plus the question computed afresh.
-  req["fusion_mode"] = "sinks";
-  req["sink_tokens"] = 2;
+  req["rag"]["fusion_mode"] = "sinks";
+  req["rag"]["sink_tokens"] = 2;
   const json sinks = json::parse(Post("/v1/chat/completions", req.dump())->body);
   const int sinks_work = sinks["timings"]["tokens_recomputed"];
-  req["sink_tokens"] = 3;
+  req["rag"]["sink_tokens"] = 3;
   const json more_sinks = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(more_sinks["timings"]["tokens_recomputed"].get<int>(), sinks_work + 2) << "one more per chunk";
   // query at ratio 1 recomputes every chunk token: the full prefill's answer.
-  req["fusion_mode"] = "query";
-  req["recompute_ratio"] = 1;
-  req["query_layers"] = 1;
+  req["rag"]["fusion_mode"] = "query";
+  req["rag"]["recompute_ratio"] = 1;
+  req["rag"]["query_layers"] = 1;
   const json query = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(query["choices"][0]["message"]["content"], full["choices"][0]["message"]["content"]);
   EXPECT_LE(query["timings"]["tokens_recomputed"].get<int>(), prompt_tokens);
   // ape at temperature and scale 1 is naive; its knobs out of range are refused.
-  req["fusion_mode"] = "naive";
+  req["rag"]["fusion_mode"] = "naive";
   const json naive = json::parse(Post("/v1/chat/completions", req.dump())->body);
-  req["fusion_mode"] = "ape";
-  req["ape_temperature"] = 1;
-  req["ape_scale"] = 1;
+  req["rag"]["fusion_mode"] = "ape";
+  req["rag"]["ape_temperature"] = 1;
+  req["rag"]["ape_scale"] = 1;
   const json ape = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(ape["choices"][0]["message"]["content"], naive["choices"][0]["message"]["content"]);
   EXPECT_EQ(ape["timings"]["tokens_recomputed"], naive["timings"]["tokens_recomputed"]);
   for (const char* bad : {R"("sink_tokens": 1.5)", R"("sink_tokens": -1)", R"("query_layers": "2")",
                           R"("adaptive_alpha": -3)", R"("fusion_mode": "bogus")", R"("ape_temperature": 0)",
                           R"("ape_scale": -1)"}) {
-    const auto r = Post("/v1/chat/completions",
-                        std::string(R"({"messages": [{"role": "user", "content": "q"}], )") + bad + "}");
+    const auto r = Post("/v1/chat/completions", std::string(R"({"messages": [{"role": "user", "content": "q"}],
+                                                              "rag": {"documents": ["d"], )") + bad + "}}");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
+    EXPECT_EQ(json::parse(r->body)["error"]["param"].get<std::string>().substr(0, 4), "rag.") << r->body;
   }
+}
+
+// The RAG fields live in one `rag` object, so none can collide with a sampling parameter.
+TEST_F(ServerTest, RagFieldsLiveInTheRagObject) {
+  auto expect_400 = [&](const std::string& path, const std::string& body, const std::string& param,
+                        const std::string& in_message) {
+    const auto r = Post(path, body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body << ": " << r->body;
+    const json e = json::parse(r->body)["error"];
+    EXPECT_EQ(e["type"], "invalid_request_error");
+    EXPECT_EQ(e["param"], param) << body;
+    EXPECT_NE(e["message"].get<std::string>().find(in_message), std::string::npos) << e["message"];
+  };
+  const std::string messages = R"("messages": [{"role": "user", "content": "which colour?"}])";
+  // The old top-level spellings say where they went.
+  for (const char* old : {R"("documents": ["The sky is blue."])", R"("collection": "demo")", R"("fusion_mode": "full")",
+                          R"("recompute_ratio": 0.5)", R"("adaptive_alpha": 1)", R"("sink_tokens": 2)",
+                          R"("query_layers": 1)", R"("ape_temperature": 1)", R"("ape_scale": 1)"}) {
+    const std::string field = json::parse(std::string("{") + old + "}").begin().key();
+    expect_400("/v1/chat/completions", "{" + messages + ", " + old + "}", field,
+               "'" + field + "' moved into the 'rag' object: {\"rag\": {\"" + field + "\": ...}}");
+  }
+  expect_400("/v1/completions", R"({"prompt": "x", "collection": "demo"})", "collection", "moved into the 'rag' object");
+  // Unknown keys inside rag are named; rag needs chunks; rag.top_k needs a collection.
+  expect_400("/v1/chat/completions", "{" + messages + R"(, "rag": {"documents": ["d"], "temperature": 0}})",
+             "rag.temperature", "'rag' has no field 'temperature'");
+  expect_400("/v1/chat/completions", "{" + messages + R"(, "rag": {"fusion_mode": "full"}})", "rag",
+             "needs 'documents' or 'collection'");
+  expect_400("/v1/chat/completions", "{" + messages + R"(, "rag": {"documents": ["d"], "top_k": 2}})", "rag.top_k",
+             "rag.collection");
+  expect_400("/v1/chat/completions", "{" + messages + R"(, "rag": ["d"]})", "rag", "must be an object");
+  expect_400("/v1/completions", R"({"prompt": "x", "rag": {"documents": ["d"]}})", "rag", "/v1/chat/completions");
+  // A llama.cpp client's sampling top_k beside rag documents: a sampling parameter, not a chunk count.
+  json req = {{"messages", {{{"role", "user"}, {"content", "which colour?"}}}},
+              {"rag", {{"documents", {"The sky is blue.", "Grass is green."}}}},
+              {"top_k", 40}, {"max_tokens", 4}, {"temperature", 0}};
+  const auto ok = Post("/v1/chat/completions", req.dump());
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(json::parse(ok->body)["documents_used"], json({"0", "1"}));
+  // Top-level top_k is the sampler's: top_k 1 at a high temperature is greedy decoding.
+  json sampled = ChatBody("tell me a story", 12, false);
+  sampled["temperature"] = 2;
+  sampled["top_k"] = 1;
+  sampled["top_p"] = 1;
+  sampled["seed"] = 7;
+  const json body = json::parse(Post("/v1/chat/completions", sampled.dump())->body);
+  EXPECT_EQ(body["choices"][0]["message"]["content"], Reference("tell me a story", 12));
+  // rag: null asks for nothing.
+  json plain = ChatBody("tell me a story", 12, false);
+  plain["rag"] = nullptr;
+  EXPECT_EQ(json::parse(Post("/v1/chat/completions", plain.dump())->body)["choices"][0]["message"]["content"],
+            Reference("tell me a story", 12));
 }
 
 TEST_F(ServerTest, BadRequestsGetOpenAiErrors) {
@@ -227,7 +282,7 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrors) {
   expect_error(Post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "stop": [1]})"), 400,
                "invalid_request_error");
   expect_error(Post("/v1/chat/completions",
-                    R"({"messages": [{"role": "user", "content": "x"}], "collection": "none"})"),
+                    R"({"messages": [{"role": "user", "content": "x"}], "rag": {"collection": "none"}})"),
                404, "not_found_error");
   expect_error(Post("/v1/completions", R"({"prompt": ["a", "b"]})"), 400, "invalid_request_error");
   expect_error(Post("/detokenize", R"({"tokens": [99999999]})"), 400, "invalid_request_error");
@@ -241,7 +296,7 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrors) {
                "invalid_request_error");
   expect_error(Post("/tokenize", R"({"content": "x", "add_special": "yes"})"), 400, "invalid_request_error");
   expect_error(Post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "q"}],
-                                               "documents": [{"text": "d", "id": {"a": 1}}]})"),
+                                               "rag": {"documents": [{"text": "d", "id": {"a": 1}}]}})"),
                400, "invalid_request_error");
   auto health = client_->Get("/health");  // still serving
   EXPECT_EQ(health->status, 200);
@@ -270,8 +325,8 @@ TEST(ServerHostile, DeeplyNestedBodyIsA400AndTheServerLives) {
   httplib::Client c("127.0.0.1", s.port());
   // 100,000 nested arrays as a document id (200 KB) overflowed the stack in dump().
   const std::string id = std::string(100'000, '[') + std::string(100'000, ']');
-  const std::string body = R"({"messages": [{"role": "user", "content": "q"}], "documents": [{"text": "x", "id": )" +
-                           id + "}]}";
+  const std::string body = R"({"messages": [{"role": "user", "content": "q"}], "rag": {"documents": [{"text": "x", "id": )" +
+                           id + "}]}}";
   auto r = c.Post("/v1/chat/completions", body, "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
@@ -288,8 +343,8 @@ TEST(ServerStore, DamagedChunkFilesAreRecomputedAndCounted) {
   ServerOptions o = TinyServerOptions(256);
   o.engine.chunk_store_dir = dir;
   const json req = {{"messages", {{{"role", "user"}, {"content", "which colour?"}}}},
-                    {"documents", {"The sky is blue.", "Grass is green."}}, {"max_tokens", 4}, {"temperature", 0},
-                    {"fusion_mode", "naive"}};
+                    {"rag", {{"documents", {"The sky is blue.", "Grass is green."}}, {"fusion_mode", "naive"}}},
+                    {"max_tokens", 4}, {"temperature", 0}};
   json first;
   {
     Server s(o);
@@ -352,8 +407,10 @@ TEST(ServerCollection, ACollectionIsSearchedAndItsChunksUsed) {
   ASSERT_TRUE(s.Start().ok());
   ASSERT_TRUE(s.WaitReady());
   httplib::Client client("127.0.0.1", s.port());
-  const json req = {{"messages", {{{"role", "user"}, {"content", "Where does Bruno live?"}}}}, {"collection", "demo"},
-                    {"top_k", 2}, {"max_tokens", 2}, {"temperature", 0}, {"fusion_mode", "full"}};
+  // The top-level top_k is the sampler's (llama.cpp clients send 40): rag.top_k counts chunks.
+  const json req = {{"messages", {{{"role", "user"}, {"content", "Where does Bruno live?"}}}},
+                    {"rag", {{"collection", "demo"}, {"top_k", 2}, {"fusion_mode", "full"}}},
+                    {"top_k", 1}, {"max_tokens", 2}, {"temperature", 0}};
   auto r = client.Post("/v1/chat/completions", req.dump(), "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;

@@ -1,7 +1,7 @@
 // kvfuse bench-serve: BENCHMARKS.md section 4. Streaming clients on loopback send the RAG
 // workload (a system prompt, k chunks drawn from a pool with Zipf(1.0) popularity in shuffled
 // order, a question) with Poisson arrivals at each rate, bounded in count and time, to a
-// running server: kvfuse (chunks as `documents`, fused prefill) or any OpenAI-compatible one
+// running server: kvfuse (chunks as `rag.documents`, fused prefill) or any OpenAI-compatible one
 // such as llama-server (chunks inside the user message, its prompt cache on). Reports TTFT
 // p50/p99, time per output token and completed requests per second.
 #include <algorithm>
@@ -128,8 +128,7 @@ class RequestMaker {
       json docs = json::array();
       for (int c : ids) docs.push_back(pool_[c]);
       body["messages"] = {{{"role", "user"}, {"content", question}}};
-      body["documents"] = docs;
-      body["fusion_mode"] = o_.mode;
+      body["rag"] = {{"documents", docs}, {"fusion_mode", o_.mode}};
     } else {
       // The same prompt as kvfuse builds it, as one user message.
       std::string user;

@@ -1,0 +1,168 @@
+#include "server/rag_request.h"
+
+#include <cmath>
+
+#include "engine/rag_prompt.h"
+
+namespace kvfuse::server {
+namespace {
+
+using json = nlohmann::json;
+
+// The fusion knobs: name, range, and whether a whole number is required.
+struct Knob {
+  const char* name;
+  double lo, hi;
+  bool whole;
+};
+constexpr Knob kKnobs[] = {{"recompute_ratio", 0.0, 1.0, false}, {"adaptive_alpha", 0.0, 1e6, false},
+                           {"sink_tokens", 0.0, 4096.0, true},   {"query_layers", 0.0, 1024.0, true},
+                           {"ape_temperature", 0.01, 100.0, false}, {"ape_scale", 0.0, 100.0, false}};
+constexpr const char* kOtherKeys[] = {"documents", "collection", "top_k", "fusion_mode"};
+
+ApiError Invalid(const std::string& param, const std::string& message) { return {400, message, "invalid_request_error", param}; }
+
+std::string Path(const std::string& key) { return "rag." + key; }
+
+bool IsRagKey(const std::string& key) {
+  for (const char* k : kOtherKeys)
+    if (key == k) return true;
+  for (const Knob& k : kKnobs)
+    if (key == k.name) return true;
+  return false;
+}
+
+std::string RagKeyList() {
+  std::string list;
+  for (const char* k : kOtherKeys) list += std::string(list.empty() ? "" : ", ") + k;
+  for (const Knob& k : kKnobs) list += std::string(", ") + k.name;
+  return list;
+}
+
+bool Has(const json& rag, const char* key) { return rag.contains(key) && !rag[key].is_null(); }
+
+// An optional number field of the rag object within [lo, hi].
+std::optional<ApiError> ReadNumber(const json& rag, const char* name, double lo, double hi, bool whole, double& out) {
+  if (!Has(rag, name)) return std::nullopt;
+  const std::string param = Path(name), quoted = "'" + param + "'";
+  if (!rag[name].is_number()) return Invalid(param, quoted + " must be a number");
+  const double v = rag[name].get<double>();
+  if (!std::isfinite(v) || v < lo || v > hi)
+    return Invalid(param, quoted + " must be between " + json(lo).dump() + " and " + json(hi).dump());
+  if (whole && v != std::floor(v)) return Invalid(param, quoted + " must be a whole number");
+  out = v;
+  return std::nullopt;
+}
+
+std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& f) {
+  f.mode = engine::kDefaultReuseMode;
+  if (Has(rag, "fusion_mode")) {
+    if (!rag["fusion_mode"].is_string()) return Invalid("rag.fusion_mode", "'rag.fusion_mode' must be a string");
+    const auto mode = engine::ParseFusionMode(rag["fusion_mode"].get<std::string>());
+    if (!mode) return Invalid("rag.fusion_mode", std::string("'rag.fusion_mode' must be ") + engine::FusionModeList());
+    f.mode = *mode;
+  }
+  double values[] = {f.recompute_ratio, f.adaptive_alpha, static_cast<double>(f.sink_tokens),
+                     static_cast<double>(f.query_layers), f.ape_temperature, f.ape_scale};
+  for (size_t i = 0; i < std::size(kKnobs); ++i)
+    if (auto err = ReadNumber(rag, kKnobs[i].name, kKnobs[i].lo, kKnobs[i].hi, kKnobs[i].whole, values[i])) return err;
+  f.recompute_ratio = static_cast<float>(values[0]);
+  f.adaptive_alpha = static_cast<float>(values[1]);
+  f.sink_tokens = static_cast<int32_t>(values[2]);
+  f.query_layers = static_cast<int32_t>(values[3]);
+  f.ape_temperature = static_cast<float>(values[4]);
+  f.ape_scale = static_cast<float>(values[5]);
+  return std::nullopt;
+}
+
+// rag.documents, appended to texts and ids.
+std::optional<ApiError> ReadDocuments(const json& docs, const ApiLimits& limits, std::vector<std::string>& texts,
+                                      std::vector<std::string>& ids) {
+  const std::string param = "rag.documents";
+  if (!docs.is_array() || docs.empty() || docs.size() > limits.max_documents)
+    return Invalid(param, "'rag.documents' must be an array of 1 to " + std::to_string(limits.max_documents) + " items");
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const json& d = docs[i];
+    if (d.is_string()) {
+      texts.push_back(d.get<std::string>());
+      ids.push_back(std::to_string(i));
+    } else if (d.is_object() && d.contains("text") && d["text"].is_string()) {
+      texts.push_back(d["text"].get<std::string>());
+      const json id = d.value("id", json(std::to_string(i)));
+      if (!id.is_string() && !id.is_number()) return Invalid(param, "a document's 'id' must be a string or a number");
+      ids.push_back(id.is_string() ? id.get<std::string>() : id.dump());
+    } else {
+      return Invalid(param, "each document must be a string or an object with a string 'text'");
+    }
+    if (texts.back().empty()) return Invalid(param, "a document is empty");
+  }
+  return std::nullopt;
+}
+
+// The object itself: a JSON object of known keys with documents or a collection.
+std::optional<ApiError> CheckRagObject(const json& rag) {
+  if (!rag.is_object()) return Invalid("rag", "'rag' must be an object");
+  for (const auto& [key, value] : rag.items())
+    if (!IsRagKey(key))
+      return Invalid(Path(key), "'rag' has no field '" + key.substr(0, 40) + "'; it takes " + RagKeyList());
+  if (!Has(rag, "documents") && !Has(rag, "collection"))
+    return Invalid("rag", "'rag' needs 'documents' or 'collection'");
+  if (Has(rag, "top_k") && !Has(rag, "collection"))
+    return Invalid("rag.top_k", "'rag.top_k' counts chunks retrieved from 'rag.collection', which is not given");
+  return std::nullopt;
+}
+
+// The question: the one user message, after an optional system message.
+std::optional<ApiError> ReadQuestion(const std::vector<engine::ChatMessage>& messages, std::string& system,
+                                     std::string& question) {
+  size_t users = 0;
+  for (const auto& m : messages) {
+    if (m.role == "system") system = m.content;
+    if (m.role == "user") question = m.content, ++users;
+    if (m.role != "system" && m.role != "user") users = 2;
+  }
+  if (users != 1)
+    return Invalid("messages", "with 'rag', messages are an optional system message and one user message (the question)");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiError> RefuseMovedRagFields(const json& body) {
+  for (const auto& [key, value] : body.items()) {
+    if (value.is_null() || key == "top_k" || !IsRagKey(key)) continue;  // top-level top_k is the sampler's
+    return Invalid(key, "'" + key + "' moved into the 'rag' object: {\"rag\": {\"" + key + "\": ...}}");
+  }
+  return std::nullopt;
+}
+
+bool HasRag(const json& body) { return Has(body, "rag"); }
+
+std::optional<ApiError> ReadRagRequest(const json& body, const std::vector<engine::ChatMessage>& messages,
+                                       const engine::Engine& engine, const ApiLimits& limits,
+                                       const Retriever& retrieve, ParsedRequest& out) {
+  const json& rag = body["rag"];
+  if (auto err = CheckRagObject(rag)) return err;
+  if (auto err = ReadFusionOptions(rag, out.generation.fusion)) return err;
+  std::string system = engine::kDefaultRagSystemPrompt, question;
+  if (auto err = ReadQuestion(messages, system, question)) return err;
+  std::vector<std::string> texts;
+  if (Has(rag, "documents"))
+    if (auto err = ReadDocuments(rag["documents"], limits, texts, out.document_ids)) return err;
+  if (Has(rag, "collection")) {
+    if (!rag["collection"].is_string()) return Invalid("rag.collection", "'rag.collection' must be a string");
+    double k = 6;
+    if (auto err = ReadNumber(rag, "top_k", 1, 64, /*whole=*/true, k)) return err;
+    auto found = retrieve(rag["collection"].get<std::string>(), question, static_cast<int>(k));
+    if (auto* err = std::get_if<ApiError>(&found)) return *err;
+    auto& chunks = std::get<RetrievedChunks>(found);
+    texts.insert(texts.end(), chunks.texts.begin(), chunks.texts.end());
+    out.document_ids.insert(out.document_ids.end(), chunks.ids.begin(), chunks.ids.end());
+  }
+  auto prompt = engine::BuildRagPrompt(engine, system, texts, question);
+  if (!prompt.ok()) return ApiError{400, prompt.status().message(), "invalid_request_error", "messages"};
+  out.generation.prompt = std::move(prompt).value();
+  return std::nullopt;
+}
+
+}  // namespace kvfuse::server
