@@ -1,5 +1,6 @@
-// The built `kvfuse` binary (KVFUSE_BINARY) as a child process, its stdout and stderr read
-// together through one pipe. The destructor kills a child still running.
+// The built `kvfuse` binary (KVFUSE_BINARY) as a child process (tests/cli and tests/server),
+// its stdout and stderr read together through one pipe. The destructor kills a child still
+// running.
 #pragma once
 
 #include <poll.h>
