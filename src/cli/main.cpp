@@ -67,7 +67,7 @@ std::string Indented(const char* synopsis, size_t indent) {
 }
 
 std::string Footer() {
-  return "\n-c is the context size in every command, as in llama.cpp; a collection is --collection DIR.\n"
+  return "\n-c is the context size wherever one is taken, as in llama.cpp; a collection is --collection DIR.\n"
          "llama.cpp's long spellings: " + kvfuse::cli::LongSpellingsHelp() + ".\n";
 }
 

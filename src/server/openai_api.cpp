@@ -73,7 +73,10 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
       {"min_p", 0.0, 1.0, &min_p},       {"seed", 0.0, 1.8e19, &seed}};
   for (const auto& [name, lo, hi, dst] : fields)
     if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
-  if (auto err = ReadNumber(body, "top_k", 0, 1e6, top_k)) return err;  // sampling (RAG's is rag.top_k)
+  // Sampling's top_k (RAG's is rag.top_k): 0 or less disables it, as in llama.cpp.
+  if (auto err = ReadNumber(body, "top_k", -1e6, 1e6, top_k)) return err;
+  if (top_k != std::floor(top_k)) return Invalid("top_k", "'top_k' must be a whole number");
+  top_k = std::max(top_k, 0.0);
   g.max_tokens = static_cast<int32_t>(max_tokens);
   g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),
                 static_cast<uint64_t>(seed), static_cast<float>(min_p)};

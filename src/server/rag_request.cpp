@@ -1,6 +1,8 @@
 #include "server/rag_request.h"
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 
 #include "engine/rag_prompt.h"
 
@@ -9,15 +11,23 @@ namespace {
 
 using json = nlohmann::json;
 
-// The fusion knobs: name, range, and whether a whole number is required.
+using engine::FusionMode;
+
+// The fusion knobs: name, range, whether a whole number is required, and the modes that
+// read it (a knob given to another mode would be ignored: it is refused).
 struct Knob {
   const char* name;
   double lo, hi;
   bool whole;
+  std::initializer_list<FusionMode> modes;
 };
-constexpr Knob kKnobs[] = {{"recompute_ratio", 0.0, 1.0, false}, {"adaptive_alpha", 0.0, 1e6, false},
-                           {"sink_tokens", 0.0, 4096.0, true},   {"query_layers", 0.0, 1024.0, true},
-                           {"ape_temperature", 0.01, 100.0, false}, {"ape_scale", 0.0, 100.0, false}};
+const Knob kKnobs[] = {
+    {"recompute_ratio", 0.0, 1.0, false, {FusionMode::kBlend, FusionMode::kGradual, FusionMode::kQuery}},
+    {"adaptive_alpha", 0.0, 1e6, false, {FusionMode::kAdaptive}},
+    {"sink_tokens", 0.0, 4096.0, true, {FusionMode::kSinks, FusionMode::kQuery}},
+    {"query_layers", 0.0, 1024.0, true, {FusionMode::kQuery}},
+    {"ape_temperature", 0.01, 100.0, false, {FusionMode::kApe}},
+    {"ape_scale", 0.0, 100.0, false, {FusionMode::kApe}}};
 constexpr const char* kOtherKeys[] = {"documents", "collection", "top_k", "fusion_mode"};
 
 ApiError Invalid(const std::string& param, const std::string& message) { return {400, message, "invalid_request_error", param}; }
@@ -64,8 +74,13 @@ std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& 
   }
   double values[] = {f.recompute_ratio, f.adaptive_alpha, static_cast<double>(f.sink_tokens),
                      static_cast<double>(f.query_layers), f.ape_temperature, f.ape_scale};
-  for (size_t i = 0; i < std::size(kKnobs); ++i)
+  for (size_t i = 0; i < std::size(kKnobs); ++i) {
     if (auto err = ReadNumber(rag, kKnobs[i].name, kKnobs[i].lo, kKnobs[i].hi, kKnobs[i].whole, values[i])) return err;
+    const auto& modes = kKnobs[i].modes;
+    if (Has(rag, kKnobs[i].name) && std::find(modes.begin(), modes.end(), f.mode) == modes.end())
+      return Invalid(Path(kKnobs[i].name), "'" + Path(kKnobs[i].name) + "' does not apply to fusion_mode '" +
+                                               engine::FusionModeName(f.mode) + "'");
+  }
   f.recompute_ratio = static_cast<float>(values[0]);
   f.adaptive_alpha = static_cast<float>(values[1]);
   f.sink_tokens = static_cast<int32_t>(values[2]);

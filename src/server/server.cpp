@@ -41,7 +41,17 @@ void Server::Load() {
       return;
     }
     if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
-    collections_.emplace(std::filesystem::path(dir).filename().string(), std::move(c).value());
+    // Named by its directory ("docs/" too); two of one name would shadow each other.
+    std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
+    if (!path.has_filename()) path = path.parent_path();
+    const std::string name = path.filename().string();
+    if (name.empty() || name == "." || name == ".." || collections_.count(name)) {
+      load_error_ = "collection " + dir + ": " + (name.empty() || name == "." || name == ".." ? "cannot be named from its path"
+                                                                                               : "another collection is named " + name);
+      failed_ = true;
+      return;
+    }
+    collections_.emplace(name, std::move(c).value());
   }
   model_name_ = options_.model_alias.empty() ? std::filesystem::path(options_.engine.model_path).filename().string()
                                              : options_.model_alias;

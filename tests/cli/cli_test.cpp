@@ -120,6 +120,10 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [code, out] = RunKvfuse({"bench-serve", "--model", model});  // bench-serve takes no -m
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("unknown option --model"), std::string::npos) << out;
+  // An option given twice, in either spelling, is refused: the last would silently win.
+  const auto [twice_code, twice_out] = RunKvfuse({"tokenize", "-m", model, "--model", model, "hello"});
+  EXPECT_EQ(twice_code, 1);
+  EXPECT_NE(twice_out.find("--model is given twice (as -m too)"), std::string::npos) << twice_out;
 }
 
 TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {

@@ -186,8 +186,13 @@ TEST_F(ServerTest, FusionKnobsArePerRequest) {
   const json query = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(query["choices"][0]["message"]["content"], full["choices"][0]["message"]["content"]);
   EXPECT_LE(query["timings"]["tokens_recomputed"].get<int>(), prompt_tokens);
-  // ape at temperature and scale 1 is naive; its knobs out of range are refused.
+  // A knob the mode does not read is refused, not ignored.
   req["rag"]["fusion_mode"] = "naive";
+  const auto ignored = Post("/v1/chat/completions", req.dump());
+  EXPECT_EQ(ignored->status, 400) << ignored->body;
+  EXPECT_EQ(json::parse(ignored->body)["error"]["param"], "rag.recompute_ratio");
+  // ape at temperature and scale 1 is naive; its knobs out of range are refused.
+  for (const char* knob : {"recompute_ratio", "query_layers", "sink_tokens"}) req["rag"].erase(knob);
   const json naive = json::parse(Post("/v1/chat/completions", req.dump())->body);
   req["rag"]["fusion_mode"] = "ape";
   req["rag"]["ape_temperature"] = 1;
@@ -253,6 +258,16 @@ TEST_F(ServerTest, RagFieldsLiveInTheRagObject) {
   sampled["seed"] = 7;
   const json body = json::parse(Post("/v1/chat/completions", sampled.dump())->body);
   EXPECT_EQ(body["choices"][0]["message"]["content"], Reference("tell me a story", 12));
+  // top_k 0 or less disables it, as llama.cpp's does; a fraction is refused.
+  sampled["temperature"] = 0;
+  for (int off : {0, -1}) {
+    sampled["top_k"] = off;
+    const auto r = Post("/v1/chat/completions", sampled.dump());
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["choices"][0]["message"]["content"], Reference("tell me a story", 12));
+  }
+  sampled["top_k"] = 2.5;
+  EXPECT_EQ(Post("/v1/chat/completions", sampled.dump())->status, 400);
   // rag: null asks for nothing.
   json plain = ChatBody("tell me a story", 12, false);
   plain["rag"] = nullptr;
@@ -402,7 +417,7 @@ TEST(ServerCollection, ACollectionIsSearchedAndItsChunksUsed) {
         bruno = "demo#" + std::to_string(i);
     ASSERT_TRUE(c->Save().ok());
   }
-  o.collections = {root + "/demo"};
+  o.collections = {root + "/demo/"};  // named "demo" with the slash that tab completion adds
   Server s(o);
   ASSERT_TRUE(s.Start().ok());
   ASSERT_TRUE(s.WaitReady());
