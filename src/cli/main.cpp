@@ -123,6 +123,8 @@ int main(int argc, char** argv) {
   const Command* command = FindCommand(first);
   if (!command) return Print("error: unknown command '" + first + "'\n\n" + Usage(), stderr, 1);
   for (int i = 2; i < argc; ++i) {
+    // After an option it may be that option's value (run -p -h): the command reads it.
+    if (i > 2 && argv[i - 1][0] == '-') continue;
     if (IsHelp(argv[i])) return Print(CommandHelp(*command), stdout, 0);
     if (!std::strcmp(argv[i], "--version")) return Print(version, stdout, 0);
   }

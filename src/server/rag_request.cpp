@@ -168,6 +168,9 @@ std::optional<ApiError> ReadRagRequest(const json& body, const std::vector<engin
     if (!rag["collection"].is_string()) return Invalid("rag.collection", "'rag.collection' must be a string");
     double k = 6;
     if (auto err = ReadNumber(rag, "top_k", 1, 64, /*whole=*/true, k)) return err;
+    if (texts.size() + static_cast<size_t>(k) > limits.max_documents)  // one limit on a prompt's chunks
+      return Invalid("rag.top_k", "'rag.documents' and 'rag.top_k' together exceed " +
+                                      std::to_string(limits.max_documents) + " chunks");
     auto found = retrieve(rag["collection"].get<std::string>(), question, static_cast<int>(k));
     if (auto* err = std::get_if<ApiError>(&found)) return *err;
     auto& chunks = std::get<RetrievedChunks>(found);

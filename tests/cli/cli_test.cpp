@@ -90,6 +90,11 @@ TEST(Cli, EveryCommandHasHelpFromTheOneUsageText) {
     }
   }
   EXPECT_EQ(RunKvfuse({"help", "ask"}).second, RunKvfuse({"ask", "--help"}).second);
+  EXPECT_EQ(RunKvfuse({"ask", "-m", "x.gguf", "--help"}).second, RunKvfuse({"ask", "--help"}).second);
+  // After an option, -h is that option's value: the prompt here, not a request for help.
+  const auto [text_code, text] = RunKvfuse({"run", "-m", TinyModel(), "-n", "1", "-p", "-h"});
+  EXPECT_EQ(text_code, 0) << text;
+  EXPECT_EQ(text.find("usage:"), std::string::npos) << text;
   const auto [unknown_code, unknown] = RunKvfuse({"no-such-command", "--help"});
   EXPECT_EQ(unknown_code, 1);
   EXPECT_NE(unknown.find("unknown command 'no-such-command'"), std::string::npos) << unknown;

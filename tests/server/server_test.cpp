@@ -241,6 +241,10 @@ TEST_F(ServerTest, RagFieldsLiveInTheRagObject) {
   expect_400("/v1/chat/completions", "{" + messages + R"(, "rag": {"documents": ["d"], "top_k": 2}})", "rag.top_k",
              "rag.collection");
   expect_400("/v1/chat/completions", "{" + messages + R"(, "rag": ["d"]})", "rag", "must be an object");
+  // One limit on a prompt's chunks, given and retrieved together.
+  json many = {{"messages", {{{"role", "user"}, {"content", "q"}}}},
+               {"rag", {{"documents", std::vector<std::string>(60, "d")}, {"collection", "any"}, {"top_k", 6}}}};
+  expect_400("/v1/chat/completions", many.dump(), "rag.top_k", "together exceed 64 chunks");
   expect_400("/v1/completions", R"({"prompt": "x", "rag": {"documents": ["d"]}})", "rag", "/v1/chat/completions");
   // A llama.cpp client's sampling top_k beside rag documents: a sampling parameter, not a chunk count.
   json req = {{"messages", {{{"role", "user"}, {"content", "which colour?"}}}},
