@@ -43,6 +43,9 @@ Result<Args> Args::Parse(int argc, char** argv, const std::set<std::string>& val
     const std::string a = OptionName(argv[i], value_options, flag_options);
     if (value_options.count(a)) {
       if (i + 1 >= argc) return Status::InvalidArgument(std::string("option ") + argv[i] + " needs a value");
+      const std::string next = OptionName(argv[i + 1], value_options, flag_options);
+      if (value_options.count(next) || flag_options.count(next))  // "--collection -k 3": a forgotten value
+        return Status::InvalidArgument(std::string("option ") + argv[i] + " needs a value, not the option " + argv[i + 1]);
       if (args.values_.count(a))  // the last one would silently win
         return Status::InvalidArgument(std::string("option ") + argv[i] + " is given twice" +
                                        (a != argv[i] ? " (as " + a + " too)" : ""));

@@ -129,6 +129,10 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [twice_code, twice_out] = RunKvfuse({"tokenize", "-m", model, "--model", model, "hello"});
   EXPECT_EQ(twice_code, 1);
   EXPECT_NE(twice_out.find("--model is given twice (as -m too)"), std::string::npos) << twice_out;
+  // A forgotten value is not filled by the next option.
+  const auto [forgot_code, forgot] = RunKvfuse({"tokenize", "-m", "--ids", "hello"});
+  EXPECT_EQ(forgot_code, 1);
+  EXPECT_NE(forgot.find("-m needs a value, not the option --ids"), std::string::npos) << forgot;
 }
 
 TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {
