@@ -104,33 +104,31 @@ BlendRows StartBlend(const MethodInput& in, int32_t n_chunk) {
   return b;
 }
 
+// Rows of `all` as a batch of their own (no logits).
+model::TokenBatch RowsOf(const BlendRows& b, const std::vector<int32_t>& rows) {
+  model::TokenBatch batch;
+  for (int32_t r : rows) batch.Add(b.all.token_ids[r], b.all.positions[r], b.all.seq_ids[r], b.all.kv_slots[r], false);
+  return batch;
+}
+
 // The chunk rows `rows` and every suffix row as a batch, their hidden states in sub_hidden.
 // Every other token keeps its cached K/V, read through the slots.
 model::TokenBatch SubsetOf(const BlendRows& b, std::vector<int32_t> rows, size_t n_embd, std::vector<float>& sub_hidden) {
   for (int32_t s = 0; s < b.n_suffix; ++s) rows.push_back(b.n_chunk + s);
-  model::TokenBatch subset;
   sub_hidden.resize(rows.size() * n_embd);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const int32_t r = rows[i];
-    subset.Add(b.all.token_ids[r], b.all.positions[r], b.all.seq_ids[r], b.all.kv_slots[r], false);
-    std::copy_n(b.hidden.data() + r * n_embd, n_embd, sub_hidden.data() + i * n_embd);
-  }
-  return subset;
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::copy_n(b.hidden.data() + rows[i] * n_embd, n_embd, sub_hidden.data() + i * n_embd);
+  return RowsOf(b, rows);
 }
 
 // Of the chunk rows `rows`, whose hidden states at layer `layer`'s input are the first rows
 // of `hidden`, the `keep` whose layer-`layer` K/V deviate most from the placed ones.
 std::vector<int32_t> Narrowed(const PrefillTarget& t, const BlendRows& b, const std::vector<int32_t>& rows,
                               int layer, const float* hidden, size_t keep) {
-  model::TokenBatch batch;
-  std::vector<int32_t> positions;
-  for (int32_t r : rows) {
-    batch.Add(b.all.token_ids[r], b.all.positions[r], b.all.seq_ids[r], b.all.kv_slots[r], false);
-    positions.push_back(b.all.positions[r]);
-  }
+  const model::TokenBatch batch = RowsOf(b, rows);
   std::vector<float> k_fresh, v_fresh;
   t.model.ProjectKv(t.ctx, batch, layer, hidden, k_fresh, v_fresh);
-  const std::vector<float> deviation = KvDeviation(t, layer, positions, k_fresh, v_fresh);
+  const std::vector<float> deviation = KvDeviation(t, layer, batch.positions, k_fresh, v_fresh);
   std::vector<float> deviation_of_row(b.n_chunk, 0.0f);
   for (size_t i = 0; i < rows.size(); ++i) deviation_of_row[rows[i]] = deviation[i];
   return MostDeviated(rows, deviation_of_row, keep);

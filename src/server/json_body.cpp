@@ -1,8 +1,24 @@
 #include "server/json_body.h"
 
+#include <cmath>
 #include <string>
 
 namespace kvfuse::server {
+
+ApiError Invalid(const std::string& param, const std::string& message) { return {400, message, "invalid_request_error", param}; }
+
+std::optional<ApiError> ReadNumberField(const nlohmann::json& obj, const char* key, const std::string& param,
+                                        double lo, double hi, bool whole, double& out) {
+  if (!obj.contains(key) || obj[key].is_null()) return std::nullopt;
+  const std::string quoted = "'" + param + "'";
+  if (!obj[key].is_number()) return Invalid(param, quoted + " must be a number");
+  const double v = obj[key].get<double>();
+  if (!std::isfinite(v) || v < lo || v > hi)
+    return Invalid(param, quoted + " must be between " + nlohmann::json(lo).dump() + " and " + nlohmann::json(hi).dump());
+  if (whole && v != std::floor(v)) return Invalid(param, quoted + " must be a whole number");
+  out = v;
+  return std::nullopt;
+}
 
 int JsonNestingDepth(std::string_view text, int limit) {
   int depth = 0, deepest = 0;

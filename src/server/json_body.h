@@ -3,6 +3,8 @@
 // arrays overflowed the stack). Stateless: any thread may call.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -21,5 +23,13 @@ int JsonNestingDepth(std::string_view text, int limit);
 
 // A JSON object, or a 400 that says why not (not JSON, too deep, not an object).
 std::variant<nlohmann::json, ApiError> ParseJsonObject(std::string_view text);
+
+// A 400 invalid_request_error naming `param`.
+ApiError Invalid(const std::string& param, const std::string& message);
+
+// The number at obj[key] into `out`, when present and not null: a 400 naming `param` unless it
+// is a finite number within [lo, hi] (and whole, if asked); `out` untouched when absent.
+std::optional<ApiError> ReadNumberField(const nlohmann::json& obj, const char* key, const std::string& param,
+                                        double lo, double hi, bool whole, double& out);
 
 }  // namespace kvfuse::server

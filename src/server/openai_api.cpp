@@ -1,7 +1,7 @@
 #include "server/openai_api.h"
 
-#include <cmath>
 
+#include "server/json_body.h"
 #include "server/rag_request.h"
 #include "server/unhonoured_params.h"
 
@@ -10,17 +10,9 @@ namespace {
 
 using json = nlohmann::json;
 
-ApiError Invalid(const std::string& param, const std::string& message) { return {400, message, "invalid_request_error", param}; }
-
-// Reads an optional number field within [lo, hi].
+// An optional top-level number within [lo, hi].
 std::optional<ApiError> ReadNumber(const json& body, const char* name, double lo, double hi, double& out) {
-  if (!body.contains(name) || body[name].is_null()) return std::nullopt;
-  if (!body[name].is_number()) return Invalid(name, std::string("'") + name + "' must be a number");
-  const double v = body[name].get<double>();
-  if (!std::isfinite(v) || v < lo || v > hi)
-    return Invalid(name, std::string("'") + name + "' must be between " + json(lo).dump() + " and " + json(hi).dump());
-  out = v;
-  return std::nullopt;
+  return ReadNumberField(body, name, name, lo, hi, /*whole=*/false, out);
 }
 
 // Message content: a string, or an array of {"type": "text", "text": ...} parts.
@@ -74,8 +66,7 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
   for (const auto& [name, lo, hi, dst] : fields)
     if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
   // Sampling's top_k (RAG's is rag.top_k): 0 or less disables it, as in llama.cpp.
-  if (auto err = ReadNumber(body, "top_k", -1e6, 1e6, top_k)) return err;
-  if (top_k != std::floor(top_k)) return Invalid("top_k", "'top_k' must be a whole number");
+  if (auto err = ReadNumberField(body, "top_k", "top_k", -1e6, 1e6, /*whole=*/true, top_k)) return err;
   top_k = std::max(top_k, 0.0);
   g.max_tokens = static_cast<int32_t>(max_tokens);
   g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),

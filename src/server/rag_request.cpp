@@ -1,10 +1,10 @@
 #include "server/rag_request.h"
 
 #include <algorithm>
-#include <cmath>
 #include <initializer_list>
 
 #include "engine/rag_prompt.h"
+#include "server/json_body.h"
 
 namespace kvfuse::server {
 namespace {
@@ -30,7 +30,6 @@ const Knob kKnobs[] = {
     {"ape_scale", 0.0, 100.0, false, {FusionMode::kApe}}};
 constexpr const char* kOtherKeys[] = {"documents", "collection", "top_k", "fusion_mode"};
 
-ApiError Invalid(const std::string& param, const std::string& message) { return {400, message, "invalid_request_error", param}; }
 
 std::string Path(const std::string& key) { return "rag." + key; }
 
@@ -53,15 +52,7 @@ bool Has(const json& rag, const char* key) { return rag.contains(key) && !rag[ke
 
 // An optional number field of the rag object within [lo, hi].
 std::optional<ApiError> ReadNumber(const json& rag, const char* name, double lo, double hi, bool whole, double& out) {
-  if (!Has(rag, name)) return std::nullopt;
-  const std::string param = Path(name), quoted = "'" + param + "'";
-  if (!rag[name].is_number()) return Invalid(param, quoted + " must be a number");
-  const double v = rag[name].get<double>();
-  if (!std::isfinite(v) || v < lo || v > hi)
-    return Invalid(param, quoted + " must be between " + json(lo).dump() + " and " + json(hi).dump());
-  if (whole && v != std::floor(v)) return Invalid(param, quoted + " must be a whole number");
-  out = v;
-  return std::nullopt;
+  return ReadNumberField(rag, name, Path(name), lo, hi, whole, out);
 }
 
 std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& f) {

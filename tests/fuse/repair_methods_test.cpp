@@ -1,4 +1,4 @@
-// The training-free repair methods (sinks, query) against a full prefill: each equals full
+// The training-free repair methods (sinks, query, gradual, ape) against a full prefill or naive: each equals full
 // when it recomputes every chunk token or when the chunk sits where it was cached, and it
 // recomputes exactly the tokens it says (every other chunk token keeps its placed KV).
 #include <gtest/gtest.h>
@@ -32,29 +32,17 @@ std::set<int32_t> RecomputedPositions(Fixture& f, const SegmentedPrompt& p, cons
 }
 
 TEST(RepairMethods, RecomputingEveryChunkTokenEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2"}) {
-    Fixture f(shape);
-    const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
-    const std::vector<float> full = f.Run(p, FusionMode::kFull);
-    FusionStats stats;
-    const std::vector<float> query = f.RunWith(p, Options(FusionMode::kQuery, 1.0f, 0), &stats);
-    EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
-    EXPECT_LE(MaxAbsDiff(query, full), kSameAsFull * MaxAbs(full)) << shape;
-    const std::vector<float> sinks = f.RunWith(p, Options(FusionMode::kSinks, 0, 12), &stats);
-    EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
-    EXPECT_LE(MaxAbsDiff(sinks, full), kSameAsFull * MaxAbs(full)) << shape;
-  }
-}
-
-TEST(RepairMethods, GradualAtRatioOneEqualsFull) {
   for (const char* shape : {"tiny", "tiny-qwen2", "tiny-deep"}) {
     Fixture f(shape);
     const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
     const std::vector<float> full = f.Run(p, FusionMode::kFull);
-    FusionStats stats;
-    const std::vector<float> gradual = f.RunWith(p, Options(FusionMode::kGradual, 1.0f, 0), &stats);
-    EXPECT_EQ(stats.chunk_tokens_recomputed, 36);
-    EXPECT_LE(MaxAbsDiff(gradual, full), kSameAsFull * MaxAbs(full)) << shape;
+    for (const FusionOptions& o : {Options(FusionMode::kQuery, 1.0f, 0), Options(FusionMode::kSinks, 0, 12),
+                                   Options(FusionMode::kGradual, 1.0f, 0)}) {
+      FusionStats stats;
+      const std::vector<float> repaired = f.RunWith(p, o, &stats);
+      EXPECT_EQ(stats.chunk_tokens_recomputed, 36) << shape << " " << FusionModeName(o.mode);
+      EXPECT_LE(MaxAbsDiff(repaired, full), kSameAsFull * MaxAbs(full)) << shape << " " << FusionModeName(o.mode);
+    }
   }
 }
 
