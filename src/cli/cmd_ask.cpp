@@ -66,14 +66,12 @@ int AskCommand(int argc, char** argv) {
   const std::string question = args->positional()[0];
   auto k = args->GetInt("-k", 6);
   auto n_predict = args->GetInt("-n", 32);
-  auto knobs = FusionKnobsFromArgs(args.value());
+  auto fusion = FusionOptionsFromArgs(args.value());
   auto dense_weight = args->GetFloat("--dense-weight", rag::SearchOptions{}.dense_weight);
-  for (const util::Status* st : {&k.status(), &n_predict.status(), &knobs.status(), &dense_weight.status()})
+  for (const util::Status* st : {&k.status(), &n_predict.status(), &fusion.status(), &dense_weight.status()})
     if (!st->ok()) return Fail(st->message());
   if (k.value() < 1 || k.value() > 64) return Fail("-k must be 1..64");
   if (n_predict.value() < 1 || n_predict.value() > 4096) return Fail("-n must be 1..4096");
-  const auto mode = engine::ParseFusionMode(args->Get("--mode", engine::FusionModeName(engine::kDefaultReuseMode)));
-  if (!mode) return Fail(std::string("--mode must be ") + engine::FusionModeList());
 
   if (const util::Status st = CheckIngested(dir); !st.ok()) return Fail(st.message());
   auto collection = rag::Collection::Open(dir);
@@ -117,16 +115,15 @@ int AskCommand(int argc, char** argv) {
     e.ClearPrefixCache();  // the fused run must not reuse the full run's prompt
     e.Reset();
   }
-  engine::FusionOptions options = knobs.value();
-  options.mode = *mode;
-  std::printf("%s answer: ", engine::FusionModeName(*mode));
+  const engine::FusionOptions& options = fusion.value();
+  std::printf("%s answer: ", engine::FusionModeName(options.mode));
   std::fflush(stdout);
   auto fused = Generate(e, prompt.value(), options, max_tokens, true);
   if (!fused.ok()) return Fail(fused.status().message());
   const engine::FusionStats& s = fused->stats;
   std::printf("chunks used: ");
   for (const rag::SearchHit& h : hits) std::printf("#%d ", h.id);
-  std::printf("\nTTFT %.1f ms (%s)", fused->ttft_ms, engine::FusionModeName(*mode));
+  std::printf("\nTTFT %.1f ms (%s)", fused->ttft_ms, engine::FusionModeName(options.mode));
   if (full_ms > 0) std::printf(" vs %.1f ms (full): %.1fx", full_ms, full_ms / fused->ttft_ms);
   std::printf("; prompt %d tokens, %d computed afresh, %d of %d chunk tokens recomputed; chunk cache hits %d/%d\n",
               s.prompt_tokens, s.tokens_computed, s.chunk_tokens_recomputed, s.chunk_tokens, s.chunk_hits,

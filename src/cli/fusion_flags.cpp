@@ -4,8 +4,33 @@
 
 namespace kvfuse::cli {
 
+namespace {
+
+constexpr struct {
+  const char* flag;
+  engine::FusionKnob knob;
+} kKnobFlags[] = {{"--ratio", engine::FusionKnob::kRecomputeRatio},
+                  {"--alpha", engine::FusionKnob::kAdaptiveAlpha},
+                  {"--sinks", engine::FusionKnob::kSinkTokens},
+                  {"--query-layers", engine::FusionKnob::kQueryLayers},
+                  {"--ape-temperature", engine::FusionKnob::kApeTemperature},
+                  {"--ape-scale", engine::FusionKnob::kApeScale}};
+
+// An error naming a knob flag given that `mode` does not read (it would be ignored).
+util::Status RefuseKnobsNotReadBy(const Args& args, engine::FusionMode mode) {
+  for (const auto& k : kKnobFlags)
+    if (args.Has(k.flag) && !engine::ModeReadsKnob(mode, k.knob))
+      return util::Status::InvalidArgument(std::string(k.flag) + " does not apply to --mode " +
+                                           engine::FusionModeName(mode));
+  return util::Status::Ok();
+}
+
+}  // namespace
+
 std::set<std::string> FusionKnobFlags() {
-  return {"--ratio", "--alpha", "--sinks", "--query-layers", "--ape-temperature", "--ape-scale"};
+  std::set<std::string> flags;
+  for (const auto& k : kKnobFlags) flags.insert(k.flag);
+  return flags;
 }
 
 util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio) {
@@ -38,6 +63,15 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double
   o.sink_tokens = static_cast<int32_t>(sinks.value());
   o.query_layers = static_cast<int32_t>(query_layers.value());
   return o;
+}
+
+util::Result<engine::FusionOptions> FusionOptionsFromArgs(const Args& args) {
+  const auto mode = engine::ParseFusionMode(args.Get("--mode", engine::FusionModeName(engine::kDefaultReuseMode)));
+  if (!mode) return util::Status::InvalidArgument(std::string("--mode must be ") + engine::FusionModeList());
+  KVFUSE_RETURN_IF_ERROR(RefuseKnobsNotReadBy(args, *mode));
+  auto options = FusionKnobsFromArgs(args);
+  if (options.ok()) options->mode = *mode;
+  return options;
 }
 
 util::Result<std::vector<engine::FusionMode>> FusionModesFromArg(const std::string& value,

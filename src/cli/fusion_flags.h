@@ -18,6 +18,9 @@ namespace kvfuse::cli {
 std::set<std::string> FusionKnobFlags();
 // The knobs, over FusionOptions' defaults except the ratio's, `default_ratio`.
 util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio = 0.15);
+// One mode (--mode, default the default reuse mode) with its knobs; a knob flag the mode does
+// not read is an error (it would be ignored). For commands that run one mode.
+util::Result<engine::FusionOptions> FusionOptionsFromArgs(const Args& args);
 // --mode's value as a comma-separated list of modes ("all": `all`).
 util::Result<std::vector<engine::FusionMode>> FusionModesFromArg(const std::string& value,
                                                                  const std::vector<engine::FusionMode>& all);

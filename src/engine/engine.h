@@ -45,11 +45,13 @@ using sched::Scheduler;
 using sched::SchedulerEvents;
 using sched::SchedulerOptions;
 // Likewise for the fusion vocabulary.
+using fuse::FusionKnob;
 using fuse::FusionMode;
 using fuse::FusionModeList;
 using fuse::IsDefaultFusion;
 using fuse::kDefaultReuseMode;
 using fuse::FusionModeName;
+using fuse::ModeReadsKnob;
 using fuse::ParseFusionMode;
 using fuse::FusionOptions;
 using fuse::FusionStats;

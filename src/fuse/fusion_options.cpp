@@ -46,6 +46,19 @@ const char* FusionModeList() {
 
 bool ReusesChunkKv(FusionMode mode) { return mode != FusionMode::kFull && mode != FusionMode::kPrefix; }
 
+bool ModeReadsKnob(FusionMode mode, FusionKnob knob) {
+  switch (knob) {
+    case FusionKnob::kRecomputeRatio:
+      return mode == FusionMode::kBlend || mode == FusionMode::kGradual || mode == FusionMode::kQuery;
+    case FusionKnob::kAdaptiveAlpha: return mode == FusionMode::kAdaptive;
+    case FusionKnob::kSinkTokens: return mode == FusionMode::kSinks || mode == FusionMode::kQuery;
+    case FusionKnob::kQueryLayers: return mode == FusionMode::kQuery;
+    case FusionKnob::kApeTemperature:
+    case FusionKnob::kApeScale: return mode == FusionMode::kApe;
+  }
+  return false;
+}
+
 bool IsDefaultFusion(const FusionOptions& o) {
   const FusionOptions d;
   return o.mode == d.mode && o.recompute_ratio == d.recompute_ratio && o.bottom_right_mask == d.bottom_right_mask &&

@@ -71,6 +71,11 @@ struct FusionOptions {
   bool record_chunks = false;
 };
 
+// The knobs of FusionOptions a request may set, and whether a mode reads one (a knob given
+// for a mode that does not read it would be ignored: callers refuse it).
+enum class FusionKnob { kRecomputeRatio, kAdaptiveAlpha, kSinkTokens, kQueryLayers, kApeTemperature, kApeScale };
+bool ModeReadsKnob(FusionMode mode, FusionKnob knob);
+
 // Whether `o` is the default mode with every knob at its default (what benchmarks mark).
 bool IsDefaultFusion(const FusionOptions& o);
 // How many of n tokens a share `ratio` recomputes (rounded up; blend and query).

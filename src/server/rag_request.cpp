@@ -1,7 +1,5 @@
 #include "server/rag_request.h"
 
-#include <algorithm>
-#include <initializer_list>
 
 #include "engine/rag_prompt.h"
 #include "server/json_body.h"
@@ -11,23 +9,21 @@ namespace {
 
 using json = nlohmann::json;
 
-using engine::FusionMode;
 
-// The fusion knobs: name, range, whether a whole number is required, and the modes that
-// read it (a knob given to another mode would be ignored: it is refused).
+// The fusion knobs: name, range, whether a whole number is required, and which knob it is
+// (one given to a mode that does not read it would be ignored: it is refused).
 struct Knob {
   const char* name;
   double lo, hi;
   bool whole;
-  std::initializer_list<FusionMode> modes;
+  engine::FusionKnob knob;
 };
-const Knob kKnobs[] = {
-    {"recompute_ratio", 0.0, 1.0, false, {FusionMode::kBlend, FusionMode::kGradual, FusionMode::kQuery}},
-    {"adaptive_alpha", 0.0, 1e6, false, {FusionMode::kAdaptive}},
-    {"sink_tokens", 0.0, 4096.0, true, {FusionMode::kSinks, FusionMode::kQuery}},
-    {"query_layers", 0.0, 1024.0, true, {FusionMode::kQuery}},
-    {"ape_temperature", 0.01, 100.0, false, {FusionMode::kApe}},
-    {"ape_scale", 0.0, 100.0, false, {FusionMode::kApe}}};
+constexpr Knob kKnobs[] = {{"recompute_ratio", 0.0, 1.0, false, engine::FusionKnob::kRecomputeRatio},
+                           {"adaptive_alpha", 0.0, 1e6, false, engine::FusionKnob::kAdaptiveAlpha},
+                           {"sink_tokens", 0.0, 4096.0, true, engine::FusionKnob::kSinkTokens},
+                           {"query_layers", 0.0, 1024.0, true, engine::FusionKnob::kQueryLayers},
+                           {"ape_temperature", 0.01, 100.0, false, engine::FusionKnob::kApeTemperature},
+                           {"ape_scale", 0.0, 100.0, false, engine::FusionKnob::kApeScale}};
 constexpr const char* kOtherKeys[] = {"documents", "collection", "top_k", "fusion_mode"};
 
 
@@ -67,8 +63,7 @@ std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& 
                      static_cast<double>(f.query_layers), f.ape_temperature, f.ape_scale};
   for (size_t i = 0; i < std::size(kKnobs); ++i) {
     if (auto err = ReadNumber(rag, kKnobs[i].name, kKnobs[i].lo, kKnobs[i].hi, kKnobs[i].whole, values[i])) return err;
-    const auto& modes = kKnobs[i].modes;
-    if (Has(rag, kKnobs[i].name) && std::find(modes.begin(), modes.end(), f.mode) == modes.end())
+    if (Has(rag, kKnobs[i].name) && !engine::ModeReadsKnob(f.mode, kKnobs[i].knob))
       return Invalid(Path(kKnobs[i].name), "'" + Path(kKnobs[i].name) + "' does not apply to fusion_mode '" +
                                                engine::FusionModeName(f.mode) + "'");
   }

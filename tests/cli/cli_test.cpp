@@ -133,6 +133,11 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [forgot_code, forgot] = RunKvfuse({"tokenize", "-m", "--ids", "hello"});
   EXPECT_EQ(forgot_code, 1);
   EXPECT_NE(forgot.find("-m needs a value, not the option --ids"), std::string::npos) << forgot;
+  // A fusion knob its mode does not read is refused, not ignored.
+  const auto [knob_code, knob] =
+      RunKvfuse({"ask", "-m", model, "--collection", "/nonexistent", "--mode", "full", "--ratio", "0.3", "q?"});
+  EXPECT_EQ(knob_code, 1);
+  EXPECT_NE(knob.find("--ratio does not apply to --mode full"), std::string::npos) << knob;
 }
 
 TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {
