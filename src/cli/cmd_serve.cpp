@@ -38,6 +38,7 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   o.max_tokens_default = static_cast<int32_t>(read("--max-tokens", 256, 1, 1 << 20));
   o.slots = static_cast<int>(read("-np", 4, 1, 256));
   o.batch_tokens = static_cast<int32_t>(read("--batch-tokens", 512, 16, 1 << 20));
+  o.tpot_target_ms = static_cast<int>(read("--tpot-target-ms", 50, 0, 60'000));
   o.request_read_ms = static_cast<int>(read("--read-timeout", 10, 1, 3600)) * 1000;
   o.max_waiting_per_address = static_cast<int>(read("--max-waiting-per-client", 32, 1, 100000));
   o.shutdown_timeout_s = static_cast<int>(read("--shutdown-timeout", 5, 0, 3600));
@@ -64,6 +65,7 @@ int ServeCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv,
                           {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
                            "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens",
+                           "--tpot-target-ms",
                            "--read-timeout", "--max-waiting-per-client", "--shutdown-timeout", "--alias"},
                           {"--metrics"});  // --metrics: llama-server's switch; /metrics is always on
   if (!args.ok()) return Fail(args.status().message());

@@ -46,7 +46,9 @@ const Command kCommands[] = {
      "kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS -t THREADS\n"
      "--alias NAME (the model id of /v1/models and of every answer; default: the file's name)\n"
      "--collection DIR[,DIR] (each made by kvfuse ingest) --store DIR (default: DIR/kv of the first collection)\n"
-     "--batch-tokens N --api-key KEY --max-body BYTES --max-tokens N --timeout S --queue N\n"
+     "--batch-tokens N (the most tokens one iteration runs) --tpot-target-ms MS (while requests decode, each\n"
+     "iteration's prefill is sized to keep it near MS; default 50, 0: off)\n"
+     "--api-key KEY --max-body BYTES --max-tokens N --timeout S --queue N\n"
      "--read-timeout S --max-waiting-per-client N\n"
      "--shutdown-timeout S (running requests' time to finish on SIGTERM/SIGINT, default 5)\n"
      "--metrics (accepted, as llama-server's: /metrics is always on)]"},

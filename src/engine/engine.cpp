@@ -120,8 +120,7 @@ Result<std::vector<float>> Engine::EmbedText(std::string_view text, int n_layers
 }
 
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
-  fuse::FusionPlan plan;
-  return runner_->WarmChunk(tokens, plan);
+  return runner_->WarmChunk(tokens);
 }
 
 }  // namespace kvfuse::engine

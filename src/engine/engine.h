@@ -128,6 +128,12 @@ class Engine {
                                std::vector<float>& logits, FusionStats& stats, int32_t seq = 0) {
     return runner_->PrefillSegments(prompt, options, logits, stats, seq);
   }
+  // The same prefill in steps of about a budget of tokens each, as the scheduler runs it
+  // (sched::PrefillSteps); other sequences may be decoded between its steps.
+  std::unique_ptr<sched::PrefillSteps> StartPrefill(const SegmentedPrompt& prompt, const FusionOptions& options,
+                                                    int32_t seq = 0) {
+    return runner_->StartPrefill(prompt, options, seq);
+  }
   // Makes room for one more token in each sequence, in order; returns the index of the
   // first that found no free block (the caller may preempt and retry), or -1.
   int32_t ReserveForDecode(const std::vector<int32_t>& seqs) { return runner_->ReserveForDecode(seqs); }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/stepped_prefill.h"
+
 namespace kvfuse::engine {
 
 using util::Result;
@@ -65,8 +67,22 @@ Status Runner::Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, b
 }
 
 Status Runner::PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
-                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq,
-                               const fuse::FusionPlan* plan) {
+                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) {
+  return PrefillOn(ctx_, prompt, options, logits, stats, seq);
+}
+
+std::unique_ptr<sched::PrefillSteps> Runner::StartPrefill(const fuse::SegmentedPrompt& prompt,
+                                                          const fuse::FusionOptions& options, int32_t seq) {
+  return std::make_unique<SteppedPrefill>(
+      ctx_.pool, *ctx_.kernels, model_.hparams().n_layers,
+      [this, prompt, options, seq](model::ForwardContext& ctx, std::vector<float>& logits, fuse::FusionStats& stats) {
+        return PrefillOn(ctx, prompt, options, logits, stats, seq);
+      });
+}
+
+Status Runner::PrefillOn(model::ForwardContext& ctx, const fuse::SegmentedPrompt& prompt,
+                         const fuse::FusionOptions& options, std::vector<float>& logits, fuse::FusionStats& stats,
+                         int32_t seq) {
   kv_.Release(seq);
   const std::vector<int32_t> tokens = prompt.Flatten();
   const int32_t n = static_cast<int32_t>(tokens.size());
@@ -81,7 +97,7 @@ Status Runner::PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::
     kv_.Release(seq);
     return st;
   }
-  const Status st = fuser_.Prefill(ctx_, kv_, seq, kept, prompt, options, logits, stats, plan);
+  const Status st = fuser_.Prefill(ctx, kv_, seq, kept, prompt, options, logits, stats);
   if (!st.ok()) {
     kv_.Release(seq);
     return st;
@@ -116,12 +132,10 @@ Status Runner::DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<i
   return Status::Ok();
 }
 
-Status Runner::WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) {
+Status Runner::WarmChunk(const std::vector<int32_t>& tokens) {
   if (tokens.empty()) return Status::InvalidArgument("empty chunk");
-  auto chunk = fuser_.GetOrCompute(ctx_, tokens, plan.stats);
-  if (!chunk.ok()) return chunk.status();
-  plan.chunks.push_back(std::move(chunk).value());
-  return Status::Ok();
+  fuse::FusionStats stats;
+  return fuser_.GetOrCompute(ctx_, tokens, stats).status();
 }
 
 Result<std::vector<float>> Runner::Embed(const std::vector<int32_t>& tokens, int n_layers, int n_batch) {

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "fuse/chunk_fuser.h"
-#include "fuse/fusion_plan.h"
 #include "kv/kv_manager.h"
 #include "model/model.h"
 #include "sched/executor.h"
@@ -42,12 +41,15 @@ class Runner final : public sched::Executor {
 
   int32_t CachedPrefixLength(const std::vector<int32_t>& tokens) override;
   util::Status PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
-                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq,
-                               const fuse::FusionPlan* plan = nullptr) override;
+                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) override;
+  // The prefill runs on a thread of its own between steps (engine/stepped_prefill.h).
+  std::unique_ptr<sched::PrefillSteps> StartPrefill(const fuse::SegmentedPrompt& prompt,
+                                                    const fuse::FusionOptions& options, int32_t seq) override;
   util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
                         std::vector<float>& logits, int n_batch, int32_t seq) override;
   void CachePrefix(int32_t seq, const std::vector<int32_t>& tokens) override;
-  util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) override;
+  // Puts the chunk's KV in the store, computing it if missing.
+  util::Status WarmChunk(const std::vector<int32_t>& tokens);
   int32_t ReserveForDecode(const std::vector<int32_t>& seqs) override;
   util::Status DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<int32_t>& tokens,
                            std::vector<float>& logits) override;
@@ -65,6 +67,11 @@ class Runner final : public sched::Executor {
 
  private:
   static constexpr int32_t kScratchSequence = INT32_MAX;  // Embed's
+
+  // PrefillSegments with its forward passes on `ctx`.
+  util::Status PrefillOn(model::ForwardContext& ctx, const fuse::SegmentedPrompt& prompt,
+                         const fuse::FusionOptions& options, std::vector<float>& logits, fuse::FusionStats& stats,
+                         int32_t seq);
 
   const model::Model& model_;
   const tokenizer::Tokenizer* tokenizer_;

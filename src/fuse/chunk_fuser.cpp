@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "fuse/fusion_methods.h"
-#include "fuse/fusion_plan.h"
 #include "fuse/key_placement.h"
 #include "util/timing.h"
 
@@ -64,17 +63,13 @@ util::Result<std::vector<int32_t>> ChunkFuser::CheckedSlots(const kv::KvManager&
 
 util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> ChunkFuser::PlaceChunks(
     model::ForwardContext& ctx, kv::KvCache& kv, const std::vector<int32_t>& slots,
-    const SegmentedPrompt& prompt, const FusionPlan* plan, FusionStats& stats) {
+    const SegmentedPrompt& prompt, FusionStats& stats) {
   std::vector<std::shared_ptr<const store::ChunkRecord>> records(prompt.chunks.size());
   for (size_t i = 0; i < prompt.chunks.size(); ++i) {
     if (prompt.chunks[i].empty()) continue;
-    if (plan && i < plan->chunks.size() && plan->chunks[i] && plan->chunks[i]->tokens == prompt.chunks[i]) {
-      records[i] = plan->chunks[i];
-    } else {
-      auto chunk = source_.GetOrCompute(ctx, prompt.chunks[i], stats);
-      if (!chunk.ok()) return chunk.status();
-      records[i] = std::move(chunk).value();
-    }
+    auto chunk = source_.GetOrCompute(ctx, prompt.chunks[i], stats);
+    if (!chunk.ok()) return chunk.status();
+    records[i] = std::move(chunk).value();
     const auto t_place = std::chrono::steady_clock::now();
     Place(model_.hparams(), ctx, *records[i], kv, slots, prompt.ChunkOffset(i));
     stats.ms_place += util::MsSince(t_place);
@@ -85,7 +80,7 @@ util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> ChunkFuser:
 
 Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_t seq, int32_t kept,
                            const SegmentedPrompt& prompt, const FusionOptions& options, std::vector<float>& logits,
-                           FusionStats& stats, const FusionPlan* plan) {
+                           FusionStats& stats) {
   stats = FusionStats{};
   stats.prompt_tokens = prompt.size();
   auto checked = CheckedSlots(kv, seq, kept, prompt, options);
@@ -104,7 +99,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
   ComputeTokens(target, std::vector<int32_t>(prompt.prefix.begin() + kept, prompt.prefix.end()), kept, nullptr);
   stats.tokens_computed = prefix_n - kept;
   const double ms_prefix = util::MsSince(t0);
-  auto records = PlaceChunks(ctx, kv.cache(), slots, prompt, plan, stats);
+  auto records = PlaceChunks(ctx, kv.cache(), slots, prompt, stats);
   if (!records.ok()) return records.status();
   const auto t1 = std::chrono::steady_clock::now();
   MethodOf(options.mode)(MethodInput{target, prompt, options, records.value()}, logits, stats);

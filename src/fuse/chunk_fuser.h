@@ -39,8 +39,6 @@
 
 namespace kvfuse::fuse {
 
-struct FusionPlan;
-
 class ChunkFuser {
  public:
   ChunkFuser(const model::Model& model, store::ChunkStore& store, FuserIdentity identity);
@@ -55,20 +53,19 @@ class ChunkFuser {
   // Prefills `prompt` into sequence `seq` of `kv`, whose blocks cover its positions
   // 0..n-1, and returns the logits of its last token. Positions below `kept` (at most
   // KeptPrefix(prompt, mode, ...)) already hold their KV; every other position is written.
-  // Chunks whose records `plan` holds are placed from it, uncounted in stats (the plan
-  // counted them); the rest are looked up (or computed) here.
+  // Chunks missing from the store are computed (and stored) here.
   util::Status Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_t seq, int32_t kept,
                        const SegmentedPrompt& prompt, const FusionOptions& options,
-                       std::vector<float>& logits, FusionStats& stats, const FusionPlan* plan = nullptr);
+                       std::vector<float>& logits, FusionStats& stats);
 
  private:
   // The slots of the prompt's positions in `seq`, once the request is checked.
   util::Result<std::vector<int32_t>> CheckedSlots(const kv::KvManager& kv, int32_t seq, int32_t kept,
                                                   const SegmentedPrompt& prompt, const FusionOptions& options) const;
-  // Places every chunk at its offset, from `plan` or the store; their records.
+  // Places every chunk at its offset from the store (computing those it lacks); their records.
   util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> PlaceChunks(
       model::ForwardContext& ctx, kv::KvCache& kv, const std::vector<int32_t>& slots,
-      const SegmentedPrompt& prompt, const FusionPlan* plan, FusionStats& stats);
+      const SegmentedPrompt& prompt, FusionStats& stats);
 
   const model::Model& model_;
   ChunkSource source_;

@@ -44,19 +44,17 @@ util::Result<std::shared_ptr<const store::ChunkRecord>> ChunkSource::GetOrComput
   all.insert(all.end(), tokens.begin(), tokens.end());
   const int32_t head = static_cast<int32_t>(identity_.chunk_head.size());
   const int32_t n = static_cast<int32_t>(all.size());
-  if (!scratch_ || scratch_->n_slots() < n)
-    scratch_ = std::make_unique<kv::KvManager>(model_.kv_geometry(), n, kScratchBlockSize);
-  scratch_->Release(0);
-  KVFUSE_RETURN_IF_ERROR(scratch_->Reserve(0, n));
-  const std::vector<int32_t> scratch_slots = scratch_->SlotsOf(0, n);
-  KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(all, 0, 0, false, &scratch_slots), *scratch_));
-  ComputeTokens(PrefillTarget{model_, ctx, *scratch_, 0, scratch_slots}, all, 0, nullptr);
+  kv::KvManager scratch(model_.kv_geometry(), n, kScratchBlockSize);
+  KVFUSE_RETURN_IF_ERROR(scratch.Reserve(0, n));
+  const std::vector<int32_t> scratch_slots = scratch.SlotsOf(0, n);
+  KVFUSE_RETURN_IF_ERROR(model_.Validate(BatchOf(all, 0, 0, false, &scratch_slots), scratch));
+  ComputeTokens(PrefillTarget{model_, ctx, scratch, 0, scratch_slots}, all, 0, nullptr);
 
   auto record = std::make_shared<store::ChunkRecord>();
   record->key = key;
   record->context_hash = util::Hash64(identity_.chunk_head.data(), identity_.chunk_head.size() * 4);
   record->Resize(chunk_shape, tokens);
-  CopyOut(model_.hparams(), ctx, scratch_->cache(), scratch_slots.data() + head, head, *record);
+  CopyOut(model_.hparams(), ctx, scratch.cache(), scratch_slots.data() + head, head, *record);
   store_.Put(record);
   stats.ms_chunk_compute += util::MsSince(t0);
   return std::shared_ptr<const store::ChunkRecord>(std::move(record));

@@ -33,7 +33,8 @@ class ChunkSource {
   store::ChunkShape shape() const;
 
   // The chunk's cached KV (one store lookup), computed and stored on a miss; stats counts
-  // the hit or miss.
+  // the hit or miss. A miss is computed in KV of its own, so a prefill paused between layers
+  // (engine's stepped prefill) shares nothing with a chunk warmed meanwhile.
   util::Result<std::shared_ptr<const store::ChunkRecord>> GetOrCompute(
       model::ForwardContext& ctx, const std::vector<int32_t>& tokens, FusionStats& stats);
   // Stores a record computed elsewhere (a chunk recorded inside a full prompt).
@@ -43,7 +44,6 @@ class ChunkSource {
   const model::Model& model_;
   store::ChunkStore& store_;
   FuserIdentity identity_;
-  std::unique_ptr<kv::KvManager> scratch_;  // where missing chunks are computed (sequence 0)
 };
 
 }  // namespace kvfuse::fuse

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/kernel_table.h"
@@ -23,14 +24,27 @@ struct AttentionRecorder {
   void Reset(int n_rows) { mass.assign(static_cast<size_t>(n_rows) * n_heads * n_segments, 0.0f); }
 };
 
+// Optional: told before every layer a forward pass runs (Model::RunLayers), with the
+// batch's token count; it may block there, which divides a long pass into steps.
+class LayerGate {
+ public:
+  virtual ~LayerGate() = default;
+  virtual void BeforeLayer(int32_t n_tokens) = 0;
+};
+
 struct ForwardContext {
   explicit ForwardContext(int n_threads, const kernels::KernelTable& k = kernels::BestKernels())
-      : pool(n_threads), kernels(&k) {}
+      : owned_pool(std::make_unique<util::ThreadPool>(n_threads)), pool(*owned_pool), kernels(&k) {}
+  // A context on another context's pool, for a thread that takes turns with that one's
+  // (they never run at once), so no second set of workers spins beside the first.
+  ForwardContext(util::ThreadPool& shared_pool, const kernels::KernelTable& k) : pool(shared_pool), kernels(&k) {}
 
-  util::ThreadPool pool;
+  std::unique_ptr<util::ThreadPool> owned_pool;
+  util::ThreadPool& pool;
   const kernels::KernelTable* kernels;
 
   AttentionRecorder* recorder = nullptr;  // set by the caller for one pass, then cleared
+  LayerGate* layer_gate = nullptr;
 
   // Scratch, sized on use: [n_tokens, width] each.
   std::vector<float> norm, q, k, v, attn, proj, gate, up;

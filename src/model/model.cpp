@@ -71,6 +71,7 @@ void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_be
                       int layer_end, float* hidden, kv::KvManager& kv) const {
   KVFUSE_CHECK(0 <= layer_begin && layer_begin <= layer_end && layer_end <= hp_.n_layers);
   for (int il = layer_begin; il < layer_end; ++il) {
+    if (ctx.layer_gate) ctx.layer_gate->BeforeLayer(batch.size());
     blocks::AttentionBlock(ctx, hp_, w_.layers[il], il, batch, hidden, kv);
     blocks::FfnBlock(ctx, hp_, w_.layers[il], batch.size(), hidden);
   }

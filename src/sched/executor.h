@@ -1,23 +1,39 @@
 // What the scheduler needs of a model runtime: sequences with their own KV (ids chosen by
-// the scheduler), plain and fused prefill, chunk warming and batched decode.
-// engine::Engine implements it; the scheduler's tests use a scripted fake.
-// Errors: StatusCode::kResourceExhausted from a prefill unit (PrefillSegments, Evaluate)
-// means no KV block was free: the scheduler requeues the request while others run. Any other
-// error, and any error of WarmChunk or DecodeBatch (ReserveForDecode makes room first), ends
-// the request.
+// the scheduler), plain prefill, fused prefill in budgeted steps, and batched decode.
+// engine::Runner implements it; the scheduler's tests use a scripted fake.
+// Errors: StatusCode::kResourceExhausted from prefill work (PrefillSegments, Evaluate,
+// PrefillSteps::Step) means no KV block was free: the scheduler requeues the request while
+// others run. Any other error, and any error of DecodeBatch (ReserveForDecode makes room
+// first), ends the request.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "fuse/fusion_options.h"
-#include "fuse/fusion_plan.h"
 #include "fuse/fusion_stats.h"
 #include "fuse/segmented_prompt.h"
 #include "tokenizer/tokenizer.h"
 #include "util/status.h"
 
 namespace kvfuse::sched {
+
+// A prompt's prefill that runs a step at a time, so decodes of other requests can run
+// between its steps. Destroying an unfinished one abandons it (its sequence's KV is the
+// caller's to release, after).
+class PrefillSteps {
+ public:
+  virtual ~PrefillSteps() = default;
+  // Runs until about `budget` tokens of work are done (tokens through every layer; the
+  // executor stops between layers, before one that would overrun a budget it has begun to
+  // spend) or the prefill ends; the tokens of work run. An error ends the prefill.
+  virtual util::Result<int32_t> Step(int32_t budget) = 0;
+  virtual bool done() const = 0;
+  // Once done without error: the last prompt token's logits and the prefill's statistics.
+  virtual std::vector<float>& logits() = 0;
+  virtual const fuse::FusionStats& stats() const = 0;
+};
 
 class Executor {
  public:
@@ -32,18 +48,17 @@ class Executor {
   // How many leading tokens of `tokens` a prefill could take from the prefix cache.
   virtual int32_t CachedPrefixLength(const std::vector<int32_t>& tokens) = 0;
   // Prefills a whole prompt into sequence `seq` (anew) and returns its last token's logits.
-  // Chunks `plan` holds are placed from it and not counted in stats.
   virtual util::Status PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
-                                       std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq,
-                                       const fuse::FusionPlan* plan = nullptr) = 0;
+                                       std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) = 0;
+  // The same prefill as steps (each chunk it lacks computed and stored in them too). Several
+  // may be unfinished at once; each runs only inside its own Step.
+  virtual std::unique_ptr<PrefillSteps> StartPrefill(const fuse::SegmentedPrompt& prompt,
+                                                     const fuse::FusionOptions& options, int32_t seq) = 0;
   // Appends tokens to sequence `seq` at positions start_pos.. (its current length).
   virtual util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool all_logits,
                                 std::vector<float>& logits, int n_batch, int32_t seq) = 0;
   // Offers sequence `seq`, whose KV holds exactly `tokens`, to the prefix cache.
   virtual void CachePrefix(int32_t seq, const std::vector<int32_t>& tokens) = 0;
-  // Appends a chunk's record to `plan`, computing and storing it if missing; plan.stats
-  // counts the hit or miss. One chunk-store lookup.
-  virtual util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) = 0;
 
   // Makes room for one more token in each sequence, in order; the index of the first that
   // found no free block, or -1.

@@ -19,7 +19,7 @@ struct Scheduler::Live {
   // Prefill progress.
   bool decoding = false;
   int32_t pos = 0;             // prompt tokens in the sequence so far
-  fuse::FusionPlan plan;       // RAG prompt: its chunks' records, warmed one unit each
+  std::unique_ptr<PrefillSteps> prefill;  // a RAG prompt's, while unfinished
   std::vector<float> logits;   // the last prompt token's, once prefilled
   // Decoding.
   int32_t next_token = -1;
@@ -31,11 +31,13 @@ struct Scheduler::Live {
 };
 
 Scheduler::Scheduler(Executor& executor, SchedulerEvents& events, SchedulerOptions options)
-    : executor_(executor), events_(events), options_([&] {
+    : executor_(executor),
+      events_(events),
+      options_([&] {
         options.slots = std::max(1, options.slots);
-        options.batch_tokens = std::max(SchedulerOptions::kMinPrefillTokens, options.batch_tokens);
         return options;
-      }()) {
+      }()),
+      budget_(options_.batch_tokens, options_.tpot_target_ms / 1000.0) {
   KVFUSE_CHECK(executor_.tokenizer() != nullptr);
   thread_ = std::thread([this] { Loop(); });
 }
@@ -96,6 +98,7 @@ void Scheduler::Admit() {
 }
 
 void Scheduler::Requeue(std::unique_ptr<Live> live) {
+  live->prefill.reset();  // abandoned before its sequence goes
   executor_.Release(live->seq);
   if (live->pos > 0) events_.CountPreemption();
   live->job.bytes_sent = std::max(live->job.bytes_sent, live->bytes_emitted);
@@ -154,18 +157,14 @@ util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget) {
   const fuse::SegmentedPrompt& prompt = req.prompt;
   fuse::FusionStats& stats = live.result.fusion;
   if (!prompt.chunks.empty()) {
-    fuse::FusionPlan& plan = live.plan;
-    if (fuse::ReusesChunkKv(req.fusion.mode) && plan.chunks.size() < prompt.chunks.size()) {
-      const std::vector<int32_t>& chunk = prompt.chunks[plan.chunks.size()];
-      const int32_t misses = plan.stats.chunk_misses;
-      KVFUSE_RETURN_IF_ERROR(executor_.WarmChunk(chunk, plan));
-      return plan.stats.chunk_misses > misses ? static_cast<int32_t>(chunk.size()) : 0;
-    }
-    KVFUSE_RETURN_IF_ERROR(executor_.PrefillSegments(prompt, req.fusion, live.logits, stats, live.seq, &plan));
-    fuse::AddWarming(stats, plan.stats);
-    plan.chunks.clear();  // placed: the request need not hold the records while it decodes
+    if (!live.prefill) live.prefill = executor_.StartPrefill(prompt, req.fusion, live.seq);
+    const util::Result<int32_t> cost = live.prefill->Step(budget);
+    if (!cost.ok() || !live.prefill->done()) return cost;
+    live.logits = std::move(live.prefill->logits());
+    stats = live.prefill->stats();
+    live.prefill.reset();
     live.pos = prompt.size();
-    return stats.tokens_computed + stats.chunk_tokens_recomputed;
+    return cost;
   }
   // A plain prompt, in pieces of at most the budget (plus, first, what the prefix cache holds).
   const std::vector<int32_t>& tokens = prompt.prefix;
@@ -188,8 +187,9 @@ util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget) {
   return n;
 }
 
-void Scheduler::PrefillStep(int32_t budget) {
-  for (size_t i = 0; i < live_.size() && budget > 0;) {
+int32_t Scheduler::PrefillStep(int32_t budget) {
+  int32_t spent = 0;
+  for (size_t i = 0; i < live_.size() && spent < budget;) {
     Live& l = *live_[i];
     if (l.decoding) {
       ++i;
@@ -202,7 +202,7 @@ void Scheduler::PrefillStep(int32_t budget) {
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
       continue;
     }
-    const util::Result<int32_t> cost = PrefillUnit(l, budget);
+    const util::Result<int32_t> cost = PrefillUnit(l, budget - spent);
     if (!cost.ok()) {
       std::unique_ptr<Live> failed = std::move(live_[i]);
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
@@ -215,8 +215,8 @@ void Scheduler::PrefillStep(int32_t budget) {
       }
       continue;
     }
-    budget -= cost.value();
-    if (l.pos < l.job.request.prompt.size()) continue;  // more units of the same prompt
+    spent += cost.value();
+    if (l.pos < l.job.request.prompt.size()) break;  // unfinished: what is left of the budget is too little
     StartDecoding(l);
     if (Advance(l, l.logits.data())) {
       Finish(l);
@@ -225,6 +225,7 @@ void Scheduler::PrefillStep(int32_t budget) {
       ++i;
     }
   }
+  return spent;
 }
 
 void Scheduler::StartDecoding(Live& live) {
@@ -290,6 +291,7 @@ void Scheduler::Finish(Live& live) {
     r.predicted_ms = std::chrono::duration<double, std::milli>(Clock::now() - live.prefilled).count();
     events_.ObserveCompletion(r.completion_tokens);
   }
+  live.prefill.reset();  // abandoned before its sequence goes
   executor_.Release(live.seq);
   PublishKvUsage();  // before the client hears of the end, so /metrics is current by then
   live.job.channel->Finish(std::move(r));
@@ -306,8 +308,14 @@ void Scheduler::Loop() {
     }
     for (auto& t : tasks) t();
     Admit();
+    const auto t0 = Clock::now();
     const int32_t decoded = DecodeStep();
-    PrefillStep(std::max(options_.batch_tokens - decoded, SchedulerOptions::kMinPrefillTokens));
+    const auto t1 = Clock::now();
+    const int32_t prefilled = PrefillStep(budget_.PrefillTokens(decoded));
+    const auto t2 = Clock::now();
+    if (decoded > 0) budget_.ObserveDecode(std::chrono::duration<double>(t1 - t0).count());
+    budget_.ObservePrefill(prefilled, std::chrono::duration<double>(t2 - t1).count());
+    if (decoded + prefilled > 0) events_.ObserveIteration(prefilled, std::chrono::duration<double>(t2 - t0).count());
     PublishKvUsage();
   }
 }

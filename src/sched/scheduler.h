@@ -1,11 +1,11 @@
 // Continuous batching on one thread that owns the executor (Sarathi-Serve's shape): up to
-// `slots` requests are live at once, each in its own sequence. Every iteration spends a
-// token budget: first one token for every decoding request, all in one batched forward
-// pass, then prefill work in admission order with what is left of the budget:
+// `slots` requests are live at once, each in its own sequence. Every iteration first runs
+// one token for every decoding request, all in one batched forward pass, then prefill work
+// in admission order within a token budget (IterationBudget: what keeps the decoding
+// streams near --tpot-target-ms, at most --batch-tokens):
 //   - a plain prompt in pieces (the first piece also takes what the prefix cache holds),
-//   - a RAG prompt whose mode reuses chunk KV: its chunks missing from the chunk store are
-//     computed one unit each, then the fused prefill (with every chunk now a hit) is the
-//     last unit.
+//   - a RAG prompt in steps of its whole prefill (missing chunks computed, the fused or
+//     exact prefill), which the executor pauses between layers (PrefillSteps).
 // So decoding waits for about one budget of prefill at most. When the KV pool has no block
 // for a decode, the most recently admitted request is preempted: its sequence is released
 // and it waits again at the front of the queue, restarting later (text it already sent is
@@ -22,6 +22,7 @@
 
 #include "sched/executor.h"
 #include "sched/generation.h"
+#include "sched/iteration_budget.h"
 
 namespace kvfuse::sched {
 
@@ -31,6 +32,8 @@ class SchedulerEvents {
   virtual ~SchedulerEvents() = default;
   // One run of a prompt's prefill (again after a preemption): its time from admission, its stats.
   virtual void ObservePrefill(double seconds, const fuse::FusionStats& stats) = 0;
+  // One iteration that ran any work: the prefill tokens it ran and its duration.
+  virtual void ObserveIteration(int32_t /*prefill_tokens*/, double /*seconds*/) {}
   // Once per request, when its first token is sampled: the time since its arrival
   // (GenerationRequest::arrival), so queueing counts.
   virtual void ObserveFirstToken(double /*seconds*/) {}
@@ -44,10 +47,12 @@ class SchedulerEvents {
 struct SchedulerOptions {
   size_t max_queue = 64;
   int slots = 4;
-  // Tokens one iteration may run: decodes first, prefill work with the rest (at least
-  // kMinPrefillTokens, so prefill never starves behind many decodes).
+  // Tokens one iteration may run at most: decodes first, prefill work with the rest (at
+  // least IterationBudget::kMinPrefillTokens, so prefill never starves behind decodes).
   int32_t batch_tokens = 512;
-  static constexpr int32_t kMinPrefillTokens = 16;
+  // While requests decode, an iteration's prefill is sized so that its duration stays near
+  // this (0: no target, batch_tokens always).
+  double tpot_target_ms = 50;
 };
 
 class Scheduler {
@@ -75,8 +80,8 @@ class Scheduler {
   void Admit();
   // Advances every decoding request by one token; returns how many tokens that was.
   int32_t DecodeStep();
-  // Spends up to `budget` tokens of prefill work, oldest request first.
-  void PrefillStep(int32_t budget);
+  // Spends up to `budget` tokens of prefill work, oldest request first; the tokens spent.
+  int32_t PrefillStep(int32_t budget);
   // One unit of `live`'s prefill; its cost in tokens, or an error.
   util::Result<int32_t> PrefillUnit(Live& live, int32_t budget);
   // Releases `live`'s sequence and puts its request back at the front of the queue; a
@@ -94,6 +99,7 @@ class Scheduler {
   Executor& executor_;
   SchedulerEvents& events_;
   const SchedulerOptions options_;
+  IterationBudget budget_;  // scheduler thread only
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;

@@ -4,18 +4,18 @@
 
 namespace kvfuse::server {
 
-void Histogram::Observe(double seconds) {
-  for (size_t i = 0; i < kBounds.size(); ++i)
-    if (seconds <= kBounds[i]) ++counts_[i];
+void Histogram::Observe(double value) {
+  for (size_t i = 0; i < bounds_.size(); ++i)
+    if (value <= bounds_[i]) ++counts_[i];
   ++count_;
-  sum_ += seconds;
+  sum_ += value;
 }
 
 void Histogram::Render(const std::string& name, const std::string& help, std::string& out) const {
   char line[160];
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
-  for (size_t i = 0; i < kBounds.size(); ++i) {
-    std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name.c_str(), kBounds[i],
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name.c_str(), bounds_[i],
                   static_cast<unsigned long long>(counts_[i]));
     out += line;
   }
@@ -44,6 +44,12 @@ void Metrics::ObserveFirstToken(double seconds) {
 void Metrics::ObserveInterToken(double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   inter_token_.Observe(seconds);
+}
+
+void Metrics::ObserveIteration(int32_t prefill_tokens, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  iteration_seconds_.Observe(seconds);
+  iteration_prefill_tokens_.Observe(prefill_tokens);
 }
 
 void Metrics::ObserveCompletion(int32_t tokens) {
@@ -83,6 +89,11 @@ std::string Metrics::Render() const {
   ttft_.Render("kvfuse_time_to_first_token_seconds",
                "Time from a request's arrival to its first token (waiting in the queue included).", out);
   inter_token_.Render("kvfuse_inter_token_seconds", "Time between consecutive generated tokens.", out);
+  iteration_seconds_.Render("kvfuse_iteration_seconds",
+                            "Duration of a scheduler iteration (one decode step for every stream, then prefill work).",
+                            out);
+  iteration_prefill_tokens_.Render("kvfuse_iteration_prefill_tokens", "Prefill tokens a scheduler iteration ran.",
+                                   out);
   auto counter = [&](const char* name, const char* help, uint64_t v) {
     char line[64];
     std::snprintf(line, sizeof line, " %llu\n", static_cast<unsigned long long>(v));

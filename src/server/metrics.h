@@ -1,5 +1,6 @@
 // Server metrics in the Prometheus text format (/metrics): time to first token (from a
-// request's arrival, so queueing counts) and inter-token latency histograms, requests in
+// request's arrival, so queueing counts), inter-token latency, and per scheduler iteration
+// its duration and prefill tokens (histograms), requests in
 // progress, queue length, KV usage, prefix and chunk cache hits, tokens recomputed, requests
 // by status (probes of /health and /metrics left out). Thread-safe: the scheduler's thread
 // reports its events, HTTP threads count requests and render.
@@ -17,13 +18,16 @@ namespace kvfuse::server {
 
 class Histogram {
  public:
-  static constexpr std::array<double, 12> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                     0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
-  void Observe(double seconds);
+  static constexpr std::array<double, 12> kSeconds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                      0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
+  static constexpr std::array<double, 12> kTokens = {0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
+  explicit Histogram(const std::array<double, 12>& bounds = kSeconds) : bounds_(bounds) {}
+  void Observe(double value);
   void Render(const std::string& name, const std::string& help, std::string& out) const;
 
  private:
-  std::array<uint64_t, kBounds.size()> counts_{};
+  std::array<double, 12> bounds_;
+  std::array<uint64_t, 12> counts_{};
   uint64_t count_ = 0;
   double sum_ = 0;
 };
@@ -33,6 +37,7 @@ class Metrics final : public engine::SchedulerEvents {
   void ObservePrefill(double seconds, const engine::FusionStats& stats) override;
   void ObserveFirstToken(double seconds) override;
   void ObserveInterToken(double seconds) override;
+  void ObserveIteration(int32_t prefill_tokens, double seconds) override;
   void ObserveCompletion(int32_t tokens) override;
   void CountPreemption() override;
   void SetQueueLength(size_t n) override;
@@ -43,7 +48,7 @@ class Metrics final : public engine::SchedulerEvents {
 
  private:
   mutable std::mutex mu_;
-  Histogram ttft_, inter_token_;
+  Histogram ttft_, inter_token_, iteration_seconds_, iteration_prefill_tokens_{Histogram::kTokens};
   uint64_t prompt_tokens_ = 0, prefix_reused_ = 0, chunk_tokens_ = 0, chunk_recomputed_ = 0,
            computed_ = 0, chunk_hits_ = 0, chunk_misses_ = 0, completion_tokens_ = 0, preemptions_ = 0;
   std::map<int, uint64_t> requests_;  // by HTTP status

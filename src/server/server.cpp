@@ -58,7 +58,8 @@ void Server::Load() {
   system_fingerprint_ = SystemFingerprint(engine_->model_fingerprint());
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   scheduler_ = &engine_->StartScheduler(
-      metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens});
+      metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens,
+                                         static_cast<double>(options_.tpot_target_ms)});
   ready_ = true;
 }
 

@@ -1,6 +1,5 @@
 // A RAG request through the scheduler over the real engine: each chunk is looked up in the
-// chunk store once (when it is warmed; the fused prefill places it from the request's plan),
-// and the request's statistics count hits and misses as they happened.
+// chunk store once, and the request's statistics count hits and misses as they happened.
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"

@@ -1,6 +1,7 @@
 // The scheduler's policy against a scripted executor that logs every call: decodes come
 // before prefill work in each iteration and prefill spends only what is left of the token
-// budget; a fused RAG prefill is split into chunk-warming units; the newest request is
+// budget, whatever the prompt (plain, RAG with chunks to compute, RAG fully cached, exact
+// RAG), a RAG prompt's prefill in budgeted steps; the budget follows the TPOT target; the newest request is
 // preempted when the KV pool is full and still finishes with its exact answer; requests
 // whose clients went away free their sequences. (Server tests cover the same scheduler over
 // a real engine and HTTP.)
@@ -56,28 +57,25 @@ class FakeExecutor : public Executor {
   }
 
   util::Status PrefillSegments(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
-                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq,
-                               const fuse::FusionPlan* plan) override {
+                               std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) override {
     std::lock_guard<std::mutex> hold(prefill_gate_);
-    Release(seq);
-    const int32_t n = prompt.size();
-    if (used() + n > capacity_) return util::Status::ResourceExhausted("KV full");
-    // Chunks the plan holds were counted when warmed; the rest are looked up here.
-    const size_t planned = plan ? plan->chunks.size() : 0;
-    for (size_t i = planned; i < prompt.chunks.size(); ++i) {
-      const auto& c = prompt.chunks[i];
-      const bool hit = options.mode != fuse::FusionMode::kFull && store_.count(c);
-      stats.chunk_hits += hit;
-      stats.chunk_misses += !hit;
-      stats.chunk_tokens_hit += hit ? static_cast<int32_t>(c.size()) : 0;
-      store_.insert(c);
+    KVFUSE_RETURN_IF_ERROR(Fill(prompt, options, logits, stats, seq));
+    Log("prefill " + std::to_string(seq) + " " + std::to_string(prompt.size()));
+    return util::Status::Ok();
+  }
+  // Work of one token per chunk token missing from the store (when the mode reuses chunk
+  // KV) and per token computed, spent min(budget, what is left) a step.
+  std::unique_ptr<PrefillSteps> StartPrefill(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
+                                             int32_t seq) override {
+    int32_t work = 0;
+    for (const auto& c : prompt.chunks) work += static_cast<int32_t>(c.size());
+    if (fuse::ReusesChunkKv(options.mode)) {
+      work += static_cast<int32_t>(prompt.prefix.size() + prompt.suffix.size());
+      for (const auto& c : prompt.chunks) work -= store_.count(c) ? static_cast<int32_t>(c.size()) : 0;
+    } else {
+      work = prompt.size();
     }
-    stats.prompt_tokens += n;
-    stats.tokens_computed += n - stats.chunk_tokens_hit - (plan ? plan->stats.chunk_tokens_hit : 0);
-    len_[seq] = n;
-    last_[seq] = prompt.Flatten().back();
-    Log("prefill " + std::to_string(seq) + " " + std::to_string(n));
-    return Next(seq, logits);
+    return std::make_unique<Steps>(*this, prompt, options, seq, work);
   }
   util::Status Evaluate(const std::vector<int32_t>& tokens, int32_t start_pos, bool, std::vector<float>& logits,
                         int, int32_t seq) override {
@@ -88,17 +86,6 @@ class FakeExecutor : public Executor {
     last_[seq] = tokens.back();
     Log("evaluate " + std::to_string(seq) + " " + std::to_string(tokens.size()));
     return Next(seq, logits);
-  }
-  util::Status WarmChunk(const std::vector<int32_t>& tokens, fuse::FusionPlan& plan) override {
-    fuse::FusionStats& stats = plan.stats;
-    plan.chunks.push_back(nullptr);  // a fake has no KV to hold
-    const bool hit = store_.count(tokens) > 0;
-    stats.chunk_hits += hit;
-    stats.chunk_misses += !hit;
-    stats.chunk_tokens_hit += hit ? static_cast<int32_t>(tokens.size()) : 0;
-    store_.insert(tokens);
-    Log(std::string(hit ? "warm-hit " : "warm ") + std::to_string(tokens.size()));
-    return util::Status::Ok();
   }
   int32_t ReserveForDecode(const std::vector<int32_t>& seqs) override {
     for (size_t i = 0; i < seqs.size(); ++i)
@@ -129,6 +116,53 @@ class FakeExecutor : public Executor {
   std::unique_lock<std::mutex> HoldPrefills() { return std::unique_lock<std::mutex>(prefill_gate_); }
 
  private:
+  class Steps final : public PrefillSteps {
+   public:
+    Steps(FakeExecutor& exec, fuse::SegmentedPrompt prompt, fuse::FusionOptions options, int32_t seq, int32_t work)
+        : exec_(exec), prompt_(std::move(prompt)), options_(options), seq_(seq), left_(work) {}
+    util::Result<int32_t> Step(int32_t budget) override {
+      std::lock_guard<std::mutex> hold(exec_.prefill_gate_);
+      const int32_t n = std::min(budget, left_);
+      left_ -= n;
+      exec_.Log("step " + std::to_string(seq_) + " " + std::to_string(n));
+      if (left_ == 0) KVFUSE_RETURN_IF_ERROR(exec_.Fill(prompt_, options_, logits_, stats_, seq_));
+      done_ = left_ == 0;
+      return n;
+    }
+    bool done() const override { return done_; }
+    std::vector<float>& logits() override { return logits_; }
+    const fuse::FusionStats& stats() const override { return stats_; }
+
+   private:
+    FakeExecutor& exec_;
+    const fuse::SegmentedPrompt prompt_;
+    const fuse::FusionOptions options_;
+    const int32_t seq_;
+    int32_t left_;
+    bool done_ = false;
+    std::vector<float> logits_;
+    fuse::FusionStats stats_;
+  };
+
+  // A whole prefill: the sequence's KV and the chunk store's, its statistics and logits.
+  util::Status Fill(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
+                    std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) {
+    Release(seq);
+    const int32_t n = prompt.size();
+    if (used() + n > capacity_) return util::Status::ResourceExhausted("KV full");
+    for (const auto& c : prompt.chunks) {
+      const bool hit = fuse::ReusesChunkKv(options.mode) && store_.count(c);
+      stats.chunk_hits += hit;
+      stats.chunk_misses += !hit;
+      stats.chunk_tokens_hit += hit ? static_cast<int32_t>(c.size()) : 0;
+      store_.insert(c);
+    }
+    stats.prompt_tokens += n;
+    stats.tokens_computed += n - stats.chunk_tokens_hit;
+    len_[seq] = n;
+    last_[seq] = prompt.Flatten().back();
+    return Next(seq, logits);
+  }
   int32_t used() const {
     int32_t n = 0;
     for (const auto& [seq, len] : len_) n += len;
@@ -174,6 +208,14 @@ class NoEvents : public SchedulerEvents {
   std::vector<double> first_tokens;  // guarded by mu
 };
 
+// A fixed budget: no TPOT target, so what an iteration runs does not depend on this
+// machine's speed.
+SchedulerOptions Fixed(size_t max_queue, int slots, int32_t batch_tokens) {
+  SchedulerOptions o{max_queue, slots, batch_tokens};
+  o.tpot_target_ms = 0;
+  return o;
+}
+
 GenerationRequest Request(std::vector<int32_t> prefix, int32_t max_tokens,
                           std::vector<std::vector<int32_t>> chunks = {},
                           fuse::FusionMode mode = fuse::FusionMode::kPrefix) {
@@ -209,7 +251,7 @@ TEST(Scheduler, DecodesComeFirstAndPrefillSpendsWhatIsLeftOfTheBudget) {
   NoEvents events;
   std::vector<std::string> log;
   {
-    Scheduler s(exec, events, SchedulerOptions{8, 2, 32});
+    Scheduler s(exec, events, Fixed(8, 2, 32));
     auto first = std::make_shared<GenerationChannel>();  // decodes until cancelled
     ASSERT_TRUE(s.Submit(Request({0, 1}, 1000000000), first));
     ASSERT_TRUE(first->Next().has_value());
@@ -238,38 +280,56 @@ TEST(Scheduler, DecodesComeFirstAndPrefillSpendsWhatIsLeftOfTheBudget) {
   EXPECT_EQ(exec.live_sequences(), 0);
 }
 
-TEST(Scheduler, FusedPrefillWarmsMissingChunksOneUnitEachThenFusesWithHits) {
-  FakeExecutor exec(10000);
-  NoEvents events;
-  Scheduler s(exec, events, SchedulerOptions{8, 2, 64});
-  const std::vector<std::vector<int32_t>> chunks = {std::vector<int32_t>(40, 4), std::vector<int32_t>(50, 5)};
-  auto warm = std::make_shared<GenerationChannel>();
-  ASSERT_TRUE(s.Submit(Request({0}, 1, {chunks[0]}, fuse::FusionMode::kBlend), warm));
-  Collect(*warm);  // chunk 0 is in the store now
-
-  auto channel = std::make_shared<GenerationChannel>();
-  ASSERT_TRUE(s.Submit(Request({0}, 3, chunks, fuse::FusionMode::kBlend), channel));
-  const GenerationResult r = Collect(*channel);
-  EXPECT_EQ(r.text, Expected(2, 3));
-  // One hit and one miss, as a single fused prefill would have counted them.
-  EXPECT_EQ(r.fusion.chunk_hits, 1);
-  EXPECT_EQ(r.fusion.chunk_misses, 1);
-  EXPECT_EQ(r.fusion.chunk_tokens_hit, 40);
-  EXPECT_EQ(r.cached_tokens, 40);
-  const std::vector<std::string> log = exec.log();
-  const std::vector<std::string> tail(log.end() - 5, log.end());
-  EXPECT_EQ(tail, (std::vector<std::string>{"warm-hit 40", "warm 50", "prefill 0 92", "decode 1", "decode 1"}))
-      << "the fused prefill did not come after its chunks were warmed";
+// Tokens of prefill work in a log line ("prefill S N", "evaluate S N", "step S N"), else -1.
+int32_t PrefillWork(const std::string& line) {
+  for (const char* kind : {"prefill ", "evaluate ", "step "})
+    if (line.rfind(kind, 0) == 0) return std::stoi(line.substr(line.rfind(' ') + 1));
+  return -1;
 }
 
-TEST(Scheduler, FullModeDoesNotWarmChunks) {
-  FakeExecutor exec(10000);
+TEST(Scheduler, NoIterationRunsMoreThanItsBudgetWhateverThePromptsShape) {
+  FakeExecutor exec(1'000'000);
   NoEvents events;
-  Scheduler s(exec, events, SchedulerOptions{8, 2, 64});
-  auto channel = std::make_shared<GenerationChannel>();
-  ASSERT_TRUE(s.Submit(Request({0}, 1, {std::vector<int32_t>(40, 4)}, fuse::FusionMode::kFull), channel));
-  EXPECT_EQ(Collect(*channel).fusion.chunk_misses, 1);
-  for (const std::string& line : exec.log()) EXPECT_EQ(line.rfind("warm", 0), std::string::npos) << line;
+  const std::vector<std::vector<int32_t>> chunks = {std::vector<int32_t>(40, 4), std::vector<int32_t>(50, 5)};
+  std::vector<GenerationResult> results;
+  std::vector<std::string> log;
+  {
+    Scheduler s(exec, events, Fixed(8, 2, 32));
+    auto decoding = std::make_shared<GenerationChannel>();  // decodes until cancelled
+    ASSERT_TRUE(s.Submit(Request({0, 1}, 1000000000), decoding));
+    ASSERT_TRUE(decoding->Next().has_value());
+    // Plain; RAG with both chunks to compute; the same chunks, now cached; exact RAG.
+    for (const GenerationRequest& r :
+         {Request(std::vector<int32_t>(100, 3), 2), Request({0}, 2, chunks, fuse::FusionMode::kBlend),
+          Request({0}, 2, chunks, fuse::FusionMode::kQuery), Request({0}, 2, chunks, fuse::FusionMode::kFull)}) {
+      auto channel = std::make_shared<GenerationChannel>();
+      ASSERT_TRUE(s.Submit(r, channel));
+      results.push_back(Collect(*channel));
+    }
+    decoding->Cancel();
+    Collect(*decoding);
+    log = exec.log();
+  }
+  int32_t budget = 32, spent = 0, steps = 0;
+  for (const std::string& line : log) {
+    if (line.rfind("decode ", 0) == 0) {
+      budget = 32 - std::stoi(line.substr(7));  // the decodes come first in an iteration
+      spent = 0;
+    } else if (const int32_t work = PrefillWork(line); work >= 0) {
+      spent += work;
+      steps += line.rfind("step ", 0) == 0;
+      EXPECT_LE(spent, budget) << "over the budget at: " << line;
+    }
+  }
+  // 40 + 50 + 2 tokens of work for the first RAG prompt, 2 for the cached one, 92 for the
+  // exact one, at most 31 a step.
+  EXPECT_GE(steps, 3 + 1 + 3);
+  EXPECT_EQ(results[0].text, Expected(3, 2));
+  for (size_t i = 1; i < results.size(); ++i) EXPECT_EQ(results[i].text, Expected(2, 2)) << i;
+  EXPECT_EQ(results[1].fusion.chunk_misses, 2);
+  EXPECT_EQ(results[2].fusion.chunk_hits, 2);
+  EXPECT_EQ(results[2].cached_tokens, 90);
+  EXPECT_EQ(results[3].fusion.chunk_misses, 2) << "exact prefill uses no cached chunk";
 }
 
 TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExactly) {
@@ -278,7 +338,7 @@ TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExact
   NoEvents events;
   std::vector<std::shared_ptr<GenerationChannel>> channels;
   {
-    Scheduler s(exec, events, SchedulerOptions{8, 2, 64});
+    Scheduler s(exec, events, Fixed(8, 2, 64));
     {
       // Without the hold, a slow submitter could let the first request write 10 tokens before
       // the second arrives, and then both fit.
@@ -306,7 +366,7 @@ TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExact
 TEST(Scheduler, TimeToFirstTokenRunsFromTheRequestsArrival) {
   FakeExecutor exec(10000);
   NoEvents events;
-  Scheduler s(exec, events, SchedulerOptions{8, 1, 64});
+  Scheduler s(exec, events, Fixed(8, 1, 64));
   GenerationRequest r = Request({0, 1}, 2);
   r.arrival = std::chrono::steady_clock::now() - std::chrono::seconds(3);  // arrived, then waited
   auto early = std::make_shared<GenerationChannel>();
@@ -337,7 +397,7 @@ TEST(GenerationChannel, WaitDoneTimesOutThenSeesTheEnd) {
 TEST(Scheduler, PromptWithoutRoomWaitsForItWithoutCountingAPreemption) {
   FakeExecutor exec(50);  // a 30-token prompt generating 10 and a 25-token one cannot overlap
   NoEvents events;
-  Scheduler s(exec, events, SchedulerOptions{8, 2, 64});
+  Scheduler s(exec, events, Fixed(8, 2, 64));
   auto a = std::make_shared<GenerationChannel>(), b = std::make_shared<GenerationChannel>();
   ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(30, 1), 10), a));
   ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(25, 2), 10), b));
@@ -351,7 +411,7 @@ TEST(Scheduler, PromptWithoutRoomWaitsForItWithoutCountingAPreemption) {
 TEST(Scheduler, PromptLargerThanThePoolIsAnErrorNotALoop) {
   FakeExecutor exec(30);
   NoEvents events;
-  Scheduler s(exec, events, SchedulerOptions{8, 2, 64});
+  Scheduler s(exec, events, Fixed(8, 2, 64));
   auto channel = std::make_shared<GenerationChannel>();
   ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(40, 1), 2), channel));
   EXPECT_EQ(Collect(*channel).error, "the prompt does not fit the KV cache");
@@ -360,7 +420,7 @@ TEST(Scheduler, PromptLargerThanThePoolIsAnErrorNotALoop) {
 TEST(Scheduler, CancelledRequestsFreeTheirSequences) {
   FakeExecutor exec(100000);
   NoEvents events;
-  Scheduler s(exec, events, SchedulerOptions{8, 1, 16});
+  Scheduler s(exec, events, Fixed(8, 1, 16));
   auto running = std::make_shared<GenerationChannel>();
   ASSERT_TRUE(s.Submit(Request({0}, 1000000), running));
   auto waiting = std::make_shared<GenerationChannel>();
@@ -386,7 +446,7 @@ TEST(Scheduler, CancelledRequestsFreeTheirSequences) {
 TEST(Scheduler, FullQueueRefusesSubmissions) {
   FakeExecutor exec(100000);
   NoEvents events;
-  Scheduler s(exec, events, SchedulerOptions{1, 1, 16});
+  Scheduler s(exec, events, Fixed(1, 1, 16));
   std::vector<std::shared_ptr<GenerationChannel>> channels;
   bool refused = false;
   for (int i = 0; i < 50 && !refused; ++i) {

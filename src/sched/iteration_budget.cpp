@@ -1,0 +1,36 @@
+#include "sched/iteration_budget.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kvfuse::sched {
+
+namespace {
+// Weight of the newest measurement: recent enough to follow load, smooth enough that one
+// slow iteration does not halve the next budget.
+constexpr double kNewest = 0.2;
+
+void Average(double& average, double sample) { average = average < 0 ? sample : average + kNewest * (sample - average); }
+}  // namespace
+
+IterationBudget::IterationBudget(int32_t batch_tokens, double tpot_target_seconds)
+    : batch_tokens_(std::max(kMinPrefillTokens, batch_tokens)), target_(tpot_target_seconds) {}
+
+int32_t IterationBudget::PrefillTokens(int32_t decodes) const {
+  const int32_t cap = std::max(kMinPrefillTokens, batch_tokens_ - decodes);
+  if (decodes == 0 || target_ <= 0 || seconds_per_token_ <= 0) return cap;
+  const double room = target_ - std::max(decode_seconds_, 0.0);
+  const double tokens = std::floor(room / seconds_per_token_);
+  return static_cast<int32_t>(std::clamp<double>(tokens, kMinPrefillTokens, cap));
+}
+
+void IterationBudget::ObserveDecode(double seconds) { Average(decode_seconds_, seconds); }
+
+void IterationBudget::ObservePrefill(int32_t tokens, double seconds) {
+  // Steps of a few tokens are dominated by fixed costs (placing chunks, the output layer):
+  // they would overstate the per-token cost.
+  if (tokens < kMinPrefillTokens) return;
+  Average(seconds_per_token_, seconds / tokens);
+}
+
+}  // namespace kvfuse::sched

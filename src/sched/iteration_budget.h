@@ -1,0 +1,36 @@
+// How much prefill one scheduler iteration may run so the requests already decoding keep
+// their time per output token near a target (Sarathi-Serve's budget, from measurements):
+// prefill tokens = (target - decode step time) / seconds per prefill token, both measured
+// on this machine as the server runs (moving averages), within [kMinPrefillTokens,
+// batch_tokens - decodes]. With nothing decoding, no stream waits: the whole batch_tokens.
+//
+// Threading: the scheduler's thread.
+#pragma once
+
+#include <cstdint>
+
+namespace kvfuse::sched {
+
+class IterationBudget {
+ public:
+  static constexpr int32_t kMinPrefillTokens = 16;  // prefill never starves behind decodes
+
+  // tpot_target_seconds <= 0: no target, every iteration may run batch_tokens.
+  IterationBudget(int32_t batch_tokens, double tpot_target_seconds);
+
+  // Prefill tokens the next iteration may run after decoding `decodes` streams.
+  int32_t PrefillTokens(int32_t decodes) const;
+  // What an iteration cost: its decode step (when it had one) and its prefill work.
+  void ObserveDecode(double seconds);
+  void ObservePrefill(int32_t tokens, double seconds);
+
+  int32_t batch_tokens() const { return batch_tokens_; }
+
+ private:
+  const int32_t batch_tokens_;
+  const double target_;
+  double decode_seconds_ = -1;     // moving average; < 0 until measured
+  double seconds_per_token_ = -1;  // likewise
+};
+
+}  // namespace kvfuse::sched

@@ -1,0 +1,100 @@
+// A prefill run in budgeted steps, with another sequence decoded between them, against the
+// same prefill run whole on a second engine: the same logits bit for bit, the same
+// statistics, the decode between steps unchanged, no step over its budget; and a prefill
+// abandoned half-way leaves nothing behind.
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "tiny_engine.h"
+
+namespace kvfuse::engine {
+namespace {
+
+// Two layers, so a budget of 40 tokens is 80 token-layers: more than any one layer of the
+// batches below (74 tokens at most), so no step may overrun it.
+constexpr int32_t kBudget = 40;
+
+SegmentedPrompt Prompt() {
+  SegmentedPrompt p;
+  p.prefix = RandomTokens(20, 1);
+  p.chunks = {RandomTokens(24, 51), RandomTokens(24, 52)};
+  p.suffix = RandomTokens(6, 9);
+  return p;
+}
+
+// Sequence 1 holds a plain prompt, to be decoded while sequence 0 prefills.
+void StartOther(Engine& e) {
+  std::vector<float> logits;
+  ASSERT_TRUE(e.Evaluate(RandomTokens(10, 7), 0, false, logits, 512, 1).ok());
+}
+
+std::vector<float> DecodeOther(Engine& e) {
+  std::vector<float> logits;
+  EXPECT_TRUE(e.DecodeBatch({1}, {42}, logits).ok());
+  return logits;
+}
+
+TEST(SteppedPrefill, EqualsTheWholePrefillWithDecodesBetweenItsSteps) {
+  for (FusionMode mode : {FusionMode::kFull, FusionMode::kNaive, FusionMode::kBlend, FusionMode::kGradual,
+                          FusionMode::kSinks, FusionMode::kQuery, FusionMode::kApe}) {
+    SCOPED_TRACE(FusionModeName(mode));
+    auto whole = LoadTinyEngine(512), stepped = LoadTinyEngine(512);
+    ASSERT_TRUE(whole && stepped);
+    FusionOptions options;
+    options.mode = mode;
+    const SegmentedPrompt prompt = Prompt();
+    for (Engine* e : {whole.get(), stepped.get()}) {
+      ASSERT_TRUE(e->WarmChunk(prompt.chunks[0]).ok());  // one chunk cached, one to compute
+      StartOther(*e);
+    }
+    std::vector<float> expected;
+    FusionStats expected_stats;
+    ASSERT_TRUE(whole->PrefillSegments(prompt, options, expected, expected_stats).ok());
+    const std::vector<float> expected_decode = DecodeOther(*whole);
+
+    auto steps = stepped->StartPrefill(prompt, options);
+    int n_steps = 0;
+    std::vector<float> decoded;
+    while (!steps->done()) {
+      const util::Result<int32_t> cost = steps->Step(kBudget);
+      ASSERT_TRUE(cost.ok()) << cost.status().message();
+      EXPECT_LE(cost.value(), kBudget);
+      if (++n_steps == 1) decoded = DecodeOther(*stepped);  // in the middle of the prefill
+    }
+    EXPECT_GE(n_steps, 2) << "the prefill was not divided";
+    EXPECT_EQ(steps->logits(), expected);
+    EXPECT_EQ(decoded, expected_decode) << "the decode between steps saw the prefill's state";
+    EXPECT_EQ(steps->stats().chunk_hits, expected_stats.chunk_hits);
+    EXPECT_EQ(steps->stats().chunk_misses, expected_stats.chunk_misses);
+    EXPECT_EQ(steps->stats().tokens_computed, expected_stats.tokens_computed);
+    EXPECT_EQ(steps->stats().chunk_tokens_recomputed, expected_stats.chunk_tokens_recomputed);
+  }
+}
+
+TEST(SteppedPrefill, AbandonedHalfWayLeavesNothingBehind) {
+  auto e = LoadTinyEngine(512);
+  ASSERT_TRUE(e);
+  FusionOptions options;
+  options.mode = FusionMode::kBlend;
+  const SegmentedPrompt prompt = Prompt();
+  const int32_t free_before = e->block_pool().n_free();
+  {
+    auto steps = e->StartPrefill(prompt, options);
+    // A step of 4 runs one layer: the prefix's two, then the first chunk's first layer.
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(steps->Step(4).ok());
+    EXPECT_FALSE(steps->done());
+  }
+  e->Release(0);
+  EXPECT_EQ(e->block_pool().n_free(), free_before);
+
+  auto fresh = LoadTinyEngine(512);
+  std::vector<float> expected, logits;
+  FusionStats expected_stats, stats;
+  ASSERT_TRUE(fresh->PrefillSegments(prompt, options, expected, expected_stats).ok());
+  ASSERT_TRUE(e->PrefillSegments(prompt, options, logits, stats).ok());
+  EXPECT_EQ(stats.chunk_misses, 2) << "a half-computed chunk was stored";
+  EXPECT_EQ(logits, expected);
+}
+
+}  // namespace
+}  // namespace kvfuse::engine

@@ -1,0 +1,46 @@
+// The prefill budget an iteration gets from the TPOT target and the costs measured so far,
+// against the arithmetic done by hand.
+#include "sched/iteration_budget.h"
+
+#include <gtest/gtest.h>
+
+namespace kvfuse::sched {
+namespace {
+
+TEST(IterationBudget, WithNothingDecodingOrNothingMeasuredTheWholeBatch) {
+  IterationBudget b(512, 0.050);
+  EXPECT_EQ(b.PrefillTokens(0), 512);
+  EXPECT_EQ(b.PrefillTokens(3), 509) << "no per-token cost measured yet: the cap";
+  b.ObservePrefill(100, 0.1);
+  b.ObserveDecode(0.010);
+  EXPECT_EQ(b.PrefillTokens(0), 512) << "no stream waits";
+}
+
+TEST(IterationBudget, WhatTheTargetLeavesAfterTheDecodeAtTheMeasuredCostPerToken) {
+  IterationBudget b(512, 0.050);
+  b.ObservePrefill(100, 0.1);  // 1 ms a token
+  b.ObserveDecode(0.010);
+  EXPECT_EQ(b.PrefillTokens(2), 40);  // (50 - 10) ms / 1 ms
+  b.ObservePrefill(100, 0.2);         // 2 ms a token: the average moves a fifth of the way
+  EXPECT_EQ(b.PrefillTokens(2), 33);  // 40 ms / 1.2 ms
+  b.ObservePrefill(4, 1.0);           // a step of 4 tokens is mostly fixed cost: not counted
+  EXPECT_EQ(b.PrefillTokens(2), 33);
+}
+
+TEST(IterationBudget, ClampedBetweenTheMinimumAndTheCap) {
+  IterationBudget slow(512, 0.050);
+  slow.ObservePrefill(100, 0.1);
+  slow.ObserveDecode(0.080);  // the decode alone overruns the target
+  EXPECT_EQ(slow.PrefillTokens(4), IterationBudget::kMinPrefillTokens);
+  IterationBudget fast(64, 0.050);
+  fast.ObservePrefill(1000, 0.01);
+  fast.ObserveDecode(0.001);
+  EXPECT_EQ(fast.PrefillTokens(4), 60);  // 64 less the decodes
+  IterationBudget none(64, 0);
+  none.ObservePrefill(100, 10.0);
+  none.ObserveDecode(1.0);
+  EXPECT_EQ(none.PrefillTokens(4), 60) << "no target: the cap";
+}
+
+}  // namespace
+}  // namespace kvfuse::sched
