@@ -27,9 +27,7 @@ int32_t IterationBudget::PrefillTokens(int32_t decodes) const {
 void IterationBudget::ObserveDecode(double seconds) { Average(decode_seconds_, seconds); }
 
 void IterationBudget::ObservePrefill(int32_t tokens, double seconds) {
-  // Steps of a few tokens are dominated by fixed costs (placing chunks, the output layer):
-  // they would overstate the per-token cost.
-  if (tokens < kMinPrefillTokens) return;
+  if (tokens < kMinMeasuredTokens) return;
   Average(seconds_per_token_, seconds / tokens);
 }
 

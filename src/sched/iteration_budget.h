@@ -13,7 +13,12 @@ namespace kvfuse::sched {
 
 class IterationBudget {
  public:
-  static constexpr int32_t kMinPrefillTokens = 16;  // prefill never starves behind decodes
+  // Prefill never stops behind decodes. Small, so that a tight target is honoured: a RAG
+  // prompt's steps are whole layers, as efficient at 4 tokens of work as at 400.
+  static constexpr int32_t kMinPrefillTokens = 4;
+  // Steps smaller than this are mostly fixed costs (placing chunks, the output layer): not
+  // used to measure the cost per token.
+  static constexpr int32_t kMinMeasuredTokens = 16;
 
   // tpot_target_seconds <= 0: no target, every iteration may run batch_tokens.
   IterationBudget(int32_t batch_tokens, double tpot_target_seconds);
