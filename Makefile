@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev libcpp-httplib-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test fuzz fuzz-build asan clean
+.PHONY: all deps sdk-deps configure build run test fuzz fuzz-build asan clean
 
 all: build
 
@@ -16,6 +16,16 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# node and the openai npm package for the SDK conformance suite (tests/sdk), as pinned by its
+# lockfile. Any node >= 18 will do, Debian's or another already installed.
+SDK_DIR := tests/sdk
+sdk-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing: nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	@[ $(SDK_DIR)/node_modules/.package-lock.json -nt $(SDK_DIR)/package-lock.json ] || \
+	  (cd $(SDK_DIR) && npm ci --no-audit --no-fund)
 
 configure: deps
 	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -32,7 +42,7 @@ run: build
 	  $(BUILD_DIR)/kvfuse ask -m models/demo.gguf --collection $(DEMO_COLLECTION) --compare "$$q" || exit 1; done
 	@echo; $(BUILD_DIR)/kvfuse eval-qa -m models/demo.gguf -n 100
 
-test: build
+test: build sdk-deps
 	python3 tools/check_layers.py src
 	python3 tools/check_sizes.py src
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)
