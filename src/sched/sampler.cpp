@@ -11,7 +11,38 @@ int32_t ArgMax(const float* logits, int32_t n_vocab) {
   return static_cast<int32_t>(std::max_element(logits, logits + n_vocab) - logits);
 }
 
+bool Sampler::Penalises() const {
+  return !generated_.empty() && (params_.presence_penalty != 0 || params_.frequency_penalty != 0 ||
+                                 (params_.repeat_penalty != 1 && params_.repeat_last_n != 0));
+}
+
+std::vector<float> Sampler::Penalised(const float* logits, int32_t n_vocab) const {
+  std::vector<float> out(logits, logits + n_vocab);
+  if (params_.repeat_penalty != 1 && params_.repeat_last_n != 0) {
+    const size_t n = generated_.size();
+    const size_t window = params_.repeat_last_n < 0 ? n : std::min<size_t>(n, params_.repeat_last_n);
+    std::vector<bool> seen(n_vocab, false);
+    for (size_t i = n - window; i < n; ++i) {
+      const int32_t t = generated_[i];
+      if (t < 0 || t >= n_vocab || seen[t]) continue;
+      seen[t] = true;
+      out[t] = out[t] > 0 ? out[t] / params_.repeat_penalty : out[t] * params_.repeat_penalty;
+    }
+  }
+  for (const auto& [t, count] : counts_)
+    if (t >= 0 && t < n_vocab) out[t] -= params_.presence_penalty + static_cast<float>(count) * params_.frequency_penalty;
+  return out;
+}
+
 int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
+  const int32_t token = Penalises() ? SampleFiltered(Penalised(logits, n_vocab).data(), n_vocab)
+                                    : SampleFiltered(logits, n_vocab);
+  generated_.push_back(token);
+  ++counts_[token];
+  return token;
+}
+
+int32_t Sampler::SampleFiltered(const float* logits, int32_t n_vocab) {
   if (params_.temperature <= 0) return ArgMax(logits, n_vocab);
   std::vector<int32_t> ids(n_vocab);
   std::iota(ids.begin(), ids.end(), 0);

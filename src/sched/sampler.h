@@ -1,10 +1,17 @@
-// Token sampling from logits: greedy at temperature 0, else temperature, top-k, min-p
-// (tokens below min_p times the most likely one's probability go) and top-p (nucleus)
-// filtering with a seeded generator.
+// Token sampling from logits: first the repetition penalties over the tokens this sampler
+// has returned so far (the answer generated up to now), then greedy at temperature 0, else
+// temperature, top-k, min-p (tokens below min_p times the most likely one's probability go)
+// and top-p (nucleus) filtering with a seeded generator.
+// Penalties, as OpenAI and llama.cpp define them: a token generated c > 0 times has its logit
+// lowered by presence_penalty + c * frequency_penalty; a token among the last repeat_last_n
+// generated (-1: all of them) has its logit divided by repeat_penalty when positive and
+// multiplied by it when negative.
 #pragma once
 
 #include <cstdint>
 #include <random>
+#include <unordered_map>
+#include <vector>
 
 namespace kvfuse::sched {
 
@@ -14,16 +21,28 @@ struct SamplingParams {
   float top_p = 0.95f;
   uint64_t seed = 0;
   float min_p = 0.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
 };
 
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+  // The next token; it counts as generated for the penalties of the tokens after it.
   int32_t Sample(const float* logits, int32_t n_vocab);
 
  private:
+  bool Penalises() const;
+  // `logits` with the penalties applied.
+  std::vector<float> Penalised(const float* logits, int32_t n_vocab) const;
+  int32_t SampleFiltered(const float* logits, int32_t n_vocab);
+
   SamplingParams params_;
   std::mt19937_64 rng_;
+  std::vector<int32_t> generated_;
+  std::unordered_map<int32_t, int32_t> counts_;  // of generated_
 };
 
 int32_t ArgMax(const float* logits, int32_t n_vocab);

@@ -44,3 +44,47 @@ TEST(Sampler, TopKAndTopP) {
 
 }  // namespace
 }  // namespace kvfuse::sched
+
+namespace kvfuse::sched {
+namespace {
+
+// Greedy picks of a sampler offered the same logits again and again.
+std::vector<int32_t> GreedyPicks(SamplingParams p, std::vector<float> logits, int n) {
+  p.temperature = 0;
+  Sampler s(p);
+  std::vector<int32_t> picks;
+  for (int i = 0; i < n; ++i) picks.push_back(s.Sample(logits.data(), static_cast<int32_t>(logits.size())));
+  return picks;
+}
+
+TEST(SamplerPenalties, FrequencyAndPresenceLowerWhatWasGenerated) {
+  SamplingParams none;
+  EXPECT_EQ(GreedyPicks(none, {2.0f, 1.9f, 0.5f}, 4), (std::vector<int32_t>{0, 0, 0, 0}));
+  SamplingParams frequency;
+  frequency.frequency_penalty = 0.5f;  // 2.0 - 0.5c against 1.9 - 0.5c
+  EXPECT_EQ(GreedyPicks(frequency, {2.0f, 1.9f, 0.5f}, 4), (std::vector<int32_t>{0, 1, 0, 1}));
+  SamplingParams presence;
+  presence.presence_penalty = 0.2f;  // 1.8 against 1.7 once both were generated
+  EXPECT_EQ(GreedyPicks(presence, {2.0f, 1.9f, 0.5f}, 4), (std::vector<int32_t>{0, 1, 0, 0}));
+  SamplingParams negative;
+  negative.frequency_penalty = -0.5f;  // encourages repeats
+  EXPECT_EQ(GreedyPicks(negative, {1.9f, 2.0f, 0.5f}, 3), (std::vector<int32_t>{1, 1, 1}));
+}
+
+TEST(SamplerPenalties, RepeatPenaltyOverTheLastNGenerated) {
+  SamplingParams last_one;
+  last_one.repeat_penalty = 1.1f;
+  last_one.repeat_last_n = 1;  // 2.0 / 1.1 = 1.82 < 1.9, then only the last token is penalised
+  EXPECT_EQ(GreedyPicks(last_one, {2.0f, 1.9f, -1.0f}, 4), (std::vector<int32_t>{0, 1, 0, 1}));
+  SamplingParams all = last_one;
+  all.repeat_last_n = -1;  // both penalised: 1.82 against 1.73
+  EXPECT_EQ(GreedyPicks(all, {2.0f, 1.9f, -1.0f}, 4), (std::vector<int32_t>{0, 1, 0, 0}));
+  SamplingParams off = last_one;
+  off.repeat_last_n = 0;
+  EXPECT_EQ(GreedyPicks(off, {2.0f, 1.9f, -1.0f}, 3), (std::vector<int32_t>{0, 0, 0}));
+  // A negative logit is multiplied: -1.0 * 1.1 = -1.1 < -1.05.
+  EXPECT_EQ(GreedyPicks(last_one, {-1.0f, -1.05f, -3.0f}, 2), (std::vector<int32_t>{0, 1}));
+}
+
+}  // namespace
+}  // namespace kvfuse::sched

@@ -278,7 +278,8 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
   }
   const json tool = {{"type", "function"}, {"function", {{"name", "mul"}, {"parameters", {{"type", "object"}}}}}};
   const std::vector<std::pair<const char*, json>> refused = {
-      {"presence_penalty", 0.5}, {"frequency_penalty", -1}, {"presence_penalty", 3}, {"presence_penalty", "0"},
+      {"presence_penalty", 3}, {"presence_penalty", "0"}, {"frequency_penalty", -2.5}, {"repeat_penalty", 0},
+      {"repeat_last_n", -2}, {"repeat_last_n", 1.5},
       {"logit_bias", {{"15", 100}}}, {"logit_bias", 1}, {"logprobs", true}, {"logprobs", 1},
       {"top_logprobs", 2}, {"tools", {tool}}, {"tools", "mul"}, {"tool_choice", "auto"},
       {"tool_choice", {{"type", "function"}, {"function", {{"name", "mul"}}}}}, {"parallel_tool_calls", "yes"},
@@ -303,6 +304,23 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
     req[name] = value;
     ExpectRefused(Post("/v1/completions", req), name, value.dump());
   }
+}
+
+TEST_F(OpenAiCompatTest, PenaltiesChangeTheAnswerAndAWindowOfZeroTurnsTheRepeatPenaltyOff) {
+  const auto answer = [&](json extra) {
+    json req = Chat(24, false);
+    req["temperature"] = 0;
+    req["ignore_eos"] = true;
+    req.update(extra);
+    const auto r = Post("/v1/chat/completions", req);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+  };
+  const std::string plain = answer(json::object());
+  EXPECT_NE(answer({{"frequency_penalty", 2}}), plain);
+  EXPECT_NE(answer({{"presence_penalty", 2}}), plain);
+  EXPECT_NE(answer({{"repeat_penalty", 3}, {"repeat_last_n", -1}}), plain);
+  EXPECT_EQ(answer({{"repeat_penalty", 3}, {"repeat_last_n", 0}}), plain);
 }
 
 }  // namespace
