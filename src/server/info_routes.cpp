@@ -10,6 +10,7 @@
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
 #include "server/server.h"
+#include "server/unhonoured_params.h"
 
 namespace kvfuse::server {
 
@@ -154,6 +155,7 @@ void Server::Embeddings(const httplib::Request& req, httplib::Response& res) {
   if (!Loaded(res)) return;
   auto body = ParseBody(req, res);
   if (!body) return;
+  if (auto err = RefuseUnknown(*body, ApiEndpoint::kEmbeddings)) return SendError(res, *err);
   std::vector<std::string> inputs;
   const json& in = body->value("input", json());
   if (in.is_string()) {

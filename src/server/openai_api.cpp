@@ -158,6 +158,18 @@ std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const json
   return messages;
 }
 
+// llama-server's cache_prompt (default true): false asks for the prompt computed anew, none
+// of its KV taken from the prefix cache, which is the full fusion mode.
+std::optional<ApiError> ReadCachePrompt(const json& body, engine::GenerationRequest& g) {
+  if (!body.contains("cache_prompt") || body["cache_prompt"].is_null()) return std::nullopt;
+  if (!body["cache_prompt"].is_boolean()) return Invalid("cache_prompt", "'cache_prompt' must be a boolean");
+  if (body["cache_prompt"].get<bool>()) return std::nullopt;
+  if (!g.prompt.chunks.empty() && g.fusion.mode != engine::FusionMode::kFull)
+    return Invalid("cache_prompt", "'cache_prompt': false with rag reuses no cache only with rag.fusion_mode \"full\"");
+  g.fusion.mode = engine::FusionMode::kFull;
+  return std::nullopt;
+}
+
 // /v1/chat/completions: the chat template over the messages, or a RAG prompt.
 std::optional<ApiError> ReadChatPrompt(const json& body, const engine::Engine& engine, const ApiLimits& limits,
                                        const Retriever& retrieve, ParsedRequest& out) {
@@ -183,9 +195,11 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   engine::GenerationRequest& g = out.generation;
   if (auto err = RefuseUnhonoured(body, chat)) return *err;
   if (auto err = RefuseMovedRagFields(body)) return *err;
+  if (auto err = RefuseUnknown(body, chat ? ApiEndpoint::kChat : ApiEndpoint::kCompletions)) return *err;
   if (auto err = ReadGenerationOptions(body, limits, out)) return *err;
   if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
     return *err;
+  if (auto err = ReadCachePrompt(body, g)) return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");
   if (g.prompt.size() > limits.max_prompt_tokens)
     return Invalid(chat ? "messages" : "prompt",

@@ -1,6 +1,8 @@
 #include "server/unhonoured_params.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string_view>
 
 namespace kvfuse::server {
 namespace {
@@ -70,7 +72,40 @@ const Rule kRules[] = {
      "structured output (json_object, json_schema) is not supported; only {\"type\": \"text\"}"},
 };
 
+// Honoured by both completion endpoints (openai_api.cpp's ReadGenerationOptions), beside the
+// names of kRules. `user` identifies the end user for the operator's logs: it asks nothing.
+constexpr std::string_view kGenerationFields[] = {
+    "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
+    "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "stop", "stream",
+    "stream_options", "ignore_eos", "cache_prompt", "user"};
+constexpr std::string_view kChatFields[] = {"messages", "rag"};
+// rag on /v1/completions is refused later with a message that says where it belongs.
+constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};
+constexpr std::string_view kEmbeddingFields[] = {"model", "input", "encoding_format", "dimensions", "user"};
+
+template <size_t N>
+bool In(const std::string_view (&names)[N], const std::string& key) {
+  return std::find(std::begin(names), std::end(names), key) != std::end(names);
+}
+
+bool Known(const std::string& key, ApiEndpoint endpoint) {
+  if (endpoint == ApiEndpoint::kEmbeddings) return In(kEmbeddingFields, key);
+  const bool chat = endpoint == ApiEndpoint::kChat;
+  if (In(kGenerationFields, key) || (chat ? In(kChatFields, key) : In(kCompletionFields, key))) return true;
+  return std::any_of(std::begin(kRules), std::end(kRules), [&](const Rule& r) {
+    return key == r.name && (r.where == Endpoint::kBoth || (r.where == Endpoint::kChat) == chat);
+  });
+}
+
 }  // namespace
+
+std::optional<ApiError> RefuseUnknown(const json& body, ApiEndpoint endpoint) {
+  for (const auto& [key, value] : body.items())
+    if (!Known(key, endpoint))
+      return ApiError{400, "unknown parameter '" + key.substr(0, 64) + "': this endpoint does not take it",
+                      "invalid_request_error", key.substr(0, 64)};
+  return std::nullopt;
+}
 
 std::optional<ApiError> RefuseUnhonoured(const json& body, bool chat) {
   for (const Rule& rule : kRules) {

@@ -323,5 +323,42 @@ TEST_F(OpenAiCompatTest, PenaltiesChangeTheAnswerAndAWindowOfZeroTurnsTheRepeatP
   EXPECT_EQ(answer({{"repeat_penalty", 3}, {"repeat_last_n", 0}}), plain);
 }
 
+TEST_F(OpenAiCompatTest, UnknownParametersAreRefusedByNameNotIgnored) {
+  json chat = Chat(1, false);
+  chat["mirostat"] = 2;  // a llama.cpp sampler kvfuse does not have
+  ExpectRefused(Post("/v1/chat/completions", chat), "mirostat", "mirostat");
+  chat.erase("mirostat");
+  chat["temprature"] = 0;  // a misspelling would otherwise change nothing
+  ExpectRefused(Post("/v1/chat/completions", chat), "temprature", "temprature");
+  chat.erase("temprature");
+  chat["user"] = "user-1234";  // asks nothing of the answer
+  EXPECT_EQ(Post("/v1/chat/completions", chat)->status, 200);
+  ExpectRefused(Post("/v1/completions", {{"prompt", "a"}, {"messages", json::array()}}), "messages", "messages");
+  ExpectRefused(Post("/v1/embeddings", {{"input", "a"}, {"truncate", true}}), "truncate", "truncate");
+  EXPECT_EQ(Post("/v1/embeddings", {{"input", "a"}, {"user", "u"}})->status, 200);
+}
+
+TEST_F(OpenAiCompatTest, CachePromptFalseTakesNothingFromThePrefixCache) {
+  json req = Chat(1, false);
+  req["messages"][0]["content"] = std::string(200, 'a');  // whole blocks to cache
+  const auto cached = [&](json extra) {
+    json r = req;
+    r.update(extra);
+    const auto reply = Post("/v1/chat/completions", r);
+    EXPECT_EQ(reply->status, 200) << reply->body;
+    return json::parse(reply->body)["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>();
+  };
+  cached(json::object());  // now in the prefix cache
+  EXPECT_GT(cached({{"cache_prompt", true}}), 0);
+  EXPECT_EQ(cached({{"cache_prompt", false}}), 0);
+  ExpectRefused(Post("/v1/chat/completions", [&] {
+                  json r = req;
+                  r["cache_prompt"] = false;
+                  r["rag"] = {{"documents", {"d"}}};
+                  return r;
+                }()),
+                "cache_prompt", "cache_prompt with a reusing rag mode");
+}
+
 }  // namespace
 }  // namespace kvfuse::server
