@@ -93,7 +93,12 @@ class Engine {
   // tokenized with special tokens parsed; BOS is added unless the template wrote it.
   util::Result<std::vector<int32_t>> EncodeChat(const std::vector<ChatMessage>& messages,
                                                 bool add_generation_prompt) const;
-  // Whether generating `token` ends the model's turn (EOS or another control token).
+  // The chat template's source text ("" when the model's did not parse and none is used).
+  const std::string& chat_template_source() const {
+    static const std::string kNone;
+    return chat_template_.ok() ? chat_template_.value().source() : kNone;
+  }
+    // Whether generating `token` ends the model's turn (EOS or another control token).
   bool EndsTurn(int32_t token) const { return runner_->EndsTurn(token); }
 
   // Starts the scheduler that runs requests over this engine on its own thread; from then

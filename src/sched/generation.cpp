@@ -42,7 +42,10 @@ std::string StopMatcher::Push(const std::string& text) {
   held_ += text;
   size_t first = std::string::npos;
   for (const std::string& s : stops_)
-    if (!s.empty()) first = std::min(first, held_.find(s));
+    if (!s.empty() && held_.find(s) < first) {
+      first = held_.find(s);
+      matched_ = s;
+    }
   if (first != std::string::npos) {
     stopped_ = true;
     std::string out = held_.substr(0, first);

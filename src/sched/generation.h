@@ -35,6 +35,7 @@ struct GenerationRequest {
 struct GenerationResult {
   std::string text;
   std::string finish_reason;  // "stop" or "length"
+  std::string stopping_word;  // the stop string that ended it, if one did
   int32_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
   double prompt_ms = 0, predicted_ms = 0;
   fuse::FusionStats fusion;
@@ -76,11 +77,14 @@ class StopMatcher {
   std::string Push(const std::string& text);
   std::string Flush();  // what is held back, at the end
   bool stopped() const { return stopped_; }
+  // The stop string found, once stopped (the earliest in the text).
+  const std::string& matched() const { return matched_; }
 
  private:
   std::vector<std::string> stops_;
   std::string held_;
   bool stopped_ = false;
+  std::string matched_;
 };
 
 }  // namespace kvfuse::sched

@@ -274,6 +274,7 @@ bool Scheduler::Advance(Live& live, const float* logits) {
   if (r.completion_tokens > live.job.tokens_sent) live.job.channel->Push(TakeUnsent(live));
   if (live.stops.stopped()) {
     r.finish_reason = "stop";
+    r.stopping_word = live.stops.matched();
     return true;
   }
   if (r.completion_tokens >= req.max_tokens || live.pos + 1 >= executor_.n_ctx()) return true;

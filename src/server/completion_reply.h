@@ -23,6 +23,7 @@ enum class StreamUsage {
 // What every body of one completion carries besides the generation.
 struct CompletionReply {
   bool chat = false;
+  bool native = false;  // llama-server's /completion: its shapes (server/native_api.h), no [DONE]
   std::string id, model;
   int64_t created = 0;
   std::string system_fingerprint;

@@ -1,11 +1,12 @@
-// Server routes that generate: /v1/chat/completions and /v1/completions, whole or streamed
-// as server-sent events, with server-side retrieval for RAG requests that name a
-// collection. Run on HTTP worker threads; generation runs on the scheduler's thread.
+// Server routes that generate: /v1/chat/completions, /v1/completions and llama-server's
+// /completion (also /completions), whole or streamed as server-sent events, with server-side
+// retrieval for RAG requests that name a collection. Run on HTTP worker threads; generation runs on the scheduler's thread.
 // Each request holds an InFlight ticket until its answer is sent; a request cancelled by a
 // shutdown is answered with a 503 (or a 503 error event when streamed).
 #include "rag/retrieve.h"
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
+#include "server/native_api.h"
 #include "server/server.h"
 
 namespace kvfuse::server {
@@ -34,10 +35,13 @@ bool AwaitWhole(engine::GenerationChannel& channel) {
 }  // namespace
 
 void Server::AddCompletionRoutes() {
-  http_->Post("/v1/chat/completions",
-              Route([this](const httplib::Request& req, httplib::Response& res) { Complete(req, res, true); }));
-  http_->Post("/v1/completions",
-              Route([this](const httplib::Request& req, httplib::Response& res) { Complete(req, res, false); }));
+  const auto route = [this](CompletionApi api) {
+    return Route([this, api](const httplib::Request& req, httplib::Response& res) { Complete(req, res, api); });
+  };
+  http_->Post("/v1/chat/completions", route(CompletionApi::kChat));
+  http_->Post("/v1/completions", route(CompletionApi::kText));
+  http_->Post("/completion", route(CompletionApi::kNative));
+  http_->Post("/completions", route(CompletionApi::kNative));
 }
 
 std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name, const std::string& query, int k) {
@@ -65,14 +69,20 @@ std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name
   return out;
 }
 
-void Server::Complete(const httplib::Request& req, httplib::Response& res, bool chat) {
+void Server::Complete(const httplib::Request& req, httplib::Response& res, CompletionApi api) {
   const auto arrival = std::chrono::steady_clock::now();
+  const bool chat = api == CompletionApi::kChat;
   if (!Loaded(res)) return;
   auto channel = std::make_shared<engine::GenerationChannel>();
   InFlight::Ticket ticket = in_flight_.Add(channel);
   if (!ticket) return SendError(res, kShuttingDown);
   auto body = ParseBody(req, res);
   if (!body) return;
+  if (api == CompletionApi::kNative) {
+    auto translated = OpenAiBodyOfNative(*body);
+    if (auto* err = std::get_if<ApiError>(&translated)) return SendError(res, *err);
+    body = std::get<json>(std::move(translated));
+  }
   ApiLimits limits;
   limits.default_max_tokens = options_.max_tokens_default;
   limits.max_prompt_tokens = engine_->n_ctx() - 1;
@@ -87,6 +97,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, bool 
   g.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.request_timeout_s);
   g.arrival = arrival;
   const CompletionReply reply{.chat = chat,
+                              .native = api == CompletionApi::kNative,
                               .id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++),
                               .model = model_name_,
                               .created = UnixTime(),
@@ -104,7 +115,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, bool 
   const engine::GenerationResult& r = channel->result();
   if (r.cancelled) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
   if (!r.error.empty()) return SendError(res, {500, r.error, "server_error", ""});
-  SendJsonHolding(res, 200, CompletionBody(reply, r), std::move(ticket));
+  SendJsonHolding(res, 200, reply.native ? NativeBody(reply.model, r) : CompletionBody(reply, r), std::move(ticket));
 }
 
 void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel,
@@ -121,22 +132,27 @@ void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationCh
           }
           return true;
         };
-        json first = StreamChunk(reply, "", nullptr);
-        if (reply.chat) first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
-        if (!reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
-        if (!send(Dump(first))) return false;
+        const auto chunk = [&](const std::string& piece, const engine::GenerationResult* last) {
+          return Dump(reply.native ? NativeChunk(reply.model, piece, last) : StreamChunk(reply, piece, last));
+        };
+        if (!reply.native) {  // OpenAI's streams open with the role
+          json first = StreamChunk(reply, "", nullptr);
+          if (reply.chat) first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+          if (!reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
+          if (!send(Dump(first))) return false;
+        }
         while (auto piece = channel->Next())
-          if (!send(Dump(StreamChunk(reply, *piece, nullptr)))) return false;
+          if (!send(chunk(*piece, nullptr))) return false;
         const engine::GenerationResult& r = channel->result();
         if (r.cancelled) {  // by a shutdown: a client that went away was not sent to
           send(Dump(ErrorBody(kShuttingDown)));
         } else if (!r.error.empty()) {
           send(Dump(ErrorBody({500, r.error, "server_error", ""})));
-        } else if (!send(Dump(StreamChunk(reply, "", &r))) ||
+        } else if (!send(chunk("", &r)) ||
                    (reply.stream_usage == StreamUsage::kSeparateChunk && !send(Dump(UsageChunk(reply, r))))) {
           return false;
         }
-        send("[DONE]");
+        if (!reply.native) send("[DONE]");  // llama-server's own stream ends with its stop event
         sink.done();
         return true;
       },

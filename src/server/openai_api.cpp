@@ -120,6 +120,8 @@ std::optional<ApiError> ReadTextPrompt(const json& body, const engine::Engine& e
   return std::nullopt;
 }
 
+}  // namespace
+
 // One message as the chat template takes it: role and content. An assistant message may have
 // no content (null, or absent when it made tool calls); its tool_calls are refused, because
 // the template is given each message's role and content alone and would drop them. A tool
@@ -157,6 +159,8 @@ std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const json
   }
   return messages;
 }
+
+namespace {
 
 // llama-server's cache_prompt (default true): false asks for the prompt computed anew, none
 // of its KV taken from the prefix cache, which is the full fusion mode.

@@ -45,6 +45,9 @@ struct RetrievedChunks {
 using Retriever = std::function<std::variant<RetrievedChunks, ApiError>(const std::string& collection,
                                                                          const std::string& query, int top_k)>;
 
+// A request's `messages` as the chat template takes them (role and content).
+std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const nlohmann::json& body);
+
 // chat: /v1/chat/completions (messages), else /v1/completions (prompt).
 std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const nlohmann::json& body, bool chat,
                                                              const engine::Engine& engine, const ApiLimits& limits,

@@ -175,6 +175,7 @@ void Server::Routes() {
 
   AddInfoRoutes();
   AddCompletionRoutes();
+  AddNativeRoutes();
 }
 
 }  // namespace kvfuse::server

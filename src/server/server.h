@@ -90,9 +90,12 @@ class Server {
   void Tokenize(const httplib::Request& req, httplib::Response& res);
   void Detokenize(const httplib::Request& req, httplib::Response& res);
   void Embeddings(const httplib::Request& req, httplib::Response& res);
-  // completion_routes.cpp: /v1/chat/completions and /v1/completions.
+  // native_routes.cpp: llama-server's /props and /apply-template.
+  void AddNativeRoutes();
+  // completion_routes.cpp: /v1/chat/completions, /v1/completions and llama-server's /completion.
+  enum class CompletionApi { kChat, kText, kNative };
   void AddCompletionRoutes();
-  void Complete(const httplib::Request& req, httplib::Response& res, bool chat);
+  void Complete(const httplib::Request& req, httplib::Response& res, CompletionApi api);
   // The answer as server-sent events; `ticket` is held until the last one is written.
   void Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel,
               const CompletionReply& reply, InFlight::Ticket ticket);

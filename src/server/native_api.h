@@ -1,0 +1,28 @@
+// llama-server's own completion API (POST /completion, /completions): its request translated
+// into the /v1/completions body the rest of the server parses, and its answers' shapes
+// (`content`, `stop`, `stop_type`, `tokens_predicted`, ... and `timings`). Stateless: any
+// HTTP worker thread may call.
+#pragma once
+
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+#include "server/openai_api.h"
+
+namespace kvfuse::server {
+
+// The native request as a /v1/completions body: n_predict becomes max_tokens (-1, the
+// default: until the end of the turn or of the context); llama-server's options that ask
+// for nothing here (n_probs 0, mirostat 0, typical_p 1, id_slot -1, return_tokens false)
+// are dropped, any other value of them refused naming it; the rest passes as it is (and
+// is checked there).
+std::variant<nlohmann::json, ApiError> OpenAiBodyOfNative(const nlohmann::json& native);
+
+// The whole answer, and a streamed piece or (final_result set) the last event.
+nlohmann::json NativeBody(const std::string& model, const engine::GenerationResult& r);
+nlohmann::json NativeChunk(const std::string& model, const std::string& piece,
+                           const engine::GenerationResult* final_result);
+
+}  // namespace kvfuse::server

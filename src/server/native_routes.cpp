@@ -1,0 +1,44 @@
+// llama-server's own informational endpoints, for its clients: GET /props (the context, the
+// slots, the defaults a request gets, the chat template) and POST /apply-template (the
+// prompt the chat template makes of `messages`, without generating). Run on HTTP worker
+// threads; they read only what the model fixed at load.
+#include "server/guarded_http_server.h"
+#include "server/http_reply.h"
+#include "server/server.h"
+
+namespace kvfuse::server {
+
+using json = nlohmann::json;
+
+void Server::AddNativeRoutes() {
+  http_->Get("/props", Route([this](const httplib::Request&, httplib::Response& res) {
+    if (!Loaded(res)) return;
+    // The defaults of openai_api's ReadGenerationOptions and of /completion (n_predict -1).
+    const json params = {{"n_predict", -1},         {"temperature", 0.8},     {"top_k", 40},
+                         {"top_p", 0.95},           {"min_p", 0.0},           {"seed", 0},
+                         {"presence_penalty", 0.0}, {"frequency_penalty", 0.0}, {"repeat_penalty", 1.0},
+                         {"repeat_last_n", 64}};
+    SendJson(res, 200,
+             {{"default_generation_settings", {{"n_ctx", engine_->n_ctx()}, {"params", params}}},
+              {"total_slots", options_.slots},
+              {"model_alias", model_name_},
+              {"model_path", options_.engine.model_path},
+              {"chat_template", engine_->chat_template_source()}});
+  }));
+  http_->Post("/apply-template", Route([this](const httplib::Request& req, httplib::Response& res) {
+    if (!Loaded(res)) return;
+    auto body = ParseBody(req, res);
+    if (!body) return;
+    for (const auto& [key, value] : body->items())
+      if (key != "messages")
+        return SendError(res, {400, "unknown parameter '" + key.substr(0, 64) + "': /apply-template takes 'messages'",
+                               "invalid_request_error", key.substr(0, 64)});
+    auto messages = ReadMessages(*body);
+    if (auto* err = std::get_if<ApiError>(&messages)) return SendError(res, *err);
+    auto prompt = engine_->RenderChat(std::get<std::vector<engine::ChatMessage>>(messages), true);
+    if (!prompt.ok()) return SendError(res, {400, prompt.status().message(), "invalid_request_error", "messages"});
+    SendJson(res, 200, {{"prompt", prompt.value()}});
+  }));
+}
+
+}  // namespace kvfuse::server

@@ -1,0 +1,118 @@
+// llama-server's own API through real HTTP on loopback: /completion whole and streamed (its
+// shapes, its stop_type, the same text as /v1/completions gives), n_predict, options that ask
+// for nothing accepted and the rest refused by name; /props and /apply-template.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "server/server.h"
+#include "tiny_server_options.h"
+
+namespace kvfuse::server {
+namespace {
+
+using json = nlohmann::json;
+
+class NativeApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<Server>(TinyServerOptions(256));
+    ASSERT_TRUE(server_->Start().ok());
+    ASSERT_TRUE(server_->WaitReady());
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_read_timeout(60, 0);
+  }
+  void TearDown() override { server_->Stop(); }
+  json PostOk(const std::string& path, const json& body) {
+    const auto r = client_->Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return json();
+    EXPECT_EQ(r->status, 200) << path << " " << body.dump() << ": " << r->body;
+    return json::parse(r->body, nullptr, false);
+  }
+  // The param a 400 names.
+  std::string Refused(const std::string& path, const json& body) {
+    const auto r = client_->Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return "";
+    EXPECT_EQ(r->status, 400) << body.dump() << ": " << r->body;
+    return json::parse(r->body)["error"]["param"].get<std::string>();
+  }
+
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(NativeApiTest, CompletionAnswersInLlamaServersShapeWithTheTextOfV1) {
+  const json native = PostOk("/completion", {{"prompt", "a b c"}, {"n_predict", 6}, {"temperature", 0}});
+  const json v1 = PostOk("/v1/completions", {{"prompt", "a b c"}, {"max_tokens", 6}, {"temperature", 0}});
+  EXPECT_EQ(native["content"], v1["choices"][0]["text"]);
+  EXPECT_EQ(native["stop"], true);
+  EXPECT_EQ(native["tokens_predicted"], v1["usage"]["completion_tokens"]);
+  EXPECT_EQ(native["tokens_evaluated"], v1["usage"]["prompt_tokens"]);
+  EXPECT_EQ(native["stop_type"], v1["choices"][0]["finish_reason"] == "length" ? "limit" : "eos");
+  EXPECT_TRUE(native["timings"].contains("predicted_ms"));
+
+  // Streamed: {content, stop: false} events, then the stop event; no [DONE].
+  const auto r = client_->Post("/completion",
+                               json{{"prompt", "a b c"}, {"n_predict", 6}, {"temperature", 0}, {"stream", true}}.dump(),
+                               "application/json");
+  ASSERT_TRUE(r);
+  std::string text;
+  json last;
+  for (size_t at = 0; (at = r->body.find("data: ", at)) != std::string::npos;) {
+    const size_t end = r->body.find("\n\n", at);
+    last = json::parse(r->body.substr(at + 6, end - at - 6));  // [DONE] would not parse
+    text += last["content"].get<std::string>();
+    at = end;
+  }
+  EXPECT_EQ(text, native["content"]);
+  EXPECT_EQ(last["stop"], true);
+  EXPECT_EQ(last["tokens_predicted"], native["tokens_predicted"]);
+}
+
+TEST_F(NativeApiTest, StopTypeSaysWhatEndedTheAnswer) {
+  const json plain = PostOk("/completion", {{"prompt", "a b c"}, {"n_predict", 8}, {"temperature", 0}, {"ignore_eos", true}});
+  EXPECT_EQ(plain["stop_type"], "limit");
+  const std::string content = plain["content"];
+  ASSERT_GE(content.size(), 3u);
+  const std::string word = content.substr(1, 2);
+  const json stopped = PostOk("/completion", {{"prompt", "a b c"}, {"n_predict", 8}, {"temperature", 0},
+                                              {"ignore_eos", true}, {"stop", {word}}});
+  EXPECT_EQ(stopped["stop_type"], "word");
+  EXPECT_EQ(stopped["stopping_word"], word);
+  EXPECT_EQ(stopped["content"], content.substr(0, content.find(word)));
+}
+
+TEST_F(NativeApiTest, OptionsThatAskForNothingPassTheOthersAreRefusedByName) {
+  PostOk("/completion", {{"prompt", "a"}, {"n_predict", 1}, {"n_probs", 0}, {"mirostat", 0}, {"typical_p", 1.0},
+                         {"id_slot", -1}, {"return_tokens", false}, {"cache_prompt", true}});
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"n_probs", 5}}), "n_probs");
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"mirostat", 2}}), "mirostat");
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"n_predict", 0}}), "n_predict");
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"max_tokens", 3}}), "max_tokens");
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"dry_multiplier", 0.8}}), "dry_multiplier");
+  const json unlimited = PostOk("/completion", {{"prompt", "a"}, {"n_predict", -1}, {"ignore_eos", true}});
+  EXPECT_EQ(unlimited["tokens_evaluated"].get<int>() + unlimited["tokens_predicted"].get<int>(), 256)
+      << "n_predict -1 runs to the end of the context";
+}
+
+TEST_F(NativeApiTest, PropsAndApplyTemplate) {
+  const auto props = client_->Get("/props");
+  ASSERT_TRUE(props);
+  const json p = json::parse(props->body);
+  EXPECT_EQ(p["default_generation_settings"]["n_ctx"], 256);
+  EXPECT_GE(p["total_slots"].get<int>(), 1);
+  EXPECT_TRUE(p["chat_template"].is_string());
+  const json messages = {{{"role", "user"}, {"content", "hello there"}}};
+  const json applied = PostOk("/apply-template", {{"messages", messages}});
+  // The same prompt /v1/chat/completions runs: its token count is the chat's prompt_tokens.
+  const json tokens = PostOk("/tokenize", {{"content", applied["prompt"]}, {"add_special", false}});
+  const json chat = PostOk("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 1}});
+  EXPECT_NE(applied["prompt"].get<std::string>().find("hello there"), std::string::npos);
+  EXPECT_NEAR(static_cast<double>(tokens["tokens"].size()), chat["usage"]["prompt_tokens"].get<double>(), 1.0);
+  EXPECT_EQ(Refused("/apply-template", {{"messages", messages}, {"stream", true}}), "stream");
+}
+
+}  // namespace
+}  // namespace kvfuse::server
