@@ -30,7 +30,8 @@ namespace kvfuse::sched {
 class SchedulerEvents {
  public:
   virtual ~SchedulerEvents() = default;
-  // One run of a prompt's prefill (again after a preemption): its time from admission, its stats.
+  // Once per request, when its prompt is first prefilled (not again when a preempted request
+  // restarts, so prompt and cache counts are of requests): its time from admission, its stats.
   virtual void ObservePrefill(double seconds, const fuse::FusionStats& stats) = 0;
   // One iteration that ran any work: the prefill tokens it ran and its duration.
   virtual void ObserveIteration(int32_t /*prefill_tokens*/, double /*seconds*/) {}
@@ -73,6 +74,7 @@ class Scheduler {
     size_t bytes_sent = 0;     // by an earlier, preempted run
     int32_t tokens_sent = 0;  // likewise
     bool first_token_observed = false;  // likewise
+    bool prefill_observed = false;      // likewise
   };
   struct Live;
   void Loop();

@@ -189,7 +189,7 @@ class FakeExecutor : public Executor {
 
 class NoEvents : public SchedulerEvents {
  public:
-  void ObservePrefill(double, const fuse::FusionStats&) override {}
+  void ObservePrefill(double, const fuse::FusionStats&) override { ++prefills; }
   void ObserveFirstToken(double seconds) override {
     std::lock_guard<std::mutex> lock(mu);
     first_tokens.push_back(seconds);
@@ -203,7 +203,7 @@ class NoEvents : public SchedulerEvents {
     std::lock_guard<std::mutex> lock(mu);
     return first_tokens;
   }
-  std::atomic<int> preemptions{0};
+  std::atomic<int> preemptions{0}, prefills{0};
   std::mutex mu;
   std::vector<double> first_tokens;  // guarded by mu
 };
@@ -360,6 +360,7 @@ TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExact
   }
   EXPECT_GE(events.preemptions.load(), 1);
   EXPECT_EQ(events.FirstTokens().size(), 2u) << "a restarted request's first token was observed again";
+  EXPECT_EQ(events.prefills.load(), 2) << "a restarted request's prefill was counted again";
   EXPECT_EQ(exec.live_sequences(), 0);
 }
 
