@@ -26,12 +26,19 @@ json TimingsOf(const engine::GenerationResult& r) {
 
 namespace {
 
-json Usage(const engine::GenerationResult& r) {
-  return {{"prompt_tokens", r.prompt_tokens},
-          {"completion_tokens", r.completion_tokens},
-          {"total_tokens", r.prompt_tokens + r.completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
+}  // namespace
+
+json UsageOf(const Choices& choices) {
+  int32_t completion = 0;
+  for (const engine::GenerationResult* r : choices) completion += r->completion_tokens;
+  const engine::GenerationResult& first = *choices.front();
+  return {{"prompt_tokens", first.prompt_tokens},
+          {"completion_tokens", completion},
+          {"total_tokens", first.prompt_tokens + completion},
+          {"prompt_tokens_details", {{"cached_tokens", first.cached_tokens}}}};
 }
+
+namespace {
 
 json Envelope(const CompletionReply& reply, const char* object, json choices) {
   return {{"id", reply.id},
@@ -48,39 +55,42 @@ const char* ChunkObject(const CompletionReply& reply) {
 
 }  // namespace
 
-json CompletionBody(const CompletionReply& reply, const engine::GenerationResult& r) {
-  json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
-  if (reply.chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", r.text}};
-  } else {
-    choice["text"] = r.text;
+json CompletionBody(const CompletionReply& reply, const Choices& choices) {
+  json list = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const engine::GenerationResult& r = *choices[i];
+    json choice = {{"index", i}, {"finish_reason", r.finish_reason}};
+    if (reply.chat) {
+      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+    } else {
+      choice["text"] = r.text;
+    }
+    choice["logprobs"] = nullptr;
+    list.push_back(std::move(choice));
   }
-  choice["logprobs"] = nullptr;
-  json body = Envelope(reply, reply.chat ? "chat.completion" : "text_completion", json::array({choice}));
-  body["usage"] = Usage(r);
-  body["timings"] = TimingsOf(r);
+  json body = Envelope(reply, reply.chat ? "chat.completion" : "text_completion", std::move(list));
+  body["usage"] = UsageOf(choices);
+  body["timings"] = TimingsOf(*choices.front());
   if (!reply.document_ids.empty()) body["documents_used"] = reply.document_ids;
   return body;
 }
 
-json StreamChunk(const CompletionReply& reply, const std::string& piece, const engine::GenerationResult* final_result) {
-  json choice = {{"index", 0}, {"finish_reason", final_result ? json(final_result->finish_reason) : json(nullptr)}};
+json StreamChunk(const CompletionReply& reply, int index, const std::string& piece,
+                 const engine::GenerationResult* final_result) {
+  json choice = {{"index", index}, {"finish_reason", final_result ? json(final_result->finish_reason) : json(nullptr)}};
   if (reply.chat) {
     choice["delta"] = final_result ? json::object() : json{{"content", piece}};
   } else {
     choice["text"] = final_result ? "" : piece;
   }
   json chunk = Envelope(reply, ChunkObject(reply), json::array({choice}));
-  if (final_result) {
-    if (reply.stream_usage == StreamUsage::kOnFinishChunk) chunk["usage"] = Usage(*final_result);
-    chunk["timings"] = TimingsOf(*final_result);
-  }
+  if (final_result) chunk["timings"] = TimingsOf(*final_result);
   return chunk;
 }
 
-json UsageChunk(const CompletionReply& reply, const engine::GenerationResult& r) {
+json UsageChunk(const CompletionReply& reply, const Choices& choices) {
   json chunk = Envelope(reply, ChunkObject(reply), json::array());
-  chunk["usage"] = Usage(r);
+  chunk["usage"] = UsageOf(choices);
   return chunk;
 }
 

@@ -35,14 +35,20 @@ struct CompletionReply {
 // another model (OpenAI's promise: same fingerprint and seed, same backend behaviour).
 std::string SystemFingerprint(uint64_t model_fingerprint);
 
-// The whole response of a non-streaming request.
-nlohmann::json CompletionBody(const CompletionReply& reply, const engine::GenerationResult& r);
-// One SSE chunk: a piece of text, or (final_result set) the one with finish_reason and
-// timings (and usage, when reply.stream_usage says so).
-nlohmann::json StreamChunk(const CompletionReply& reply, const std::string& piece,
+// The choices of one request, choice i at index i (`n` of them; one by default).
+using Choices = std::vector<const engine::GenerationResult*>;
+
+// The whole response of a non-streaming request: usage counts the prompt once and the
+// tokens of every choice; timings are the first choice's.
+nlohmann::json CompletionBody(const CompletionReply& reply, const Choices& choices);
+// One SSE chunk of choice `index`: a piece of text, or (final_result set) the one with
+// finish_reason and timings (and usage, when reply.stream_usage says so, on the last choice's).
+nlohmann::json StreamChunk(const CompletionReply& reply, int index, const std::string& piece,
                            const engine::GenerationResult* final_result);
-// The chunk after the finish chunk when stream_usage is kSeparateChunk.
-nlohmann::json UsageChunk(const CompletionReply& reply, const engine::GenerationResult& r);
+// OpenAI's usage object of the choices.
+nlohmann::json UsageOf(const Choices& choices);
+// The chunk after the finish chunks when stream_usage is kSeparateChunk.
+nlohmann::json UsageChunk(const CompletionReply& reply, const Choices& choices);
 nlohmann::json TimingsOf(const engine::GenerationResult& r);
 
 }  // namespace kvfuse::server

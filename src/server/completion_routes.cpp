@@ -105,58 +105,95 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
                               .document_ids = p.document_ids,
                               .stream_usage = p.stream_usage};
   const bool stream = p.stream;
-  if (!scheduler_->Submit(std::move(g), channel))
-    return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
-  if (stream) return Stream(res, channel, reply, std::move(ticket));
-  if (!AwaitWhole(*channel)) {
-    res.status = 499;  // client closed request: nobody reads the answer
-    return;
+  // n choices: n generations of the prompt, choice i sampled with seed + i.
+  Channels channels{channel};
+  std::vector<InFlight::Ticket> tickets{std::move(ticket)};
+  for (int i = 0; i < p.n; ++i) {
+    if (i > 0) {
+      channels.push_back(std::make_shared<engine::GenerationChannel>());
+      tickets.push_back(in_flight_.Add(channels.back()));
+    }
+    engine::GenerationRequest choice = g;
+    choice.sampling.seed += static_cast<uint64_t>(i);
+    if (!tickets.back() || !scheduler_->Submit(std::move(choice), channels[i])) {
+      for (auto& c : channels) c->Cancel();
+      if (!tickets.back()) return SendError(res, kShuttingDown);
+      return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
+    }
   }
-  const engine::GenerationResult& r = channel->result();
-  if (r.cancelled) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
-  if (!r.error.empty()) return SendError(res, {500, r.error, "server_error", ""});
-  SendJsonHolding(res, 200, reply.native ? NativeBody(reply.model, r) : CompletionBody(reply, r), std::move(ticket));
+  // One ticket for the whole request: held until its last byte is written.
+  InFlight::Ticket held = std::make_shared<std::vector<InFlight::Ticket>>(std::move(tickets));
+  if (stream) return Stream(res, channels, reply, std::move(held));
+  Choices choices;
+  for (auto& c : channels) {
+    if (!AwaitWhole(*c)) {
+      for (auto& other : channels) other->Cancel();
+      res.status = 499;  // client closed request: nobody reads the answer
+      return;
+    }
+    const engine::GenerationResult& r = c->result();
+    if (r.cancelled || !r.error.empty()) {
+      for (auto& other : channels) other->Cancel();
+      if (r.cancelled) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), held);
+      return SendError(res, {500, r.error, "server_error", ""});
+    }
+    choices.push_back(&r);
+  }
+  SendJsonHolding(res, 200, reply.native ? NativeBody(reply.model, *choices[0]) : CompletionBody(reply, choices),
+                  std::move(held));
 }
 
-void Server::Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel,
-                    const CompletionReply& reply, InFlight::Ticket ticket) {
+void Server::Stream(httplib::Response& res, Channels channels, const CompletionReply& reply, InFlight::Ticket ticket) {
   res.set_header("Cache-Control", "no-cache");
+  const auto cancel_all = [channels] {
+    for (auto& c : channels) c->Cancel();  // the scheduler stops each at its next step
+  };
   res.set_chunked_content_provider(
       "text/event-stream",
-      [channel, reply, ticket](size_t, httplib::DataSink& sink) {
+      [channels, reply, ticket, cancel_all](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& data) {
           const std::string event = "data: " + data + "\n\n";
           if (!sink.is_writable() || !sink.write(event.data(), event.size())) {
-            channel->Cancel();  // the client went away: the scheduler stops it at its next step
+            cancel_all();  // the client went away
             return false;
           }
           return true;
         };
-        const auto chunk = [&](const std::string& piece, const engine::GenerationResult* last) {
-          return Dump(reply.native ? NativeChunk(reply.model, piece, last) : StreamChunk(reply, piece, last));
-        };
-        if (!reply.native) {  // OpenAI's streams open with the role
-          json first = StreamChunk(reply, "", nullptr);
-          if (reply.chat) first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
-          if (!reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
-          if (!send(Dump(first))) return false;
+        // The choices one after the other (each chunk names its index); all generate at once.
+        Choices done;
+        for (size_t i = 0; i < channels.size(); ++i) {
+          const int index = static_cast<int>(i);
+          const auto chunk = [&](const std::string& piece, const engine::GenerationResult* last) {
+            return reply.native ? NativeChunk(reply.model, piece, last) : StreamChunk(reply, index, piece, last);
+          };
+          if (!reply.native) {  // OpenAI's streams open each choice with the role
+            json first = chunk("", nullptr);
+            if (reply.chat) first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+            if (i == 0 && !reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
+            if (!send(Dump(first))) return false;
+          }
+          while (auto piece = channels[i]->Next())
+            if (!send(Dump(chunk(*piece, nullptr)))) return false;
+          const engine::GenerationResult& r = channels[i]->result();
+          if (r.cancelled || !r.error.empty()) {  // a cancel by a shutdown: a client that went away was not sent to
+            cancel_all();
+            send(Dump(ErrorBody(r.cancelled ? kShuttingDown : ApiError{500, r.error, "server_error", ""})));
+            break;
+          }
+          done.push_back(&r);
+          json last = chunk("", &r);
+          if (!reply.native && done.size() == channels.size() && reply.stream_usage == StreamUsage::kOnFinishChunk)
+            last["usage"] = UsageOf(done);
+          if (!send(Dump(last))) return false;
         }
-        while (auto piece = channel->Next())
-          if (!send(chunk(*piece, nullptr))) return false;
-        const engine::GenerationResult& r = channel->result();
-        if (r.cancelled) {  // by a shutdown: a client that went away was not sent to
-          send(Dump(ErrorBody(kShuttingDown)));
-        } else if (!r.error.empty()) {
-          send(Dump(ErrorBody({500, r.error, "server_error", ""})));
-        } else if (!send(chunk("", &r)) ||
-                   (reply.stream_usage == StreamUsage::kSeparateChunk && !send(Dump(UsageChunk(reply, r))))) {
+        if (done.size() == channels.size() && reply.stream_usage == StreamUsage::kSeparateChunk &&
+            !send(Dump(UsageChunk(reply, done))))
           return false;
-        }
         if (!reply.native) send("[DONE]");  // llama-server's own stream ends with its stop event
         sink.done();
         return true;
       },
-      [channel](bool) { channel->Cancel(); });
+      [cancel_all](bool) { cancel_all(); });
 }
 
 }  // namespace kvfuse::server

@@ -43,6 +43,7 @@ std::variant<json, ApiError> OpenAiBodyOfNative(const json& native) {
     body.erase(op.name);
   }
   if (body.contains("max_tokens")) return Invalid("max_tokens", "/completion takes 'n_predict', not 'max_tokens'");
+  if (body.contains("n")) return Invalid("n", "/completion answers one choice: several are /v1/completions' 'n'");
   if (body.contains("n_predict")) {
     const json& n = body["n_predict"];
     if (!n.is_number_integer() || n.get<int64_t>() < -1 || n.get<int64_t>() == 0 || n.get<int64_t>() > 1'000'000)

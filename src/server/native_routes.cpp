@@ -15,7 +15,7 @@ void Server::AddNativeRoutes() {
     if (!Loaded(res)) return;
     // The defaults of openai_api's ReadGenerationOptions and of /completion (n_predict -1).
     const json params = {{"n_predict", -1},         {"temperature", 0.8},     {"top_k", 40},
-                         {"top_p", 0.95},           {"min_p", 0.0},           {"seed", 0},
+                         {"top_p", 0.95},           {"min_p", 0.0},           {"seed", -1},
                          {"presence_penalty", 0.0}, {"frequency_penalty", 0.0}, {"repeat_penalty", 1.0},
                          {"repeat_last_n", 64}};
     SendJson(res, 200,

@@ -1,5 +1,6 @@
 #include "server/openai_api.h"
 
+#include <random>
 
 #include "server/json_body.h"
 #include "server/rag_request.h"
@@ -58,13 +59,13 @@ std::optional<ApiError> ReadStreamOptions(const json& body, ParsedRequest& out) 
 // Sampling, limits, streaming and stops, shared by both endpoints.
 std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits& limits, ParsedRequest& out) {
   engine::GenerationRequest& g = out.generation;
-  double max_tokens = limits.default_max_tokens, temperature = 0.8, top_p = 0.95, top_k = 40, min_p = 0.0, seed = 0,
-         presence = 0, frequency = 0, repeat = 1, repeat_last_n = 64;
+  double max_tokens = limits.default_max_tokens, temperature = 0.8, top_p = 0.95, top_k = 40, min_p = 0.0, seed = -1,
+         presence = 0, frequency = 0, repeat = 1, repeat_last_n = 64, n = 1;
   const char* max_name = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   const std::tuple<const char*, double, double, double*> fields[] = {
       {max_name, 1.0, 1e6, &max_tokens},          {"temperature", 0.0, 2.0, &temperature},
       {"top_p", 0.0, 1.0, &top_p},                {"min_p", 0.0, 1.0, &min_p},
-      {"seed", 0.0, 1.8e19, &seed},               {"presence_penalty", -2.0, 2.0, &presence},
+      {"seed", -1.0, 1.8e19, &seed},               {"presence_penalty", -2.0, 2.0, &presence},
       {"frequency_penalty", -2.0, 2.0, &frequency}, {"repeat_penalty", 0.01, 10.0, &repeat}};
   for (const auto& [name, lo, hi, dst] : fields)
     if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
@@ -73,10 +74,15 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
   // llama.cpp's window of the repeat penalty: -1 is every generated token, 0 disables it.
   if (auto err = ReadNumberField(body, "repeat_last_n", "repeat_last_n", -1, 1e6, /*whole=*/true, repeat_last_n))
     return err;
+  if (auto err = ReadNumberField(body, "n", "n", 1, kMaxChoices, /*whole=*/true, n)) return err;
+  out.n = static_cast<int>(n);
   top_k = std::max(top_k, 0.0);
   g.max_tokens = static_cast<int32_t>(max_tokens);
+  // No seed (or llama.cpp's -1): a random one, so that sampled answers differ from call to call.
+  const uint64_t seed_used = seed < 0 ? (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()()
+                                      : static_cast<uint64_t>(seed);
   g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),
-                static_cast<uint64_t>(seed),     static_cast<float>(min_p), static_cast<float>(presence),
+                seed_used,     static_cast<float>(min_p), static_cast<float>(presence),
                 static_cast<float>(frequency),   static_cast<float>(repeat), static_cast<int32_t>(repeat_last_n)};
   if (body.contains("stream") && !body["stream"].is_null()) {
     if (!body["stream"].is_boolean()) return Invalid("stream", "'stream' must be a boolean");

@@ -31,8 +31,12 @@ struct ApiLimits {
   size_t max_documents = 64;
 };
 
+// Choices one request may ask for (`n`).
+constexpr int kMaxChoices = 16;
+
 struct ParsedRequest {
   engine::GenerationRequest generation;
+  int n = 1;  // choices: n generations of the prompt, choice i sampled with seed + i
   bool stream = false;
   StreamUsage stream_usage = StreamUsage::kOnFinishChunk;
   std::vector<std::string> document_ids;  // of the chunk segments, in prompt order

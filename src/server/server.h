@@ -96,9 +96,10 @@ class Server {
   enum class CompletionApi { kChat, kText, kNative };
   void AddCompletionRoutes();
   void Complete(const httplib::Request& req, httplib::Response& res, CompletionApi api);
+  // One channel per choice of a request.
+  using Channels = std::vector<std::shared_ptr<engine::GenerationChannel>>;
   // The answer as server-sent events; `ticket` is held until the last one is written.
-  void Stream(httplib::Response& res, std::shared_ptr<engine::GenerationChannel> channel,
-              const CompletionReply& reply, InFlight::Ticket ticket);
+  void Stream(httplib::Response& res, Channels channels, const CompletionReply& reply, InFlight::Ticket ticket);
   std::variant<RetrievedChunks, ApiError> Retrieve(const std::string& collection, const std::string& query, int k);
 
   ServerOptions options_;

@@ -40,10 +40,8 @@ std::string Shown(const json& v) {
 }
 
 const Rule kRules[] = {
-    {"n", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 1, 128); },
-     "a whole number from 1 to 128", IsOne, "this server generates one choice per request"},
     {"best_of", Endpoint::kText, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 1, 20); },
-     "a whole number from 1 to 20", IsOne, "this server generates one choice per request"},
+     "a whole number from 1 to 20", IsOne, "the best of several choices is not picked (n gives them all)"},
     {"echo", Endpoint::kText, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
      "the prompt is not echoed back"},
     {"suffix", Endpoint::kText, [](const json& v) { return v.is_string(); }, "a string", IsEmpty,
@@ -77,7 +75,7 @@ const Rule kRules[] = {
 constexpr std::string_view kGenerationFields[] = {
     "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
     "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "stop", "stream",
-    "stream_options", "ignore_eos", "cache_prompt", "user"};
+    "stream_options", "ignore_eos", "cache_prompt", "user", "n"};
 constexpr std::string_view kChatFields[] = {"messages", "rag"};
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};

@@ -1,7 +1,7 @@
-// The OpenAI request parameters kvfuse does not implement (several choices, tools, structured
+// The OpenAI request parameters kvfuse does not implement (tools, structured
 // output, log probabilities, logit bias, the legacy completion extras). The
 // project's rule is that no parameter is dropped silently: a value that asks for nothing
-// (n: 1, tool_choice "none", response_format text, logprobs false, an empty
+// (tool_choice "none", response_format text, logprobs false, an empty
 // logit_bias, ...) is accepted, anything else is refused with a 400 naming the parameter, so
 // a client learns at once that it would not get what it asked for. Stateless.
 #pragma once

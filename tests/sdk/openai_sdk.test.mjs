@@ -99,6 +99,13 @@ test('embeddings: the SDK default (base64) decodes to the float answer', async (
   }
 });
 
+test('sampling: n choices, each as its own seed gives it', async () => {
+  const two = await client.chat.completions.create({ model: modelId, messages: question, temperature: 1, seed: 3, n: 2, max_tokens: 8 });
+  assert.deepEqual(two.choices.map((c) => c.index), [0, 1]);
+  const second = await client.chat.completions.create({ model: modelId, messages: question, temperature: 1, seed: 4, max_tokens: 8 });
+  assert.equal(two.choices[1].message.content, second.choices[0].message.content);
+});
+
 test('sampling: a seed repeats an answer, max_tokens and stop cut it', async () => {
   const sampled = () => client.chat.completions.create({
     model: modelId, messages: question, temperature: 1, seed: 7, max_tokens: 16,
@@ -136,7 +143,7 @@ test('RAG: documents in the rag object', async () => {
 });
 
 test('errors: parameters the server cannot honour are a BadRequestError naming them', async () => {
-  for (const [param, extra] of [['n', { n: 2 }], ['response_format', { response_format: { type: 'json_object' } }],
+  for (const [param, extra] of [['logprobs', { logprobs: true }], ['response_format', { response_format: { type: 'json_object' } }],
     ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }]]) {
     await assert.rejects(client.chat.completions.create({ model: modelId, messages: question, ...extra }),
       (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === param, param);

@@ -105,15 +105,60 @@ TEST_F(OpenAiCompatTest, EmbeddingsInBase64AreTheFloatsLittleEndian) {
   ExpectRefused(Post("/v1/embeddings", {{"input", "x"}, {"dimensions", n_embd / 2}}), "dimensions", "fewer");
 }
 
-TEST_F(OpenAiCompatTest, OneChoiceIsAcceptedAndMoreAreRefused) {
-  json req = Chat(2, false);
-  req["n"] = 1;
-  EXPECT_EQ(Post("/v1/chat/completions", req)->status, 200);
-  for (const json& n : {json(2), json(0), json("1"), json(1.5)}) {
+TEST_F(OpenAiCompatTest, NChoicesAreChoiceIAsSampledWithSeedPlusI) {
+  const auto post = [&](const std::string& path, json req) {
+    const auto r = Post(path, req);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body);
+  };
+  json req = Chat(8, false);
+  req["temperature"] = 1.0;
+  req["seed"] = 41;
+  req["n"] = 3;
+  const json three = post("/v1/chat/completions", req);
+  ASSERT_EQ(three["choices"].size(), 3u);
+  int completion_tokens = 0;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(three["choices"][i]["index"], i);
+    json one = req;
+    one["n"] = 1;
+    one["seed"] = 41 + i;
+    const json single = post("/v1/chat/completions", one);
+    EXPECT_EQ(three["choices"][i]["message"]["content"], single["choices"][0]["message"]["content"]) << i;
+    completion_tokens += single["usage"]["completion_tokens"].get<int>();
+  }
+  EXPECT_EQ(three["usage"]["completion_tokens"], completion_tokens);
+  EXPECT_EQ(three["usage"]["prompt_tokens"], post("/v1/chat/completions", Chat(1, false))["usage"]["prompt_tokens"]);
+
+  // Streamed: each chunk names its choice; the texts assemble to the whole answer's.
+  req["stream"] = true;
+  std::vector<std::string> texts(3);
+  for (const std::string& e : Events(Post("/v1/chat/completions", req)->body)) {
+    if (e == "[DONE]") continue;
+    const json chunk = json::parse(e);
+    for (const json& c : chunk["choices"])
+      texts[c["index"].get<int>()] += c["delta"].value("content", "");
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(texts[i], three["choices"][i]["message"]["content"]) << i;
+
+  const json text = post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 4}, {"n", 2}, {"seed", 5}});
+  EXPECT_EQ(text["choices"].size(), 2u);
+  for (const json& n : {json(kMaxChoices + 1), json(0), json("1"), json(1.5)}) {
     req["n"] = n;
     ExpectRefused(Post("/v1/chat/completions", req), "n", n.dump());
   }
-  ExpectRefused(Post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 1}, {"n", 3}}), "n", "completions");
+}
+
+TEST_F(OpenAiCompatTest, WithoutASeedSampledAnswersDiffer) {
+  json req = Chat(16, false);
+  req["temperature"] = 1.0;
+  const auto text = [&] { return json::parse(Post("/v1/chat/completions", req)->body)["choices"][0]["message"]["content"]; };
+  const json first = text();
+  bool differed = false;
+  for (int i = 0; i < 4 && !differed; ++i) differed = text() != first;
+  EXPECT_TRUE(differed) << "five unseeded answers were all " << first;
+  req["seed"] = -1;  // llama.cpp's spelling of "random"
+  EXPECT_EQ(Post("/v1/chat/completions", req)->status, 200);
 }
 
 TEST_F(OpenAiCompatTest, IncludeUsageSendsAUsageChunkBeforeDone) {
