@@ -44,6 +44,7 @@ using sched::GenerationResult;
 using sched::Scheduler;
 using sched::SchedulerEvents;
 using sched::SchedulerOptions;
+using sched::SlotState;
 // Likewise for the fusion vocabulary.
 using fuse::FusionKnob;
 using fuse::FusionMode;

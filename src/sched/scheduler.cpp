@@ -76,6 +76,21 @@ void Scheduler::RunExclusive(const std::function<void()>& fn) {
   done.get_future().wait();
 }
 
+std::vector<SlotState> Scheduler::Slots() {
+  std::vector<SlotState> slots(options_.slots);
+  for (int i = 0; i < options_.slots; ++i) slots[i].id = i;
+  RunExclusive([&] {
+    for (const auto& l : live_) {
+      SlotState& s = slots[l->seq];
+      s.processing = true;
+      s.decoding = l->decoding;
+      s.prompt_tokens = l->job.request.prompt.size();
+      s.completion_tokens = l->result.completion_tokens;
+    }
+  });
+  return slots;
+}
+
 void Scheduler::PublishKvUsage() { events_.SetKvUsage(executor_.kv_blocks_used(), executor_.kv_blocks_total()); }
 
 void Scheduler::Admit() {

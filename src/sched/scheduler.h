@@ -45,6 +45,15 @@ class SchedulerEvents {
   virtual void SetKvUsage(int64_t used_blocks, int64_t total_blocks) = 0;
 };
 
+// What one slot is doing, for llama-server's /slots.
+struct SlotState {
+  int id = 0;
+  bool processing = false;
+  bool decoding = false;         // false while its prompt is prefilled
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;
+};
+
 struct SchedulerOptions {
   size_t max_queue = 64;
   int slots = 4;
@@ -66,6 +75,8 @@ class Scheduler {
   // Runs fn on the scheduler's thread between iterations and waits for it (for work that
   // needs the executor's model itself, such as embeddings).
   void RunExclusive(const std::function<void()>& fn);
+  // Every slot's state, read between iterations. Any thread but the scheduler's.
+  std::vector<SlotState> Slots();
 
  private:
   struct Job {

@@ -1,7 +1,8 @@
 // llama-server's own informational endpoints, for its clients: GET /props (the context, the
-// slots, the defaults a request gets, the chat template) and POST /apply-template (the
-// prompt the chat template makes of `messages`, without generating). Run on HTTP worker
-// threads; they read only what the model fixed at load.
+// slots, the defaults a request gets, the chat template), GET /slots (what each slot is
+// doing; no prompt text) and POST /apply-template (the prompt the chat template makes of
+// `messages`, without generating). Run on HTTP worker threads; /slots waits for the
+// scheduler to be between iterations, the others read only what the model fixed at load.
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
 #include "server/server.h"
@@ -24,6 +25,18 @@ void Server::AddNativeRoutes() {
               {"model_alias", model_name_},
               {"model_path", options_.engine.model_path},
               {"chat_template", engine_->chat_template_source()}});
+  }));
+  http_->Get("/slots", Route([this](const httplib::Request&, httplib::Response& res) {
+    if (!Loaded(res)) return;
+    json slots = json::array();
+    for (const engine::SlotState& s : scheduler_->Slots())
+      slots.push_back({{"id", s.id},
+                       {"n_ctx", engine_->n_ctx()},
+                       {"is_processing", s.processing},
+                       {"state", !s.processing ? "idle" : s.decoding ? "generating" : "prefilling"},
+                       {"n_prompt_tokens", s.prompt_tokens},
+                       {"n_decoded", s.completion_tokens}});
+    SendJson(res, 200, slots);
   }));
   http_->Post("/apply-template", Route([this](const httplib::Request& req, httplib::Response& res) {
     if (!Loaded(res)) return;

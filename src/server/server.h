@@ -90,7 +90,7 @@ class Server {
   void Tokenize(const httplib::Request& req, httplib::Response& res);
   void Detokenize(const httplib::Request& req, httplib::Response& res);
   void Embeddings(const httplib::Request& req, httplib::Response& res);
-  // native_routes.cpp: llama-server's /props and /apply-template.
+  // native_routes.cpp: llama-server's /props, /slots and /apply-template.
   void AddNativeRoutes();
   // completion_routes.cpp: /v1/chat/completions, /v1/completions and llama-server's /completion.
   enum class CompletionApi { kChat, kText, kNative };

@@ -1,6 +1,9 @@
 // llama-server's own API through real HTTP on loopback: /completion whole and streamed (its
 // shapes, its stop_type, the same text as /v1/completions gives), n_predict, options that ask
 // for nothing accepted and the rest refused by name; /props and /apply-template.
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -112,6 +115,29 @@ TEST_F(NativeApiTest, PropsAndApplyTemplate) {
   EXPECT_NE(applied["prompt"].get<std::string>().find("hello there"), std::string::npos);
   EXPECT_NEAR(static_cast<double>(tokens["tokens"].size()), chat["usage"]["prompt_tokens"].get<double>(), 1.0);
   EXPECT_EQ(Refused("/apply-template", {{"messages", messages}, {"stream", true}}), "stream");
+}
+
+TEST_F(NativeApiTest, SlotsSayWhatEachSlotIsDoing) {
+  const auto idle = client_->Get("/slots");
+  ASSERT_TRUE(idle);
+  const json slots = json::parse(idle->body);
+  ASSERT_GE(slots.size(), 1u);
+  for (const json& s : slots) EXPECT_EQ(s["state"], "idle") << s.dump();
+  // A long generation, streamed so that it runs while /slots is read.
+  httplib::Client streamer("127.0.0.1", server_->port());
+  std::atomic<bool> seen_busy{false}, ended{false};
+  std::thread reader([&] {
+    streamer.Post("/completion", json{{"prompt", "a"}, {"n_predict", -1}, {"ignore_eos", true}, {"stream", true}}.dump(),
+                  "application/json");
+    ended = true;
+  });
+  while (!ended && !seen_busy) {
+    for (const json& s : json::parse(client_->Get("/slots")->body))
+      if (s["is_processing"] == true && s["n_prompt_tokens"].get<int>() > 0) seen_busy = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  reader.join();
+  EXPECT_TRUE(seen_busy) << "no slot was seen processing the generation";
 }
 
 }  // namespace
