@@ -9,14 +9,16 @@ SteppedPrefill::SteppedPrefill(util::ThreadPool& pool, const kernels::KernelTabl
       }) {}
 
 void SteppedPrefill::BeforeLayer(int32_t n_tokens) {
-  if (spent_ > 0 && spent_ + n_tokens > budget_) task_.Yield();  // Step sets the next budget
+  // Each Step sets a new budget: wait for one this layer fits, or that must progress.
+  while (spent_ + n_tokens > budget_ && (spent_ > 0 || !first_)) task_.Yield();
   spent_ += n_tokens;
 }
 
-util::Result<int32_t> SteppedPrefill::Step(int32_t budget) {
+util::Result<int32_t> SteppedPrefill::Step(int32_t budget, bool first) {
   KVFUSE_CHECK(!task_.done());
   budget_ = static_cast<int64_t>(std::max(budget, 0)) * n_layers_;
   spent_ = 0;
+  first_ = first;
   const bool ended = task_.Resume();
   const auto cost = static_cast<int32_t>((spent_ + n_layers_ - 1) / n_layers_);
   if (ended && !status_.ok()) return status_;

@@ -25,7 +25,7 @@ class SteppedPrefill final : public sched::PrefillSteps, private model::LayerGat
   // A token of work is a token through all n_layers layers; ctx shares `pool`.
   SteppedPrefill(util::ThreadPool& pool, const kernels::KernelTable& kernels, int n_layers, Body body);
 
-  util::Result<int32_t> Step(int32_t budget) override;
+  util::Result<int32_t> Step(int32_t budget, bool first) override;
   bool done() const override { return task_.done(); }
   std::vector<float>& logits() override { return logits_; }
   const fuse::FusionStats& stats() const override { return stats_; }
@@ -37,6 +37,7 @@ class SteppedPrefill final : public sched::PrefillSteps, private model::LayerGat
   const int64_t n_layers_;
   int64_t budget_ = 0;  // this step's, in token-layers
   int64_t spent_ = 0;
+  bool first_ = false;
   std::vector<float> logits_;
   fuse::FusionStats stats_;
   util::Status status_;

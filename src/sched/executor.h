@@ -26,9 +26,11 @@ class PrefillSteps {
  public:
   virtual ~PrefillSteps() = default;
   // Runs until about `budget` tokens of work are done (tokens through every layer; the
-  // executor stops between layers, before one that would overrun a budget it has begun to
-  // spend) or the prefill ends; the tokens of work run. An error ends the prefill.
-  virtual util::Result<int32_t> Step(int32_t budget) = 0;
+  // executor stops between layers, before one that would overrun the budget) or the prefill
+  // ends; the tokens of work run. `first`: nothing else ran in this iteration, so one layer
+  // runs even when it alone overruns the budget (the prefill progresses); otherwise a step
+  // may run nothing. An error ends the prefill.
+  virtual util::Result<int32_t> Step(int32_t budget, bool first) = 0;
   virtual bool done() const = 0;
   // Once done without error: the last prompt token's logits and the prefill's statistics.
   virtual std::vector<float>& logits() = 0;

@@ -18,17 +18,18 @@ IterationBudget::IterationBudget(int32_t batch_tokens, double tpot_target_second
 
 int32_t IterationBudget::PrefillTokens(int32_t decodes) const {
   const int32_t cap = std::max(kMinPrefillTokens, batch_tokens_ - decodes);
-  if (decodes == 0 || target_ <= 0 || seconds_per_token_ <= 0) return cap;
+  if (decodes == 0 || target_ <= 0 || prefill_tokens_ <= 0 || prefill_seconds_ <= 0) return cap;
   const double room = target_ - std::max(decode_seconds_, 0.0);
-  const double tokens = std::floor(room / seconds_per_token_);
+  const double tokens = std::floor(room * prefill_tokens_ / prefill_seconds_);
   return static_cast<int32_t>(std::clamp<double>(tokens, kMinPrefillTokens, cap));
 }
 
 void IterationBudget::ObserveDecode(double seconds) { Average(decode_seconds_, seconds); }
 
 void IterationBudget::ObservePrefill(int32_t tokens, double seconds) {
-  if (tokens < kMinMeasuredTokens) return;
-  Average(seconds_per_token_, seconds / tokens);
+  if (tokens <= 0) return;
+  Average(prefill_seconds_, seconds);
+  Average(prefill_tokens_, tokens);
 }
 
 }  // namespace kvfuse::sched

@@ -16,9 +16,6 @@ class IterationBudget {
   // Prefill never stops behind decodes. Small, so that a tight target is honoured: a RAG
   // prompt's steps are whole layers, as efficient at 4 tokens of work as at 400.
   static constexpr int32_t kMinPrefillTokens = 4;
-  // Steps smaller than this are mostly fixed costs (placing chunks, the output layer): not
-  // used to measure the cost per token.
-  static constexpr int32_t kMinMeasuredTokens = 16;
 
   // tpot_target_seconds <= 0: no target, every iteration may run batch_tokens.
   IterationBudget(int32_t batch_tokens, double tpot_target_seconds);
@@ -34,8 +31,11 @@ class IterationBudget {
  private:
   const int32_t batch_tokens_;
   const double target_;
-  double decode_seconds_ = -1;     // moving average; < 0 until measured
-  double seconds_per_token_ = -1;  // likewise
+  double decode_seconds_ = -1;  // moving average; < 0 until measured
+  // Moving averages of a prefill's seconds and tokens; their ratio is the cost per token, so
+  // a small step's fixed costs weigh by its few tokens and an estimate too high corrects
+  // itself from the small steps it causes.
+  double prefill_seconds_ = -1, prefill_tokens_ = -1;
 };
 
 }  // namespace kvfuse::sched

@@ -113,9 +113,10 @@ void Scheduler::Admit() {
 }
 
 void Scheduler::Requeue(std::unique_ptr<Live> live) {
+  const bool held_kv = live->pos > 0 || live->prefill;  // a paused RAG prefill holds its blocks
   live->prefill.reset();  // abandoned before its sequence goes
   executor_.Release(live->seq);
-  if (live->pos > 0) events_.CountPreemption();
+  if (held_kv) events_.CountPreemption();
   live->job.bytes_sent = std::max(live->job.bytes_sent, live->bytes_emitted);
   live->job.tokens_sent = std::max(live->job.tokens_sent, live->result.completion_tokens);
   std::lock_guard<std::mutex> lock(mu_);
@@ -167,13 +168,13 @@ int32_t Scheduler::DecodeStep() {
   return static_cast<int32_t>(seqs.size());
 }
 
-util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget) {
+util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget, bool first) {
   const GenerationRequest& req = live.job.request;
   const fuse::SegmentedPrompt& prompt = req.prompt;
   fuse::FusionStats& stats = live.result.fusion;
   if (!prompt.chunks.empty()) {
     if (!live.prefill) live.prefill = executor_.StartPrefill(prompt, req.fusion, live.seq);
-    const util::Result<int32_t> cost = live.prefill->Step(budget);
+    const util::Result<int32_t> cost = live.prefill->Step(budget, first);
     if (!cost.ok() || !live.prefill->done()) return cost;
     live.logits = std::move(live.prefill->logits());
     stats = live.prefill->stats();
@@ -217,7 +218,7 @@ int32_t Scheduler::PrefillStep(int32_t budget) {
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
       continue;
     }
-    const util::Result<int32_t> cost = PrefillUnit(l, budget - spent);
+    const util::Result<int32_t> cost = PrefillUnit(l, budget - spent, spent == 0);
     if (!cost.ok()) {
       std::unique_ptr<Live> failed = std::move(live_[i]);
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));

@@ -95,8 +95,9 @@ class Scheduler {
   int32_t DecodeStep();
   // Spends up to `budget` tokens of prefill work, oldest request first; the tokens spent.
   int32_t PrefillStep(int32_t budget);
-  // One unit of `live`'s prefill; its cost in tokens, or an error.
-  util::Result<int32_t> PrefillUnit(Live& live, int32_t budget);
+  // One unit of `live`'s prefill; its cost in tokens, or an error. `first`: the iteration
+  // has run no prefill yet (see PrefillSteps::Step).
+  util::Result<int32_t> PrefillUnit(Live& live, int32_t budget, bool first);
   // Releases `live`'s sequence and puts its request back at the front of the queue; a
   // preemption when it held KV (a request that found no room for its prompt just waits).
   void Requeue(std::unique_ptr<Live> live);

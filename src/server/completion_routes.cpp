@@ -107,22 +107,19 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
   const bool stream = p.stream;
   // n choices: n generations of the prompt, choice i sampled with seed + i.
   Channels channels{channel};
-  std::vector<InFlight::Ticket> tickets{std::move(ticket)};
   for (int i = 0; i < p.n; ++i) {
     if (i > 0) {
       channels.push_back(std::make_shared<engine::GenerationChannel>());
-      tickets.push_back(in_flight_.Add(channels.back()));
+      in_flight_.Attach(ticket, channels.back());  // cancelled with the request on shutdown
     }
     engine::GenerationRequest choice = g;
     choice.sampling.seed += static_cast<uint64_t>(i);
-    if (!tickets.back() || !scheduler_->Submit(std::move(choice), channels[i])) {
+    if (!scheduler_->Submit(std::move(choice), channels[i])) {
       for (auto& c : channels) c->Cancel();
-      if (!tickets.back()) return SendError(res, kShuttingDown);
       return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
     }
   }
-  // One ticket for the whole request: held until its last byte is written.
-  InFlight::Ticket held = std::make_shared<std::vector<InFlight::Ticket>>(std::move(tickets));
+  InFlight::Ticket held = std::move(ticket);  // until the request's last byte is written
   if (stream) return Stream(res, channels, reply, std::move(held));
   Choices choices;
   for (auto& c : channels) {

@@ -7,11 +7,17 @@ InFlight::Ticket InFlight::Add(std::shared_ptr<engine::GenerationChannel> channe
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return nullptr;
-    channels_.emplace(key, std::move(channel));
+    channels_[key].push_back(std::move(channel));
     metrics_.SetRequestsInProgress(channels_.size());
   }
   // The ticket points at the channel (never null) and, when its last copy goes, unregisters it.
   return Ticket(const_cast<void*>(key), [this](void* k) { Remove(k); });
+}
+
+void InFlight::Attach(const Ticket& ticket, std::shared_ptr<engine::GenerationChannel> channel) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = channels_.find(ticket.get());
+  if (it != channels_.end()) it->second.push_back(std::move(channel));
 }
 
 void InFlight::Remove(const void* key) {
@@ -38,7 +44,8 @@ bool InFlight::WaitIdle(std::chrono::steady_clock::time_point deadline) {
 
 void InFlight::CancelAll() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [key, channel] : channels_) channel->Cancel();
+  for (auto& [key, request] : channels_)
+    for (auto& channel : request) channel->Cancel();
 }
 
 }  // namespace kvfuse::server

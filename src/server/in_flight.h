@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "engine/engine.h"
 #include "server/metrics.h"
@@ -30,6 +31,9 @@ class InFlight {
   // Registers a request; an empty ticket once Close() was called (the server is stopping).
   // Tickets must not outlive this object.
   Ticket Add(std::shared_ptr<engine::GenerationChannel> channel);
+  // Registers another channel of the same request (a further choice): cancelled with it,
+  // not counted as another request.
+  void Attach(const Ticket& ticket, std::shared_ptr<engine::GenerationChannel> channel);
   // No request is registered from now on.
   void Close();
   bool closed() const;
@@ -44,7 +48,8 @@ class InFlight {
   Metrics& metrics_;
   mutable std::mutex mu_;
   std::condition_variable idle_;
-  std::map<const void*, std::shared_ptr<engine::GenerationChannel>> channels_;  // guarded by mu_
+  // A request's channels, by its ticket's key; guarded by mu_.
+  std::map<const void*, std::vector<std::shared_ptr<engine::GenerationChannel>>> channels_;
   bool closed_ = false;                                                       // likewise
 };
 

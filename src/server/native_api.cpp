@@ -9,22 +9,6 @@ using json = nlohmann::json;
 
 namespace {
 
-// A llama-server option, the value of it that asks for nothing here, and why another cannot
-// be honoured.
-struct NoOp {
-  const char* name;
-  json nothing;
-  const char* why;
-};
-
-const NoOp kNoOps[] = {
-    {"n_probs", 0, "token probabilities are not returned"},
-    {"mirostat", 0, "the sampler has no mirostat"},
-    {"typical_p", 1.0, "the sampler has no typical sampling"},
-    {"id_slot", -1, "requests are not pinned to slots"},
-    {"return_tokens", false, "token ids are not returned"},
-};
-
 // llama-server's stop_type: what ended the generation.
 const char* StopType(const engine::GenerationResult& r) {
   if (r.finish_reason == "length") return "limit";
@@ -35,24 +19,20 @@ const char* StopType(const engine::GenerationResult& r) {
 
 std::variant<json, ApiError> OpenAiBodyOfNative(const json& native) {
   json body = native;
-  for (const NoOp& op : kNoOps) {
-    if (!body.contains(op.name)) continue;
-    const json& v = body[op.name];
-    if (!v.is_null() && v != op.nothing)
-      return Invalid(op.name, std::string("'") + op.name + "' = " + v.dump() + " cannot be honoured: " + op.why);
-    body.erase(op.name);
-  }
-  if (body.contains("max_tokens")) return Invalid("max_tokens", "/completion takes 'n_predict', not 'max_tokens'");
-  if (body.contains("n")) return Invalid("n", "/completion answers one choice: several are /v1/completions' 'n'");
-  if (body.contains("n_predict")) {
+  for (const char* name : {"max_tokens", "max_completion_tokens"})
+    if (body.contains(name)) return Invalid(name, std::string("/completion takes 'n_predict', not '") + name + "'");
+  if (body.contains("stream_options")) return Invalid("stream_options", "/completion streams have no stream_options");
+  if (body.contains("n") && !body["n"].is_null() && body["n"] != 1)
+    return Invalid("n", "/completion answers one choice: several are /v1/completions' 'n'");
+  if (body.contains("n_predict") && !body["n_predict"].is_null()) {
     const json& n = body["n_predict"];
     if (!n.is_number_integer() || n.get<int64_t>() < -1 || n.get<int64_t>() == 0 || n.get<int64_t>() > 1'000'000)
       return Invalid("n_predict", "'n_predict' must be -1 (until the end) or a whole number from 1 to 1000000");
     body["max_tokens"] = n.get<int64_t>() == -1 ? json(1'000'000) : n;  // the server clamps it to the context
-    body.erase("n_predict");
   } else {
     body["max_tokens"] = 1'000'000;
   }
+  body.erase("n_predict");
   return body;
 }
 

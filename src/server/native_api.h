@@ -14,10 +14,10 @@
 namespace kvfuse::server {
 
 // The native request as a /v1/completions body: n_predict becomes max_tokens (-1, the
-// default: until the end of the turn or of the context); llama-server's options that ask
-// for nothing here (n_probs 0, mirostat 0, typical_p 1, id_slot -1, return_tokens false)
-// are dropped, any other value of them refused naming it; the rest passes as it is (and
-// is checked there).
+// default: until the end of the turn or of the context); OpenAI's spellings of it,
+// stream_options and n other than 1 are refused; the rest passes as it is and is checked
+// there (llama.cpp's options at values that ask for nothing, such as n_probs 0 or
+// mirostat 0, are accepted by unhonoured_params, others refused naming them).
 std::variant<nlohmann::json, ApiError> OpenAiBodyOfNative(const nlohmann::json& native);
 
 // The whole answer, and a streamed piece or (final_result set) the last event.

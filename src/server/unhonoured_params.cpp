@@ -68,6 +68,29 @@ const Rule kRules[] = {
      [](const json& v) { return v.is_object() && v.contains("type") && v["type"].is_string(); },
      "an object with a string 'type'", [](const json& v) { return v["type"] == "text"; },
      "structured output (json_object, json_schema) is not supported; only {\"type\": \"text\"}"},
+    // OpenAI's options about the service, not the answer: storing a completion is not offered.
+    {"store", Endpoint::kBoth, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
+     "completions are not stored"},
+    {"metadata", Endpoint::kBoth, [](const json& v) { return v.is_object(); }, "an object", Anything, ""},
+    {"service_tier", Endpoint::kBoth, [](const json& v) { return v.is_string(); }, "a string",
+     [](const json& v) { return v == "auto" || v == "default"; }, "this server has one service tier"},
+    {"prompt_cache_key", Endpoint::kBoth, [](const json& v) { return v.is_string(); }, "a string", Anything, ""},
+    {"safety_identifier", Endpoint::kBoth, [](const json& v) { return v.is_string(); }, "a string", Anything, ""},
+    // llama.cpp's options (its /completion and /v1 alike) at the values that ask for nothing.
+    {"n_probs", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 0, 100); },
+     "a whole number from 0 to 100", IsZero, "token probabilities are not returned"},
+    {"mirostat", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 0, 2); },
+     "0, 1 or 2", IsZero, "the sampler has no mirostat"},
+    {"typical_p", Endpoint::kBoth, [](const json& v) { return IsNumberIn(v, 0, 1); }, "a number from 0 to 1", IsOne,
+     "the sampler has no typical sampling"},
+    {"dry_multiplier", Endpoint::kBoth, [](const json& v) { return IsNumberIn(v, 0, 100); }, "a number >= 0", IsZero,
+     "the sampler has no DRY penalty"},
+    {"xtc_probability", Endpoint::kBoth, [](const json& v) { return IsNumberIn(v, 0, 1); }, "a number from 0 to 1",
+     IsZero, "the sampler has no XTC"},
+    {"id_slot", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, -1, 1e6); }, "a whole number",
+     [](const json& v) { return v.get<double>() == -1; }, "requests are not pinned to slots"},
+    {"return_tokens", Endpoint::kBoth, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
+     "token ids are not returned"},
 };
 
 // Honoured by both completion endpoints (openai_api.cpp's ReadGenerationOptions), beside the
@@ -99,7 +122,7 @@ bool Known(const std::string& key, ApiEndpoint endpoint) {
 
 std::optional<ApiError> RefuseUnknown(const json& body, ApiEndpoint endpoint) {
   for (const auto& [key, value] : body.items())
-    if (!Known(key, endpoint))
+    if (!value.is_null() && !Known(key, endpoint))  // null asks for nothing, as everywhere
       return ApiError{400, "unknown parameter '" + key.substr(0, 64) + "': this endpoint does not take it",
                       "invalid_request_error", key.substr(0, 64)};
   return std::nullopt;

@@ -2,6 +2,9 @@
 // chunk store once, and the request's statistics count hits and misses as they happened.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "engine/engine.h"
 #include "tiny_engine.h"
 
@@ -48,6 +51,54 @@ TEST(ScheduledFusion, OneChunkStoreLookupPerChunkAndStatisticsAsTheyHappened) {
   EXPECT_EQ(stats.chunk_misses, 1);
   EXPECT_EQ(stats.chunk_tokens_hit, 24);
   EXPECT_EQ(stats.chunk_tokens, 48);
+}
+
+// Cancelled at different moments of its stepped prefill (while another request decodes, so
+// the prefill goes a few layers an iteration): every block returns to the pool, and the
+// same prompt then prefills to the logits a fresh engine gives.
+TEST(ScheduledFusion, CancellingARagPrefillMidwayLeavesTheEngineAsNew) {
+  for (int delay_us : {0, 200, 1000, 3000}) {
+    SCOPED_TRACE(delay_us);
+    auto e = LoadTinyEngine(512);
+    ASSERT_NE(e, nullptr);
+    const int32_t free_before = e->block_pool().n_free();
+    GenerationRequest rag;
+    rag.prompt.prefix = RandomTokens(20, 1);
+    rag.prompt.chunks = {RandomTokens(24, 51), RandomTokens(24, 52)};
+    rag.prompt.suffix = RandomTokens(6, 9);
+    rag.fusion.mode = FusionMode::kQuery;
+    rag.sampling.temperature = 0;
+    rag.max_tokens = 4;
+    GenerationRequest talker;
+    talker.prompt.prefix = RandomTokens(8, 3);
+    talker.sampling.temperature = 0;
+    talker.max_tokens = 400;
+    talker.ignore_eos = true;
+    NullEvents events;
+    SchedulerOptions options{8, 2, 8};  // 8 tokens an iteration: the prefill takes many steps
+    options.tpot_target_ms = 0;
+    Scheduler& s = e->StartScheduler(events, options);
+    auto talking = std::make_shared<GenerationChannel>(), cancelled = std::make_shared<GenerationChannel>();
+    ASSERT_TRUE(s.Submit(talker, talking));
+    ASSERT_TRUE(talking->Next().has_value());  // decoding now
+    ASSERT_TRUE(s.Submit(rag, cancelled));
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+    cancelled->Cancel();
+    talking->Cancel();
+    while (cancelled->Next()) {
+    }
+    while (talking->Next()) {
+    }
+    e->StopScheduler();
+    EXPECT_EQ(e->block_pool().n_free(), free_before);
+
+    auto fresh = LoadTinyEngine(512);
+    std::vector<float> expected, logits;
+    FusionStats stats;
+    ASSERT_TRUE(fresh->PrefillSegments(rag.prompt, rag.fusion, expected, stats).ok());
+    ASSERT_TRUE(e->PrefillSegments(rag.prompt, rag.fusion, logits, stats).ok());
+    EXPECT_EQ(logits, expected);
+  }
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ TEST(SteppedPrefill, EqualsTheWholePrefillWithDecodesBetweenItsSteps) {
     int n_steps = 0;
     std::vector<float> decoded;
     while (!steps->done()) {
-      const util::Result<int32_t> cost = steps->Step(kBudget);
+      const util::Result<int32_t> cost = steps->Step(kBudget, true);
       ASSERT_TRUE(cost.ok()) << cost.status().message();
       EXPECT_LE(cost.value(), kBudget);
       if (++n_steps == 1) decoded = DecodeOther(*stepped);  // in the middle of the prefill
@@ -71,6 +71,24 @@ TEST(SteppedPrefill, EqualsTheWholePrefillWithDecodesBetweenItsSteps) {
   }
 }
 
+TEST(SteppedPrefill, OnlyTheIterationsFirstStepMayOverrunItsBudgetByOneLayer) {
+  auto e = LoadTinyEngine(512);
+  ASSERT_TRUE(e);
+  FusionOptions options;
+  options.mode = FusionMode::kFull;  // one batch of 74 tokens: 37 tokens of work a layer
+  auto steps = e->StartPrefill(Prompt(), options);
+  util::Result<int32_t> cost = steps->Step(10, /*first=*/false);
+  ASSERT_TRUE(cost.ok());
+  EXPECT_EQ(cost.value(), 0) << "a later step ran a layer larger than its budget";
+  cost = steps->Step(10, /*first=*/true);
+  ASSERT_TRUE(cost.ok());
+  EXPECT_EQ(cost.value(), 37) << "the first step runs exactly one layer";
+  cost = steps->Step(40, /*first=*/false);
+  ASSERT_TRUE(cost.ok());
+  EXPECT_EQ(cost.value(), 37);
+  EXPECT_TRUE(steps->done());
+}
+
 TEST(SteppedPrefill, AbandonedHalfWayLeavesNothingBehind) {
   auto e = LoadTinyEngine(512);
   ASSERT_TRUE(e);
@@ -81,7 +99,7 @@ TEST(SteppedPrefill, AbandonedHalfWayLeavesNothingBehind) {
   {
     auto steps = e->StartPrefill(prompt, options);
     // A step of 4 runs one layer: the prefix's two, then the first chunk's first layer.
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(steps->Step(4).ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(steps->Step(4, true).ok());
     EXPECT_FALSE(steps->done());
   }
   e->Release(0);

@@ -21,10 +21,17 @@ TEST(IterationBudget, WhatTheTargetLeavesAfterTheDecodeAtTheMeasuredCostPerToken
   b.ObservePrefill(100, 0.1);  // 1 ms a token
   b.ObserveDecode(0.010);
   EXPECT_EQ(b.PrefillTokens(2), 40);  // (50 - 10) ms / 1 ms
-  b.ObservePrefill(100, 0.2);         // 2 ms a token: the average moves a fifth of the way
-  EXPECT_EQ(b.PrefillTokens(2), 33);  // 40 ms / 1.2 ms
-  b.ObservePrefill(4, 1.0);           // a step of 4 tokens is mostly fixed cost: not counted
-  EXPECT_EQ(b.PrefillTokens(2), 33);
+  b.ObservePrefill(100, 0.2);         // 2 ms a token: the averages move a fifth of the way
+  EXPECT_EQ(b.PrefillTokens(2), 33);  // 40 ms / (0.12 s / 100 tokens)
+}
+
+TEST(IterationBudget, AnOverestimateCorrectsItselfFromTheSmallStepsItCauses) {
+  IterationBudget b(512, 0.050);
+  b.ObservePrefill(100, 1.0);  // a cold start: 10 ms a token
+  b.ObserveDecode(0.010);
+  EXPECT_EQ(b.PrefillTokens(2), IterationBudget::kMinPrefillTokens);  // 40 ms / 10 ms
+  for (int i = 0; i < 40; ++i) b.ObservePrefill(4, 0.004);  // the truth: 1 ms a token
+  EXPECT_GE(b.PrefillTokens(2), 35);  // back near 40
 }
 
 TEST(IterationBudget, ClampedBetweenTheMinimumAndTheCap) {

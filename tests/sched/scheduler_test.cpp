@@ -120,7 +120,7 @@ class FakeExecutor : public Executor {
    public:
     Steps(FakeExecutor& exec, fuse::SegmentedPrompt prompt, fuse::FusionOptions options, int32_t seq, int32_t work)
         : exec_(exec), prompt_(std::move(prompt)), options_(options), seq_(seq), left_(work) {}
-    util::Result<int32_t> Step(int32_t budget) override {
+    util::Result<int32_t> Step(int32_t budget, bool) override {
       std::lock_guard<std::mutex> hold(exec_.prefill_gate_);
       const int32_t n = std::min(budget, left_);
       left_ -= n;

@@ -379,6 +379,22 @@ TEST_F(OpenAiCompatTest, UnknownParametersAreRefusedByNameNotIgnored) {
   chat["user"] = "user-1234";  // asks nothing of the answer
   EXPECT_EQ(Post("/v1/chat/completions", chat)->status, 200);
   ExpectRefused(Post("/v1/completions", {{"prompt", "a"}, {"messages", json::array()}}), "messages", "messages");
+  // Null asks for nothing; so do OpenAI's service options and llama.cpp's samplers at their
+  // neutral values, on /v1 as on /completion.
+  for (const auto& [name, value] : std::vector<std::pair<const char*, json>>{
+           {"no_such_field", nullptr}, {"store", false}, {"metadata", {{"k", "v"}}}, {"service_tier", "auto"},
+           {"prompt_cache_key", "k"}, {"mirostat", 0}, {"typical_p", 1.0}, {"dry_multiplier", 0},
+           {"xtc_probability", 0}, {"n_probs", 0}}) {
+    json req = Chat(1, false);
+    req[name] = value;
+    EXPECT_EQ(Post("/v1/chat/completions", req)->status, 200) << name;
+  }
+  for (const auto& [name, value] : std::vector<std::pair<const char*, json>>{
+           {"store", true}, {"service_tier", "flex"}, {"mirostat", 2}, {"typical_p", 0.5}, {"xtc_probability", 0.5}}) {
+    json req = Chat(1, false);
+    req[name] = value;
+    ExpectRefused(Post("/v1/chat/completions", req), name, value.dump());
+  }
   ExpectRefused(Post("/v1/embeddings", {{"input", "a"}, {"truncate", true}}), "truncate", "truncate");
   EXPECT_EQ(Post("/v1/embeddings", {{"input", "a"}, {"user", "u"}})->status, 200);
 }
