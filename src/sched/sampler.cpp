@@ -12,12 +12,15 @@ int32_t ArgMax(const float* logits, int32_t n_vocab) {
 }
 
 bool Sampler::Penalises() const {
-  return !generated_.empty() && (params_.presence_penalty != 0 || params_.frequency_penalty != 0 ||
-                                 (params_.repeat_penalty != 1 && params_.repeat_last_n != 0));
+  return !params_.logit_bias.empty() ||
+         (!generated_.empty() && (params_.presence_penalty != 0 || params_.frequency_penalty != 0 ||
+                                  (params_.repeat_penalty != 1 && params_.repeat_last_n != 0)));
 }
 
 std::vector<float> Sampler::Penalised(const float* logits, int32_t n_vocab) const {
   std::vector<float> out(logits, logits + n_vocab);
+  for (const auto& [t, bias] : params_.logit_bias)
+    if (t >= 0 && t < n_vocab) out[t] += bias;
   if (params_.repeat_penalty != 1 && params_.repeat_last_n != 0) {
     const size_t n = generated_.size();
     const size_t window = params_.repeat_last_n < 0 ? n : std::min<size_t>(n, params_.repeat_last_n);

@@ -1,5 +1,6 @@
-// Token sampling from logits: first the repetition penalties over the tokens this sampler
-// has returned so far (the answer generated up to now), then greedy at temperature 0, else
+// Token sampling from logits: first the logit bias (added to the given tokens' logits) and
+// the repetition penalties over the tokens this sampler has returned so far (the answer
+// generated up to now), then greedy at temperature 0, else
 // temperature, top-k, min-p (tokens below min_p times the most likely one's probability go)
 // and top-p (nucleus) filtering with a seeded generator.
 // Penalties, as OpenAI and llama.cpp define them: a token generated c > 0 times has its logit
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <random>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace kvfuse::sched {
@@ -25,6 +27,7 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;
   float repeat_penalty = 1.0f;
   int32_t repeat_last_n = 64;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // token id, added to its logit
 };
 
 class Sampler {
@@ -35,7 +38,7 @@ class Sampler {
 
  private:
   bool Penalises() const;
-  // `logits` with the penalties applied.
+  // `logits` with the bias and the penalties applied.
   std::vector<float> Penalised(const float* logits, int32_t n_vocab) const;
   int32_t SampleFiltered(const float* logits, int32_t n_vocab);
 

@@ -1,5 +1,6 @@
 #include "server/openai_api.h"
 
+#include <cstdlib>
 #include <random>
 
 #include "server/json_body.h"
@@ -168,6 +169,24 @@ std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const json
 
 namespace {
 
+// OpenAI's logit_bias: {"token id": bias in [-100, 100]}, at most 300 tokens of the vocabulary.
+std::optional<ApiError> ReadLogitBias(const json& body, int32_t n_vocab, engine::GenerationRequest& g) {
+  if (!body.contains("logit_bias") || body["logit_bias"].is_null()) return std::nullopt;
+  const json& bias = body["logit_bias"];
+  if (!bias.is_object() || bias.size() > 300)
+    return Invalid("logit_bias", "'logit_bias' must be an object of at most 300 {\"token id\": bias}");
+  for (const auto& [key, value] : bias.items()) {
+    char* end = nullptr;
+    const long id = std::strtol(key.c_str(), &end, 10);
+    if (key.empty() || *end != '\0' || id < 0 || id >= n_vocab)
+      return Invalid("logit_bias", "'logit_bias' keys must be token ids from 0 to " + std::to_string(n_vocab - 1));
+    if (!value.is_number() || value.get<double>() < -100 || value.get<double>() > 100)
+      return Invalid("logit_bias", "'logit_bias' values must be numbers from -100 to 100");
+    g.sampling.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());
+  }
+  return std::nullopt;
+}
+
 // llama-server's cache_prompt (default true): false asks for the prompt computed anew, none
 // of its KV taken from the prefix cache, which is the full fusion mode.
 std::optional<ApiError> ReadCachePrompt(const json& body, engine::GenerationRequest& g) {
@@ -210,6 +229,7 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
     return *err;
   if (auto err = ReadCachePrompt(body, g)) return *err;
+  if (auto err = ReadLogitBias(body, engine.n_vocab(), g)) return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");
   if (g.prompt.size() > limits.max_prompt_tokens)
     return Invalid(chat ? "messages" : "prompt",

@@ -46,8 +46,6 @@ const Rule kRules[] = {
      "the prompt is not echoed back"},
     {"suffix", Endpoint::kText, [](const json& v) { return v.is_string(); }, "a string", IsEmpty,
      "text insertion (a suffix) is not supported"},
-    {"logit_bias", Endpoint::kBoth, [](const json& v) { return v.is_object(); }, "an object", IsEmpty,
-     "the sampler has no logit bias"},
     {"logprobs", Endpoint::kChat, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
      "log probabilities are not returned"},
     {"logprobs", Endpoint::kText, [](const json& v) { return v.is_boolean() || (IsWhole(v) && IsNumberIn(v, 0, 5)); },
@@ -98,7 +96,7 @@ const Rule kRules[] = {
 constexpr std::string_view kGenerationFields[] = {
     "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
     "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "stop", "stream",
-    "stream_options", "ignore_eos", "cache_prompt", "user", "n"};
+    "stream_options", "ignore_eos", "cache_prompt", "user", "n", "logit_bias"};
 constexpr std::string_view kChatFields[] = {"messages", "rag"};
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};

@@ -88,3 +88,24 @@ TEST(SamplerPenalties, RepeatPenaltyOverTheLastNGenerated) {
 
 }  // namespace
 }  // namespace kvfuse::sched
+
+namespace kvfuse::sched {
+namespace {
+
+TEST(SamplerLogitBias, AddedToTheGivenTokensLogits) {
+  SamplingParams up;
+  up.logit_bias = {{2, 1.6f}};  // 0.5 + 1.6 = 2.1 > 2.0
+  EXPECT_EQ(GreedyPicks(up, {2.0f, 1.9f, 0.5f}, 2), (std::vector<int32_t>{2, 2}));
+  SamplingParams down;
+  down.logit_bias = {{0, -0.2f}, {7, 100.0f}};  // 1.8 < 1.9; an id outside the vocabulary changes nothing
+  EXPECT_EQ(GreedyPicks(down, {2.0f, 1.9f, 0.5f}, 2), (std::vector<int32_t>{1, 1}));
+  SamplingParams ban;
+  ban.temperature = 1.0f;
+  ban.logit_bias = {{0, -100.0f}};
+  Sampler s(ban);
+  const float logits[] = {5.0f, 0.0f, 0.0f};
+  for (int i = 0; i < 200; ++i) EXPECT_NE(s.Sample(logits, 3), 0);
+}
+
+}  // namespace
+}  // namespace kvfuse::sched

@@ -325,7 +325,8 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
   const std::vector<std::pair<const char*, json>> refused = {
       {"presence_penalty", 3}, {"presence_penalty", "0"}, {"frequency_penalty", -2.5}, {"repeat_penalty", 0},
       {"repeat_last_n", -2}, {"repeat_last_n", 1.5},
-      {"logit_bias", {{"15", 100}}}, {"logit_bias", 1}, {"logprobs", true}, {"logprobs", 1},
+      {"logit_bias", {{"-1", 100}}}, {"logit_bias", {{"x", 1}}}, {"logit_bias", {{"15", 101}}},
+      {"logit_bias", {{"15", "1"}}}, {"logit_bias", 1}, {"logprobs", true}, {"logprobs", 1},
       {"top_logprobs", 2}, {"tools", {tool}}, {"tools", "mul"}, {"tool_choice", "auto"},
       {"tool_choice", {{"type", "function"}, {"function", {{"name", "mul"}}}}}, {"parallel_tool_calls", "yes"},
       {"response_format", {{"type", "json_object"}}}, {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}},
@@ -349,6 +350,24 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
     req[name] = value;
     ExpectRefused(Post("/v1/completions", req), name, value.dump());
   }
+}
+
+TEST_F(OpenAiCompatTest, LogitBiasOfOneHundredForcesItsToken) {
+  json req = Chat(6, false);
+  req["ignore_eos"] = true;
+  req["temperature"] = 1.0;
+  req["logit_bias"] = {{"70", 100}};  // sampled at temperature 1, yet always token 70
+  const json forced = json::parse(Post("/v1/chat/completions", req)->body);
+  ASSERT_EQ(forced["usage"]["completion_tokens"], 6);
+  const json six = json::parse(
+      client_->Post("/detokenize", json{{"tokens", std::vector<int>(6, 70)}}.dump(), "application/json")->body);
+  EXPECT_EQ(forced["choices"][0]["message"]["content"], six["content"]);
+  ExpectRefused(Post("/v1/chat/completions", [&] {
+                  json r = req;
+                  r["logit_bias"] = {{"999999", 1}};
+                  return r;
+                }()),
+                "logit_bias", "an id outside the vocabulary");
 }
 
 TEST_F(OpenAiCompatTest, PenaltiesChangeTheAnswerAndAWindowOfZeroTurnsTheRepeatPenaltyOff) {
