@@ -45,6 +45,7 @@ using sched::Scheduler;
 using sched::SchedulerEvents;
 using sched::SchedulerOptions;
 using sched::SlotState;
+using sched::TokenLogprob;
 // Likewise for the fusion vocabulary.
 using fuse::FusionKnob;
 using fuse::FusionMode;

@@ -4,10 +4,10 @@
 
 namespace kvfuse::sched {
 
-void GenerationChannel::Push(std::string piece) {
+void GenerationChannel::Push(std::string piece, std::optional<TokenLogprob> logprob) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    pieces_.push_back(std::move(piece));
+    pieces_.emplace_back(std::move(piece), std::move(logprob));
   }
   cv_.notify_all();
 }
@@ -25,7 +25,8 @@ std::optional<std::string> GenerationChannel::Next() {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return !pieces_.empty() || done_; });
   if (pieces_.empty()) return std::nullopt;
-  std::string piece = std::move(pieces_.front());
+  std::string piece = std::move(pieces_.front().first);
+  piece_logprob_ = std::move(pieces_.front().second);
   pieces_.pop_front();
   return piece;
 }

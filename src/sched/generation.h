@@ -30,6 +30,8 @@ struct GenerationRequest {
   // When the request arrived, for its time to first token (queueing included); left at the
   // epoch, Scheduler::Submit sets it to the time of submission.
   std::chrono::steady_clock::time_point arrival{};
+  // -1: no log probabilities; k >= 0: every generated token's, with the k most likely.
+  int32_t logprobs = -1;
 };
 
 struct GenerationResult {
@@ -41,6 +43,7 @@ struct GenerationResult {
   fuse::FusionStats fusion;
   std::string error;  // set when the request failed after it was accepted
   bool cancelled = false;  // ended by GenerationChannel::Cancel before its own end
+  std::vector<TokenLogprob> logprobs;  // one per completion token, when the request asked
 };
 
 // Pieces of text as they are generated, then the result. Written by the scheduler (Push,
@@ -48,10 +51,13 @@ struct GenerationResult {
 // (the client went away, or the server is shutting down): Cancel from any thread.
 class GenerationChannel {
  public:
-  void Push(std::string piece);
+  // One piece per generated token (its logprob when the request asked for them).
+  void Push(std::string piece, std::optional<TokenLogprob> logprob = std::nullopt);
   void Finish(GenerationResult result);
   // Waits for the next piece (returned) or the end (nullopt; result() is then set).
   std::optional<std::string> Next();
+  // The logprob of the token whose piece Next returned last (reader's thread).
+  const std::optional<TokenLogprob>& piece_logprob() const { return piece_logprob_; }
   // Waits up to `timeout` for the end, dropping the pieces so far (for a reader of the
   // result only); true once result() is set.
   bool WaitDone(std::chrono::milliseconds timeout);
@@ -62,7 +68,8 @@ class GenerationChannel {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> pieces_;
+  std::deque<std::pair<std::string, std::optional<TokenLogprob>>> pieces_;
+  std::optional<TokenLogprob> piece_logprob_;  // the reader's
   bool done_ = false;
   GenerationResult result_;
   std::atomic<bool> cancelled_{false};

@@ -45,6 +45,22 @@ int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
   return token;
 }
 
+TokenLogprob LogprobOf(const float* logits, int32_t n_vocab, int32_t token, int32_t top) {
+  const float max = *std::max_element(logits, logits + n_vocab);
+  double sum = 0;
+  for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+  const double log_z = max + std::log(sum);
+  const auto log_p = [&](int32_t i) { return static_cast<float>(logits[i] - log_z); };
+  TokenLogprob out{token, log_p(token), {}};
+  const int32_t k = std::clamp(top, 0, n_vocab);
+  std::vector<int32_t> ids(n_vocab);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                    [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+  for (int32_t i = 0; i < k; ++i) out.top.emplace_back(ids[i], log_p(ids[i]));
+  return out;
+}
+
 int32_t Sampler::SampleFiltered(const float* logits, int32_t n_vocab) {
   if (params_.temperature <= 0) return ArgMax(logits, n_vocab);
   std::vector<int32_t> ids(n_vocab);

@@ -50,4 +50,14 @@ class Sampler {
 
 int32_t ArgMax(const float* logits, int32_t n_vocab);
 
+// A generated token's log-probability under the model (the log-softmax of the raw logits,
+// before bias, penalties, temperature and filters) and the `top` most likely tokens' (most
+// likely first).
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;
+};
+TokenLogprob LogprobOf(const float* logits, int32_t n_vocab, int32_t token, int32_t top);
+
 }  // namespace kvfuse::sched

@@ -290,7 +290,9 @@ bool Scheduler::Advance(Live& live, const float* logits) {
   // One event per token (empty while a character is incomplete or a stop string may be
   // starting), so clients can time tokens; a restarted request sends only what its earlier
   // run had not.
-  if (r.completion_tokens > live.job.tokens_sent) live.job.channel->Push(TakeUnsent(live));
+  std::optional<TokenLogprob> logprob;
+  if (req.logprobs >= 0) logprob = r.logprobs.emplace_back(LogprobOf(logits, executor_.n_vocab(), token, req.logprobs));
+  if (r.completion_tokens > live.job.tokens_sent) live.job.channel->Push(TakeUnsent(live), std::move(logprob));
   if (live.stops.stopped()) {
     r.finish_reason = "stop";
     r.stopping_word = live.stops.matched();

@@ -49,6 +49,40 @@ json Envelope(const CompletionReply& reply, const char* object, json choices) {
           {"choices", std::move(choices)}};
 }
 
+// A token as OpenAI's chat logprobs show it: its text, its UTF-8 bytes, its logprob.
+json TokenEntry(const CompletionReply& reply, int32_t token, float logprob) {
+  const std::string text = reply.token_text(token);
+  return {{"token", text}, {"logprob", logprob}, {"bytes", std::vector<uint8_t>(text.begin(), text.end())}};
+}
+
+// The `logprobs` of a choice for these tokens: chat's {content: [...]}, or the legacy
+// {tokens, token_logprobs, top_logprobs, text_offset} with offsets from `offset`.
+json LogprobsOf(const CompletionReply& reply, const std::vector<engine::TokenLogprob>& tokens, size_t offset) {
+  if (reply.chat) {
+    json content = json::array();
+    for (const engine::TokenLogprob& t : tokens) {
+      json entry = TokenEntry(reply, t.token, t.logprob);
+      entry["top_logprobs"] = json::array();
+      for (const auto& [id, lp] : t.top) entry["top_logprobs"].push_back(TokenEntry(reply, id, lp));
+      content.push_back(std::move(entry));
+    }
+    return {{"content", std::move(content)}};
+  }
+  json out = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
+              {"text_offset", json::array()}};
+  for (const engine::TokenLogprob& t : tokens) {
+    const std::string text = reply.token_text(t.token);
+    out["tokens"].push_back(text);
+    out["token_logprobs"].push_back(t.logprob);
+    json top = json::object();
+    for (const auto& [id, lp] : t.top) top[reply.token_text(id)] = lp;
+    out["top_logprobs"].push_back(std::move(top));
+    out["text_offset"].push_back(offset);
+    offset += text.size();
+  }
+  return out;
+}
+
 const char* ChunkObject(const CompletionReply& reply) {
   return reply.chat ? "chat.completion.chunk" : "text_completion";
 }
@@ -65,7 +99,7 @@ json CompletionBody(const CompletionReply& reply, const Choices& choices) {
     } else {
       choice["text"] = r.text;
     }
-    choice["logprobs"] = nullptr;
+    choice["logprobs"] = reply.logprobs ? LogprobsOf(reply, r.logprobs, 0) : json(nullptr);
     list.push_back(std::move(choice));
   }
   json body = Envelope(reply, reply.chat ? "chat.completion" : "text_completion", std::move(list));
@@ -76,8 +110,9 @@ json CompletionBody(const CompletionReply& reply, const Choices& choices) {
 }
 
 json StreamChunk(const CompletionReply& reply, int index, const std::string& piece,
-                 const engine::GenerationResult* final_result) {
+                 const engine::GenerationResult* final_result, const engine::TokenLogprob* logprob, size_t offset) {
   json choice = {{"index", index}, {"finish_reason", final_result ? json(final_result->finish_reason) : json(nullptr)}};
+  if (logprob) choice["logprobs"] = LogprobsOf(reply, {*logprob}, offset);
   if (reply.chat) {
     choice["delta"] = final_result ? json::object() : json{{"content", piece}};
   } else {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct CompletionReply {
   std::string system_fingerprint;
   std::vector<std::string> document_ids;  // of the chunk segments, in prompt order
   StreamUsage stream_usage = StreamUsage::kOnFinishChunk;
+  bool logprobs = false;                          // the request asked for them
+  std::function<std::string(int32_t)> token_text;  // a token's text, for logprobs
 };
 
 // "kvfuse-" and 16 hex digits: the same for every response of one model file, another for
@@ -43,8 +46,11 @@ using Choices = std::vector<const engine::GenerationResult*>;
 nlohmann::json CompletionBody(const CompletionReply& reply, const Choices& choices);
 // One SSE chunk of choice `index`: a piece of text, or (final_result set) the one with
 // finish_reason and timings (and usage, when reply.stream_usage says so, on the last choice's).
+// `logprob`: the piece's token's, when the request asked; `offset`: where the piece starts
+// in its choice's text (the legacy logprobs' text_offset).
 nlohmann::json StreamChunk(const CompletionReply& reply, int index, const std::string& piece,
-                           const engine::GenerationResult* final_result);
+                           const engine::GenerationResult* final_result, const engine::TokenLogprob* logprob = nullptr,
+                           size_t offset = 0);
 // OpenAI's usage object of the choices.
 nlohmann::json UsageOf(const Choices& choices);
 // The chunk after the finish chunks when stream_usage is kSeparateChunk.

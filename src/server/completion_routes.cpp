@@ -103,7 +103,9 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
                               .created = UnixTime(),
                               .system_fingerprint = system_fingerprint_,
                               .document_ids = p.document_ids,
-                              .stream_usage = p.stream_usage};
+                              .stream_usage = p.stream_usage,
+                              .logprobs = g.logprobs >= 0,
+                              .token_text = [this](int32_t id) { return engine_->tokenizer()->Piece(id); }};
   const bool stream = p.stream;
   // n choices: n generations of the prompt, choice i sampled with seed + i.
   Channels channels{channel};
@@ -169,8 +171,15 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
             if (i == 0 && !reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
             if (!send(Dump(first))) return false;
           }
-          while (auto piece = channels[i]->Next())
-            if (!send(Dump(chunk(*piece, nullptr)))) return false;
+          size_t offset = 0;  // of the piece in the choice's text
+          while (auto piece = channels[i]->Next()) {
+            const std::optional<engine::TokenLogprob>& logprob = channels[i]->piece_logprob();
+            const json c = reply.native || !logprob
+                               ? chunk(*piece, nullptr)
+                               : StreamChunk(reply, index, *piece, nullptr, &*logprob, offset);
+            offset += piece->size();
+            if (!send(Dump(c))) return false;
+          }
           const engine::GenerationResult& r = channels[i]->result();
           if (r.cancelled || !r.error.empty()) {  // a cancel by a shutdown: a client that went away was not sent to
             cancel_all();

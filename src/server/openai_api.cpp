@@ -169,6 +169,28 @@ std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const json
 
 namespace {
 
+// Log probabilities: chat's `logprobs` (a boolean) with `top_logprobs` (0 to 20), or the
+// legacy endpoint's `logprobs` (how many alternatives, 0 to 5).
+std::optional<ApiError> ReadLogprobs(const json& body, bool chat, engine::GenerationRequest& g) {
+  const json none;
+  const json& asked = body.contains("logprobs") ? body["logprobs"] : none;
+  const json& top = chat && body.contains("top_logprobs") ? body["top_logprobs"] : none;
+  if (!chat) {
+    if (asked.is_null() || asked == false) return std::nullopt;
+    if (!asked.is_number_integer() || asked.get<int64_t>() < 0 || asked.get<int64_t>() > 5)
+      return Invalid("logprobs", "'logprobs' must be a whole number from 0 to 5 (the alternatives shown)");
+    g.logprobs = static_cast<int32_t>(asked.get<int64_t>());
+    return std::nullopt;
+  }
+  if (!asked.is_null() && !asked.is_boolean()) return Invalid("logprobs", "'logprobs' must be a boolean");
+  if (!top.is_null() && (!top.is_number_integer() || top.get<int64_t>() < 0 || top.get<int64_t>() > 20))
+    return Invalid("top_logprobs", "'top_logprobs' must be a whole number from 0 to 20");
+  const bool on = asked == true;
+  if (!top.is_null() && top != 0 && !on) return Invalid("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  if (on) g.logprobs = top.is_null() ? 0 : static_cast<int32_t>(top.get<int64_t>());
+  return std::nullopt;
+}
+
 // OpenAI's logit_bias: {"token id": bias in [-100, 100]}, at most 300 tokens of the vocabulary.
 std::optional<ApiError> ReadLogitBias(const json& body, int32_t n_vocab, engine::GenerationRequest& g) {
   if (!body.contains("logit_bias") || body["logit_bias"].is_null()) return std::nullopt;
@@ -230,6 +252,7 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
     return *err;
   if (auto err = ReadCachePrompt(body, g)) return *err;
   if (auto err = ReadLogitBias(body, engine.n_vocab(), g)) return *err;
+  if (auto err = ReadLogprobs(body, chat, g)) return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");
   if (g.prompt.size() > limits.max_prompt_tokens)
     return Invalid(chat ? "messages" : "prompt",

@@ -46,12 +46,6 @@ const Rule kRules[] = {
      "the prompt is not echoed back"},
     {"suffix", Endpoint::kText, [](const json& v) { return v.is_string(); }, "a string", IsEmpty,
      "text insertion (a suffix) is not supported"},
-    {"logprobs", Endpoint::kChat, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
-     "log probabilities are not returned"},
-    {"logprobs", Endpoint::kText, [](const json& v) { return v.is_boolean() || (IsWhole(v) && IsNumberIn(v, 0, 5)); },
-     "a whole number from 0 to 5", IsFalse, "log probabilities are not returned"},
-    {"top_logprobs", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 0, 20); },
-     "a whole number from 0 to 20", IsZero, "log probabilities are not returned"},
     {"tools", Endpoint::kBoth, [](const json& v) { return v.is_array(); }, "an array", IsEmpty,
      "tool (function) calling is not supported"},
     {"tool_choice", Endpoint::kBoth, [](const json& v) { return v.is_string() || v.is_object(); },
@@ -96,8 +90,8 @@ const Rule kRules[] = {
 constexpr std::string_view kGenerationFields[] = {
     "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
     "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "stop", "stream",
-    "stream_options", "ignore_eos", "cache_prompt", "user", "n", "logit_bias"};
-constexpr std::string_view kChatFields[] = {"messages", "rag"};
+    "stream_options", "ignore_eos", "cache_prompt", "user", "n", "logit_bias", "logprobs"};
+constexpr std::string_view kChatFields[] = {"messages", "rag", "top_logprobs"};
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};
 constexpr std::string_view kEmbeddingFields[] = {"model", "input", "encoding_format", "dimensions", "user"};

@@ -1,7 +1,7 @@
 // The OpenAI request parameters kvfuse does not implement (tools, structured
-// output, log probabilities, the legacy completion extras). The
+// output, llama.cpp's samplers, the legacy completion extras). The
 // project's rule is that no parameter is dropped silently: a value that asks for nothing
-// (tool_choice "none", response_format text, logprobs false, ...) is accepted, anything else is refused with a 400 naming the parameter, so
+// (tool_choice "none", response_format text, mirostat 0, ...) is accepted, anything else is refused with a 400 naming the parameter, so
 // a client learns at once that it would not get what it asked for. Stateless.
 #pragma once
 

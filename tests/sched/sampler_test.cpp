@@ -1,3 +1,4 @@
+#include <cmath>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -105,6 +106,28 @@ TEST(SamplerLogitBias, AddedToTheGivenTokensLogits) {
   Sampler s(ban);
   const float logits[] = {5.0f, 0.0f, 0.0f};
   for (int i = 0; i < 200; ++i) EXPECT_NE(s.Sample(logits, 3), 0);
+}
+
+}  // namespace
+}  // namespace kvfuse::sched
+
+namespace kvfuse::sched {
+namespace {
+
+TEST(LogprobOf, TheLogSoftmaxInDoublePrecisionAndTheMostLikelyInOrder) {
+  const std::vector<float> logits = {1.0f, 3.5f, -2.0f, 3.5f, 0.25f};
+  double z = 0;
+  for (float x : logits) z += std::exp(static_cast<double>(x));
+  const auto reference = [&](int i) { return std::log(std::exp(static_cast<double>(logits[i])) / z); };
+  const TokenLogprob lp = LogprobOf(logits.data(), 5, 4, 3);
+  EXPECT_EQ(lp.token, 4);
+  EXPECT_NEAR(lp.logprob, reference(4), 1e-6);
+  ASSERT_EQ(lp.top.size(), 3u);
+  EXPECT_EQ(lp.top[0].first, 1);  // ties: the lower id first
+  EXPECT_EQ(lp.top[1].first, 3);
+  EXPECT_EQ(lp.top[2].first, 0);
+  for (const auto& [id, value] : lp.top) EXPECT_NEAR(value, reference(id), 1e-6);
+  EXPECT_TRUE(LogprobOf(logits.data(), 5, 0, 0).top.empty());
 }
 
 }  // namespace

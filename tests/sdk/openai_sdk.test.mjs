@@ -106,6 +106,19 @@ test('sampling: n choices, each as its own seed gives it', async () => {
   assert.equal(two.choices[1].message.content, second.choices[0].message.content);
 });
 
+test('sampling: logprobs of every token, the chosen one the likeliest at temperature 0', async () => {
+  const r = await client.chat.completions.create({
+    model: modelId, messages: question, temperature: 0, max_tokens: 4, logprobs: true, top_logprobs: 2,
+  });
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, r.usage.completion_tokens);
+  for (const t of content) {
+    assert.equal(t.top_logprobs.length, 2);
+    assert.equal(t.token, t.top_logprobs[0].token);
+    assert.ok(t.logprob <= 0);
+  }
+});
+
 test('sampling: a seed repeats an answer, max_tokens and stop cut it', async () => {
   const sampled = () => client.chat.completions.create({
     model: modelId, messages: question, temperature: 1, seed: 7, max_tokens: 16,
@@ -143,7 +156,7 @@ test('RAG: documents in the rag object', async () => {
 });
 
 test('errors: parameters the server cannot honour are a BadRequestError naming them', async () => {
-  for (const [param, extra] of [['logprobs', { logprobs: true }], ['response_format', { response_format: { type: 'json_object' } }],
+  for (const [param, extra] of [['top_logprobs', { top_logprobs: 3 }], ['response_format', { response_format: { type: 'json_object' } }],
     ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }]]) {
     await assert.rejects(client.chat.completions.create({ model: modelId, messages: question, ...extra }),
       (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === param, param);

@@ -326,7 +326,7 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"presence_penalty", 3}, {"presence_penalty", "0"}, {"frequency_penalty", -2.5}, {"repeat_penalty", 0},
       {"repeat_last_n", -2}, {"repeat_last_n", 1.5},
       {"logit_bias", {{"-1", 100}}}, {"logit_bias", {{"x", 1}}}, {"logit_bias", {{"15", 101}}},
-      {"logit_bias", {{"15", "1"}}}, {"logit_bias", 1}, {"logprobs", true}, {"logprobs", 1},
+      {"logit_bias", {{"15", "1"}}}, {"logit_bias", 1}, {"logprobs", 1}, {"top_logprobs", 21},
       {"top_logprobs", 2}, {"tools", {tool}}, {"tools", "mul"}, {"tool_choice", "auto"},
       {"tool_choice", {{"type", "function"}, {"function", {{"name", "mul"}}}}}, {"parallel_tool_calls", "yes"},
       {"response_format", {{"type", "json_object"}}}, {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}},
@@ -345,11 +345,52 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
     EXPECT_EQ(Post("/v1/completions", req)->status, 200) << name;
   }
   for (const auto& [name, value] : std::vector<std::pair<const char*, json>>{
-           {"echo", true}, {"best_of", 2}, {"suffix", "end"}, {"logprobs", 0}, {"logprobs", 5}, {"logprobs", true}}) {
+           {"echo", true}, {"best_of", 2}, {"suffix", "end"}, {"logprobs", 6}, {"logprobs", true}}) {
     json req = text;
     req[name] = value;
     ExpectRefused(Post("/v1/completions", req), name, value.dump());
   }
+}
+
+TEST_F(OpenAiCompatTest, LogprobsOfEveryTokenWholeAndStreamed) {
+  json req = Chat(5, false);
+  req["ignore_eos"] = true;
+  req["logprobs"] = true;
+  req["top_logprobs"] = 3;
+  const json whole = json::parse(Post("/v1/chat/completions", req)->body);
+  const json& content = whole["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 5u) << whole.dump();
+  std::string text;
+  for (const json& t : content) {
+    text += t["token"].get<std::string>();
+    ASSERT_EQ(t["top_logprobs"].size(), 3u);
+    // Greedy: the token is the most likely, and the alternatives come most likely first.
+    EXPECT_EQ(t["token"], t["top_logprobs"][0]["token"]);
+    EXPECT_FLOAT_EQ(t["logprob"].get<float>(), t["top_logprobs"][0]["logprob"].get<float>());
+    EXPECT_LE(t["logprob"].get<float>(), 0.0f);
+    EXPECT_GE(t["top_logprobs"][0]["logprob"].get<float>(), t["top_logprobs"][2]["logprob"].get<float>());
+  }
+  EXPECT_EQ(text, whole["choices"][0]["message"]["content"]);
+  EXPECT_TRUE(json::parse(Post("/v1/chat/completions", Chat(1, false))->body)["choices"][0]["logprobs"].is_null());
+
+  req["stream"] = true;
+  json streamed = json::array();
+  for (const std::string& e : Events(Post("/v1/chat/completions", req)->body)) {
+    if (e == "[DONE]") continue;
+    const json chunk = json::parse(e);
+    for (const json& c : chunk["choices"])
+      if (c.contains("logprobs") && !c["logprobs"].is_null())
+        for (const json& t : c["logprobs"]["content"]) streamed.push_back(t);
+  }
+  EXPECT_EQ(streamed, content);
+
+  const json text_answer =
+      json::parse(Post("/v1/completions", {{"prompt", "a b"}, {"max_tokens", 4}, {"ignore_eos", true}, {"logprobs", 2},
+                                           {"temperature", 0}})->body);
+  const json& legacy = text_answer["choices"][0]["logprobs"];
+  ASSERT_EQ(legacy["tokens"].size(), 4u) << text_answer.dump();
+  EXPECT_EQ(legacy["top_logprobs"][0].size(), 2u);
+  EXPECT_EQ(legacy["text_offset"][0], 0);
 }
 
 TEST_F(OpenAiCompatTest, LogitBiasOfOneHundredForcesItsToken) {
