@@ -23,18 +23,24 @@ class NullEvents final : public SchedulerEvents {
 
 uint64_t Lookups(const store::StoreStats& s) { return s.ram_hits + s.disk_hits + s.misses; }
 
+// A greedy RAG request: a 20-token prefix, two chunks of 24, a 6-token question.
+GenerationRequest RagRequest(FusionMode mode, int32_t max_tokens) {
+  GenerationRequest r;
+  r.prompt.prefix = RandomTokens(20, 1);
+  r.prompt.chunks = {RandomTokens(24, 51), RandomTokens(24, 52)};
+  r.prompt.suffix = RandomTokens(6, 9);
+  r.fusion.mode = mode;
+  r.sampling.temperature = 0;
+  r.max_tokens = max_tokens;
+  return r;
+}
+
 TEST(ScheduledFusion, OneChunkStoreLookupPerChunkAndStatisticsAsTheyHappened) {
   auto e = LoadTinyEngine(512);
   ASSERT_NE(e, nullptr);
   Engine& engine = *e;
 
-  GenerationRequest r;
-  r.prompt.prefix = RandomTokens(20, 1);
-  r.prompt.chunks = {RandomTokens(24, 51), RandomTokens(24, 52)};
-  r.prompt.suffix = RandomTokens(6, 9);
-  r.fusion.mode = FusionMode::kBlend;
-  r.sampling.temperature = 0;
-  r.max_tokens = 2;
+  const GenerationRequest r = RagRequest(FusionMode::kBlend, 2);
   ASSERT_TRUE(engine.WarmChunk(r.prompt.chunks[0]).ok());  // chunk 0 cached, chunk 1 not
   const uint64_t before = Lookups(engine.chunk_store().stats());
 
@@ -62,13 +68,7 @@ TEST(ScheduledFusion, CancellingARagPrefillMidwayLeavesTheEngineAsNew) {
     auto e = LoadTinyEngine(512);
     ASSERT_NE(e, nullptr);
     const int32_t free_before = e->block_pool().n_free();
-    GenerationRequest rag;
-    rag.prompt.prefix = RandomTokens(20, 1);
-    rag.prompt.chunks = {RandomTokens(24, 51), RandomTokens(24, 52)};
-    rag.prompt.suffix = RandomTokens(6, 9);
-    rag.fusion.mode = FusionMode::kQuery;
-    rag.sampling.temperature = 0;
-    rag.max_tokens = 4;
+    const GenerationRequest rag = RagRequest(FusionMode::kQuery, 4);
     GenerationRequest talker;
     talker.prompt.prefix = RandomTokens(8, 3);
     talker.sampling.temperature = 0;
