@@ -162,8 +162,10 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
         Choices done;
         for (size_t i = 0; i < channels.size(); ++i) {
           const int index = static_cast<int>(i);
-          const auto chunk = [&](const std::string& piece, const engine::GenerationResult* last) {
-            return reply.native ? NativeChunk(reply.model, piece, last) : StreamChunk(reply, index, piece, last);
+          const auto chunk = [&](const std::string& piece, const engine::GenerationResult* last,
+                                 const engine::TokenLogprob* logprob = nullptr, size_t offset = 0) {
+            return reply.native ? NativeChunk(reply.model, piece, last)
+                                : StreamChunk(reply, index, piece, last, logprob, offset);
           };
           if (!reply.native) {  // OpenAI's streams open each choice with the role
             json first = chunk("", nullptr);
@@ -174,11 +176,8 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
           size_t offset = 0;  // of the piece in the choice's text
           while (auto piece = channels[i]->Next()) {
             const std::optional<engine::TokenLogprob>& logprob = channels[i]->piece_logprob();
-            const json c = reply.native || !logprob
-                               ? chunk(*piece, nullptr)
-                               : StreamChunk(reply, index, *piece, nullptr, &*logprob, offset);
+            if (!send(Dump(chunk(*piece, nullptr, logprob ? &*logprob : nullptr, offset)))) return false;
             offset += piece->size();
-            if (!send(Dump(c))) return false;
           }
           const engine::GenerationResult& r = channels[i]->result();
           if (r.cancelled || !r.error.empty()) {  // a cancel by a shutdown: a client that went away was not sent to
