@@ -52,12 +52,23 @@ TokenLogprob LogprobOf(const float* logits, int32_t n_vocab, int32_t token, int3
   const double log_z = max + std::log(sum);
   const auto log_p = [&](int32_t i) { return static_cast<float>(logits[i] - log_z); };
   TokenLogprob out{token, log_p(token), {}};
-  const int32_t k = std::clamp(top, 0, n_vocab);
-  std::vector<int32_t> ids(n_vocab);
-  std::iota(ids.begin(), ids.end(), 0);
-  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
-                    [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
-  for (int32_t i = 0; i < k; ++i) out.top.emplace_back(ids[i], log_p(ids[i]));
+  const auto k = static_cast<size_t>(std::clamp(top, 0, n_vocab));
+  if (k == 0) return out;
+  // The k likeliest in one pass: a heap whose front is the least likely kept.
+  const auto likelier = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::vector<int32_t> kept;
+  kept.reserve(k + 1);
+  for (int32_t i = 0; i < n_vocab; ++i) {
+    if (kept.size() == k && !likelier(i, kept.front())) continue;
+    kept.push_back(i);
+    std::push_heap(kept.begin(), kept.end(), likelier);
+    if (kept.size() > k) {
+      std::pop_heap(kept.begin(), kept.end(), likelier);
+      kept.pop_back();
+    }
+  }
+  std::sort(kept.begin(), kept.end(), likelier);
+  for (int32_t id : kept) out.top.emplace_back(id, log_p(id));
   return out;
 }
 

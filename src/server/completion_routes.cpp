@@ -173,11 +173,11 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
             if (i == 0 && !reply.document_ids.empty()) first["documents_used"] = reply.document_ids;
             if (!send(Dump(first))) return false;
           }
-          size_t offset = 0;  // of the piece in the choice's text
+          size_t offset = 0;  // of the piece's token in the choice's tokens' text (legacy text_offset)
           while (auto piece = channels[i]->Next()) {
             const std::optional<engine::TokenLogprob>& logprob = channels[i]->piece_logprob();
             if (!send(Dump(chunk(*piece, nullptr, logprob ? &*logprob : nullptr, offset)))) return false;
-            offset += piece->size();
+            if (logprob) offset += reply.token_text(logprob->token).size();
           }
           const engine::GenerationResult& r = channels[i]->result();
           if (r.cancelled || !r.error.empty()) {  // a cancel by a shutdown: a client that went away was not sent to

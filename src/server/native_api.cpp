@@ -22,6 +22,8 @@ std::variant<json, ApiError> OpenAiBodyOfNative(const json& native) {
   for (const char* name : {"max_tokens", "max_completion_tokens"})
     if (body.contains(name)) return Invalid(name, std::string("/completion takes 'n_predict', not '") + name + "'");
   if (body.contains("stream_options")) return Invalid("stream_options", "/completion streams have no stream_options");
+  if (body.contains("logprobs") && !body["logprobs"].is_null())
+    return Invalid("logprobs", "/completion's probabilities are 'n_probs' (not returned): 'logprobs' is /v1's");
   if (body.contains("n") && !body["n"].is_null() && body["n"] != 1)
     return Invalid("n", "/completion answers one choice: several are /v1/completions' 'n'");
   if (body.contains("n_predict") && !body["n_predict"].is_null()) {

@@ -1,6 +1,6 @@
 #include "server/openai_api.h"
 
-#include <cstdlib>
+#include <charconv>
 #include <random>
 
 #include "server/json_body.h"
@@ -198,9 +198,10 @@ std::optional<ApiError> ReadLogitBias(const json& body, int32_t n_vocab, engine:
   if (!bias.is_object() || bias.size() > 300)
     return Invalid("logit_bias", "'logit_bias' must be an object of at most 300 {\"token id\": bias}");
   for (const auto& [key, value] : bias.items()) {
-    char* end = nullptr;
-    const long id = std::strtol(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0' || id < 0 || id >= n_vocab)
+    int64_t id = -1;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    // Digits only, no sign, space or leading zero: one spelling per token.
+    if (ec != std::errc() || end != key.data() + key.size() || key != std::to_string(id) || id < 0 || id >= n_vocab)
       return Invalid("logit_bias", "'logit_bias' keys must be token ids from 0 to " + std::to_string(n_vocab - 1));
     if (!value.is_number() || value.get<double>() < -100 || value.get<double>() > 100)
       return Invalid("logit_bias", "'logit_bias' values must be numbers from -100 to 100");
@@ -248,11 +249,12 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   if (auto err = RefuseMovedRagFields(body)) return *err;
   if (auto err = RefuseUnknown(body, chat ? ApiEndpoint::kChat : ApiEndpoint::kCompletions)) return *err;
   if (auto err = ReadGenerationOptions(body, limits, out)) return *err;
+  if (auto err = ReadLogitBias(body, engine.n_vocab(), g)) return *err;
+  if (auto err = ReadLogprobs(body, chat, g)) return *err;
+  // Last: a chat's prompt may be built by retrieval, which only a valid request deserves.
   if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
     return *err;
   if (auto err = ReadCachePrompt(body, g)) return *err;
-  if (auto err = ReadLogitBias(body, engine.n_vocab(), g)) return *err;
-  if (auto err = ReadLogprobs(body, chat, g)) return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");
   if (g.prompt.size() > limits.max_prompt_tokens)
     return Invalid(chat ? "messages" : "prompt",

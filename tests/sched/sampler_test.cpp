@@ -128,6 +128,13 @@ TEST(LogprobOf, TheLogSoftmaxInDoublePrecisionAndTheMostLikelyInOrder) {
   EXPECT_EQ(lp.top[2].first, 0);
   for (const auto& [id, value] : lp.top) EXPECT_NEAR(value, reference(id), 1e-6);
   EXPECT_TRUE(LogprobOf(logits.data(), 5, 0, 0).top.empty());
+  // Every k, against a full sort.
+  for (int k = 1; k <= 5; ++k) {
+    const TokenLogprob all = LogprobOf(logits.data(), 5, 0, k);
+    const std::vector<int32_t> order = {1, 3, 0, 4, 2};
+    ASSERT_EQ(all.top.size(), static_cast<size_t>(k));
+    for (int i = 0; i < k; ++i) EXPECT_EQ(all.top[i].first, order[i]) << k;
+  }
 }
 
 }  // namespace

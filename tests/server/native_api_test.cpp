@@ -95,6 +95,7 @@ TEST_F(NativeApiTest, OptionsThatAskForNothingPassTheOthersAreRefusedByName) {
   EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"n_predict", 0}}), "n_predict");
   EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"max_tokens", 3}}), "max_tokens");
   EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"dry_multiplier", 0.8}}), "dry_multiplier");
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"logprobs", 2}}), "logprobs");
   const json unlimited = PostOk("/completion", {{"prompt", "a"}, {"n_predict", -1}, {"ignore_eos", true}});
   EXPECT_EQ(unlimited["tokens_evaluated"].get<int>() + unlimited["tokens_predicted"].get<int>(), 256)
       << "n_predict -1 runs to the end of the context";

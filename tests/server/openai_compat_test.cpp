@@ -384,13 +384,32 @@ TEST_F(OpenAiCompatTest, LogprobsOfEveryTokenWholeAndStreamed) {
   }
   EXPECT_EQ(streamed, content);
 
-  const json text_answer =
-      json::parse(Post("/v1/completions", {{"prompt", "a b"}, {"max_tokens", 4}, {"ignore_eos", true}, {"logprobs", 2},
-                                           {"temperature", 0}})->body);
+  json text_req = {{"prompt", "a b"}, {"max_tokens", 6}, {"ignore_eos", true}, {"logprobs", 2}, {"temperature", 0}};
+  const json text_answer = json::parse(Post("/v1/completions", text_req)->body);
   const json& legacy = text_answer["choices"][0]["logprobs"];
-  ASSERT_EQ(legacy["tokens"].size(), 4u) << text_answer.dump();
-  EXPECT_EQ(legacy["top_logprobs"][0].size(), 2u);
+  ASSERT_EQ(legacy["tokens"].size(), 6u) << text_answer.dump();
   EXPECT_EQ(legacy["text_offset"][0], 0);
+  for (size_t i = 0; i < 6; ++i) {
+    // Where each token starts in the tokens' bytes (a byte of a character shows as U+FFFD, so
+    // the shown texts' lengths may differ from the offsets' steps).
+    if (i > 0) EXPECT_GT(legacy["text_offset"][i].get<int>(), legacy["text_offset"][i - 1].get<int>());
+    EXPECT_GE(legacy["top_logprobs"][i].size(), 1u);
+    EXPECT_LE(legacy["top_logprobs"][i].size(), 3u);  // two, and the chosen token when they read alike
+  }
+  // Streamed, the chunks' logprobs put together are the whole answer's.
+  text_req["stream"] = true;
+  json tokens = json::array(), offsets = json::array();
+  for (const std::string& e : Events(Post("/v1/completions", text_req)->body)) {
+    if (e == "[DONE]") continue;
+    const json chunk = json::parse(e);
+    for (const json& c : chunk["choices"])
+      if (c.contains("logprobs") && !c["logprobs"].is_null()) {
+        for (const json& t : c["logprobs"]["tokens"]) tokens.push_back(t);
+        for (const json& o : c["logprobs"]["text_offset"]) offsets.push_back(o);
+      }
+  }
+  EXPECT_EQ(tokens, legacy["tokens"]);
+  EXPECT_EQ(offsets, legacy["text_offset"]);
 }
 
 TEST_F(OpenAiCompatTest, LogitBiasOfOneHundredForcesItsToken) {
