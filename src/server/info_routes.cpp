@@ -9,6 +9,7 @@
 
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
+#include "server/json_body.h"
 #include "server/server.h"
 #include "server/unhonoured_params.h"
 
@@ -54,14 +55,14 @@ std::string Base64OfFloats(const std::vector<float>& v) {
 // truncation is implemented) of an embeddings request; true for base64.
 std::variant<bool, ApiError> ReadEmbeddingFormat(const json& body, int n_embd) {
   bool base64 = false;
-  if (body.contains("encoding_format") && !body["encoding_format"].is_null()) {
+  if (HasValue(body, "encoding_format")) {
     const json& f = body["encoding_format"];
     if (f != "float" && f != "base64")
       return ApiError{400, "'encoding_format' must be \"float\" or \"base64\"", "invalid_request_error",
                       "encoding_format"};
     base64 = f == "base64";
   }
-  if (body.contains("dimensions") && !body["dimensions"].is_null() &&
+  if (HasValue(body, "dimensions") &&
       !(body["dimensions"].is_number_integer() && body["dimensions"].get<int64_t>() == n_embd))
     return ApiError{400, "'dimensions' must be " + std::to_string(n_embd) + ", this model's embedding size",
                     "invalid_request_error", "dimensions"};

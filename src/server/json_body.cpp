@@ -7,9 +7,18 @@ namespace kvfuse::server {
 
 ApiError Invalid(const std::string& param, const std::string& message) { return {400, message, "invalid_request_error", param}; }
 
+bool HasValue(const nlohmann::json& obj, const char* key) { return obj.contains(key) && !obj[key].is_null(); }
+
+std::optional<ApiError> ReadBoolField(const nlohmann::json& obj, const char* key, const std::string& param, bool& out) {
+  if (!HasValue(obj, key)) return std::nullopt;
+  if (!obj[key].is_boolean()) return Invalid(param, "'" + param + "' must be a boolean");
+  out = obj[key].get<bool>();
+  return std::nullopt;
+}
+
 std::optional<ApiError> ReadNumberField(const nlohmann::json& obj, const char* key, const std::string& param,
                                         double lo, double hi, bool whole, double& out) {
-  if (!obj.contains(key) || obj[key].is_null()) return std::nullopt;
+  if (!HasValue(obj, key)) return std::nullopt;
   const std::string quoted = "'" + param + "'";
   if (!obj[key].is_number()) return Invalid(param, quoted + " must be a number");
   const double v = obj[key].get<double>();

@@ -27,6 +27,13 @@ std::variant<nlohmann::json, ApiError> ParseJsonObject(std::string_view text);
 // A 400 invalid_request_error naming `param`.
 ApiError Invalid(const std::string& param, const std::string& message);
 
+// Whether obj[key] is there and not null (a null field asks for nothing, as OpenAI reads it).
+bool HasValue(const nlohmann::json& obj, const char* key);
+
+// The boolean at obj[key] into `out`, when present and not null: a 400 naming `param`
+// unless it is a boolean; `out` untouched when absent.
+std::optional<ApiError> ReadBoolField(const nlohmann::json& obj, const char* key, const std::string& param, bool& out);
+
 // The number at obj[key] into `out`, when present and not null: a 400 naming `param` unless it
 // is a finite number within [lo, hi] (and whole, if asked); `out` untouched when absent.
 std::optional<ApiError> ReadNumberField(const nlohmann::json& obj, const char* key, const std::string& param,

@@ -22,11 +22,11 @@ std::variant<json, ApiError> OpenAiBodyOfNative(const json& native) {
   for (const char* name : {"max_tokens", "max_completion_tokens"})
     if (body.contains(name)) return Invalid(name, std::string("/completion takes 'n_predict', not '") + name + "'");
   if (body.contains("stream_options")) return Invalid("stream_options", "/completion streams have no stream_options");
-  if (body.contains("logprobs") && !body["logprobs"].is_null())
+  if (HasValue(body, "logprobs"))
     return Invalid("logprobs", "/completion's probabilities are 'n_probs' (not returned): 'logprobs' is /v1's");
-  if (body.contains("n") && !body["n"].is_null() && body["n"] != 1)
+  if (HasValue(body, "n") && body["n"] != 1)
     return Invalid("n", "/completion answers one choice: several are /v1/completions' 'n'");
-  if (body.contains("n_predict") && !body["n_predict"].is_null()) {
+  if (HasValue(body, "n_predict")) {
     const json& n = body["n_predict"];
     if (!n.is_number_integer() || n.get<int64_t>() < -1 || n.get<int64_t>() == 0 || n.get<int64_t>() > 1'000'000)
       return Invalid("n_predict", "'n_predict' must be -1 (until the end) or a whole number from 1 to 1000000");

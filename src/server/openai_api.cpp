@@ -43,17 +43,19 @@ namespace {
 
 // stream_options, after `stream`: only include_usage, and (as OpenAI) only when streaming.
 std::optional<ApiError> ReadStreamOptions(const json& body, ParsedRequest& out) {
-  if (!body.contains("stream_options") || body["stream_options"].is_null()) return std::nullopt;
+  if (!HasValue(body, "stream_options")) return std::nullopt;
   const json& o = body["stream_options"];
   if (!o.is_object()) return Invalid("stream_options", "'stream_options' must be an object");
   if (!out.stream) return Invalid("stream_options", "'stream_options' is only allowed when 'stream' is true");
-  for (const auto& [key, value] : o.items()) {
-    if (key != "include_usage")
-      return Invalid("stream_options", "'stream_options' takes only 'include_usage'");
-    if (value.is_null()) continue;
-    if (!value.is_boolean()) return Invalid("stream_options", "'stream_options.include_usage' must be a boolean");
-    out.stream_usage = value.get<bool>() ? StreamUsage::kSeparateChunk : StreamUsage::kNone;
+  for (const auto& [key, value] : o.items())
+    if (key != "include_usage") return Invalid("stream_options", "'stream_options' takes only 'include_usage'");
+  if (!HasValue(o, "include_usage")) return std::nullopt;
+  bool include_usage = false;
+  if (auto err = ReadBoolField(o, "include_usage", "stream_options.include_usage", include_usage)) {
+    err->param = "stream_options";
+    return err;
   }
+  out.stream_usage = include_usage ? StreamUsage::kSeparateChunk : StreamUsage::kNone;
   return std::nullopt;
 }
 
@@ -85,16 +87,10 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
   g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),
                 seed_used,     static_cast<float>(min_p), static_cast<float>(presence),
                 static_cast<float>(frequency),   static_cast<float>(repeat), static_cast<int32_t>(repeat_last_n)};
-  if (body.contains("stream") && !body["stream"].is_null()) {
-    if (!body["stream"].is_boolean()) return Invalid("stream", "'stream' must be a boolean");
-    out.stream = body["stream"].get<bool>();
-  }
+  if (auto err = ReadBoolField(body, "stream", "stream", out.stream)) return err;
   if (auto err = ReadStreamOptions(body, out)) return err;
-  if (body.contains("ignore_eos") && !body["ignore_eos"].is_null()) {
-    if (!body["ignore_eos"].is_boolean()) return Invalid("ignore_eos", "'ignore_eos' must be a boolean");
-    g.ignore_eos = body["ignore_eos"].get<bool>();
-  }
-  if (body.contains("stop") && !body["stop"].is_null()) {
+  if (auto err = ReadBoolField(body, "ignore_eos", "ignore_eos", g.ignore_eos)) return err;
+  if (HasValue(body, "stop")) {
     const json& s = body["stop"];
     if (s.is_string()) {
       g.stop.push_back(s.get<std::string>());
@@ -182,10 +178,10 @@ std::optional<ApiError> ReadLogprobs(const json& body, bool chat, engine::Genera
     g.logprobs = static_cast<int32_t>(asked.get<int64_t>());
     return std::nullopt;
   }
-  if (!asked.is_null() && !asked.is_boolean()) return Invalid("logprobs", "'logprobs' must be a boolean");
+  bool on = false;
+  if (auto err = ReadBoolField(body, "logprobs", "logprobs", on)) return err;
   if (!top.is_null() && (!top.is_number_integer() || top.get<int64_t>() < 0 || top.get<int64_t>() > 20))
     return Invalid("top_logprobs", "'top_logprobs' must be a whole number from 0 to 20");
-  const bool on = asked == true;
   if (!top.is_null() && top != 0 && !on) return Invalid("top_logprobs", "'top_logprobs' needs 'logprobs': true");
   if (on) g.logprobs = top.is_null() ? 0 : static_cast<int32_t>(top.get<int64_t>());
   return std::nullopt;
@@ -193,7 +189,7 @@ std::optional<ApiError> ReadLogprobs(const json& body, bool chat, engine::Genera
 
 // OpenAI's logit_bias: {"token id": bias in [-100, 100]}, at most 300 tokens of the vocabulary.
 std::optional<ApiError> ReadLogitBias(const json& body, int32_t n_vocab, engine::GenerationRequest& g) {
-  if (!body.contains("logit_bias") || body["logit_bias"].is_null()) return std::nullopt;
+  if (!HasValue(body, "logit_bias")) return std::nullopt;
   const json& bias = body["logit_bias"];
   if (!bias.is_object() || bias.size() > 300)
     return Invalid("logit_bias", "'logit_bias' must be an object of at most 300 {\"token id\": bias}");
@@ -213,9 +209,9 @@ std::optional<ApiError> ReadLogitBias(const json& body, int32_t n_vocab, engine:
 // llama-server's cache_prompt (default true): false asks for the prompt computed anew, none
 // of its KV taken from the prefix cache, which is the full fusion mode.
 std::optional<ApiError> ReadCachePrompt(const json& body, engine::GenerationRequest& g) {
-  if (!body.contains("cache_prompt") || body["cache_prompt"].is_null()) return std::nullopt;
-  if (!body["cache_prompt"].is_boolean()) return Invalid("cache_prompt", "'cache_prompt' must be a boolean");
-  if (body["cache_prompt"].get<bool>()) return std::nullopt;
+  bool cache_prompt = true;
+  if (auto err = ReadBoolField(body, "cache_prompt", "cache_prompt", cache_prompt)) return err;
+  if (cache_prompt) return std::nullopt;
   if (!g.prompt.chunks.empty() && g.fusion.mode != engine::FusionMode::kFull)
     return Invalid("cache_prompt", "'cache_prompt': false with rag reuses no cache only with rag.fusion_mode \"full\"");
   g.fusion.mode = engine::FusionMode::kFull;

@@ -1,6 +1,5 @@
 #include "server/rag_request.h"
 
-
 #include "engine/rag_prompt.h"
 #include "server/json_body.h"
 
@@ -8,7 +7,6 @@ namespace kvfuse::server {
 namespace {
 
 using json = nlohmann::json;
-
 
 // The fusion knobs: name, range, whether a whole number is required, and which knob it is
 // (one given to a mode that does not read it would be ignored: it is refused).
@@ -44,8 +42,6 @@ std::string RagKeyList() {
   return list;
 }
 
-bool Has(const json& rag, const char* key) { return rag.contains(key) && !rag[key].is_null(); }
-
 // An optional number field of the rag object within [lo, hi].
 std::optional<ApiError> ReadNumber(const json& rag, const char* name, double lo, double hi, bool whole, double& out) {
   return ReadNumberField(rag, name, Path(name), lo, hi, whole, out);
@@ -53,7 +49,7 @@ std::optional<ApiError> ReadNumber(const json& rag, const char* name, double lo,
 
 std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& f) {
   f.mode = engine::kDefaultReuseMode;
-  if (Has(rag, "fusion_mode")) {
+  if (HasValue(rag, "fusion_mode")) {
     if (!rag["fusion_mode"].is_string()) return Invalid("rag.fusion_mode", "'rag.fusion_mode' must be a string");
     const auto mode = engine::ParseFusionMode(rag["fusion_mode"].get<std::string>());
     if (!mode) return Invalid("rag.fusion_mode", std::string("'rag.fusion_mode' must be ") + engine::FusionModeList());
@@ -63,7 +59,7 @@ std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& 
                      static_cast<double>(f.query_layers), f.ape_temperature, f.ape_scale};
   for (size_t i = 0; i < std::size(kKnobs); ++i) {
     if (auto err = ReadNumber(rag, kKnobs[i].name, kKnobs[i].lo, kKnobs[i].hi, kKnobs[i].whole, values[i])) return err;
-    if (Has(rag, kKnobs[i].name) && !engine::ModeReadsKnob(f.mode, kKnobs[i].knob))
+    if (HasValue(rag, kKnobs[i].name) && !engine::ModeReadsKnob(f.mode, kKnobs[i].knob))
       return Invalid(Path(kKnobs[i].name), "'" + Path(kKnobs[i].name) + "' does not apply to fusion_mode '" +
                                                engine::FusionModeName(f.mode) + "'");
   }
@@ -106,9 +102,9 @@ std::optional<ApiError> CheckRagObject(const json& rag) {
   for (const auto& [key, value] : rag.items())
     if (!IsRagKey(key))
       return Invalid(Path(key), "'rag' has no field '" + key.substr(0, 40) + "'; it takes " + RagKeyList());
-  if (!Has(rag, "documents") && !Has(rag, "collection"))
+  if (!HasValue(rag, "documents") && !HasValue(rag, "collection"))
     return Invalid("rag", "'rag' needs 'documents' or 'collection'");
-  if (Has(rag, "top_k") && !Has(rag, "collection"))
+  if (HasValue(rag, "top_k") && !HasValue(rag, "collection"))
     return Invalid("rag.top_k", "'rag.top_k' counts chunks retrieved from 'rag.collection', which is not given");
   return std::nullopt;
 }
@@ -137,7 +133,7 @@ std::optional<ApiError> RefuseMovedRagFields(const json& body) {
   return std::nullopt;
 }
 
-bool HasRag(const json& body) { return Has(body, "rag"); }
+bool HasRag(const json& body) { return HasValue(body, "rag"); }
 
 std::optional<ApiError> ReadRagRequest(const json& body, const std::vector<engine::ChatMessage>& messages,
                                        const engine::Engine& engine, const ApiLimits& limits,
@@ -148,9 +144,9 @@ std::optional<ApiError> ReadRagRequest(const json& body, const std::vector<engin
   std::string system = engine::kDefaultRagSystemPrompt, question;
   if (auto err = ReadQuestion(messages, system, question)) return err;
   std::vector<std::string> texts;
-  if (Has(rag, "documents"))
+  if (HasValue(rag, "documents"))
     if (auto err = ReadDocuments(rag["documents"], limits, texts, out.document_ids)) return err;
-  if (Has(rag, "collection")) {
+  if (HasValue(rag, "collection")) {
     if (!rag["collection"].is_string()) return Invalid("rag.collection", "'rag.collection' must be a string");
     double k = 6;
     if (auto err = ReadNumber(rag, "top_k", 1, 64, /*whole=*/true, k)) return err;
