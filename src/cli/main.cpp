@@ -18,6 +18,9 @@ struct Command {
   const char* synopsis;  // lines after the first are continuations
 };
 
+// The fusion knobs every command that fuses takes (cli/fusion_flags).
+#define KVFUSE_FUSION_KNOBS "--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S"
+
 const Command kCommands[] = {
     {"run", kvfuse::cli::RunCommand, "generate text",
      "kvfuse run -m M.gguf -p TEXT -n N [--temp T --top-k K --top-p P --seed S -t THREADS -c CTX]\n"
@@ -28,11 +31,11 @@ const Command kCommands[] = {
      "kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]"},
     {"bench-rag", kvfuse::cli::BenchRagCommand, "RAG time to first token per fusion mode",
      "kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
-     "[--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S] [--store DIR] [--json]"},
+     "[" KVFUSE_FUSION_KNOBS "] [--store DIR] [--json]"},
     {"eval-qa", kvfuse::cli::EvalQaCommand, "demo-world QA accuracy per fusion mode",
      "kvfuse eval-qa -m models/demo.gguf\n"
      "[--world DIR] [--mode all|MODE[,MODE...]] [-n N] [--chunks K] [--split all|validation|test]\n"
-     "[--seed S] [--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S]\n"
+     "[--seed S] [" KVFUSE_FUSION_KNOBS "]\n"
      "[--e2e COLLECTION [-k K]] [--sweep] [--plot FILE.svg] [--answers FILE.jsonl] [--json]"},
     {"ingest", kvfuse::cli::IngestCommand, "documents into a collection",
      "kvfuse ingest -m M.gguf --collection DIR PATH... [--chunk-tokens N\n"
@@ -40,7 +43,7 @@ const Command kCommands[] = {
      "(the context is sized from --chunk-tokens)"},
     {"ask", kvfuse::cli::AskCommand, "answer from a collection",
      "kvfuse ask -m M.gguf --collection DIR \"QUESTION\" [-k K] [--mode M] [-n N]\n"
-     "[--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S] [--dense-weight W]\n"
+     "[" KVFUSE_FUSION_KNOBS "] [--dense-weight W]\n"
      "[--system TEXT] [-c CTX (default 4096)] [-t THREADS] [--compare]"},
     {"serve", kvfuse::cli::ServeCommand, "OpenAI-compatible server",
      "kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS -t THREADS\n"

@@ -11,13 +11,13 @@ int32_t ArgMax(const float* logits, int32_t n_vocab) {
   return static_cast<int32_t>(std::max_element(logits, logits + n_vocab) - logits);
 }
 
-bool Sampler::Penalises() const {
+bool Sampler::Adjusts() const {
   return !params_.logit_bias.empty() ||
          (!generated_.empty() && (params_.presence_penalty != 0 || params_.frequency_penalty != 0 ||
                                   (params_.repeat_penalty != 1 && params_.repeat_last_n != 0)));
 }
 
-std::vector<float> Sampler::Penalised(const float* logits, int32_t n_vocab) const {
+std::vector<float> Sampler::Adjusted(const float* logits, int32_t n_vocab) const {
   std::vector<float> out(logits, logits + n_vocab);
   for (const auto& [t, bias] : params_.logit_bias)
     if (t >= 0 && t < n_vocab) out[t] += bias;
@@ -38,8 +38,8 @@ std::vector<float> Sampler::Penalised(const float* logits, int32_t n_vocab) cons
 }
 
 int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
-  const int32_t token = Penalises() ? SampleFiltered(Penalised(logits, n_vocab).data(), n_vocab)
-                                    : SampleFiltered(logits, n_vocab);
+  const int32_t token =
+      Adjusts() ? SampleFiltered(Adjusted(logits, n_vocab).data(), n_vocab) : SampleFiltered(logits, n_vocab);
   generated_.push_back(token);
   ++counts_[token];
   return token;

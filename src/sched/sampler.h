@@ -37,9 +37,10 @@ class Sampler {
   int32_t Sample(const float* logits, int32_t n_vocab);
 
  private:
-  bool Penalises() const;
+  // Whether the bias or a penalty changes any logit now.
+  bool Adjusts() const;
   // `logits` with the bias and the penalties applied.
-  std::vector<float> Penalised(const float* logits, int32_t n_vocab) const;
+  std::vector<float> Adjusted(const float* logits, int32_t n_vocab) const;
   int32_t SampleFiltered(const float* logits, int32_t n_vocab);
 
   SamplingParams params_;
