@@ -252,12 +252,9 @@ void Scheduler::StartDecoding(Live& live) {
   r.cached_tokens = r.fusion.prefix_reused + r.fusion.chunk_tokens_hit;
   live.prefilled = live.last_token = Clock::now();
   r.prompt_ms = std::chrono::duration<double, std::milli>(live.prefilled - live.admitted).count();
-  if (!live.job.prefill_observed) {
-    live.job.prefill_observed = true;
+  if (!live.job.start_observed) {  // not again when a preempted request restarts
+    live.job.start_observed = true;
     events_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
-  }
-  if (!live.job.first_token_observed) {  // not again when a preempted request restarts
-    live.job.first_token_observed = true;
     events_.ObserveFirstToken(std::chrono::duration<double>(live.prefilled - live.job.request.arrival).count());
   }
   r.finish_reason = "length";

@@ -84,8 +84,7 @@ class Scheduler {
     std::shared_ptr<GenerationChannel> channel;
     size_t bytes_sent = 0;     // by an earlier, preempted run
     int32_t tokens_sent = 0;  // likewise
-    bool first_token_observed = false;  // likewise
-    bool prefill_observed = false;      // likewise
+    bool start_observed = false;  // its prefill and first token reported, by an earlier run
   };
   struct Live;
   void Loop();

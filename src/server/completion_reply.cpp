@@ -76,7 +76,7 @@ json LogprobsOf(const CompletionReply& reply, const std::vector<engine::TokenLog
     out["token_logprobs"].push_back(t.logprob);
     json top = json::object();  // keyed by text: the likeliest of tokens that read alike
     for (const auto& [id, lp] : t.top)
-      if (!top.contains(reply.token_text(id))) top[reply.token_text(id)] = lp;
+      if (const std::string alternative = reply.token_text(id); !top.contains(alternative)) top[alternative] = lp;
     if (!t.top.empty() && !top.contains(text)) top[text] = t.logprob;  // OpenAI adds the chosen token
     out["top_logprobs"].push_back(std::move(top));
     out["text_offset"].push_back(offset);
