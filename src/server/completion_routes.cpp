@@ -32,6 +32,11 @@ bool AwaitWhole(engine::GenerationChannel& channel) {
   return true;
 }
 
+// Cancels every choice of a request: the scheduler stops each at its next step.
+void CancelAll(const std::vector<std::shared_ptr<engine::GenerationChannel>>& channels) {
+  for (const auto& c : channels) c->Cancel();
+}
+
 }  // namespace
 
 void Server::AddCompletionRoutes() {
@@ -117,36 +122,34 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
     engine::GenerationRequest choice = g;
     choice.sampling.seed += static_cast<uint64_t>(i);
     if (!scheduler_->Submit(std::move(choice), channels[i])) {
-      for (auto& c : channels) c->Cancel();
+      CancelAll(channels);
       return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
     }
   }
-  InFlight::Ticket held = std::move(ticket);  // until the request's last byte is written
-  if (stream) return Stream(res, channels, reply, std::move(held));
+  // The ticket is held until the request's last byte is written.
+  if (stream) return Stream(res, channels, reply, std::move(ticket));
   Choices choices;
   for (auto& c : channels) {
     if (!AwaitWhole(*c)) {
-      for (auto& other : channels) other->Cancel();
+      CancelAll(channels);
       res.status = 499;  // client closed request: nobody reads the answer
       return;
     }
     const engine::GenerationResult& r = c->result();
     if (r.cancelled || !r.error.empty()) {
-      for (auto& other : channels) other->Cancel();
-      if (r.cancelled) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), held);
+      CancelAll(channels);
+      if (r.cancelled) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
       return SendError(res, {500, r.error, "server_error", ""});
     }
     choices.push_back(&r);
   }
   SendJsonHolding(res, 200, reply.native ? NativeBody(reply.model, *choices[0]) : CompletionBody(reply, choices),
-                  std::move(held));
+                  std::move(ticket));
 }
 
 void Server::Stream(httplib::Response& res, Channels channels, const CompletionReply& reply, InFlight::Ticket ticket) {
   res.set_header("Cache-Control", "no-cache");
-  const auto cancel_all = [channels] {
-    for (auto& c : channels) c->Cancel();  // the scheduler stops each at its next step
-  };
+  const auto cancel_all = [channels] { CancelAll(channels); };
   res.set_chunked_content_provider(
       "text/event-stream",
       [channels, reply, ticket, cancel_all](size_t, httplib::DataSink& sink) {
