@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 
 namespace kvfuse::server {
 namespace {
@@ -192,6 +193,18 @@ void GuardedHttpServer::StopAccepting() {
 }
 
 void GuardedHttpServer::AbortWrites() { (void)!::eventfd_write(stop_writes_, 1); }
+
+void GuardedHttpServer::Listen() {
+  listen_after_bind();
+  listen_ended_ = true;
+}
+
+void GuardedHttpServer::WaitListenEnded() {
+  while (!listen_ended_) {
+    StopAccepting();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 bool GuardedHttpServer::ClientGone() { return tl_socket >= 0 && PeerClosed(tl_socket); }
 

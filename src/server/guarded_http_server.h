@@ -11,11 +11,12 @@
 // then, once running requests have had their time, AbortWrites.
 //
 // Threads: httplib's worker threads run process_and_close_socket, one connection each; route
-// handlers call RequestRead() and ClientGone() on the thread that runs them. StopAccepting and
-// AbortWrites are called by the thread that stops the server (not a worker). Everything
-// else is httplib's.
+// handlers call RequestRead() and ClientGone() on the thread that runs them. StopAccepting,
+// AbortWrites and WaitListenEnded are called by the thread that stops the server (not a
+// worker), Listen by the thread that listens. Everything else is httplib's.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -51,6 +52,12 @@ class GuardedHttpServer final : public httplib::Server {
   // After StopAccepting: every write to a client fails at once (one that stops reading
   // cannot hold the shutdown up for the write timeout).
   void AbortWrites();
+  // The accept loop (listen_after_bind), on the thread that listens, until StopAccepting.
+  void Listen();
+  // Returns once Listen has returned. httplib drops a stop that comes before its accept loop
+  // runs (a server stopped at once, as when its model fails to load): the stop is repeated
+  // until then.
+  void WaitListenEnded();
 
  private:
   // httplib calls this on a worker thread for every accepted connection.
@@ -66,6 +73,7 @@ class GuardedHttpServer final : public httplib::Server {
   const int stop_reads_, stop_writes_;
   std::mutex mu_;
   std::map<std::string, int> waiting_;  // by client address; guarded by mu_
+  std::atomic<bool> listen_ended_{false};
 };
 
 }  // namespace kvfuse::server

@@ -98,10 +98,7 @@ util::Status Server::Start() {
   }
   if (!http_->RaiseListenBacklog()) return util::Status::Error("cannot listen on the bound socket");
   loader_ = std::thread([this] { Load(); });
-  listener_ = std::thread([this] {
-    http_->listen_after_bind();
-    listener_done_ = true;
-  });
+  listener_ = std::thread([this] { http_->Listen(); });
   return util::Status::Ok();
 }
 
@@ -117,13 +114,10 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
     in_flight_.WaitIdle(Clock::now() + kCancelledAnswerTime);
   }
   http_->AbortWrites();
-  // A stop that came before the listener began to listen (a model that fails to load at
-  // once) is lost by the HTTP library: repeat it until the listener has ended.
-  while (listener_.joinable() && !listener_done_) {
-    http_->StopAccepting();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (listener_.joinable()) {
+    http_->WaitListenEnded();
+    listener_.join();
   }
-  if (listener_.joinable()) listener_.join();
   if (loader_.joinable()) loader_.join();
   if (engine_) engine_->StopScheduler();
   scheduler_ = nullptr;

@@ -105,7 +105,6 @@ class Server {
   ServerOptions options_;
   std::unique_ptr<GuardedHttpServer> http_;
   std::thread listener_, loader_;
-  std::atomic<bool> listener_done_{false};
   std::atomic<bool> ready_{false}, failed_{false};
   std::string load_error_;
   std::unique_ptr<engine::Engine> engine_;
