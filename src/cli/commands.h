@@ -10,6 +10,7 @@ namespace kvfuse::cli {
 int RunCommand(int argc, char** argv);
 int InspectCommand(int argc, char** argv);
 int TokenizeCommand(int argc, char** argv);
+int ConvertTokenizerCommand(int argc, char** argv);
 int IngestCommand(int argc, char** argv);
 int AskCommand(int argc, char** argv);
 int ServeCommand(int argc, char** argv);

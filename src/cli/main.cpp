@@ -61,6 +61,8 @@ const Command kCommands[] = {
      "--mode M --seed S --duration S --api-key KEY --json]"},
     {"tokenize", kvfuse::cli::TokenizeCommand, "text to token ids",
      "kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos] [--stats]"},
+    {"convert-tokenizer", kvfuse::cli::ConvertTokenizerCommand, "a Hugging Face tokenizer.json to a vocabulary GGUF",
+     "kvfuse convert-tokenizer DIR -o VOCAB.gguf"},
     {"inspect", kvfuse::cli::InspectCommand, "list GGUF metadata and tensors", "kvfuse inspect M.gguf"},
 };
 

@@ -73,6 +73,10 @@ struct EngineOptions {
 
 // The tokenizer of a GGUF file alone (no weights are touched): for tokenize-only tools.
 util::Result<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::string& gguf_path);
+// The Hugging Face tokenizer of folder `hf_dir` (tokenizer.json, tokenizer_config.json)
+// written as a vocabulary-only GGUF at `gguf_path` (kvfuse convert-tokenizer); returns the
+// vocabulary it wrote. Errors name what cannot be converted.
+util::Result<tokenizer::Vocab> ConvertHfTokenizer(const std::string& hf_dir, const std::string& gguf_path);
 
 class Engine {
  public:

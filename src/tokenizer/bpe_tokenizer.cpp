@@ -1,5 +1,6 @@
 #include "tokenizer/bpe_tokenizer.h"
 
+#include "tokenizer/unicode_nfc.h"
 #include "tokenizer/utf8.h"
 
 #include <algorithm>
@@ -136,6 +137,11 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>& out) 
 }
 
 void BpeTokenizer::EncodeFragment(std::string_view text, std::vector<int32_t>& out) const {
+  if (pre_.nfc()) {
+    const std::string normalized = ToNfc(text);
+    for (std::string_view word : pre_.Split(normalized)) EncodeWord(word, out);
+    return;
+  }
   for (std::string_view word : pre_.Split(text)) EncodeWord(word, out);
 }
 

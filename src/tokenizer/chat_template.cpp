@@ -36,7 +36,11 @@ Result<std::string> ChatTemplate::Render(const std::vector<ChatMessage>& message
       {"tools", jinja::Value::MakeNone()},
       {"documents", jinja::Value::MakeNone()},
   };
-  auto out = jinja::Render(*body_, globals, limits_);
+  return Render(globals);
+}
+
+Result<std::string> ChatTemplate::Render(const jinja::Dict& variables) const {
+  auto out = jinja::Render(*body_, variables, limits_);
   if (!out.ok()) return out.status().WithContext("chat template");
   return out;
 }

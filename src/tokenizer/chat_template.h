@@ -16,6 +16,7 @@
 
 #include "tokenizer/jinja/ast.h"
 #include "tokenizer/jinja/limits.h"
+#include "tokenizer/jinja/value.h"
 #include "util/status.h"
 
 namespace kvfuse::tokenizer {
@@ -35,6 +36,9 @@ class ChatTemplate {
 
   util::Result<std::string> Render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                                    const std::string& bos_token, const std::string& eos_token) const;
+  // With any variables (messages with tool calls, tools, enable_thinking, ...): `variables`
+  // is the template's global scope, exactly as given.
+  util::Result<std::string> Render(const jinja::Dict& variables) const;
   const std::string& source() const { return source_; }
 
  private:

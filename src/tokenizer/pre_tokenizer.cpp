@@ -1,5 +1,6 @@
 #include "tokenizer/pre_tokenizer.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -28,18 +29,38 @@ constexpr const char* kQwen2 =
 constexpr const char* kDeepseekLetters = "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
 constexpr const char* kCjk = "[一-龥ࠀ-一가-퟿]+";
 
+// The Split expressions of Hugging Face tokenizer.json files, in order, by which
+// PreTokenizer::Identify names a pre-tokenizer.
+constexpr const char* kHfLlama3 =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kHfQwen2 =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// DeepSeek V3's expressions (the last has raw CR and LF characters, as its file does).
+constexpr const char* kDeepseekV3Numbers = "\\p{N}{1,3}";
+constexpr const char* kDeepseekV3Cjk = "[一-龥぀-ゟ゠-ヿ]+";
+constexpr const char* kDeepseekV3Words =
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+    "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+";
+
 struct PreSpec {
   std::vector<const char*> names;
   std::vector<const char*> regexes;
   bool ignore_merges = false;
+  bool nfc = false;                     // text is NFC-normalized first (Qwen's tokenizer.json)
+  std::vector<const char*> hf_regexes = {};  // empty: not identified from tokenizer.json
 };
 
 const std::vector<PreSpec>& Specs() {
   static const std::vector<PreSpec> specs = {
       {{"default", ""}, {"[\\p{P}\\$\\+<=>\\^~\\|]+", kGpt2, "\\p{N}+", "[0-9][0-9][0-9]"}},
       {{"gpt-2", "gpt2", "mpt", "olmo", "phi-2", "jais", "roberta-bpe"}, {kGpt2}},
-      {{"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"}, {kLlama3}, true},
-      {{"qwen2", "deepseek-r1-qwen", "stablelm2"}, {kQwen2}},
+      {{"llama-bpe", "llama3", "llama-v3", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"}, {kLlama3}, true, false, {kHfLlama3}},
+      {{"qwen2", "deepseek-r1-qwen"}, {kQwen2}, false, true, {kHfQwen2}},
+      {{"stablelm2"}, {kQwen2}},
+      {{"deepseek-v3"}, {kDeepseekV3Numbers, kDeepseekV3Cjk, kDeepseekV3Words}, false, false,
+       {kDeepseekV3Numbers, kDeepseekV3Cjk, kDeepseekV3Words}},
       {{"deepseek-llm"},
        {"[\\r\\n]", kDeepseekLetters, "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", kCjk, "\\p{N}+"}},
       {{"deepseek-coder"}, {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", kCjk, "\\p{N}"}},
@@ -66,6 +87,7 @@ Result<PreTokenizer> PreTokenizer::Create(const std::string& pre_name) {
       if (pre_name != name) continue;
       PreTokenizer p;
       p.ignore_merges_ = spec.ignore_merges;
+      p.nfc_ = spec.nfc;
       for (const char* pattern : spec.regexes) {
         int error = 0;
         PCRE2_SIZE offset = 0;
@@ -85,6 +107,14 @@ Result<PreTokenizer> PreTokenizer::Create(const std::string& pre_name) {
     }
   }
   return Status::Error("unsupported BPE pre-tokenizer '" + pre_name + "' (tokenizer.ggml.pre)");
+}
+
+std::string PreTokenizer::Identify(const std::vector<std::string>& hf_regexes) {
+  for (const PreSpec& spec : Specs()) {
+    if (spec.hf_regexes.empty() || spec.hf_regexes.size() != hf_regexes.size()) continue;
+    if (std::equal(hf_regexes.begin(), hf_regexes.end(), spec.hf_regexes.begin())) return spec.names[0];
+  }
+  return "";
 }
 
 std::vector<std::string_view> PreTokenizer::Split(std::string_view text) const {

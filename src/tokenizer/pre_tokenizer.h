@@ -24,14 +24,20 @@ class PreTokenizer {
   // The pieces of text, in order; their concatenation is text. Invalid UTF-8 is split
   // as bytes that match no class.
   std::vector<std::string_view> Split(std::string_view text) const;
+  // The name of the pre-tokenizer whose Hugging Face tokenizer.json Split expressions are
+  // `hf_regexes`, in order; "" when none is known.
+  static std::string Identify(const std::vector<std::string>& hf_regexes);
   // Whether whole pre-token pieces found in the vocabulary skip the merges (llama3).
   bool ignore_merges() const { return ignore_merges_; }
+  // Whether text is NFC-normalized before it is split (the model's tokenizer.json asks so).
+  bool nfc() const { return nfc_; }
 
  private:
   struct Regex;
   PreTokenizer() = default;
   std::vector<std::unique_ptr<Regex>> regexes_;
   bool ignore_merges_ = false;
+  bool nfc_ = false;
 };
 
 }  // namespace kvfuse::tokenizer

@@ -12,7 +12,8 @@ void Tokenizer::IndexSpecialTokens() {
   const Vocab& v = vocab();
   for (int32_t id = 0; id < v.n_tokens(); ++id) {
     const TokenType type = v.types[id];
-    if ((type == TokenType::kUserDefined || type == TokenType::kControl) && !v.tokens[id].empty())
+    const bool special = type == TokenType::kUserDefined || type == TokenType::kControl || type == TokenType::kUnknown;
+    if (special && !v.tokens[id].empty())
       special_by_byte_[static_cast<unsigned char>(v.tokens[id][0])].push_back(id);
   }
   for (auto& ids : special_by_byte_)
@@ -26,7 +27,7 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special, 
   size_t plain = 0;  // start of the text not yet encoded
   for (size_t i = 0; i < text.size(); ++i) {
     for (int32_t id : special_by_byte_[static_cast<unsigned char>(text[i])]) {
-      if (v.types[id] == TokenType::kControl && !parse_special) continue;
+      if (v.types[id] != TokenType::kUserDefined && !parse_special) continue;
       const std::string& t = v.tokens[id];
       if (text.compare(i, t.size(), t) != 0) continue;
       if (i > plain) EncodeFragment(text.substr(plain, i - plain), ids);

@@ -18,7 +18,8 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
   virtual const Vocab& vocab() const = 0;
   // Text to ids. User-defined tokens are matched in the text always, control tokens
-  // (<s>, <|im_end|>, ...) only when parse_special, leftmost then longest. With
+  // (<s>, <|im_end|>, ...) and the unknown token only when parse_special, leftmost then
+  // longest. With
   // add_special, BOS and EOS are added where the vocabulary asks for them.
   std::vector<int32_t> Encode(std::string_view text, bool add_special, bool parse_special = false) const;
   // The bytes a token stands for (control tokens give "").

@@ -44,10 +44,7 @@ Result<Vocab> ReadVocab(const gguf::GgufFile& file) {
     if (!tmpl.ok()) return tmpl.status();
     v.chat_template = tmpl.value();
   }
-  for (size_t i = 0; i < n; ++i) {
-    v.token_to_id.emplace(v.tokens[i], static_cast<int32_t>(i));
-    v.max_token_bytes = std::max(v.max_token_bytes, v.tokens[i].size());
-  }
+  IndexVocab(&v);
   auto read_id = [&](const char* key, int32_t fallback) {
     const int64_t id = file.GetIntOr(key, fallback);
     return id >= 0 && id < static_cast<int64_t>(n) ? static_cast<int32_t>(id) : -1;
@@ -57,10 +54,20 @@ Result<Vocab> ReadVocab(const gguf::GgufFile& file) {
   v.bos_id = read_id("tokenizer.ggml.bos_token_id", wpm ? read_id("tokenizer.ggml.cls_token_id", -1) : spm ? 1 : -1);
   v.eos_id = read_id("tokenizer.ggml.eos_token_id", wpm ? read_id("tokenizer.ggml.seperator_token_id", -1) : spm ? 2 : -1);
   v.unk_id = read_id("tokenizer.ggml.unknown_token_id", spm ? 0 : -1);
+  v.pad_id = read_id("tokenizer.ggml.padding_token_id", -1);
   v.add_bos = file.GetBoolOr("tokenizer.ggml.add_bos_token", spm || wpm);
   v.add_eos = file.GetBoolOr("tokenizer.ggml.add_eos_token", wpm);
   v.add_space_prefix = file.GetBoolOr("tokenizer.ggml.add_space_prefix", spm);
   return v;
+}
+
+void IndexVocab(Vocab* vocab) {
+  vocab->token_to_id.clear();
+  vocab->max_token_bytes = 0;
+  for (size_t i = 0; i < vocab->tokens.size(); ++i) {
+    vocab->token_to_id.emplace(vocab->tokens[i], static_cast<int32_t>(i));
+    vocab->max_token_bytes = std::max(vocab->max_token_bytes, vocab->tokens[i].size());
+  }
 }
 
 }  // namespace kvfuse::tokenizer

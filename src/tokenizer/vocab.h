@@ -34,6 +34,7 @@ struct Vocab {
   int32_t bos_id = -1;
   int32_t eos_id = -1;
   int32_t unk_id = -1;
+  int32_t pad_id = -1;
   bool add_bos = false;
   bool add_eos = false;
   bool add_space_prefix = true;
@@ -47,5 +48,7 @@ struct Vocab {
 };
 
 util::Result<Vocab> ReadVocab(const gguf::GgufFile& file);
+// Fills token_to_id and max_token_bytes from tokens.
+void IndexVocab(Vocab* vocab);
 
 }  // namespace kvfuse::tokenizer

@@ -87,6 +87,13 @@ TEST(ChatTemplate, LanguageDetails) {
   EXPECT_EQ(render("{% for m in messages %}\n    {% if true %}\n{{ m.role }}\n    {% endif %}\n{% endfor %}"), "user\nassistant\n");
   EXPECT_EQ(render("{% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}"), "02");
   EXPECT_EQ(render("{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join }}"), "a");
+  // Slices and indexes as Python's (by code point, steps, clamped bounds); Qwen3's template
+  // walks messages[::-1].
+  EXPECT_EQ(render("{{ 'abcdef'[::-1] }}|{{ 'abcdef'[::2] }}|{{ 'abcdef'[1:5:2] }}|{{ 'abcdef'[-1:-4:-1] }}|"
+                   "{{ 'h\u00e9llo'[1] }}{{ 'h\u00e9llo'[::-1] }}|{{ messages[::-1] | map(attribute='role') | join(',') }}|"
+                   "{{ 'abc'[5:] }}|{{ 'abc'[:-5:-1] }}|{{ [1, 2, 3][::-2] }}"),
+            "fedcba|ace|bd|fed|\u00e9oll\u00e9h|assistant,user||cba|[3, 1]");
+  EXPECT_NE(render("{{ 'abc'[::0] }}").find("slice step cannot be zero"), std::string::npos);
 }
 
 TEST(ChatTemplate, ErrorsAreClearAndNameTheLine) {

@@ -22,7 +22,7 @@ struct Expr {
     kDict,     // {kwargs...} with string-expression keys in args (key, value pairs)
     kAttr,     // args[0].name
     kIndex,    // args[0][args[1]]
-    kSlice,    // args[0][args[1]:args[2]] (null = omitted)
+    kSlice,    // args[0][args[1]:args[2]:args[3]] (null = omitted)
     kCall,     // args[0](args[1..], kwargs)
     kFilter,   // args[0] | name(args[1..], kwargs)
     kTest,     // args[0] is [not] name(args[1..])

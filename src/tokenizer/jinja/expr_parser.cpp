@@ -239,19 +239,24 @@ ExprPtr ExprParser::Postfix(ExprPtr e) {
   }
 }
 
-// e[index] or e[start:stop] (either bound may be omitted)
+// e[index] or e[start:stop] / e[start:stop:step] (any part may be omitted)
 ExprPtr ExprParser::Subscript(ExprPtr e) {
   const int line = Next().line;
-  ExprPtr start, stop;
+  ExprPtr start, stop, step;
   if (!IsOp(":")) start = Expression();
   ExprPtr result;
   if (IsOp(":")) {
     Next();
-    if (!IsOp("]")) stop = Expression();
+    if (!IsOp("]") && !IsOp(":")) stop = Expression();
+    if (IsOp(":")) {
+      Next();
+      if (!IsOp("]")) step = Expression();
+    }
     result = Make(Expr::Kind::kSlice, line);
     Adopt(*result, std::move(e));
     Adopt(*result, std::move(start));
     Adopt(*result, std::move(stop));
+    Adopt(*result, std::move(step));
   } else {
     result = Make(Expr::Kind::kIndex, line);
     Adopt(*result, std::move(e));

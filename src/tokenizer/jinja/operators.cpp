@@ -4,8 +4,23 @@
 #include "tokenizer/jinja/arithmetic.h"
 #include "tokenizer/jinja/interpreter_impl.h"
 #include "tokenizer/jinja/text.h"
+#include "tokenizer/utf8.h"
 
 namespace kvfuse::tokenizer::jinja {
+
+namespace {
+
+// The byte offset of each code point of `s`, then s.size(): Python indexes and slices
+// strings by code point.
+std::vector<size_t> CodePointOffsets(const std::string& s) {
+  std::vector<size_t> offsets;
+  for (size_t i = 0; i < s.size(); i += std::min(Utf8Length(static_cast<unsigned char>(s[i])), s.size() - i))
+    offsets.push_back(i);
+  offsets.push_back(s.size());
+  return offsets;
+}
+
+}  // namespace
 
 Value Interpreter::Binary(const Expr& e) {
   const std::string& op = e.name;
@@ -99,31 +114,45 @@ Value Interpreter::Index(const Value& obj, const Value& key, int line) {
   if (obj.is_dict()) return Get(obj, Text(key, line), line);
   if (obj.is_list() || obj.is_string()) {
     if (!key.is_int()) return Value();
-    const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size()) : static_cast<int64_t>(obj.as_string().size());
+    const std::vector<size_t> offsets = obj.is_string() ? CodePointOffsets(obj.as_string()) : std::vector<size_t>();
+    const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size()) : static_cast<int64_t>(offsets.size()) - 1;
     int64_t i = key.as_int();
     if (i < 0) i += n;  // i >= INT64_MIN and n >= 0: no overflow
     if (i < 0 || i >= n) return Value();
-    return obj.is_list() ? obj.as_list()[i] : Value(std::string(1, obj.as_string()[i]));
+    if (obj.is_list()) return obj.as_list()[i];
+    return Value(obj.as_string().substr(offsets[i], offsets[i + 1] - offsets[i]));
   }
   if (obj.is_undefined()) RenderFail(line, "indexing an undefined value");
   return Value();
 }
 
+// Python's slice semantics: negative bounds count from the end, bounds are clamped, a
+// negative step walks backwards; strings are sliced by code point.
 Value Interpreter::Slice(const Expr& e) {
   const Value obj = Eval(*e.args[0]);
-  const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size())
-                    : obj.is_string() ? static_cast<int64_t>(obj.as_string().size())
-                                      : -1;
-  if (n < 0) RenderFail(e.line, std::string("cannot slice ") + obj.TypeName());
+  if (!obj.is_list() && !obj.is_string()) RenderFail(e.line, std::string("cannot slice ") + obj.TypeName());
+  const std::vector<size_t> offsets = obj.is_string() ? CodePointOffsets(obj.as_string()) : std::vector<size_t>();
+  const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size()) : static_cast<int64_t>(offsets.size()) - 1;
+  const int64_t step = e.args[3] ? Int(Eval(*e.args[3]), e.line) : 1;
+  if (step == 0) RenderFail(e.line, "slice step cannot be zero");
   auto bound = [&](const ExprPtr& x, int64_t fallback) {
     if (!x) return fallback;
     int64_t i = Int(Eval(*x), e.line);
     if (i < 0) i += n;
-    return std::clamp<int64_t>(i, 0, n);
+    return step > 0 ? std::clamp<int64_t>(i, 0, n) : std::clamp<int64_t>(i, -1, n - 1);
   };
-  const int64_t b = bound(e.args[1], 0), s = std::max(b, bound(e.args[2], n));
-  if (obj.is_string()) return NewString(e.line, obj.as_string().substr(b, s - b));
-  return NewList(e.line, List(obj.as_list().begin() + b, obj.as_list().begin() + s));
+  const int64_t start = bound(e.args[1], step > 0 ? 0 : n - 1), stop = bound(e.args[2], step > 0 ? n : -1);
+  if (obj.is_string() && step == 1) {
+    const size_t b = offsets[start], end = offsets[std::max(start, stop)];
+    return NewString(e.line, obj.as_string().substr(b, end - b));
+  }
+  std::string text;
+  List items;
+  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    if (obj.is_list()) items.push_back(obj.as_list()[i]);
+    else text.append(obj.as_string(), offsets[i], offsets[i + 1] - offsets[i]);
+  }
+  return obj.is_string() ? NewString(e.line, std::move(text)) : NewList(e.line, std::move(items));
 }
 
 }  // namespace kvfuse::tokenizer::jinja

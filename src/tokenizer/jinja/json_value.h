@@ -1,0 +1,15 @@
+// JSON (a chat request's messages, tools, extra template variables) as template values.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/jinja/value.h"
+
+namespace kvfuse::tokenizer::jinja {
+
+// null becomes none, numbers stay int or float as parsed, and objects keep their key order
+// (ordered_json), as Python's dicts keep it: tojson of a tool then prints it as sent.
+// Nesting is bounded by the caller's parser (a template's Limits bound what it walks).
+Value ValueFromJson(const nlohmann::ordered_json& j);
+
+}  // namespace kvfuse::tokenizer::jinja
