@@ -1,5 +1,6 @@
 // kvfuse tokenize: a text (argument or -f FILE) through the model's tokenizer, printed
 // as "id -> 'piece'" lines, or as one list of ids with --ids (like llama-tokenize).
+// --parse-special reads control tokens written in the text (<|im_end|>) as those tokens.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -11,7 +12,7 @@
 namespace kvfuse::cli {
 
 int TokenizeCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv, {"-m", "-f"}, {"--ids", "--no-bos", "--stats"});
+  auto args = Args::Parse(argc, argv, {"-m", "-f"}, {"--ids", "--no-bos", "--parse-special", "--stats"});
   if (!args.ok()) return Fail(args.status().message());
   if (args->Get("-m").empty()) return Fail("a model is required (-m FILE.gguf)");
   std::string text;
@@ -29,7 +30,7 @@ int TokenizeCommand(int argc, char** argv) {
   auto tok = engine::LoadTokenizer(args->Get("-m"));
   if (!tok.ok()) return Fail(tok.status().message());
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<int32_t> ids = tok.value()->Encode(text, !args->Has("--no-bos"));
+  const std::vector<int32_t> ids = tok.value()->Encode(text, !args->Has("--no-bos"), args->Has("--parse-special"));
   const double ms = util::MsSince(t0);
   if (args->Has("--ids")) {
     std::string line = "[";

@@ -60,7 +60,7 @@ const Command kCommands[] = {
      "[--host H -r REQUESTS --rates 0.5,1,2 -n TOKENS --chunks K --chunk-words W --pool N\n"
      "--mode M --seed S --duration S --api-key KEY --json]"},
     {"tokenize", kvfuse::cli::TokenizeCommand, "text to token ids",
-     "kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos] [--stats]"},
+     "kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos] [--parse-special] [--stats]"},
     {"convert-tokenizer", kvfuse::cli::ConvertTokenizerCommand, "a Hugging Face tokenizer.json to a vocabulary GGUF",
      "kvfuse convert-tokenizer DIR -o VOCAB.gguf"},
     {"inspect", kvfuse::cli::InspectCommand, "list GGUF metadata and tensors", "kvfuse inspect M.gguf"},

@@ -12,12 +12,16 @@ void Tokenizer::IndexSpecialTokens() {
   const Vocab& v = vocab();
   for (int32_t id = 0; id < v.n_tokens(); ++id) {
     const TokenType type = v.types[id];
+    const std::string& text = v.tokens[id];
     const bool special = type == TokenType::kUserDefined || type == TokenType::kControl || type == TokenType::kUnknown;
-    if (special && !v.tokens[id].empty())
-      special_by_byte_[static_cast<unsigned char>(v.tokens[id][0])].push_back(id);
+    if (!special || text.empty()) continue;
+    auto& buckets = special_by_byte_[static_cast<unsigned char>(text[0])];
+    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const auto& b) { return b.length == text.size(); });
+    if (it == buckets.end()) it = buckets.insert(buckets.end(), {text.size(), {}});
+    it->id_by_text.emplace(text, id);  // a text twice: its first id, as Vocab::Find
   }
-  for (auto& ids : special_by_byte_)
-    std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return v.tokens[a].size() > v.tokens[b].size(); });
+  for (auto& buckets : special_by_byte_)
+    std::sort(buckets.begin(), buckets.end(), [](const auto& a, const auto& b) { return a.length > b.length; });
 }
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special, bool parse_special) const {
@@ -26,13 +30,15 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special, 
   if (add_special && v.add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
   size_t plain = 0;  // start of the text not yet encoded
   for (size_t i = 0; i < text.size(); ++i) {
-    for (int32_t id : special_by_byte_[static_cast<unsigned char>(text[i])]) {
+    for (const auto& bucket : special_by_byte_[static_cast<unsigned char>(text[i])]) {
+      if (bucket.length > text.size() - i) continue;
+      const auto it = bucket.id_by_text.find(text.substr(i, bucket.length));
+      if (it == bucket.id_by_text.end()) continue;
+      const int32_t id = it->second;
       if (v.types[id] != TokenType::kUserDefined && !parse_special) continue;
-      const std::string& t = v.tokens[id];
-      if (text.compare(i, t.size(), t) != 0) continue;
       if (i > plain) EncodeFragment(text.substr(plain, i - plain), ids);
       ids.push_back(id);
-      plain = i + t.size();
+      plain = i + bucket.length;
       i = plain - 1;
       break;
     }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "tokenizer/vocab.h"
@@ -38,7 +39,13 @@ class Tokenizer {
   void IndexSpecialTokens();
 
  private:
-  std::vector<int32_t> special_by_byte_[256];  // user-defined and control tokens, longest first
+  // User-defined, control and unknown tokens by first byte, then by length, longest first:
+  // at each position of a text, one hash lookup per length (Gemma has 6,000 such tokens).
+  struct SpecialTokensOfLength {
+    size_t length;
+    std::unordered_map<std::string, int32_t, Vocab::TextHash, std::equal_to<>> id_by_text;
+  };
+  std::vector<SpecialTokensOfLength> special_by_byte_[256];
 };
 
 // An error names the unsupported model or pre-tokenizer.

@@ -1,5 +1,7 @@
 #include "tokenizer/unicode_nfc.h"
 
+#include <algorithm>
+
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
 
@@ -10,6 +12,10 @@ namespace kvfuse::tokenizer {
 namespace {
 
 void AppendNfc(std::string_view run, std::string* out) {
+  if (std::all_of(run.begin(), run.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    out->append(run);  // ASCII is in NFC
+    return;
+  }
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
   const icu::UnicodeString input = icu::UnicodeString::fromUTF8(icu::StringPiece(run.data(), static_cast<int32_t>(run.size())));

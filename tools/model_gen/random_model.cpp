@@ -100,11 +100,14 @@ std::vector<std::string> TypeNames() {
 }
 
 Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint64_t seed,
-                        const std::string& path) {
+                        const std::string& path, const tokenizer::Vocab* vocab) {
   bool known = false;
   for (const auto& t : TypeNames()) known |= t == type_name;
   if (!known) return Status::Error("unknown weight type '" + type_name + "'");
-  if (s.n_vocab < MinTestVocabSize()) return Status::Error("vocabulary too small for the test vocab");
+  if (!vocab && s.n_vocab < MinTestVocabSize()) return Status::Error("vocabulary too small for the test vocab");
+  if (vocab && vocab->n_tokens() > s.n_vocab)
+    return Status::Error(util::StrFormat("the tokenizer has %d tokens, more than shape %s's %d", vocab->n_tokens(),
+                                         s.name.c_str(), s.n_vocab));
 
   gguf::GgufWriter w;
   const std::string a = s.arch + ".";
@@ -118,7 +121,8 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
   w.Set(a + "attention.head_count_kv", gguf::Value::Uint32(s.n_kv_heads));
   w.Set(a + "rope.freq_base", gguf::Value::Float32(s.rope_theta));
   w.Set(a + "attention.layer_norm_rms_epsilon", gguf::Value::Float32(1e-6f));
-  AddTestVocab(w, s.n_vocab);
+  if (vocab) AddPaddedVocab(w, *vocab, s.n_vocab);
+  else AddTestVocab(w, s.n_vocab);
 
   Rng rng(seed);
   const int head_dim = s.n_embd / s.n_heads;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/vocab.h"
 #include "util/status.h"
 
 namespace kvfuse::tools {
@@ -27,7 +28,10 @@ std::vector<std::string> ShapeNames();
 // to 32-blocks as llama.cpp's quantizer does (q4_k -> q5_0, q5_k/q6_k -> q8_0).
 std::vector<std::string> TypeNames();
 
+// With `vocab`, the model carries that tokenizer (padded with unused tokens to the shape's
+// n_vocab, as llama.cpp pads Qwen's), so that token counts are a real model's; without it,
+// the small test vocabulary of test_vocab.h.
 util::Status WriteRandomModel(const ModelShape& shape, const std::string& type_name,
-                              uint64_t seed, const std::string& path);
+                              uint64_t seed, const std::string& path, const tokenizer::Vocab* vocab = nullptr);
 
 }  // namespace kvfuse::tools

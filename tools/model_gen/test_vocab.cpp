@@ -1,5 +1,9 @@
 #include "model_gen/test_vocab.h"
 
+#include <string>
+
+#include "tokenizer/vocab_writer.h"
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -66,6 +70,15 @@ void AddTestVocab(gguf::GgufWriter& writer, int n_vocab) {
   writer.Set("tokenizer.ggml.unknown_token_id", gguf::Value::Uint32(0));
   writer.Set("tokenizer.ggml.add_bos_token", gguf::Value::Bool(true));
   writer.Set("tokenizer.ggml.add_eos_token", gguf::Value::Bool(false));
+}
+
+void AddPaddedVocab(gguf::GgufWriter& writer, tokenizer::Vocab vocab, int n_vocab) {
+  for (int id = vocab.n_tokens(); id < n_vocab; ++id) {
+    vocab.tokens.push_back("[PAD" + std::to_string(id) + "]");
+    vocab.scores.push_back(0.f);
+    vocab.types.push_back(tokenizer::TokenType::kUnused);
+  }
+  tokenizer::SetVocabKeys(vocab, &writer);
 }
 
 }  // namespace kvfuse::tools

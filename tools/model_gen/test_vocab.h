@@ -6,11 +6,15 @@
 #include <cstdint>
 
 #include "gguf/gguf_writer.h"
+#include "tokenizer/vocab.h"
 
 namespace kvfuse::tools {
 
 // Requires n_vocab >= MinTestVocabSize().
 void AddTestVocab(gguf::GgufWriter& writer, int n_vocab);
 int MinTestVocabSize();
+
+// A real tokenizer's vocabulary padded with unused "[PADn]" tokens to n_vocab (>= its size).
+void AddPaddedVocab(gguf::GgufWriter& writer, tokenizer::Vocab vocab, int n_vocab);
 
 }  // namespace kvfuse::tools
