@@ -183,8 +183,9 @@ void SetSpecialTokens(const json& tok, const json& config, Vocab* v) {
   const json& unk = Field(Field(tok, "model"), "unk_token");
   v->unk_id = unk.is_string() ? id_of(unk.get<std::string>()) : -1;
   if (v->unk_id >= 0) v->types[v->unk_id] = TokenType::kUnknown;
-  const json& post = Field(tok, "post_processor");
-  const json single = post.is_object() && post.value("type", "") == "TemplateProcessing" ? post.value("single", json::array()) : json::array();
+  json single = json::array();  // the template of one sequence, from the post-processor
+  for (const json& p : Parts(Field(tok, "post_processor"), "processors"))
+    if (p.value("type", "") == "TemplateProcessing") single = p.value("single", json::array());
   const auto special_at = [&](size_t i) -> int32_t {
     if (i >= single.size() || !single[i].contains("SpecialToken")) return -1;
     return id_of(single[i]["SpecialToken"].value("id", ""));

@@ -1,4 +1,4 @@
-// Four models' real tokenizers (Llama 3, Qwen 3, Gemma 3, DeepSeek V3, from the npm packages
+// Six real tokenizers (Llama 3 and 3.1, Qwen 2.5 and 3, Gemma 3, DeepSeek V3, from the npm packages
 // of tools/hf_reference), converted by `kvfuse convert-tokenizer` (the HfVocab.Convert test
 // writes KVFUSE_HF_VOCAB_DIR/MODEL.gguf), against goldens made by reference implementations:
 // ids by transformers.js, chat templates by @huggingface/jinja (tools/hf_reference/goldens.mjs).
@@ -97,6 +97,6 @@ TEST_P(HfModel, ChatTemplateRendersLikeHuggingFaceJinja) {
   EXPECT_GE(rendered, 20);
 }
 
-INSTANTIATE_TEST_SUITE_P(Npm, HfModel, ::testing::Values("llama3", "qwen3", "gemma3", "deepseek_v3"));
+INSTANTIATE_TEST_SUITE_P(Npm, HfModel, ::testing::Values("llama3", "llama3_1", "qwen2_5", "qwen3", "gemma3", "deepseek_v3"));
 
 }  // namespace kvfuse::tokenizer

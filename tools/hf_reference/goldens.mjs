@@ -1,5 +1,5 @@
-// Writes the expected token ids and chat-template renderings of four models' real
-// tokenizers, made by reference implementations and not by kvfuse: transformers.js
+// Writes the expected token ids and chat-template renderings of six real
+// tokenizers (Llama 3 and 3.1, Qwen 2.5 and 3, Gemma 3, DeepSeek V3), made by reference implementations and not by kvfuse: transformers.js
 // (@lenml/tokenizers) for ids, @huggingface/jinja for templates. The C++ tests
 // (tests/tokenizer/hf_tokenizer_test.cpp) compare kvfuse with these files.
 //
@@ -17,7 +17,7 @@ import { Template } from "@huggingface/jinja";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const data = path.join(here, "../../tests/data");
-export const MODELS = ["llama3", "qwen3", "gemma3", "deepseek_v3"];
+export const MODELS = ["llama3", "llama3_1", "qwen2_5", "qwen3", "gemma3", "deepseek_v3"];
 
 function readJson(file) {
   return JSON.parse(fs.readFileSync(file, "utf8"));
