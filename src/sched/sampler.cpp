@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -37,9 +38,31 @@ std::vector<float> Sampler::Adjusted(const float* logits, int32_t n_vocab) const
   return out;
 }
 
+Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {
+  if (params_.grammar) grammar_.emplace(*params_.grammar);
+}
+
+int32_t Sampler::SampleAllowed(const float* logits, int32_t n_vocab) {
+  const int32_t token = SampleFiltered(logits, n_vocab);
+  if (!grammar_) return token;
+  if (grammar_->Allows(token)) {
+    grammar_->Accept(token);
+    return token;
+  }
+  std::vector<float> masked(logits, logits + n_vocab);
+  bool any = false;
+  for (int32_t t = 0; t < n_vocab; ++t) {
+    if (grammar_->Allows(t)) any = true;
+    else masked[t] = -std::numeric_limits<float>::infinity();
+  }
+  const int32_t allowed = any ? SampleFiltered(masked.data(), n_vocab) : grammar_->AnyEndToken();
+  grammar_->Accept(allowed);
+  return allowed;
+}
+
 int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
   const int32_t token =
-      Adjusts() ? SampleFiltered(Adjusted(logits, n_vocab).data(), n_vocab) : SampleFiltered(logits, n_vocab);
+      Adjusts() ? SampleAllowed(Adjusted(logits, n_vocab).data(), n_vocab) : SampleAllowed(logits, n_vocab);
   generated_.push_back(token);
   ++counts_[token];
   return token;

@@ -1,4 +1,4 @@
-// Token sampling from logits: first the logit bias (added to the given tokens' logits) and
+// Token sampling from logits, within a grammar when the request has one: first the logit bias (added to the given tokens' logits) and
 // the repetition penalties over the tokens this sampler has returned so far (the answer
 // generated up to now), then greedy at temperature 0, else
 // temperature, top-k, min-p (tokens below min_p times the most likely one's probability go)
@@ -10,10 +10,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "sched/grammar/token_grammar.h"
 
 namespace kvfuse::sched {
 
@@ -28,11 +32,14 @@ struct SamplingParams {
   float repeat_penalty = 1.0f;
   int32_t repeat_last_n = 64;
   std::vector<std::pair<int32_t, float>> logit_bias;  // token id, added to its logit
+  // Only tokens that keep the text a prefix of the grammar's sentences (JSON mode, a JSON
+  // schema, a GBNF grammar, a forced tool call); an end-of-turn token once it is whole.
+  std::shared_ptr<const grammar::TokenGrammar> grammar;
 };
 
 class Sampler {
  public:
-  explicit Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+  explicit Sampler(const SamplingParams& params);
   // The next token; it counts as generated for the penalties of the tokens after it.
   int32_t Sample(const float* logits, int32_t n_vocab);
 
@@ -43,7 +50,13 @@ class Sampler {
   std::vector<float> Adjusted(const float* logits, int32_t n_vocab) const;
   int32_t SampleFiltered(const float* logits, int32_t n_vocab);
 
+  // With a grammar: the token sampled as if there were none when the grammar allows it, else
+  // one sampled again from the allowed tokens only (as llama.cpp does: the grammar is checked
+  // on one token, not on the whole vocabulary, unless that token is refused).
+  int32_t SampleAllowed(const float* logits, int32_t n_vocab);
+
   SamplingParams params_;
+  std::optional<grammar::TokenMatcher> grammar_;
   std::mt19937_64 rng_;
   std::vector<int32_t> generated_;
   std::unordered_map<int32_t, int32_t> counts_;  // of generated_

@@ -1,0 +1,52 @@
+// Where one generation stands in a grammar: the set of parse stacks that the text generated
+// so far leaves open (a pushdown automaton run on all alternatives at once, as llama.cpp's
+// grammar sampler does), plus the first bytes of a character that a token left incomplete.
+// Tokens are tested and consumed as bytes; a token may end in the middle of a character as
+// long as some character that starts so can still match.
+// Threading: one matcher per generation, used by one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sched/grammar/grammar.h"
+
+namespace kvfuse::sched::grammar {
+
+class GrammarMatcher {
+ public:
+  explicit GrammarMatcher(std::shared_ptr<const Grammar> grammar);
+
+  // Whether `bytes` can come next (the empty string can always come).
+  bool Accepts(std::string_view bytes) const;
+  // Consumes `bytes`; false (state unchanged) when they cannot come next.
+  bool Advance(std::string_view bytes);
+  // Whether the text so far is a whole sentence of the grammar (generation may end here).
+  bool CanEnd() const;
+  // Whether no character at all can come next.
+  bool Closed() const;
+
+ private:
+  struct Pos {
+    int32_t rule, alt, idx;
+    auto operator<=>(const Pos&) const = default;
+  };
+  using Stack = std::vector<Pos>;
+
+  // The stacks after `bytes`, and the incomplete character they end in; false when no stack
+  // survives.
+  bool Run(std::string_view bytes, std::vector<Stack>* stacks, std::string* partial) const;
+  std::vector<Stack> Step(const std::vector<Stack>& stacks, uint32_t cp) const;
+  // Pushes `s` with every rule reference on top expanded until a character set is on top
+  // (or the stack is empty: a whole sentence).
+  void Expand(Stack s, std::vector<Stack>* out) const;
+  const Element& Top(const Stack& s) const;
+
+  std::shared_ptr<const Grammar> g_;
+  std::vector<Stack> stacks_;
+  std::string partial_;
+};
+
+}  // namespace kvfuse::sched::grammar

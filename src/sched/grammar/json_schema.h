@@ -1,0 +1,24 @@
+// JSON Schema to GBNF (grammar.h), for structured output: every sentence of the grammar is
+// JSON that validates against the schema. Supported: type (one or a list), properties,
+// required, additionalProperties (false, or a schema for objects without properties), items,
+// minItems, maxItems, minLength, maxLength, enum, const, anyOf, oneOf, $ref into $defs or
+// definitions (recursion included); title, description, default, examples, $schema, $id,
+// $comment and strict are annotations. Properties are written in the schema's order, the
+// optional ones after the required. Any other keyword (pattern, format, minimum, allOf, ...)
+// is an error that names it: a constraint is never dropped silently.
+// Threading: pure functions.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "util/status.h"
+
+namespace kvfuse::sched::grammar {
+
+util::Result<std::string> JsonSchemaToGbnf(const nlohmann::ordered_json& schema);
+// Any JSON object (OpenAI's response_format json_object).
+std::string JsonObjectGbnf();
+
+}  // namespace kvfuse::sched::grammar

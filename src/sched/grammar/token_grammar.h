@@ -1,0 +1,42 @@
+// A grammar bound to a model's vocabulary: which tokens may come next in a generation.
+// The bytes of every token are listed once per model (TokenTexts) and shared by every
+// constrained request. Threading: TokenGrammar is immutable and shared; a TokenMatcher belongs
+// to one generation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sched/grammar/grammar_matcher.h"
+
+namespace kvfuse::sched::grammar {
+
+struct TokenTexts {
+  std::vector<std::string> bytes;  // per token id; "" for control tokens, which never match
+  std::vector<bool> ends_turn;     // per token id: generation ends with it (EOS, end of turn)
+};
+
+struct TokenGrammar {
+  std::shared_ptr<const Grammar> grammar;
+  std::shared_ptr<const TokenTexts> tokens;
+};
+
+class TokenMatcher {
+ public:
+  explicit TokenMatcher(const TokenGrammar& g) : tokens_(g.tokens), matcher_(g.grammar) {}
+  // An end-of-turn token when the text so far is a whole sentence; another token when its
+  // bytes can come next.
+  bool Allows(int32_t token) const;
+  void Accept(int32_t token);
+  // An end-of-turn token, for when no token is allowed (a vocabulary that cannot spell what
+  // the grammar needs): the generation ends rather than break the grammar.
+  int32_t AnyEndToken() const;
+
+ private:
+  std::shared_ptr<const TokenTexts> tokens_;
+  GrammarMatcher matcher_;
+};
+
+}  // namespace kvfuse::sched::grammar

@@ -1,0 +1,189 @@
+// Grammars: GBNF compiled and run against references that do not share its code (a direct
+// balanced-parentheses check over every string up to length 8, nlohmann's JSON serializer),
+// JSON Schema grammars against documents known to validate or not, and the sampler kept
+// inside a grammar whatever the logits prefer.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "sched/grammar/grammar.h"
+#include "sched/grammar/grammar_matcher.h"
+#include "sched/grammar/json_schema.h"
+#include "sched/sampler.h"
+
+namespace kvfuse::sched::grammar {
+
+namespace {
+
+std::shared_ptr<const Grammar> Compile(const std::string& gbnf) {
+  auto g = CompileGbnf(gbnf);
+  EXPECT_TRUE(g.ok()) << g.status().message() << "\n" << gbnf;
+  return g.ok() ? std::make_shared<const Grammar>(std::move(g).value()) : nullptr;
+}
+
+// Whether the grammar takes the whole of `text` as a sentence.
+bool Whole(const std::shared_ptr<const Grammar>& g, const std::string& text) {
+  GrammarMatcher m(g);
+  return m.Advance(text) && m.CanEnd();
+}
+
+std::string ErrorOf(const std::string& gbnf) {
+  auto g = CompileGbnf(gbnf);
+  return g.ok() ? "ok" : g.status().message();
+}
+
+}  // namespace
+
+TEST(Gbnf, MatchesAsItsNotationSays) {
+  const auto g = Compile("root ::= \"a\" [b-d]+ \"e\"? tail{0,2}  # comment\ntail ::= [^a-z] | \"\\x41\"");
+  ASSERT_NE(g, nullptr);
+  for (const char* ok : {"ab", "abcd", "abe", "abdeA", "ab12", "ab!A"}) EXPECT_TRUE(Whole(g, ok)) << ok;
+  for (const char* bad : {"a", "ae", "x", "abee", "ab123", "abz"}) EXPECT_FALSE(Whole(g, bad)) << bad;
+  GrammarMatcher m(g);
+  EXPECT_TRUE(m.Advance("a"));
+  EXPECT_FALSE(m.CanEnd());
+  EXPECT_FALSE(m.Accepts("z"));
+  EXPECT_TRUE(m.Advance("b"));
+  EXPECT_TRUE(m.CanEnd());
+}
+
+TEST(Gbnf, BalancedParenthesesAgreeWithADirectCheckOnEveryShortString) {
+  const auto g = Compile("root ::= ( \"(\" root \")\" )*");
+  ASSERT_NE(g, nullptr);
+  std::function<void(const std::string&)> walk = [&](const std::string& s) {
+    int depth = 0, lowest = 0;
+    for (char c : s) lowest = std::min(lowest, depth += c == '(' ? 1 : -1);
+    GrammarMatcher m(g);
+    const bool prefix_ok = m.Advance(s);
+    EXPECT_EQ(prefix_ok, lowest >= 0) << s;  // a prefix of a balanced string: never below zero
+    if (prefix_ok) EXPECT_EQ(m.CanEnd(), depth == 0) << s;
+    if (s.size() < 8) {
+      walk(s + "(");
+      walk(s + ")");
+    }
+  };
+  walk("");
+}
+
+TEST(Gbnf, ACharacterMaySpanTokens) {
+  const auto g = Compile("root ::= \"\\u00e9\" | \"\\u00fc\" | [\\u4e00-\\u9fff]");
+  ASSERT_NE(g, nullptr);
+  GrammarMatcher m(g);
+  EXPECT_TRUE(m.Accepts("\xC3"));        // é and ü start so
+  EXPECT_FALSE(m.Accepts("\xC4"));       // U+0100..U+013F: neither
+  EXPECT_TRUE(m.Accepts("\xE4\xB8"));    // a CJK ideograph's first two bytes
+  EXPECT_FALSE(m.Accepts("\xFF"));       // never a UTF-8 lead byte
+  ASSERT_TRUE(m.Advance("\xC3"));
+  EXPECT_FALSE(m.CanEnd());
+  EXPECT_FALSE(m.Accepts("\xA0"));       // à
+  ASSERT_TRUE(m.Advance("\xA9"));
+  EXPECT_TRUE(m.CanEnd());
+  EXPECT_TRUE(m.Closed());
+}
+
+TEST(Gbnf, ErrorsNameWhatIsWrong) {
+  EXPECT_NE(ErrorOf("root ::= missing").find("'missing' is used but not defined"), std::string::npos);
+  EXPECT_NE(ErrorOf("start ::= \"a\"").find("no rule named root"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= root \"a\" | \"b\"").find("left-recursive"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= e root\ne ::= \"\"?").find("left-recursive"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= \"a").find("line 1"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= \"a\"\nx ::= [b").find("line 2"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= \"a\"{3,2}").find("n < m"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= \"a\"{5000}").find("above"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= \"\\q\"").find("unknown escape"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= \"a\"\nroot ::= \"b\"").find("defined twice"), std::string::npos);
+}
+
+TEST(JsonGrammar, TakesWhatNlohmannWritesAndNothingElse) {
+  const auto g = Compile(JsonObjectGbnf());
+  ASSERT_NE(g, nullptr);
+  const nlohmann::json docs[] = {
+      nlohmann::json::object(),
+      {{"a", 1}, {"b", {1.5, -2, "x\"y\\z\n", nullptr, true}}, {"c", {{"d", false}}}},
+      {{"unicode", "h\u00e9 \u4e2d \U0001F999"}, {"e", 6.02e23}, {"neg", -0.5}},
+  };
+  for (const auto& doc : docs) {
+    EXPECT_TRUE(Whole(g, doc.dump())) << doc.dump();
+    EXPECT_TRUE(Whole(g, doc.dump(1))) << doc.dump(1);
+  }
+  for (const char* bad : {"[]", "{", "{\"a\" 1}", "{\"a\": 01}", "{\"a\": tru}", "{\"a\": \"\x01\"}", "{'a': 1}", "{} x"})
+    EXPECT_FALSE(Whole(g, bad)) << bad;
+}
+
+TEST(JsonSchemaGrammar, ValidDocumentsOnly) {
+  const auto schema = nlohmann::ordered_json::parse(R"({
+    "type": "object",
+    "properties": {
+      "name": {"type": "string", "maxLength": 5},
+      "age": {"type": "integer"},
+      "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "minItems": 1, "maxItems": 2},
+      "pet": {"$ref": "#/$defs/pet"},
+      "note": {"type": ["string", "null"]}
+    },
+    "required": ["name", "age"],
+    "$defs": {"pet": {"type": "object", "properties": {"kind": {"const": "cat"}}, "required": ["kind"]}}
+  })");
+  auto gbnf = JsonSchemaToGbnf(schema);
+  ASSERT_TRUE(gbnf.ok()) << gbnf.status().message();
+  const auto g = Compile(gbnf.value());
+  ASSERT_NE(g, nullptr);
+  for (const char* ok : {R"({"name": "Ann", "age": 3})", R"({"name":"","age":-1,"tags":["a"],"pet":{"kind":"cat"}})",
+                         R"({"name": "Bo", "age": 0, "note": null})", R"({"name": "Bo", "age": 0, "tags": ["b", "a"], "note": "x"})"})
+    EXPECT_TRUE(Whole(g, ok)) << ok;
+  for (const char* bad : {R"({"age": 3})", R"({"name": "Annabel", "age": 3})", R"({"name": "A", "age": 1.5})",
+                          R"({"name": "A", "age": 1, "tags": []})", R"({"name": "A", "age": 1, "tags": ["c"]})",
+                          R"({"name": "A", "age": 1, "pet": {"kind": "dog"}})", R"({"name": "A", "age": 1, "extra": 1})",
+                          R"({"age": 1, "name": "A"})"})
+    EXPECT_FALSE(Whole(g, bad)) << bad;
+}
+
+TEST(JsonSchemaGrammar, ConstraintsItCannotKeepAreRefusedByName) {
+  for (const auto& [schema, keyword] : std::vector<std::pair<const char*, const char*>>{
+           {R"({"type": "string", "pattern": "^a"})", "pattern"},
+           {R"({"type": "integer", "minimum": 0})", "minimum"},
+           {R"({"allOf": [{"type": "string"}]})", "allOf"},
+           {R"({"type": "object", "properties": {"a": {"type": "string", "format": "date"}}})", "format"},
+           {R"({"type": "object", "required": ["x"]})", "required"}}) {
+    auto r = JsonSchemaToGbnf(nlohmann::ordered_json::parse(schema));
+    ASSERT_FALSE(r.ok()) << schema;
+    EXPECT_NE(r.status().message().find(keyword), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(GrammarSampling, TokensStayInsideTheGrammarWhateverTheLogitsPrefer) {
+  // Tokens: 0 end, 1 "{", 2 "}", 3 "\"k\"", 4 ":", 5 " ", 6 "7", 7 "x", 8 "{\"k\":"
+  auto texts = std::make_shared<TokenTexts>();
+  texts->bytes = {"", "{", "}", "\"k\"", ":", " ", "7", "x", "{\"k\":"};
+  texts->ends_turn = {true, false, false, false, false, false, false, false, false};
+  auto schema = JsonSchemaToGbnf(nlohmann::ordered_json::parse(
+      R"({"type": "object", "properties": {"k": {"type": "integer"}}, "required": ["k"]})"));
+  ASSERT_TRUE(schema.ok());
+  const auto g = Compile(schema.value());
+  ASSERT_NE(g, nullptr);
+  std::mt19937 rng(7);
+  for (int run = 0; run < 200; ++run) {
+    SamplingParams p;
+    p.temperature = run % 2 ? 0.f : 1.5f;
+    p.seed = static_cast<uint64_t>(run);
+    p.grammar = std::make_shared<TokenGrammar>(TokenGrammar{g, texts});
+    Sampler sampler(p);
+    std::string text;
+    bool ended = false;
+    for (int step = 0; step < 40 && !ended; ++step) {
+      std::vector<float> logits(texts->bytes.size());
+      for (float& l : logits) l = std::uniform_real_distribution<float>(-3, 3)(rng);
+      logits[7] = 10;  // "x" is never allowed: the sampler must not take it
+      const int32_t t = sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()));
+      ASSERT_NE(t, 7);
+      if (texts->ends_turn[t]) ended = true;
+      else text += texts->bytes[t];
+    }
+    if (ended) EXPECT_TRUE(Whole(g, text)) << text;
+    else EXPECT_TRUE(GrammarMatcher(g).Accepts(text)) << text;
+  }
+}
+
+}  // namespace kvfuse::sched::grammar
