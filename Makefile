@@ -81,7 +81,7 @@ fuzz-run-%: fuzz-build
 # The whole test suite with AddressSanitizer and UndefinedBehaviorSanitizer (gcc); any
 # finding fails its test.
 ASAN_DIR ?= build-asan
-asan: deps
+asan: deps npm-deps
 	@[ -f $(ASAN_DIR)/build.ninja ] || cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"

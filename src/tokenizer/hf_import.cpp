@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/pre_tokenizer.h"
+#include "util/json_depth.h"
 
 namespace kvfuse::tokenizer {
 
@@ -17,11 +18,18 @@ using util::Status;
 
 namespace {
 
+// Tokenizer files nest a few levels; deeper text is refused before a recursive walk.
+constexpr int kMaxDepth = 32;
+// Vocabularies are at most a few hundred thousand tokens.
+constexpr int64_t kMaxTokens = int64_t{1} << 24;
+
 Result<json> ReadJson(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot read " + path.string());
   std::stringstream text;
   text << in.rdbuf();
+  if (util::JsonNestingDepth(text.str(), kMaxDepth) > kMaxDepth)
+    return Status::InvalidArgument(path.string() + " nests arrays and objects deeper than " + std::to_string(kMaxDepth) + " levels");
   json j = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument(path.string() + " is not valid JSON");
   return j;
@@ -64,22 +72,30 @@ Status FillTokens(const json& tok, Vocab* v) {
   const json& model_vocab = Field(Field(tok, "model"), "vocab");
   if (!model_vocab.is_object()) return Status::InvalidArgument("tokenizer.json: model.vocab is not an object");
   const json added = tok.value("added_tokens", json::array());
+  const auto id_ok = [](const json& id) { return id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < kMaxTokens; };
   int64_t n = 0;
-  for (const auto& [text, id] : model_vocab.items())
-    if (id.is_number_integer()) n = std::max<int64_t>(n, id.get<int64_t>() + 1);
-  for (const json& a : added) n = std::max<int64_t>(n, a.value("id", int64_t{-1}) + 1);
-  if (n <= 0 || n > (1 << 24)) return Status::InvalidArgument("tokenizer.json: no tokens, or an id out of range");
+  for (const auto& [text, id] : model_vocab.items()) {
+    if (!id_ok(id)) return Status::InvalidArgument("tokenizer.json: the id of '" + text + "' is not in 0.." + std::to_string(kMaxTokens - 1));
+    n = std::max<int64_t>(n, id.get<int64_t>() + 1);
+  }
+  for (const json& a : added) {
+    if (!a.is_object() || !id_ok(a.value("id", json())) || !a.contains("content") || !a["content"].is_string())
+      return Status::InvalidArgument("tokenizer.json: an added token without a valid id or content");
+    for (const char* flag : {"lstrip", "rstrip", "single_word"})
+      if (a.value(flag, false))
+        return Status::InvalidArgument("tokenizer.json: added token " + a["content"].get<std::string>() + " has " + flag +
+                                       ", which GGUF vocabularies cannot express");
+    n = std::max<int64_t>(n, a["id"].get<int64_t>() + 1);
+  }
+  if (n == 0) return Status::InvalidArgument("tokenizer.json: no tokens");
   v->tokens.assign(n, "");
   v->types.assign(n, TokenType::kUnused);
   for (const auto& [text, id] : model_vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0) return Status::InvalidArgument("tokenizer.json: bad id of '" + text + "'");
     v->tokens[id.get<int64_t>()] = text;
     v->types[id.get<int64_t>()] = TokenType::kNormal;
   }
   for (const json& a : added) {
-    const int64_t id = a.value("id", int64_t{-1});
-    if (id < 0 || !a.contains("content") || !a["content"].is_string())
-      return Status::InvalidArgument("tokenizer.json: an added token without id or content");
+    const int64_t id = a["id"].get<int64_t>();
     v->tokens[id] = a["content"].get<std::string>();
     v->types[id] = a.value("special", false) ? TokenType::kControl : TokenType::kUserDefined;
   }
@@ -113,6 +129,8 @@ Status ImportByteLevel(const json& tok, Vocab* v) {
     const std::string type = p.value("type", "");
     if (type == "ByteLevel") {
       byte_level_regex = p.value("use_regex", true);
+      if (p.value("add_prefix_space", false))
+        return Status::InvalidArgument("tokenizer.json: ByteLevel add_prefix_space is not supported");
     } else if (type == "Split" && p.contains("pattern") && p["pattern"].contains("Regex") &&
                p.value("behavior", "") == "Isolated" && !p.value("invert", false)) {
       patterns.push_back(p["pattern"]["Regex"].get<std::string>());
@@ -127,10 +145,16 @@ Status ImportByteLevel(const json& tok, Vocab* v) {
                                    json(patterns).dump().substr(0, 300) + ")");
   auto pre = PreTokenizer::Create(v->pre);
   if (!pre.ok()) return pre.status();
+  bool nfc = false;
   for (const json& n : Parts(Field(tok, "normalizer"), "normalizers")) {
-    if (n.value("type", "") == "NFC" && pre->nfc()) continue;
-    return Status::InvalidArgument("tokenizer.json: normalizer " + n.dump().substr(0, 200) + " is not supported with pre-tokenizer " + v->pre);
+    if (n.value("type", "") == "NFC") nfc = true;
+    else return Status::InvalidArgument("tokenizer.json: normalizer " + n.dump().substr(0, 200) + " is not supported");
   }
+  if (nfc != pre->nfc())
+    return Status::InvalidArgument("tokenizer.json: pre-tokenizer " + v->pre + (nfc ? " does not normalize to NFC, as this file asks"
+                                                                                      : " normalizes to NFC, which this file does not ask"));
+  if (Field(tok, "model").value("ignore_merges", false) != pre->ignore_merges())
+    return Status::InvalidArgument("tokenizer.json: model.ignore_merges differs from pre-tokenizer " + v->pre + "'s");
   return Status::Ok();
 }
 
@@ -172,8 +196,14 @@ Status ImportSentencePieceBpe(const json& tok, Vocab* v) {
   return Status::Ok();
 }
 
-// BOS/EOS as Python transformers adds them: tokenizer_config.json's add_bos_token and
-// add_eos_token when given, else what the post-processor's template adds.
+// BOS/EOS as Python transformers adds them: its Llama and Gemma tokenizers rebuild the
+// post-processor from tokenizer_config.json's add_bos_token (default true) and add_eos_token
+// (default false); every other class adds what tokenizer.json's post-processor template adds.
+bool ConfigDecidesSpecials(const json& config) {
+  const std::string cls = config.value("tokenizer_class", "");
+  return cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast" || cls == "GemmaTokenizer" || cls == "GemmaTokenizerFast";
+}
+
 void SetSpecialTokens(const json& tok, const json& config, Vocab* v) {
   IndexVocab(v);
   const auto id_of = [&](const std::string& text) { return text.empty() ? -1 : v->Find(text); };
@@ -193,10 +223,12 @@ void SetSpecialTokens(const json& tok, const json& config, Vocab* v) {
   const int32_t first = special_at(0), last = single.empty() ? -1 : special_at(single.size() - 1);
   if (v->bos_id < 0) v->bos_id = first;
   if (v->eos_id < 0 && last >= 0) v->eos_id = last;
-  v->add_bos = config.contains("add_bos_token") && config["add_bos_token"].is_boolean() ? config["add_bos_token"].get<bool>()
-                                                                                      : first >= 0 && first == v->bos_id;
-  v->add_eos = config.contains("add_eos_token") && config["add_eos_token"].is_boolean() ? config["add_eos_token"].get<bool>()
-                                                                                      : last >= 0 && last == v->eos_id && single.size() > 1;
+  const auto config_flag = [&](const char* key, bool fallback) {
+    return config.contains(key) && config[key].is_boolean() ? config[key].get<bool>() : fallback;
+  };
+  v->add_bos = ConfigDecidesSpecials(config) ? config_flag("add_bos_token", true) : first >= 0 && first == v->bos_id;
+  v->add_eos = ConfigDecidesSpecials(config) ? config_flag("add_eos_token", false)
+                                             : last >= 0 && last == v->eos_id && single.size() > 1;
 }
 
 std::string ChatTemplateSource(const json& config) {
@@ -213,7 +245,8 @@ Result<Vocab> Import(const std::filesystem::path& folder) {
   auto tok = ReadJson(folder / "tokenizer.json");
   if (!tok.ok()) return tok.status();
   json config = json::object();
-  if (std::filesystem::exists(folder / "tokenizer_config.json")) {
+  std::error_code no_config;
+  if (std::filesystem::exists(folder / "tokenizer_config.json", no_config)) {
     auto c = ReadJson(folder / "tokenizer_config.json");
     if (!c.ok()) return c.status();
     config = std::move(c).value();

@@ -4,22 +4,23 @@
 #include <gtest/gtest.h>
 
 #include "server/json_body.h"
+#include "util/json_depth.h"
 
 namespace kvfuse::server {
 namespace {
 
 TEST(JsonBody, DepthCountsArraysAndObjectsOutsideStrings) {
-  EXPECT_EQ(JsonNestingDepth(R"({"a": 1})", 64), 1);
-  EXPECT_EQ(JsonNestingDepth(R"({"a": [1, {"b": []}]})", 64), 4);
-  EXPECT_EQ(JsonNestingDepth(R"({"a": "[[[[{{{{"})", 64), 1);
-  EXPECT_EQ(JsonNestingDepth(R"({"a": "\"[[[", "b": [[]]})", 64), 3);  // an escaped quote does not end the string
-  EXPECT_EQ(JsonNestingDepth(R"({"a": "\\", "b": [[]]})", 64), 3);     // an escaped backslash does
-  EXPECT_EQ(JsonNestingDepth("42", 64), 0);
+  EXPECT_EQ(util::JsonNestingDepth(R"({"a": 1})", 64), 1);
+  EXPECT_EQ(util::JsonNestingDepth(R"({"a": [1, {"b": []}]})", 64), 4);
+  EXPECT_EQ(util::JsonNestingDepth(R"({"a": "[[[[{{{{"})", 64), 1);
+  EXPECT_EQ(util::JsonNestingDepth(R"({"a": "\"[[[", "b": [[]]})", 64), 3);  // an escaped quote does not end the string
+  EXPECT_EQ(util::JsonNestingDepth(R"({"a": "\\", "b": [[]]})", 64), 3);     // an escaped backslash does
+  EXPECT_EQ(util::JsonNestingDepth("42", 64), 0);
 }
 
 TEST(JsonBody, DepthStopsCountingPastTheLimit) {
   const std::string deep(1'000'000, '[');
-  EXPECT_EQ(JsonNestingDepth(deep, 64), 65);
+  EXPECT_EQ(util::JsonNestingDepth(deep, 64), 65);
 }
 
 TEST(JsonBody, TooDeepIsA400NotAStackOverflow) {

@@ -94,6 +94,10 @@ TEST(ChatTemplate, LanguageDetails) {
                    "{{ 'abc'[5:] }}|{{ 'abc'[:-5:-1] }}|{{ [1, 2, 3][::-2] }}"),
             "fedcba|ace|bd|fed|\u00e9oll\u00e9h|assistant,user||cba|[3, 1]");
   EXPECT_NE(render("{{ 'abc'[::0] }}").find("slice step cannot be zero"), std::string::npos);
+  EXPECT_EQ(render("{{ [1, 2, 3][1::9223372036854775807] }}|{{ 'abc'[-9223372036854775807:] }}|{{ 'abc'[none:none:-1] }}"),
+            "[2]|abc|cba");
+  EXPECT_EQ(render("{{ 'h\u00e9!' | length }} {{ 'h\u00e9' | last }} {{ 'h\u00e9' | reverse }} {{ 'h\u00e9' | list }}"),
+            "3 \u00e9 \u00e9h ['h', '\u00e9']");
 }
 
 TEST(ChatTemplate, ErrorsAreClearAndNameTheLine) {

@@ -1,5 +1,5 @@
 // ImportHfTokenizer on small hand-written tokenizer.json files: what it maps, and a clear
-// error (never a crash or a silent approximation) for what it cannot represent. The four
+// error (never a crash or a silent approximation) for what it cannot represent. The six
 // real tokenizers are checked against reference ids in hf_tokenizer_test.
 #include "tokenizer/hf_import.h"
 
@@ -86,9 +86,45 @@ TEST(HfImport, WhatItCannotRepresentIsAClearError) {
   EXPECT_NE(StatusOf(WriteTokenizer("nfkc", nfkc)).find("NFKC"), std::string::npos);
   const std::string bad_id = R"({"added_tokens": [{"id": "seven", "content": "x"}], "pre_tokenizer": {"type": "ByteLevel"},
     "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
-  EXPECT_NE(StatusOf(WriteTokenizer("bad-id", bad_id)).find("malformed"), std::string::npos);
+  EXPECT_NE(StatusOf(WriteTokenizer("bad-id", bad_id)).find("without a valid id"), std::string::npos);
+  const std::string bad_type = R"({"pre_tokenizer": {"type": 5}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+  EXPECT_NE(StatusOf(WriteTokenizer("bad-type", bad_type)).find("malformed"), std::string::npos);
   const std::string no_fallback = R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
   EXPECT_NE(StatusOf(WriteTokenizer("no-fallback", no_fallback)).find("byte_fallback"), std::string::npos);
+  const std::string huge_id = R"({"pre_tokenizer": {"type": "ByteLevel"},
+    "model": {"type": "BPE", "vocab": {"a": 0, "b": 9223372036854775807}, "merges": []}})";
+  EXPECT_NE(StatusOf(WriteTokenizer("huge-id", huge_id)).find("is not in 0.."), std::string::npos);
+  EXPECT_NE(StatusOf(WriteTokenizer("deep", std::string(100000, '[') + std::string(100000, ']'))).find("deeper than"),
+            std::string::npos);
+  const std::string lstrip = R"({"pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [{"id": 1, "content": "<m>", "lstrip": true}],
+    "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+  EXPECT_NE(StatusOf(WriteTokenizer("lstrip", lstrip)).find("lstrip"), std::string::npos);
+  // Qwen's expression without the NFC normalizer Qwen's file has: not Qwen's pre-tokenizer.
+  const std::string qwen_split = R"({"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false})";
+  EXPECT_NE(StatusOf(WriteTokenizer("qwen-no-nfc", ByteLevelJson(qwen_split))).find("NFC"), std::string::npos);
+  EXPECT_EQ(StatusOf(WriteTokenizer("qwen-nfc", ByteLevelJson(qwen_split, R"({"type": "NFC"})"))), "ok");
+}
+
+TEST(HfImport, BosFollowsPythonTransformers) {
+  const std::string bos_template = R"({"pre_tokenizer": {"type": "ByteLevel"},
+    "added_tokens": [{"id": 1, "content": "<s>", "special": true}, {"id": 2, "content": "</s>", "special": true}],
+    "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}, {"Sequence": {"id": "A"}}]},
+    "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+  // Another class: the post-processor's template decides; the config's flag is not read.
+  auto plain = ImportHfTokenizer(WriteTokenizer("bos-template", bos_template, R"({"bos_token": "<s>", "add_bos_token": false})"));
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_TRUE(plain->add_bos);
+  EXPECT_FALSE(plain->add_eos);
+  // Llama's class: the config decides, add_bos_token defaulting to true.
+  auto llama = ImportHfTokenizer(WriteTokenizer("bos-llama", bos_template, R"({"tokenizer_class": "LlamaTokenizerFast",
+    "bos_token": "<s>", "eos_token": "</s>", "add_eos_token": true})"));
+  ASSERT_TRUE(llama.ok()) << llama.status().message();
+  EXPECT_TRUE(llama->add_bos);
+  EXPECT_TRUE(llama->add_eos);
+  auto no_bos = ImportHfTokenizer(WriteTokenizer("bos-llama-off", bos_template, R"({"tokenizer_class": "LlamaTokenizerFast",
+    "bos_token": "<s>", "add_bos_token": false})"));
+  ASSERT_TRUE(no_bos.ok());
+  EXPECT_FALSE(no_bos->add_bos);
 }
 
 }  // namespace kvfuse::tokenizer

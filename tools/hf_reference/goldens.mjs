@@ -42,14 +42,15 @@ function withoutSpecialTokens(json) {
 }
 
 // Python transformers' Llama and Gemma tokenizers rebuild the post-processor from
-// tokenizer_config.json's add_bos_token and add_eos_token (update_post_processor), where
-// transformers.js keeps tokenizer.json's: follow Python, the stack the models ship for.
+// tokenizer_config.json's add_bos_token (default true) and add_eos_token (default false)
+// (update_post_processor), where transformers.js keeps tokenizer.json's: follow Python, the
+// stack the models ship for. Other classes keep tokenizer.json's post-processor in both.
 const CONFIG_DECIDES_SPECIALS = ["LlamaTokenizer", "LlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast"];
 
 function withSpecials(text, tok, config) {
   if (!CONFIG_DECIDES_SPECIALS.includes(config.tokenizer_class)) return tok.encode(text, { add_special_tokens: true });
   const ids = tok.encode(text, { add_special_tokens: false });
-  const bos = config.add_bos_token === true ? [tok.model.tokens_to_ids.get(tokenText(config.bos_token))] : [];
+  const bos = config.add_bos_token !== false ? [tok.model.tokens_to_ids.get(tokenText(config.bos_token))] : [];
   const eos = config.add_eos_token === true ? [tok.model.tokens_to_ids.get(tokenText(config.eos_token))] : [];
   return [...bos, ...ids, ...eos];
 }

@@ -1,12 +1,10 @@
 #include "model_gen/test_vocab.h"
 
-#include <string>
-
-#include "tokenizer/vocab_writer.h"
-
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include "tokenizer/vocab_writer.h"
 
 namespace kvfuse::tools {
 
@@ -53,23 +51,16 @@ void AddTestVocab(gguf::GgufWriter& writer, int n_vocab) {
   std::vector<double> scores;
   std::vector<int64_t> types;
   BuildTokens(tokens, scores, types);
-  for (int i = static_cast<int>(tokens.size()); i < n_vocab; ++i) {
-    tokens.push_back("<unused" + std::to_string(i) + ">");
-    scores.push_back(-1000);
-    types.push_back(5);
-  }
-  tokens.resize(n_vocab);
-  scores.resize(n_vocab);
-  types.resize(n_vocab);
-  writer.Set("tokenizer.ggml.model", gguf::Value::String("llama"));
-  writer.Set("tokenizer.ggml.tokens", gguf::Value::StringArray(std::move(tokens)));
-  writer.Set("tokenizer.ggml.scores", gguf::Value::Float32Array(std::move(scores)));
-  writer.Set("tokenizer.ggml.token_type", gguf::Value::Int32Array(std::move(types)));
-  writer.Set("tokenizer.ggml.bos_token_id", gguf::Value::Uint32(1));
-  writer.Set("tokenizer.ggml.eos_token_id", gguf::Value::Uint32(2));
-  writer.Set("tokenizer.ggml.unknown_token_id", gguf::Value::Uint32(0));
-  writer.Set("tokenizer.ggml.add_bos_token", gguf::Value::Bool(true));
-  writer.Set("tokenizer.ggml.add_eos_token", gguf::Value::Bool(false));
+  tokenizer::Vocab vocab;
+  vocab.model = "llama";
+  vocab.tokens = std::move(tokens);
+  vocab.scores.assign(scores.begin(), scores.end());
+  for (int64_t t : types) vocab.types.push_back(static_cast<tokenizer::TokenType>(t));
+  vocab.unk_id = 0;
+  vocab.bos_id = 1;
+  vocab.eos_id = 2;
+  vocab.add_bos = true;
+  AddPaddedVocab(writer, std::move(vocab), n_vocab);
 }
 
 void AddPaddedVocab(gguf::GgufWriter& writer, tokenizer::Vocab vocab, int n_vocab) {

@@ -54,19 +54,30 @@ std::optional<Value> Interpreter::SequenceFilter(const std::string& f, const Val
   if (f == "length" || f == "count") {
     if (v.is_list()) return Value(static_cast<int64_t>(v.as_list().size()));
     if (v.is_dict()) return Value(static_cast<int64_t>(v.as_dict().size()));
-    if (v.is_string()) return Value(static_cast<int64_t>(v.as_string().size()));
+    if (v.is_string()) {
+      StepBytes(e.line, v.as_string().size());
+      return Value(static_cast<int64_t>(text::CodePointOffsets(v.as_string()).size()) - 1);
+    }
     RenderFail(e.line, std::string("length of ") + v.TypeName());
   }
   if (f == "first" || f == "last") {
     if (v.is_list()) return v.as_list().empty() ? Value() : (f == "first" ? v.as_list().front() : v.as_list().back());
-    if (v.is_string())
-      return v.as_string().empty() ? Value() : Value(std::string(1, f == "first" ? v.as_string().front() : v.as_string().back()));
+    if (v.is_string()) {
+      if (v.as_string().empty()) return Value();
+      StepBytes(e.line, v.as_string().size());
+      const std::vector<size_t> at = text::CodePointOffsets(v.as_string());
+      const size_t k = f == "first" ? 0 : at.size() - 2;
+      return Value(v.as_string().substr(at[k], at[k + 1] - at[k]));
+    }
     RenderFail(e.line, f + " of " + v.TypeName());
   }
   if (f == "join") return Join(v, e);
   if (f == "list") return ToList(v, e.line);
   if (f == "reverse") {
-    if (v.is_string()) return NewString(e.line, std::string(v.as_string().rbegin(), v.as_string().rend()));
+    if (v.is_string()) {
+      StepBytes(e.line, v.as_string().size());
+      return NewString(e.line, text::ReverseCodePoints(v.as_string()));
+    }
     if (!v.is_list()) RenderFail(e.line, std::string("reverse of ") + v.TypeName());
     return NewList(e.line, List(v.as_list().rbegin(), v.as_list().rend()));
   }
@@ -97,7 +108,8 @@ Value Interpreter::ToList(const Value& v, int line) {
   List l;
   if (v.is_string()) {
     CheckList(line, v.as_string().size());
-    for (char c : v.as_string()) l.push_back(Value(std::string(1, c)));
+    const std::vector<size_t> at = text::CodePointOffsets(v.as_string());
+    for (size_t k = 0; k + 1 < at.size(); ++k) l.push_back(Value(v.as_string().substr(at[k], at[k + 1] - at[k])));
   } else if (v.is_dict()) {
     for (const auto& [k, x] : v.as_dict()) {
       StepBytes(line, k.size());

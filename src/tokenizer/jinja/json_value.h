@@ -9,7 +9,8 @@ namespace kvfuse::tokenizer::jinja {
 
 // null becomes none, numbers stay int or float as parsed, and objects keep their key order
 // (ordered_json), as Python's dicts keep it: tojson of a tool then prints it as sent.
-// Nesting is bounded by the caller's parser (a template's Limits bound what it walks).
+// Recursive: callers bound the nesting of what they pass (the server refuses request bodies
+// deeper than 64 levels before parsing them).
 Value ValueFromJson(const nlohmann::ordered_json& j);
 
 }  // namespace kvfuse::tokenizer::jinja

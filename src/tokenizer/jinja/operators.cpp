@@ -1,26 +1,12 @@
 // Operators, indexing and slicing of the interpreter (see interpreter_impl.h).
 #include <algorithm>
+#include <optional>
 
 #include "tokenizer/jinja/arithmetic.h"
 #include "tokenizer/jinja/interpreter_impl.h"
 #include "tokenizer/jinja/text.h"
-#include "tokenizer/utf8.h"
 
 namespace kvfuse::tokenizer::jinja {
-
-namespace {
-
-// The byte offset of each code point of `s`, then s.size(): Python indexes and slices
-// strings by code point.
-std::vector<size_t> CodePointOffsets(const std::string& s) {
-  std::vector<size_t> offsets;
-  for (size_t i = 0; i < s.size(); i += std::min(Utf8Length(static_cast<unsigned char>(s[i])), s.size() - i))
-    offsets.push_back(i);
-  offsets.push_back(s.size());
-  return offsets;
-}
-
-}  // namespace
 
 Value Interpreter::Binary(const Expr& e) {
   const std::string& op = e.name;
@@ -114,7 +100,8 @@ Value Interpreter::Index(const Value& obj, const Value& key, int line) {
   if (obj.is_dict()) return Get(obj, Text(key, line), line);
   if (obj.is_list() || obj.is_string()) {
     if (!key.is_int()) return Value();
-    const std::vector<size_t> offsets = obj.is_string() ? CodePointOffsets(obj.as_string()) : std::vector<size_t>();
+    if (obj.is_string()) StepBytes(line, obj.as_string().size());
+    const std::vector<size_t> offsets = obj.is_string() ? text::CodePointOffsets(obj.as_string()) : std::vector<size_t>();
     const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size()) : static_cast<int64_t>(offsets.size()) - 1;
     int64_t i = key.as_int();
     if (i < 0) i += n;  // i >= INT64_MIN and n >= 0: no overflow
@@ -131,28 +118,39 @@ Value Interpreter::Index(const Value& obj, const Value& key, int line) {
 Value Interpreter::Slice(const Expr& e) {
   const Value obj = Eval(*e.args[0]);
   if (!obj.is_list() && !obj.is_string()) RenderFail(e.line, std::string("cannot slice ") + obj.TypeName());
-  const std::vector<size_t> offsets = obj.is_string() ? CodePointOffsets(obj.as_string()) : std::vector<size_t>();
+  if (obj.is_string()) StepBytes(e.line, obj.as_string().size());
+  const std::vector<size_t> offsets = obj.is_string() ? text::CodePointOffsets(obj.as_string()) : std::vector<size_t>();
   const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size()) : static_cast<int64_t>(offsets.size()) - 1;
-  const int64_t step = e.args[3] ? Int(Eval(*e.args[3]), e.line) : 1;
-  if (step == 0) RenderFail(e.line, "slice step cannot be zero");
-  auto bound = [&](const ExprPtr& x, int64_t fallback) {
-    if (!x) return fallback;
-    int64_t i = Int(Eval(*x), e.line);
-    if (i < 0) i += n;
-    return step > 0 ? std::clamp<int64_t>(i, 0, n) : std::clamp<int64_t>(i, -1, n - 1);
+  // Python evaluates start, stop and step left to right; none means omitted.
+  auto given = [&](const ExprPtr& x) -> std::optional<int64_t> {
+    if (!x) return std::nullopt;
+    const Value v = Eval(*x);
+    if (v.is_none()) return std::nullopt;
+    return Int(v, e.line);
   };
-  const int64_t start = bound(e.args[1], step > 0 ? 0 : n - 1), stop = bound(e.args[2], step > 0 ? n : -1);
+  const std::optional<int64_t> first = given(e.args[1]), last = given(e.args[2]), by = given(e.args[3]);
+  const int64_t step = by.value_or(1);
+  if (step == 0) RenderFail(e.line, "slice step cannot be zero");
+  auto bound = [&](std::optional<int64_t> i, int64_t fallback) {
+    if (!i) return fallback;
+    // From the end when negative (without overflow for very negative bounds), then clamped.
+    const int64_t v = *i >= 0 ? *i : *i >= -n ? *i + n : (step > 0 ? 0 : -1);
+    return step > 0 ? std::clamp<int64_t>(v, 0, n) : std::clamp<int64_t>(v, -1, n - 1);
+  };
+  const int64_t start = bound(first, step > 0 ? 0 : n - 1), stop = bound(last, step > 0 ? n : -1);
+  const int64_t count = Unwrap(RangeLength(start, stop, step), e.line);
   if (obj.is_string() && step == 1) {
-    const size_t b = offsets[start], end = offsets[std::max(start, stop)];
+    const size_t b = offsets[start], end = offsets[start + count];
     return NewString(e.line, obj.as_string().substr(b, end - b));
   }
-  std::string text;
+  std::string out;
   List items;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t i = RangeItem(start, step, k);
     if (obj.is_list()) items.push_back(obj.as_list()[i]);
-    else text.append(obj.as_string(), offsets[i], offsets[i + 1] - offsets[i]);
+    else out.append(obj.as_string(), offsets[i], offsets[i + 1] - offsets[i]);
   }
-  return obj.is_string() ? NewString(e.line, std::move(text)) : NewList(e.line, std::move(items));
+  return obj.is_string() ? NewString(e.line, std::move(out)) : NewList(e.line, std::move(items));
 }
 
 }  // namespace kvfuse::tokenizer::jinja

@@ -1,5 +1,9 @@
 #include "tokenizer/jinja/text.h"
 
+#include <algorithm>
+
+#include "tokenizer/utf8.h"
+
 #include <array>
 #include <cctype>
 
@@ -111,6 +115,22 @@ std::vector<std::string> Split(const std::string& s, const std::string& sep, siz
     if (!add(s.substr(b, p - b))) return parts;
   add(s.substr(b));
   return parts;
+}
+
+std::vector<size_t> CodePointOffsets(std::string_view s) {
+  std::vector<size_t> offsets;
+  for (size_t i = 0; i < s.size(); i += std::min(Utf8Length(static_cast<unsigned char>(s[i])), s.size() - i))
+    offsets.push_back(i);
+  offsets.push_back(s.size());
+  return offsets;
+}
+
+std::string ReverseCodePoints(std::string_view s) {
+  const std::vector<size_t> at = CodePointOffsets(s);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t k = at.size() - 1; k-- > 0;) out.append(s.substr(at[k], at[k + 1] - at[k]));
+  return out;
 }
 
 }  // namespace kvfuse::tokenizer::jinja::text

@@ -39,4 +39,10 @@ std::string ReplaceAll(const std::string& s, const std::string& from, const std:
 // *truncated set, once it holds max_parts parts.
 std::vector<std::string> Split(const std::string& s, const std::string& sep, size_t max_parts, bool* truncated);
 
+// Python's str is a sequence of code points: the byte offset of each code point of `s`,
+// then s.size() (a byte that starts no valid sequence counts as one).
+std::vector<size_t> CodePointOffsets(std::string_view s);
+// The characters of `s` in reverse order.
+std::string ReverseCodePoints(std::string_view s);
+
 }  // namespace kvfuse::tokenizer::jinja::text

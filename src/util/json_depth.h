@@ -1,0 +1,12 @@
+// How deep a JSON text nests arrays and objects, found without parsing it: untrusted JSON is
+// checked with this before a recursive parser, printer or converter walks it.
+#pragma once
+
+#include <string_view>
+
+namespace kvfuse::util {
+
+// The deepest nesting of [ and { outside strings; counting stops once it passes `limit`.
+int JsonNestingDepth(std::string_view text, int limit);
+
+}  // namespace kvfuse::util
