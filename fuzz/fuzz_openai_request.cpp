@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (k > 2) return server::ApiError{404, "no such collection", "not_found_error", "collection"};
     return server::RetrievedChunks{{"c#1", "c#2"}, {"Julia lives in Oslo.", "Pavel works for Blue Labs."}};
   };
-  (void)server::ParseCompletionRequest(std::get<nlohmann::json>(body), (data[0] & 1) != 0, *TheEngine(), limits,
-                                       retrieve);
+  (void)server::ParseCompletionRequest(std::get<nlohmann::json>(body),
+                                       std::string_view(reinterpret_cast<const char*>(data + 1), size - 1),
+                                       (data[0] & 1) != 0, *TheEngine(), limits, retrieve);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,9 @@ class Engine {
   }
     // Whether generating `token` ends the model's turn (EOS or another control token).
   bool EndsTurn(int32_t token) const { return runner_->EndsTurn(token); }
+  // A GBNF grammar bound to this model's vocabulary, for SamplingParams::grammar; errors name
+  // the grammar's line. Any thread (the token texts are listed once, on first use).
+  util::Result<std::shared_ptr<const sched::grammar::TokenGrammar>> CompileGrammar(const std::string& gbnf) const;
 
   // Starts the scheduler that runs requests over this engine on its own thread; from then
   // until StopScheduler (or the engine's end) the model methods below belong to its thread
@@ -182,6 +186,9 @@ class Engine {
   util::Result<tokenizer::ChatTemplate> chat_template_ = tokenizer::ChatTemplate::ChatMl();
   uint64_t model_fingerprint_ = 0;
   std::unique_ptr<Runner> runner_;
+  mutable std::once_flag token_texts_once_;
+  mutable std::shared_ptr<const sched::grammar::TokenTexts> token_texts_;  // for grammars
+  mutable std::shared_ptr<const std::vector<uint32_t>> first_chars_;      // of token_texts_
   std::unique_ptr<Scheduler> scheduler_;  // declared last: it stops before the runner goes
 };
 

@@ -50,9 +50,10 @@ int32_t Sampler::SampleAllowed(const float* logits, int32_t n_vocab) {
     return token;
   }
   std::vector<float> masked(logits, logits + n_vocab);
+  const std::vector<bool> allowed_tokens = grammar_->AllowedTokens(n_vocab);
   bool any = false;
   for (int32_t t = 0; t < n_vocab; ++t) {
-    if (grammar_->Allows(t)) any = true;
+    if (allowed_tokens[t]) any = true;
     else masked[t] = -std::numeric_limits<float>::infinity();
   }
   const int32_t allowed = any ? SampleFiltered(masked.data(), n_vocab) : grammar_->AnyEndToken();

@@ -94,7 +94,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
   const Retriever retrieve = [this](const std::string& name, const std::string& query, int k) {
     return Retrieve(name, query, k);
   };
-  auto parsed = ParseCompletionRequest(*body, chat, *engine_, limits, retrieve);
+  auto parsed = ParseCompletionRequest(*body, req.body, chat, *engine_, limits, retrieve);
   if (auto* err = std::get_if<ApiError>(&parsed)) return SendError(res, *err);
   ParsedRequest& p = std::get<ParsedRequest>(parsed);
   engine::GenerationRequest& g = p.generation;

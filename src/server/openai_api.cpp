@@ -4,6 +4,7 @@
 #include <random>
 
 #include "server/json_body.h"
+#include "server/structured_output.h"
 #include "server/rag_request.h"
 #include "server/unhonoured_params.h"
 
@@ -235,8 +236,9 @@ std::optional<ApiError> ReadChatPrompt(const json& body, const engine::Engine& e
 
 }  // namespace
 
-std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, bool chat, const engine::Engine& engine,
-                                                             const ApiLimits& limits, const Retriever& retrieve) {
+std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, std::string_view raw_body, bool chat,
+                                                             const engine::Engine& engine, const ApiLimits& limits,
+                                                             const Retriever& retrieve) {
   if (!body.is_object()) return Invalid("", "the request body must be a JSON object");
   if (!engine.tokenizer()) return ApiError{500, "the model has no usable tokenizer", "server_error", ""};
   ParsedRequest out;
@@ -247,6 +249,7 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, b
   if (auto err = ReadGenerationOptions(body, limits, out)) return *err;
   if (auto err = ReadLogitBias(body, engine.n_vocab(), g)) return *err;
   if (auto err = ReadLogprobs(body, chat, g)) return *err;
+  if (auto err = ReadStructuredOutput(body, raw_body, engine, g)) return *err;
   // Last: a chat's prompt may be built by retrieval, which only a valid request deserves.
   if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
     return *err;

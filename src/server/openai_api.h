@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -52,9 +53,10 @@ using Retriever = std::function<std::variant<RetrievedChunks, ApiError>(const st
 // A request's `messages` as the chat template takes them (role and content).
 std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const nlohmann::json& body);
 
-// chat: /v1/chat/completions (messages), else /v1/completions (prompt).
-std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const nlohmann::json& body, bool chat,
-                                                             const engine::Engine& engine, const ApiLimits& limits,
-                                                             const Retriever& retrieve);
+// chat: /v1/chat/completions (messages), else /v1/completions (prompt). `raw_body` is the
+// text `body` was parsed from (structured output reads schemas from it in the client's order).
+std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const nlohmann::json& body, std::string_view raw_body,
+                                                             bool chat, const engine::Engine& engine,
+                                                             const ApiLimits& limits, const Retriever& retrieve);
 
 }  // namespace kvfuse::server

@@ -56,10 +56,6 @@ const Rule kRules[] = {
      "function calling is not supported"},
     {"function_call", Endpoint::kChat, [](const json& v) { return v.is_string() || v.is_object(); },
      "a string or an object", IsNone, "function calling is not supported"},
-    {"response_format", Endpoint::kBoth,
-     [](const json& v) { return v.is_object() && v.contains("type") && v["type"].is_string(); },
-     "an object with a string 'type'", [](const json& v) { return v["type"] == "text"; },
-     "structured output (json_object, json_schema) is not supported; only {\"type\": \"text\"}"},
     // OpenAI's options about the service, not the answer: storing a completion is not offered.
     {"store", Endpoint::kBoth, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
      "completions are not stored"},
@@ -90,7 +86,8 @@ const Rule kRules[] = {
 constexpr std::string_view kGenerationFields[] = {
     "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
     "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "stop", "stream",
-    "stream_options", "ignore_eos", "cache_prompt", "user", "n", "logit_bias", "logprobs"};
+    "stream_options", "ignore_eos", "cache_prompt", "user", "n", "logit_bias", "logprobs",
+    "response_format", "json_schema", "grammar"};
 constexpr std::string_view kChatFields[] = {"messages", "rag", "top_logprobs"};
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};

@@ -76,6 +76,9 @@ TEST(Gbnf, ACharacterMaySpanTokens) {
   EXPECT_FALSE(m.Accepts("\xC4"));       // U+0100..U+013F: neither
   EXPECT_TRUE(m.Accepts("\xE4\xB8"));    // a CJK ideograph's first two bytes
   EXPECT_FALSE(m.Accepts("\xFF"));       // never a UTF-8 lead byte
+  const auto brace = Compile("root ::= \"{\"");
+  for (const char* overlong : {"\xC1", "\xE0", "\xF0", "\xC1\xBB", "\xE0\x81\xBB"})  // '{' spelt overlong
+    EXPECT_FALSE(GrammarMatcher(brace).Accepts(overlong)) << overlong;
   ASSERT_TRUE(m.Advance("\xC3"));
   EXPECT_FALSE(m.CanEnd());
   EXPECT_FALSE(m.Accepts("\xA0"));       // à

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import Ajv from 'ajv';
 
 const BINARY = process.env.KVFUSE_BINARY;
 const MODEL = process.env.KVFUSE_MODEL;
@@ -156,10 +157,54 @@ test('RAG: documents in the rag object', async () => {
 });
 
 test('errors: parameters the server cannot honour are a BadRequestError naming them', async () => {
-  for (const [param, extra] of [['top_logprobs', { top_logprobs: 3 }], ['response_format', { response_format: { type: 'json_object' } }],
+  const pattern = { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'string', pattern: '^a+$' } } };
+  for (const [param, extra] of [['top_logprobs', { top_logprobs: 3 }], ['response_format', { response_format: pattern }],
     ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }]]) {
     await assert.rejects(client.chat.completions.create({ model: modelId, messages: question, ...extra }),
       (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === param, param);
+  }
+});
+
+test('structured output: 100 answers to a JSON schema all parse and validate (ajv)', async () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      name: { type: 'string', maxLength: 12 },
+      age: { type: 'integer' },
+      city: { enum: ['Oslo', 'Lisbon', 'Accra'] },
+      pets: { type: 'array', items: { type: 'string', maxLength: 8 }, maxItems: 3 },
+      retired: { type: ['boolean', 'null'] },
+    },
+    required: ['name', 'age', 'city'],
+    additionalProperties: false,
+  };
+  const validate = new Ajv().compile(schema);
+  let answers = 0;
+  for (let r = 0; r < 10; ++r) {
+    const res = await client.chat.completions.create({
+      model: modelId, messages: [{ role: 'user', content: `Describe person number ${r} as JSON.` }],
+      n: 10, temperature: 1, seed: r, max_tokens: 400,
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } },
+    });
+    for (const c of res.choices) {
+      assert.equal(c.finish_reason, 'stop', c.message.content);
+      const value = JSON.parse(c.message.content);
+      assert.ok(validate(value), `${c.message.content}: ${JSON.stringify(validate.errors)}`);
+      ++answers;
+    }
+  }
+  assert.equal(answers, 100);
+});
+
+test('structured output: JSON mode answers are JSON objects', async () => {
+  const res = await client.chat.completions.create({
+    model: modelId, messages: question, n: 4, temperature: 1, seed: 3, max_tokens: 400,
+    response_format: { type: 'json_object' },
+  });
+  for (const c of res.choices) {
+    assert.equal(c.finish_reason, 'stop', c.message.content);
+    const value = JSON.parse(c.message.content);
+    assert.ok(value !== null && typeof value === 'object' && !Array.isArray(value), c.message.content);
   }
 });
 

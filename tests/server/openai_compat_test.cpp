@@ -314,7 +314,8 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"n", 1}, {"presence_penalty", 0}, {"frequency_penalty", 0.0}, {"logit_bias", json::object()},
       {"logprobs", false}, {"top_logprobs", 0}, {"tools", json::array()}, {"tool_choice", "none"},
       {"parallel_tool_calls", true}, {"response_format", {{"type", "text"}}}, {"functions", json::array()},
-      {"function_call", "none"}, {"logprobs", nullptr}};
+      {"function_call", "none"}, {"logprobs", nullptr}, {"response_format", {{"type", "json_object"}}},
+      {"grammar", "root ::= \"a\""}};
   for (const auto& [name, value] : no_ops) {
     json req = Chat(1, false);
     req[name] = value;
@@ -329,8 +330,9 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"logit_bias", {{"15", "1"}}}, {"logit_bias", 1}, {"logprobs", 1}, {"top_logprobs", 21},
       {"top_logprobs", 2}, {"tools", {tool}}, {"tools", "mul"}, {"tool_choice", "auto"},
       {"tool_choice", {{"type", "function"}, {"function", {{"name", "mul"}}}}}, {"parallel_tool_calls", "yes"},
-      {"response_format", {{"type", "json_object"}}}, {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}},
-      {"response_format", "text"}, {"functions", {tool["function"]}}, {"function_call", "auto"}};
+      {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}},
+      {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "a+"}}}}}}},
+      {"response_format", "text"}, {"grammar", "root ::= missing"}, {"grammar", 5}, {"json_schema", {{"type", "nope"}}}, {"functions", {tool["function"]}}, {"function_call", "auto"}};
   for (const auto& [name, value] : refused) {
     json req = Chat(1, false);
     req[name] = value;

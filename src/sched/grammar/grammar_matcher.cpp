@@ -81,15 +81,19 @@ bool GrammarMatcher::Run(std::string_view bytes, std::vector<Stack>* stacks, std
       if ((c & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (c & 0x3F);
     }
+    // The code points a sequence of this length may hold (no overlong forms).
+    const uint32_t least = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
     if (have < len) {  // an incomplete last character: some completion of it must match
       const int missing = static_cast<int>(6 * (len - have));
-      const uint32_t lo = cp << missing, hi = ((cp + 1) << missing) - 1;
+      const uint32_t lo = std::max(cp << missing, least), hi = std::min<uint32_t>(((cp + 1) << missing) - 1, 0x10FFFF);
+      if (lo > hi) return false;
       const bool open = std::any_of(stacks->begin(), stacks->end(),
                                     [&](const Stack& s) { return !s.empty() && Top(s).MatchesSomeOf(lo, hi); });
       if (!open) return false;
       *partial = buf.substr(i);
       return true;
     }
+    if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;  // not well-formed UTF-8
     *stacks = Step(*stacks, cp);
     if (stacks->empty()) return false;
     i += len;
@@ -98,9 +102,25 @@ bool GrammarMatcher::Run(std::string_view bytes, std::vector<Stack>* stacks, std
 }
 
 bool GrammarMatcher::Accepts(std::string_view bytes) const {
+  // Most tokens fail at their first character: test it on the stacks' tops before copying
+  // them (a whole vocabulary is tested whenever the sampled token is refused).
+  if (partial_.empty() && !bytes.empty()) {
+    const auto lead = static_cast<unsigned char>(bytes[0]);
+    const size_t len = SequenceLength(lead);
+    if (len == 0) return false;
+    uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
+    size_t k = 1;
+    for (; k < len && k < bytes.size() && (static_cast<unsigned char>(bytes[k]) & 0xC0) == 0x80; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(bytes[k]) & 0x3F);
+    if (k == len && !TakesNext(cp)) return false;
+  }
   std::vector<Stack> stacks = stacks_;
   std::string partial = partial_;
   return Run(bytes, &stacks, &partial);
+}
+
+bool GrammarMatcher::TakesNext(uint32_t cp) const {
+  return std::any_of(stacks_.begin(), stacks_.end(), [&](const Stack& s) { return !s.empty() && Top(s).Matches(cp); });
 }
 
 bool GrammarMatcher::Advance(std::string_view bytes) {

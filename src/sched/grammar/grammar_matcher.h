@@ -21,6 +21,10 @@ class GrammarMatcher {
 
   // Whether `bytes` can come next (the empty string can always come).
   bool Accepts(std::string_view bytes) const;
+  // Whether some stack takes code point `cp` next (no character is pending): a cheap first
+  // test of a token that starts with it.
+  bool TakesNext(uint32_t cp) const;
+  bool HasPartialCharacter() const { return !partial_.empty(); }
   // Consumes `bytes`; false (state unchanged) when they cannot come next.
   bool Advance(std::string_view bytes);
   // Whether the text so far is a whole sentence of the grammar (generation may end here).

@@ -14,6 +14,41 @@ void TokenMatcher::Accept(int32_t token) {
   matcher_.Advance(tokens_->bytes[token]);
 }
 
+std::vector<bool> TokenMatcher::AllowedTokens(int32_t n_vocab) const {
+  std::vector<bool> allowed(n_vocab, false);
+  const bool by_first_char = first_chars_ && !matcher_.HasPartialCharacter();
+  std::unordered_map<uint32_t, bool> takes;  // first character -> whether some stack takes it
+  for (int32_t t = 0; t < n_vocab && t < static_cast<int32_t>(tokens_->bytes.size()); ++t) {
+    if (by_first_char && !tokens_->ends_turn[t] && (*first_chars_)[t] != kNoFirstChar) {
+      const uint32_t cp = (*first_chars_)[t];
+      auto it = takes.find(cp);
+      if (it == takes.end()) it = takes.emplace(cp, matcher_.TakesNext(cp)).first;
+      if (!it->second) continue;
+    }
+    allowed[t] = Allows(t);
+  }
+  return allowed;
+}
+
+std::vector<uint32_t> FirstChars(const TokenTexts& texts) {
+  std::vector<uint32_t> first(texts.bytes.size(), kNoFirstChar);
+  for (size_t t = 0; t < texts.bytes.size(); ++t) {
+    const std::string& b = texts.bytes[t];
+    if (b.empty()) continue;
+    const auto lead = static_cast<unsigned char>(b[0]);
+    const size_t len = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || b.size() < len) continue;
+    uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
+    bool whole = true;
+    for (size_t k = 1; k < len; ++k) {
+      whole &= (static_cast<unsigned char>(b[k]) & 0xC0) == 0x80;
+      cp = (cp << 6) | (static_cast<unsigned char>(b[k]) & 0x3F);
+    }
+    if (whole) first[t] = cp;
+  }
+  return first;
+}
+
 int32_t TokenMatcher::AnyEndToken() const {
   for (size_t id = 0; id < tokens_->ends_turn.size(); ++id)
     if (tokens_->ends_turn[id]) return static_cast<int32_t>(id);

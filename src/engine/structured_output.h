@@ -1,0 +1,12 @@
+// Structured output for the layers above the engine: JSON Schema (and JSON mode) as GBNF,
+// which Engine::CompileGrammar binds to the model's vocabulary.
+#pragma once
+
+#include "sched/grammar/json_schema.h"
+
+namespace kvfuse::engine {
+
+using sched::grammar::JsonObjectGbnf;
+using sched::grammar::JsonSchemaToGbnf;
+
+}  // namespace kvfuse::engine

@@ -1,0 +1,23 @@
+// Structured output: OpenAI's response_format ({"type": "json_object"} or "json_schema" with
+// its schema) and llama-server's top-level json_schema and grammar (GBNF) fields, compiled to
+// a grammar that constrains the request's sampling. At most one of them per request; a schema
+// keyword kvfuse cannot enforce, a grammar error or two of them at once is a 400 naming the
+// field. HTTP threads.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+#include "server/openai_api.h"
+
+namespace kvfuse::server {
+
+// `raw_body` is the request's text: schemas are read from it again with their keys in the
+// order the client wrote them (the order the JSON is generated in).
+std::optional<ApiError> ReadStructuredOutput(const nlohmann::json& body, std::string_view raw_body,
+                                             const engine::Engine& engine, engine::GenerationRequest& g);
+
+}  // namespace kvfuse::server
