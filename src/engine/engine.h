@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/runner.h"
 #include "fuse/chunk_fuser.h"
 #include "kv/block_pool.h"
@@ -94,6 +96,13 @@ class Engine {
   const std::string& tokenizer_error() const { return tokenizer_error_; }
   // The model's chat template rendered for `messages` (ChatML when it has none).
   util::Result<std::string> RenderChat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+  // The chat template rendered for OpenAI-shaped `messages` (JSON: content strings or null,
+  // assistant tool_calls, tool results) and `tools` (an array, empty for none), with the
+  // generation prompt. A template that does not render tools itself gets them, and the
+  // calls and results, in the Hermes format (engine/chat_tools.h).
+  util::Result<std::string> RenderChatJson(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools) const;
+  // Whether the model's own template renders tools (else RenderChatJson writes them in).
+  bool TemplateRendersTools() const;
   // Text to tokens with special tokens parsed; BOS added unless the text starts with it.
   util::Result<std::vector<int32_t>> EncodeRendered(const std::string& text) const;
   // The model's chat template rendered for `messages` (ChatML when it has none), then

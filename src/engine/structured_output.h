@@ -6,7 +6,10 @@
 
 namespace kvfuse::engine {
 
+using sched::grammar::GbnfLiteral;
 using sched::grammar::JsonObjectGbnf;
+using sched::grammar::JsonSchemaRules;
 using sched::grammar::JsonSchemaToGbnf;
+using sched::grammar::JsonSharedRules;
 
 }  // namespace kvfuse::engine

@@ -1,4 +1,5 @@
 #include "server/completion_reply.h"
+#include "server/tool_calls.h"
 
 #include <cstdio>
 
@@ -91,13 +92,27 @@ const char* ChunkObject(const CompletionReply& reply) {
 
 }  // namespace
 
+json AssistantMessage(const CompletionReply& reply, int index, const engine::GenerationResult& r, std::string* finish_reason) {
+  *finish_reason = r.finish_reason;
+  if (!reply.tool_calls) return {{"role", "assistant"}, {"content", r.text}};
+  const ToolCallAnswer answer = ParseToolCalls(r.text, *reply.tool_calls, "call_" + reply.id + "_" + std::to_string(index) + "_");
+  json message = {{"role", "assistant"}, {"content", answer.content ? json(*answer.content) : json(nullptr)}};
+  if (!answer.tool_calls.empty()) {
+    message["tool_calls"] = answer.tool_calls;
+    if (r.finish_reason == "stop") *finish_reason = "tool_calls";
+  }
+  return message;
+}
+
 json CompletionBody(const CompletionReply& reply, const Choices& choices) {
   json list = json::array();
   for (size_t i = 0; i < choices.size(); ++i) {
     const engine::GenerationResult& r = *choices[i];
     json choice = {{"index", i}, {"finish_reason", r.finish_reason}};
     if (reply.chat) {
-      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+      std::string finish;
+      choice["message"] = AssistantMessage(reply, static_cast<int>(i), r, &finish);
+      choice["finish_reason"] = finish;
     } else {
       choice["text"] = r.text;
     }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ enum class StreamUsage {
 };
 
 // What every body of one completion carries besides the generation.
+// How a model writes tool calls (server/tool_calls.h).
+enum class ToolSyntax { kHermes, kLlama3Json };
+
 struct CompletionReply {
   bool chat = false;
   bool native = false;  // llama-server's /completion: its shapes (server/native_api.h), no [DONE]
@@ -31,6 +35,7 @@ struct CompletionReply {
   std::vector<std::string> document_ids;  // of the chunk segments, in prompt order
   StreamUsage stream_usage = StreamUsage::kOnFinishChunk;
   bool logprobs = false;                          // the request asked for them
+  std::optional<ToolSyntax> tool_calls;           // read calls out of the answer (server/tool_calls)
   std::function<std::string(int32_t)> token_text;  // a token's text, for logprobs
 };
 
@@ -44,6 +49,10 @@ using Choices = std::vector<const engine::GenerationResult*>;
 // The whole response of a non-streaming request: usage counts the prompt once and the
 // tokens of every choice; timings are the first choice's.
 nlohmann::json CompletionBody(const CompletionReply& reply, const Choices& choices);
+// A chat choice's message: the text, or with tool calls read out of it (then finish_reason
+// "tool_calls" in place of "stop").
+nlohmann::json AssistantMessage(const CompletionReply& reply, int index, const engine::GenerationResult& r,
+                                std::string* finish_reason);
 // One SSE chunk of choice `index`: a piece of text, or (final_result set) the one with
 // finish_reason and timings (and usage, when reply.stream_usage says so, on the last choice's).
 // `logprob`: the piece's token's, when the request asked; `offset`: where the piece starts

@@ -17,6 +17,26 @@ namespace {
 
 const ApiError kShuttingDown{503, "the server is shutting down", "unavailable_error", ""};
 
+// A streamed chat answer whose tool calls are read at its end: its text or its calls in one
+// chunk (calls with their index, as OpenAI streams them), and `last` given the finish reason.
+template <typename Send>
+bool SendToolAnswer(const CompletionReply& reply, int index, const engine::GenerationResult& r, json& last,
+                    const Send& send) {
+  std::string finish;
+  const json message = AssistantMessage(reply, index, r, &finish);
+  json delta = json::object();
+  if (!message["content"].is_null()) delta["content"] = message["content"];
+  if (message.contains("tool_calls")) {
+    json calls = message["tool_calls"];
+    for (size_t k = 0; k < calls.size(); ++k) calls[k]["index"] = k;
+    delta["tool_calls"] = std::move(calls);
+  }
+  json chunk = StreamChunk(reply, index, "", nullptr, nullptr, 0);
+  chunk["choices"][0]["delta"] = std::move(delta);
+  last["choices"][0]["finish_reason"] = finish;
+  return send(Dump(chunk));
+}
+
 // How often the connection of a whole (not streamed) completion is probed while it runs.
 constexpr std::chrono::milliseconds kClientProbeInterval{20};
 
@@ -110,6 +130,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
                               .document_ids = p.document_ids,
                               .stream_usage = p.stream_usage,
                               .logprobs = g.logprobs >= 0,
+                              .tool_calls = p.tool_calls,
                               .token_text = [this](int32_t id) { return engine_->tokenizer()->Piece(id); }};
   const bool stream = p.stream;
   // n choices: n generations of the prompt, choice i sampled with seed + i.
@@ -178,6 +199,7 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
           }
           size_t offset = 0;  // of the piece's token in the choice's tokens' text (legacy text_offset)
           while (auto piece = channels[i]->Next()) {
+            if (reply.tool_calls) continue;  // whether the answer is a call is known at its end
             const std::optional<engine::TokenLogprob>& logprob = channels[i]->piece_logprob();
             if (!send(Dump(chunk(*piece, nullptr, logprob ? &*logprob : nullptr, offset)))) return false;
             if (logprob) offset += reply.token_text(logprob->token).size();
@@ -190,6 +212,7 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
           }
           done.push_back(&r);
           json last = chunk("", &r);
+          if (reply.tool_calls && !SendToolAnswer(reply, index, r, last, send)) return false;
           if (!reply.native && done.size() == channels.size() && reply.stream_usage == StreamUsage::kOnFinishChunk)
             last["usage"] = UsageOf(done);
           if (!send(Dump(last))) return false;

@@ -5,6 +5,7 @@
 
 #include "server/json_body.h"
 #include "server/structured_output.h"
+#include "server/tool_calls.h"
 #include "server/rag_request.h"
 #include "server/unhonoured_params.h"
 
@@ -17,6 +18,8 @@ using json = nlohmann::json;
 std::optional<ApiError> ReadNumber(const json& body, const char* name, double lo, double hi, double& out) {
   return ReadNumberField(body, name, name, lo, hi, /*whole=*/false, out);
 }
+
+}  // namespace
 
 // Message content: a string, or an array of {"type": "text", "text": ...} parts.
 std::optional<std::string> ContentText(const json& content) {
@@ -31,8 +34,6 @@ std::optional<std::string> ContentText(const json& content) {
   }
   return text;
 }
-
-}  // namespace
 
 json ErrorBody(const ApiError& e) {
   return {{"error",
@@ -127,10 +128,9 @@ std::optional<ApiError> ReadTextPrompt(const json& body, const engine::Engine& e
 }  // namespace
 
 // One message as the chat template takes it: role and content. An assistant message may have
-// no content (null, or absent when it made tool calls); its tool_calls are refused, because
-// the template is given each message's role and content alone and would drop them. A tool
-// message's content is the tool's answer (its tool_call_id has nowhere to go either, but
-// templates that render tool results do not use it, and a client must send it).
+// no content (null, or absent when it made tool calls); its tool_calls must be well formed
+// (the chat then goes through the JSON rendering of server/tool_calls, which keeps them). A
+// tool message's content is the tool's answer.
 std::variant<engine::ChatMessage, ApiError> ReadMessage(const json& m) {
   if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
     return Invalid("messages", "each message needs a string 'role' and a 'content'");
@@ -140,9 +140,13 @@ std::variant<engine::ChatMessage, ApiError> ReadMessage(const json& m) {
   const bool has_content = m.contains("content") && !m["content"].is_null();
   if (role == "assistant") {
     const json calls = m.value("tool_calls", json());
-    if (!calls.is_null() && !(calls.is_array() && calls.empty()))
-      return Invalid("messages", "an assistant message's 'tool_calls' cannot be given to this server's chat template "
-                                 "(it renders each message's role and content only)");
+    if (!calls.is_null() && !calls.is_array()) return Invalid("messages", "'tool_calls' must be an array");
+    for (const json& c : calls.is_array() ? calls : json::array()) {
+      const bool ok = c.is_object() && c.contains("function") && c["function"].is_object() &&
+                      c["function"].contains("name") && c["function"]["name"].is_string() &&
+                      c["function"].contains("arguments") && c["function"]["arguments"].is_string();
+      if (!ok) return Invalid("messages", "each tool call needs a 'function' with a string 'name' and string 'arguments'");
+    }
     if (!has_content) return engine::ChatMessage{role, ""};
   } else if (!has_content) {
     return Invalid("messages", "a " + role + " message needs a 'content'");
@@ -220,8 +224,16 @@ std::optional<ApiError> ReadCachePrompt(const json& body, engine::GenerationRequ
 }
 
 // /v1/chat/completions: the chat template over the messages, or a RAG prompt.
-std::optional<ApiError> ReadChatPrompt(const json& body, const engine::Engine& engine, const ApiLimits& limits,
-                                       const Retriever& retrieve, ParsedRequest& out) {
+std::optional<ApiError> ReadChatPrompt(const json& body, const nlohmann::ordered_json& ordered, const engine::Engine& engine,
+                                       const ApiLimits& limits, const Retriever& retrieve, ParsedRequest& out) {
+  auto tool_prompt = ReadToolChat(body, ordered, engine, out);
+  if (auto* err = std::get_if<ApiError>(&tool_prompt)) return *err;
+  if (const auto& text = std::get<std::optional<std::string>>(tool_prompt)) {
+    auto tokens = engine.EncodeRendered(*text);
+    if (!tokens.ok()) return ApiError{500, tokens.status().message(), "server_error", ""};
+    out.generation.prompt.prefix = std::move(tokens).value();
+    return std::nullopt;
+  }
   auto messages = ReadMessages(body);
   if (auto* err = std::get_if<ApiError>(&messages)) return *err;
   const auto& list = std::get<std::vector<engine::ChatMessage>>(messages);
@@ -249,9 +261,13 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, s
   if (auto err = ReadGenerationOptions(body, limits, out)) return *err;
   if (auto err = ReadLogitBias(body, engine.n_vocab(), g)) return *err;
   if (auto err = ReadLogprobs(body, chat, g)) return *err;
-  if (auto err = ReadStructuredOutput(body, raw_body, engine, g)) return *err;
+  // The body again in the client's key order, for schemas and tools (the depth was bounded
+  // when `body` was parsed from the same text).
+  const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(raw_body, nullptr, /*allow_exceptions=*/false);
+  if (!ordered.is_object()) return Invalid("", "the request body must be a JSON object");
+  if (auto err = ReadStructuredOutput(body, ordered, engine, g)) return *err;
   // Last: a chat's prompt may be built by retrieval, which only a valid request deserves.
-  if (auto err = chat ? ReadChatPrompt(body, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
+  if (auto err = chat ? ReadChatPrompt(body, ordered, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
     return *err;
   if (auto err = ReadCachePrompt(body, g)) return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");

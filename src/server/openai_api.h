@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -37,6 +38,7 @@ constexpr int kMaxChoices = 16;
 
 struct ParsedRequest {
   engine::GenerationRequest generation;
+  std::optional<ToolSyntax> tool_calls;  // set when calls are to be read out of the answer
   int n = 1;  // choices: n generations of the prompt, choice i sampled with seed + i
   bool stream = false;
   StreamUsage stream_usage = StreamUsage::kOnFinishChunk;
@@ -49,6 +51,9 @@ struct RetrievedChunks {
 };
 using Retriever = std::function<std::variant<RetrievedChunks, ApiError>(const std::string& collection,
                                                                          const std::string& query, int top_k)>;
+
+// Message content: a string, or an array of {"type": "text", "text": ...} parts, as text.
+std::optional<std::string> ContentText(const nlohmann::json& content);
 
 // A request's `messages` as the chat template takes them (role and content).
 std::variant<std::vector<engine::ChatMessage>, ApiError> ReadMessages(const nlohmann::json& body);

@@ -49,12 +49,9 @@ std::variant<std::string, ApiError> RequestedGbnf(const json& body, const ordere
 
 }  // namespace
 
-std::optional<ApiError> ReadStructuredOutput(const json& body, std::string_view raw_body, const engine::Engine& engine,
+std::optional<ApiError> ReadStructuredOutput(const json& body, const ordered_json& ordered, const engine::Engine& engine,
                                              engine::GenerationRequest& g) {
   if (!HasValue(body, "response_format") && !HasValue(body, "json_schema") && !HasValue(body, "grammar")) return std::nullopt;
-  // The depth was bounded when `body` was parsed from the same text.
-  const ordered_json ordered = ordered_json::parse(raw_body, nullptr, /*allow_exceptions=*/false);
-  if (!ordered.is_object()) return Invalid("", "the request body must be a JSON object");
   auto gbnf = RequestedGbnf(body, ordered);
   if (auto* err = std::get_if<ApiError>(&gbnf)) return *err;
   if (std::get<std::string>(gbnf).empty()) return std::nullopt;  // response_format text

@@ -15,9 +15,9 @@
 
 namespace kvfuse::server {
 
-// `raw_body` is the request's text: schemas are read from it again with their keys in the
-// order the client wrote them (the order the JSON is generated in).
-std::optional<ApiError> ReadStructuredOutput(const nlohmann::json& body, std::string_view raw_body,
+// `ordered` is the same body with its keys in the order the client wrote them: schemas are
+// read from it (the order the JSON is generated in).
+std::optional<ApiError> ReadStructuredOutput(const nlohmann::json& body, const nlohmann::ordered_json& ordered,
                                              const engine::Engine& engine, engine::GenerationRequest& g);
 
 }  // namespace kvfuse::server

@@ -46,16 +46,10 @@ const Rule kRules[] = {
      "the prompt is not echoed back"},
     {"suffix", Endpoint::kText, [](const json& v) { return v.is_string(); }, "a string", IsEmpty,
      "text insertion (a suffix) is not supported"},
-    {"tools", Endpoint::kBoth, [](const json& v) { return v.is_array(); }, "an array", IsEmpty,
-     "tool (function) calling is not supported"},
-    {"tool_choice", Endpoint::kBoth, [](const json& v) { return v.is_string() || v.is_object(); },
-     "a string or an object", IsNone, "tool (function) calling is not supported"},
-    // No tools can be given, so whether they would be called in parallel changes nothing.
-    {"parallel_tool_calls", Endpoint::kBoth, [](const json& v) { return v.is_boolean(); }, "a boolean", Anything, ""},
     {"functions", Endpoint::kChat, [](const json& v) { return v.is_array(); }, "an array", IsEmpty,
-     "function calling is not supported"},
+     "the deprecated functions are not supported: use tools"},
     {"function_call", Endpoint::kChat, [](const json& v) { return v.is_string() || v.is_object(); },
-     "a string or an object", IsNone, "function calling is not supported"},
+     "a string or an object", IsNone, "the deprecated function_call is not supported: use tool_choice"},
     // OpenAI's options about the service, not the answer: storing a completion is not offered.
     {"store", Endpoint::kBoth, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
      "completions are not stored"},
@@ -88,7 +82,7 @@ constexpr std::string_view kGenerationFields[] = {
     "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "stop", "stream",
     "stream_options", "ignore_eos", "cache_prompt", "user", "n", "logit_bias", "logprobs",
     "response_format", "json_schema", "grammar"};
-constexpr std::string_view kChatFields[] = {"messages", "rag", "top_logprobs"};
+constexpr std::string_view kChatFields[] = {"messages", "rag", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls"};
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};
 constexpr std::string_view kEmbeddingFields[] = {"model", "input", "encoding_format", "dimensions", "user"};

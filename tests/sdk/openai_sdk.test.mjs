@@ -159,7 +159,7 @@ test('RAG: documents in the rag object', async () => {
 test('errors: parameters the server cannot honour are a BadRequestError naming them', async () => {
   const pattern = { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'string', pattern: '^a+$' } } };
   for (const [param, extra] of [['top_logprobs', { top_logprobs: 3 }], ['response_format', { response_format: pattern }],
-    ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }]]) {
+    ['tools', { tools: [{ type: 'function', function: { parameters: {} } }] }]]) {
     await assert.rejects(client.chat.completions.create({ model: modelId, messages: question, ...extra }),
       (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === param, param);
   }
@@ -206,6 +206,37 @@ test('structured output: JSON mode answers are JSON objects', async () => {
     const value = JSON.parse(c.message.content);
     assert.ok(value !== null && typeof value === 'object' && !Array.isArray(value), c.message.content);
   }
+});
+
+test('tool calls: a forced call comes back as tool_calls and its result goes back in, streamed or not', async () => {
+  const tools = [{
+    type: 'function',
+    function: {
+      name: 'get_weather', description: 'The weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 20 } }, required: ['city'] },
+    },
+  }];
+  const messages = [{ role: 'user', content: 'What is the weather in Oslo?' }];
+  const r = await client.chat.completions.create({ model: modelId, messages, tools, tool_choice: 'required', max_tokens: 200, temperature: 0 });
+  const choice = r.choices[0];
+  assert.equal(choice.finish_reason, 'tool_calls');
+  assert.equal(choice.message.content, null);
+  const call = choice.message.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assert.equal(typeof JSON.parse(call.function.arguments).city, 'string');
+  const follow = await client.chat.completions.create({
+    model: modelId, tools, max_tokens: 8, temperature: 0,
+    messages: [...messages, choice.message, { role: 'tool', tool_call_id: call.id, content: '{"sky": "clear"}' }],
+  });
+  assert.equal(follow.choices[0].message.role, 'assistant');
+  const stream = client.chat.completions.stream({
+    model: modelId, messages, tools, max_tokens: 200, temperature: 0,
+    tool_choice: { type: 'function', function: { name: 'get_weather' } },
+  });
+  const streamed = await stream.finalChatCompletion();
+  assert.equal(streamed.choices[0].finish_reason, 'tool_calls');
+  assert.deepEqual(streamed.choices[0].message.tool_calls.map((c) => c.function), choice.message.tool_calls.map((c) => c.function));
 });
 
 test('errors: a wrong key, an oversized body', async () => {

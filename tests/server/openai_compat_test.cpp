@@ -297,11 +297,20 @@ TEST_F(OpenAiCompatTest, ToolResultsAndEmptyAssistantMessagesAreRendered) {
   no_key[1].erase("content");
   auto same = Post("/v1/chat/completions", {{"messages", no_key}, {"max_tokens", 1}, {"temperature", 0}});
   EXPECT_EQ(json::parse(same->body)["usage"]["prompt_tokens"], tokens->size());
-  // Tool calls cannot reach the template, so they are refused rather than dropped.
+  // Tool calls reach the template (this ChatML model's: as a Hermes <tool_call> block).
   json calls = messages;
   calls[1]["tool_calls"] = {{{"id", "call_1"}, {"type", "function"},
                              {"function", {{"name", "mul"}, {"arguments", R"({"a": 6, "b": 7})"}}}}};
-  ExpectRefused(Post("/v1/chat/completions", {{"messages", calls}}), "messages", "tool_calls");
+  auto with_calls = Post("/v1/chat/completions", {{"messages", calls}, {"max_tokens", 1}, {"temperature", 0}});
+  ASSERT_EQ(with_calls->status, 200) << with_calls->body;
+  const std::string block = "<tool_call>\n{\"name\":\"mul\",\"arguments\":{\"a\":6,\"b\":7}}\n</tool_call>";
+  // ... and the tool's answer as a <tool_response> of the user's, as Hermes models are taught.
+  auto hermes = engine.value()->EncodeChat(
+      {{"user", "what is 6 x 7?"}, {"assistant", block}, {"user", "<tool_response>\n42\n</tool_response>"}, {"user", "so?"}}, true);
+  ASSERT_TRUE(hermes.ok());
+  EXPECT_EQ(json::parse(with_calls->body)["usage"]["prompt_tokens"], hermes->size());
+  calls[1]["tool_calls"] = {{{"function", {{"name", "mul"}}}}};
+  ExpectRefused(Post("/v1/chat/completions", {{"messages", calls}}), "messages", "a call without arguments");
   calls[1]["tool_calls"] = json::array();  // an empty list asks for nothing
   EXPECT_EQ(Post("/v1/chat/completions", {{"messages", calls}, {"max_tokens", 1}})->status, 200);
   ExpectRefused(Post("/v1/chat/completions", {{"messages", {{{"role", "tool"}}}}}), "messages", "a tool message without content");
@@ -328,7 +337,7 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"repeat_last_n", -2}, {"repeat_last_n", 1.5},
       {"logit_bias", {{"-1", 100}}}, {"logit_bias", {{"x", 1}}}, {"logit_bias", {{"15", 101}}},
       {"logit_bias", {{"15", "1"}}}, {"logit_bias", 1}, {"logprobs", 1}, {"top_logprobs", 21},
-      {"top_logprobs", 2}, {"tools", {tool}}, {"tools", "mul"}, {"tool_choice", "auto"},
+      {"top_logprobs", 2}, {"tools", "mul"}, {"tools", {{{"type", "function"}}}}, {"tool_choice", "auto"},
       {"tool_choice", {{"type", "function"}, {"function", {{"name", "mul"}}}}}, {"parallel_tool_calls", "yes"},
       {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}},
       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "a+"}}}}}}},

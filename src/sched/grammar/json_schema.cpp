@@ -42,7 +42,7 @@ struct SchemaError {
 };
 
 // A GBNF string literal of `text` (JSON text of a const or enum value, or a property name).
-std::string Literal(const std::string& text) {
+std::string Literal(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
@@ -56,19 +56,20 @@ std::string Literal(const std::string& text) {
 
 class Converter {
  public:
-  explicit Converter(const ordered_json& root) : root_(root) {}
+  Converter(const ordered_json& root, std::string start) : root_(root), start_(std::move(start)) {}
 
+  // The schema's rules, its start rule named start_ (the shared JSON rules not included).
   std::string Convert() {
-    const std::string root_rule = Rule(root_, "root");
-    std::string out = root_rule == "root" ? "" : "root ::= " + root_rule + "\n";
+    Rule(root_, start_);
+    std::string out;
     for (const auto& [name, body] : rules_) out += name + " ::= " + body + "\n";
-    return out + kJsonRules;
+    return out;
   }
 
  private:
   // A rule for `schema`; `name` when given, else a fresh one. Returns the rule's name.
   std::string Rule(const ordered_json& schema, const std::string& name = "") {
-    const std::string rule = name.empty() ? "s" + std::to_string(next_++) : name;
+    const std::string rule = name.empty() ? Fresh() : name;
     rules_[rule] = "";  // reserved before the body, so recursive $refs see it
     rules_[rule] = Body(schema);
     return rule;
@@ -152,13 +153,13 @@ class Converter {
       const std::string def = ref.substr(p.size());
       const ordered_json& defs = root_[p.substr(2, p.size() - 3)];
       if (!defs.is_object() || !defs.contains(def)) throw SchemaError{"$ref '" + ref + "' names no definition"};
-      std::string rule = "def-";
+      std::string rule = start_ + "-def-";
       for (char c : def) rule += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
       rule += "-" + std::to_string(p.size());  // $defs and definitions apart
       if (!rules_.count(rule)) Rule(defs[def], rule);
       return rule;
     }
-    if (ref == "#") return "root";
+    if (ref == "#") return start_;
     throw SchemaError{"$ref '" + ref + "' is not supported (only #, #/$defs/NAME and #/definitions/NAME)"};
   }
 
@@ -207,7 +208,7 @@ class Converter {
   std::string Optionals(const std::vector<std::string>& opt, bool after_required) {
     std::string rest_next, first_next;
     for (size_t i = opt.size(); i-- > 0;) {
-      const std::string rest = "s" + std::to_string(next_++), first = "s" + std::to_string(next_++);
+      const std::string rest = Fresh(), first = Fresh();
       rules_[rest] = "( \",\" ws " + opt[i] + " )? " + rest_next;
       rules_[first] = opt[i] + " " + rest_next + (first_next.empty() ? "" : " | " + first_next);
       rest_next = rest;
@@ -237,16 +238,19 @@ class Converter {
     return "\"\\\"\" char{" + std::to_string(min) + "," + (max < 0 ? "" : std::to_string(max)) + "} \"\\\"\"";
   }
 
+  std::string Fresh() { return start_ + "-" + std::to_string(next_++); }
+
   const ordered_json& root_;
+  const std::string start_;
   std::map<std::string, std::string> rules_;
   int next_ = 0;
 };
 
 }  // namespace
 
-util::Result<std::string> JsonSchemaToGbnf(const ordered_json& schema) {
+util::Result<std::string> JsonSchemaRules(const ordered_json& schema, const std::string& rule) {
   try {
-    return Converter(schema).Convert();
+    return Converter(schema, rule).Convert();
   } catch (const SchemaError& e) {
     return util::Status::InvalidArgument("json_schema: " + e.message);
   } catch (const nlohmann::json::exception& e) {
@@ -254,6 +258,14 @@ util::Result<std::string> JsonSchemaToGbnf(const ordered_json& schema) {
   }
 }
 
+util::Result<std::string> JsonSchemaToGbnf(const ordered_json& schema) {
+  auto rules = JsonSchemaRules(schema, "root");
+  if (!rules.ok()) return rules.status();
+  return rules.value() + kJsonRules;
+}
+
 std::string JsonObjectGbnf() { return std::string("root ::= object\n") + kJsonRules; }
+std::string JsonSharedRules() { return kJsonRules; }
+std::string GbnfLiteral(std::string_view text) { return Literal(text); }
 
 }  // namespace kvfuse::sched::grammar

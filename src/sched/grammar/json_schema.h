@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -20,5 +21,13 @@ namespace kvfuse::sched::grammar {
 util::Result<std::string> JsonSchemaToGbnf(const nlohmann::ordered_json& schema);
 // Any JSON object (OpenAI's response_format json_object).
 std::string JsonObjectGbnf();
+
+// For grammars that hold several schemas (a tool call's arguments per tool): the rules of
+// `schema` with its start rule named `rule` and every rule of its own prefixed by it, without
+// the shared JSON rules, which JsonSharedRules gives once.
+util::Result<std::string> JsonSchemaRules(const nlohmann::ordered_json& schema, const std::string& rule);
+std::string JsonSharedRules();
+// `text` as a GBNF string literal.
+std::string GbnfLiteral(std::string_view text);
 
 }  // namespace kvfuse::sched::grammar
