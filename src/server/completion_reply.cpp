@@ -39,6 +39,24 @@ json UsageOf(const Choices& choices) {
           {"prompt_tokens_details", {{"cached_tokens", first.cached_tokens}}}};
 }
 
+json TokenLogprobEntries(const std::vector<engine::TokenLogprob>& tokens,
+                         const std::function<std::string(int32_t)>& token_text, bool with_ids) {
+  const auto entry = [&](int32_t token, float logprob) {
+    const std::string text = token_text(token);
+    json e = {{"token", text}, {"logprob", logprob}, {"bytes", std::vector<uint8_t>(text.begin(), text.end())}};
+    if (with_ids) e["id"] = token;
+    return e;
+  };
+  json out = json::array();
+  for (const engine::TokenLogprob& t : tokens) {
+    json e = entry(t.token, t.logprob);
+    e["top_logprobs"] = json::array();
+    for (const auto& [id, lp] : t.top) e["top_logprobs"].push_back(entry(id, lp));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 namespace {
 
 json Envelope(const CompletionReply& reply, const char* object, json choices) {
@@ -50,25 +68,11 @@ json Envelope(const CompletionReply& reply, const char* object, json choices) {
           {"choices", std::move(choices)}};
 }
 
-// A token as OpenAI's chat logprobs show it: its text, its UTF-8 bytes, its logprob.
-json TokenEntry(const CompletionReply& reply, int32_t token, float logprob) {
-  const std::string text = reply.token_text(token);
-  return {{"token", text}, {"logprob", logprob}, {"bytes", std::vector<uint8_t>(text.begin(), text.end())}};
-}
 
 // The `logprobs` of a choice for these tokens: chat's {content: [...]}, or the legacy
 // {tokens, token_logprobs, top_logprobs, text_offset} with offsets from `offset`.
 json LogprobsOf(const CompletionReply& reply, const std::vector<engine::TokenLogprob>& tokens, size_t offset) {
-  if (reply.chat) {
-    json content = json::array();
-    for (const engine::TokenLogprob& t : tokens) {
-      json entry = TokenEntry(reply, t.token, t.logprob);
-      entry["top_logprobs"] = json::array();
-      for (const auto& [id, lp] : t.top) entry["top_logprobs"].push_back(TokenEntry(reply, id, lp));
-      content.push_back(std::move(entry));
-    }
-    return {{"content", std::move(content)}};
-  }
+  if (reply.chat) return {{"content", TokenLogprobEntries(tokens, reply.token_text, /*with_ids=*/false)}};
   json out = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
               {"text_offset", json::array()}};
   for (const engine::TokenLogprob& t : tokens) {

@@ -43,6 +43,12 @@ struct CompletionReply {
 // another model (OpenAI's promise: same fingerprint and seed, same backend behaviour).
 std::string SystemFingerprint(uint64_t model_fingerprint);
 
+// Tokens with their logprobs as OpenAI's chat logprobs.content shows them: token text,
+// bytes, logprob and top_logprobs of the same; with_ids adds each token's id (llama-server's
+// completion_probabilities).
+nlohmann::json TokenLogprobEntries(const std::vector<engine::TokenLogprob>& tokens,
+                                   const std::function<std::string(int32_t)>& token_text, bool with_ids);
+
 // The choices of one request, choice i at index i (`n` of them; one by default).
 using Choices = std::vector<const engine::GenerationResult*>;
 

@@ -103,10 +103,12 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
   if (!ticket) return SendError(res, kShuttingDown);
   auto body = ParseBody(req, res);
   if (!body) return;
+  int n_probs = 0;
   if (api == CompletionApi::kNative) {
     auto translated = OpenAiBodyOfNative(*body);
     if (auto* err = std::get_if<ApiError>(&translated)) return SendError(res, *err);
-    body = std::get<json>(std::move(translated));
+    n_probs = std::get<NativeRequest>(translated).n_probs;
+    body = std::move(std::get<NativeRequest>(translated).body);
   }
   ApiLimits limits;
   limits.default_max_tokens = options_.max_tokens_default;
@@ -118,6 +120,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
   if (auto* err = std::get_if<ApiError>(&parsed)) return SendError(res, *err);
   ParsedRequest& p = std::get<ParsedRequest>(parsed);
   engine::GenerationRequest& g = p.generation;
+  if (n_probs > 0) g.logprobs = n_probs;
   if (g.prompt.size() + g.max_tokens > engine_->n_ctx()) g.max_tokens = engine_->n_ctx() - g.prompt.size();
   g.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options_.request_timeout_s);
   g.arrival = arrival;
@@ -164,7 +167,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
     }
     choices.push_back(&r);
   }
-  SendJsonHolding(res, 200, reply.native ? NativeBody(reply.model, *choices[0]) : CompletionBody(reply, choices),
+  SendJsonHolding(res, 200, reply.native ? NativeBody(reply.model, *choices[0], reply.token_text) : CompletionBody(reply, choices),
                   std::move(ticket));
 }
 
@@ -188,7 +191,7 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
           const int index = static_cast<int>(i);
           const auto chunk = [&](const std::string& piece, const engine::GenerationResult* last,
                                  const engine::TokenLogprob* logprob = nullptr, size_t offset = 0) {
-            return reply.native ? NativeChunk(reply.model, piece, last)
+            return reply.native ? NativeChunk(reply.model, piece, last, logprob, reply.token_text)
                                 : StreamChunk(reply, index, piece, last, logprob, offset);
           };
           if (!reply.native) {  // OpenAI's streams open each choice with the role

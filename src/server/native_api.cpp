@@ -17,8 +17,17 @@ const char* StopType(const engine::GenerationResult& r) {
 
 }  // namespace
 
-std::variant<json, ApiError> OpenAiBodyOfNative(const json& native) {
-  json body = native;
+std::variant<NativeRequest, ApiError> OpenAiBodyOfNative(const json& native) {
+  NativeRequest out;
+  json& body = out.body;
+  body = native;
+  if (HasValue(body, "n_probs")) {
+    const json& n = body["n_probs"];
+    if (!n.is_number_integer() || n.get<int64_t>() < 0 || n.get<int64_t>() > 100)
+      return Invalid("n_probs", "'n_probs' must be a whole number from 0 to 100");
+    out.n_probs = static_cast<int>(n.get<int64_t>());
+  }
+  body.erase("n_probs");
   for (const char* name : {"max_tokens", "max_completion_tokens"})
     if (body.contains(name)) return Invalid(name, std::string("/completion takes 'n_predict', not '") + name + "'");
   if (body.contains("stream_options")) return Invalid("stream_options", "/completion streams have no stream_options");
@@ -35,11 +44,12 @@ std::variant<json, ApiError> OpenAiBodyOfNative(const json& native) {
     body["max_tokens"] = 1'000'000;
   }
   body.erase("n_predict");
-  return body;
+  return out;
 }
 
-json NativeBody(const std::string& model, const engine::GenerationResult& r) {
-  return {{"content", r.text},
+json NativeBody(const std::string& model, const engine::GenerationResult& r,
+                const std::function<std::string(int32_t)>& token_text) {
+  json body = {{"content", r.text},
           {"stop", true},
           {"model", model},
           {"tokens_predicted", r.completion_tokens},
@@ -49,12 +59,20 @@ json NativeBody(const std::string& model, const engine::GenerationResult& r) {
           {"stop_type", StopType(r)},
           {"stopping_word", r.stopping_word},
           {"timings", TimingsOf(r)}};
+  if (!r.logprobs.empty()) body["completion_probabilities"] = TokenLogprobEntries(r.logprobs, token_text, /*with_ids=*/true);
+  return body;
 }
 
-json NativeChunk(const std::string& model, const std::string& piece, const engine::GenerationResult* final_result) {
-  if (!final_result) return {{"content", piece}, {"stop", false}};
-  json last = NativeBody(model, *final_result);
+json NativeChunk(const std::string& model, const std::string& piece, const engine::GenerationResult* final_result,
+                 const engine::TokenLogprob* logprob, const std::function<std::string(int32_t)>& token_text) {
+  if (!final_result) {
+    json chunk = {{"content", piece}, {"stop", false}};
+    if (logprob) chunk["completion_probabilities"] = TokenLogprobEntries({*logprob}, token_text, /*with_ids=*/true);
+    return chunk;
+  }
+  json last = NativeBody(model, *final_result, token_text);
   last["content"] = "";
+  last.erase("completion_probabilities");  // each piece carried its own
   return last;
 }
 

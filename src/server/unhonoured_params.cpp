@@ -60,7 +60,9 @@ const Rule kRules[] = {
     {"safety_identifier", Endpoint::kBoth, [](const json& v) { return v.is_string(); }, "a string", Anything, ""},
     // llama.cpp's options (its /completion and /v1 alike) at the values that ask for nothing.
     {"n_probs", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 0, 100); },
-     "a whole number from 0 to 100", IsZero, "token probabilities are not returned"},
+     "a whole number from 0 to 100", IsZero, "n_probs is /completion's: /v1 has logprobs and top_logprobs"},
+    {"post_sampling_probs", Endpoint::kBoth, [](const json& v) { return v.is_boolean(); }, "a boolean", IsFalse,
+     "probabilities are the model's, before sampling (post_sampling_probs false)"},
     {"mirostat", Endpoint::kBoth, [](const json& v) { return IsWhole(v) && IsNumberIn(v, 0, 2); },
      "0, 1 or 2", IsZero, "the sampler has no mirostat"},
     {"typical_p", Endpoint::kBoth, [](const json& v) { return IsNumberIn(v, 0, 1); }, "a number from 0 to 1", IsOne,

@@ -74,6 +74,38 @@ TEST_F(NativeApiTest, CompletionAnswersInLlamaServersShapeWithTheTextOfV1) {
   EXPECT_EQ(last["tokens_predicted"], native["tokens_predicted"]);
 }
 
+TEST_F(NativeApiTest, NProbsGivesEachTokensLogprobsAsV1Does) {
+  const json native = PostOk("/completion", {{"prompt", "a b c"}, {"n_predict", 5}, {"temperature", 0}, {"n_probs", 3},
+                                             {"ignore_eos", true}});
+  const json legacy = PostOk("/v1/completions", {{"prompt", "a b c"}, {"max_tokens", 5}, {"temperature", 0}, {"logprobs", 3},
+                                                {"ignore_eos", true}});
+  const json& probs = native["completion_probabilities"];
+  ASSERT_EQ(probs.size(), 5u);
+  for (size_t i = 0; i < probs.size(); ++i) {
+    const json& p = probs[i];
+    ASSERT_EQ(p["top_logprobs"].size(), 3u);
+    EXPECT_EQ(p["top_logprobs"][0]["id"], p["id"]) << "greedy: the chosen token is the likeliest";
+    EXPECT_FLOAT_EQ(p["logprob"].get<float>(), legacy["choices"][0]["logprobs"]["token_logprobs"][i].get<float>());
+    EXPECT_EQ(p["token"], legacy["choices"][0]["logprobs"]["tokens"][i]);
+    std::string bytes;
+    for (const json& b : p["bytes"]) bytes += static_cast<char>(b.get<int>());
+    // The bytes are the token's; its text shows a token that is part of a character as U+FFFD.
+    if (p["token"].get<std::string>().find("\xEF\xBF\xBD") == std::string::npos) EXPECT_EQ(bytes, p["token"].get<std::string>());
+  }
+  // Streamed: each piece carries its own token's entry, the same as the whole answer's.
+  const auto r = client_->Post("/completion", json{{"prompt", "a b c"}, {"n_predict", 5}, {"temperature", 0}, {"n_probs", 3},
+                                                  {"ignore_eos", true}, {"stream", true}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  json streamed = json::array();
+  for (size_t at = 0; (at = r->body.find("data: ", at)) != std::string::npos;) {
+    const size_t end = r->body.find("\n\n", at);
+    const json event = json::parse(r->body.substr(at + 6, end - at - 6));
+    if (event.contains("completion_probabilities")) streamed.push_back(event["completion_probabilities"][0]);
+    at = end;
+  }
+  EXPECT_EQ(streamed, probs);
+}
+
 TEST_F(NativeApiTest, StopTypeSaysWhatEndedTheAnswer) {
   const json plain = PostOk("/completion", {{"prompt", "a b c"}, {"n_predict", 8}, {"temperature", 0}, {"ignore_eos", true}});
   EXPECT_EQ(plain["stop_type"], "limit");
@@ -90,7 +122,9 @@ TEST_F(NativeApiTest, StopTypeSaysWhatEndedTheAnswer) {
 TEST_F(NativeApiTest, OptionsThatAskForNothingPassTheOthersAreRefusedByName) {
   PostOk("/completion", {{"prompt", "a"}, {"n_predict", 1}, {"n_probs", 0}, {"mirostat", 0}, {"typical_p", 1.0},
                          {"id_slot", -1}, {"return_tokens", false}, {"cache_prompt", true}});
-  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"n_probs", 5}}), "n_probs");
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"n_probs", 101}}), "n_probs");
+  EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"post_sampling_probs", true}}), "post_sampling_probs");
+  EXPECT_EQ(Refused("/v1/completions", {{"prompt", "a"}, {"n_probs", 3}}), "n_probs");
   EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"mirostat", 2}}), "mirostat");
   EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"n_predict", 0}}), "n_predict");
   EXPECT_EQ(Refused("/completion", {{"prompt", "a"}, {"max_tokens", 3}}), "max_tokens");
