@@ -28,6 +28,12 @@ std::string ContentOf(const ordered_json& m) {
 
 }  // namespace
 
+ordered_json CallArguments(const ordered_json& arguments) {
+  if (!arguments.is_string()) return arguments;
+  ordered_json parsed = ordered_json::parse(arguments.get<std::string>(), nullptr, false);
+  return parsed.is_object() ? parsed : arguments;
+}
+
 ordered_json MessagesWithHermesTools(const ordered_json& messages, const ordered_json& tools) {
   ordered_json out = ordered_json::array();
   if (!tools.empty()) {
@@ -44,9 +50,7 @@ ordered_json MessagesWithHermesTools(const ordered_json& messages, const ordered
       for (const ordered_json& call : m["tool_calls"]) {
         const ordered_json f = call.is_object() ? call.value("function", ordered_json::object()) : ordered_json::object();
         const std::string name = f.contains("name") && f["name"].is_string() ? f["name"].get<std::string>() : "";
-        const std::string text = f.contains("arguments") && f["arguments"].is_string() ? f["arguments"].get<std::string>() : "{}";
-        const ordered_json args = ordered_json::parse(text, nullptr, false);
-        const ordered_json body = {{"name", name}, {"arguments", args.is_discarded() ? ordered_json(text) : args}};
+        const ordered_json body = {{"name", name}, {"arguments", CallArguments(f.value("arguments", ordered_json::object()))}};
         content += (content.empty() ? "" : "\n") + std::string("<tool_call>\n") + body.dump() + "\n</tool_call>";
       }
       out.push_back({{"role", "assistant"}, {"content", content}});

@@ -10,7 +10,12 @@
 
 namespace kvfuse::engine {
 
-// `messages` (OpenAI-shaped, content already a string or null) with `tools` written in.
+// A call's arguments as templates expect them: JSON text (OpenAI's form) parsed into its
+// object; anything else as it is.
+nlohmann::ordered_json CallArguments(const nlohmann::ordered_json& arguments);
+
+// `messages` (OpenAI-shaped, content already a string or null, a call's arguments an object
+// or JSON text) with `tools` written in.
 nlohmann::ordered_json MessagesWithHermesTools(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools);
 
 }  // namespace kvfuse::engine

@@ -1,6 +1,7 @@
 // Engine::CompileGrammar: grammars bound to the model's vocabulary.
 #include "engine/engine.h"
 #include "sched/grammar/grammar.h"
+#include "sched/grammar/grammar_matcher.h"
 
 namespace kvfuse::engine {
 
@@ -19,8 +20,10 @@ util::Result<std::shared_ptr<const sched::grammar::TokenGrammar>> Engine::Compil
     first_chars_ = std::make_shared<const std::vector<uint32_t>>(sched::grammar::FirstChars(*texts));
     token_texts_ = std::move(texts);
   });
-  return std::make_shared<const sched::grammar::TokenGrammar>(sched::grammar::TokenGrammar{
-      std::make_shared<const sched::grammar::Grammar>(std::move(grammar).value()), token_texts_, first_chars_});
+  auto compiled = std::make_shared<const sched::grammar::Grammar>(std::move(grammar).value());
+  if (util::Status s = sched::grammar::CheckGrammarCost(compiled); !s.ok()) return s;
+  return std::make_shared<const sched::grammar::TokenGrammar>(
+      sched::grammar::TokenGrammar{std::move(compiled), token_texts_, first_chars_});
 }
 
 }  // namespace kvfuse::engine

@@ -56,7 +56,9 @@ int32_t Sampler::SampleAllowed(const float* logits, int32_t n_vocab) {
     if (allowed_tokens[t]) any = true;
     else masked[t] = -std::numeric_limits<float>::infinity();
   }
-  const int32_t allowed = any ? SampleFiltered(masked.data(), n_vocab) : grammar_->AnyEndToken();
+  // Nothing allowed: end the turn; a vocabulary without an end token keeps the sampled one.
+  const int32_t end = grammar_->AnyEndToken();
+  const int32_t allowed = any ? SampleFiltered(masked.data(), n_vocab) : end >= 0 ? end : token;
   grammar_->Accept(allowed);
   return allowed;
 }

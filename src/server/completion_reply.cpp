@@ -102,7 +102,7 @@ json AssistantMessage(const CompletionReply& reply, int index, const engine::Gen
   const ToolCallAnswer answer = ParseToolCalls(r.text, *reply.tool_calls, "call_" + reply.id + "_" + std::to_string(index) + "_");
   json message = {{"role", "assistant"}, {"content", answer.content ? json(*answer.content) : json(nullptr)}};
   if (!answer.tool_calls.empty()) {
-    message["tool_calls"] = answer.tool_calls;
+    message["tool_calls"] = reply.parallel_tool_calls ? answer.tool_calls : json::array({answer.tool_calls[0]});
     if (r.finish_reason == "stop") *finish_reason = "tool_calls";
   }
   return message;

@@ -36,6 +36,7 @@ struct CompletionReply {
   StreamUsage stream_usage = StreamUsage::kOnFinishChunk;
   bool logprobs = false;                          // the request asked for them
   std::optional<ToolSyntax> tool_calls;           // read calls out of the answer (server/tool_calls)
+  bool parallel_tool_calls = true;                // false: the first call only
   std::function<std::string(int32_t)> token_text;  // a token's text, for logprobs
 };
 

@@ -134,6 +134,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
                               .stream_usage = p.stream_usage,
                               .logprobs = g.logprobs >= 0,
                               .tool_calls = p.tool_calls,
+                              .parallel_tool_calls = p.parallel_tool_calls,
                               .token_text = [this](int32_t id) { return engine_->tokenizer()->Piece(id); }};
   const bool stream = p.stream;
   // n choices: n generations of the prompt, choice i sampled with seed + i.

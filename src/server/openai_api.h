@@ -39,6 +39,7 @@ constexpr int kMaxChoices = 16;
 struct ParsedRequest {
   engine::GenerationRequest generation;
   std::optional<ToolSyntax> tool_calls;  // set when calls are to be read out of the answer
+  bool parallel_tool_calls = true;       // more than one call per answer
   int n = 1;  // choices: n generations of the prompt, choice i sampled with seed + i
   bool stream = false;
   StreamUsage stream_usage = StreamUsage::kOnFinishChunk;

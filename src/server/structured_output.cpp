@@ -10,9 +10,9 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-// The GBNF a request asks for ("" for none), or the error naming its field. `ordered` is the
-// body with the client's key order.
-std::variant<std::string, ApiError> RequestedGbnf(const json& body, const ordered_json& ordered) {
+// The GBNF a request asks for ("" for none) and the field that asked, or the error naming it.
+// `ordered` is the body with the client's key order.
+std::variant<std::pair<std::string, std::string>, ApiError> RequestedGbnf(const json& body, const ordered_json& ordered) {
   std::string gbnf, field;
   auto take = [&](const char* name, util::Result<std::string> g) -> std::optional<ApiError> {
     if (!field.empty()) return Invalid(name, "'" + std::string(name) + "' and '" + field + "' both constrain the output; give one");
@@ -44,7 +44,7 @@ std::variant<std::string, ApiError> RequestedGbnf(const json& body, const ordere
     if (!body["grammar"].is_string()) return Invalid("grammar", "'grammar' must be a GBNF string");
     if (auto e = take("grammar", body["grammar"].get<std::string>())) return *e;
   }
-  return gbnf;
+  return std::make_pair(gbnf, field);
 }
 
 }  // namespace
@@ -52,11 +52,13 @@ std::variant<std::string, ApiError> RequestedGbnf(const json& body, const ordere
 std::optional<ApiError> ReadStructuredOutput(const json& body, const ordered_json& ordered, const engine::Engine& engine,
                                              engine::GenerationRequest& g) {
   if (!HasValue(body, "response_format") && !HasValue(body, "json_schema") && !HasValue(body, "grammar")) return std::nullopt;
-  auto gbnf = RequestedGbnf(body, ordered);
-  if (auto* err = std::get_if<ApiError>(&gbnf)) return *err;
-  if (std::get<std::string>(gbnf).empty()) return std::nullopt;  // response_format text
-  auto grammar = engine.CompileGrammar(std::get<std::string>(gbnf));
-  if (!grammar.ok()) return Invalid(HasValue(body, "grammar") ? "grammar" : "response_format", grammar.status().message());
+  auto requested = RequestedGbnf(body, ordered);
+  if (auto* err = std::get_if<ApiError>(&requested)) return *err;
+  const auto& [gbnf, field] = std::get<std::pair<std::string, std::string>>(requested);
+  if (gbnf.empty()) return std::nullopt;  // response_format text
+  if (g.ignore_eos) return Invalid("ignore_eos", "'ignore_eos' cannot be combined with '" + field + "': the grammar ends the answer");
+  auto grammar = engine.CompileGrammar(gbnf);
+  if (!grammar.ok()) return Invalid(field, grammar.status().message());
   g.sampling.grammar = std::move(grammar).value();
   return std::nullopt;
 }

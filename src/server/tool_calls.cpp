@@ -1,7 +1,9 @@
 #include "server/tool_calls.h"
 
+#include "engine/chat_tools.h"
 #include "engine/structured_output.h"
 #include "server/json_body.h"
+#include "util/json_depth.h"
 
 #include <cstring>
 
@@ -22,7 +24,7 @@ std::string Trimmed(const std::string& s) {
 }
 
 std::optional<ApiError> CheckTool(const ordered_json& tool) {
-  const bool ok = tool.is_object() && tool.value("type", "") == "function" && tool.contains("function") &&
+  const bool ok = tool.is_object() && tool.contains("type") && tool["type"] == "function" && tool.contains("function") &&
                   tool["function"].is_object() && tool["function"].contains("name") && tool["function"]["name"].is_string() &&
                   !tool["function"]["name"].get<std::string>().empty() &&
                   (!tool["function"].contains("parameters") || tool["function"]["parameters"].is_object());
@@ -120,6 +122,9 @@ std::variant<std::string, ApiError> RenderToolChat(const ordered_json& ordered, 
     }
     for (const char* key : {"tool_calls", "tool_call_id", "name"})
       if (m.contains(key) && !m[key].is_null()) out[key] = m[key];
+    // OpenAI sends a call's arguments as JSON text; templates expect the object (they tojson it).
+    if (out.contains("tool_calls"))
+      for (ordered_json& call : out["tool_calls"]) call["function"]["arguments"] = engine::CallArguments(call["function"]["arguments"]);
     messages.push_back(std::move(out));
   }
   auto text = engine.RenderChatJson(messages, tools.tools);
@@ -132,14 +137,23 @@ std::variant<std::optional<std::string>, ApiError> ReadToolChat(const json& body
   auto read = ReadTools(ordered, engine);
   if (auto* err = std::get_if<ApiError>(&read)) return *err;
   const ToolRequest& tools = std::get<ToolRequest>(read);
-  if (tools.parse) out.tool_calls = tools.syntax;
+  if (tools.parse) {
+    out.tool_calls = tools.syntax;
+    out.parallel_tool_calls = tools.parallel;
+    // The answer is read whole before it is sent, so a stream cannot carry its tokens' logprobs.
+    bool stream = false, logprobs = false;
+    (void)ReadBoolField(body, "stream", "stream", stream);
+    (void)ReadBoolField(body, "logprobs", "logprobs", logprobs);
+    if (stream && logprobs) return Invalid("logprobs", "'logprobs' cannot be streamed with 'tools' (a call is sent whole at the end)");
+  }
   if (!tools.forced.empty()) {
     if (out.generation.sampling.grammar)
       return Invalid("tool_choice", "a forced tool call cannot be combined with response_format, json_schema or grammar");
     auto gbnf = ForcedCallGbnf(tools);
     if (auto* err = std::get_if<ApiError>(&gbnf)) return *err;
     auto grammar = engine.CompileGrammar(std::get<std::string>(gbnf));
-    if (!grammar.ok()) return ApiError{500, "the tool-call grammar did not compile: " + grammar.status().message(), "server_error", ""};
+    if (!grammar.ok()) return Invalid("tools", "the tools' parameters make no usable call grammar: " + grammar.status().message());
+    if (HasValue(body, "ignore_eos")) return Invalid("ignore_eos", "'ignore_eos' cannot be combined with a forced tool call");
     out.generation.sampling.grammar = std::move(grammar).value();
   }
   if (!NeedsToolRendering(ordered, tools)) return std::optional<std::string>();
@@ -150,10 +164,16 @@ std::variant<std::optional<std::string>, ApiError> ReadToolChat(const json& body
   return std::optional<std::string>(std::get<std::string>(std::move(text)));
 }
 
+// A call the model wrote, as JSON; discarded when it is not JSON or nests too deep to walk.
+ordered_json ParseCall(const std::string& text) {
+  if (util::JsonNestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth) return ordered_json(ordered_json::value_t::discarded);
+  return ordered_json::parse(text, nullptr, false);
+}
+
 ToolCallAnswer ParseToolCalls(const std::string& text, ToolSyntax syntax, const std::string& id_prefix) {
   ToolCallAnswer out;
   if (syntax == ToolSyntax::kLlama3Json) {
-    const ordered_json call = ordered_json::parse(Trimmed(text), nullptr, false);
+    const ordered_json call = ParseCall(Trimmed(text));
     if (call.is_object() && call.contains("name") && call["name"].is_string() && call.contains("parameters")) {
       out.tool_calls.push_back(OpenAiCall(id_prefix + "0", call["name"].get<std::string>(), call["parameters"]));
       return out;
@@ -168,7 +188,7 @@ ToolCallAnswer ParseToolCalls(const std::string& text, ToolSyntax syntax, const 
     const size_t close = open == std::string::npos ? std::string::npos : text.find(kCallClose, open);
     if (close == std::string::npos) break;
     const std::string inner = text.substr(open + std::strlen(kCallOpen), close - open - std::strlen(kCallOpen));
-    const ordered_json call = ordered_json::parse(Trimmed(inner), nullptr, false);
+    const ordered_json call = ParseCall(Trimmed(inner));
     const size_t end = close + std::strlen(kCallClose);
     if (call.is_object() && call.contains("name") && call["name"].is_string() && call.contains("arguments")) {
       content += text.substr(pos, open - pos);

@@ -28,17 +28,6 @@ std::string Utf8(uint32_t cp) {
   return s;
 }
 
-// Decodes the code point at s[i] (which must be well formed: the alphabet is).
-uint32_t CodePoint(std::string_view s, size_t i, size_t len) {
-  const auto b = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i + k])); };
-  switch (len) {
-    case 1: return b(0);
-    case 2: return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
-    case 3: return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
-    default: return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
-  }
-}
-
 }  // namespace
 
 Result<BpeTokenizer> BpeTokenizer::Create(Vocab vocab) {
@@ -128,7 +117,7 @@ void BpeTokenizer::EncodeWord(std::string_view word, std::vector<int32_t>& out) 
     }
     for (size_t k = 0; k < piece.size();) {  // byte fallback, one alphabet character each
       const size_t len = Utf8Length(static_cast<unsigned char>(piece[k]));
-      const uint32_t cp = CodePoint(piece, k, len);
+      const uint32_t cp = DecodeUtf8(piece, k, len);
       if (auto it = char_byte_.find(cp); it != char_byte_.end() && byte_token_[it->second] >= 0)
         out.push_back(byte_token_[it->second]);
       k += len;
@@ -154,7 +143,7 @@ std::string BpeTokenizer::Piece(int32_t id) const {
   std::string bytes;
   for (size_t k = 0; k < text.size();) {
     const size_t len = std::min(Utf8Length(static_cast<unsigned char>(text[k])), text.size() - k);
-    const uint32_t cp = CodePoint(text, k, len);
+    const uint32_t cp = DecodeUtf8(text, k, len);
     if (auto it = char_byte_.find(cp); it != char_byte_.end()) bytes += static_cast<char>(it->second);
     else bytes.append(text, k, len);
     k += len;

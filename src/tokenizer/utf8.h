@@ -38,4 +38,13 @@ inline size_t ValidUtf8At(std::string_view s, size_t i) {
   return len;
 }
 
+// The code point of the `len`-byte sequence at s[i] (which ValidUtf8At or Utf8Length sized;
+// continuation bits are taken as they are).
+inline uint32_t DecodeUtf8(std::string_view s, size_t i, size_t len) {
+  const auto b = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i + k])); };
+  uint32_t cp = len == 1 ? b(0) : b(0) & (0x7Fu >> len);
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (b(k) & 0x3F);
+  return cp;
+}
+
 }  // namespace kvfuse::tokenizer

@@ -100,6 +100,18 @@ TEST(Gbnf, ErrorsNameWhatIsWrong) {
   EXPECT_NE(ErrorOf("root ::= \"a\"\nroot ::= \"b\"").find("defined twice"), std::string::npos);
 }
 
+TEST(Gbnf, HostileGrammarsAreRefusedNotRun) {
+  EXPECT_NE(ErrorOf("root ::= " + std::string(1000, '(') + "\"a\"" + std::string(1000, ')')).find("nest deeper"), std::string::npos);
+  EXPECT_NE(ErrorOf("root ::= \"" + std::string(200000, 'a') + "\"{1000}").find("too many elements"), std::string::npos);
+  std::string fork = "root ::=";
+  for (int i = 0; i < 60; ++i) fork += " \"\"?";  // 2^60 ways to begin
+  fork += " \"b\"";
+  auto g = CompileGbnf(fork);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_FALSE(CheckGrammarCost(std::make_shared<const Grammar>(std::move(g).value())).ok());
+  EXPECT_TRUE(CheckGrammarCost(Compile(JsonObjectGbnf())).ok());
+}
+
 TEST(JsonGrammar, TakesWhatNlohmannWritesAndNothingElse) {
   const auto g = Compile(JsonObjectGbnf());
   ASSERT_NE(g, nullptr);
@@ -143,6 +155,33 @@ TEST(JsonSchemaGrammar, ValidDocumentsOnly) {
     EXPECT_FALSE(Whole(g, bad)) << bad;
 }
 
+TEST(JsonSchemaGrammar, DefaultsAndEdgesFollowJsonSchema) {
+  const auto whole = [](const char* schema, const char* doc) {
+    auto gbnf = JsonSchemaToGbnf(nlohmann::ordered_json::parse(schema));
+    EXPECT_TRUE(gbnf.ok()) << gbnf.status().message();
+    return gbnf.ok() && Whole(Compile(gbnf.value()), doc);
+  };
+  EXPECT_TRUE(whole(R"({"type": "object"})", R"({"any": [1, {"x": null}]})"));  // additionalProperties defaults to true
+  EXPECT_FALSE(whole(R"({"type": "object", "additionalProperties": false})", R"({"a": 1})"));
+  EXPECT_TRUE(whole(R"({"enum": [1, "one", null], "type": "string"})", R"("one")"));
+  EXPECT_FALSE(whole(R"({"enum": [1, "one", null], "type": "string"})", "1"));
+  const char* near_names = R"({"type": "object", "properties": {"p": {"$ref": "#/$defs/a.b"}, "q": {"$ref": "#/$defs/a_b"}},
+    "required": ["p", "q"], "$defs": {"a.b": {"type": "integer"}, "a_b": {"type": "string"}}})";
+  EXPECT_TRUE(whole(near_names, R"({"p": 1, "q": "x"})"));
+  EXPECT_FALSE(whole(near_names, R"({"p": "x", "q": 1})"));
+  nlohmann::ordered_json chain = {{"$ref", "#/$defs/d0"}, {"$defs", nlohmann::ordered_json::object()}};
+  for (int i = 0; i < 200; ++i) chain["$defs"]["d" + std::to_string(i)] = {{"$ref", "#/$defs/d" + std::to_string(i + 1)}};
+  chain["$defs"]["d200"] = {{"type", "integer"}};
+  for (const auto& [schema, error] : std::vector<std::pair<nlohmann::ordered_json, const char*>>{
+           {chain, "deeper than"},
+           {nlohmann::ordered_json::parse(R"({"$ref": "#/$defs/x"})"), "names no definition"},
+           {nlohmann::ordered_json::parse(R"({"type": ["object", "object"]})"), "twice"}}) {
+    auto r = JsonSchemaToGbnf(schema);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find(error), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(JsonSchemaGrammar, ConstraintsItCannotKeepAreRefusedByName) {
   for (const auto& [schema, keyword] : std::vector<std::pair<const char*, const char*>>{
            {R"({"type": "string", "pattern": "^a"})", "pattern"},
@@ -171,7 +210,9 @@ TEST(GrammarSampling, TokensStayInsideTheGrammarWhateverTheLogitsPrefer) {
     SamplingParams p;
     p.temperature = run % 2 ? 0.f : 1.5f;
     p.seed = static_cast<uint64_t>(run);
-    p.grammar = std::make_shared<TokenGrammar>(TokenGrammar{g, texts});
+    // Half the runs test each first character once per mask, as the engine's grammars do.
+    auto first = run % 4 < 2 ? std::make_shared<const std::vector<uint32_t>>(FirstChars(*texts)) : nullptr;
+    p.grammar = std::make_shared<TokenGrammar>(TokenGrammar{g, texts, first});
     Sampler sampler(p);
     std::string text;
     bool ended = false;

@@ -323,14 +323,23 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"n", 1}, {"presence_penalty", 0}, {"frequency_penalty", 0.0}, {"logit_bias", json::object()},
       {"logprobs", false}, {"top_logprobs", 0}, {"tools", json::array()}, {"tool_choice", "none"},
       {"parallel_tool_calls", true}, {"response_format", {{"type", "text"}}}, {"functions", json::array()},
-      {"function_call", "none"}, {"logprobs", nullptr}, {"response_format", {{"type", "json_object"}}},
-      {"grammar", "root ::= \"a\""}};
+      {"function_call", "none"}, {"logprobs", nullptr}};
   for (const auto& [name, value] : no_ops) {
     json req = Chat(1, false);
     req[name] = value;
     const auto r = Post("/v1/chat/completions", req);
     EXPECT_EQ(r->status, 200) << name << " = " << value.dump() << ": " << r->body;
   }
+  // A grammar is honoured: the answer is the grammar's only sentence.
+  json constrained = Chat(8, false);
+  constrained["grammar"] = "root ::= \"ab\" \"c\"?";
+  constrained["temperature"] = 1.5;
+  const auto g = Post("/v1/chat/completions", constrained);
+  ASSERT_EQ(g->status, 200) << g->body;
+  const std::string answer = json::parse(g->body)["choices"][0]["message"]["content"];
+  EXPECT_TRUE(answer == "ab" || answer == "abc") << answer;
+  constrained["ignore_eos"] = true;  // the grammar decides where the answer ends
+  ExpectRefused(Post("/v1/chat/completions", constrained), "ignore_eos", "with a grammar");
   const json tool = {{"type", "function"}, {"function", {{"name", "mul"}, {"parameters", {{"type", "object"}}}}}};
   const std::vector<std::pair<const char*, json>> refused = {
       {"presence_penalty", 3}, {"presence_penalty", "0"}, {"frequency_penalty", -2.5}, {"repeat_penalty", 0},
@@ -341,7 +350,8 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"tool_choice", {{"type", "function"}, {"function", {{"name", "mul"}}}}}, {"parallel_tool_calls", "yes"},
       {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}},
       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "a+"}}}}}}},
-      {"response_format", "text"}, {"grammar", "root ::= missing"}, {"grammar", 5}, {"json_schema", {{"type", "nope"}}}, {"functions", {tool["function"]}}, {"function_call", "auto"}};
+      {"response_format", "text"}, {"grammar", "root ::= missing"}, {"grammar", 5}, {"json_schema", {{"type", "nope"}}},
+      {"tools", {{{"type", 5}}}}, {"functions", {tool["function"]}}, {"function_call", "auto"}};
   for (const auto& [name, value] : refused) {
     json req = Chat(1, false);
     req[name] = value;

@@ -4,12 +4,14 @@
 #include <unordered_map>
 
 #include "sched/grammar/grammar.h"
+#include "tokenizer/utf8.h"
 
 namespace kvfuse::sched::grammar {
 
 namespace {
 
 constexpr size_t kMaxElements = size_t{1} << 20;
+constexpr int kMaxNesting = 64;
 
 struct ParseError {
   int line;
@@ -135,8 +137,10 @@ class Parser {
     }
     if (c == '(') {
       ++pos_;
+      if (++depth_ > kMaxNesting) Fail("groups nest deeper than " + std::to_string(kMaxNesting) + " levels");
       SkipSpace(true);
       std::vector<Sequence> alts = Alternatives(true);
+      --depth_;
       if (pos_ >= s_.size() || s_[pos_] != ')') Fail("expected ) to close the group");
       ++pos_;
       return {RuleRef(Generated(std::move(alts)))};
@@ -173,6 +177,10 @@ class Parser {
     } else {
       return;
     }
+    // Every copy of the atom below counts against the grammar's size, before it is made.
+    const size_t copies = static_cast<size_t>(min) + (max < 0 ? 1 : static_cast<size_t>(max - min));
+    elements_ += atom.size() * copies;
+    if (elements_ > kMaxElements) Fail("the grammar expands to too many elements (repetitions of long literals)");
     Sequence out;
     for (int i = 0; i < min; ++i) out.insert(out.end(), atom.begin(), atom.end());
     if (max < 0) {  // R ::= atom R | (empty)
@@ -259,14 +267,9 @@ class Parser {
         default: Fail(std::string("unknown escape \\") + e);
       }
     }
-    size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || pos_ + len > s_.size()) Fail("the grammar is not valid UTF-8");
-    uint32_t cp = len == 1 ? b : b & (0x7F >> len);
-    for (size_t k = 1; k < len; ++k) {
-      const auto c = static_cast<unsigned char>(s_[pos_ + k]);
-      if ((c & 0xC0) != 0x80) Fail("the grammar is not valid UTF-8");
-      cp = (cp << 6) | (c & 0x3F);
-    }
+    const size_t len = tokenizer::ValidUtf8At(s_, pos_);
+    if (len == 0) Fail("the grammar is not valid UTF-8");
+    const uint32_t cp = tokenizer::DecodeUtf8(s_, pos_, len);
     pos_ += len;
     return cp;
   }
@@ -286,6 +289,7 @@ class Parser {
   size_t pos_ = 0;
   int line_ = 1;
   size_t elements_ = 0;
+  int depth_ = 0;
   Grammar g_;
   std::unordered_map<std::string, int32_t> ids_;
   std::vector<bool> defined_;

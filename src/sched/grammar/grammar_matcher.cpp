@@ -2,29 +2,38 @@
 
 #include <algorithm>
 
+#include "tokenizer/utf8.h"
+
 namespace kvfuse::sched::grammar {
 
 namespace {
 
-// Ambiguous grammars keep several stacks at once; past this many, the rest are dropped (the
-// text can still only go where one of the kept stacks allows).
+// Ambiguous grammars keep several stacks at once, and expanding rule references forks on every
+// alternative: one step may create at most kMaxStacks stacks and expand kMaxExpansions frames.
+// A grammar whose start already passes either is refused when compiled (CheckGrammarCost);
+// later in a generation the surplus is dropped (the text can still only go where a kept stack
+// allows).
 constexpr size_t kMaxStacks = 4096;
+constexpr int64_t kMaxExpansions = 1 << 16;
 
-size_t SequenceLength(unsigned char lead) {
-  if (lead < 0x80) return 1;
-  if ((lead >> 5) == 0x6) return 2;
-  if ((lead >> 4) == 0xE) return 3;
-  if ((lead >> 3) == 0x1E) return 4;
-  return 0;  // a continuation byte or 0xF8..0xFF cannot start a character
-}
+// The code points a sequence of `len` bytes may hold (no overlong forms).
+uint32_t LeastOfLength(size_t len) { return len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000; }
+
+bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 }  // namespace
 
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar) : g_(std::move(grammar)) {
+  int64_t budget = kMaxExpansions;
   for (int32_t a = 0; a < static_cast<int32_t>(g_->rules[g_->root].alternatives.size()); ++a)
-    Expand({{g_->root, a, 0}}, &stacks_);
-  std::sort(stacks_.begin(), stacks_.end());
-  stacks_.erase(std::unique(stacks_.begin(), stacks_.end()), stacks_.end());
+    Expand({{g_->root, a, 0}}, &stacks_, &budget);
+  over_budget_ = budget < 0 || stacks_.size() >= kMaxStacks;
+  Dedup(&stacks_);
+}
+
+void GrammarMatcher::Dedup(std::vector<Stack>* stacks) {
+  std::sort(stacks->begin(), stacks->end());
+  stacks->erase(std::unique(stacks->begin(), stacks->end()), stacks->end());
 }
 
 const Element& GrammarMatcher::Top(const Stack& s) const {
@@ -32,7 +41,8 @@ const Element& GrammarMatcher::Top(const Stack& s) const {
   return g_->rules[p.rule].alternatives[p.alt][p.idx];
 }
 
-void GrammarMatcher::Expand(Stack s, std::vector<Stack>* out) const {
+void GrammarMatcher::Expand(Stack s, std::vector<Stack>* out, int64_t* budget) const {
+  if (--*budget < 0) return;
   while (!s.empty()) {
     const Pos p = s.back();
     const Sequence& seq = g_->rules[p.rule].alternatives[p.alt];
@@ -42,11 +52,13 @@ void GrammarMatcher::Expand(Stack s, std::vector<Stack>* out) const {
     }
     const Element& e = seq[p.idx];
     if (e.kind == Element::Kind::kChars) break;
-    ++s.back().idx;  // where the caller goes on once the referenced rule is done
+    // Where the caller goes on once the referenced rule is done; a caller with nothing left
+    // is dropped now, so right recursion (x ::= "a" x | "") keeps stacks shallow.
+    if (++s.back().idx >= static_cast<int32_t>(seq.size())) s.pop_back();
     for (int32_t a = 0; a < static_cast<int32_t>(g_->rules[e.rule].alternatives.size()); ++a) {
       Stack t = s;
       t.push_back({e.rule, a, 0});
-      Expand(std::move(t), out);
+      Expand(std::move(t), out, budget);
     }
     return;
   }
@@ -55,77 +67,70 @@ void GrammarMatcher::Expand(Stack s, std::vector<Stack>* out) const {
 
 std::vector<GrammarMatcher::Stack> GrammarMatcher::Step(const std::vector<Stack>& stacks, uint32_t cp) const {
   std::vector<Stack> next;
+  int64_t budget = kMaxExpansions;
   for (const Stack& s : stacks) {
     if (s.empty() || !Top(s).Matches(cp)) continue;
     Stack t = s;
     ++t.back().idx;
-    Expand(std::move(t), &next);
+    Expand(std::move(t), &next, &budget);
   }
-  std::sort(next.begin(), next.end());
-  next.erase(std::unique(next.begin(), next.end()), next.end());
+  Dedup(&next);
   return next;
-}
-
-bool GrammarMatcher::Run(std::string_view bytes, std::vector<Stack>* stacks, std::string* partial) const {
-  std::string buf = *partial;
-  buf.append(bytes);
-  partial->clear();
-  for (size_t i = 0; i < buf.size();) {
-    const auto lead = static_cast<unsigned char>(buf[i]);
-    const size_t len = SequenceLength(lead);
-    if (len == 0) return false;
-    const size_t have = std::min(len, buf.size() - i);
-    uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
-    for (size_t k = 1; k < have; ++k) {
-      const auto c = static_cast<unsigned char>(buf[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    // The code points a sequence of this length may hold (no overlong forms).
-    const uint32_t least = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-    if (have < len) {  // an incomplete last character: some completion of it must match
-      const int missing = static_cast<int>(6 * (len - have));
-      const uint32_t lo = std::max(cp << missing, least), hi = std::min<uint32_t>(((cp + 1) << missing) - 1, 0x10FFFF);
-      if (lo > hi) return false;
-      const bool open = std::any_of(stacks->begin(), stacks->end(),
-                                    [&](const Stack& s) { return !s.empty() && Top(s).MatchesSomeOf(lo, hi); });
-      if (!open) return false;
-      *partial = buf.substr(i);
-      return true;
-    }
-    if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;  // not well-formed UTF-8
-    *stacks = Step(*stacks, cp);
-    if (stacks->empty()) return false;
-    i += len;
-  }
-  return true;
-}
-
-bool GrammarMatcher::Accepts(std::string_view bytes) const {
-  // Most tokens fail at their first character: test it on the stacks' tops before copying
-  // them (a whole vocabulary is tested whenever the sampled token is refused).
-  if (partial_.empty() && !bytes.empty()) {
-    const auto lead = static_cast<unsigned char>(bytes[0]);
-    const size_t len = SequenceLength(lead);
-    if (len == 0) return false;
-    uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
-    size_t k = 1;
-    for (; k < len && k < bytes.size() && (static_cast<unsigned char>(bytes[k]) & 0xC0) == 0x80; ++k)
-      cp = (cp << 6) | (static_cast<unsigned char>(bytes[k]) & 0x3F);
-    if (k == len && !TakesNext(cp)) return false;
-  }
-  std::vector<Stack> stacks = stacks_;
-  std::string partial = partial_;
-  return Run(bytes, &stacks, &partial);
 }
 
 bool GrammarMatcher::TakesNext(uint32_t cp) const {
   return std::any_of(stacks_.begin(), stacks_.end(), [&](const Stack& s) { return !s.empty() && Top(s).Matches(cp); });
 }
 
+bool GrammarMatcher::Run(std::string_view bytes, std::vector<Stack>* stacks, std::string* partial) const {
+  std::string buf = partial_;
+  buf.append(bytes);
+  const std::vector<Stack>* current = &stacks_;  // read in place until the first step
+  std::vector<Stack> owned;
+  for (size_t i = 0; i < buf.size();) {
+    const size_t len = tokenizer::Utf8Length(static_cast<unsigned char>(buf[i]));
+    if (len == 1 && static_cast<unsigned char>(buf[i]) >= 0x80) return false;  // no lead byte
+    const size_t have = std::min(len, buf.size() - i);
+    for (size_t k = 1; k < have; ++k)
+      if (!IsContinuation(buf[i + k])) return false;
+    if (have < len) {  // an incomplete last character: some completion of it must match
+      const int missing = static_cast<int>(6 * (len - have));
+      uint32_t head = static_cast<unsigned char>(buf[i]) & (0x7Fu >> len);  // the bits the bytes so far give
+      for (size_t k = 1; k < have; ++k) head = (head << 6) | (static_cast<unsigned char>(buf[i + k]) & 0x3F);
+      const uint32_t lo = std::max(head << missing, LeastOfLength(len));
+      const uint32_t hi = std::min<uint32_t>(((head + 1) << missing) - 1, 0x10FFFF);
+      if (lo > hi) return false;
+      if (std::none_of(current->begin(), current->end(), [&](const Stack& s) { return !s.empty() && Top(s).MatchesSomeOf(lo, hi); }))
+        return false;
+      *partial = buf.substr(i);
+      break;
+    }
+    if (tokenizer::ValidUtf8At(buf, i) != len) return false;  // overlong, a surrogate, past U+10FFFF
+    owned = Step(*current, tokenizer::DecodeUtf8(buf, i, len));
+    current = &owned;
+    if (owned.empty()) return false;
+    i += len;
+  }
+  if (current == &owned) *stacks = std::move(owned);
+  else *stacks = stacks_;
+  return true;
+}
+
+bool GrammarMatcher::Accepts(std::string_view bytes) const {
+  // Most tokens fail at their first character: test it before stepping.
+  if (partial_.empty() && !bytes.empty()) {
+    const size_t len = tokenizer::Utf8Length(static_cast<unsigned char>(bytes[0]));
+    if (len <= bytes.size() && tokenizer::ValidUtf8At(bytes, 0) == len && !TakesNext(tokenizer::DecodeUtf8(bytes, 0, len)))
+      return false;
+  }
+  std::vector<Stack> stacks;
+  std::string partial;
+  return Run(bytes, &stacks, &partial);
+}
+
 bool GrammarMatcher::Advance(std::string_view bytes) {
-  std::vector<Stack> stacks = stacks_;
-  std::string partial = partial_;
+  std::vector<Stack> stacks;
+  std::string partial;
   if (!Run(bytes, &stacks, &partial)) return false;
   stacks_ = std::move(stacks);
   partial_ = std::move(partial);
@@ -138,6 +143,14 @@ bool GrammarMatcher::CanEnd() const {
 
 bool GrammarMatcher::Closed() const {
   return std::all_of(stacks_.begin(), stacks_.end(), [](const Stack& s) { return s.empty(); });
+}
+
+util::Status CheckGrammarCost(const std::shared_ptr<const Grammar>& grammar) {
+  if (GrammarMatcher(grammar).over_budget())
+    return util::Status::InvalidArgument("grammar: its start expands into too many alternatives (" +
+                                         std::to_string(kMaxStacks) + " parse stacks or " +
+                                         std::to_string(kMaxExpansions) + " expansions at most)");
+  return util::Status::Ok();
 }
 
 }  // namespace kvfuse::sched::grammar

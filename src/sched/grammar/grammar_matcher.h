@@ -25,6 +25,8 @@ class GrammarMatcher {
   // test of a token that starts with it.
   bool TakesNext(uint32_t cp) const;
   bool HasPartialCharacter() const { return !partial_.empty(); }
+  // Whether expanding the grammar's start went past the bounds on parse stacks and work.
+  bool over_budget() const { return over_budget_; }
   // Consumes `bytes`; false (state unchanged) when they cannot come next.
   bool Advance(std::string_view bytes);
   // Whether the text so far is a whole sentence of the grammar (generation may end here).
@@ -39,18 +41,24 @@ class GrammarMatcher {
   };
   using Stack = std::vector<Pos>;
 
-  // The stacks after `bytes`, and the incomplete character they end in; false when no stack
-  // survives.
+  // The stacks after `bytes` from the current ones, and the incomplete character they end in;
+  // false when no stack survives.
   bool Run(std::string_view bytes, std::vector<Stack>* stacks, std::string* partial) const;
   std::vector<Stack> Step(const std::vector<Stack>& stacks, uint32_t cp) const;
   // Pushes `s` with every rule reference on top expanded until a character set is on top
-  // (or the stack is empty: a whole sentence).
-  void Expand(Stack s, std::vector<Stack>* out) const;
+  // (or the stack is empty: a whole sentence), each expansion charged to *budget.
+  void Expand(Stack s, std::vector<Stack>* out, int64_t* budget) const;
+  static void Dedup(std::vector<Stack>* stacks);
   const Element& Top(const Stack& s) const;
 
   std::shared_ptr<const Grammar> g_;
   std::vector<Stack> stacks_;
   std::string partial_;
+  bool over_budget_ = false;
 };
+
+// An error when a grammar's start alone passes the matcher's bounds (Engine::CompileGrammar
+// refuses such a grammar before a request uses it).
+util::Status CheckGrammarCost(const std::shared_ptr<const Grammar>& grammar);
 
 }  // namespace kvfuse::sched::grammar

@@ -37,6 +37,22 @@ const std::vector<std::pair<const char*, std::vector<const char*>>> kImpliedType
     {"string", {"minLength", "maxLength"}},
 };
 
+// Whether JSON value `v` has `type` (a type name or a list of them).
+bool HasType(const ordered_json& v, const ordered_json& type) {
+  if (type.is_array()) {
+    for (const ordered_json& t : type)
+      if (HasType(v, t)) return true;
+    return false;
+  }
+  const std::string t = type.is_string() ? type.get<std::string>() : "";
+  return (t == "object" && v.is_object()) || (t == "array" && v.is_array()) || (t == "string" && v.is_string()) ||
+         (t == "integer" && v.is_number_integer()) || (t == "number" && v.is_number()) ||
+         (t == "boolean" && v.is_boolean()) || (t == "null" && v.is_null());
+}
+
+constexpr size_t kMaxRules = 4096;
+constexpr int kMaxDepth = 64;
+
 struct SchemaError {
   std::string message;
 };
@@ -70,8 +86,11 @@ class Converter {
   // A rule for `schema`; `name` when given, else a fresh one. Returns the rule's name.
   std::string Rule(const ordered_json& schema, const std::string& name = "") {
     const std::string rule = name.empty() ? Fresh() : name;
+    if (rules_.size() >= kMaxRules) throw SchemaError{"the schema needs more than " + std::to_string(kMaxRules) + " rules"};
+    if (++depth_ > kMaxDepth) throw SchemaError{"the schema nests (or chains $refs) deeper than " + std::to_string(kMaxDepth) + " levels"};
     rules_[rule] = "";  // reserved before the body, so recursive $refs see it
     rules_[rule] = Body(schema);
+    --depth_;
     return rule;
   }
 
@@ -87,11 +106,11 @@ class Converter {
     }
     if (schema.contains("const")) {
       Check(schema, {"const", "type"});
-      return Literal(schema["const"].dump());
+      return Enum(ordered_json::array({schema["const"]}), schema);
     }
     if (schema.contains("enum")) {
       Check(schema, {"enum", "type"});
-      return Enum(schema["enum"]);
+      return Enum(schema["enum"], schema);
     }
     for (const char* key : {"anyOf", "oneOf"}) {
       if (!schema.contains(key)) continue;
@@ -111,6 +130,9 @@ class Converter {
     }
     const ordered_json& type = schema["type"];
     if (type.is_array()) {
+      for (size_t i = 0; i < type.size(); ++i)
+        for (size_t j = i + 1; j < type.size(); ++j)
+          if (type[i] == type[j]) throw SchemaError{"type lists " + type[i].dump() + " twice"};
       std::string alts;
       for (const ordered_json& t : type) {
         ordered_json one = schema;
@@ -151,22 +173,24 @@ class Converter {
       const std::string p = prefix;
       if (ref.rfind(p, 0) != 0) continue;
       const std::string def = ref.substr(p.size());
-      const ordered_json& defs = root_[p.substr(2, p.size() - 3)];
-      if (!defs.is_object() || !defs.contains(def)) throw SchemaError{"$ref '" + ref + "' names no definition"};
-      std::string rule = start_ + "-def-";
-      for (char c : def) rule += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
-      rule += "-" + std::to_string(p.size());  // $defs and definitions apart
-      if (!rules_.count(rule)) Rule(defs[def], rule);
-      return rule;
+      const auto defs = root_.find(p.substr(2, p.size() - 3));
+      if (defs == root_.end() || !defs->is_object() || !defs->contains(def))
+        throw SchemaError{"$ref '" + ref + "' names no definition"};
+      const auto [known, added] = ref_rules_.emplace(ref, start_ + "-def" + std::to_string(ref_rules_.size()));
+      if (added) Rule((*defs)[def], known->second);
+      return known->second;
     }
     if (ref == "#") return start_;
     throw SchemaError{"$ref '" + ref + "' is not supported (only #, #/$defs/NAME and #/definitions/NAME)"};
   }
 
-  std::string Enum(const ordered_json& values) {
+  // The values (of enum, or const's one) that also have the schema's type, if it gives one.
+  std::string Enum(const ordered_json& values, const ordered_json& schema) {
     if (!values.is_array() || values.empty()) throw SchemaError{"enum must be a non-empty list"};
     std::string alts;
-    for (const ordered_json& v : values) alts += (alts.empty() ? "" : " | ") + Literal(v.dump());
+    for (const ordered_json& v : values)
+      if (!schema.contains("type") || HasType(v, schema["type"])) alts += (alts.empty() ? "" : " | ") + Literal(v.dump());
+    if (alts.empty()) throw SchemaError{"no value of enum or const has the schema's type"};
     return alts;
   }
 
@@ -180,9 +204,11 @@ class Converter {
   std::string Object(const ordered_json& schema) {
     Check(schema, {"type", "properties", "required", "additionalProperties"});
     const ordered_json props = schema.value("properties", ordered_json::object());
-    const ordered_json extra = schema.value("additionalProperties", ordered_json(false));
+    // JSON Schema's default is true: any extra property. With properties given, only they are
+    // written (a subset of what validates).
+    const ordered_json extra = schema.value("additionalProperties", ordered_json(true));
     if (!props.is_object()) throw SchemaError{"properties must be an object"};
-    if (props.empty() && !(extra.is_boolean() && !extra.get<bool>())) {
+    if (props.empty() && !(extra.is_boolean() && !extra.get<bool>()) && schema.value("required", ordered_json::array()).empty()) {
       const std::string v = Rule(extra);
       return "\"{\" ws ( string ws \":\" ws " + v + " ( \",\" ws string ws \":\" ws " + v + " )* )? ws \"}\"";
     }
@@ -243,6 +269,8 @@ class Converter {
   const ordered_json& root_;
   const std::string start_;
   std::map<std::string, std::string> rules_;
+  std::map<std::string, std::string> ref_rules_;  // $ref -> its rule
+  int depth_ = 0;
   int next_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "sched/grammar/token_grammar.h"
 
+#include "tokenizer/utf8.h"
+
 namespace kvfuse::sched::grammar {
 
 bool TokenMatcher::Allows(int32_t token) const {
@@ -35,16 +37,8 @@ std::vector<uint32_t> FirstChars(const TokenTexts& texts) {
   for (size_t t = 0; t < texts.bytes.size(); ++t) {
     const std::string& b = texts.bytes[t];
     if (b.empty()) continue;
-    const auto lead = static_cast<unsigned char>(b[0]);
-    const size_t len = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || b.size() < len) continue;
-    uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
-    bool whole = true;
-    for (size_t k = 1; k < len; ++k) {
-      whole &= (static_cast<unsigned char>(b[k]) & 0xC0) == 0x80;
-      cp = (cp << 6) | (static_cast<unsigned char>(b[k]) & 0x3F);
-    }
-    if (whole) first[t] = cp;
+    const size_t len = tokenizer::ValidUtf8At(b, 0);
+    if (len > 0) first[t] = tokenizer::DecodeUtf8(b, 0, len);
   }
   return first;
 }
@@ -52,7 +46,7 @@ std::vector<uint32_t> FirstChars(const TokenTexts& texts) {
 int32_t TokenMatcher::AnyEndToken() const {
   for (size_t id = 0; id < tokens_->ends_turn.size(); ++id)
     if (tokens_->ends_turn[id]) return static_cast<int32_t>(id);
-  return 0;
+  return -1;
 }
 
 }  // namespace kvfuse::sched::grammar

@@ -39,7 +39,8 @@ class TokenMatcher {
   // Allows() for every token id below n_vocab at once, testing each first character once.
   std::vector<bool> AllowedTokens(int32_t n_vocab) const;
   // An end-of-turn token, for when no token is allowed (a vocabulary that cannot spell what
-  // the grammar needs): the generation ends rather than break the grammar.
+  // the grammar needs): the generation ends rather than break the grammar. -1 when the
+  // vocabulary has none.
   int32_t AnyEndToken() const;
 
  private:
