@@ -7,6 +7,7 @@
 #include "cli/progress_bar.h"
 #include "engine/rag_prompt.h"
 #include "rag/collection.h"
+#include "server/ingest_hooks.h"
 
 namespace kvfuse::cli {
 
@@ -54,19 +55,8 @@ int IngestCommand(int argc, char** argv) {
   if (!embed_layer.ok()) return Fail(embed_layer.status().message());
   if (embed_layer.value() < 0 || embed_layer.value() > e.hparams().n_layers)
     return Fail(util::StrFormat("--embed-layer must be 0..%d", e.hparams().n_layers));
-  rag::IngestHooks hooks;
-  hooks.model_fingerprint = e.model_fingerprint();
-  hooks.embed_layer = static_cast<int32_t>(embed_layer.value());
-  hooks.count_tokens = [&](std::string_view text) {
-    return static_cast<int32_t>(e.tokenizer()->Encode(text, false).size());
-  };
-  hooks.embed = [&](const std::string& text) { return e.EmbedText(text, hooks.embed_layer); };
-  if (!args->Has("--no-warm"))
-    hooks.warm = [&](const rag::CollectionChunk& c) -> util::Status {
-      auto tokens = engine::ChunkSegmentTokens(e, c.text);
-      if (!tokens.ok()) return tokens.status();
-      return e.WarmChunk(tokens.value());
-    };
+  rag::IngestHooks hooks = server::EngineIngestHooks(e, static_cast<int32_t>(embed_layer.value()), !args->Has("--no-warm"),
+                                                     [](const std::function<void()>& fn) { fn(); });
   hooks.progress = [&](std::string_view stage, size_t done, size_t total) { progress.Update(stage, done, total); };
 
   const rag::IngestReport r = collection->Ingest(args->positional(), chunking, hooks, reading);

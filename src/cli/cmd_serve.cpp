@@ -52,10 +52,14 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
     KVFUSE_RETURN_IF_ERROR(CheckIngested(d));
     o.collections.push_back(d);
   }
+  o.collections_dir = args.Get("--collections-dir");
+  o.embed_layer = static_cast<int32_t>(read("--embed-layer", 0, 0, 1000));
+  if (!error.ok()) return error;
   // Chunk KV is content-addressed: by default the first collection's store, pre-computed at
-  // ingest, serves every request.
+  // ingest, serves every request; with only a collections directory, its .kv.
   o.engine.chunk_store_dir = args.Get("--store");
   if (o.engine.chunk_store_dir.empty() && !o.collections.empty()) o.engine.chunk_store_dir = rag::Collection::KvDirOf(o.collections.front());
+  if (o.engine.chunk_store_dir.empty() && !o.collections_dir.empty()) o.engine.chunk_store_dir = o.collections_dir + "/.kv";
   return o;
 }
 
@@ -66,7 +70,8 @@ int ServeCommand(int argc, char** argv) {
                           {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
                            "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens",
                            "--tpot-target-ms",
-                           "--read-timeout", "--max-waiting-per-client", "--shutdown-timeout", "--alias"},
+                           "--read-timeout", "--max-waiting-per-client", "--shutdown-timeout", "--alias",
+                           "--collections-dir", "--embed-layer"},
                           {"--metrics"});  // --metrics: llama-server's switch; /metrics is always on
   if (!args.ok()) return Fail(args.status().message());
   if (!args->positional().empty())  // e.g. a model given without -m

@@ -52,6 +52,14 @@ Scheduler::~Scheduler() {
 }
 
 bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel) {
+  // A RAG prompt whose retrieval found nothing is a plain prompt: its question joins the
+  // prefix, and a mode that reuses chunk KV has none to reuse (the prefix cache serves it).
+  fuse::SegmentedPrompt& prompt = request.prompt;
+  if (prompt.chunks.empty() && !prompt.suffix.empty()) {
+    prompt.prefix.insert(prompt.prefix.end(), prompt.suffix.begin(), prompt.suffix.end());
+    prompt.suffix.clear();
+    if (fuse::ReusesChunkKv(request.fusion.mode)) request.fusion.mode = fuse::FusionMode::kPrefix;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= options_.max_queue) return false;

@@ -70,9 +70,10 @@ void Server::AddCompletionRoutes() {
 }
 
 std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name, const std::string& query, int k) {
-  const auto it = collections_.find(name);
-  if (it == collections_.end()) return ApiError{404, "no collection '" + name + "' on this server", "not_found_error", "rag.collection"};
-  const rag::Collection& c = it->second;
+  const std::shared_ptr<CollectionEntry> entry = collections_.Find(name);
+  if (!entry) return ApiError{404, "no collection '" + name + "' on this server", "not_found_error", "rag.collection"};
+  std::shared_lock<std::shared_mutex> reading(entry->mu);  // an ingest waits until this search is done
+  const rag::Collection& c = entry->collection;
   const rag::QueryEmbedder embedder{engine_->model_fingerprint(), [this](const std::string& text, int32_t layer) {
                                       util::Result<std::vector<float>> v = util::Status::Internal("not run");
                                       scheduler_->RunExclusive([&] { v = engine_->EmbedText(text, layer); });

@@ -11,6 +11,7 @@
 #include "server/http_reply.h"
 #include "server/json_body.h"
 #include "server/server.h"
+#include "util/base64.h"
 #include "server/unhonoured_params.h"
 
 namespace kvfuse::server {
@@ -31,7 +32,6 @@ std::string AllowedHeaders(const std::string& requested) {
 
 // Little-endian float32s in base64, the bytes OpenAI sends for encoding_format "base64".
 std::string Base64OfFloats(const std::vector<float>& v) {
-  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string bytes;
   bytes.reserve(v.size() * 4);
   for (const float f : v) {
@@ -39,16 +39,7 @@ std::string Base64OfFloats(const std::vector<float>& v) {
     std::memcpy(&u, &f, 4);
     for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
   }
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    const size_t n = std::min<size_t>(3, bytes.size() - i);
-    uint32_t group = 0;
-    for (size_t j = 0; j < 3; ++j)
-      group = group << 8 | (j < n ? static_cast<unsigned char>(bytes[i + j]) : 0u);
-    for (size_t j = 0; j < 4; ++j) out.push_back(j <= n ? kDigits[(group >> (18 - 6 * j)) & 63] : '=');
-  }
-  return out;
+  return util::Base64Encode(bytes);
 }
 
 // encoding_format ("float" or "base64") and dimensions (only the model's own size: no
@@ -96,7 +87,10 @@ void Server::AddInfoRoutes() {
     std::string text = metrics_.Render();
     if (ready_) {
       std::map<std::string, uint64_t> damaged;
-      for (const auto& [name, c] : collections_) damaged[name] = c.damaged_files();
+      for (const auto& entry : collections_.All()) {
+        std::shared_lock<std::shared_mutex> reading(entry->mu);
+        damaged[entry->name] = entry->collection.damaged_files();
+      }
       text += RenderDamagedFiles(engine_->chunk_store().corrupt_total(), damaged);
     }
     res.set_content(text, "text/plain; version=0.0.4");

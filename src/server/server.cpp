@@ -34,24 +34,18 @@ void Server::Load() {
     return;
   }
   for (const std::string& dir : options_.collections) {
-    auto c = rag::Collection::Open(dir);
-    if (!c.ok()) {
-      load_error_ = c.status().message();
+    if (util::Status st = collections_.AddExisting(dir); !st.ok()) {
+      load_error_ = st.message();
       failed_ = true;
       return;
     }
-    if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
-    // Named by its directory ("docs/" too); two of one name would shadow each other.
-    std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
-    if (!path.has_filename()) path = path.parent_path();
-    const std::string name = path.filename().string();
-    if (name.empty() || name == "." || name == ".." || collections_.count(name)) {
-      load_error_ = "collection " + dir + ": " + (name.empty() || name == "." || name == ".." ? "cannot be named from its path"
-                                                                                               : "another collection is named " + name);
+  }
+  if (!options_.collections_dir.empty()) {
+    if (util::Status st = collections_.UseRoot(options_.collections_dir); !st.ok()) {
+      load_error_ = st.message();
       failed_ = true;
       return;
     }
-    collections_.emplace(name, std::move(c).value());
   }
   model_name_ = options_.model_alias.empty() ? std::filesystem::path(options_.engine.model_path).filename().string()
                                              : options_.model_alias;
@@ -179,6 +173,7 @@ void Server::Routes() {
   AddInfoRoutes();
   AddCompletionRoutes();
   AddNativeRoutes();
+  AddCollectionRoutes();
 }
 
 }  // namespace kvfuse::server

@@ -20,6 +20,7 @@
 
 #include "engine/engine.h"
 #include "rag/collection.h"
+#include "server/collection_registry.h"
 #include "server/in_flight.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
@@ -51,6 +52,9 @@ struct ServerOptions {
   int max_waiting_per_address = 32;  // a client address's connections idle or sending a request
   int shutdown_timeout_s = 5;      // Stop: running requests may finish within this, then are cancelled
   std::vector<std::string> collections;  // directories; a request names one by its last path part
+  // Where HTTP clients create collections (each subdirectory is one); empty: they cannot.
+  std::string collections_dir;
+  int32_t embed_layer = 0;  // of the embeddings of documents ingested over HTTP (as kvfuse ingest's)
   // The chunk store is engine.chunk_store_dir alone (none when empty): the server never
   // derives it from a collection (`kvfuse serve` defaults it to the first one's kv/).
 };
@@ -101,6 +105,10 @@ class Server {
   // The answer as server-sent events; `ticket` is held until the last one is written.
   void Stream(httplib::Response& res, Channels channels, const CompletionReply& reply, InFlight::Ticket ticket);
   std::variant<RetrievedChunks, ApiError> Retrieve(const std::string& collection, const std::string& query, int k);
+  // collection_routes.cpp: /v1/collections (list, create), /v1/collections/{name} (delete),
+  // its /files (upload and ingest, progress streamed) and /documents.
+  void AddCollectionRoutes();
+  void IngestUpload(const httplib::Request& req, httplib::Response& res, const std::string& name);
 
   ServerOptions options_;
   std::unique_ptr<GuardedHttpServer> http_;
@@ -111,7 +119,7 @@ class Server {
   Metrics metrics_;
   InFlight in_flight_{metrics_};  // completion requests being answered
   engine::Scheduler* scheduler_ = nullptr;  // the engine's, once loaded
-  std::map<std::string, rag::Collection> collections_;
+  CollectionRegistry collections_;
   std::string model_name_;
   std::string system_fingerprint_;  // of the loaded model
   std::atomic<uint64_t> next_id_{1};

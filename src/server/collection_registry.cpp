@@ -1,0 +1,93 @@
+#include "server/collection_registry.h"
+
+#include <cstdio>
+#include <filesystem>
+
+namespace kvfuse::server {
+
+namespace fs = std::filesystem;
+
+bool CollectionRegistry::ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.') return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+util::Status CollectionRegistry::Insert(const std::string& name, const std::string& dir, bool removable) {
+  auto c = rag::Collection::Open(dir);
+  if (!c.ok()) return c.status();
+  if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.count(name)) return util::Status::InvalidArgument("collection " + dir + ": another collection is named " + name);
+  entries_.emplace(name, std::make_shared<CollectionEntry>(name, removable, std::move(c).value()));
+  return util::Status::Ok();
+}
+
+util::Status CollectionRegistry::AddExisting(const std::string& dir) {
+  // Named by its directory ("docs/" too); two of one name would shadow each other.
+  fs::path path = fs::path(dir).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();
+  const std::string name = path.filename().string();
+  if (name.empty() || name == "." || name == "..") return util::Status::InvalidArgument("collection " + dir + ": cannot be named from its path");
+  return Insert(name, dir, /*removable=*/false);
+}
+
+util::Status CollectionRegistry::UseRoot(const std::string& root) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return util::Status::Error("collections directory " + root + ": " + ec.message());
+  root_ = root;
+  for (const auto& sub : fs::directory_iterator(root, ec)) {
+    const std::string name = sub.path().filename().string();
+    if (!sub.is_directory() || !ValidName(name)) continue;
+    if (util::Status s = Insert(name, sub.path().string(), /*removable=*/true); !s.ok()) return s;
+  }
+  if (ec) return util::Status::Error("collections directory " + root + ": " + ec.message());
+  return util::Status::Ok();
+}
+
+util::Result<std::shared_ptr<CollectionEntry>> CollectionRegistry::Create(const std::string& name) {
+  if (root_.empty()) return util::Status::Unavailable("this server has no collections directory (kvfuse serve --collections-dir DIR)");
+  if (!ValidName(name))
+    return util::Status::InvalidArgument("a collection name is 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'");
+  if (Find(name)) return util::Status::InvalidArgument("a collection named " + name + " exists");
+  const fs::path dir = fs::path(root_) / name;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return util::Status::Error("cannot create " + dir.string() + ": " + ec.message());
+  if (util::Status s = Insert(name, dir.string(), /*removable=*/true); !s.ok()) return s;
+  return Find(name);
+}
+
+util::Status CollectionRegistry::Remove(const std::string& name) {
+  std::shared_ptr<CollectionEntry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = entries_.find(name);
+    if (it == entries_.end()) return util::Status::NotFound("no collection '" + name + "' on this server");
+    if (!it->second->removable) return util::Status::InvalidArgument("collection " + name + " was given at start; it is not deleted over HTTP");
+    entry = it->second;
+    entries_.erase(it);
+  }
+  std::unique_lock<std::shared_mutex> writing(entry->mu);  // no ingest is writing its files now
+  std::error_code ec;
+  fs::remove_all(entry->collection.dir(), ec);
+  if (ec) return util::Status::Error("collection " + name + " was forgotten but its files stay: " + ec.message());
+  return util::Status::Ok();
+}
+
+std::shared_ptr<CollectionEntry> CollectionRegistry::Find(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<CollectionEntry>> CollectionRegistry::All() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<CollectionEntry>> out;
+  for (const auto& [name, entry] : entries_) out.push_back(entry);
+  return out;
+}
+
+}  // namespace kvfuse::server

@@ -1,0 +1,56 @@
+// The server's collections by name: those named at start (--collection DIR, each named by its
+// directory) and those under the collections directory (--collections-dir ROOT: each
+// subdirectory is one), where HTTP clients may also create, fill and delete collections.
+// Each collection has a reader-writer lock: searches share it, an ingest holds it alone.
+// Thread-safe: any thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "rag/collection.h"
+#include "util/status.h"
+
+namespace kvfuse::server {
+
+struct CollectionEntry {
+  CollectionEntry(std::string n, bool r, rag::Collection c) : name(std::move(n)), removable(r), collection(std::move(c)) {}
+  const std::string name;
+  const bool removable;  // created under the collections directory: HTTP clients may delete it
+  std::shared_mutex mu;  // shared: search; unique: ingest
+  rag::Collection collection;
+};
+
+class CollectionRegistry {
+ public:
+  // A collection directory given at start; errors name it (damaged, a name taken twice).
+  util::Status AddExisting(const std::string& dir);
+  // Every collection under `root` (created if missing); new ones are made there from then on.
+  util::Status UseRoot(const std::string& root);
+  bool can_create() const { return !root_.empty(); }
+
+  // A new, empty collection under the root: kInvalidArgument for a bad name or one in use,
+  // kUnavailable when the server has no collections directory.
+  util::Result<std::shared_ptr<CollectionEntry>> Create(const std::string& name);
+  // Forgets a collection made under the root and deletes its directory; searches running on
+  // it finish on their copy of the entry. kNotFound, or kInvalidArgument for one given at start.
+  util::Status Remove(const std::string& name);
+  std::shared_ptr<CollectionEntry> Find(const std::string& name) const;
+  std::vector<std::shared_ptr<CollectionEntry>> All() const;
+
+  // Letters, digits, '.', '_' and '-', 1 to 64 of them, not starting with '.'.
+  static bool ValidName(const std::string& name);
+
+ private:
+  util::Status Insert(const std::string& name, const std::string& dir, bool removable);
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<CollectionEntry>> entries_;
+  std::string root_;
+};
+
+}  // namespace kvfuse::server
