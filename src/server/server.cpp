@@ -137,7 +137,7 @@ void Server::Routes() {
       return httplib::Server::HandlerResponse::Handled;
     }
     // A browser's preflight never carries the key: it asks whether the real request may.
-    if (options_.api_key.empty() || req.path == "/health" || req.method == "OPTIONS")
+    if (options_.api_key.empty() || req.path == "/health" || req.method == "OPTIONS" || IsWebAsset(req.method, req.path))
       return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + options_.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
@@ -174,6 +174,7 @@ void Server::Routes() {
   AddCompletionRoutes();
   AddNativeRoutes();
   AddCollectionRoutes();
+  AddWebRoutes();
 }
 
 }  // namespace kvfuse::server

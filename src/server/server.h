@@ -108,6 +108,9 @@ class Server {
   // collection_routes.cpp: /v1/collections (list, create), /v1/collections/{name} (delete),
   // its /files (upload and ingest, progress streamed) and /documents.
   void AddCollectionRoutes();
+  // web_routes.cpp: the web page at /, served without a key.
+  void AddWebRoutes();
+  static bool IsWebAsset(const std::string& method, const std::string& path);
   void IngestUpload(const httplib::Request& req, httplib::Response& res, const std::string& name);
 
   ServerOptions options_;
