@@ -65,10 +65,13 @@ util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> ChunkFuser:
     model::ForwardContext& ctx, kv::KvCache& kv, const std::vector<int32_t>& slots,
     const SegmentedPrompt& prompt, FusionStats& stats) {
   std::vector<std::shared_ptr<const store::ChunkRecord>> records(prompt.chunks.size());
+  stats.chunk_from_cache.assign(prompt.chunks.size(), false);
   for (size_t i = 0; i < prompt.chunks.size(); ++i) {
     if (prompt.chunks[i].empty()) continue;
+    const int32_t hits_before = stats.chunk_hits;
     auto chunk = source_.GetOrCompute(ctx, prompt.chunks[i], stats);
     if (!chunk.ok()) return chunk.status();
+    stats.chunk_from_cache[i] = stats.chunk_hits > hits_before;
     records[i] = std::move(chunk).value();
     const auto t_place = std::chrono::steady_clock::now();
     Place(model_.hparams(), ctx, *records[i], kv, slots, prompt.ChunkOffset(i));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace kvfuse::fuse {
 
@@ -13,6 +14,9 @@ struct FusionStats {
   int32_t chunk_tokens_recomputed = 0;  // of those, recomputed (blend: layers >= 1)
   int32_t tokens_computed = 0;      // tokens run through every layer afresh
   int32_t chunk_hits = 0, chunk_misses = 0;
+  // Per chunk of the prompt, in order, for the modes that place chunk KV: found in the store
+  // (true) or computed (false). Empty for full and prefix prefills.
+  std::vector<bool> chunk_from_cache;
   int32_t chunk_tokens_hit = 0;     // tokens of the chunks found in the store
   double ms_chunk_compute = 0;      // computing missing chunks
   double ms_place = 0;              // fetching and placing chunk KV

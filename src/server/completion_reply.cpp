@@ -14,7 +14,7 @@ std::string SystemFingerprint(uint64_t model_fingerprint) {
 }
 
 json TimingsOf(const engine::GenerationResult& r) {
-  return {{"prompt_n", r.prompt_tokens},
+  json t = {{"prompt_n", r.prompt_tokens},
           {"prompt_ms", r.prompt_ms},
           {"cache_n", r.cached_tokens},
           {"predicted_n", r.completion_tokens},
@@ -23,6 +23,10 @@ json TimingsOf(const engine::GenerationResult& r) {
           {"chunk_hits", r.fusion.chunk_hits},
           {"chunk_misses", r.fusion.chunk_misses},
           {"tokens_recomputed", r.fusion.tokens_computed + r.fusion.chunk_tokens_recomputed}};
+  // kvfuse's: for each chunk of a fused prompt, in documents_used's order, whether its KV came
+  // from the chunk store.
+  if (!r.fusion.chunk_from_cache.empty()) t["chunks_from_cache"] = r.fusion.chunk_from_cache;
+  return t;
 }
 
 namespace {

@@ -99,10 +99,23 @@ TEST_F(CollectionRoutesTest, CreateUploadSearchAndDelete) {
   ASSERT_FALSE(answer["documents_used"].empty());
   EXPECT_EQ(answer["documents_used"][0].get<std::string>().rfind("people#", 0), 0u);
   EXPECT_GT(answer["timings"]["chunk_hits"].get<int>(), 0) << "chunks warmed at upload are hits";
+  ASSERT_EQ(answer["timings"]["chunks_from_cache"].size(), answer["documents_used"].size());
+  for (const json& hit : answer["timings"]["chunks_from_cache"]) EXPECT_TRUE(hit.get<bool>());
 
   EXPECT_EQ(Call("DELETE", "/v1/collections/people").first, 200);
   EXPECT_FALSE(std::filesystem::exists(root_ + "/people"));
   EXPECT_EQ(Call("GET", "/v1/collections/people/documents").first, 404);
+}
+
+TEST_F(CollectionRoutesTest, EachChunkSaysWhetherItsKvCameFromTheStore) {
+  const json request = {{"messages", {{{"role", "user"}, {"content", "Who keeps a parrot?"}}}}, {"max_tokens", 2},
+                        {"rag", {{"documents", {kJulia, kPavel}}}}};
+  auto [first_status, first] = Call("POST", "/v1/chat/completions", request);
+  ASSERT_EQ(first_status, 200) << first;
+  EXPECT_EQ(first["timings"]["chunks_from_cache"], json({false, false})) << "computed the first time";
+  auto [again_status, again] = Call("POST", "/v1/chat/completions", request);
+  ASSERT_EQ(again_status, 200) << again;
+  EXPECT_EQ(again["timings"]["chunks_from_cache"], json({true, true})) << "found the second time";
 }
 
 TEST_F(CollectionRoutesTest, AnEmptyCollectionAnswersAsAPlainChat) {

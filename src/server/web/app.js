@@ -135,12 +135,14 @@ async function ask(event) {
   try {
     const fused = await streamAnswer(body, a.querySelector('.text'));
     a.querySelector('.label').textContent = collection ? `${mode}` : 'answer';
-    for (const id of fused.used) {
+    const fromCache = (fused.final && fused.final.timings.chunks_from_cache) || [];
+    for (const [i, id] of fused.used.entries()) {
       const li = document.createElement('li');
       li.className = 'chunk';
       const info = await chunkInfo(id).catch(() => null);
-      li.innerHTML = '<span class="source"></span> <span class="excerpt"></span>';
+      li.innerHTML = '<span class="source"></span> <span class="cache"></span> <span class="excerpt"></span>';
       li.querySelector('.source').textContent = info ? `${info.file} · ${info.heading}` : id;
+      if (i < fromCache.length) li.querySelector('.cache').textContent = fromCache[i] ? '[cache hit]' : '[computed]';
       li.querySelector('.excerpt').textContent = info ? info.text.slice(0, 140) : '';
       a.querySelector('.chunks').appendChild(li);
     }
