@@ -21,7 +21,7 @@ deps:
 # their lockfiles (the openai SDK for the conformance suite, tests/sdk; four models' real
 # tokenizers with the reference tokenizer and chat-template renderer, tools/hf_reference;
 # puppeteer-core for the web page, tests/web), and Debian's chromium that the page test drives.
-# Any node >= 18 will do, Debian's or another already installed.
+# Any node >= 18 will do, Debian's (18) or another already installed.
 NPM_DIRS := tests/sdk tools/hf_reference tests/web
 TEST_APT_PACKAGES := chromium
 test-deps:

@@ -14,12 +14,24 @@ bool CollectionRegistry::ValidName(const std::string& name) {
   return true;
 }
 
+std::string CollectionRegistry::SafeName(const std::string& name) {
+  std::string out;
+  for (char c : name.substr(0, 64)) out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
+  if (!out.empty() && out[0] == '.') out[0] = '_';
+  return out.empty() ? "_" : out;
+}
+
+bool CollectionRegistry::can_create() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !root_.empty();
+}
+
 util::Status CollectionRegistry::Insert(const std::string& name, const std::string& dir, bool removable) {
   auto c = rag::Collection::Open(dir);
   if (!c.ok()) return c.status();
   if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
   std::lock_guard<std::mutex> lock(mu_);
-  if (entries_.count(name)) return util::Status::InvalidArgument("collection " + dir + ": another collection is named " + name);
+  if (entries_.count(name)) return util::Status::AlreadyExists("collection " + dir + ": another collection is named " + name);
   entries_.emplace(name, std::make_shared<CollectionEntry>(name, removable, std::move(c).value()));
   return util::Status::Ok();
 }
@@ -37,7 +49,10 @@ util::Status CollectionRegistry::UseRoot(const std::string& root) {
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) return util::Status::Error("collections directory " + root + ": " + ec.message());
-  root_ = root;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    root_ = root;
+  }
   for (const auto& sub : fs::directory_iterator(root, ec)) {
     const std::string name = sub.path().filename().string();
     if (!sub.is_directory() || !ValidName(name)) continue;
@@ -48,32 +63,40 @@ util::Status CollectionRegistry::UseRoot(const std::string& root) {
 }
 
 util::Result<std::shared_ptr<CollectionEntry>> CollectionRegistry::Create(const std::string& name) {
-  if (root_.empty()) return util::Status::Unavailable("this server has no collections directory (kvfuse serve --collections-dir DIR)");
+  std::string root;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    root = root_;
+  }
+  if (root.empty()) return util::Status::Unavailable("this server has no collections directory (kvfuse serve --collections-dir DIR)");
   if (!ValidName(name))
     return util::Status::InvalidArgument("a collection name is 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'");
-  if (Find(name)) return util::Status::InvalidArgument("a collection named " + name + " exists");
-  const fs::path dir = fs::path(root_) / name;
+  if (Find(name)) return util::Status::AlreadyExists("a collection named " + name + " exists");
+  const fs::path dir = fs::path(root) / name;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return util::Status::Error("cannot create " + dir.string() + ": " + ec.message());
-  if (util::Status s = Insert(name, dir.string(), /*removable=*/true); !s.ok()) return s;
+  if (util::Status s = Insert(name, dir.string(), /*removable=*/true); !s.ok()) return s;  // a racing Create lost
   return Find(name);
 }
 
 util::Status CollectionRegistry::Remove(const std::string& name) {
-  std::shared_ptr<CollectionEntry> entry;
+  const std::shared_ptr<CollectionEntry> entry = Find(name);
+  if (!entry) return util::Status::NotFound("no collection '" + name + "' on this server");
+  if (!entry->removable) return util::Status::PermissionDenied("collection " + name + " was given at start; it is not deleted over HTTP");
+  std::error_code ec;
+  {
+    // After its searches and ingest; the name stays taken until its directory is gone.
+    std::unique_lock<std::shared_mutex> writing(entry->mu);
+    if (entry->removed) return util::Status::NotFound("no collection '" + name + "' on this server");
+    entry->removed = true;
+    fs::remove_all(entry->collection.dir(), ec);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto it = entries_.find(name);
-    if (it == entries_.end()) return util::Status::NotFound("no collection '" + name + "' on this server");
-    if (!it->second->removable) return util::Status::InvalidArgument("collection " + name + " was given at start; it is not deleted over HTTP");
-    entry = it->second;
-    entries_.erase(it);
+    if (const auto it = entries_.find(name); it != entries_.end() && it->second == entry) entries_.erase(it);
   }
-  std::unique_lock<std::shared_mutex> writing(entry->mu);  // no ingest is writing its files now
-  std::error_code ec;
-  fs::remove_all(entry->collection.dir(), ec);
-  if (ec) return util::Status::Error("collection " + name + " was forgotten but its files stay: " + ec.message());
+  if (ec) return util::Status::Error("collection " + name + " is forgotten but its files could not all be deleted: " + ec.message());
   return util::Status::Ok();
 }
 

@@ -21,7 +21,8 @@ struct CollectionEntry {
   CollectionEntry(std::string n, bool r, rag::Collection c) : name(std::move(n)), removable(r), collection(std::move(c)) {}
   const std::string name;
   const bool removable;  // created under the collections directory: HTTP clients may delete it
-  std::shared_mutex mu;  // shared: search; unique: ingest
+  std::shared_mutex mu;  // shared: search; unique: ingest, removal
+  bool removed = false;  // under mu: its directory is gone (an upload that waited must stop)
   rag::Collection collection;
 };
 
@@ -31,26 +32,29 @@ class CollectionRegistry {
   util::Status AddExisting(const std::string& dir);
   // Every collection under `root` (created if missing); new ones are made there from then on.
   util::Status UseRoot(const std::string& root);
-  bool can_create() const { return !root_.empty(); }
+  bool can_create() const;
 
-  // A new, empty collection under the root: kInvalidArgument for a bad name or one in use,
-  // kUnavailable when the server has no collections directory.
+  // A new, empty collection under the root: kInvalidArgument for a bad name, kAlreadyExists
+  // for one in use, kUnavailable when the server has no collections directory.
   util::Result<std::shared_ptr<CollectionEntry>> Create(const std::string& name);
-  // Forgets a collection made under the root and deletes its directory; searches running on
-  // it finish on their copy of the entry. kNotFound, or kInvalidArgument for one given at start.
+  // Deletes a collection made under the root: waits for its searches and ingest, deletes its
+  // directory, then forgets it (its name stays taken until then). kNotFound, or
+  // kPermissionDenied for one given at start.
   util::Status Remove(const std::string& name);
   std::shared_ptr<CollectionEntry> Find(const std::string& name) const;
   std::vector<std::shared_ptr<CollectionEntry>> All() const;
 
   // Letters, digits, '.', '_' and '-', 1 to 64 of them, not starting with '.'.
   static bool ValidName(const std::string& name);
+  // `name` made valid: other characters become '_', a leading '.' too, cut to 64.
+  static std::string SafeName(const std::string& name);
 
  private:
   util::Status Insert(const std::string& name, const std::string& dir, bool removable);
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<CollectionEntry>> entries_;
-  std::string root_;
+  std::string root_;  // under mu_ (set while the model loads, read by HTTP threads)
 };
 
 }  // namespace kvfuse::server

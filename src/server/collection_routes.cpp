@@ -27,42 +27,78 @@ using json = nlohmann::json;
 
 namespace {
 
+// A collection as the list shows it; one being ingested says so instead of its counts (the
+// list does not wait for an ingest).
 json CollectionObject(CollectionEntry& entry) {
-  std::shared_lock<std::shared_mutex> reading(entry.mu);
-  return {{"id", entry.name}, {"object", "collection"}, {"files", entry.collection.files().size()},
-          {"chunks", entry.collection.n_chunks()}, {"removable", entry.removable}};
+  json c = {{"id", entry.name}, {"object", "collection"}, {"removable", entry.removable}};
+  std::shared_lock<std::shared_mutex> reading(entry.mu, std::try_to_lock);
+  if (!reading.owns_lock()) {
+    c["ingesting"] = true;
+    return c;
+  }
+  c["files"] = entry.collection.files().size();
+  c["chunks"] = entry.collection.n_chunks();
+  return c;
 }
+
+// Collections hold users' documents: a browser may reach these routes from this server's own
+// page only (another site's page could otherwise read or fill them when no key is set). Clients
+// that are not browsers send no Origin.
+bool ForeignOrigin(const httplib::Request& req) {
+  const std::string origin = req.get_header_value("Origin");
+  if (origin.empty()) return false;
+  const std::string host = req.get_header_value("Host");
+  return origin != "http://" + host && origin != "https://" + host;
+}
+
+const ApiError kForeignOrigin{403, "collections are reached from this server's own page, or by clients that send no Origin",
+                              "permission_error", ""};
+
+struct Upload {
+  std::string name, bytes;
+};
 
 ApiError ErrorOf(const util::Status& s, const std::string& param) {
   switch (s.code()) {
     case util::StatusCode::kNotFound: return {404, s.message(), "not_found_error", param};
     case util::StatusCode::kInvalidArgument: return {400, s.message(), "invalid_request_error", param};
     case util::StatusCode::kUnavailable: return {403, s.message(), "permission_error", param};
+    case util::StatusCode::kPermissionDenied: return {403, s.message(), "permission_error", param};
+    case util::StatusCode::kAlreadyExists: return {409, s.message(), "invalid_request_error", param};
     default: return {500, s.message(), "server_error", ""};
   }
 }
 
-// The uploaded files written into `dir`/files; their paths, or the error naming the file.
-std::variant<std::vector<std::string>, ApiError> SaveUploads(const json& body, const std::string& dir) {
+// The uploaded files, every one checked and decoded before any is written; names reduced to
+// a safe file name.
+std::variant<std::vector<Upload>, ApiError> ReadUploads(const json& body) {
   if (!body.contains("files") || !body["files"].is_array() || body["files"].empty())
     return Invalid("files", "'files' must be a non-empty array of {\"name\", \"content\", \"encoding\"}");
-  const std::filesystem::path folder = std::filesystem::path(dir) / "files";
-  std::error_code ec;
-  std::filesystem::create_directories(folder, ec);
-  if (ec) return ApiError{500, "cannot create " + folder.string() + ": " + ec.message(), "server_error", ""};
-  std::vector<std::string> paths;
+  std::vector<Upload> uploads;
   for (const json& f : body["files"]) {
     const bool shaped = f.is_object() && f.contains("name") && f["name"].is_string() && f.contains("content") && f["content"].is_string();
     if (!shaped) return Invalid("files", "each file needs a string 'name' and a string 'content'");
-    const std::string name = std::filesystem::path(f["name"].get<std::string>()).filename().string();
-    if (!CollectionRegistry::ValidName(name)) return Invalid("files", "file name '" + name.substr(0, 64) + "': letters, digits, '.', '_' or '-' only");
-    const std::string encoding = f.value("encoding", "text");
+    const std::string name = CollectionRegistry::SafeName(std::filesystem::path(f["name"].get<std::string>()).filename().string());
+    const std::string encoding = f.contains("encoding") && f["encoding"].is_string() ? f["encoding"].get<std::string>() : "text";
     std::optional<std::string> bytes = encoding == "base64" ? util::Base64Decode(f["content"].get<std::string>())
                                        : encoding == "text" ? std::optional<std::string>(f["content"].get<std::string>())
                                                             : std::nullopt;
     if (!bytes) return Invalid("files", "file " + name + ": 'encoding' must be text or base64 (and the content so)");
-    const std::string path = (folder / name).string();
-    if (util::Status s = util::WriteFileAtomically(path, *bytes); !s.ok()) return ApiError{500, s.message(), "server_error", ""};
+    uploads.push_back({name, std::move(*bytes)});
+  }
+  return uploads;
+}
+
+// The uploads written into `dir`/files (each atomically); their paths.
+util::Result<std::vector<std::string>> SaveUploads(const std::vector<Upload>& uploads, const std::string& dir) {
+  const std::filesystem::path folder = std::filesystem::path(dir) / "files";
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) return util::Status::Error("cannot create " + folder.string() + ": " + ec.message());
+  std::vector<std::string> paths;
+  for (const Upload& u : uploads) {
+    const std::string path = (folder / u.name).string();
+    KVFUSE_RETURN_IF_ERROR(util::WriteFileAtomically(path, u.bytes));
     paths.push_back(path);
   }
   return paths;
@@ -78,13 +114,21 @@ json ReportObject(const rag::IngestReport& r, size_t n_chunks) {
 }  // namespace
 
 void Server::AddCollectionRoutes() {
-  http_->Get("/v1/collections", Route([this](const httplib::Request&, httplib::Response& res) {
+  // Each route: the model loaded (the collections are read with it), a browser only from this
+  // server's page.
+  const auto guarded = [this](auto handler) {
+    return Route([this, handler](const httplib::Request& req, httplib::Response& res) {
+      if (!Loaded(res)) return;
+      if (ForeignOrigin(req)) return SendError(res, kForeignOrigin);
+      handler(req, res);
+    });
+  };
+  http_->Get("/v1/collections", guarded([this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
     for (const auto& entry : collections_.All()) data.push_back(CollectionObject(*entry));
     SendJson(res, 200, {{"object", "list"}, {"data", std::move(data)}, {"can_create", collections_.can_create()}});
   }));
-  http_->Post("/v1/collections", Route([this](const httplib::Request& req, httplib::Response& res) {
-    if (!Loaded(res)) return;
+  http_->Post("/v1/collections", guarded([this](const httplib::Request& req, httplib::Response& res) {
     auto body = ParseBody(req, res);
     if (!body) return;
     if (!body->contains("name") || !(*body)["name"].is_string()) return SendError(res, Invalid("name", "'name' must be a string"));
@@ -92,15 +136,17 @@ void Server::AddCollectionRoutes() {
     if (!created.ok()) return SendError(res, ErrorOf(created.status(), "name"));
     SendJson(res, 201, CollectionObject(*created.value()));
   }));
-  http_->Delete(R"(/v1/collections/([^/]+))", Route([this](const httplib::Request& req, httplib::Response& res) {
+  http_->Delete(R"(/v1/collections/([^/]+))", guarded([this](const httplib::Request& req, httplib::Response& res) {
     const std::string name = req.matches[1];
     if (util::Status s = collections_.Remove(name); !s.ok()) return SendError(res, ErrorOf(s, "name"));
     SendJson(res, 200, {{"id", name}, {"object", "collection"}, {"deleted", true}});
   }));
-  http_->Get(R"(/v1/collections/([^/]+)/documents)", Route([this](const httplib::Request& req, httplib::Response& res) {
+  http_->Get(R"(/v1/collections/([^/]+)/documents)", guarded([this](const httplib::Request& req, httplib::Response& res) {
     const auto entry = collections_.Find(req.matches[1]);
     if (!entry) return SendError(res, ErrorOf(util::Status::NotFound("no collection '" + std::string(req.matches[1]) + "'"), "name"));
-    std::shared_lock<std::shared_mutex> reading(entry->mu);
+    std::shared_lock<std::shared_mutex> reading(entry->mu, std::try_to_lock);
+    if (!reading.owns_lock())
+      return SendError(res, {409, "collection " + entry->name + " is being ingested; ask again when it is done", "invalid_request_error", "name"});
     json data = json::array();
     for (const rag::CollectionFile& f : entry->collection.files()) {
       json chunks = json::array();
@@ -111,37 +157,48 @@ void Server::AddCollectionRoutes() {
     }
     SendJson(res, 200, {{"object", "list"}, {"collection", entry->name}, {"data", std::move(data)}});
   }));
-  http_->Post(R"(/v1/collections/([^/]+)/files)", Route([this](const httplib::Request& req, httplib::Response& res) {
+  http_->Post(R"(/v1/collections/([^/]+)/files)", guarded([this](const httplib::Request& req, httplib::Response& res) {
     IngestUpload(req, res, req.matches[1]);
   }));
 }
 
 void Server::IngestUpload(const httplib::Request& req, httplib::Response& res, const std::string& name) {
-  if (!Loaded(res)) return;
   const auto entry = collections_.Find(name);
   if (!entry) return SendError(res, ErrorOf(util::Status::NotFound("no collection '" + name + "' on this server"), "name"));
   if (!entry->removable)
     return SendError(res, {403, "collection " + name + " was given at start: add to it with kvfuse ingest", "permission_error", "name"});
   auto body = ParseBody(req, res);
   if (!body) return;
-  auto saved = SaveUploads(*body, entry->collection.dir());
-  if (auto* err = std::get_if<ApiError>(&saved)) return SendError(res, *err);
-  std::vector<std::string> paths = std::get<std::vector<std::string>>(std::move(saved));
+  auto read = ReadUploads(*body);
+  if (auto* err = std::get_if<ApiError>(&read)) return SendError(res, *err);
+  auto uploads = std::make_shared<std::vector<Upload>>(std::get<std::vector<Upload>>(std::move(read)));
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider("text/event-stream", [this, entry, paths](size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider("text/event-stream", [this, entry, uploads](size_t, httplib::DataSink& sink) {
     auto send = [&](const json& event) {
       const std::string text = "data: " + Dump(event) + "\n\n";
       return sink.is_writable() && sink.write(text.data(), text.size());
     };
-    std::unique_lock<std::shared_mutex> writing(entry->mu);  // searches of it wait for the ingest
-    rag::IngestHooks hooks = EngineIngestHooks(*engine_, options_.embed_layer, /*warm=*/true,
-                                               [this](const std::function<void()>& fn) { scheduler_->RunExclusive(fn); });
-    hooks.progress = [&](std::string_view stage, size_t done, size_t total) {
-      send({{"stage", stage}, {"done", done}, {"total", total}});  // a client gone away stops nothing
-    };
-    const rag::IngestReport report = entry->collection.Ingest(paths, rag::ChunkOptions{}, hooks);
-    json last = {{"report", ReportObject(report, entry->collection.n_chunks())}};
-    if (util::Status s = entry->collection.Save(); !s.ok()) last["error"] = s.message();
+    json last;
+    {
+      // Written and ingested under the collection's lock: its searches wait, and a deletion
+      // either comes before (then nothing is written) or after.
+      std::unique_lock<std::shared_mutex> writing(entry->mu);
+      auto paths = entry->removed ? util::Result<std::vector<std::string>>(util::Status::NotFound("the collection was deleted"))
+                                  : SaveUploads(*uploads, entry->collection.dir());
+      if (!paths.ok()) {
+        last = ErrorBody({paths.status().code() == util::StatusCode::kNotFound ? 404 : 500, paths.status().message(),
+                          "server_error", "name"});
+      } else {
+        rag::IngestHooks hooks = EngineIngestHooks(*engine_, options_.embed_layer, /*warm=*/true,
+                                                   [this](const std::function<void()>& fn) { scheduler_->RunExclusive(fn); });
+        hooks.progress = [&](std::string_view stage, size_t done, size_t total) {
+          send({{"stage", stage}, {"done", done}, {"total", total}});  // a client gone away stops nothing
+        };
+        const rag::IngestReport report = entry->collection.Ingest(paths.value(), rag::ChunkOptions{}, hooks);
+        last = {{"report", ReportObject(report, entry->collection.n_chunks())}};
+        if (util::Status s = entry->collection.Save(); !s.ok()) last["error"] = {{"message", s.message()}};
+      }
+    }
     send(last);
     const std::string done = "data: [DONE]\n\n";
     if (sink.is_writable()) sink.write(done.data(), done.size());

@@ -87,9 +87,9 @@ void Server::AddInfoRoutes() {
     std::string text = metrics_.Render();
     if (ready_) {
       std::map<std::string, uint64_t> damaged;
-      for (const auto& entry : collections_.All()) {
-        std::shared_lock<std::shared_mutex> reading(entry->mu);
-        damaged[entry->name] = entry->collection.damaged_files();
+      for (const auto& entry : collections_.All()) {  // one being ingested is left out: a scrape never waits
+        std::shared_lock<std::shared_mutex> reading(entry->mu, std::try_to_lock);
+        if (reading.owns_lock()) damaged[entry->name] = entry->collection.damaged_files();
       }
       text += RenderDamagedFiles(engine_->chunk_store().corrupt_total(), damaged);
     }
@@ -110,7 +110,7 @@ void Server::AddInfoRoutes() {
   // for, such as the OpenAI SDK's X-Stainless-*.
   s.Options(".*", Route([](const httplib::Request& req, httplib::Response& res) {
     res.status = 204;
-    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
     res.set_header("Access-Control-Allow-Headers", AllowedHeaders(req.get_header_value("Access-Control-Request-Headers")));
     res.set_header("Access-Control-Max-Age", "86400");
   }));

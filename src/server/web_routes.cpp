@@ -13,7 +13,10 @@ void Server::AddWebRoutes() {
     http_->Get(std::string(asset.path), Route([asset](const httplib::Request&, httplib::Response& res) {
       res.set_header("Cache-Control", "no-cache");
       // The page may fetch from its own origin only.
-      res.set_header("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:");
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                     "frame-ancestors 'none'");
+      res.set_header("X-Content-Type-Options", "nosniff");
       res.set_content(asset.body.data(), asset.body.size(), std::string(asset.content_type));
     }));
   }

@@ -24,6 +24,8 @@ enum class StatusCode {
   kCorrupt,            // stored data failed its checks
   kUnavailable,        // busy or down; retrying may succeed
   kInternal,           // our own bug
+  kAlreadyExists,      // what the call would create is there already
+  kPermissionDenied,   // allowed to others or otherwise, not to this caller
 };
 
 class Status {
@@ -37,6 +39,8 @@ class Status {
   static Status Corrupt(std::string m) { return Status(StatusCode::kCorrupt, std::move(m)); }
   static Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
   static Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+  static Status AlreadyExists(std::string m) { return Status(StatusCode::kAlreadyExists, std::move(m)); }
+  static Status PermissionDenied(std::string m) { return Status(StatusCode::kPermissionDenied, std::move(m)); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

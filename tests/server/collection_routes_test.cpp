@@ -131,16 +131,27 @@ TEST_F(CollectionRoutesTest, ErrorsSayWhatIsWrong) {
   EXPECT_EQ(Call("POST", "/v1/collections", {{"name", ".hidden"}}).first, 400);
   EXPECT_EQ(Call("POST", "/v1/collections", {{"name", 5}}).first, 400);
   ASSERT_EQ(Call("POST", "/v1/collections", {{"name", "a"}}).first, 201);
-  EXPECT_EQ(Call("POST", "/v1/collections", {{"name", "a"}}).first, 400) << "a name in use";
+  EXPECT_EQ(Call("POST", "/v1/collections", {{"name", "a"}}).first, 409) << "a name in use";
+  // Another site's page may not reach the collections (a browser sends its Origin).
+  const auto foreign = client_->Post("/v1/collections", {{"Origin", "http://evil.example"}}, json{{"name", "b"}}.dump(), "application/json");
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->status, 403) << foreign->body;
+  const auto own = client_->Get("/v1/collections", {{"Origin", "http://127.0.0.1:" + std::to_string(server_->port())}});
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 200) << "the server's own page";
   EXPECT_EQ(Call("POST", "/v1/collections/nope/files", {{"files", {{{"name", "x.md"}, {"content", "x"}}}}}).first, 404);
   EXPECT_EQ(Call("DELETE", "/v1/collections/nope").first, 404);
   auto [bad64, error] = Call("POST", "/v1/collections/a/files",
                              {{"files", {{{"name", "x.md"}, {"content", "!!"}, {"encoding", "base64"}}}}});
   EXPECT_EQ(bad64, 400);
   EXPECT_EQ(error["error"]["param"], "files");
-  EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", {{{"name", "../x.md"}, {"content", "x"}}}}}).first, 200)
-      << "a path is reduced to its file name";
+  EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", {{{"name", "../x.md"}, {"content", "x"}}, {{"name", "My notes.md"}, {"content", "y"}}}}}).first, 200)
+      << "a path is reduced to its file name, odd characters to '_'";
   EXPECT_TRUE(std::filesystem::exists(root_ + "/a/files/x.md"));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/a/files/My_notes.md"));
+  // A bad file anywhere in an upload writes none of them.
+  EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", {{{"name", "z.md"}, {"content", "z"}}, {{"name", "w.md"}, {"content", 5}}}}}).first, 400);
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/a/files/z.md"));
   EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", json::array()}}).first, 400);
 }
 

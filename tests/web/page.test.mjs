@@ -21,8 +21,8 @@ const shots = process.env.KVFUSE_SCREENSHOT_DIR ?? path.join(root, 'build/web-sc
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 const KEY = 'sk-web-test';
 
-let server, browser, page, origin;
-const foreign = [];
+let server, browser, page, origin, dir;
+const foreign = [], pageErrors = [];
 
 function startServer(dir) {
   return new Promise((resolve, reject) => {
@@ -45,19 +45,20 @@ async function shot(name) {
 
 before(async () => {
   assert.ok(chromium, 'chromium not found: make test installs it (apt package chromium)');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvfuse-web-'));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvfuse-web-'));
   server = await startServer(dir);
   origin = `http://127.0.0.1:${server.port}`;
   browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   page = await browser.newPage();
   await page.setViewport({ width: 1200, height: 900 });
   page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) foreign.push(r.url()); });
-  page.on('pageerror', (e) => { throw e; });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
 });
 
 after(async () => {
   await browser?.close();
   server?.child.kill('SIGTERM');
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('the page loads from the server alone and asks for the key', async () => {
@@ -111,4 +112,5 @@ test('the status view shows the store and non-empty plots', async () => {
     { timeout: 20_000 });
   await shot('4-status');
   assert.deepEqual(foreign, [], 'no request left the server\'s origin');
+  assert.deepEqual(pageErrors, [], 'the page raised no error');
 });

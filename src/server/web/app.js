@@ -175,13 +175,13 @@ async function refreshCollections() {
   $('collection-list').replaceChildren();
   $('create-form').hidden = !list.can_create;
   for (const c of list.data) {
-    select.add(new Option(`${c.id} (${c.chunks} chunks)`, c.id));
+    select.add(new Option(c.ingesting ? `${c.id} (ingesting)` : `${c.id} (${c.chunks} chunks)`, c.id));
     const li = document.createElement('li');
     li.className = 'collection';
     li.dataset.name = c.id;
     li.innerHTML = '<span class="name"></span><span class="counts"></span><button class="secondary open">Open</button>';
     li.querySelector('.name').textContent = c.id;
-    li.querySelector('.counts').textContent = `${c.files} files · ${c.chunks} chunks`;
+    li.querySelector('.counts').textContent = c.ingesting ? 'ingesting…' : `${c.files} files · ${c.chunks} chunks`;
     li.querySelector('.open').onclick = () => openCollection(c.id);
     if (c.removable) {
       const del = document.createElement('button');
@@ -263,6 +263,7 @@ async function upload() {
           `${r.chunks_added} chunks added, ${r.chunks_warmed} KV pre-computed; ${r.chunks} chunks in all`;
         for (const err of r.errors) toast(err, true);
       }
+      if (event.error) throw new Error(event.report ? `ingested, but not saved: ${event.error.message}` : event.error.message);
     }
     state.docs.delete(state.selected);
     await openCollection(state.selected);
@@ -289,8 +290,16 @@ function parseMetrics(text) {
 }
 
 async function sampleMetrics() {
+  if (state.sampling) return;  // one reading at a time: a slow server gets no pile of them
+  state.sampling = true;
   let now;
-  try { now = parseMetrics(await (await api('/metrics')).text()); } catch (e) { return; }
+  try {
+    now = parseMetrics(await (await api('/metrics', { signal: AbortSignal.timeout(5000) })).text());
+  } catch (e) {
+    return;
+  } finally {
+    state.sampling = false;
+  }
   now.time = performance.now() / 1000;
   const last = state.lastMetrics;
   state.lastMetrics = now;
