@@ -62,6 +62,12 @@ after(async () => {
 });
 
 test('the page loads from the server alone and asks for the key', async () => {
+  // Layout shifts are summed from here on (streaming must not move what the user reads).
+  await page.evaluateOnNewDocument(() => {
+    window.layoutShift = 0;
+    new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) window.layoutShift += e.value; })
+      .observe({ type: 'layout-shift', buffered: true });
+  });
   await page.goto(`${origin}/`, { waitUntil: 'load' });
   const ms = await page.evaluate(() => performance.getEntriesByType('navigation')[0].loadEventEnd);
   console.log(`page load: ${ms.toFixed(0)} ms`);
@@ -101,6 +107,9 @@ test('an answer streams in with its chunks and the full-prefill answer beside it
   assert.ok(sources.length > 0 && sources[0].startsWith('pavel-petrov.md'), sources.join(' | '));
   const cached = await page.$$eval('.answer .chunk .cache', (list) => list.map((e) => e.textContent));
   assert.ok(cached.length === sources.length && cached.every((c) => c === '[cache hit]'), `chunks warmed at upload: ${cached}`);
+  const shift = await page.evaluate(() => window.layoutShift);
+  console.log(`cumulative layout shift: ${shift.toFixed(4)}`);
+  assert.ok(shift < 0.1, `layout shift ${shift}`);  // "good" by the web's own measure
   await shot('3-answered');
 });
 
@@ -113,4 +122,15 @@ test('the status view shows the store and non-empty plots', async () => {
   await shot('4-status');
   assert.deepEqual(foreign, [], 'no request left the server\'s origin');
   assert.deepEqual(pageErrors, [], 'the page raised no error');
+});
+
+test('at phone width nothing runs off the side', async () => {
+  await page.setViewport({ width: 390, height: 844 });
+  for (const tab of ['#tab-chat', '#tab-collections', '#tab-status']) {
+    await page.click(tab);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `${tab}: the page is ${width} px wide`);
+  }
+  await page.click('#tab-chat');
+  await shot('5-phone');
 });
