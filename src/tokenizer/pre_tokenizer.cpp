@@ -17,8 +17,10 @@ using util::Status;
 
 namespace {
 
-// The expressions of each pre-tokenizer, as the models' tokenizer.json define them
-// (case-insensitive contractions spelled out, as llama.cpp does).
+// The expressions of each pre-tokenizer, as the models' tokenizer.json define them, with the
+// case-insensitive contractions spelled out as llama.cpp does: PCRE2's (?i) with Unicode would
+// also take "'ſ" and "'K" (Kelvin) for contractions, which the reference tokenizers do not
+// (a golden text checks it).
 constexpr const char* kGpt2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 constexpr const char* kLlama3 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
