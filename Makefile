@@ -63,7 +63,7 @@ test: build test-deps
 FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= build-fuzz
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev llvm-14
-FUZZ_TARGETS := fuzz_gguf_reader fuzz_tokenizer fuzz_chat_template fuzz_openai_request fuzz_document_readers fuzz_chunk_file \
+FUZZ_TARGETS := fuzz_gguf_reader fuzz_tokenizer fuzz_chat_template fuzz_openai_request fuzz_document_readers fuzz_chunk_file fuzz_grammar \
   fuzz_collection_manifest
 
 # Seeds beyond fuzz/corpus/TARGET: test data that already holds such inputs.
