@@ -7,6 +7,7 @@
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
 #include "server/server.h"
+#include "server/tool_calls.h"
 
 namespace kvfuse::server {
 
@@ -55,11 +56,20 @@ void Server::AddNativeRoutes() {
     auto body = ParseBody(req, res);
     if (!body) return;
     for (const auto& [key, value] : body->items())
-      if (key != "messages")
-        return SendError(res, {400, "unknown parameter '" + key.substr(0, 64) + "': /apply-template takes 'messages'",
+      if (key != "messages" && key != "tools")
+        return SendError(res, {400, "unknown parameter '" + key.substr(0, 64) + "': /apply-template takes 'messages' and 'tools'",
                                "invalid_request_error", key.substr(0, 64)});
     auto messages = ReadMessages(*body);
     if (auto* err = std::get_if<ApiError>(&messages)) return SendError(res, *err);
+    // The prompt a chat completion would get: with tools or tool calls, their rendering.
+    const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
+    auto tools = ReadTools(ordered, *engine_);
+    if (auto* err = std::get_if<ApiError>(&tools)) return SendError(res, *err);
+    if (NeedsToolRendering(ordered, std::get<ToolRequest>(tools))) {
+      auto prompt = RenderToolChat(ordered, std::get<ToolRequest>(tools), *engine_);
+      if (auto* err = std::get_if<ApiError>(&prompt)) return SendError(res, *err);
+      return SendJson(res, 200, {{"prompt", std::get<std::string>(prompt)}});
+    }
     auto prompt = engine_->RenderChat(std::get<std::vector<engine::ChatMessage>>(messages), true);
     if (!prompt.ok()) return SendError(res, {400, prompt.status().message(), "invalid_request_error", "messages"});
     SendJson(res, 200, {{"prompt", prompt.value()}});

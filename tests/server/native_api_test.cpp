@@ -150,6 +150,21 @@ TEST_F(NativeApiTest, PropsAndApplyTemplate) {
   EXPECT_NE(applied["prompt"].get<std::string>().find("hello there"), std::string::npos);
   EXPECT_NEAR(static_cast<double>(tokens["tokens"].size()), chat["usage"]["prompt_tokens"].get<double>(), 1.0);
   EXPECT_EQ(Refused("/apply-template", {{"messages", messages}, {"stream", true}}), "stream");
+  // With tools, the prompt a chat with tools runs: its tool list and calls, not dropped.
+  const json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}}};
+  const json with_tools = PostOk("/apply-template", {{"messages", messages}, {"tools", tools}});
+  EXPECT_NE(with_tools["prompt"].get<std::string>().find("get_weather"), std::string::npos);
+  const json tool_tokens = PostOk("/tokenize", {{"content", with_tools["prompt"]}, {"add_special", false}});
+  // This server's context is too small for the tools' description: the refusal counts the
+  // same prompt's tokens.
+  const auto tool_chat = client_->Post("/v1/chat/completions", json{{"messages", messages}, {"tools", tools}, {"max_tokens", 1}}.dump(),
+                                       "application/json");
+  ASSERT_TRUE(tool_chat);
+  ASSERT_EQ(tool_chat->status, 400) << tool_chat->body;
+  const size_t n = tool_tokens["tokens"].size();  // the chat's prompt may add BOS
+  EXPECT_TRUE(tool_chat->body.find("the prompt has " + std::to_string(n) + " tokens") != std::string::npos ||
+              tool_chat->body.find("the prompt has " + std::to_string(n + 1) + " tokens") != std::string::npos)
+      << n << ": " << tool_chat->body;
 }
 
 TEST_F(NativeApiTest, SlotsSayWhatEachSlotIsDoing) {
