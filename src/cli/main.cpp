@@ -28,7 +28,8 @@ const Command kCommands[] = {
     {"perplexity", kvfuse::cli::PerplexityCommand, "llama.cpp-style perplexity",
      "kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]"},
     {"bench", kvfuse::cli::BenchCommand, "prompt/generation speed",
-     "kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-r REPS] [--json]"},
+     "kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-d DEPTH (tokens in the cache first)] [-r REPS] [--json]\n"
+     "(then the peak RSS and the KV cache's bytes)"},
     {"bench-rag", kvfuse::cli::BenchRagCommand, "RAG time to first token per fusion mode",
      "kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
      "[" KVFUSE_FUSION_KNOBS "] [--store DIR] [--json]"},
