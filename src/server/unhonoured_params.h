@@ -1,8 +1,9 @@
-// The OpenAI request parameters kvfuse does not implement (tools, structured
-// output, llama.cpp's samplers, the legacy completion extras). The
-// project's rule is that no parameter is dropped silently: a value that asks for nothing
-// (tool_choice "none", response_format text, mirostat 0, ...) is accepted, anything else is refused with a 400 naming the parameter, so
-// a client learns at once that it would not get what it asked for. Stateless.
+// The OpenAI request parameters kvfuse does not implement (llama.cpp's other samplers, the
+// legacy completion extras echo/suffix/best_of, the deprecated functions, n_probs on /v1).
+// The project's rule is that no parameter is dropped silently: a value that asks for nothing
+// (echo false, mirostat 0, n_probs 0, ...) is accepted, anything else is refused with a 400
+// naming the parameter, so a client learns at once that it would not get what it asked for.
+// Stateless: any thread.
 #pragma once
 
 #include <optional>
