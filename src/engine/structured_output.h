@@ -1,5 +1,5 @@
 // Structured output for the layers above the engine: JSON Schema (and JSON mode) as GBNF,
-// which Engine::CompileGrammar binds to the model's vocabulary.
+// which Engine::CompileGrammar binds to the model's vocabulary. Pure functions: any thread.
 #pragma once
 
 #include "sched/grammar/json_schema.h"

@@ -31,10 +31,10 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;
   float repeat_penalty = 1.0f;
   int32_t repeat_last_n = 64;
-  std::vector<std::pair<int32_t, float>> logit_bias;  // token id, added to its logit
+  std::vector<std::pair<int32_t, float>> logit_bias = {};  // token id, added to its logit
   // Only tokens that keep the text a prefix of the grammar's sentences (JSON mode, a JSON
   // schema, a GBNF grammar, a forced tool call); an end-of-turn token once it is whole.
-  std::shared_ptr<const grammar::TokenGrammar> grammar;
+  std::shared_ptr<const grammar::TokenGrammar> grammar = nullptr;
 };
 
 class Sampler {

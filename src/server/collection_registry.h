@@ -23,7 +23,7 @@ struct CollectionEntry {
   const bool removable;  // created under the collections directory: HTTP clients may delete it
   std::shared_mutex mu;  // shared: search; unique: ingest, removal
   bool removed = false;  // under mu: its directory is gone (an upload that waited must stop)
-  rag::Collection collection;
+  rag::Collection collection;  // under mu
 };
 
 class CollectionRegistry {

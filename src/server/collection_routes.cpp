@@ -7,7 +7,8 @@
 //          between scheduler iterations), as server-sent events: {"stage", "done", "total"}
 //          while it runs, then {"report": {...}} and [DONE]
 //   GET    /v1/collections/{name}/documents  its files and their chunks
-// Errors have the API's shapes and codes (404 unknown collection, 400 bad names or files).
+// Errors have the API's shapes and codes: 404 unknown collection, 400 bad names or files, 409 a
+// name in use, 403 a collection given at start or a browser page of another origin.
 #include <filesystem>
 #include <fstream>
 #include <mutex>

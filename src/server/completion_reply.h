@@ -22,10 +22,10 @@ enum class StreamUsage {
   kNone,            // false
 };
 
-// What every body of one completion carries besides the generation.
 // How a model writes tool calls (server/tool_calls.h).
 enum class ToolSyntax { kHermes, kLlama3Json };
 
+// What every body of one completion carries besides the generation.
 struct CompletionReply {
   bool chat = false;
   bool native = false;  // llama-server's /completion: its shapes (server/native_api.h), no [DONE]

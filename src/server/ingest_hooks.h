@@ -2,6 +2,8 @@
 // embedding of each chunk at `embed_layer`, and (warm) each chunk's KV pre-computed into the
 // engine's chunk store. `on_model` runs each call that needs the model: at once (kvfuse
 // ingest) or between scheduler iterations (the server, Scheduler::RunExclusive).
+// Threading: the hooks run on the ingesting thread; token counts use the tokenizer there (any
+// thread may), everything else goes through `on_model`. `engine` must outlive the hooks.
 #pragma once
 
 #include <functional>

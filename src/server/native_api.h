@@ -18,8 +18,8 @@ namespace kvfuse::server {
 // The native request as a /v1/completions body: n_predict becomes max_tokens (-1, the
 // default: until the end of the turn or of the context); OpenAI's spellings of it,
 // stream_options and n other than 1 are refused; the rest passes as it is and is checked
-// there (llama.cpp's options at values that ask for nothing, such as n_probs 0 or
-// mirostat 0, are accepted by unhonoured_params, others refused naming them).
+// there (llama.cpp's options at values that ask for nothing, such as mirostat 0, are
+// accepted by unhonoured_params, others refused naming them).
 // n_probs (0 to 100: each generated token's log-probability with that many alternatives, as
 // llama-server's completion_probabilities) is taken out of the body into `n_probs`.
 struct NativeRequest {

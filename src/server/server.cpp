@@ -40,6 +40,12 @@ void Server::Load() {
       return;
     }
   }
+  if (options_.embed_layer > engine_->hparams().n_layers) {
+    load_error_ = "--embed-layer " + std::to_string(options_.embed_layer) + " is past the model's " +
+                  std::to_string(engine_->hparams().n_layers) + " layers";
+    failed_ = true;
+    return;
+  }
   if (!options_.collections_dir.empty()) {
     if (util::Status st = collections_.UseRoot(options_.collections_dir); !st.ok()) {
       load_error_ = st.message();

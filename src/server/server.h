@@ -56,7 +56,8 @@ struct ServerOptions {
   std::string collections_dir;
   int32_t embed_layer = 0;  // of the embeddings of documents ingested over HTTP (as kvfuse ingest's)
   // The chunk store is engine.chunk_store_dir alone (none when empty): the server never
-  // derives it from a collection (`kvfuse serve` defaults it to the first one's kv/).
+  // derives it from a collection (`kvfuse serve` defaults it to the first one's kv/, else to
+  // the collections directory's .kv).
 };
 
 class Server {

@@ -164,11 +164,15 @@ std::variant<std::optional<std::string>, ApiError> ReadToolChat(const json& body
   return std::optional<std::string>(std::get<std::string>(std::move(text)));
 }
 
+namespace {
+
 // A call the model wrote, as JSON; discarded when it is not JSON or nests too deep to walk.
 ordered_json ParseCall(const std::string& text) {
   if (util::JsonNestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth) return ordered_json(ordered_json::value_t::discarded);
   return ordered_json::parse(text, nullptr, false);
 }
+
+}  // namespace
 
 ToolCallAnswer ParseToolCalls(const std::string& text, ToolSyntax syntax, const std::string& id_prefix) {
   ToolCallAnswer out;

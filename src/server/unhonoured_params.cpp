@@ -33,7 +33,7 @@ bool IsEmpty(const json& v) { return v.is_string() ? v.get<std::string>().empty(
 bool IsNone(const json& v) { return v == "none"; }
 bool Anything(const json&) { return true; }
 
-// The value for a message, cut short: a refused `tools` array can be long.
+// The value for a message, cut short: a refused value can be long.
 std::string Shown(const json& v) {
   const std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
   return text.size() <= 60 ? text : text.substr(0, 57) + "...";

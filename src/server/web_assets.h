@@ -1,5 +1,6 @@
 // The web page's files (src/server/web), compiled into the binary by CMake (cmake/embed_web.cmake):
 // served at / (index.html), /app.js and /style.css, with no request outside the server's origin.
+// Constant data: any thread.
 #pragma once
 
 #include <string_view>

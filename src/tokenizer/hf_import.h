@@ -1,6 +1,6 @@
 // A Hugging Face tokenizer (tokenizer.json and tokenizer_config.json of one folder) as a
 // Vocab with the meaning of the GGUF tokenizer.ggml.* keys, derived as llama.cpp's converter
-// derives them, so that `kvfuse convert-tokenizer` can write it (SetVocabKeys):
+// derives them (BOS/EOS as Python transformers adds them), so that `kvfuse convert-tokenizer` can write it (SetVocabKeys):
 // - byte-level BPE (GPT-2 alphabet; Llama 3, Qwen, DeepSeek V3) becomes model "gpt2" with its
 //   merges and the pre-tokenizer named by tokenizer.ggml.pre, identified from the Split
 //   expressions of the pre_tokenizer;

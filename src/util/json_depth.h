@@ -6,7 +6,8 @@
 
 namespace kvfuse::util {
 
-// The deepest nesting of [ and { outside strings; counting stops once it passes `limit`.
+// The deepest nesting of [ and { outside strings; counting stops once it passes `limit`. Not
+// a validator: malformed text is left to the parser. Any thread.
 int JsonNestingDepth(std::string_view text, int limit);
 
 }  // namespace kvfuse::util

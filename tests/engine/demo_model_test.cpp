@@ -63,8 +63,9 @@ TEST_P(DemoModel, MatchesTheTrainingScriptsTokensAndLogits) {
       ASSERT_EQ(logits.size(), want.size());
       // f16 KV in the engine vs f32 throughout in PyTorch.
       EXPECT_LE(MaxAbsDiff(logits, want), 1e-2 * MaxAbs(want) + 1e-3) << key << ", prompt " << checked;
-      if (mode == FusionMode::kFull)
+      if (mode == FusionMode::kFull) {
         EXPECT_EQ(std::max_element(logits.begin(), logits.end()) - logits.begin(), ref["argmax"].get<int>());
+      }
     }
     // The two references differ, so each comparison checks its own path.
     naive_differs |= MaxAbsDiff(ref["logits"].get<std::vector<float>>(), ref["naive_logits"].get<std::vector<float>>()) >

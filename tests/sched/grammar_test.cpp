@@ -59,7 +59,9 @@ TEST(Gbnf, BalancedParenthesesAgreeWithADirectCheckOnEveryShortString) {
     GrammarMatcher m(g);
     const bool prefix_ok = m.Advance(s);
     EXPECT_EQ(prefix_ok, lowest >= 0) << s;  // a prefix of a balanced string: never below zero
-    if (prefix_ok) EXPECT_EQ(m.CanEnd(), depth == 0) << s;
+    if (prefix_ok) {
+      EXPECT_EQ(m.CanEnd(), depth == 0) << s;
+    }
     if (s.size() < 8) {
       walk(s + "(");
       walk(s + ")");
@@ -225,8 +227,11 @@ TEST(GrammarSampling, TokensStayInsideTheGrammarWhateverTheLogitsPrefer) {
       if (texts->ends_turn[t]) ended = true;
       else text += texts->bytes[t];
     }
-    if (ended) EXPECT_TRUE(Whole(g, text)) << text;
-    else EXPECT_TRUE(GrammarMatcher(g).Accepts(text)) << text;
+    if (ended) {
+      EXPECT_TRUE(Whole(g, text)) << text;
+    } else {
+      EXPECT_TRUE(GrammarMatcher(g).Accepts(text)) << text;
+    }
   }
 }
 

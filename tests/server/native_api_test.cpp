@@ -90,7 +90,9 @@ TEST_F(NativeApiTest, NProbsGivesEachTokensLogprobsAsV1Does) {
     std::string bytes;
     for (const json& b : p["bytes"]) bytes += static_cast<char>(b.get<int>());
     // The bytes are the token's; its text shows a token that is part of a character as U+FFFD.
-    if (p["token"].get<std::string>().find("\xEF\xBF\xBD") == std::string::npos) EXPECT_EQ(bytes, p["token"].get<std::string>());
+    if (p["token"].get<std::string>().find("\xEF\xBF\xBD") == std::string::npos) {
+      EXPECT_EQ(bytes, p["token"].get<std::string>());
+    }
   }
   // Streamed: each piece carries its own token's entry, the same as the whole answer's.
   const auto r = client_->Post("/completion", json{{"prompt", "a b c"}, {"n_predict", 5}, {"temperature", 0}, {"n_probs", 3},

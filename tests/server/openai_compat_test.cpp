@@ -413,7 +413,9 @@ TEST_F(OpenAiCompatTest, LogprobsOfEveryTokenWholeAndStreamed) {
   for (size_t i = 0; i < 6; ++i) {
     // Where each token starts in the tokens' bytes (a byte of a character shows as U+FFFD, so
     // the shown texts' lengths may differ from the offsets' steps).
-    if (i > 0) EXPECT_GT(legacy["text_offset"][i].get<int>(), legacy["text_offset"][i - 1].get<int>());
+    if (i > 0) {
+      EXPECT_GT(legacy["text_offset"][i].get<int>(), legacy["text_offset"][i - 1].get<int>());
+    }
     EXPECT_GE(legacy["top_logprobs"][i].size(), 1u);
     EXPECT_LE(legacy["top_logprobs"][i].size(), 3u);  // two, and the chosen token when they read alike
   }

@@ -100,7 +100,7 @@ int BenchCommand(int argc, char** argv) {
   }
   if (json) std::printf("]\n");
   else
-    std::printf("\nmemory: peak RSS %.1f MiB; KV cache %.1f MiB (%d slots)\n", PeakRssBytes() / 1048576.0,
+    std::printf("\nmemory: peak RSS %.1f MiB; KV cache %.1f MiB (a context of %d tokens)\n", PeakRssBytes() / 1048576.0,
                 kv_bytes / 1048576.0, e.n_ctx());
   return 0;
 }

@@ -43,7 +43,9 @@ struct Grammar {
   int32_t root = -1;
 };
 
-// Limits on what a request's grammar may cost to compile and to run.
+// Limits on what a request's grammar may cost to compile (gbnf_parser.cpp also bounds group
+// nesting and the elements repetitions expand to; grammar_matcher.cpp bounds parse stacks
+// and expansions per step).
 inline constexpr size_t kMaxGrammarBytes = 256 * 1024;
 inline constexpr size_t kMaxGrammarRules = 4096;
 inline constexpr int kMaxRepetition = 1000;  // m and n of {m,n}

@@ -1,4 +1,5 @@
 // JSON (a chat request's messages, tools, extra template variables) as template values.
+// A pure function: any thread.
 #pragma once
 
 #include <nlohmann/json.hpp>
