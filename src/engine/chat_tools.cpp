@@ -70,13 +70,14 @@ bool Engine::TemplateRendersTools() const {
   return chat_template_.ok() && chat_template_->source().find("tools") != std::string::npos;
 }
 
-util::Result<std::string> Engine::RenderChatJson(const ordered_json& messages, const ordered_json& tools) const {
+util::Result<std::string> Engine::RenderChatJson(const ordered_json& messages, const ordered_json& tools,
+                                                 const ordered_json& extra) const {
   if (!tokenizer_) return util::Status::Error("cannot tokenize: " + tokenizer_error_);
   if (!chat_template_.ok()) return chat_template_.status();
   const tokenizer::Vocab& v = tokenizer_->vocab();
   const bool own = TemplateRendersTools();
   const ordered_json rendered = own ? messages : MessagesWithHermesTools(messages, tools);
-  const tokenizer::jinja::Dict variables = {
+  tokenizer::jinja::Dict variables = {
       {"messages", tokenizer::jinja::ValueFromJson(rendered)},
       {"tools", own && !tools.empty() ? tokenizer::jinja::ValueFromJson(tools) : tokenizer::jinja::Value::MakeNone()},
       {"add_generation_prompt", tokenizer::jinja::Value(true)},
@@ -84,6 +85,11 @@ util::Result<std::string> Engine::RenderChatJson(const ordered_json& messages, c
       {"eos_token", tokenizer::jinja::Value(v.eos_id >= 0 ? v.tokens[v.eos_id] : "")},
       {"documents", tokenizer::jinja::Value::MakeNone()},
   };
+  for (const auto& [key, value] : extra.items()) {
+    for (const auto& [name, unused] : variables)
+      if (name == key) return util::Status::InvalidArgument("the template variable '" + key + "' is set by the server");
+    variables.emplace_back(key, tokenizer::jinja::ValueFromJson(value));
+  }
   return chat_template_->Render(variables);
 }
 

@@ -101,7 +101,9 @@ class Engine {
   // assistant tool_calls, tool results) and `tools` (an array, empty for none), with the
   // generation prompt. A template that does not render tools itself gets them, and the
   // calls and results, in the Hermes format (engine/chat_tools.h).
-  util::Result<std::string> RenderChatJson(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools) const;
+  // `extra`: more template variables (a JSON object; it may not replace the ones above).
+  util::Result<std::string> RenderChatJson(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
+                                           const nlohmann::ordered_json& extra = nlohmann::ordered_json::object()) const;
   // Whether the model's own template renders tools (else RenderChatJson writes them in).
   bool TemplateRendersTools() const;
   // Text to tokens with special tokens parsed; BOS added unless the text starts with it.

@@ -56,8 +56,9 @@ void Server::AddNativeRoutes() {
     auto body = ParseBody(req, res);
     if (!body) return;
     for (const auto& [key, value] : body->items())
-      if (key != "messages" && key != "tools")
-        return SendError(res, {400, "unknown parameter '" + key.substr(0, 64) + "': /apply-template takes 'messages' and 'tools'",
+      if (key != "messages" && key != "tools" && key != "chat_template_kwargs")
+        return SendError(res, {400, "unknown parameter '" + key.substr(0, 64) +
+                                        "': /apply-template takes 'messages', 'tools' and 'chat_template_kwargs'",
                                "invalid_request_error", key.substr(0, 64)});
     auto messages = ReadMessages(*body);
     if (auto* err = std::get_if<ApiError>(&messages)) return SendError(res, *err);

@@ -71,6 +71,14 @@ std::variant<ToolRequest, ApiError> ReadTools(const ordered_json& ordered, const
   if (mode != "none" && out.tools.empty()) return Invalid("tool_choice", "'tool_choice' asks for a tool call but 'tools' is empty");
   if (mode == "required") out.forced = "*";
   out.parse = mode != "none";
+  const ordered_json kwargs = ordered.value("chat_template_kwargs", ordered_json());
+  if (!kwargs.is_null()) {
+    if (!kwargs.is_object()) return Invalid("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    for (const char* own : {"messages", "tools", "add_generation_prompt", "bos_token", "eos_token", "documents"})
+      if (kwargs.contains(own))
+        return Invalid("chat_template_kwargs", std::string("'chat_template_kwargs' may not set '") + own + "'");
+    out.template_kwargs = kwargs;
+  }
   const ordered_json parallel = ordered.value("parallel_tool_calls", ordered_json(true));
   if (!parallel.is_boolean()) return Invalid("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
   out.parallel = parallel.get<bool>();
@@ -100,7 +108,7 @@ std::variant<std::string, ApiError> ForcedCallGbnf(const ToolRequest& tools) {
 }
 
 bool NeedsToolRendering(const ordered_json& ordered, const ToolRequest& tools) {
-  if (!tools.tools.empty()) return true;
+  if (!tools.tools.empty() || !tools.template_kwargs.empty()) return true;
   for (const ordered_json& m : ordered.value("messages", ordered_json::array()))
     if (m.is_object() && m.contains("tool_calls") && m["tool_calls"].is_array() && !m["tool_calls"].empty()) return true;
   return false;
@@ -127,7 +135,7 @@ std::variant<std::string, ApiError> RenderToolChat(const ordered_json& ordered, 
       for (ordered_json& call : out["tool_calls"]) call["function"]["arguments"] = engine::CallArguments(call["function"]["arguments"]);
     messages.push_back(std::move(out));
   }
-  auto text = engine.RenderChatJson(messages, tools.tools);
+  auto text = engine.RenderChatJson(messages, tools.tools, tools.template_kwargs);
   if (!text.ok()) return ApiError{400, text.status().message(), "invalid_request_error", "messages"};
   return std::move(text).value();
 }
@@ -157,7 +165,8 @@ std::variant<std::optional<std::string>, ApiError> ReadToolChat(const json& body
     out.generation.sampling.grammar = std::move(grammar).value();
   }
   if (!NeedsToolRendering(ordered, tools)) return std::optional<std::string>();
-  if (HasValue(body, "rag")) return Invalid("tools", "'tools' and tool calls cannot be combined with 'rag'");
+  if (HasValue(body, "rag"))
+    return Invalid("tools", "'tools', tool calls and 'chat_template_kwargs' cannot be combined with 'rag'");
   if (auto messages = ReadMessages(body); std::holds_alternative<ApiError>(messages)) return std::get<ApiError>(messages);
   auto text = RenderToolChat(ordered, tools, engine);
   if (auto* err = std::get_if<ApiError>(&text)) return *err;

@@ -24,16 +24,21 @@ struct ToolRequest {
   std::string forced;   // "": the model chooses; "*": some tool; else that tool's name
   bool parallel = true;  // more than one call per answer
   ToolSyntax syntax = ToolSyntax::kHermes;
+  // chat_template_kwargs (vLLM's and llama-server's): more variables for the chat template,
+  // such as Qwen 3's enable_thinking.
+  nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();
 };
 
-// tools, tool_choice and parallel_tool_calls of `ordered` (the body in the client's key
-// order); a malformed tool or a tool_choice naming no tool is a 400 naming the field.
+// tools, tool_choice, parallel_tool_calls and chat_template_kwargs of `ordered` (the body in
+// the client's key order); a malformed tool, a tool_choice naming no tool or a kwarg that would
+// replace one of the template's own variables is a 400 naming the field.
 std::variant<ToolRequest, ApiError> ReadTools(const nlohmann::ordered_json& ordered, const engine::Engine& engine);
 
 // The GBNF that makes the answer a call (of `forced`, or of any tool), in the model's syntax.
 std::variant<std::string, ApiError> ForcedCallGbnf(const ToolRequest& tools);
 
-// Whether the chat must go through the JSON rendering (tools given, or a message with calls).
+// Whether the chat must go through the JSON rendering (tools, template kwargs, or a message
+// with calls).
 bool NeedsToolRendering(const nlohmann::ordered_json& ordered, const ToolRequest& tools);
 // The prompt of a chat with tools: `ordered`'s messages (content flattened to text, calls and
 // results kept) and tools through the model's template (Engine::RenderChatJson).

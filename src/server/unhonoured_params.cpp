@@ -84,7 +84,8 @@ constexpr std::string_view kGenerationFields[] = {
     "presence_penalty", "frequency_penalty", "repeat_penalty", "repeat_last_n", "stop", "stream",
     "stream_options", "ignore_eos", "cache_prompt", "user", "n", "logit_bias", "logprobs",
     "response_format", "json_schema", "grammar"};
-constexpr std::string_view kChatFields[] = {"messages", "rag", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls"};
+constexpr std::string_view kChatFields[] = {"messages",    "rag",         "top_logprobs",        "tools",
+                                           "tool_choice", "parallel_tool_calls", "chat_template_kwargs"};
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};
 constexpr std::string_view kEmbeddingFields[] = {"model", "input", "encoding_format", "dimensions", "user"};

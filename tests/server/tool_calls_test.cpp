@@ -6,7 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "engine/chat_tools.h"
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include "gguf/gguf_reader.h"
 #include "tiny_server_options.h"
+#include "tokenizer/vocab.h"
 #include "sched/grammar/grammar_matcher.h"
 
 namespace kvfuse::server {
@@ -112,6 +118,48 @@ TEST(ToolCalls, TemplatesWithoutToolsGetThemInTheHermesFormat) {
   EXPECT_EQ(out[2]["content"], "<tool_call>\n{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}\n</tool_call>");
   EXPECT_EQ(out[3]["role"], "user");
   EXPECT_EQ(out[3]["content"], "<tool_response>\nsunny\n</tool_response>\n<tool_response>\nwarm\n</tool_response>");
+}
+
+TEST(ChatTemplateKwargs, ReachTheModelsTemplate) {
+  // The tiny model with a template that reads enable_thinking, as Qwen 3's does.
+  auto base = tools::TestModelFile("tiny", "f32", 5);
+  ASSERT_TRUE(base.ok());
+  auto file = gguf::GgufFile::Open(base.value());
+  ASSERT_TRUE(file.ok());
+  auto vocab = tokenizer::ReadVocab(file.value());
+  ASSERT_TRUE(vocab.ok());
+  vocab->chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+                         "{% if enable_thinking is defined and enable_thinking is false %} /no_think{% endif %}";
+  tools::ModelShape shape;
+  ASSERT_TRUE(tools::FindShape("tiny", shape));
+  const std::string path = std::string(KVFUSE_TEST_TMP) + "/model-tiny-kwargs-" + std::to_string(::getpid()) + ".gguf";
+  ASSERT_TRUE(tools::WriteRandomModel(shape, "f32", 5, path, &vocab.value()).ok());
+  ServerOptions o = TinyServerOptions(256);
+  o.engine.model_path = path;
+  Server server(o);
+  ASSERT_TRUE(server.Start().ok());
+  ASSERT_TRUE(server.WaitReady()) << server.load_error();
+  httplib::Client client("127.0.0.1", server.port());
+  const auto post = [&](const std::string& route, const json& body) {
+    const auto r = client.Post(route.c_str(), body.dump(), "application/json");
+    return r ? std::make_pair(r->status, json::parse(r->body, nullptr, false)) : std::make_pair(0, json());
+  };
+  const json messages = {{{"role", "user"}, {"content", "hi"}}};
+  EXPECT_EQ(post("/apply-template", {{"messages", messages}}).second["prompt"], "hi");
+  EXPECT_EQ(post("/apply-template", {{"messages", messages}, {"chat_template_kwargs", {{"enable_thinking", false}}}}).second["prompt"],
+            "hi /no_think");
+  const auto plain = post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 1}});
+  const auto kwargs = post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 1},
+                                                   {"chat_template_kwargs", {{"enable_thinking", false}}}});
+  ASSERT_EQ(kwargs.first, 200) << kwargs.second;
+  EXPECT_GT(kwargs.second["usage"]["prompt_tokens"].get<int>(), plain.second["usage"]["prompt_tokens"].get<int>());
+  for (const json& bad : {json(5), json{{"messages", json::array()}}}) {
+    const auto refused = post("/v1/chat/completions", {{"messages", messages}, {"chat_template_kwargs", bad}});
+    EXPECT_EQ(refused.first, 400) << bad;
+    EXPECT_EQ(refused.second["error"]["param"], "chat_template_kwargs");
+  }
+  server.Stop();
+  std::remove(path.c_str());
 }
 
 }  // namespace kvfuse::server
