@@ -29,9 +29,10 @@ Result<HParams> ReadHParams(const gguf::GgufFile& file) {
   bool known = false;
   if (hp.arch == "llama") known = arch::ConfigureLlama(hp);
   if (hp.arch == "qwen2") known = arch::ConfigureQwen2(hp);
+  if (hp.arch == "qwen3") known = arch::ConfigureQwen3(hp);
   if (!known)
     return Status::Error(file.path() + ": architecture '" + hp.arch +
-                         "' is not supported (llama, qwen2 are)");
+                         "' is not supported (llama, qwen2, qwen3 are)");
   const std::string p = hp.arch + ".";
   KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "embedding_length", hp.n_embd));
   KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "block_count", hp.n_layers));

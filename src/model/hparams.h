@@ -9,7 +9,7 @@
 namespace kvfuse::model {
 
 struct HParams {
-  std::string arch;      // "llama", "qwen2"
+  std::string arch;      // "llama", "qwen2", "qwen3"
   int n_vocab = 0;
   int n_ctx_train = 0;
   int n_embd = 0;
@@ -23,6 +23,7 @@ struct HParams {
   float rms_eps = 1e-5f;
   bool rope_neox = false;  // pair (i, i + d/2) instead of (2i, 2i+1)
   bool qkv_bias = false;
+  bool qk_norm = false;  // an RMS norm over each head of q and k before RoPE (qwen3)
 };
 
 // Reads "<arch>.*" keys shared by the llama family and checks them for consistency.

@@ -73,6 +73,10 @@ Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_q.bias", q_dim, l.bq, optional_bias));
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_k.bias", kv_dim, l.bk, optional_bias));
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_v.bias", kv_dim, l.bv, optional_bias));
+    if (hp.qk_norm) {
+      KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_q_norm.weight", hp.head_dim, l.q_norm));
+      KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_k_norm.weight", hp.head_dim, l.k_norm));
+    }
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "ffn_norm.weight", hp.n_embd, l.ffn_norm));
     KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff, l.w_gate));
     KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff, l.w_up));

@@ -17,6 +17,8 @@ struct LayerWeights {
   const float* bq = nullptr;         // biases (qwen2), else nullptr
   const float* bk = nullptr;
   const float* bv = nullptr;
+  const float* q_norm = nullptr;     // [head_dim] (qwen3), else nullptr
+  const float* k_norm = nullptr;
   kernels::WeightView wo;            // [n_embd, n_heads*head_dim]
   const float* ffn_norm = nullptr;   // [n_embd]
   kernels::WeightView w_gate;        // [n_ff, n_embd]

@@ -16,7 +16,7 @@
 namespace kvfuse::fuse {
 
 TEST(Fusion, PrefixEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3"}) {
     Fixture f(shape);
     const SegmentedPrompt first = MakePrompt({1, 2, 3}, 7);
     SegmentedPrompt second = MakePrompt({1, 2, 4}, 8);  // shares prefix + two chunks
@@ -33,7 +33,7 @@ TEST(Fusion, PrefixEqualsFull) {
 }
 
 TEST(Fusion, BlendAtRatioOneEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-deep"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-deep"}) {
     Fixture f(shape);
     const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
     const std::vector<float> full = f.Run(p, FusionMode::kFull);
@@ -142,7 +142,7 @@ TEST(Fusion, AdaptiveOnChunksCachedAloneIsNaive) {
 }
 
 TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
-  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3"}) {
     Fixture f(shape);
     const std::vector<int32_t> chunk = Tokens(10, 5);
     FusionStats stats;

@@ -90,13 +90,16 @@ TEST_P(ForwardVsReference, LogitsMatchDoublePrecision) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllArchsAndTypes, ForwardVsReference,
-    ::testing::Combine(::testing::Values("tiny", "tiny-qwen2"),
+    ::testing::Combine(::testing::Values("tiny", "tiny-qwen2", "tiny-qwen3"),
                        ::testing::Values("f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k",
                                          "q5_k", "q6_k", "q4_k_m")),
-    [](const auto& info) { return std::get<0>(info.param) == "tiny" ? "llama_" + std::get<1>(info.param) : "qwen2_" + std::get<1>(info.param); });
+    [](const auto& info) {
+      const std::string shape = std::get<0>(info.param);
+      return (shape == "tiny" ? std::string("llama_") : shape.substr(5) + "_") + std::get<1>(info.param);
+    });
 
 TEST(ForwardContract, ShuffledBatchWithExplicitPositionsEqualsInOrder) {
-  for (const char* shape : {"tiny", "tiny-qwen2"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3"}) {
     auto m = OpenModel(ModelPath(shape, "q8_0"));
     ForwardContext ctx(2);
     const int n_vocab = m->hparams().n_vocab;

@@ -83,7 +83,7 @@ std::vector<std::vector<double>> ReferenceLogits(const std::string& path, const 
   const int n_kv_heads = static_cast<int>(f.GetInt(p + "attention.head_count_kv").value());
   const double theta = f.GetFloat(p + "rope.freq_base").value();
   const double eps = f.GetFloat(p + "attention.layer_norm_rms_epsilon").value();
-  const bool neox = arch == "qwen2";
+  const bool neox = arch == "qwen2" || arch == "qwen3";
   const int head_dim = n_embd / n_heads;
   const int n = static_cast<int>(tokens.size());
 
@@ -101,6 +101,16 @@ std::vector<std::vector<double>> ReferenceLogits(const std::string& path, const 
     const auto attn_norm = LoadVector(f, b + "attn_norm.weight"), ffn_norm = LoadVector(f, b + "ffn_norm.weight");
     const auto bq = LoadVector(f, b + "attn_q.bias"), bk = LoadVector(f, b + "attn_k.bias");
     const auto bv = LoadVector(f, b + "attn_v.bias");
+    // qwen3: each head of q and k RMS-normed with these weights before RoPE.
+    const auto q_norm = LoadVector(f, b + "attn_q_norm.weight"), k_norm = LoadVector(f, b + "attn_k_norm.weight");
+    const auto norm_heads = [&](std::vector<double>& v, int heads, const std::vector<double>& weight) {
+      if (weight.empty()) return;
+      for (int hh = 0; hh < heads; ++hh) {
+        const std::vector<double> head(v.begin() + hh * head_dim, v.begin() + (hh + 1) * head_dim);
+        const std::vector<double> normed = RmsNorm(head, weight, eps);
+        std::copy(normed.begin(), normed.end(), v.begin() + hh * head_dim);
+      }
+    };
 
     std::vector<std::vector<double>> q(n), k(n), v(n);
     for (int t = 0; t < n; ++t) {
@@ -111,6 +121,8 @@ std::vector<std::vector<double>> ReferenceLogits(const std::string& path, const 
       AddBias(q[t], bq);
       AddBias(k[t], bk);
       AddBias(v[t], bv);
+      norm_heads(q[t], n_heads, q_norm);
+      norm_heads(k[t], n_kv_heads, k_norm);
       ApplyRope(q[t], n_heads, head_dim, t, theta, neox);
       ApplyRope(k[t], n_kv_heads, head_dim, t, theta, neox);
     }

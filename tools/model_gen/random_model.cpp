@@ -18,6 +18,7 @@ const ModelShape kShapes[] = {
     // name, arch, n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab, rope_theta, tied
     {"tiny", "llama", 256, 2, 4, 2, 512, 1152, 10000.f, false},
     {"tiny-qwen2", "qwen2", 256, 2, 4, 2, 512, 1152, 1000000.f, true},
+    {"tiny-qwen3", "qwen3", 256, 2, 4, 2, 512, 1152, 1000000.f, true},
     {"tiny-deep", "llama", 256, 4, 4, 2, 512, 1152, 10000.f, true},
     {"smol", "llama", 576, 30, 9, 3, 1536, 49152, 100000.f, true},
     {"qwen05", "qwen2", 896, 24, 14, 2, 4864, 151936, 1000000.f, true},
@@ -154,6 +155,10 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_q.bias", q_dim, 0.0f, 0.1f));
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_k.bias", kv_dim, 0.0f, 0.1f));
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_v.bias", kv_dim, 0.0f, 0.1f));
+    }
+    if (s.arch == "qwen3") {  // per-head norms of q and k, spread as the other norms
+      KVFUSE_RETURN_IF_ERROR(vector(p + "attn_q_norm.weight", head_dim, 1.0f, 0.1f));
+      KVFUSE_RETURN_IF_ERROR(vector(p + "attn_k_norm.weight", head_dim, 1.0f, 0.1f));
     }
     KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_output.weight", "attn_output", il, q_dim, s.n_embd, scale_for(q_dim)));
     KVFUSE_RETURN_IF_ERROR(vector(p + "ffn_norm.weight", s.n_embd, 1.0f, 0.1f));

@@ -13,13 +13,13 @@ namespace kvfuse::tools {
 
 struct ModelShape {
   std::string name;
-  std::string arch;  // "llama" or "qwen2"
+  std::string arch;  // "llama", "qwen2" or "qwen3"
   int n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab;
   float rope_theta;
   bool tied_output;
 };
 
-// "tiny", "tiny-qwen2", "tiny-deep" (4 layers), "smol", "qwen05"; false if unknown.
+// "tiny", "tiny-qwen2", "tiny-qwen3", "tiny-deep" (4 layers), "smol", "qwen05"; false if unknown.
 bool FindShape(const std::string& name, ModelShape& out);
 std::vector<std::string> ShapeNames();
 

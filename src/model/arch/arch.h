@@ -10,5 +10,6 @@ namespace kvfuse::model::arch {
 // Sets the family-specific fields of hp (rope order, biases); false if unknown.
 bool ConfigureLlama(HParams& hp);
 bool ConfigureQwen2(HParams& hp);
+bool ConfigureQwen3(HParams& hp);
 
 }  // namespace kvfuse::model::arch

@@ -11,6 +11,18 @@ namespace kvfuse::model::blocks {
 
 namespace {
 
+// qwen3: each head of each row RMS-normed in place with `weight` ([head_dim]); nothing
+// without one.
+void NormHeads(util::ThreadPool& pool, float* rows, int n_rows, int n_heads, int head_dim, const float* weight, float eps) {
+  if (!weight) return;
+  pool.ParallelFor(static_cast<int64_t>(n_rows) * n_heads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* head = rows + i * head_dim;
+      kernels::RmsNorm(head, weight, head_dim, eps, head);
+    }
+  });
+}
+
 void AddBias(float* rows, const float* bias, int n_rows, int width) {
   if (!bias) return;
   for (int t = 0; t < n_rows; ++t) kernels::AddInPlace(rows + static_cast<size_t>(t) * width, bias, width);
@@ -49,6 +61,7 @@ void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
   kernels::MatMul(k, ctx.pool, w.wv, ctx.norm.data(), n, ctx.v.data(), ctx.act_scratch);
   AddBias(ctx.k.data(), w.bk, n, kv_dim);
   AddBias(ctx.v.data(), w.bv, n, kv_dim);
+  NormHeads(ctx.pool, ctx.k.data(), n, hp.n_kv_heads, hp.head_dim, w.k_norm, hp.rms_eps);
   const kernels::RopeParams rope{hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
   ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
@@ -70,6 +83,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   ctx.proj.resize(static_cast<size_t>(n) * n_embd);
   kernels::MatMul(k, ctx.pool, w.wq, ctx.norm.data(), n, ctx.q.data(), ctx.act_scratch);
   AddBias(ctx.q.data(), w.bq, n, q_dim);
+  NormHeads(ctx.pool, ctx.q.data(), n, hp.n_heads, head_dim, w.q_norm, hp.rms_eps);
 
   const kernels::RopeParams rope{head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
   ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
