@@ -84,7 +84,8 @@ std::vector<std::vector<double>> ReferenceLogits(const std::string& path, const 
   const double theta = f.GetFloat(p + "rope.freq_base").value();
   const double eps = f.GetFloat(p + "attention.layer_norm_rms_epsilon").value();
   const bool neox = arch == "qwen2" || arch == "qwen3";
-  const int head_dim = n_embd / n_heads;
+  const int head_dim = f.Find(p + "attention.key_length") ? static_cast<int>(f.GetInt(p + "attention.key_length").value())
+                                                          : n_embd / n_heads;
   const int n = static_cast<int>(tokens.size());
 
   const Matrix embd = LoadMatrix(f, "token_embd.weight");

@@ -15,13 +15,14 @@ using util::Status;
 namespace {
 
 const ModelShape kShapes[] = {
-    // name, arch, n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab, rope_theta, tied
+    // name, arch, n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab, rope_theta, tied[, head_dim]
     {"tiny", "llama", 256, 2, 4, 2, 512, 1152, 10000.f, false},
     {"tiny-qwen2", "qwen2", 256, 2, 4, 2, 512, 1152, 1000000.f, true},
-    {"tiny-qwen3", "qwen3", 256, 2, 4, 2, 512, 1152, 1000000.f, true},
+    {"tiny-qwen3", "qwen3", 256, 2, 4, 2, 512, 1152, 1000000.f, true, 96},
     {"tiny-deep", "llama", 256, 4, 4, 2, 512, 1152, 10000.f, true},
     {"smol", "llama", 576, 30, 9, 3, 1536, 49152, 100000.f, true},
     {"qwen05", "qwen2", 896, 24, 14, 2, 4864, 151936, 1000000.f, true},
+    {"qwen3-06b", "qwen3", 1024, 28, 16, 8, 3072, 151936, 1000000.f, true, 128},
 };
 
 // xorshift64*: fast, seeded, identical on every platform.
@@ -126,7 +127,11 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
   else AddTestVocab(w, s.n_vocab);
 
   Rng rng(seed);
-  const int head_dim = s.n_embd / s.n_heads;
+  const int head_dim = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_heads;
+  if (s.head_dim > 0) {
+    w.Set(a + "attention.key_length", gguf::Value::Uint32(s.head_dim));
+    w.Set(a + "attention.value_length", gguf::Value::Uint32(s.head_dim));
+  }
   const int64_t q_dim = static_cast<int64_t>(s.n_heads) * head_dim;
   const int64_t kv_dim = static_cast<int64_t>(s.n_kv_heads) * head_dim;
   auto matrix = [&](const std::string& name, const std::string& kind, int layer, int64_t n_cols,

@@ -17,9 +17,11 @@ struct ModelShape {
   int n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab;
   float rope_theta;
   bool tied_output;
+  int head_dim = 0;  // 0: n_embd / n_heads; else written as attention.key_length (Qwen 3's 128)
 };
 
-// "tiny", "tiny-qwen2", "tiny-qwen3", "tiny-deep" (4 layers), "smol", "qwen05"; false if unknown.
+// "tiny", "tiny-qwen2", "tiny-qwen3" (heads wider than n_embd / n_heads, as Qwen 3's), "tiny-deep"
+// (4 layers), "smol", "qwen05", "qwen3-06b"; false if unknown.
 bool FindShape(const std::string& name, ModelShape& out);
 std::vector<std::string> ShapeNames();
 
