@@ -175,10 +175,8 @@ void Server::IngestUpload(const httplib::Request& req, httplib::Response& res, c
   auto uploads = std::make_shared<std::vector<Upload>>(std::get<std::vector<Upload>>(std::move(read)));
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider("text/event-stream", [this, entry, uploads](size_t, httplib::DataSink& sink) {
-    auto send = [&](const json& event) {
-      const std::string text = "data: " + Dump(event) + "\n\n";
-      return sink.is_writable() && sink.write(text.data(), text.size());
-    };
+    // A client gone away stops nothing: the ingest goes on and is saved.
+    auto send = [&](const json& event) { return SendEvent(sink, Dump(event)); };
     json last;
     {
       // Written and ingested under the collection's lock: its searches wait, and a deletion
@@ -193,16 +191,14 @@ void Server::IngestUpload(const httplib::Request& req, httplib::Response& res, c
         rag::IngestHooks hooks = EngineIngestHooks(*engine_, options_.embed_layer, /*warm=*/true,
                                                    [this](const std::function<void()>& fn) { scheduler_->RunExclusive(fn); });
         hooks.progress = [&](std::string_view stage, size_t done, size_t total) {
-          send({{"stage", stage}, {"done", done}, {"total", total}});  // a client gone away stops nothing
+          send({{"stage", stage}, {"done", done}, {"total", total}});
         };
         const rag::IngestReport report = entry->collection.Ingest(paths.value(), rag::ChunkOptions{}, hooks);
         last = {{"report", ReportObject(report, entry->collection.n_chunks())}};
         if (util::Status s = entry->collection.Save(); !s.ok()) last["error"] = {{"message", s.message()}};
       }
     }
-    send(last);
-    const std::string done = "data: [DONE]\n\n";
-    if (sink.is_writable()) sink.write(done.data(), done.size());
+    if (send(last)) SendEvent(sink, "[DONE]");
     sink.done();
     return true;
   });

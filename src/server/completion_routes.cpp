@@ -180,12 +180,9 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
       "text/event-stream",
       [channels, reply, ticket, cancel_all](size_t, httplib::DataSink& sink) {
         auto send = [&](const std::string& data) {
-          const std::string event = "data: " + data + "\n\n";
-          if (!sink.is_writable() || !sink.write(event.data(), event.size())) {
-            cancel_all();  // the client went away
-            return false;
-          }
-          return true;
+          if (SendEvent(sink, data)) return true;
+          cancel_all();  // the client went away
+          return false;
         };
         // The choices one after the other (each chunk names its index); all generate at once.
         Choices done;

@@ -31,6 +31,11 @@ int64_t UnixTime() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+bool SendEvent(httplib::DataSink& sink, const std::string& data) {
+  const std::string event = "data: " + data + "\n\n";
+  return sink.is_writable() && sink.write(event.data(), event.size());
+}
+
 std::optional<json> ParseBody(const httplib::Request& req, httplib::Response& res) {
   auto body = ParseJsonObject(req.body);
   if (auto* error = std::get_if<ApiError>(&body)) {

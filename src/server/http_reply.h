@@ -22,6 +22,8 @@ void SendError(httplib::Response& res, const ApiError& e);
 // has sent it (or given up): what `hold` stands for lasts until the client has its answer.
 void SendJsonHolding(httplib::Response& res, int status, const nlohmann::json& body, std::shared_ptr<void> hold);
 int64_t UnixTime();
+// One server-sent event ("data: ...\n\n"); false when the client can no longer be written to.
+bool SendEvent(httplib::DataSink& sink, const std::string& data);
 // The body as a JSON object, or a 400 already written.
 std::optional<nlohmann::json> ParseBody(const httplib::Request& req, httplib::Response& res);
 // A route's handler that first releases its connection from the read deadline and its

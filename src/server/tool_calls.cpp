@@ -149,10 +149,7 @@ std::variant<std::optional<std::string>, ApiError> ReadToolChat(const json& body
     out.tool_calls = tools.syntax;
     out.parallel_tool_calls = tools.parallel;
     // The answer is read whole before it is sent, so a stream cannot carry its tokens' logprobs.
-    bool stream = false, logprobs = false;
-    (void)ReadBoolField(body, "stream", "stream", stream);
-    (void)ReadBoolField(body, "logprobs", "logprobs", logprobs);
-    if (stream && logprobs) return Invalid("logprobs", "'logprobs' cannot be streamed with 'tools' (a call is sent whole at the end)");
+    if (out.stream && out.generation.logprobs >= 0) return Invalid("logprobs", "'logprobs' cannot be streamed with 'tools' (a call is sent whole at the end)");
   }
   if (!tools.forced.empty()) {
     if (out.generation.sampling.grammar)

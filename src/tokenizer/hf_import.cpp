@@ -178,7 +178,6 @@ Status ImportSentencePieceBpe(const json& tok, Vocab* v) {
     const bool space_split = p.value("type", "") == "Split" && p.value("pattern", json::object()).value("String", "") == " ";
     if (!space_split) return Status::InvalidArgument("tokenizer.json: pre-tokenizer " + p.dump().substr(0, 200) + " is not supported");
   }
-  IndexVocab(v);
   const float unmerged = -static_cast<float>(v->merges.size()) - 1;
   v->scores.assign(v->tokens.size(), unmerged);
   for (size_t rank = v->merges.size(); rank-- > 0;) {
@@ -205,7 +204,6 @@ bool ConfigDecidesSpecials(const json& config) {
 }
 
 void SetSpecialTokens(const json& tok, const json& config, Vocab* v) {
-  IndexVocab(v);
   const auto id_of = [&](const std::string& text) { return text.empty() ? -1 : v->Find(text); };
   v->bos_id = id_of(TokenText(config, "bos_token"));
   v->eos_id = id_of(TokenText(config, "eos_token"));
@@ -257,6 +255,7 @@ Result<Vocab> Import(const std::filesystem::path& folder) {
                                    "' is not supported (only BPE: byte-level, or with byte fallback)");
   Vocab v;
   if (Status s = FillTokens(*tok, &v); !s.ok()) return s;
+  IndexVocab(&v);  // the tokens' texts are final from here on (only types and scores change)
   if (Status s = FillMerges(model, &v); !s.ok()) return s;
   const bool byte_level = HasPart(Field(*tok, "pre_tokenizer"), "pretokenizers", "ByteLevel");
   if (!byte_level && !model.value("byte_fallback", false))

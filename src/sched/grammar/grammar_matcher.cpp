@@ -117,13 +117,7 @@ bool GrammarMatcher::Run(std::string_view bytes, std::vector<Stack>* stacks, std
 }
 
 bool GrammarMatcher::Accepts(std::string_view bytes) const {
-  // Most tokens fail at their first character: test it before stepping.
-  if (partial_.empty() && !bytes.empty()) {
-    const size_t len = tokenizer::Utf8Length(static_cast<unsigned char>(bytes[0]));
-    if (len <= bytes.size() && tokenizer::ValidUtf8At(bytes, 0) == len && !TakesNext(tokenizer::DecodeUtf8(bytes, 0, len)))
-      return false;
-  }
-  std::vector<Stack> stacks;
+  std::vector<Stack> stacks;  // Run's first step scans the stacks in place: a refusal copies none
   std::string partial;
   return Run(bytes, &stacks, &partial);
 }
