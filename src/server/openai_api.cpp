@@ -269,6 +269,8 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, s
   // Last: a chat's prompt may be built by retrieval, which only a valid request deserves.
   if (auto err = chat ? ReadChatPrompt(body, ordered, engine, limits, retrieve, out) : ReadTextPrompt(body, engine, g))
     return *err;
+  if (g.sampling.grammar && g.ignore_eos)  // from response_format, json_schema, grammar or a forced tool call
+    return Invalid("ignore_eos", "'ignore_eos' cannot be combined with a grammar: the grammar decides where the answer ends");
   if (auto err = ReadCachePrompt(body, g)) return *err;
   if (g.prompt.size() == 0) return Invalid(chat ? "messages" : "prompt", "the prompt is empty");
   if (g.prompt.size() > limits.max_prompt_tokens)

@@ -56,7 +56,6 @@ std::optional<ApiError> ReadStructuredOutput(const json& body, const ordered_jso
   if (auto* err = std::get_if<ApiError>(&requested)) return *err;
   const auto& [gbnf, field] = std::get<std::pair<std::string, std::string>>(requested);
   if (gbnf.empty()) return std::nullopt;  // response_format text
-  if (g.ignore_eos) return Invalid("ignore_eos", "'ignore_eos' cannot be combined with '" + field + "': the grammar ends the answer");
   auto grammar = engine.CompileGrammar(gbnf);
   if (!grammar.ok()) return Invalid(field, grammar.status().message());
   g.sampling.grammar = std::move(grammar).value();

@@ -158,7 +158,6 @@ std::variant<std::optional<std::string>, ApiError> ReadToolChat(const json& body
     if (auto* err = std::get_if<ApiError>(&gbnf)) return *err;
     auto grammar = engine.CompileGrammar(std::get<std::string>(gbnf));
     if (!grammar.ok()) return Invalid("tools", "the tools' parameters make no usable call grammar: " + grammar.status().message());
-    if (HasValue(body, "ignore_eos")) return Invalid("ignore_eos", "'ignore_eos' cannot be combined with a forced tool call");
     out.generation.sampling.grammar = std::move(grammar).value();
   }
   if (!NeedsToolRendering(ordered, tools)) return std::optional<std::string>();

@@ -134,7 +134,7 @@ TEST(ChatTemplateKwargs, ReachTheModelsTemplate) {
   ASSERT_TRUE(tools::FindShape("tiny", shape));
   const std::string path = std::string(KVFUSE_TEST_TMP) + "/model-tiny-kwargs-" + std::to_string(::getpid()) + ".gguf";
   ASSERT_TRUE(tools::WriteRandomModel(shape, "f32", 5, path, &vocab.value()).ok());
-  ServerOptions o = TinyServerOptions(256);
+  ServerOptions o = TinyServerOptions(512);  // room for the tools' description
   o.engine.model_path = path;
   Server server(o);
   ASSERT_TRUE(server.Start().ok());
@@ -153,6 +153,15 @@ TEST(ChatTemplateKwargs, ReachTheModelsTemplate) {
                                                    {"chat_template_kwargs", {{"enable_thinking", false}}}});
   ASSERT_EQ(kwargs.first, 200) << kwargs.second;
   EXPECT_GT(kwargs.second["usage"]["prompt_tokens"].get<int>(), plain.second["usage"]["prompt_tokens"].get<int>());
+  // A forced call ends where its grammar does: ignore_eos is refused, its no-op value is not.
+  const json tools = {{{"type", "function"}, {"function", {{"name", "now"}, {"parameters", {{"type", "object"}}}}}}};
+  const json forced = {{"messages", messages}, {"max_tokens", 2}, {"tools", tools}, {"tool_choice", "required"}};
+  json ignoring = forced;
+  ignoring["ignore_eos"] = true;
+  EXPECT_EQ(post("/v1/chat/completions", ignoring).second["error"]["param"], "ignore_eos");
+  ignoring["ignore_eos"] = false;
+  const auto accepted = post("/v1/chat/completions", ignoring);
+  EXPECT_EQ(accepted.first, 200) << accepted.second;
   for (const json& bad : {json(5), json{{"messages", json::array()}}}) {
     const auto refused = post("/v1/chat/completions", {{"messages", messages}, {"chat_template_kwargs", bad}});
     EXPECT_EQ(refused.first, 400) << bad;
