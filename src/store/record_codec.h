@@ -1,0 +1,25 @@
+// The one byte layout of a chunk record, shared by every tier that keeps records outside
+// RAM (disk files, Redis values): a versioned header with its own checksum, then token ids,
+// K, V, token scores and Cache-Craft metadata under a payload checksum.
+//
+// Threading: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "store/chunk_record.h"
+#include "util/status.h"
+
+namespace kvfuse::store {
+
+// The record's bytes, header first.
+std::string EncodeRecord(const ChunkRecord& record);
+
+// The record in `bytes` if it is whole, of this version, of chunk `key` and of `shape`;
+// otherwise kCorrupt, its message starting with `where` (a file name, a Redis key) and
+// naming the damage.
+util::Result<ChunkRecord> DecodeRecord(std::string_view bytes, uint64_t key, const ChunkShape& shape,
+                                       std::string_view where);
+
+}  // namespace kvfuse::store

@@ -1,0 +1,90 @@
+// A redis-server of the test's own on a free loopback port (Debian's, which `make test`
+// installs), its data in a fresh directory, no persistence. Kill() stops it as a crash
+// would; Start() brings it back on the same port, empty. The destructor kills it.
+#pragma once
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/redis_client.h"
+
+extern char** environ;
+
+namespace kvfuse::store {
+
+class TestRedisServer {
+ public:
+  explicit TestRedisServer(std::vector<std::string> extra_args = {}) : extra_(std::move(extra_args)) {
+    port_ = FreePort();
+    Start();
+  }
+  ~TestRedisServer() { Kill(); }
+
+  // True once it answers PING, or refuses it for want of a password (within 10 s); false
+  // when redis-server cannot be run.
+  bool Start() {
+    std::vector<std::string> args = {"redis-server", "--port",   std::to_string(port_), "--bind", "127.0.0.1",
+                                     "--save",       "",         "--appendonly",        "no",     "--dir",
+                                     "/tmp",         "--logfile", "/dev/null"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // Its output goes nowhere: an inherited pipe would keep the test's reader waiting.
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    const int spawned = posix_spawnp(&pid_, "redis-server", &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
+      pid_ = -1;
+      return false;
+    }
+    RedisClient probe({{"127.0.0.1", port_, 0}, "", 200, 500});
+    for (int i = 0; i < 200; ++i) {
+      const util::Status st = probe.Ping();
+      if (st.ok() || st.code() == util::StatusCode::kPermissionDenied) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  static int FreePort() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+  }
+
+  std::vector<std::string> extra_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace kvfuse::store
