@@ -7,6 +7,7 @@
 
 #include "cli/collection_flag.h"
 #include "cli/commands.h"
+#include "cli/redis_flags.h"
 #include "cli/fusion_flags.h"
 #include "engine/generate_sync.h"
 #include "engine/rag_prompt.h"
@@ -57,6 +58,7 @@ int AskCommand(int argc, char** argv) {
   std::set<std::string> value_options = {"-m", "--collection", "-c", "-t", "-k", "-n", "--mode", "--system",
                                          "--dense-weight"};
   value_options.merge(FusionKnobFlags());
+  value_options.merge(RedisFlags());
   auto args = Args::Parse(argc, argv, value_options, {"--compare"});
   if (!args.ok()) return Fail(args.status().message());
   auto collection_dir = CollectionDir(args.value(), /*takes_context=*/true);  // refuses "-c DIR"

@@ -4,6 +4,7 @@
 
 #include "cli/collection_flag.h"
 #include "cli/commands.h"
+#include "cli/redis_flags.h"
 #include "cli/progress_bar.h"
 #include "engine/rag_prompt.h"
 #include "rag/collection.h"
@@ -11,11 +12,39 @@
 
 namespace kvfuse::cli {
 
+namespace {
+
+// Every chunk of the collection into the shared tier, not only the ones this run computed:
+// a chunk already in RAM or on disk is queued unless Redis holds it (which also heals writes
+// dropped while the chunks were computed). Waits for the writes.
+void PublishToRedis(const rag::Collection& collection, const rag::IngestHooks& hooks, store::ChunkStore& chunks,
+                    store::RedisTier& redis, rag::IngestReport& report) {
+  chunks.SetPublishHits(true);
+  const uint64_t dropped_before = redis.stats().writes_dropped;
+  for (const rag::CollectionFile& f : collection.files())
+    for (int32_t id : f.chunk_ids) {
+      if (redis.queued_bytes() > redis.max_queued_bytes() / 2) redis.Flush(60'000);  // never overflow the queue
+      if (const util::Status st = hooks.warm(*collection.chunk(id)); !st.ok())
+        report.errors.push_back("chunk " + std::to_string(id) + " of " + f.path + ": " + st.message());
+    }
+  const bool flushed = redis.Flush(120'000);
+  const store::RemoteStats s = redis.stats();
+  std::printf("redis %s: %llu chunks written (%.1f MB, %.0f bytes per token, %s KV)\n", redis.endpoint().Name().c_str(),
+              static_cast<unsigned long long>(s.writes), s.bytes_written / 1e6,
+              s.tokens_written ? static_cast<double>(s.bytes_written) / s.tokens_written : 0.0,
+              store::RemoteFormatName(redis.format()));
+  if (!flushed || !s.up || s.write_errors > 0 || s.writes_dropped > dropped_before)
+    report.errors.push_back("redis " + redis.endpoint().Name() + ": not every chunk was written" +
+                            (s.up ? "" : " (redis is down)"));
+}
+
+}  // namespace
+
 int IngestCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv,
-                          {"-m", "--collection", "-c", "-t", "--chunk-tokens", "--overlap", "--min-tokens",
-                           "--embed-layer", "--max-file-mb"},
-                          {"--no-warm"});
+  std::set<std::string> value_options = {"-m", "--collection", "-c", "-t", "--chunk-tokens", "--overlap",
+                                         "--min-tokens", "--embed-layer", "--max-file-mb"};
+  value_options.merge(RedisFlags());
+  auto args = Args::Parse(argc, argv, value_options, {"--no-warm"});
   if (!args.ok()) return Fail(args.status().message());
   auto collection_dir = CollectionDir(args.value(), /*takes_context=*/false);  // refuses the old "-c DIR"
   if (!collection_dir.ok()) return Fail(collection_dir.status().message());
@@ -59,7 +88,10 @@ int IngestCommand(int argc, char** argv) {
                                                      [](const std::function<void()>& fn) { fn(); });
   hooks.progress = [&](std::string_view stage, size_t done, size_t total) { progress.Update(stage, done, total); };
 
-  const rag::IngestReport r = collection->Ingest(args->positional(), chunking, hooks, reading);
+  if (args->Has("--redis") && args->Has("--no-warm")) return Fail("--redis publishes chunk KV: it cannot go with --no-warm");
+  rag::IngestReport r = collection->Ingest(args->positional(), chunking, hooks, reading);
+  if (store::RedisTier* redis = e.chunk_store().remote())
+    PublishToRedis(collection.value(), hooks, e.chunk_store(), *redis, r);
   for (const std::string& err : r.errors) std::fprintf(stderr, "error: %s\n", err.c_str());
   const bool changed = r.files_new + r.files_changed > 0 || r.chunks_embedded > 0;
   if (changed)

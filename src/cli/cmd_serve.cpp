@@ -9,6 +9,7 @@
 
 #include "cli/collection_flag.h"
 #include "cli/commands.h"
+#include "cli/redis_flags.h"
 #include "server/server.h"
 
 namespace kvfuse::cli {
@@ -60,19 +61,22 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   o.engine.chunk_store_dir = args.Get("--store");
   if (o.engine.chunk_store_dir.empty() && !o.collections.empty()) o.engine.chunk_store_dir = rag::Collection::KvDirOf(o.collections.front());
   if (o.engine.chunk_store_dir.empty() && !o.collections_dir.empty()) o.engine.chunk_store_dir = o.collections_dir + "/.kv";
+  auto redis = RedisOptionsFromArgs(args);
+  if (!redis.ok()) return redis.status();
+  o.engine.redis = std::move(redis).value();
   return o;
 }
 
 }  // namespace
 
 int ServeCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv,
-                          {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection", "--max-body",
-                           "--timeout", "--queue", "--max-tokens", "--store", "-np", "--batch-tokens",
-                           "--tpot-target-ms",
-                           "--read-timeout", "--max-waiting-per-client", "--shutdown-timeout", "--alias",
-                           "--collections-dir", "--embed-layer"},
-                          {"--metrics"});  // --metrics: llama-server's switch; /metrics is always on
+  std::set<std::string> value_options = {"-m", "-t", "-c", "--host", "--port", "--api-key", "--collection",
+                                         "--max-body", "--timeout", "--queue", "--max-tokens", "--store", "-np",
+                                         "--batch-tokens", "--tpot-target-ms", "--read-timeout",
+                                         "--max-waiting-per-client", "--shutdown-timeout", "--alias",
+                                         "--collections-dir", "--embed-layer"};
+  value_options.merge(RedisFlags());
+  auto args = Args::Parse(argc, argv, value_options, {"--metrics"});  // --metrics: llama-server's switch; /metrics is always on
   if (!args.ok()) return Fail(args.status().message());
   if (!args->positional().empty())  // e.g. a model given without -m
     return Fail("serve takes options only, not '" + args->positional()[0] + "' (a model: -m FILE.gguf)");
@@ -82,6 +86,9 @@ int ServeCommand(int argc, char** argv) {
   if (!o.engine.chunk_store_dir.empty())
     std::fprintf(stderr, "kvfuse: chunk store %s%s\n", o.engine.chunk_store_dir.c_str(),
                  args->Has("--store") ? "" : " (the first collection's; --store DIR for another)");
+  if (!o.engine.redis.url.empty())
+    std::fprintf(stderr, "kvfuse: shared chunk tier %s, keys %s*, %s KV\n", o.engine.redis.url.c_str(),
+                 o.engine.redis.key_prefix.c_str(), engine::RemoteFormatName(o.engine.redis.format));
 
   // Block the stop signals here; the main thread waits for them below.
   sigset_t stop_signals;

@@ -1,6 +1,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/redis_flags.h"
 
 namespace kvfuse::cli {
 
@@ -17,6 +18,9 @@ util::Result<std::unique_ptr<engine::Engine>> LoadEngine(const Args& args, int d
   options.n_threads = static_cast<int>(threads.value());
   options.n_ctx = static_cast<int>(ctx.value());
   options.chunk_store_dir = args.Get("--store");
+  auto redis = RedisOptionsFromArgs(args);  // none unless the command takes --redis
+  if (!redis.ok()) return redis.status();
+  options.redis = std::move(redis).value();
   return engine::Engine::Load(options);
 }
 

@@ -42,10 +42,17 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     if (!opened.ok()) return opened.status();
     disk = std::move(opened).value();
   }
+  std::unique_ptr<store::RedisTier> remote;
+  if (!options.redis.url.empty()) {
+    auto opened = store::RedisTier::Open(options.redis);
+    if (!opened.ok()) return opened.status().WithContext("--redis");
+    remote = std::move(opened).value();
+  }
   engine->model_fingerprint_ = ModelFingerprint(*engine->model_);
   engine->runner_ = std::make_unique<Runner>(
       *engine->model_, engine->tokenizer_.get(), RunnerOptions{options.n_threads, options.n_ctx, options.block_size},
-      std::make_unique<store::ChunkStore>(options.chunk_ram_bytes, std::move(disk)), engine->ChunkIdentity());
+      std::make_unique<store::ChunkStore>(options.chunk_ram_bytes, std::move(disk), std::move(remote)),
+      engine->ChunkIdentity());
   return engine;
 }
 

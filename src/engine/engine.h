@@ -62,6 +62,11 @@ using fuse::ParseFusionMode;
 using fuse::FusionOptions;
 using fuse::FusionStats;
 using fuse::SegmentedPrompt;
+// And for the shared chunk tier.
+using store::ParseRemoteFormat;
+using store::RemoteFormatName;
+using store::RedisTierOptions;
+using store::RemoteStats;
 // And for text in and out.
 using tokenizer::ChatMessage;
 using tokenizer::StreamDecoder;
@@ -73,6 +78,7 @@ struct EngineOptions {
   int block_size = 16;
   size_t chunk_ram_bytes = size_t{1} << 30;  // RAM tier budget of the chunk store
   std::string chunk_store_dir;               // disk tier; none when empty
+  RedisTierOptions redis;                    // shared tier; none when redis.url is empty
 };
 
 // The tokenizer of a GGUF file alone (no weights are touched): for tokenize-only tools.

@@ -92,6 +92,7 @@ void Server::AddInfoRoutes() {
         if (reading.owns_lock()) damaged[entry->name] = entry->collection.damaged_files();
       }
       text += RenderDamagedFiles(engine_->chunk_store().corrupt_total(), damaged);
+      if (const auto* redis = engine_->chunk_store().remote()) text += RenderRedisTier(redis->stats());
     }
     res.set_content(text, "text/plain; version=0.0.4");
   }));

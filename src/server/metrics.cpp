@@ -125,7 +125,8 @@ std::string Metrics::Render() const {
 
 std::string RenderDamagedFiles(uint64_t chunk_files, const std::map<std::string, uint64_t>& collection_files) {
   std::string out =
-      "# HELP kvfuse_chunk_store_corrupt_files_total Chunk KV files found damaged (removed and recomputed).\n"
+      "# HELP kvfuse_chunk_store_corrupt_files_total Chunk KV files or Redis values found damaged (removed and "
+      "recomputed).\n"
       "# TYPE kvfuse_chunk_store_corrupt_files_total counter\nkvfuse_chunk_store_corrupt_files_total " +
       std::to_string(chunk_files) + "\n";
   out += "# HELP kvfuse_collection_damaged_files Collection files found damaged when the server opened it.\n"
@@ -135,6 +136,37 @@ std::string RenderDamagedFiles(uint64_t chunk_files, const std::map<std::string,
     for (const char c : name) label += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : std::string(1, c);
     out += "kvfuse_collection_damaged_files{collection=\"" + label + "\"} " + std::to_string(n) + "\n";
   }
+  return out;
+}
+
+}  // namespace kvfuse::server
+
+namespace kvfuse::server {
+
+std::string RenderRedisTier(const engine::RemoteStats& s) {
+  auto family = [](const char* name, const char* type, const char* help) {
+    return std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto labelled = [](const char* name, const char* label, uint64_t v) {
+    return std::string(name) + "{result=\"" + label + "\"} " + std::to_string(v) + "\n";
+  };
+  std::string out = family("kvfuse_redis_up", "gauge", "1 while the shared chunk tier answers, 0 while it is bypassed.") +
+                    "kvfuse_redis_up " + (s.up ? "1" : "0") + "\n";
+  out += family("kvfuse_redis_lookups_total", "counter", "Chunk lookups in Redis by result (skipped: Redis down).");
+  out += labelled("kvfuse_redis_lookups_total", "hit", s.hits) + labelled("kvfuse_redis_lookups_total", "miss", s.misses) +
+         labelled("kvfuse_redis_lookups_total", "corrupt", s.corrupt) +
+         labelled("kvfuse_redis_lookups_total", "error", s.errors) +
+         labelled("kvfuse_redis_lookups_total", "skipped", s.skipped_down);
+  out += family("kvfuse_redis_writes_total", "counter", "Chunk writes to Redis by result (dropped: Redis down or queue full).");
+  out += labelled("kvfuse_redis_writes_total", "written", s.writes) +
+         labelled("kvfuse_redis_writes_total", "failed", s.write_errors) +
+         labelled("kvfuse_redis_writes_total", "dropped", s.writes_dropped);
+  out += family("kvfuse_redis_bytes_read_total", "counter", "Bytes of chunk values read from Redis.") +
+         "kvfuse_redis_bytes_read_total " + std::to_string(s.bytes_read) + "\n";
+  out += family("kvfuse_redis_bytes_written_total", "counter", "Bytes of chunk values written to Redis.") +
+         "kvfuse_redis_bytes_written_total " + std::to_string(s.bytes_written) + "\n";
+  out += family("kvfuse_redis_tokens_written_total", "counter", "Chunk tokens whose KV was written to Redis.") +
+         "kvfuse_redis_tokens_written_total " + std::to_string(s.tokens_written) + "\n";
   return out;
 }
 

@@ -59,5 +59,7 @@ class Metrics final : public engine::SchedulerEvents {
 // Damaged files found on disk, for /metrics: chunk KV files (each recomputed) and, per
 // collection, files Open set aside.
 std::string RenderDamagedFiles(uint64_t chunk_files, const std::map<std::string, uint64_t>& collection_files);
+// The shared chunk tier's state and counters (only when the server has one).
+std::string RenderRedisTier(const engine::RemoteStats& stats);
 
 }  // namespace kvfuse::server

@@ -29,7 +29,21 @@ void Server::AddNativeRoutes() {
       store = {{"ram_bytes", cs.ram().used_bytes()}, {"ram_budget_bytes", cs.ram().budget_bytes()},
                {"ram_entries", cs.ram().size()},     {"disk_tier", cs.has_disk()},
                {"ram_hits", st.ram_hits},            {"disk_hits", st.disk_hits},
-               {"misses", st.misses},                {"corrupt", st.corrupt}};
+               {"misses", st.misses},                {"corrupt", st.corrupt},
+               {"redis_hits", st.remote_hits}};
+      if (const store::RedisTier* redis = cs.remote()) {
+        const store::RemoteStats r = redis->stats();
+        store["redis"] = {{"endpoint", redis->endpoint().Name()},
+                          {"up", r.up},
+                          {"format", store::RemoteFormatName(redis->format())},
+                          {"hits", r.hits},
+                          {"misses", r.misses},
+                          {"corrupt", r.corrupt},
+                          {"writes", r.writes},
+                          {"writes_dropped", r.writes_dropped},
+                          {"bytes_per_token_written",
+                           r.tokens_written ? static_cast<double>(r.bytes_written) / r.tokens_written : 0.0}};
+      }
     });
     SendJson(res, 200,
              {{"default_generation_settings", {{"n_ctx", engine_->n_ctx()}, {"params", params}}},

@@ -173,6 +173,11 @@ void RedisTier::WorkerLoop() {
   }
 }
 
+size_t RedisTier::queued_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_bytes_;
+}
+
 RemoteStats RedisTier::stats() const {
   auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   const Counters& c = counters_;

@@ -67,6 +67,9 @@ class RedisTier {
   bool Flush(int timeout_ms);
 
   RemoteStats stats() const;
+  // Bytes of records queued and not yet taken by the writer, against the queue's limit.
+  size_t queued_bytes() const;
+  size_t max_queued_bytes() const { return options_.max_queued_bytes; }
   bool up() const { return up_.load(std::memory_order_acquire); }
   std::string KeyOf(uint64_t key) const;
   const RedisEndpoint& endpoint() const { return endpoint_; }
