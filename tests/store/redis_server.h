@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,9 +34,12 @@ class TestRedisServer {
   // True once it answers PING, or refuses it for want of a password (within 10 s); false
   // when redis-server cannot be run.
   bool Start() {
+    // A directory of its own: a cluster node keeps its nodes.conf there.
+    const std::string dir = std::string(KVFUSE_TEST_TMP) + "/redis-" + std::to_string(port_);
+    std::filesystem::create_directories(dir);
     std::vector<std::string> args = {"redis-server", "--port",   std::to_string(port_), "--bind", "127.0.0.1",
                                      "--save",       "",         "--appendonly",        "no",     "--dir",
-                                     "/tmp",         "--logfile", "/dev/null"};
+                                     dir,            "--logfile", "/dev/null"};
     args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -64,6 +68,7 @@ class TestRedisServer {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
+    std::filesystem::remove_all(std::string(KVFUSE_TEST_TMP) + "/redis-" + std::to_string(port_));
   }
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }

@@ -3,8 +3,10 @@
 // turns lookups into misses without errors and the tier comes back with Redis, and two stores
 // that share one Redis see each other's chunks.
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -249,6 +251,41 @@ TEST(RedisTier, AnUnreachableRedisAtStartIsNotAnError) {
   auto got = tier.value()->Load(1, kShape);
   ASSERT_TRUE(got.ok());
   EXPECT_FALSE(got->has_value());
+}
+
+// One reply of a raw command (hiredis directly: the product has no use for these).
+std::string RawCommand(int port, const char* command) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  auto* reply = c ? static_cast<redisReply*>(redisCommand(c, command)) : nullptr;
+  std::string text = !reply ? "" : reply->type == REDIS_REPLY_INTEGER ? std::to_string(reply->integer)
+                                 : reply->str ? std::string(reply->str, reply->len) : "";
+  if (reply) freeReplyObject(reply);
+  if (c) redisFree(c);
+  return text;
+}
+
+TEST(RedisTier, AClusterTakesTheSameCodeWithValuesSpreadOverItsNodes) {
+  const std::vector<std::string> cluster_args = {"--cluster-enabled", "yes", "--cluster-node-timeout", "2000"};
+  TestRedisServer n1(cluster_args), n2(cluster_args), n3(cluster_args);
+  ASSERT_TRUE(n1.running() && n2.running() && n3.running());
+  std::string create = "redis-cli --cluster create";
+  for (const TestRedisServer* n : {&n1, &n2, &n3}) create += " 127.0.0.1:" + std::to_string(n->port());
+  ASSERT_EQ(std::system((create + " --cluster-yes >/dev/null 2>&1").c_str()), 0) << "redis-cli (redis-tools) missing?";
+  for (int i = 0; i < 100 && RawCommand(n1.port(), "CLUSTER INFO").find("cluster_state:ok") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto writer = RedisTier::Open(Options(n1));  // any node: the others are found by redirection
+  auto reader = RedisTier::Open(Options(n2));
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  for (uint64_t key = 1; key <= 24; ++key) writer.value()->Save(KvRecord(key, 6, static_cast<uint32_t>(key)));
+  ASSERT_TRUE(writer.value()->Flush(10000));
+  EXPECT_EQ(writer.value()->stats().writes, 24u);
+  for (uint64_t key = 1; key <= 24; ++key) {
+    auto got = reader.value()->Load(key, kShape);
+    ASSERT_TRUE(got.ok() && got->has_value()) << key << ": " << got.status().message();
+    EXPECT_TRUE(SameRecord(**got, *KvRecord(key, 6, static_cast<uint32_t>(key))));
+  }
+  for (const TestRedisServer* n : {&n1, &n2, &n3})
+    EXPECT_GT(std::stoi(RawCommand(n->port(), "DBSIZE")), 0) << "node " << n->port() << " holds no value";
 }
 
 TEST(ChunkStoreWithRedis, AChunkPutByOneStoreIsARemoteHitOfAnotherAndLandsOnItsDisk) {
