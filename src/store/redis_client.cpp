@@ -152,11 +152,12 @@ Result<RedisClient::Reply> RedisClient::Command(const std::vector<std::string_vi
     if (r->type != REDIS_REPLY_ERROR) return reply;
     const std::string error(r->str, r->len);
     const bool moved = error.rfind("MOVED ", 0) == 0, ask = error.rfind("ASK ", 0) == 0;
+    const std::string name = nodes_[node].host + ":" + std::to_string(nodes_[node].port);
     if (error.rfind("NOAUTH", 0) == 0 || error.rfind("WRONGPASS", 0) == 0)
-      return Status::PermissionDenied("redis " + nodes_[node].host + ": " + error +
+      return Status::PermissionDenied("redis " + name + ": " + error +
                                       " (a password: --redis-password-file FILE or KVFUSE_REDIS_PASSWORD)");
     if ((!moved && !ask) || redirects == 3)
-      return Status::Unavailable("redis " + nodes_[node].host + ": " + std::string(argv[0]) + " failed: " + error);
+      return Status::Unavailable("redis " + name + ": " + std::string(argv[0]) + " failed: " + error);
     // "MOVED <slot> <host>:<port>"; the host may be empty (the node we asked).
     const std::string target = error.substr(error.rfind(' ') + 1);
     const size_t colon = target.rfind(':');

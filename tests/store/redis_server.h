@@ -29,6 +29,11 @@ class TestRedisServer {
     port_ = FreePort();
     Start();
   }
+  // A node for a Redis Cluster, its bus on a free port too (by default the bus is port +
+  // 10000, past 65535 for many free ports).
+  static std::vector<std::string> ClusterNodeArgs() {
+    return {"--cluster-enabled", "yes", "--cluster-port", std::to_string(FreePort()), "--cluster-node-timeout", "2000"};
+  }
   ~TestRedisServer() { Kill(); }
 
   // True once it answers PING, or refuses it for want of a password (within 10 s); false

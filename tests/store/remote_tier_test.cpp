@@ -265,14 +265,19 @@ std::string RawCommand(int port, const char* command) {
 }
 
 TEST(RedisTier, AClusterTakesTheSameCodeWithValuesSpreadOverItsNodes) {
-  const std::vector<std::string> cluster_args = {"--cluster-enabled", "yes", "--cluster-node-timeout", "2000"};
-  TestRedisServer n1(cluster_args), n2(cluster_args), n3(cluster_args);
+  TestRedisServer n1(TestRedisServer::ClusterNodeArgs()), n2(TestRedisServer::ClusterNodeArgs()),
+      n3(TestRedisServer::ClusterNodeArgs());
   ASSERT_TRUE(n1.running() && n2.running() && n3.running());
   std::string create = "redis-cli --cluster create";
   for (const TestRedisServer* n : {&n1, &n2, &n3}) create += " 127.0.0.1:" + std::to_string(n->port());
   ASSERT_EQ(std::system((create + " --cluster-yes >/dev/null 2>&1").c_str()), 0) << "redis-cli (redis-tools) missing?";
-  for (int i = 0; i < 100 && RawCommand(n1.port(), "CLUSTER INFO").find("cluster_state:ok") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto all_ok = [&] {
+    for (const TestRedisServer* n : {&n1, &n2, &n3})
+      if (RawCommand(n->port(), "CLUSTER INFO").find("cluster_state:ok") == std::string::npos) return false;
+    return true;
+  };
+  for (int i = 0; i < 100 && !all_ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(all_ok()) << "the test cluster did not form";
   auto writer = RedisTier::Open(Options(n1));  // any node: the others are found by redirection
   auto reader = RedisTier::Open(Options(n2));
   ASSERT_TRUE(writer.ok() && reader.ok());
