@@ -65,7 +65,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR ?= build-fuzz
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev llvm-14
 FUZZ_TARGETS := fuzz_gguf_reader fuzz_tokenizer fuzz_chat_template fuzz_openai_request fuzz_document_readers fuzz_chunk_file fuzz_grammar \
-  fuzz_collection_manifest
+  fuzz_collection_manifest fuzz_remote_value
 
 # Seeds beyond fuzz/corpus/TARGET: test data that already holds such inputs.
 FUZZ_SEEDS_fuzz_chat_template := tests/data/chat tests/data/jinja

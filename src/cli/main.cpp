@@ -20,6 +20,9 @@ struct Command {
 
 // The fusion knobs every command that fuses takes (cli/fusion_flags).
 #define KVFUSE_FUSION_KNOBS "--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S"
+#define KVFUSE_REDIS_FLAGS                                                                             \
+  "--redis redis://HOST[:PORT][/DB] --redis-prefix P --redis-format f16|int8 --redis-timeout-ms MS\n" \
+  "--redis-password-file FILE (or KVFUSE_REDIS_PASSWORD)"
 
 const Command kCommands[] = {
     {"run", kvfuse::cli::RunCommand, "generate text",
@@ -32,7 +35,8 @@ const Command kCommands[] = {
      "(then the peak RSS and the KV cache's bytes)"},
     {"bench-rag", kvfuse::cli::BenchRagCommand, "RAG time to first token per fusion mode",
      "kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
-     "[" KVFUSE_FUSION_KNOBS "] [--store DIR] [--json]"},
+     "[" KVFUSE_FUSION_KNOBS "] [--store DIR | " KVFUSE_REDIS_FLAGS " (rows that drop RAM read Redis)]\n"
+     "[--json]"},
     {"eval-qa", kvfuse::cli::EvalQaCommand, "demo-world QA accuracy per fusion mode",
      "kvfuse eval-qa -m models/demo.gguf\n"
      "[--world DIR] [--mode all|MODE[,MODE...]] [-n N] [--chunks K] [--split all|validation|test]\n"
@@ -40,12 +44,13 @@ const Command kCommands[] = {
      "[--e2e COLLECTION [-k K]] [--sweep] [--plot FILE.svg] [--answers FILE.jsonl] [--json]"},
     {"ingest", kvfuse::cli::IngestCommand, "documents into a collection",
      "kvfuse ingest -m M.gguf --collection DIR PATH... [--chunk-tokens N\n"
-     "--overlap N --min-tokens N --embed-layer L --max-file-mb MB --no-warm -t THREADS]\n"
+     "--overlap N --min-tokens N --embed-layer L --max-file-mb MB --no-warm -t THREADS\n"
+     KVFUSE_REDIS_FLAGS " (every chunk's KV published to the shared tier)]\n"
      "(the context is sized from --chunk-tokens)"},
     {"ask", kvfuse::cli::AskCommand, "answer from a collection",
      "kvfuse ask -m M.gguf --collection DIR \"QUESTION\" [-k K] [--mode M] [-n N]\n"
      "[" KVFUSE_FUSION_KNOBS "] [--dense-weight W]\n"
-     "[--system TEXT] [-c CTX (default 4096)] [-t THREADS] [--compare]"},
+     "[--system TEXT] [-c CTX (default 4096)] [-t THREADS] [--compare] [" KVFUSE_REDIS_FLAGS "]"},
     {"serve", kvfuse::cli::ServeCommand, "OpenAI-compatible server",
      "kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS -t THREADS\n"
      "--alias NAME (the model id of /v1/models and of every answer; default: the file's name)\n"
@@ -58,6 +63,7 @@ const Command kCommands[] = {
      "--api-key KEY --max-body BYTES --max-tokens N --timeout S --queue N\n"
      "--read-timeout S --max-waiting-per-client N\n"
      "--shutdown-timeout S (running requests' time to finish on SIGTERM/SIGINT, default 5)\n"
+     KVFUSE_REDIS_FLAGS " (a chunk tier shared by replicas; deploy/README.md)\n"
      "--metrics (accepted, as llama-server's: /metrics is always on)]"},
     {"bench-serve", kvfuse::cli::BenchServeCommand, "serving benchmark against a running server",
      "kvfuse bench-serve --port P [--api kvfuse|openai]\n"

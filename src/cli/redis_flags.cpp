@@ -36,6 +36,8 @@ Result<engine::RedisTierOptions> RedisOptionsFromArgs(const Args& args) {
     return o;
   }
   o.url = args.Get("--redis");
+  // Before anything prints it or loads: a URL with a password is refused here.
+  if (auto endpoint = engine::ParseRedisUrl(o.url); !endpoint.ok()) return endpoint.status().WithContext("--redis");
   o.key_prefix = args.Get("--redis-prefix", o.key_prefix);
   if (o.key_prefix.find_first_of("{} \t\r\n") != std::string::npos)
     return Status::InvalidArgument("--redis-prefix must not hold braces or spaces (it is part of every key)");

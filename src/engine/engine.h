@@ -63,6 +63,7 @@ using fuse::FusionOptions;
 using fuse::FusionStats;
 using fuse::SegmentedPrompt;
 // And for the shared chunk tier.
+using store::ParseRedisUrl;
 using store::ParseRemoteFormat;
 using store::RemoteFormatName;
 using store::RedisTierOptions;

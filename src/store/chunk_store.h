@@ -1,6 +1,7 @@
 // The chunk-cache store: a RAM tier in front of an optional disk tier and an optional shared
-// Redis tier. Get looks in RAM, then on disk, then in Redis; a hit is copied to the faster
-// tiers (a Redis hit to disk and RAM). Put writes RAM and disk, and queues the Redis write
+// Redis tier. Get looks in RAM, then on disk, then in Redis; a hit is copied to RAM (a Redis
+// hit is not copied to disk, which would put an fsync on the request path). Put writes RAM
+// and disk, and queues the Redis write
 // (never waited for). An unusable disk file or Redis value is a miss, logged on stderr
 // ("kvfuse: <where>: <damage>; recomputing"); one that failed its checks (kCorrupt) is also
 // counted in stats().corrupt and corrupt_total().

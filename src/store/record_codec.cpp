@@ -32,7 +32,7 @@ struct RecordHeader {
   uint64_t payload_checksum;
   uint64_t header_checksum;  // of every field above
 };
-static_assert(sizeof(RecordHeader) == 80);
+static_assert(sizeof(RecordHeader) == kRecordHeaderBytes);
 
 uint64_t HeaderChecksum(const RecordHeader& h) { return util::Hash64(&h, offsetof(RecordHeader, header_checksum)); }
 
@@ -47,9 +47,8 @@ uint64_t PayloadChecksum(const ChunkRecord& r) {
   return hasher.Digest();
 }
 
-// The header's checks, before any payload byte is read.
-Status CheckHeader(const RecordHeader& h, size_t payload_size, uint64_t key, const ChunkShape& shape,
-                   const std::string& where) {
+// The header's checks, before any payload byte is read; the payload's size it declares.
+Result<uint64_t> CheckHeader(const RecordHeader& h, uint64_t key, const ChunkShape& shape, const std::string& where) {
   if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0)
     return Status::Corrupt(StrFormat("%s: not a kvfuse chunk record", where.c_str()));
   if (h.header_checksum != HeaderChecksum(h))
@@ -64,10 +63,11 @@ Status CheckHeader(const RecordHeader& h, size_t payload_size, uint64_t key, con
     return Status::Corrupt(StrFormat("%s: %u token scores for %u tokens", where.c_str(), h.n_scores, h.n_tokens));
   const uint64_t kv_bytes = uint64_t{h.n_tokens} * h.n_layers * h.row_bytes;
   const uint64_t want = uint64_t{h.n_tokens} * 4 + 2 * kv_bytes + uint64_t{h.n_scores} * 4 + uint64_t{h.n_context} * 12;
-  if (h.payload_bytes != want || payload_size != want)
-    return Status::Corrupt(StrFormat("%s: payload is %zu bytes, expected %llu", where.c_str(), payload_size,
+  if (h.payload_bytes != want)
+    return Status::Corrupt(StrFormat("%s: header declares %llu payload bytes, its fields %llu", where.c_str(),
+                                     static_cast<unsigned long long>(h.payload_bytes),
                                      static_cast<unsigned long long>(want)));
-  return Status::Ok();
+  return want;
 }
 
 }  // namespace
@@ -104,12 +104,27 @@ std::string EncodeRecord(const ChunkRecord& r) {
   return out;
 }
 
+Result<uint64_t> RecordBytesFromHeader(std::string_view header, uint64_t key, const ChunkShape& shape,
+                                       std::string_view where) {
+  const std::string name(where);
+  RecordHeader h;
+  if (header.size() < sizeof(h)) return Status::Corrupt(StrFormat("%s: truncated header", name.c_str()));
+  std::memcpy(&h, header.data(), sizeof(h));
+  auto payload = CheckHeader(h, key, shape, name);
+  if (!payload.ok()) return payload.status();
+  return sizeof(h) + payload.value();
+}
+
 Result<ChunkRecord> DecodeRecord(std::string_view bytes, uint64_t key, const ChunkShape& shape, std::string_view where) {
   const std::string name(where);
   RecordHeader h;
   if (bytes.size() < sizeof(h)) return Status::Corrupt(StrFormat("%s: truncated header", name.c_str()));
   std::memcpy(&h, bytes.data(), sizeof(h));
-  KVFUSE_RETURN_IF_ERROR(CheckHeader(h, bytes.size() - sizeof(h), key, shape, name));
+  auto payload = CheckHeader(h, key, shape, name);
+  if (!payload.ok()) return payload.status();
+  if (bytes.size() - sizeof(h) != payload.value())
+    return Status::Corrupt(StrFormat("%s: payload is %zu bytes, expected %llu", name.c_str(), bytes.size() - sizeof(h),
+                                     static_cast<unsigned long long>(payload.value())));
   ChunkRecord r;
   r.key = h.key;
   r.context_hash = h.context_hash;

@@ -13,8 +13,16 @@
 
 namespace kvfuse::store {
 
+constexpr size_t kRecordHeaderBytes = 80;
+
 // The record's bytes, header first.
 std::string EncodeRecord(const ChunkRecord& record);
+
+// The whole record's size as its first kRecordHeaderBytes declare it, once the header passes
+// every check DecodeRecord makes of it (kCorrupt otherwise): lets a reader refuse a forged
+// size before allocating for it.
+util::Result<uint64_t> RecordBytesFromHeader(std::string_view header, uint64_t key, const ChunkShape& shape,
+                                             std::string_view where);
 
 // The record in `bytes` if it is whole, of this version, of chunk `key` and of `shape`;
 // otherwise kCorrupt, its message starting with `where` (a file name, a Redis key) and

@@ -47,11 +47,19 @@ Result<RedisEndpoint> ParseRedisUrl(std::string_view url) {
       return Status::InvalidArgument("redis URL '" + shown + "': database must be a number");
     rest = rest.substr(0, slash);
   }
-  if (const size_t colon = rest.rfind(':'); colon != std::string_view::npos && rest.find(']') == std::string_view::npos) {
-    if (!ParseInt(rest.substr(colon + 1), 1, 65535, e.port))
-      return Status::InvalidArgument("redis URL '" + shown + "': port must be 1..65535");
+  std::string_view port;
+  if (!rest.empty() && rest[0] == '[') {  // [IPv6 address][:PORT]
+    const size_t close = rest.find(']');
+    if (close == std::string_view::npos || (close + 1 < rest.size() && rest[close + 1] != ':'))
+      return Status::InvalidArgument("redis URL '" + shown + "': malformed [address]");
+    if (close + 1 < rest.size()) port = rest.substr(close + 2);
+    rest = rest.substr(1, close - 1);
+  } else if (const size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+    port = rest.substr(colon + 1);
     rest = rest.substr(0, colon);
   }
+  if (!port.empty() && !ParseInt(port, 1, 65535, e.port))
+    return Status::InvalidArgument("redis URL '" + shown + "': port must be 1..65535");
   if (rest.empty()) return Status::InvalidArgument("redis URL '" + shown + "' names no host");
   e.host = std::string(rest);
   return e;
@@ -91,6 +99,7 @@ Status RedisClient::Connect(Node& node) {
     return Status::Unavailable("redis " + name + ": " + why);
   }
   redisSetTimeout(c, Timeval(options_.io_timeout_ms));
+  redisEnableKeepAlive(c);  // an idle connection a middlebox dropped is found out
   node.context = c;
   auto setup = [&](std::vector<std::string_view> argv, bool refused_is_permission) -> Status {
     std::vector<const char*> ptrs;
@@ -122,23 +131,27 @@ size_t RedisClient::NodeFor(const std::string& host, int port) {
 }
 
 Result<RedisClient::Reply> RedisClient::RunOn(size_t index, const std::vector<std::string_view>& argv, bool asking) {
-  Node& node = nodes_[index];
-  if (!node.context) KVFUSE_RETURN_IF_ERROR(Connect(node));
   std::vector<const char*> ptrs;
   std::vector<size_t> lens;
   for (std::string_view a : argv) ptrs.push_back(a.data()), lens.push_back(a.size());
-  Reply reply;
-  if (asking) reply.r.reset(static_cast<redisReply*>(redisCommand(node.context, "ASKING")));
-  if (!asking || reply.r)
-    reply.r.reset(static_cast<redisReply*>(
-        redisCommandArgv(node.context, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
-  if (!reply.r) {  // the connection failed or timed out; it cannot be used again
+  for (int attempt = 0;; ++attempt) {
+    Node& node = nodes_[index];
+    const bool reused = node.context != nullptr;
+    if (!node.context) KVFUSE_RETURN_IF_ERROR(Connect(node));
+    Reply reply;
+    if (asking) reply.r.reset(static_cast<redisReply*>(redisCommand(node.context, "ASKING")));
+    if (!asking || reply.r)
+      reply.r.reset(static_cast<redisReply*>(
+          redisCommandArgv(node.context, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
+    if (reply.r) return reply;
+    // The connection failed or timed out and cannot be used again. One that had been idle
+    // may have died meanwhile (a Redis restart): that one gets a second try on a new one.
     const std::string why = node.context->errstr;
     redisFree(node.context);
     node.context = nullptr;
-    return Status::Unavailable(StrFormat("redis %s:%d: %s", node.host.c_str(), node.port, why.c_str()));
+    if (!reused || attempt > 0)
+      return Status::Unavailable(StrFormat("redis %s:%d: %s", node.host.c_str(), node.port, why.c_str()));
   }
-  return reply;
 }
 
 Result<RedisClient::Reply> RedisClient::Command(const std::vector<std::string_view>& argv, std::string_view key) {
@@ -147,6 +160,15 @@ Result<RedisClient::Reply> RedisClient::Command(const std::vector<std::string_vi
   bool asking = false;
   for (int redirects = 0;; ++redirects) {
     auto reply = RunOn(node, argv, asking);
+    if (!reply.ok() && node != 0 && redirects < 3) {
+      // A node learned from a redirection is gone (a failover): its slots are asked of the
+      // endpoint again, whose MOVED names their new owner.
+      for (uint16_t& n : slot_node_)
+        if (n == node) n = 0;
+      node = 0;
+      asking = false;
+      continue;
+    }
     if (!reply.ok()) return reply.status();
     const redisReply* r = reply->r.get();
     if (r->type != REDIS_REPLY_ERROR) return reply;
@@ -156,6 +178,9 @@ Result<RedisClient::Reply> RedisClient::Command(const std::vector<std::string_vi
     if (error.rfind("NOAUTH", 0) == 0 || error.rfind("WRONGPASS", 0) == 0)
       return Status::PermissionDenied("redis " + name + ": " + error +
                                       " (a password: --redis-password-file FILE or KVFUSE_REDIS_PASSWORD)");
+    if (error.rfind("WRONGTYPE", 0) == 0) return Status::Corrupt("redis " + name + ": " + error);
+    if (error.rfind("READONLY", 0) == 0 || error.rfind("OOM", 0) == 0)  // a replica, or full: reads still work
+      return Status::ResourceExhausted("redis " + name + ": " + std::string(argv[0]) + " refused: " + error);
     if ((!moved && !ask) || redirects == 3)
       return Status::Unavailable("redis " + name + ": " + std::string(argv[0]) + " failed: " + error);
     // "MOVED <slot> <host>:<port>"; the host may be empty (the node we asked).
@@ -176,7 +201,7 @@ Result<std::optional<std::string>> RedisClient::Get(std::string_view key) {
   if (!reply.ok()) return reply.status();
   const redisReply* r = reply->r.get();
   if (r->type == REDIS_REPLY_NIL) return std::optional<std::string>();
-  if (r->type != REDIS_REPLY_STRING) return Status::Unavailable("redis: GET answered with a non-string");
+  if (r->type != REDIS_REPLY_STRING) return Status::Corrupt("redis: " + std::string(key) + " holds no string");
   return std::optional<std::string>(std::string(r->str, r->len));
 }
 

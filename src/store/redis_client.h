@@ -1,9 +1,13 @@
 // A blocking Redis connection with timeouts: GET, SET, EXISTS, DEL and PING of binary
 // values, AUTH and SELECT on connect, and Redis Cluster's redirections (MOVED teaches the
-// slot's node, ASK is followed once), so a cluster and a single server take the same code.
-// Every failure is a Status: kUnavailable for a connection that failed, timed out or was
-// refused (the connection is dropped and made again by the next command),
-// kPermissionDenied for a refused password.
+// slot's node, ASK is followed for one command; at most 3 redirections), so a cluster and a
+// single server take the same code. The timeouts bound each wait on the network (connect,
+// one send, one receive), not a command as a whole. A connection that was idle and fails is
+// replaced and the command tried once more. Every failure is a Status: kUnavailable for a
+// connection that failed, timed out or was refused (the connection is dropped and made again
+// by the next command), kCorrupt for a key that holds another type than a string,
+// kPermissionDenied for a refused or missing password, kResourceExhausted for a write the
+// server refuses (a read-only replica, out of memory).
 //
 // Threading: one thread at a time per client.
 #pragma once
@@ -29,7 +33,7 @@ struct RedisEndpoint {
   std::string Name() const { return host + ":" + std::to_string(port); }
 };
 
-// redis://HOST[:PORT][/DB]. A password in the URL is refused: it would show in the process
+// redis://HOST[:PORT][/DB] (HOST may be [IPv6]). A password in the URL is refused: it would show in the process
 // list; pass it from a file or the environment.
 util::Result<RedisEndpoint> ParseRedisUrl(std::string_view url);
 

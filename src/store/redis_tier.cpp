@@ -44,6 +44,7 @@ RedisTier::~RedisTier() {
   Flush(4 * options_.io_timeout_ms);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    counters_.writes_dropped.fetch_add(queue_.size(), std::memory_order_relaxed);
     stop_ = true;
   }
   wake_.notify_all();
@@ -51,8 +52,10 @@ RedisTier::~RedisTier() {
 }
 
 std::string RedisTier::KeyOf(uint64_t key) const {
-  // The {hash tag} is the whole chunk key: on a cluster the value lives in one slot.
-  return options_.key_prefix + util::StrFormat("{%016llx}", static_cast<unsigned long long>(key));
+  // The {hash tag} is the whole chunk key: on a cluster the value lives in one slot. The
+  // version keeps kvfuse versions that store differently apart.
+  return options_.key_prefix +
+         util::StrFormat("v%u:{%016llx}", kRemoteValueVersion, static_cast<unsigned long long>(key));
 }
 
 void RedisTier::MarkDown(const Status& why) {
@@ -71,6 +74,11 @@ Result<std::optional<ChunkRecord>> RedisTier::Load(uint64_t key, const ChunkShap
   }
   const std::string name = KeyOf(key);
   auto value = reader_.Get(name);
+  if (!value.ok() && value.status().code() == util::StatusCode::kCorrupt) {  // a key of another type
+    counters_.corrupt.fetch_add(1, std::memory_order_relaxed);
+    (void)reader_.Del(name);
+    return value.status();
+  }
   if (!value.ok()) {
     counters_.errors.fetch_add(1, std::memory_order_relaxed);
     MarkDown(value.status());
@@ -93,7 +101,7 @@ Result<std::optional<ChunkRecord>> RedisTier::Load(uint64_t key, const ChunkShap
 
 void RedisTier::Save(std::shared_ptr<const ChunkRecord> record, bool only_if_absent) {
   const size_t bytes = record->bytes();
-  {
+  if (bytes <= kMaxRemoteRecordBytes) {
     std::lock_guard<std::mutex> lock(mu_);
     if (up() && queued_bytes_ + bytes <= options_.max_queued_bytes) {
       queued_bytes_ += bytes;
@@ -126,7 +134,10 @@ void RedisTier::Write(RedisClient& client, const Job& job) {
   const std::string value = EncodeRemoteValue(*job.record, options_.format);
   if (const Status st = client.Set(name, value); !st.ok()) {
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
-    MarkDown(st);
+    // A refused write (a read-only replica, a full Redis) leaves reads working.
+    if (st.code() != util::StatusCode::kResourceExhausted) MarkDown(st);
+    else if (!write_refusal_said_.exchange(true))
+      std::fprintf(stderr, "kvfuse: %s; chunks are read but not written\n", st.message().c_str());
     return;
   }
   counters_.writes.fetch_add(1, std::memory_order_relaxed);
@@ -136,7 +147,12 @@ void RedisTier::Write(RedisClient& client, const Job& job) {
 
 void RedisTier::WorkerLoop() {
   RedisClient client(ClientOptions(options_, endpoint_));
+  // The pause before each reconnection try grows while tries fail, and also when Redis fails
+  // again soon after it came back, so a flapping Redis is not hammered (nor kept on the
+  // request path); it starts small again after a quiet minute.
   int pause_ms = kFirstRetryMs;
+  auto up_since = std::chrono::steady_clock::now();
+  bool was_up = up();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     if (!up()) {  // what was queued would wait for an unknown time: drop it
@@ -144,17 +160,20 @@ void RedisTier::WorkerLoop() {
       queue_.clear();
       queued_bytes_ = 0;
       drained_.notify_all();
+      if (was_up && std::chrono::steady_clock::now() - up_since > std::chrono::minutes(1)) pause_ms = kFirstRetryMs;
+      was_up = false;
+      wake_.wait_for(lock, std::chrono::milliseconds(pause_ms), [this] { return stop_; });
+      if (stop_) break;
+      pause_ms = std::min(2 * pause_ms, options_.max_retry_ms);
       lock.unlock();
       const Status st = client.Ping();
       lock.lock();
       if (st.ok()) {
         up_ = true;
-        pause_ms = kFirstRetryMs;
+        was_up = true;
+        up_since = std::chrono::steady_clock::now();
         std::fprintf(stderr, "kvfuse: redis %s answers again\n", endpoint_.Name().c_str());
-        continue;
       }
-      wake_.wait_for(lock, std::chrono::milliseconds(pause_ms), [this] { return stop_; });
-      pause_ms = std::min(2 * pause_ms, options_.max_retry_ms);
       continue;
     }
     if (queue_.empty()) {

@@ -1,5 +1,5 @@
 // The shared tier of the chunk store on Redis: every replica that serves the same model
-// reads the chunks any of them computed. One value per chunk under PREFIX{KEY}
+// reads the chunks any of them computed. One value per chunk under PREFIXv1:{KEY}
 // (store/remote_value: checksummed envelope, zstd, f16 or 8-bit KV); a value that fails its
 // checks is deleted and reported as kCorrupt, never served.
 //
@@ -8,7 +8,11 @@
 // Redis to store anything. A circuit breaker keeps a down or slow Redis off the request
 // path: the first failure marks the tier down (said once on stderr), lookups are then misses
 // without any network call and writes are dropped (counted), while the background thread
-// tries to reconnect with a growing pause; once PING answers the tier is up again.
+// tries to reconnect after a pause that grows while tries fail and while Redis keeps failing
+// soon after it came back; once PING answers the tier is up again. A key holding another
+// type is deleted like a damaged value, without taking the tier down. A write
+// the server refuses (a read-only replica, out of memory) is counted and said once, and does
+// not take reads down.
 //
 // Threading: Load, Save and Flush from one thread at a time (the engine's); stats() and
 // up() from any thread.
@@ -61,7 +65,8 @@ class RedisTier {
   // the damage; kUnavailable when the lookup failed (the tier is then down).
   util::Result<std::optional<ChunkRecord>> Load(uint64_t key, const ChunkShape& shape);
   // Queues the record to be written; with only_if_absent the writer first asks whether the
-  // value is there (publishing chunks another tier already holds).
+  // value is there (publishing chunks another tier already holds). A record over
+  // kMaxRemoteRecordBytes is not shared (counted as dropped).
   void Save(std::shared_ptr<const ChunkRecord> record, bool only_if_absent = false);
   // Waits until the queue is empty or `timeout_ms` passes; false on timeout.
   bool Flush(int timeout_ms);
@@ -89,6 +94,7 @@ class RedisTier {
   RedisEndpoint endpoint_;
   RedisClient reader_;
   std::atomic<bool> up_{false};
+  std::atomic<bool> write_refusal_said_{false};
 
   mutable std::mutex mu_;  // guards the queue and stop_
   std::condition_variable wake_, drained_;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <memory>
 
 #include "store/kv_int8.h"
 #include "store/record_codec.h"
@@ -18,9 +19,8 @@ using util::StrFormat;
 namespace {
 
 constexpr char kMagic[8] = {'K', 'V', 'F', 'R', 'E', 'M', 'O', 'T'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = kRemoteValueVersion;
 constexpr int kZstdLevel = 1;  // KV bytes compress little; the fastest level keeps most of it
-constexpr uint64_t kMaxRecordBytes = uint64_t{1} << 32;  // refuses a size that would exhaust memory
 
 struct Envelope {
   char magic[8];
@@ -40,6 +40,42 @@ uint32_t Elements(const ChunkShape& shape) { return shape.row_bytes / sizeof(uin
 
 ChunkShape Int8Shape(const ChunkShape& shape) {
   return {shape.n_layers, static_cast<uint32_t>(Int8RowBytes(Elements(shape)))};
+}
+
+// Runs the decompressor until the frame ends (0), it stops moving (output full or input
+// used up: the last hint, > 0), or it fails (a zstd error code).
+size_t Pump(ZSTD_DCtx* dctx, ZSTD_outBuffer& out, ZSTD_inBuffer& in) {
+  for (;;) {
+    const size_t in_before = in.pos, out_before = out.pos;
+    const size_t hint = ZSTD_decompressStream(dctx, &out, &in);
+    if (ZSTD_isError(hint) || hint == 0) return hint;
+    if (in.pos == in_before && out.pos == out_before) return hint;
+  }
+}
+
+// The record bytes in a zstd frame, allocated only once their header has passed its checks
+// and declared the size the envelope says (a forged size is refused, not allocated).
+Result<std::string> Decompress(std::string_view stored, uint64_t record_bytes, uint64_t key,
+                               const ChunkShape& record_shape, const std::string& where) {
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  ZSTD_inBuffer in{stored.data(), stored.size(), 0};
+  char head[kRecordHeaderBytes];
+  ZSTD_outBuffer head_out{head, sizeof(head), 0};
+  if (ZSTD_isError(Pump(dctx.get(), head_out, in)) || head_out.pos != sizeof(head))
+    return Status::Corrupt(where + ": compressed payload does not hold a record header");
+  auto total = RecordBytesFromHeader(std::string_view(head, sizeof(head)), key, record_shape, where);
+  if (!total.ok()) return total.status();
+  if (total.value() != record_bytes || record_bytes > kMaxRemoteRecordBytes)
+    return Status::Corrupt(where + StrFormat(": record of %llu bytes, the envelope says %llu",
+                                             static_cast<unsigned long long>(total.value()),
+                                             static_cast<unsigned long long>(record_bytes)));
+  std::string raw(record_bytes, '\0');
+  std::memcpy(raw.data(), head, sizeof(head));
+  ZSTD_outBuffer out{raw.data(), raw.size(), sizeof(head)};
+  const size_t end = Pump(dctx.get(), out, in);
+  if (end != 0 || out.pos != raw.size() || in.pos != in.size)
+    return Status::Corrupt(where + ": compressed payload does not decompress to its size");
+  return raw;
 }
 
 // The record with its K and V rows as 8 bits (or back), everything else kept.
@@ -107,13 +143,13 @@ Result<ChunkRecord> DecodeRemoteValue(std::string_view value, uint64_t key, cons
   if (e.stored_bytes != stored.size()) return corrupt(StrFormat("%zu bytes after the envelope, expected %llu",
                                                                 stored.size(), static_cast<unsigned long long>(e.stored_bytes)));
   if (util::Hash64(stored.data(), stored.size()) != e.stored_checksum) return corrupt("payload checksum mismatch");
-  if (e.record_bytes > kMaxRecordBytes) return corrupt("record size out of range");
-  std::string raw(e.record_bytes, '\0');
-  const size_t got = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
-  if (ZSTD_isError(got) || got != raw.size()) return corrupt("compressed payload does not decompress to its size");
-  if (e.format == static_cast<uint32_t>(RemoteFormat::kF16)) return DecodeRecord(raw, key, shape, name);
-  if (shape.row_bytes % sizeof(uint16_t) != 0) return corrupt("8-bit KV for rows that are not f16");
-  auto quantized = DecodeRecord(raw, key, Int8Shape(shape), name);
+  const bool int8 = e.format == static_cast<uint32_t>(RemoteFormat::kInt8);
+  if (int8 && shape.row_bytes % sizeof(uint16_t) != 0) return corrupt("8-bit KV for rows that are not f16");
+  const ChunkShape record_shape = int8 ? Int8Shape(shape) : shape;
+  auto raw = Decompress(stored, e.record_bytes, key, record_shape, name);
+  if (!raw.ok()) return raw.status();
+  if (!int8) return DecodeRecord(raw.value(), key, shape, name);
+  auto quantized = DecodeRecord(raw.value(), key, record_shape, name);
   if (!quantized.ok()) return quantized.status();
   return ConvertRows(quantized.value(), shape, /*quantize=*/false);
 }

@@ -18,6 +18,12 @@ namespace kvfuse::store {
 
 enum class RemoteFormat : uint32_t { kF16 = 0, kInt8 = 1 };
 
+// The envelope's version: part of every Redis key, so that kvfuse versions that store
+// differently never read (and delete) each other's values.
+constexpr uint32_t kRemoteValueVersion = 1;
+// A record larger than this is not shared (nor accepted from Redis).
+constexpr uint64_t kMaxRemoteRecordBytes = uint64_t{1} << 30;
+
 // "f16" or "int8"; kInvalidArgument names the choices.
 util::Result<RemoteFormat> ParseRemoteFormat(std::string_view name);
 const char* RemoteFormatName(RemoteFormat format);

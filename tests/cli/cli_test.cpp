@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -186,6 +187,29 @@ TEST(Cli, ServeRefusesACollectionThatWasNeverIngested) {
     }
   }
   EXPECT_FALSE(fs::exists(typo)) << "an empty collection was made in place of a mistyped one";
+}
+
+TEST(Cli, RedisFlagsAreCheckedBeforeAnythingLoadsAndAPasswordNeverRidesOnTheCommandLine) {
+  const std::string model = TinyModel();
+  const std::string dir = TestDir("redis-flags");
+  const std::string empty_file = dir + "/empty";
+  { std::ofstream(empty_file) << "\n"; }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"serve", "-m", model, "--port", "0", "--redis", "redis://:hunter2@127.0.0.1:6379"}, "--redis-password-file"},
+      {{"serve", "-m", model, "--port", "0", "--redis-prefix", "x:"}, "--redis-prefix needs --redis URL"},
+      {{"serve", "-m", model, "--port", "0", "--redis", "redis://127.0.0.1:1", "--redis-format", "fp8"}, "f16 or int8"},
+      {{"serve", "-m", model, "--port", "0", "--redis", "redis://127.0.0.1:1", "--redis-password-file", empty_file}, "is empty"},
+      {{"serve", "-m", model, "--port", "0", "--redis", "redis://127.0.0.1:1", "--redis-prefix", "a{b}"}, "braces"},
+      {{"bench-rag", "-m", model, "--redis", "redis://127.0.0.1:1", "--store", "/tmp/x"}, "would read the disk"},
+      {{"ingest", "-m", model, "--collection", dir + "/c", "--redis", "redis://127.0.0.1:1", "--no-warm",
+        empty_file}, "cannot go with --no-warm"}};
+  for (const auto& [args, expected] : cases) {
+    const auto [code, out] = RunKvfuse(args);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find(expected), std::string::npos) << out;
+    EXPECT_EQ(out.find("hunter2"), std::string::npos) << "the password was echoed: " << out;
+    EXPECT_EQ(out.find("listening"), std::string::npos) << "serve started: " << out;
+  }
 }
 
 }  // namespace

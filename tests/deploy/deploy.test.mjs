@@ -60,9 +60,10 @@ async function metric(name, line) {
   return found ? Number(found.split(' ')[1]) : NaN;
 }
 
-// A chat completion through the balancer, routed by the collection header.
-async function ask(body, route) {
-  const res = await fetch(`http://127.0.0.1:${lbPort}/v1/chat/completions`, {
+// A chat completion through the balancer, routed by the collection header (or straight to
+// one replica's port).
+async function ask(body, route, port = lbPort) {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', 'X-Kvfuse-Collection': route },
     body: JSON.stringify({ max_tokens: 8, temperature: 0, ...body }),
@@ -105,21 +106,27 @@ after(async () => {
 });
 
 test('an ingest on another machine warms every replica through Redis', async () => {
-  const r = await ask({ messages: question('Where does Ada Novak live?'),
-                        rag: { collection: 'demo' } }, 'demo');
-  assert.ok(r.choices[0].message.content.length > 0);
-  assert.ok(r.timings.chunk_hits > 0, JSON.stringify(r.timings));
-  assert.equal(r.timings.chunk_misses, 0, 'a replica recomputed chunks the ingest had published');
+  const body = { messages: question('Where does Ada Novak live?'), rag: { collection: 'demo' } };
+  const answers = [];
+  for (const port of [lbPort, replicas.a.port, replicas.b.port]) {  // the balancer, then each replica
+    const r = await ask(body, 'demo', port);
+    assert.ok(r.choices[0].message.content.length > 0);
+    assert.ok(r.timings.chunk_hits > 0, JSON.stringify(r.timings));
+    assert.equal(r.timings.chunk_misses, 0, 'a replica recomputed chunks the ingest had published');
+    answers.push(r.choices[0].message.content);
+  }
+  assert.equal(new Set(answers).size, 1, `replicas answered differently: ${answers}`);
 });
 
 test('chunks one replica computed are hits of the other once the first is killed', async () => {
   const body = { messages: question('Where is the company Ines Calloway works for based?'), rag: { documents: documents('kill') } };
+  const written = 'kvfuse_redis_writes_total{result="written"}';
+  const before = { a: await metric('a', written), b: await metric('b', written) };
   const first = await ask(body, 'adhoc');
   assert.equal(first.timings.chunk_misses, 3);
-  const written = 'kvfuse_redis_writes_total{result="written"}';
   let computedBy;
   await until('the writes to Redis', async () => {
-    for (const name of ['a', 'b']) if ((await metric(name, written)) >= 3) computedBy = name;
+    for (const name of ['a', 'b']) if ((await metric(name, written)) - before[name] >= 3) computedBy = name;
     return computedBy !== undefined;
   });
   replicas[computedBy].child.kill('SIGKILL');
@@ -131,6 +138,7 @@ test('chunks one replica computed are hits of the other once the first is killed
 });
 
 test('with Redis killed no request fails, and hits come back with Redis', async () => {
+  assert.ok(replicas.dead, 'needs the previous test to have killed a replica');
   const alive = replicas.dead === 'a' ? 'b' : 'a';
   redis.kill('SIGKILL');
   await redis.exited;
@@ -142,9 +150,10 @@ test('with Redis killed no request fails, and hits come back with Redis', async 
   await startRedis();  // empty, as a new Redis would be
   await until('the replica reconnecting', async () => (await metric(alive, 'kvfuse_redis_up')) === 1);
   const body = { messages: question('How old is Ines Calloway?'), rag: { documents: documents('back') } };
-  assert.equal((await ask(body, 'back')).timings.chunk_misses, 3);
   const written = 'kvfuse_redis_writes_total{result="written"}';
-  await until('the writes to Redis', async () => (await metric(alive, written)) >= 3);
+  const before = await metric(alive, written);
+  assert.equal((await ask(body, 'back')).timings.chunk_misses, 3);
+  await until('the writes to Redis', async () => (await metric(alive, written)) - before >= 3);
   await startReplica(replicas.dead);  // a new process; its disk never saw these documents
   const res = await fetch(`http://127.0.0.1:${replicas[replicas.dead].port}/v1/chat/completions`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },

@@ -1,12 +1,13 @@
 // A redis-server of the test's own on a free loopback port (Debian's, which `make test`
 // installs), its data in a fresh directory, no persistence. Kill() stops it as a crash
-// would; Start() brings it back on the same port, empty. The destructor kills it.
+// would; Start() brings it back on the same port, empty. The destructor kills it, and so does
+// the kernel when the test process dies first (PR_SET_PDEATHSIG).
 #pragma once
 
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,15 +20,13 @@
 
 #include "store/redis_client.h"
 
-extern char** environ;
-
 namespace kvfuse::store {
 
 class TestRedisServer {
  public:
   explicit TestRedisServer(std::vector<std::string> extra_args = {}) : extra_(std::move(extra_args)) {
     port_ = FreePort();
-    Start();
+    ready_ = Start();
   }
   // A node for a Redis Cluster, its bus on a free port too (by default the bus is port +
   // 10000, past 65535 for many free ports).
@@ -49,33 +48,35 @@ class TestRedisServer {
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    // Its output goes nowhere: an inherited pipe would keep the test's reader waiting.
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    const int spawned = posix_spawnp(&pid_, "redis-server", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0) {
-      pid_ = -1;
-      return false;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // Its output goes nowhere: an inherited pipe would keep the test's reader waiting.
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+      ::execvp("redis-server", argv.data());
+      ::_exit(127);
     }
+    if (pid_ < 0) return false;
     RedisClient probe({{"127.0.0.1", port_, 0}, "", 200, 500});
     for (int i = 0; i < 200; ++i) {
       const util::Status st = probe.Ping();
-      if (st.ok() || st.code() == util::StatusCode::kPermissionDenied) return true;
+      if (st.ok() || st.code() == util::StatusCode::kPermissionDenied) return ready_ = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
   }
   void Kill() {
+    ready_ = false;
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
     std::filesystem::remove_all(std::string(KVFUSE_TEST_TMP) + "/redis-" + std::to_string(port_));
   }
-  bool running() const { return pid_ > 0; }
+  // True while it runs and answered after its last Start().
+  bool running() const { return ready_ && pid_ > 0; }
   int port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
@@ -95,6 +96,7 @@ class TestRedisServer {
   std::vector<std::string> extra_;
   int port_ = 0;
   pid_t pid_ = -1;
+  bool ready_ = false;
 };
 
 }  // namespace kvfuse::store

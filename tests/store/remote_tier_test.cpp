@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -17,6 +18,7 @@
 #include "store/kv_int8.h"
 #include "store/remote_value.h"
 #include "tensor/half.h"
+#include "util/hash.h"
 
 namespace kvfuse::store {
 namespace {
@@ -112,17 +114,33 @@ TEST(RemoteValue, EveryDamageIsCorruptNeverARecord) {
   }
 }
 
+TEST(RemoteValue, AForgedSizeIsRefusedBeforeAnythingIsAllocatedForIt) {
+  std::string value = EncodeRemoteValue(*KvRecord(42, 20, 2), RemoteFormat::kF16);
+  const uint64_t huge = uint64_t{3} << 30;
+  std::memcpy(value.data() + 24, &huge, sizeof(huge));  // the envelope's record_bytes
+  const uint64_t checksum = util::Hash64(value.data(), 48);  // a forger recomputes it
+  std::memcpy(value.data() + 48, &checksum, sizeof(checksum));
+  auto got = DecodeRemoteValue(value, 42, kShape, "forged");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), util::StatusCode::kCorrupt);
+  EXPECT_NE(got.status().message().find("the envelope says"), std::string::npos) << got.status().message();
+}
+
 TEST(RedisUrl, ParsesHostPortAndDatabaseAndRefusesPasswords) {
   auto e = ParseRedisUrl("redis://cache.internal:6380/2");
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->host, "cache.internal");
   EXPECT_EQ(e->port, 6380);
   EXPECT_EQ(e->db, 2);
+  e = ParseRedisUrl("redis://[::1]:7000");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->host, "::1");
+  EXPECT_EQ(e->port, 7000);
   e = ParseRedisUrl("redis://10.0.0.5");
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->port, 6379);
   EXPECT_EQ(e->db, 0);
-  for (const char* bad : {"http://h:1", "redis://", "redis://h:0", "redis://h:70000", "redis://h:1/x", "redis://h:x"})
+  for (const char* bad : {"http://h:1", "redis://", "redis://h:0", "redis://h:70000", "redis://h:1/x", "redis://h:x", "redis://[::1", "redis://[::1]x"})
     EXPECT_EQ(ParseRedisUrl(bad).status().code(), util::StatusCode::kInvalidArgument) << bad;
   auto secret = ParseRedisUrl("redis://:hunter2@h:1");
   ASSERT_FALSE(secret.ok());
@@ -134,6 +152,17 @@ TEST(RedisUrl, HashSlotsAreRedisClusters) {
   EXPECT_EQ(RedisHashSlot("foo"), 12182);                // from Redis Cluster's documentation
   EXPECT_EQ(RedisHashSlot("kvfuse:{00000000000000ab}"), RedisHashSlot("00000000000000ab"));
   EXPECT_EQ(RedisHashSlot("a{}b"), RedisHashSlot("a{}b"));  // an empty tag hashes the whole key
+}
+
+// One reply of a raw command (hiredis directly: the product has no use for these).
+std::string RawCommand(int port, const char* command) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  auto* reply = c ? static_cast<redisReply*>(redisCommand(c, command)) : nullptr;
+  std::string text = !reply ? "" : reply->type == REDIS_REPLY_INTEGER ? std::to_string(reply->integer)
+                                 : reply->str ? std::string(reply->str, reply->len) : "";
+  if (reply) freeReplyObject(reply);
+  if (c) redisFree(c);
+  return text;
 }
 
 RedisTierOptions Options(const TestRedisServer& redis) {
@@ -224,6 +253,59 @@ TEST(RedisTier, RedisGoingAwayMakesMissesNotErrorsAndTheTierComesBackWithIt) {
   ASSERT_TRUE(got.ok() && got->has_value()) << got.status().message();
 }
 
+TEST(RedisTier, ARestartBetweenRequestsCostsNoLookupAndNoWrite) {
+  TestRedisServer redis;
+  ASSERT_TRUE(redis.running());
+  auto opened = RedisTier::Open(Options(redis));
+  ASSERT_TRUE(opened.ok());
+  RedisTier& tier = *opened.value();
+  tier.Save(KvRecord(1, 8, 12));
+  ASSERT_TRUE(tier.Flush(5000));
+  ASSERT_TRUE(tier.Load(1, kShape).ok());
+  redis.Kill();  // both connections are now stale, and nothing has noticed
+  ASSERT_TRUE(redis.Start());
+  tier.Save(KvRecord(2, 8, 13));
+  ASSERT_TRUE(tier.Flush(5000));
+  auto got = tier.Load(2, kShape);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().message();
+  EXPECT_TRUE(tier.up());
+  EXPECT_EQ(tier.stats().errors, 0u);
+  EXPECT_EQ(tier.stats().write_errors, 0u);
+}
+
+TEST(RedisTier, AKeyOfAnotherTypeIsDeletedLikeADamagedValueAndTheTierStaysUp) {
+  TestRedisServer redis;
+  ASSERT_TRUE(redis.running());
+  auto tier = RedisTier::Open(Options(redis));
+  ASSERT_TRUE(tier.ok());
+  const std::string key = tier.value()->KeyOf(8);
+  ASSERT_EQ(RawCommand(redis.port(), ("RPUSH " + key + " x").c_str()), "1");
+  auto got = tier.value()->Load(8, kShape);
+  EXPECT_EQ(got.status().code(), util::StatusCode::kCorrupt);
+  EXPECT_EQ(RawCommand(redis.port(), ("EXISTS " + key).c_str()), "0");
+  EXPECT_TRUE(tier.value()->up());
+  EXPECT_EQ(tier.value()->stats().corrupt, 1u);
+}
+
+TEST(RedisTier, Int8ValuesComeBackWithinAStepThroughTheTier) {
+  TestRedisServer redis;
+  ASSERT_TRUE(redis.running());
+  RedisTierOptions o = Options(redis);
+  o.format = RemoteFormat::kInt8;
+  auto writer = RedisTier::Open(o);
+  auto reader = RedisTier::Open(Options(redis));  // a reader takes either format
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  const auto record = KvRecord(4, 40, 14);
+  writer.value()->Save(record);
+  ASSERT_TRUE(writer.value()->Flush(5000));
+  auto got = reader.value()->Load(4, kShape);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  const auto* a = reinterpret_cast<const uint16_t*>(record->v.data());
+  const auto* b = reinterpret_cast<const uint16_t*>((*got)->v.data());
+  for (size_t i = 0; i < record->v.size() / 2; ++i) EXPECT_NEAR(tensor::Fp16ToFp32(a[i]), tensor::Fp16ToFp32(b[i]), 0.1);
+  EXPECT_LT(writer.value()->stats().bytes_written, 0.7 * EncodeRemoteValue(*record, RemoteFormat::kF16).size());
+}
+
 TEST(RedisTier, APasswordIsSentAndAWrongOneIsRefusedAtOpen) {
   TestRedisServer redis({"--requirepass", "s3cret"});
   ASSERT_TRUE(redis.running());
@@ -251,17 +333,6 @@ TEST(RedisTier, AnUnreachableRedisAtStartIsNotAnError) {
   auto got = tier.value()->Load(1, kShape);
   ASSERT_TRUE(got.ok());
   EXPECT_FALSE(got->has_value());
-}
-
-// One reply of a raw command (hiredis directly: the product has no use for these).
-std::string RawCommand(int port, const char* command) {
-  redisContext* c = redisConnect("127.0.0.1", port);
-  auto* reply = c ? static_cast<redisReply*>(redisCommand(c, command)) : nullptr;
-  std::string text = !reply ? "" : reply->type == REDIS_REPLY_INTEGER ? std::to_string(reply->integer)
-                                 : reply->str ? std::string(reply->str, reply->len) : "";
-  if (reply) freeReplyObject(reply);
-  if (c) redisFree(c);
-  return text;
 }
 
 TEST(RedisTier, AClusterTakesTheSameCodeWithValuesSpreadOverItsNodes) {
@@ -293,7 +364,33 @@ TEST(RedisTier, AClusterTakesTheSameCodeWithValuesSpreadOverItsNodes) {
     EXPECT_GT(std::stoi(RawCommand(n->port(), "DBSIZE")), 0) << "node " << n->port() << " holds no value";
 }
 
-TEST(ChunkStoreWithRedis, AChunkPutByOneStoreIsARemoteHitOfAnotherAndLandsOnItsDisk) {
+TEST(RedisTier, AReadOnlyReplicaServesReadsAndRefusedWritesDoNotTakeThemDown) {
+  TestRedisServer primary;
+  ASSERT_TRUE(primary.running());
+  TestRedisServer replica({"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  ASSERT_TRUE(replica.running());
+  auto writer = RedisTier::Open(Options(primary));
+  auto reader = RedisTier::Open(Options(replica));
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  writer.value()->Save(KvRecord(31, 8, 10));
+  ASSERT_TRUE(writer.value()->Flush(5000));
+  bool replicated = false;
+  for (int i = 0; i < 200 && !replicated; ++i) {  // the replica may answer LOADING while it syncs
+    auto got = reader.value()->Load(31, kShape);
+    replicated = got.ok() && got->has_value();
+    if (!replicated) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(replicated) << "the replica never served the primary's value";
+  ASSERT_TRUE(reader.value()->up());
+  reader.value()->Save(KvRecord(32, 8, 11));  // READONLY
+  ASSERT_TRUE(reader.value()->Flush(5000));
+  EXPECT_EQ(reader.value()->stats().write_errors, 1u);
+  EXPECT_TRUE(reader.value()->up());
+  auto again = reader.value()->Load(31, kShape);
+  EXPECT_TRUE(again.ok() && again->has_value());
+}
+
+TEST(ChunkStoreWithRedis, AChunkPutByOneStoreIsARemoteHitOfAnotherKeptInItsRamNotOnItsDisk) {
   TestRedisServer redis;
   ASSERT_TRUE(redis.running());
   const std::string dir = std::string(KVFUSE_TEST_TMP) + "/remote-store-" + std::to_string(getpid());
@@ -312,7 +409,7 @@ TEST(ChunkStoreWithRedis, AChunkPutByOneStoreIsARemoteHitOfAnotherAndLandsOnItsD
   ASSERT_NE(hit, nullptr);
   EXPECT_TRUE(SameRecord(*hit, *record));
   EXPECT_EQ(b.stats().remote_hits, 1u);
-  EXPECT_TRUE(std::filesystem::exists(dir + "/000000000000000b.kvc"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/000000000000000b.kvc"));
   ASSERT_NE(b.Get(11, kShape), nullptr);
   EXPECT_EQ(b.stats().ram_hits, 1u);
   std::filesystem::remove_all(dir);

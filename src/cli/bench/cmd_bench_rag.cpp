@@ -6,7 +6,8 @@
 // modes, warm on disk only (RAM dropped before the request). Fidelity is measured against
 // `full`: KL divergence of the first-token distribution and greedy top-1 agreement over the
 // first --gen generated tokens. Adaptive runs last, on chunk variants recorded from full
-// prefills of separate history requests.
+// prefills of separate history requests. With --redis (and no --store) the engine has no
+// disk tier: the runs that drop RAM read every chunk from Redis instead.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,6 +24,7 @@
 #include "cli/bench/stats.h"
 #include "cli/commands.h"
 #include "cli/fusion_flags.h"
+#include "cli/redis_flags.h"
 #include "engine/generate_sync.h"
 #include "util/timing.h"
 
@@ -43,6 +45,7 @@ struct BenchRagOptions {
 util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
   std::set<std::string> value_options = {"-m", "-t", "-r", "--gen", "--store", "--pool", "--seed"};
   value_options.merge(FusionKnobFlags());
+  value_options.merge(RedisFlags());
   auto parsed = Args::Parse(argc, argv, value_options, {"--json"});
   if (!parsed.ok()) return parsed.status();
   const Args& args = parsed.value();
@@ -57,6 +60,8 @@ util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
     if (!st->ok()) return *st;
   if (requests.value() < 1 || requests.value() > 10000) return util::Status::Error("-r must be 1..10000");
   if (gen.value() < 1 || gen.value() > 4096) return util::Status::Error("--gen must be 1..4096");
+  if (args.Has("--redis") && args.Has("--store"))
+    return util::Status::InvalidArgument("--redis with --store: the runs that drop RAM would read the disk, not Redis");
   if (pool.value() < wo.chunks_per_request || pool.value() > 100000)
     return util::Status::Error(util::StrFormat("--pool must be %d..100000", wo.chunks_per_request));
   wo.n_requests = static_cast<int>(requests.value());
@@ -283,10 +288,10 @@ int BenchRagCommand(int argc, char** argv) {
   if (!options.ok()) return Fail(options.status().message());
   const BenchRagOptions& o = options.value();
 
-  // Without --store, a private directory that is removed at the end.
+  // Without --store (or --redis), a private directory that is removed at the end.
   Args engine_args = o.engine_args;
   TemporaryDirectory temp_store;
-  if (!engine_args.Has("--store")) {
+  if (!engine_args.Has("--store") && !engine_args.Has("--redis")) {
     char tmpl[] = "/tmp/kvfuse-bench-rag-XXXXXX";
     if (!mkdtemp(tmpl)) return Fail("cannot create a temporary chunk store directory");
     temp_store.path = tmpl;
@@ -300,9 +305,23 @@ int BenchRagCommand(int argc, char** argv) {
   const RagWorkload w = MakeWorkload(e, o.workload, log);
   const util::Status warmed = PrewarmChunks(e, w, log);
   if (!warmed.ok()) return Fail(warmed.message());
+  store::RedisTier* redis = e.chunk_store().remote();
+  if (redis && (!redis->Flush(600'000) || !redis->up() || redis->stats().writes_dropped + redis->stats().write_errors > 0))
+    return Fail("redis " + redis->endpoint().Name() + ": the pre-warmed chunks could not be written");
   auto results = RunAllModes(e, w, o, log);
   if (!results.ok()) return Fail(results.status().message());
+  if (redis)
+    for (ModeResult& r : results.value())
+      if (r.tier == "disk") r.tier = "redis";
   PrintResults(results.value(), w.requests.size(), o.json);
+  if (redis) {
+    const store::RemoteStats s = redis->stats();
+    std::fprintf(log, "redis %s: %s KV, %.0f bytes per chunk token written; %llu hits, %llu misses, %llu errors\n",
+                 redis->endpoint().Name().c_str(), store::RemoteFormatName(redis->format()),
+                 s.tokens_written ? static_cast<double>(s.bytes_written) / s.tokens_written : 0.0,
+                 static_cast<unsigned long long>(s.hits), static_cast<unsigned long long>(s.misses),
+                 static_cast<unsigned long long>(s.errors));
+  }
   return 0;
 }
 
