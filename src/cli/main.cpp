@@ -34,7 +34,7 @@ const Command kCommands[] = {
      "kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-d DEPTH (tokens in the cache first)] [-r REPS] [--json]\n"
      "(then the peak RSS and the KV cache's bytes)"},
     {"bench-rag", kvfuse::cli::BenchRagCommand, "RAG time to first token per fusion mode",
-     "kvfuse bench-rag -m M.gguf [-r REQUESTS]\n"
+     "kvfuse bench-rag -m M.gguf [-r REQUESTS] [--mode all|MODE[,MODE...] (full always runs)]\n"
      "[" KVFUSE_FUSION_KNOBS "] [--store DIR | " KVFUSE_REDIS_FLAGS " (rows that drop RAM read Redis)]\n"
      "[--json]"},
     {"eval-qa", kvfuse::cli::EvalQaCommand, "demo-world QA accuracy per fusion mode",

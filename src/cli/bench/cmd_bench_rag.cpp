@@ -6,7 +6,7 @@
 // modes, warm on disk only (RAM dropped before the request). Fidelity is measured against
 // `full`: KL divergence of the first-token distribution and greedy top-1 agreement over the
 // first --gen generated tokens. Adaptive runs last, on chunk variants recorded from full
-// prefills of separate history requests. With --redis (and no --store) the engine has no
+// prefills of separate history requests. --mode picks the modes (full always runs). With --redis (and no --store) the engine has no
 // disk tier: the runs that drop RAM read every chunk from Redis instead.
 #include <algorithm>
 #include <chrono>
@@ -34,16 +34,35 @@ namespace {
 
 using engine::FusionMode;
 
+// One row of the report: a fusion mode with the chunk store warm in RAM or on disk only.
+struct ModeRun {
+  FusionMode mode;
+  const char* tier;
+  bool drop_ram, bottom_right;
+};
+
+// In this order in the tables: full first (the reference, and every request's first run).
+constexpr ModeRun kModeRuns[] = {
+    {FusionMode::kFull, "-", false, false},     {FusionMode::kPrefix, "-", false, false},
+    {FusionMode::kNaive, "ram", false, false},  {FusionMode::kBlend, "ram", false, false},
+    {FusionMode::kBlend, "ram", false, true},   {FusionMode::kNaive, "disk", true, false},
+    {FusionMode::kBlend, "disk", true, false},  {FusionMode::kGradual, "ram", false, false},
+    {FusionMode::kSinks, "ram", false, false},
+    {FusionMode::kQuery, "ram", false, false},  {FusionMode::kQuery, "disk", true, false},
+    {FusionMode::kApe, "ram", false, false},
+    {FusionMode::kAdaptive, "ram", false, false}, {FusionMode::kAdaptive, "disk", true, false}};
+
 struct BenchRagOptions {
   Args engine_args;  // what LoadEngine reads: -m, -t, --store
   RagWorkloadOptions workload;
   int n_gen = 32;
   engine::FusionOptions knobs;  // each method's parameters (the mode is set per run)
+  std::vector<FusionMode> modes;  // --mode: the rows to run (full always, as the reference)
   bool json = false;
 };
 
 util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
-  std::set<std::string> value_options = {"-m", "-t", "-r", "--gen", "--store", "--pool", "--seed"};
+  std::set<std::string> value_options = {"-m", "-t", "-r", "--gen", "--store", "--pool", "--seed", "--mode"};
   value_options.merge(FusionKnobFlags());
   value_options.merge(RedisFlags());
   auto parsed = Args::Parse(argc, argv, value_options, {"--json"});
@@ -56,8 +75,16 @@ util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
   auto pool = args.GetInt("--pool", wo.pool_size);
   auto seed = args.GetInt("--seed", wo.seed);
   auto knobs = FusionKnobsFromArgs(args);
-  for (const util::Status* st : {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &knobs.status()})
+  std::vector<FusionMode> all;
+  for (const ModeRun& run : kModeRuns)
+    if (std::find(all.begin(), all.end(), run.mode) == all.end()) all.push_back(run.mode);
+  auto modes = FusionModesFromArg(args.Get("--mode", "all"), all);
+  for (const util::Status* st :
+       {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &knobs.status(), &modes.status()})
     if (!st->ok()) return *st;
+  o.modes = modes.value();
+  if (std::find(o.modes.begin(), o.modes.end(), FusionMode::kFull) == o.modes.end())
+    o.modes.insert(o.modes.begin(), FusionMode::kFull);
   if (requests.value() < 1 || requests.value() > 10000) return util::Status::Error("-r must be 1..10000");
   if (gen.value() < 1 || gen.value() > 4096) return util::Status::Error("--gen must be 1..4096");
   if (args.Has("--redis") && args.Has("--store"))
@@ -140,24 +167,6 @@ struct Reference {
   std::vector<int32_t> greedy;
 };
 
-// One row of the report: a fusion mode with the chunk store warm in RAM or on disk only.
-struct ModeRun {
-  FusionMode mode;
-  const char* tier;
-  bool drop_ram, bottom_right;
-};
-
-// In this order in the tables: full first (the reference, and every request's first run).
-constexpr ModeRun kModeRuns[] = {
-    {FusionMode::kFull, "-", false, false},     {FusionMode::kPrefix, "-", false, false},
-    {FusionMode::kNaive, "ram", false, false},  {FusionMode::kBlend, "ram", false, false},
-    {FusionMode::kBlend, "ram", false, true},   {FusionMode::kNaive, "disk", true, false},
-    {FusionMode::kBlend, "disk", true, false},  {FusionMode::kGradual, "ram", false, false},
-    {FusionMode::kSinks, "ram", false, false},
-    {FusionMode::kQuery, "ram", false, false},  {FusionMode::kQuery, "disk", true, false},
-    {FusionMode::kApe, "ram", false, false},
-    {FusionMode::kAdaptive, "ram", false, false}, {FusionMode::kAdaptive, "disk", true, false}};
-
 struct ModeResult {
   std::string mode, tier;
   bool is_default = false;  // the default reuse mode with its default knobs
@@ -236,6 +245,7 @@ util::Result<std::vector<ModeResult>> RunAllModes(engine::Engine& e, const RagWo
   std::vector<size_t> plain, adaptive;
   for (size_t i = 0; i < std::size(kModeRuns); ++i) {
     const ModeRun& run = kModeRuns[i];
+    if (std::find(o.modes.begin(), o.modes.end(), run.mode) == o.modes.end()) continue;
     results[i].mode = std::string(engine::FusionModeName(run.mode)) + (run.bottom_right ? " (bottom-right mask)" : "");
     results[i].tier = run.tier;
     engine::FusionOptions fusion = o.knobs;
@@ -245,9 +255,14 @@ util::Result<std::vector<ModeResult>> RunAllModes(engine::Engine& e, const RagWo
     (run.mode == FusionMode::kAdaptive ? adaptive : plain).push_back(i);
   }
   KVFUSE_RETURN_IF_ERROR(ServeInterleaved(e, w, o, plain, refs, results, log));
-  KVFUSE_RETURN_IF_ERROR(RecordHistory(e, w, log));
-  KVFUSE_RETURN_IF_ERROR(ServeInterleaved(e, w, o, adaptive, refs, results, log));
-  return results;
+  if (!adaptive.empty()) {
+    KVFUSE_RETURN_IF_ERROR(RecordHistory(e, w, log));
+    KVFUSE_RETURN_IF_ERROR(ServeInterleaved(e, w, o, adaptive, refs, results, log));
+  }
+  std::vector<ModeResult> ran;  // the rows --mode asked for, in the table's order
+  for (ModeResult& r : results)
+    if (!r.ttft_ms.empty()) ran.push_back(std::move(r));
+  return ran;
 }
 
 // A JSON array or a Markdown table, a row per mode run; speedups are against the first (full).
