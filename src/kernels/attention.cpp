@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/ops.h"
 
@@ -30,6 +31,41 @@ void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvH
   std::memset(out, 0, head_dim * sizeof(float));
   for (int j = 0; j < n_slots; ++j)
     k.axpy_f16(head_dim, scores[j], kv.v_base + slots[j] * kv.slot_stride, out);
+}
+
+void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
+                     const KvHeadView& kv, const int32_t* slots, float scale) {
+  int n_keys = 0;
+  for (int r = 0; r < n_rows; ++r) n_keys = std::max(n_keys, rows[r].n_visible);
+  // Per row: the running maximum logit and the sum of exp(logit - maximum); out holds the
+  // unnormalised weighted values until the end.
+  std::vector<float> max(n_rows, -std::numeric_limits<float>::infinity()), sum(n_rows, 0.0f);
+  for (int r = 0; r < n_rows; ++r) std::memset(rows[r].out, 0, head_dim * sizeof(float));
+  float logits[kAttentionTile];
+  for (int j0 = 0; j0 < n_keys; j0 += kAttentionTile) {
+    for (int r = 0; r < n_rows; ++r) {
+      const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible);
+      if (j1 <= j0) continue;
+      float tile_max = -std::numeric_limits<float>::infinity();
+      for (int j = j0; j < j1; ++j) {
+        logits[j - j0] = scale * k.dot_f32_f16(head_dim, rows[r].q, kv.k_base + slots[j] * kv.slot_stride);
+        tile_max = std::max(tile_max, logits[j - j0]);
+      }
+      if (tile_max > max[r]) {  // rescale what was summed against the old maximum
+        const float shrink = std::exp(max[r] - tile_max);
+        sum[r] *= shrink;
+        for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= shrink;
+        max[r] = tile_max;
+      }
+      for (int j = j0; j < j1; ++j) {
+        const float weight = std::exp(logits[j - j0] - max[r]);
+        sum[r] += weight;
+        k.axpy_f16(head_dim, weight, kv.v_base + slots[j] * kv.slot_stride, rows[r].out);
+      }
+    }
+  }
+  for (int r = 0; r < n_rows; ++r)
+    for (int i = 0; i < head_dim; ++i) rows[r].out[i] /= sum[r];
 }
 
 }  // namespace kvfuse::kernels

@@ -34,4 +34,21 @@ void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvH
                    const int32_t* slots, int n_slots, float scale, float* scores, float* out,
                    const ContextLogits* context = nullptr);
 
+// One query row of AttendRowsTiled: its q ([head_dim] f32), where its output goes, and how
+// many of the shared slots it sees (slots[0, n_visible), n_visible > 0).
+struct AttentionRow {
+  const float* q;
+  float* out;
+  int n_visible;
+};
+
+// Each row's AttendOneHead (without a reshaped context), for rows that share one KV head and
+// one slot list (the heads of a group over a block of one sequence's tokens): keys are taken
+// kAttentionTile at a time, each tile's keys and values read once for every row while they
+// are in cache, and each row's softmax kept online (its running maximum and sum), so no row
+// holds all its scores. Equal to AttendOneHead up to float rounding.
+inline constexpr int kAttentionTile = 64;
+void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
+                     const KvHeadView& kv, const int32_t* slots, float scale);
+
 }  // namespace kvfuse::kernels

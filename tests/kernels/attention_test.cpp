@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <numeric>
 
 #include "kernel_test_util.h"
@@ -84,6 +85,37 @@ TEST(Attention, AContextRangePastTheVisibleKeysIsClipped) {
   EXPECT_EQ(logits, (std::vector<float>{1.0f, 2.0f, 6.0f}));
   ReshapeContextLogits({5, 10, 0.5f, 1.0f}, logits.data(), 3);  // wholly past: nothing
   EXPECT_EQ(logits, (std::vector<float>{1.0f, 2.0f, 6.0f}));
+}
+
+// Rows of a KV group over a block of tokens, each seeing its own causal prefix of slots that
+// are not in order, across several key tiles: each row equals AttendOneHead's on the same
+// table, and the scalar table's double reference.
+TEST(Attention, TiledRowsEqualOneHeadAtATimeAcrossTilesAndCausalLimits) {
+  constexpr int kDim = 64, kKeys = 3 * kAttentionTile + 17, kTokens = 5, kGroup = 3;
+  std::vector<uint16_t> k_rows, v_rows;
+  for (float x : RandomFloats(kKeys * kDim, 11, 2.0f)) k_rows.push_back(tensor::Fp32ToFp16(x));
+  for (float x : RandomFloats(kKeys * kDim, 12)) v_rows.push_back(tensor::Fp32ToFp16(x));
+  std::vector<int32_t> slots(kKeys);
+  std::iota(slots.begin(), slots.end(), 0);
+  std::reverse(slots.begin() + 10, slots.end());
+  const KvHeadView view{k_rows.data(), v_rows.data(), kDim};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kDim));
+  const std::vector<float> q = RandomFloats(kTokens * kGroup * kDim, 13, 3.0f);
+  const int visible[kTokens] = {1, kAttentionTile, kAttentionTile + 1, 2 * kAttentionTile + 40, kKeys};
+  std::vector<const KernelTable*> tables = IsaTables();
+  tables.push_back(&RefKernels());
+  for (const KernelTable* table : tables) {
+    std::vector<float> tiled(q.size()), one(q.size()), scores(kKeys);
+    std::vector<AttentionRow> rows;
+    for (int t = 0; t < kTokens; ++t)
+      for (int h = 0; h < kGroup; ++h) {
+        const size_t at = static_cast<size_t>(t * kGroup + h) * kDim;
+        rows.push_back({q.data() + at, tiled.data() + at, visible[t]});
+        AttendOneHead(*table, q.data() + at, kDim, view, slots.data(), visible[t], scale, scores.data(), one.data() + at);
+      }
+    AttendRowsTiled(*table, rows.data(), static_cast<int>(rows.size()), kDim, view, slots.data(), scale);
+    for (size_t i = 0; i < q.size(); ++i) EXPECT_NEAR(tiled[i], one[i], 2e-5) << table->name << " " << i;
+  }
 }
 
 }  // namespace

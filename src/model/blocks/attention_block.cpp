@@ -42,6 +42,85 @@ std::map<int32_t, std::vector<int32_t>> VisibleSlots(const TokenBatch& batch, co
   return visible;
 }
 
+// Tokens of one sequence attended together by AttendRowsTiled: a tile of keys is read once
+// for all their rows (kTokenBlock tokens x the heads of a KV group).
+constexpr int kTokenBlock = 16;
+
+// The attention of every (token, head) of the batch into ctx.attn, tiled: work items are
+// (sequence, block of its tokens, KV head).
+void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch,
+                 const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
+                 float scale) {
+  const int q_dim = hp.n_heads * hp.head_dim, group = hp.n_heads / hp.n_kv_heads;
+  std::map<int32_t, std::vector<int>> tokens_of;  // batch indices per sequence, in batch order
+  for (int t = 0; t < batch.size(); ++t) tokens_of[batch.seq_ids[t]].push_back(t);
+  struct Item {
+    const std::vector<int>* tokens;
+    size_t begin;
+    int kv_head;
+  };
+  std::vector<Item> items;
+  for (const auto& [seq, tokens] : tokens_of)
+    for (size_t b = 0; b < tokens.size(); b += kTokenBlock)
+      for (int h = 0; h < hp.n_kv_heads; ++h) items.push_back({&tokens, b, h});
+  ctx.pool.ParallelFor(static_cast<int64_t>(items.size()), [&](int64_t i0, int64_t i1) {
+    std::vector<kernels::AttentionRow> rows;
+    for (int64_t i = i0; i < i1; ++i) {
+      const Item& item = items[i];
+      const std::vector<int32_t>& vis = visible.at(batch.seq_ids[(*item.tokens)[item.begin]]);
+      rows.clear();
+      for (size_t b = item.begin; b < std::min(item.begin + kTokenBlock, item.tokens->size()); ++b) {
+        const int t = (*item.tokens)[b];
+        const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
+        const int n_visible = std::min(static_cast<int>(vis.size()), limit + 1);
+        for (int h = item.kv_head * group; h < (item.kv_head + 1) * group; ++h) {
+          const size_t at = static_cast<size_t>(t) * q_dim + static_cast<size_t>(h) * hp.head_dim;
+          rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible});
+        }
+      }
+      kernels::KvHeadView head = kv_view;
+      head.k_base += item.kv_head * hp.head_dim;
+      head.v_base += item.kv_head * hp.head_dim;
+      kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim, head,
+                               vis.data(), scale);
+    }
+  });
+}
+
+// The attention of every (token, head) into ctx.attn one row at a time, with its logits
+// reshaped by context[t] when set and its probabilities added to ctx.recorder when there is one.
+void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch,
+                    const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
+                    float scale, const std::vector<const kernels::ContextLogits*>& context) {
+  const kernels::KernelTable& k = *ctx.kernels;
+  const int n = batch.size(), head_dim = hp.head_dim, q_dim = hp.n_heads * head_dim;
+  const int group = hp.n_heads / hp.n_kv_heads;
+  ctx.pool.ParallelFor(static_cast<int64_t>(n) * hp.n_heads, [&](int64_t i0, int64_t i1) {
+    std::vector<float> scores;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
+      const std::vector<int32_t>& vis = visible.at(batch.seq_ids[t]);
+      const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
+      const int n_visible = std::min(static_cast<int>(vis.size()), limit + 1);
+      scores.resize(n_visible);
+      kernels::KvHeadView head = kv_view;
+      head.k_base += (h / group) * head_dim;
+      head.v_base += (h / group) * head_dim;
+      kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
+                             head_dim, head, vis.data(), n_visible, scale, scores.data(),
+                             ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim, context[t]);
+      if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
+        float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
+        for (int j = 0; j < n_visible; ++j) {  // visible slot j holds position j
+          const int32_t seg = j < static_cast<int>(rec->segment_of_pos.size()) ? rec->segment_of_pos[j] : -1;
+          if (seg >= 0) mass[seg] += scores[j];
+        }
+      }
+    }
+  });
+
+}
+
 }  // namespace
 
 void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
@@ -101,40 +180,22 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   const kernels::KvHeadView kv_view{kv.k_layer(layer), kv.v_layer(layer),
                                     static_cast<size_t>(kv_dim)};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const int group = hp.n_heads / hp.n_kv_heads;
   // A token after its sequence's reshaped range attends to it reshaped (visible slot j holds
   // position j, so the range's positions are its indices).
   std::vector<kernels::ContextLogits> contexts(n);
   std::vector<const kernels::ContextLogits*> context(n, nullptr);
+  bool reshaped = false;
   for (int t = 0; t < n; ++t)
-    if (const kv::ContextReshape* r = kv_manager.ContextReshapeOf(batch.seq_ids[t]); r && batch.positions[t] >= r->end) {
+    if (const kv::ContextReshape* r = kv_manager.ContextReshapeOf(batch.seq_ids[t]);
+        r && batch.positions[t] >= r->end && (r->temperature != 1.0f || r->lse_scale != 1.0f)) {  // 1, 1: none
       contexts[t] = {r->begin, r->end, r->temperature, r->lse_scale};
       context[t] = &contexts[t];
+      reshaped = true;
     }
-  ctx.pool.ParallelFor(static_cast<int64_t>(n) * hp.n_heads, [&](int64_t i0, int64_t i1) {
-    std::vector<float> scores;
-    for (int64_t i = i0; i < i1; ++i) {
-      const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
-      const std::vector<int32_t>& vis = visible.at(batch.seq_ids[t]);
-      const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
-      const int n_visible = std::min(static_cast<int>(vis.size()), limit + 1);
-      scores.resize(n_visible);
-      kernels::KvHeadView head = kv_view;
-      head.k_base += (h / group) * head_dim;
-      head.v_base += (h / group) * head_dim;
-      kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
-                             head_dim, head, vis.data(), n_visible, scale, scores.data(),
-                             ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim, context[t]);
-      if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
-        float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
-        for (int j = 0; j < n_visible; ++j) {  // visible slot j holds position j
-          const int32_t seg = j < static_cast<int>(rec->segment_of_pos.size()) ? rec->segment_of_pos[j] : -1;
-          if (seg >= 0) mass[seg] += scores[j];
-        }
-      }
-    }
-  });
-
+  // A recorded pass needs every row's probabilities, a reshaped one its whole logit row: both
+  // take one row at a time; everything else is tiled.
+  if (!ctx.recorder && !reshaped) AttendTiled(ctx, hp, batch, visible, kv_view, scale);
+  else AttendRowByRow(ctx, hp, batch, visible, kv_view, scale, context);
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n, n_embd);
 }
