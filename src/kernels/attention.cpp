@@ -57,10 +57,11 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
         for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= shrink;
         max[r] = tile_max;
       }
+      for (int j = j0; j < j1; ++j) logits[j - j0] -= max[r];
+      k.exp_f32(j1 - j0, logits, logits);  // now the tile's weights
       for (int j = j0; j < j1; ++j) {
-        const float weight = std::exp(logits[j - j0] - max[r]);
-        sum[r] += weight;
-        k.axpy_f16(head_dim, weight, kv.v_base + slots[j] * kv.slot_stride, rows[r].out);
+        sum[r] += logits[j - j0];
+        k.axpy_f16(head_dim, logits[j - j0], kv.v_base + slots[j] * kv.slot_stride, rows[r].out);
       }
     }
   }

@@ -37,6 +37,8 @@ struct KernelTable {
   float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);  // a·b, b in f16
   void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);  // y += alpha*x
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
+  // y[i] = e^x[i] (within 2 ulp of std::exp for x in [-87, 88]; below: about 0).
+  void (*exp_f32)(int64_t n, const float* x, float* y);
 
   DotFn DotFor(tensor::DType weight_type) const;
   GemmFn GemmFor(tensor::DType weight_type) const;

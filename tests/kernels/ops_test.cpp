@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernel_test_util.h"
@@ -94,6 +95,26 @@ TEST(MatMul, MatchesPerRowDotForEveryTypeAndThreadCount) {
               << tensor::Info(type).name << " t=" << t << " r=" << r;
       }
     }
+  }
+}
+
+TEST(Ops, ExpOfEveryTableIsWithinTwoUlpOfDouble) {
+  std::vector<float> x = RandomFloats(1001, 21, 40.0f);  // an odd count: the vector tail too
+  for (float& v : x) v = std::clamp(v, -87.0f, 88.0f);
+  for (float v : {0.0f, -1e-8f, 1e-8f, -1.0f, 1.0f, -87.0f, 88.0f, -20.5f, 0.693147f, -0.693147f}) x.push_back(v);
+  std::vector<const KernelTable*> tables = IsaTables();
+  tables.push_back(&RefKernels());
+  for (const KernelTable* table : tables) {
+    std::vector<float> y(x.size());
+    table->exp_f32(static_cast<int64_t>(x.size()), x.data(), y.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = std::exp(static_cast<double>(x[i]));
+      EXPECT_NEAR(y[i], want, 2.5e-7 * want) << table->name << " exp(" << x[i] << ")";
+    }
+    const float below[] = {-88.0f, -100.0f, -1e30f};  // softmax weights that round to nothing
+    float tiny[3];
+    table->exp_f32(3, below, tiny);
+    for (float t : tiny) EXPECT_LE(t, 1.2e-38f) << table->name;
   }
 }
 

@@ -35,5 +35,6 @@ void GemmQ6_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows,
 float DotF32F16(int64_t n, const float* a, const uint16_t* b);
 void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
+void ExpF32(int64_t n, const float* x, float* y);
 
 }  // namespace kvfuse::kernels::avx2

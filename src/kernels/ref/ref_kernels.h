@@ -20,5 +20,6 @@ void QuantizeQ8_K(const float* x, void* y, int64_t n);
 float DotF32F16(int64_t n, const float* a, const uint16_t* b);
 void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
+void ExpF32(int64_t n, const float* x, float* y);
 
 }  // namespace kvfuse::kernels::ref

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "kernels/quantize.h"
 #include "kernels/ref/ref_kernels.h"
 #include "tensor/half.h"
@@ -19,6 +21,10 @@ void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y) {
 
 void F32ToF16(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = tensor::Fp32ToFp16(x[i]);
+}
+
+void ExpF32(int64_t n, const float* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
 }
 
 }  // namespace kvfuse::kernels::ref
