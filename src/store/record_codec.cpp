@@ -117,14 +117,13 @@ Result<uint64_t> RecordBytesFromHeader(std::string_view header, uint64_t key, co
 
 Result<ChunkRecord> DecodeRecord(std::string_view bytes, uint64_t key, const ChunkShape& shape, std::string_view where) {
   const std::string name(where);
+  auto total = RecordBytesFromHeader(bytes, key, shape, where);
+  if (!total.ok()) return total.status();
   RecordHeader h;
-  if (bytes.size() < sizeof(h)) return Status::Corrupt(StrFormat("%s: truncated header", name.c_str()));
-  std::memcpy(&h, bytes.data(), sizeof(h));
-  auto payload = CheckHeader(h, key, shape, name);
-  if (!payload.ok()) return payload.status();
-  if (bytes.size() - sizeof(h) != payload.value())
+  if (bytes.size() != total.value())
     return Status::Corrupt(StrFormat("%s: payload is %zu bytes, expected %llu", name.c_str(), bytes.size() - sizeof(h),
-                                     static_cast<unsigned long long>(payload.value())));
+                                     static_cast<unsigned long long>(total.value() - sizeof(h))));
+  std::memcpy(&h, bytes.data(), sizeof(h));
   ChunkRecord r;
   r.key = h.key;
   r.context_hash = h.context_hash;
