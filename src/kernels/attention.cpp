@@ -39,7 +39,8 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   for (int r = 0; r < n_rows; ++r) n_keys = std::max(n_keys, rows[r].n_visible);
   // Per row: the running maximum logit and the sum of exp(logit - maximum); out holds the
   // unnormalised weighted values until the end.
-  std::vector<float> max(n_rows, -std::numeric_limits<float>::infinity()), sum(n_rows, 0.0f);
+  std::vector<float> max(n_rows, -std::numeric_limits<float>::infinity());
+  std::vector<double> sum(n_rows, 0.0);  // as Softmax sums: long contexts add many small terms
   for (int r = 0; r < n_rows; ++r) std::memset(rows[r].out, 0, head_dim * sizeof(float));
   float logits[kAttentionTile];
   for (int j0 = 0; j0 < n_keys; j0 += kAttentionTile) {
@@ -65,8 +66,10 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
       }
     }
   }
-  for (int r = 0; r < n_rows; ++r)
-    for (int i = 0; i < head_dim; ++i) rows[r].out[i] /= sum[r];
+  for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead
+    const float inv = rows[r].n_visible > 0 ? static_cast<float>(1.0 / sum[r]) : 0.0f;
+    for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= inv;
+  }
 }
 
 }  // namespace kvfuse::kernels

@@ -35,7 +35,7 @@ void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvH
                    const ContextLogits* context = nullptr);
 
 // One query row of AttendRowsTiled: its q ([head_dim] f32), where its output goes, and how
-// many of the shared slots it sees (slots[0, n_visible), n_visible > 0).
+// many of the shared slots it sees (slots[0, n_visible); none: its output is zero).
 struct AttentionRow {
   const float* q;
   float* out;

@@ -113,8 +113,11 @@ TEST(Attention, TiledRowsEqualOneHeadAtATimeAcrossTilesAndCausalLimits) {
         rows.push_back({q.data() + at, tiled.data() + at, visible[t]});
         AttendOneHead(*table, q.data() + at, kDim, view, slots.data(), visible[t], scale, scores.data(), one.data() + at);
       }
+    std::vector<float> blind(kDim, 1.0f);  // a row that sees no key: zero, as AttendOneHead gives
+    rows.push_back({q.data(), blind.data(), 0});
     AttendRowsTiled(*table, rows.data(), static_cast<int>(rows.size()), kDim, view, slots.data(), scale);
     for (size_t i = 0; i < q.size(); ++i) EXPECT_NEAR(tiled[i], one[i], 2e-5) << table->name << " " << i;
+    EXPECT_EQ(blind, std::vector<float>(kDim, 0.0f)) << table->name;
   }
 }
 

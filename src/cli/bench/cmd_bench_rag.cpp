@@ -214,7 +214,13 @@ util::Status ServeRequest(engine::Engine& e, const RagWorkload& w, size_t q, con
     KVFUSE_RETURN_IF_ERROR(engine::GenerateSync(e, w.requests[q - 1], warm).status());
     e.Reset();
   }
-  if (run.drop_ram) e.chunk_store().DropRam();
+  if (run.drop_ram) {
+    e.chunk_store().DropRam();
+  } else if (run.mode != FusionMode::kFull && run.mode != FusionMode::kPrefix) {
+    // A RAM row reads RAM: a row before it may have dropped RAM and refilled it with another
+    // request's chunks.
+    for (const std::vector<int32_t>& chunk : w.requests[q].chunks) KVFUSE_RETURN_IF_ERROR(e.WarmChunk(chunk));
+  }
   auto answer = engine::GenerateSync(e, w.requests[q], request);
   if (!answer.ok()) return answer.status();
   const std::vector<double> probs = Softmax(answer->first_logits);

@@ -46,14 +46,16 @@ std::map<int32_t, std::vector<int32_t>> VisibleSlots(const TokenBatch& batch, co
 // for all their rows (kTokenBlock tokens x the heads of a KV group).
 constexpr int kTokenBlock = 16;
 
-// The attention of every (token, head) of the batch into ctx.attn, tiled: work items are
-// (sequence, block of its tokens, KV head).
+// The attention of every head of the tokens with reshaped[t] unset into ctx.attn, tiled:
+// work items are (sequence, block of its tokens, KV head). A row's result does not depend on
+// the other rows of its item.
 void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch,
                  const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
-                 float scale) {
+                 float scale, const std::vector<char>& reshaped) {
   const int q_dim = hp.n_heads * hp.head_dim, group = hp.n_heads / hp.n_kv_heads;
   std::map<int32_t, std::vector<int>> tokens_of;  // batch indices per sequence, in batch order
-  for (int t = 0; t < batch.size(); ++t) tokens_of[batch.seq_ids[t]].push_back(t);
+  for (int t = 0; t < batch.size(); ++t)
+    if (!reshaped[t]) tokens_of[batch.seq_ids[t]].push_back(t);
   struct Item {
     const std::vector<int>* tokens;
     size_t begin;
@@ -87,8 +89,10 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch
   });
 }
 
-// The attention of every (token, head) into ctx.attn one row at a time, with its logits
-// reshaped by context[t] when set and its probabilities added to ctx.recorder when there is one.
+// One row at a time: the attention of the tokens whose logits context[t] reshapes into
+// ctx.attn, and, when ctx.recorder is set, every row's probabilities into it (the other
+// rows' outputs come from AttendTiled, so a recorded pass computes what an unrecorded one
+// does).
 void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch,
                     const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
                     float scale, const std::vector<const kernels::ContextLogits*>& context) {
@@ -96,9 +100,10 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
   const int n = batch.size(), head_dim = hp.head_dim, q_dim = hp.n_heads * head_dim;
   const int group = hp.n_heads / hp.n_kv_heads;
   ctx.pool.ParallelFor(static_cast<int64_t>(n) * hp.n_heads, [&](int64_t i0, int64_t i1) {
-    std::vector<float> scores;
+    std::vector<float> scores, discarded(head_dim);
     for (int64_t i = i0; i < i1; ++i) {
       const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
+      if (!context[t] && !ctx.recorder) continue;
       const std::vector<int32_t>& vis = visible.at(batch.seq_ids[t]);
       const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
       const int n_visible = std::min(static_cast<int>(vis.size()), limit + 1);
@@ -106,9 +111,9 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
       kernels::KvHeadView head = kv_view;
       head.k_base += (h / group) * head_dim;
       head.v_base += (h / group) * head_dim;
+      float* out = context[t] ? ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim : discarded.data();
       kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
-                             head_dim, head, vis.data(), n_visible, scale, scores.data(),
-                             ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim, context[t]);
+                             head_dim, head, vis.data(), n_visible, scale, scores.data(), out, context[t]);
       if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
         float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
         for (int j = 0; j < n_visible; ++j) {  // visible slot j holds position j
@@ -184,18 +189,19 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   // position j, so the range's positions are its indices).
   std::vector<kernels::ContextLogits> contexts(n);
   std::vector<const kernels::ContextLogits*> context(n, nullptr);
-  bool reshaped = false;
+  std::vector<char> reshaped(n, 0);
   for (int t = 0; t < n; ++t)
     if (const kv::ContextReshape* r = kv_manager.ContextReshapeOf(batch.seq_ids[t]);
         r && batch.positions[t] >= r->end && (r->temperature != 1.0f || r->lse_scale != 1.0f)) {  // 1, 1: none
       contexts[t] = {r->begin, r->end, r->temperature, r->lse_scale};
       context[t] = &contexts[t];
-      reshaped = true;
+      reshaped[t] = 1;
     }
-  // A recorded pass needs every row's probabilities, a reshaped one its whole logit row: both
-  // take one row at a time; everything else is tiled.
-  if (!ctx.recorder && !reshaped) AttendTiled(ctx, hp, batch, visible, kv_view, scale);
-  else AttendRowByRow(ctx, hp, batch, visible, kv_view, scale, context);
+  // A reshaped row needs its whole logit row, a recorded pass every row's probabilities: one
+  // row at a time; every other output is tiled, whatever its batchmates need.
+  AttendTiled(ctx, hp, batch, visible, kv_view, scale, reshaped);
+  if (ctx.recorder || std::find(reshaped.begin(), reshaped.end(), 1) != reshaped.end())
+    AttendRowByRow(ctx, hp, batch, visible, kv_view, scale, context);
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n, n_embd);
 }
