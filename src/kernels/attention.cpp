@@ -21,13 +21,18 @@ void ReshapeContextLogits(const ContextLogits& context, float* logits, int n) {
   for (int j = begin; j < end; ++j) logits[j] += shift;
 }
 
-void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                   const int32_t* slots, int n_slots, float scale, float* scores, float* out,
-                   const ContextLogits* context) {
+void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
+                      const int32_t* slots, int n_slots, float scale, float* scores, const ContextLogits* context) {
   for (int j = 0; j < n_slots; ++j)
     scores[j] = scale * k.dot_f32_f16(head_dim, q, kv.k_base + slots[j] * kv.slot_stride);
   if (context) ReshapeContextLogits(*context, scores, n_slots);
   Softmax(scores, n_slots);
+}
+
+void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
+                   const int32_t* slots, int n_slots, float scale, float* scores, float* out,
+                   const ContextLogits* context) {
+  AttentionWeights(k, q, head_dim, kv, slots, n_slots, scale, scores, context);
   std::memset(out, 0, head_dim * sizeof(float));
   for (int j = 0; j < n_slots; ++j)
     k.axpy_f16(head_dim, scores[j], kv.v_base + slots[j] * kv.slot_stride, out);

@@ -27,6 +27,12 @@ struct ContextLogits {
 // Applies `context` to logits[0, n) in place (the part of its range below n).
 void ReshapeContextLogits(const ContextLogits& context, float* logits, int n);
 
+// scores[j] = softmax_j(scale * q·K[slots[j]]), the logits reshaped by `context` when given:
+// AttendOneHead's weights alone (what an attention recorder reads).
+void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
+                      const int32_t* slots, int n_slots, float scale, float* scores,
+                      const ContextLogits* context = nullptr);
+
 // out[head_dim] = sum_j softmax_j(scale * q·K[slots[j]]) V[slots[j]], the logits reshaped by
 // `context` when given.
 //   q: [head_dim] f32; scores: scratch of n_slots floats; n_slots > 0.

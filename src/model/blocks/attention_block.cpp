@@ -100,7 +100,7 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
   const int n = batch.size(), head_dim = hp.head_dim, q_dim = hp.n_heads * head_dim;
   const int group = hp.n_heads / hp.n_kv_heads;
   ctx.pool.ParallelFor(static_cast<int64_t>(n) * hp.n_heads, [&](int64_t i0, int64_t i1) {
-    std::vector<float> scores, discarded(head_dim);
+    std::vector<float> scores;
     for (int64_t i = i0; i < i1; ++i) {
       const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
       if (!context[t] && !ctx.recorder) continue;
@@ -111,9 +111,12 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
       kernels::KvHeadView head = kv_view;
       head.k_base += (h / group) * head_dim;
       head.v_base += (h / group) * head_dim;
-      float* out = context[t] ? ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim : discarded.data();
-      kernels::AttendOneHead(k, ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim,
-                             head_dim, head, vis.data(), n_visible, scale, scores.data(), out, context[t]);
+      const float* q = ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim;
+      if (context[t])
+        kernels::AttendOneHead(k, q, head_dim, head, vis.data(), n_visible, scale, scores.data(),
+                               ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim, context[t]);
+      else  // the output came from AttendTiled: the recorder's weights alone
+        kernels::AttentionWeights(k, q, head_dim, head, vis.data(), n_visible, scale, scores.data());
       if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
         float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
         for (int j = 0; j < n_visible; ++j) {  // visible slot j holds position j
