@@ -1,5 +1,6 @@
 #include "cli/redis_flags.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
