@@ -53,22 +53,18 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
       const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible);
       if (j1 <= j0) continue;
       float tile_max = -std::numeric_limits<float>::infinity();
-      for (int j = j0; j < j1; ++j) {
-        logits[j - j0] = scale * k.dot_f32_f16(head_dim, rows[r].q, kv.k_base + slots[j] * kv.slot_stride);
-        tile_max = std::max(tile_max, logits[j - j0]);
-      }
+      k.dot_rows_f16(head_dim, rows[r].q, kv.k_base, kv.slot_stride, slots + j0, j1 - j0, logits);
+      for (int j = 0; j < j1 - j0; ++j) tile_max = std::max(tile_max, logits[j] *= scale);
       if (tile_max > max[r]) {  // rescale what was summed against the old maximum
         const float shrink = std::exp(max[r] - tile_max);
         sum[r] *= shrink;
         for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= shrink;
         max[r] = tile_max;
       }
-      for (int j = j0; j < j1; ++j) logits[j - j0] -= max[r];
+      for (int j = 0; j < j1 - j0; ++j) logits[j] -= max[r];
       k.exp_f32(j1 - j0, logits, logits);  // now the tile's weights
-      for (int j = j0; j < j1; ++j) {
-        sum[r] += logits[j - j0];
-        k.axpy_f16(head_dim, logits[j - j0], kv.v_base + slots[j] * kv.slot_stride, rows[r].out);
-      }
+      for (int j = 0; j < j1 - j0; ++j) sum[r] += logits[j];
+      k.weighted_sum_f16(head_dim, logits, kv.v_base, kv.slot_stride, slots + j0, j1 - j0, rows[r].out);
     }
   }
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead

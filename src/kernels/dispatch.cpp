@@ -47,6 +47,7 @@ const KernelTable& RefKernels() {
       nullptr, nullptr, nullptr,
       nullptr, nullptr, nullptr,
       ref::DotF32F16, ref::AxpyF16, ref::F32ToF16, ref::ExpF32,
+      ref::DotRowsF16, ref::WeightedSumF16,
   };
   return table;
 }
@@ -61,6 +62,7 @@ const KernelTable* Avx2Kernels() {
       avx2::GemmQ4_0, avx2::GemmQ5_0, avx2::GemmQ8_0,
       avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
       avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16, avx2::ExpF32,
+      avx2::DotRowsF16, avx2::WeightedSumF16,
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;
 }

@@ -39,6 +39,12 @@ struct KernelTable {
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   // y[i] = e^x[i] (within 2 ulp of std::exp for x in [-87, 88]; below: about 0).
   void (*exp_f32)(int64_t n, const float* x, float* y);
+  // The f16 rows base + slots[j] * stride, j < n, of `dim` elements (attention's keys and
+  // values): out[j] = q·row_j, and acc += sum_j w[j] * row_j.
+  void (*dot_rows_f16)(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n,
+                       float* out);
+  void (*weighted_sum_f16)(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots,
+                           int n, float* acc);
 
   DotFn DotFor(tensor::DType weight_type) const;
   GemmFn GemmFor(tensor::DType weight_type) const;

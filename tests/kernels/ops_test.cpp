@@ -120,4 +120,32 @@ TEST(Ops, ExpOfEveryTableIsWithinTwoUlpOfDouble) {
   }
 }
 
+TEST(Ops, RowDotsAndWeightedRowSumsOfEveryTableMatchDouble) {
+  for (int dim : {16, 64, 96, 128}) {  // 16 and 96: the paths for widths not a multiple of 64
+    constexpr int kRows = 37, kUsed = 23;
+    std::vector<uint16_t> rows;
+    for (float x : RandomFloats(kRows * dim, 31, 2.0f)) rows.push_back(tensor::Fp32ToFp16(x));
+    std::vector<int32_t> slots(kUsed);
+    for (int j = 0; j < kUsed; ++j) slots[j] = (j * 7 + 3) % kRows;  // out of order, as block tables are
+    const std::vector<float> q = RandomFloats(dim, 32), w = RandomFloats(kUsed, 33), start = RandomFloats(dim, 34);
+    std::vector<const KernelTable*> tables = IsaTables();
+    tables.push_back(&RefKernels());
+    for (const KernelTable* table : tables) {
+      std::vector<float> dots(kUsed), acc = start;
+      table->dot_rows_f16(dim, q.data(), rows.data(), dim, slots.data(), kUsed, dots.data());
+      table->weighted_sum_f16(dim, w.data(), rows.data(), dim, slots.data(), kUsed, acc.data());
+      for (int j = 0; j < kUsed; ++j) {
+        double want = 0;
+        for (int i = 0; i < dim; ++i) want += double{q[i]} * tensor::Fp16ToFp32(rows[slots[j] * dim + i]);
+        EXPECT_NEAR(dots[j], want, 1e-4) << table->name << " dim " << dim << " row " << j;
+      }
+      for (int i = 0; i < dim; ++i) {
+        double want = start[i];
+        for (int j = 0; j < kUsed; ++j) want += double{w[j]} * tensor::Fp16ToFp32(rows[slots[j] * dim + i]);
+        EXPECT_NEAR(acc[i], want, 1e-4) << table->name << " dim " << dim << " column " << i;
+      }
+    }
+  }
+}
+
 }  // namespace kvfuse::kernels

@@ -106,6 +106,30 @@ void ExpF32(int64_t n, const float* x, float* y) {
   }
 }
 
+void DotRowsF16(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out) {
+  for (int j = 0; j < n; ++j) out[j] = DotF32F16(dim, q, base + slots[j] * stride);
+}
+
+// Columns 64 at a time, their sums held in 8 registers across every row (rather than acc
+// loaded and stored once per row); a width not a multiple of 64 row by row.
+void WeightedSumF16(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots, int n,
+                    float* acc) {
+  if (dim % 64 != 0) {
+    for (int j = 0; j < n; ++j) AxpyF16(dim, w[j], base + slots[j] * stride, acc);
+    return;
+  }
+  for (int64_t c = 0; c < dim; c += 64) {
+    __m256 sum[8];
+    for (int v = 0; v < 8; ++v) sum[v] = _mm256_loadu_ps(acc + c + 8 * v);
+    for (int j = 0; j < n; ++j) {
+      const __m256 weight = _mm256_set1_ps(w[j]);
+      const uint16_t* row = base + slots[j] * stride + c;
+      for (int v = 0; v < 8; ++v) sum[v] = _mm256_fmadd_ps(weight, LoadF16(row + 8 * v), sum[v]);
+    }
+    for (int v = 0; v < 8; ++v) _mm256_storeu_ps(acc + c + 8 * v, sum[v]);
+  }
+}
+
 void QuantizeQ8_0(const float* x, void* out, int64_t n) {
   BlockQ8_0* y = static_cast<BlockQ8_0*>(out);
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
