@@ -77,6 +77,19 @@ struct RedisClient::Reply {
   std::unique_ptr<redisReply, void (*)(void*)> r{nullptr, freeReplyObject};
 };
 
+namespace {
+
+// One command on `c`, its arguments binary-safe; a null reply when the connection failed.
+std::unique_ptr<redisReply, void (*)(void*)> Send(redisContext* c, const std::vector<std::string_view>& argv) {
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  for (std::string_view a : argv) ptrs.push_back(a.data()), lens.push_back(a.size());
+  return {static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), ptrs.data(), lens.data())),
+          freeReplyObject};
+}
+
+}  // namespace
+
 RedisClient::RedisClient(RedisClientOptions options) : options_(std::move(options)) {
   nodes_.push_back({options_.endpoint.host, options_.endpoint.port, nullptr});
 }
@@ -102,11 +115,8 @@ Status RedisClient::Connect(Node& node) {
   redisEnableKeepAlive(c);  // an idle connection a middlebox dropped is found out
   node.context = c;
   auto setup = [&](std::vector<std::string_view> argv, bool refused_is_permission) -> Status {
-    std::vector<const char*> ptrs;
-    std::vector<size_t> lens;
-    for (std::string_view a : argv) ptrs.push_back(a.data()), lens.push_back(a.size());
     Reply reply;
-    reply.r.reset(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
+    reply.r = Send(c, argv);
     if (reply.r && reply.r->type != REDIS_REPLY_ERROR) return Status::Ok();
     const std::string why = reply.r ? std::string(reply.r->str, reply.r->len) : std::string(c->errstr);
     const std::string message = "redis " + name + ": " + std::string(argv[0]) + " failed: " + why;
@@ -131,18 +141,13 @@ size_t RedisClient::NodeFor(const std::string& host, int port) {
 }
 
 Result<RedisClient::Reply> RedisClient::RunOn(size_t index, const std::vector<std::string_view>& argv, bool asking) {
-  std::vector<const char*> ptrs;
-  std::vector<size_t> lens;
-  for (std::string_view a : argv) ptrs.push_back(a.data()), lens.push_back(a.size());
   for (int attempt = 0;; ++attempt) {
     Node& node = nodes_[index];
     const bool reused = node.context != nullptr;
     if (!node.context) KVFUSE_RETURN_IF_ERROR(Connect(node));
     Reply reply;
-    if (asking) reply.r.reset(static_cast<redisReply*>(redisCommand(node.context, "ASKING")));
-    if (!asking || reply.r)
-      reply.r.reset(static_cast<redisReply*>(
-          redisCommandArgv(node.context, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
+    if (asking) reply.r = Send(node.context, {"ASKING"});
+    if (!asking || reply.r) reply.r = Send(node.context, argv);
     if (reply.r) return reply;
     // The connection failed or timed out and cannot be used again. One that had been idle
     // may have died meanwhile (a Redis restart): that one gets a second try on a new one.

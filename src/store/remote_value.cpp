@@ -80,7 +80,13 @@ Result<std::string> Decompress(std::string_view stored, uint64_t record_bytes, u
 
 // The record with its K and V rows as 8 bits (or back), everything else kept.
 ChunkRecord ConvertRows(const ChunkRecord& from, const ChunkShape& to_shape, bool quantize) {
-  ChunkRecord to = from;
+  ChunkRecord to;  // not a copy of `from`: its K and V would be copied only to be replaced
+  to.key = from.key;
+  to.context_hash = from.context_hash;
+  to.token_scores = from.token_scores;
+  to.context_chunks = from.context_chunks;
+  to.context_weights = from.context_weights;
+  to.cci = from.cci;
   to.Resize(to_shape, from.tokens);
   const size_t rows = static_cast<size_t>(from.shape.n_layers) * from.n_tokens();
   const size_t elements = Elements(quantize ? from.shape : to_shape);

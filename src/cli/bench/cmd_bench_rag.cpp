@@ -327,7 +327,8 @@ int BenchRagCommand(int argc, char** argv) {
   const util::Status warmed = PrewarmChunks(e, w, log);
   if (!warmed.ok()) return Fail(warmed.message());
   store::RedisTier* redis = e.chunk_store().remote();
-  if (redis && (!redis->Flush(600'000) || !redis->up() || redis->stats().writes_dropped + redis->stats().write_errors > 0))
+  if (redis && (!redis->Flush(600'000) || !redis->up() ||
+                redis->stats().writes_dropped + redis->stats().write_errors > 0))
     return Fail("redis " + redis->endpoint().Name() + ": the pre-warmed chunks could not be written");
   auto results = RunAllModes(e, w, o, log);
   if (!results.ok()) return Fail(results.status().message());

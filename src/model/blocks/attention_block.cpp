@@ -28,12 +28,17 @@ void AddBias(float* rows, const float* bias, int n_rows, int width) {
   for (int t = 0; t < n_rows; ++t) kernels::AddInPlace(rows + static_cast<size_t>(t) * width, bias, width);
 }
 
+// The last position token t attends to: its own (causal), or its attend limit.
+int32_t AttendLimit(const TokenBatch& batch, int t) {
+  return batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
+}
+
 // The slots of each sequence of the batch by position, up to the last position one of its
 // tokens attends to: a token that attends to positions <= p reads the first p + 1.
 std::map<int32_t, std::vector<int32_t>> VisibleSlots(const TokenBatch& batch, const kv::KvManager& kv) {
   std::map<int32_t, int32_t> n_visible;
   for (int t = 0; t < batch.size(); ++t) {
-    const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
+    const int32_t limit = AttendLimit(batch, t);
     int32_t& n = n_visible[batch.seq_ids[t]];
     n = std::max(n, std::min(limit + 1, kv.capacity(batch.seq_ids[t])));
   }
@@ -42,20 +47,25 @@ std::map<int32_t, std::vector<int32_t>> VisibleSlots(const TokenBatch& batch, co
   return visible;
 }
 
+// How many of its sequence's visible slots token t attends to.
+int VisibleCount(const TokenBatch& batch, int t, const std::vector<int32_t>& visible) {
+  return std::min(static_cast<int>(visible.size()), AttendLimit(batch, t) + 1);
+}
+
 // Tokens of one sequence attended together by AttendRowsTiled: a tile of keys is read once
 // for all their rows (kTokenBlock tokens x the heads of a KV group).
 constexpr int kTokenBlock = 16;
 
-// The attention of every head of the tokens with reshaped[t] unset into ctx.attn, tiled:
+// The attention of every head of the tokens without a reshaped context into ctx.attn, tiled:
 // work items are (sequence, block of its tokens, KV head). A row's result does not depend on
 // the other rows of its item.
 void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch,
                  const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
-                 float scale, const std::vector<char>& reshaped) {
+                 float scale, const std::vector<const kernels::ContextLogits*>& context) {
   const int q_dim = hp.n_heads * hp.head_dim, group = hp.n_heads / hp.n_kv_heads;
   std::map<int32_t, std::vector<int>> tokens_of;  // batch indices per sequence, in batch order
   for (int t = 0; t < batch.size(); ++t)
-    if (!reshaped[t]) tokens_of[batch.seq_ids[t]].push_back(t);
+    if (!context[t]) tokens_of[batch.seq_ids[t]].push_back(t);
   struct Item {
     const std::vector<int>* tokens;
     size_t begin;
@@ -73,8 +83,7 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch
       rows.clear();
       for (size_t b = item.begin; b < std::min(item.begin + kTokenBlock, item.tokens->size()); ++b) {
         const int t = (*item.tokens)[b];
-        const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
-        const int n_visible = std::min(static_cast<int>(vis.size()), limit + 1);
+        const int n_visible = VisibleCount(batch, t, vis);
         for (int h = item.kv_head * group; h < (item.kv_head + 1) * group; ++h) {
           const size_t at = static_cast<size_t>(t) * q_dim + static_cast<size_t>(h) * hp.head_dim;
           rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible});
@@ -105,8 +114,7 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
       const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
       if (!context[t] && !ctx.recorder) continue;
       const std::vector<int32_t>& vis = visible.at(batch.seq_ids[t]);
-      const int32_t limit = batch.attend_limits.empty() ? batch.positions[t] : batch.attend_limits[t];
-      const int n_visible = std::min(static_cast<int>(vis.size()), limit + 1);
+      const int n_visible = VisibleCount(batch, t, vis);
       scores.resize(n_visible);
       kernels::KvHeadView head = kv_view;
       head.k_base += (h / group) * head_dim;
@@ -126,7 +134,6 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
       }
     }
   });
-
 }
 
 }  // namespace
@@ -192,18 +199,16 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   // position j, so the range's positions are its indices).
   std::vector<kernels::ContextLogits> contexts(n);
   std::vector<const kernels::ContextLogits*> context(n, nullptr);
-  std::vector<char> reshaped(n, 0);
   for (int t = 0; t < n; ++t)
     if (const kv::ContextReshape* r = kv_manager.ContextReshapeOf(batch.seq_ids[t]);
         r && batch.positions[t] >= r->end && (r->temperature != 1.0f || r->lse_scale != 1.0f)) {  // 1, 1: none
       contexts[t] = {r->begin, r->end, r->temperature, r->lse_scale};
       context[t] = &contexts[t];
-      reshaped[t] = 1;
     }
   // A reshaped row needs its whole logit row, a recorded pass every row's probabilities: one
   // row at a time; every other output is tiled, whatever its batchmates need.
-  AttendTiled(ctx, hp, batch, visible, kv_view, scale, reshaped);
-  if (ctx.recorder || std::find(reshaped.begin(), reshaped.end(), 1) != reshaped.end())
+  AttendTiled(ctx, hp, batch, visible, kv_view, scale, context);
+  if (ctx.recorder || std::any_of(context.begin(), context.end(), [](const auto* c) { return c != nullptr; }))
     AttendRowByRow(ctx, hp, batch, visible, kv_view, scale, context);
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n, n_embd);
