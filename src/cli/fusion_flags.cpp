@@ -16,16 +16,21 @@ constexpr struct {
                   {"--ape-temperature", engine::FusionKnob::kApeTemperature},
                   {"--ape-scale", engine::FusionKnob::kApeScale}};
 
-// An error naming a knob flag given that `mode` does not read (it would be ignored).
-util::Status RefuseKnobsNotReadBy(const Args& args, engine::FusionMode mode) {
-  for (const auto& k : kKnobFlags)
-    if (args.Has(k.flag) && !engine::ModeReadsKnob(mode, k.knob))
-      return util::Status::InvalidArgument(std::string(k.flag) + " does not apply to --mode " +
-                                           engine::FusionModeName(mode));
+}  // namespace
+
+util::Status RefuseKnobsNotReadBy(const Args& args, const std::vector<engine::FusionMode>& modes) {
+  for (const auto& k : kKnobFlags) {
+    if (!args.Has(k.flag)) continue;
+    bool read = false;
+    for (engine::FusionMode mode : modes) read = read || engine::ModeReadsKnob(mode, k.knob);
+    if (!read) {
+      std::string names;
+      for (engine::FusionMode mode : modes) names += (names.empty() ? "" : ",") + std::string(engine::FusionModeName(mode));
+      return util::Status::InvalidArgument(std::string(k.flag) + " does not apply to --mode " + names);
+    }
+  }
   return util::Status::Ok();
 }
-
-}  // namespace
 
 std::set<std::string> FusionKnobFlags() {
   std::set<std::string> flags;
@@ -68,7 +73,7 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double
 util::Result<engine::FusionOptions> FusionOptionsFromArgs(const Args& args) {
   const auto mode = engine::ParseFusionMode(args.Get("--mode", engine::FusionModeName(engine::kDefaultReuseMode)));
   if (!mode) return util::Status::InvalidArgument(std::string("--mode must be ") + engine::FusionModeList());
-  KVFUSE_RETURN_IF_ERROR(RefuseKnobsNotReadBy(args, *mode));
+  KVFUSE_RETURN_IF_ERROR(RefuseKnobsNotReadBy(args, {*mode}));
   auto options = FusionKnobsFromArgs(args);
   if (options.ok()) options->mode = *mode;
   return options;

@@ -21,6 +21,8 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double
 // One mode (--mode, default the default reuse mode) with its knobs; a knob flag the mode does
 // not read is an error (it would be ignored). For commands that run one mode.
 util::Result<engine::FusionOptions> FusionOptionsFromArgs(const Args& args);
+// An error naming a knob flag that none of `modes` reads (it would be ignored).
+util::Status RefuseKnobsNotReadBy(const Args& args, const std::vector<engine::FusionMode>& modes);
 // --mode's value as a comma-separated list of modes ("all": `all`).
 util::Result<std::vector<engine::FusionMode>> FusionModesFromArg(const std::string& value,
                                                                  const std::vector<engine::FusionMode>& all);

@@ -139,6 +139,13 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
       RunKvfuse({"ask", "-m", model, "--collection", "/nonexistent", "--mode", "full", "--ratio", "0.3", "q?"});
   EXPECT_EQ(knob_code, 1);
   EXPECT_NE(knob.find("--ratio does not apply to --mode full"), std::string::npos) << knob;
+  // And by a list of modes none of which reads it (bench-rag and eval-qa run several).
+  const auto [rag_code, rag] = RunKvfuse({"bench-rag", "-m", model, "--mode", "query,naive", "--alpha", "2"});
+  EXPECT_EQ(rag_code, 1);
+  EXPECT_NE(rag.find("--alpha does not apply to --mode query,naive"), std::string::npos) << rag;
+  const auto [qa_code, qa] = RunKvfuse({"eval-qa", "-m", model, "--mode", "full,naive", "--ratio", "0.3"});
+  EXPECT_EQ(qa_code, 1);
+  EXPECT_NE(qa.find("--ratio does not apply to --mode full,naive"), std::string::npos) << qa;
 }
 
 TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {

@@ -82,6 +82,7 @@ util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
   for (const util::Status* st :
        {&requests.status(), &gen.status(), &pool.status(), &seed.status(), &knobs.status(), &modes.status()})
     if (!st->ok()) return *st;
+  KVFUSE_RETURN_IF_ERROR(RefuseKnobsNotReadBy(args, modes.value()));
   o.modes = modes.value();
   if (std::find(o.modes.begin(), o.modes.end(), FusionMode::kFull) == o.modes.end())
     o.modes.insert(o.modes.begin(), FusionMode::kFull);
@@ -327,8 +328,7 @@ int BenchRagCommand(int argc, char** argv) {
   const util::Status warmed = PrewarmChunks(e, w, log);
   if (!warmed.ok()) return Fail(warmed.message());
   store::RedisTier* redis = e.chunk_store().remote();
-  if (redis && (!redis->Flush(600'000) || !redis->up() ||
-                redis->stats().writes_dropped + redis->stats().write_errors > 0))
+  if (redis && (!redis->Flush(600'000) || !redis->up() || redis->stats().writes_dropped + redis->stats().write_errors > 0))
     return Fail("redis " + redis->endpoint().Name() + ": the pre-warmed chunks could not be written");
   auto results = RunAllModes(e, w, o, log);
   if (!results.ok()) return Fail(results.status().message());

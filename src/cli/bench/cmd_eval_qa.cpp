@@ -68,6 +68,7 @@ util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
                                                              FusionMode::kGradual, FusionMode::kAdaptive, FusionMode::kSinks,
                                                              FusionMode::kQuery, FusionMode::kApe});
   if (!modes.ok()) return modes.status();
+  KVFUSE_RETURN_IF_ERROR(RefuseKnobsNotReadBy(args, modes.value()));
   o.modes = std::move(modes).value();
   o.knobs = knobs.value();
   const std::string split = args.Get("--split", "all");
