@@ -126,6 +126,11 @@ Result<std::vector<float>> Engine::EmbedText(std::string_view text, int n_layers
   return Embed(tokenizer_->Encode(text, /*add_special=*/true), n_layers);
 }
 
+AuditOutcome Engine::Audit(const SegmentedPrompt& prompt, const FusionOptions& fusion, int32_t answer_tokens) {
+  sched::AuditRunner auditor(*runner_, answer_tokens, 1, sched::kAuditSequence);
+  return auditor.Run({prompt, fusion, AuditTag{}});
+}
+
 Status Engine::WarmChunk(const std::vector<int32_t>& tokens) {
   return runner_->WarmChunk(tokens);
 }

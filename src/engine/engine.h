@@ -29,6 +29,8 @@
 #include "fuse/chunk_fuser.h"
 #include "kv/block_pool.h"
 #include "model/model.h"
+#include "sched/answer_agreement.h"
+#include "sched/fidelity_audit.h"
 #include "sched/sampler.h"
 #include "sched/scheduler.h"
 #include "store/chunk_store.h"
@@ -50,6 +52,12 @@ using sched::SchedulerEvents;
 using sched::SchedulerOptions;
 using sched::SlotState;
 using sched::TokenLogprob;
+// And for audits of fused answers against full prefill's.
+using sched::AnswerComparison;
+using sched::AuditOutcome;
+using sched::AuditTag;
+using sched::CompareAnswers;
+using sched::FirstTokenKl;
 // Likewise for the fusion vocabulary.
 using fuse::FusionKnob;
 using fuse::FusionMode;
@@ -184,6 +192,9 @@ class Engine {
   }
   // Embed of a text, tokenized with BOS.
   util::Result<std::vector<float>> EmbedText(std::string_view text, int n_layers);
+  // The prompt prefilled by `fusion` and by a full prefill, answer_tokens greedy tokens each,
+  // and the answers compared (sched/fidelity_audit.h): `kvfuse ask --audit`, tests.
+  AuditOutcome Audit(const SegmentedPrompt& prompt, const FusionOptions& fusion, int32_t answer_tokens);
   // Puts the chunk's KV in the store (computing it if missing): pre-warming.
   util::Status WarmChunk(const std::vector<int32_t>& tokens);
   store::ChunkStore& chunk_store() { return runner_->chunk_store(); }

@@ -7,6 +7,7 @@
 // first), ends the request.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -36,6 +37,9 @@ class PrefillSteps {
   virtual std::vector<float>& logits() = 0;
   virtual const fuse::FusionStats& stats() const = 0;
 };
+
+// The sequence id of the scheduler's audits; its requests use 0..slots-1.
+inline constexpr int32_t kAuditSequence = INT32_MAX - 1;
 
 class Executor {
  public:

@@ -19,6 +19,15 @@
 
 namespace kvfuse::sched {
 
+// Whom a request's shadow audit is about (sched/fidelity_audit.h), for its report.
+struct AuditTag {
+  std::string collection;  // the request's collection ("" for documents sent with it)
+  std::string question;
+  // The request's recompute share was the server's controller's choice (it learns from
+  // the audit), not the client's.
+  bool controlled = false;
+};
+
 struct GenerationRequest {
   fuse::SegmentedPrompt prompt;
   fuse::FusionOptions fusion{fuse::FusionMode::kPrefix};
@@ -32,6 +41,9 @@ struct GenerationRequest {
   std::chrono::steady_clock::time_point arrival{};
   // -1: no log probabilities; k >= 0: every generated token's, with the k most likely.
   int32_t logprobs = -1;
+  // Set: once prefilled, the prompt is audited (a fused mode's answer against a full
+  // prefill's) as background work; ignored for modes that reuse no chunk KV.
+  std::optional<AuditTag> audit;
 };
 
 struct GenerationResult {

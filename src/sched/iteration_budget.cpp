@@ -24,6 +24,12 @@ int32_t IterationBudget::PrefillTokens(int32_t decodes) const {
   return static_cast<int32_t>(std::clamp<double>(tokens, kMinPrefillTokens, cap));
 }
 
+int32_t IterationBudget::TokensWithin(double seconds) const {
+  if (prefill_tokens_ <= 0 || prefill_seconds_ <= 0) return kMinPrefillTokens;
+  const double tokens = std::floor(seconds * prefill_tokens_ / prefill_seconds_);
+  return static_cast<int32_t>(std::clamp<double>(tokens, kMinPrefillTokens, batch_tokens_));
+}
+
 void IterationBudget::ObserveDecode(double seconds) { Average(decode_seconds_, seconds); }
 
 void IterationBudget::ObservePrefill(int32_t tokens, double seconds) {

@@ -22,6 +22,9 @@ class IterationBudget {
 
   // Prefill tokens the next iteration may run after decoding `decodes` streams.
   int32_t PrefillTokens(int32_t decodes) const;
+  // Tokens of prefill work that take about `seconds` by the measured cost (kMinPrefillTokens
+  // until one is measured), within [kMinPrefillTokens, batch_tokens]: a background step's size.
+  int32_t TokensWithin(double seconds) const;
   // What an iteration cost: its decode step (when it had one) and its prefill work.
   void ObserveDecode(double seconds);
   void ObservePrefill(int32_t tokens, double seconds);

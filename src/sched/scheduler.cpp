@@ -1,7 +1,6 @@
 #include "sched/scheduler.h"
 
 #include <algorithm>
-#include <future>
 
 #include "tokenizer/stream_decoder.h"
 
@@ -37,8 +36,12 @@ Scheduler::Scheduler(Executor& executor, SchedulerEvents& events, SchedulerOptio
         options.slots = std::max(1, options.slots);
         return options;
       }()),
-      budget_(options_.batch_tokens, options_.tpot_target_ms / 1000.0) {
+      budget_(options_.batch_tokens, options_.tpot_target_ms / 1000.0),
+      audit_budget_(options_.batch_tokens, 0) {
   KVFUSE_CHECK(executor_.tokenizer() != nullptr);
+  if (options_.audit_tokens > 0 && options_.max_pending_audits > 0)
+    auditor_ = std::make_unique<AuditRunner>(executor_, options_.audit_tokens, options_.max_pending_audits,
+                                             kAuditSequence);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -49,39 +52,6 @@ Scheduler::~Scheduler() {
   }
   cv_.notify_all();
   thread_.join();
-}
-
-bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel) {
-  // A RAG prompt whose retrieval found nothing is a plain prompt: its question joins the
-  // prefix, and a mode that reuses chunk KV has none to reuse (the prefix cache serves it).
-  fuse::SegmentedPrompt& prompt = request.prompt;
-  if (prompt.chunks.empty() && !prompt.suffix.empty()) {
-    prompt.prefix.insert(prompt.prefix.end(), prompt.suffix.begin(), prompt.suffix.end());
-    prompt.suffix.clear();
-    if (fuse::ReusesChunkKv(request.fusion.mode)) request.fusion.mode = fuse::FusionMode::kPrefix;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.size() >= options_.max_queue) return false;
-    if (request.arrival == Clock::time_point{}) request.arrival = Clock::now();
-    queue_.push_back({std::move(request), std::move(channel)});
-    events_.SetQueueLength(queue_.size());
-  }
-  cv_.notify_all();
-  return true;
-}
-
-void Scheduler::RunExclusive(const std::function<void()>& fn) {
-  std::promise<void> done;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back([&] {
-      fn();
-      done.set_value();
-    });
-  }
-  cv_.notify_all();
-  done.get_future().wait();
 }
 
 std::vector<SlotState> Scheduler::Slots() {
@@ -264,6 +234,7 @@ void Scheduler::StartDecoding(Live& live) {
     live.job.start_observed = true;
     events_.ObservePrefill(r.prompt_ms / 1000.0, r.fusion);
     events_.ObserveFirstToken(std::chrono::duration<double>(live.prefilled - live.job.request.arrival).count());
+    OfferAudit(live.job.request);
   }
   r.finish_reason = "length";
 }
@@ -329,12 +300,20 @@ void Scheduler::Loop() {
     std::deque<std::function<void()>> tasks;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !tasks_.empty() || !live_.empty(); });
-      if (stopping_ && queue_.empty() && tasks_.empty() && live_.empty()) return;
+      cv_.wait(lock, [&] {
+        return stopping_ || !queue_.empty() || !tasks_.empty() || !live_.empty() || (auditor_ && auditor_->HasWork());
+      });
+      if (stopping_ && queue_.empty() && tasks_.empty() && live_.empty()) return;  // audits waiting are dropped
       tasks.swap(tasks_);
     }
+    if (auditor_ && !tasks.empty()) auditor_->Abandon();  // live work first
     for (auto& t : tasks) t();
     Admit();
+    if (live_.empty()) {
+      AuditStep();
+      continue;
+    }
+    if (auditor_) auditor_->Abandon();
     const auto t0 = Clock::now();
     const int32_t decoded = DecodeStep();
     const auto t1 = Clock::now();

@@ -10,7 +10,10 @@
 // for a decode, the most recently admitted request is preempted: its sequence is released
 // and it waits again at the front of the queue, restarting later (text it already sent is
 // not sent twice). A request whose client went away is dropped at its next step, its blocks
-// back to the pool.
+// back to the pool. Requests that ask for an audit (GenerationRequest::audit) are audited
+// once prefilled as the lowest-priority work (sched/fidelity_audit.h): an audit steps only
+// while no request waits or decodes, in steps of about tpot_target_ms, and gives its KV back
+// as soon as one comes.
 #pragma once
 
 #include <condition_variable>
@@ -21,6 +24,7 @@
 #include <thread>
 
 #include "sched/executor.h"
+#include "sched/fidelity_audit.h"
 #include "sched/generation.h"
 #include "sched/iteration_budget.h"
 
@@ -43,6 +47,8 @@ class SchedulerEvents {
   virtual void CountPreemption() = 0;
   virtual void SetQueueLength(size_t n) = 0;
   virtual void SetKvUsage(int64_t used_blocks, int64_t total_blocks) = 0;
+  // Each audit that ended: compared, failed, or dropped because too many were waiting.
+  virtual void ObserveAudit(const AuditOutcome& /*outcome*/) {}
 };
 
 // What one slot is doing, for llama-server's /slots.
@@ -63,6 +69,9 @@ struct SchedulerOptions {
   // While requests decode, an iteration's prefill is sized so that its duration stays near
   // this (0: no target, batch_tokens always).
   double tpot_target_ms = 50;
+  // Audits: greedy tokens compared after each prefill, and how many may wait (0: none run).
+  int32_t audit_tokens = 16;
+  size_t max_pending_audits = 8;
 };
 
 class Scheduler {
@@ -108,11 +117,17 @@ class Scheduler {
   // marked as sent.
   std::string TakeUnsent(Live& live);
   void PublishKvUsage();
+  // scheduler_audits.cpp: queues a prefilled request's audit when it asked for one; runs a
+  // step of audit work (only when nothing live waits or decodes).
+  void OfferAudit(const GenerationRequest& request);
+  void AuditStep();
 
   Executor& executor_;
   SchedulerEvents& events_;
   const SchedulerOptions options_;
   IterationBudget budget_;  // scheduler thread only
+  std::unique_ptr<AuditRunner> auditor_;  // likewise; null when audits are off
+  IterationBudget audit_budget_;  // likewise: audit steps' measured cost
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;

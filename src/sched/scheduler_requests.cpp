@@ -1,0 +1,44 @@
+// The scheduler's entry points for other threads: submitting a request and running a task
+// on its thread. Its loop (and Slots, which reads the live requests) are scheduler.cpp's.
+#include <future>
+
+#include "sched/scheduler.h"
+
+namespace kvfuse::sched {
+
+using Clock = std::chrono::steady_clock;
+
+bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel) {
+  // A RAG prompt whose retrieval found nothing is a plain prompt: its question joins the
+  // prefix, and a mode that reuses chunk KV has none to reuse (the prefix cache serves it).
+  fuse::SegmentedPrompt& prompt = request.prompt;
+  if (prompt.chunks.empty() && !prompt.suffix.empty()) {
+    prompt.prefix.insert(prompt.prefix.end(), prompt.suffix.begin(), prompt.suffix.end());
+    prompt.suffix.clear();
+    if (fuse::ReusesChunkKv(request.fusion.mode)) request.fusion.mode = fuse::FusionMode::kPrefix;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() >= options_.max_queue) return false;
+    if (request.arrival == Clock::time_point{}) request.arrival = Clock::now();
+    queue_.push_back({std::move(request), std::move(channel)});
+    events_.SetQueueLength(queue_.size());
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void Scheduler::RunExclusive(const std::function<void()>& fn) {
+  std::promise<void> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back([&] {
+      fn();
+      done.set_value();
+    });
+  }
+  cv_.notify_all();
+  done.get_future().wait();
+}
+
+}  // namespace kvfuse::sched
