@@ -9,6 +9,7 @@
 
 #include "cli/collection_flag.h"
 #include "cli/commands.h"
+#include "cli/fidelity_flags.h"
 #include "cli/redis_flags.h"
 #include "server/server.h"
 
@@ -64,6 +65,9 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   auto redis = RedisOptionsFromArgs(args);
   if (!redis.ok()) return redis.status();
   o.engine.redis = std::move(redis).value();
+  auto fidelity = FidelityOptionsFromArgs(args);
+  if (!fidelity.ok()) return fidelity.status();
+  o.fidelity = std::move(fidelity).value();
   return o;
 }
 
@@ -76,6 +80,7 @@ int ServeCommand(int argc, char** argv) {
                                          "--max-waiting-per-client", "--shutdown-timeout", "--alias",
                                          "--collections-dir", "--embed-layer"};
   value_options.merge(RedisFlags());
+  value_options.merge(FidelityFlags());
   auto args = Args::Parse(argc, argv, value_options, {"--metrics"});  // --metrics: llama-server's switch; /metrics is always on
   if (!args.ok()) return Fail(args.status().message());
   if (!args->positional().empty())  // e.g. a model given without -m

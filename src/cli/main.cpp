@@ -63,6 +63,9 @@ const Command kCommands[] = {
      "--api-key KEY --max-body BYTES --max-tokens N --timeout S --queue N\n"
      "--read-timeout S --max-waiting-per-client N\n"
      "--shutdown-timeout S (running requests' time to finish on SIGTERM/SIGINT, default 5)\n"
+     "--audit-rate R (share of fused requests audited against a full prefill when idle, default 0.05)\n"
+     "--audit-tokens N (greedy tokens compared, default 16) --fidelity-target T (top-1 agreement each\n"
+     "collection's recompute share is kept at, default 0.98; 0: fixed share) --fidelity-window N (default 50)\n"
      KVFUSE_REDIS_FLAGS " (a chunk tier shared by replicas; deploy/README.md)\n"
      "--metrics (accepted, as llama-server's: /metrics is always on)]"},
     {"bench-serve", kvfuse::cli::BenchServeCommand, "serving benchmark against a running server",

@@ -67,6 +67,7 @@ using fuse::kDefaultReuseMode;
 using fuse::FusionModeName;
 using fuse::ModeReadsKnob;
 using fuse::ParseFusionMode;
+using fuse::ReusesChunkKv;
 using fuse::FusionOptions;
 using fuse::FusionStats;
 using fuse::SegmentedPrompt;

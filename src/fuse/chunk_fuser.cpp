@@ -90,6 +90,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
   if (!checked.ok()) return checked.status();
   const std::vector<int32_t>& slots = checked.value();
   stats.prefix_reused = kept;
+  if (ModeReadsKnob(options.mode, FusionKnob::kRecomputeRatio)) stats.recompute_ratio = options.recompute_ratio;
   kv.SetContextReshape(seq, std::nullopt);  // a prefill starts with plain attention (ape sets its own)
   const PrefillTarget target{model_, ctx, kv, seq, slots};
   if (!ReusesChunkKv(options.mode)) {

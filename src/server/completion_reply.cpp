@@ -26,6 +26,9 @@ json TimingsOf(const engine::GenerationResult& r) {
   // kvfuse's: for each chunk of a fused prompt, in documents_used's order, whether its KV came
   // from the chunk store.
   if (!r.fusion.chunk_from_cache.empty()) t["chunks_from_cache"] = r.fusion.chunk_from_cache;
+  // The recompute share the fused prefill ran at (the client's, or its collection's from the
+  // fidelity controller), for modes that have one.
+  if (r.fusion.recompute_ratio >= 0) t["recompute_share"] = r.fusion.recompute_ratio;
   return t;
 }
 

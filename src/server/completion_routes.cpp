@@ -95,6 +95,17 @@ std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name
   return out;
 }
 
+void Server::ApplyFidelity(ParsedRequest& p) {
+  engine::GenerationRequest& g = p.generation;
+  if (!p.rag || !engine::ReusesChunkKv(g.fusion.mode) || g.prompt.chunks.empty()) return;
+  bool controlled = false;
+  if (engine::ModeReadsKnob(g.fusion.mode, engine::FusionKnob::kRecomputeRatio)) {
+    if (!p.rag->share_given) std::tie(g.fusion.recompute_ratio, controlled) = fidelity_.ShareFor(p.rag->collection);
+    fidelity_.ObserveRequestShare(g.fusion.recompute_ratio);
+  }
+  if (p.rag->audit || fidelity_.DrawAudit()) g.audit = engine::AuditTag{p.rag->collection, p.rag->question, controlled};
+}
+
 void Server::Complete(const httplib::Request& req, httplib::Response& res, CompletionApi api) {
   const auto arrival = std::chrono::steady_clock::now();
   const bool chat = api == CompletionApi::kChat;
@@ -120,6 +131,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
   auto parsed = ParseCompletionRequest(*body, req.body, chat, *engine_, limits, retrieve);
   if (auto* err = std::get_if<ApiError>(&parsed)) return SendError(res, *err);
   ParsedRequest& p = std::get<ParsedRequest>(parsed);
+  ApplyFidelity(p);
   engine::GenerationRequest& g = p.generation;
   if (n_probs > 0) g.logprobs = n_probs;
   if (g.prompt.size() + g.max_tokens > engine_->n_ctx()) g.max_tokens = engine_->n_ctx() - g.prompt.size();
@@ -147,6 +159,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
     }
     engine::GenerationRequest choice = g;
     choice.sampling.seed += static_cast<uint64_t>(i);
+    if (i > 0) choice.audit.reset();  // one audit per prompt
     if (!scheduler_->Submit(std::move(choice), channels[i])) {
       CancelAll(channels);
       return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});

@@ -1,4 +1,5 @@
-// Server routes around the model: /health, /metrics, /v1/models[/{id}], /tokenize,
+// Server routes around the model: /health, /metrics, /v1/fusion/audit (the fidelity
+// monitor's audits, shares and decisions), /v1/models[/{id}], /tokenize,
 // /detokenize, /v1/embeddings and the CORS preflight. Run on HTTP worker threads; model work
 // goes through the scheduler.
 #include <algorithm>
@@ -83,8 +84,11 @@ void Server::AddInfoRoutes() {
     if (in_flight_.closed()) return SendError(res, {503, "the server is shutting down", "unavailable_error", ""});
     if (Loaded(res)) SendJson(res, 200, {{"status", "ok"}});
   }));
+  s.Get("/v1/fusion/audit", Route([this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Dump(fidelity_.Json()), "application/json");
+  }));
   s.Get("/metrics", Route([this](const httplib::Request&, httplib::Response& res) {
-    std::string text = metrics_.Render();
+    std::string text = metrics_.Render() + fidelity_.RenderMetrics();
     if (ready_) {
       std::map<std::string, uint64_t> damaged;
       for (const auto& entry : collections_.All()) {  // one being ingested is left out: a scrape never waits

@@ -12,17 +12,27 @@ void Histogram::Observe(double value) {
 }
 
 void Histogram::Render(const std::string& name, const std::string& help, std::string& out) const {
-  char line[160];
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  RenderSeries(name, "", out);
+}
+
+void Histogram::RenderSeries(const std::string& name, const std::string& labels, std::string& out) const {
+  const std::string prefix = labels.empty() ? "" : labels + ",";
+  const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  char value[64];
   for (size_t i = 0; i < bounds_.size(); ++i) {
-    std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name.c_str(), bounds_[i],
-                  static_cast<unsigned long long>(counts_[i]));
-    out += line;
+    std::snprintf(value, sizeof value, "le=\"%g\"} %llu\n", bounds_[i], static_cast<unsigned long long>(counts_[i]));
+    out += name + "_bucket{" + prefix + value;
   }
-  std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name.c_str(),
-                static_cast<unsigned long long>(count_), name.c_str(), sum_, name.c_str(),
-                static_cast<unsigned long long>(count_));
-  out += line;
+  out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(count_) + "\n";
+  std::snprintf(value, sizeof value, " %.6f\n", sum_);
+  out += name + "_sum" + braces + value + name + "_count" + braces + " " + std::to_string(count_) + "\n";
+}
+
+std::string LabelValue(const std::string& value) {
+  std::string label;
+  for (const char c : value) label += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : std::string(1, c);
+  return label;
 }
 
 void Metrics::ObservePrefill(double, const engine::FusionStats& s) {
@@ -55,6 +65,10 @@ void Metrics::ObserveIteration(int32_t prefill_tokens, double seconds) {
 void Metrics::ObserveCompletion(int32_t tokens) {
   std::lock_guard<std::mutex> lock(mu_);
   completion_tokens_ += tokens;
+}
+
+void Metrics::ObserveAudit(const engine::AuditOutcome& outcome) {
+  if (audit_observer_) audit_observer_(outcome);
 }
 
 void Metrics::CountRequest(int status) {
@@ -131,11 +145,8 @@ std::string RenderDamagedFiles(uint64_t chunk_files, const std::map<std::string,
       std::to_string(chunk_files) + "\n";
   out += "# HELP kvfuse_collection_damaged_files Collection files found damaged when the server opened it.\n"
          "# TYPE kvfuse_collection_damaged_files gauge\n";
-  for (const auto& [name, n] : collection_files) {
-    std::string label;  // a label value escapes backslash, quote and line feed
-    for (const char c : name) label += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : std::string(1, c);
-    out += "kvfuse_collection_damaged_files{collection=\"" + label + "\"} " + std::to_string(n) + "\n";
-  }
+  for (const auto& [name, n] : collection_files)
+    out += "kvfuse_collection_damaged_files{collection=\"" + LabelValue(name) + "\"} " + std::to_string(n) + "\n";
   return out;
 }
 

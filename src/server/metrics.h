@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -21,9 +22,13 @@ class Histogram {
   static constexpr std::array<double, 12> kSeconds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                       0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
   static constexpr std::array<double, 12> kTokens = {0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
+  static constexpr std::array<double, 12> kNats = {1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30};
+  static constexpr std::array<double, 12> kShares = {0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1};
   explicit Histogram(const std::array<double, 12>& bounds = kSeconds) : bounds_(bounds) {}
   void Observe(double value);
   void Render(const std::string& name, const std::string& help, std::string& out) const;
+  // The series alone (no HELP and TYPE lines), with `labels` (`a="x",b="y"`) on every line.
+  void RenderSeries(const std::string& name, const std::string& labels, std::string& out) const;
 
  private:
   std::array<double, 12> bounds_;
@@ -42,6 +47,11 @@ class Metrics final : public engine::SchedulerEvents {
   void CountPreemption() override;
   void SetQueueLength(size_t n) override;
   void SetKvUsage(int64_t used_blocks, int64_t total_blocks) override;
+  void ObserveAudit(const engine::AuditOutcome& outcome) override;
+  // Where audits go (the server's FidelityMonitor); set before the scheduler starts.
+  void SetAuditObserver(std::function<void(const engine::AuditOutcome&)> observer) {
+    audit_observer_ = std::move(observer);
+  }
   void CountRequest(int status);
   void SetRequestsInProgress(size_t n);
   std::string Render() const;
@@ -54,7 +64,11 @@ class Metrics final : public engine::SchedulerEvents {
   std::map<int, uint64_t> requests_;  // by HTTP status
   size_t queue_length_ = 0, in_progress_ = 0;
   int64_t kv_used_ = 0, kv_total_ = 0;
+  std::function<void(const engine::AuditOutcome&)> audit_observer_;  // set once, before use
 };
+
+// A Prometheus label value: backslash, quote and line feed escaped.
+std::string LabelValue(const std::string& value);
 
 // Damaged files found on disk, for /metrics: chunk KV files (each recomputed) and, per
 // collection, files Open set aside.

@@ -36,6 +36,14 @@ struct ApiLimits {
 // Choices one request may ask for (`n`).
 constexpr int kMaxChoices = 16;
 
+// What the fidelity monitor needs of a RAG request (the `rag` object).
+struct RagRequestInfo {
+  std::string collection;     // rag.collection, "" when only documents were sent
+  std::string question;
+  bool share_given = false;   // rag.recompute_ratio was sent
+  bool audit = false;         // rag.audit: true
+};
+
 struct ParsedRequest {
   engine::GenerationRequest generation;
   std::optional<ToolSyntax> tool_calls;  // set when calls are to be read out of the answer
@@ -44,6 +52,7 @@ struct ParsedRequest {
   bool stream = false;
   StreamUsage stream_usage = StreamUsage::kOnFinishChunk;
   std::vector<std::string> document_ids;  // of the chunk segments, in prompt order
+  std::optional<RagRequestInfo> rag;      // set for a request with a `rag` object
 };
 
 // Chunk texts and their ids for a collection query (server-side retrieval).

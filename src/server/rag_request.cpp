@@ -22,7 +22,7 @@ constexpr Knob kKnobs[] = {{"recompute_ratio", 0.0, 1.0, false, engine::FusionKn
                            {"query_layers", 0.0, 1024.0, true, engine::FusionKnob::kQueryLayers},
                            {"ape_temperature", 0.01, 100.0, false, engine::FusionKnob::kApeTemperature},
                            {"ape_scale", 0.0, 100.0, false, engine::FusionKnob::kApeScale}};
-constexpr const char* kOtherKeys[] = {"documents", "collection", "top_k", "fusion_mode"};
+constexpr const char* kOtherKeys[] = {"documents", "collection", "top_k", "fusion_mode", "audit"};
 
 
 std::string Path(const std::string& key) { return "rag." + key; }
@@ -143,11 +143,19 @@ std::optional<ApiError> ReadRagRequest(const json& body, const std::vector<engin
   if (auto err = ReadFusionOptions(rag, out.generation.fusion)) return err;
   std::string system = engine::kDefaultRagSystemPrompt, question;
   if (auto err = ReadQuestion(messages, system, question)) return err;
+  RagRequestInfo& info = out.rag.emplace();
+  info.question = question;
+  info.share_given = HasValue(rag, "recompute_ratio");
+  if (auto err = ReadBoolField(rag, "audit", "rag.audit", info.audit)) return err;
+  if (info.audit && !engine::ReusesChunkKv(out.generation.fusion.mode))
+    return Invalid("rag.audit", std::string("'rag.audit' compares a fused prefill with a full one; fusion_mode '") +
+                                    engine::FusionModeName(out.generation.fusion.mode) + "' reuses no chunk KV");
   std::vector<std::string> texts;
   if (HasValue(rag, "documents"))
     if (auto err = ReadDocuments(rag["documents"], limits, texts, out.document_ids)) return err;
   if (HasValue(rag, "collection")) {
     if (!rag["collection"].is_string()) return Invalid("rag.collection", "'rag.collection' must be a string");
+    info.collection = rag["collection"].get<std::string>();
     double k = 6;
     if (auto err = ReadNumber(rag, "top_k", 1, 64, /*whole=*/true, k)) return err;
     if (texts.size() + static_cast<size_t>(k) > limits.max_documents)  // one limit on a prompt's chunks

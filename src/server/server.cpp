@@ -16,7 +16,10 @@ namespace kvfuse::server {
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
       http_(std::make_unique<GuardedHttpServer>(ConnectionLimits{
-          std::chrono::milliseconds(options_.request_read_ms), options_.max_waiting_per_address})) {}
+          std::chrono::milliseconds(options_.request_read_ms), options_.max_waiting_per_address})),
+      fidelity_(options_.fidelity) {
+  metrics_.SetAuditObserver([this](const engine::AuditOutcome& o) { fidelity_.Observe(o); });
+}
 
 Server::~Server() { Stop(); }
 
@@ -57,9 +60,10 @@ void Server::Load() {
                                              : options_.model_alias;
   system_fingerprint_ = SystemFingerprint(engine_->model_fingerprint());
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
-  scheduler_ = &engine_->StartScheduler(
-      metrics_, engine::SchedulerOptions{options_.max_queue, options_.slots, options_.batch_tokens,
-                                         static_cast<double>(options_.tpot_target_ms)});
+  engine::SchedulerOptions scheduling{options_.max_queue, options_.slots, options_.batch_tokens,
+                                      static_cast<double>(options_.tpot_target_ms)};
+  scheduling.audit_tokens = options_.fidelity.audit_tokens;
+  scheduler_ = &engine_->StartScheduler(metrics_, scheduling);
   ready_ = true;
 }
 

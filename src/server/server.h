@@ -21,6 +21,7 @@
 #include "engine/engine.h"
 #include "rag/collection.h"
 #include "server/collection_registry.h"
+#include "server/fidelity_monitor.h"
 #include "server/in_flight.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
@@ -55,6 +56,8 @@ struct ServerOptions {
   // Where HTTP clients create collections (each subdirectory is one); empty: they cannot.
   std::string collections_dir;
   int32_t embed_layer = 0;  // of the embeddings of documents ingested over HTTP (as kvfuse ingest's)
+  // Audits of fused requests against full prefill, and the recompute share kept at a target.
+  FidelityOptions fidelity;
   // The chunk store is engine.chunk_store_dir alone (none when empty): the server never
   // derives it from a collection (`kvfuse serve` defaults it to the first one's kv/, else to
   // the collections directory's .kv).
@@ -87,7 +90,7 @@ class Server {
   void Load();
   // server.cpp: limits, authentication and error bodies, then the routes of the files below.
   void Routes();
-  // info_routes.cpp: /health, /metrics, /v1/models[/{id}], /tokenize, /detokenize,
+  // info_routes.cpp: /health, /metrics, /v1/fusion/audit, /v1/models[/{id}], /tokenize, /detokenize,
   // /v1/embeddings, and the CORS preflight (OPTIONS on any path).
   void AddInfoRoutes();
   nlohmann::json ModelObject() const;
@@ -95,6 +98,9 @@ class Server {
   void Tokenize(const httplib::Request& req, httplib::Response& res);
   void Detokenize(const httplib::Request& req, httplib::Response& res);
   void Embeddings(const httplib::Request& req, httplib::Response& res);
+  // The fidelity monitor's part in a RAG request: the share the collection runs at when the
+  // request names none, and whether it is audited.
+  void ApplyFidelity(ParsedRequest& p);
   // native_routes.cpp: llama-server's /props, /slots and /apply-template.
   void AddNativeRoutes();
   // completion_routes.cpp: /v1/chat/completions, /v1/completions and llama-server's /completion.
@@ -121,6 +127,7 @@ class Server {
   std::string load_error_;
   std::unique_ptr<engine::Engine> engine_;
   Metrics metrics_;
+  FidelityMonitor fidelity_;
   InFlight in_flight_{metrics_};  // completion requests being answered
   engine::Scheduler* scheduler_ = nullptr;  // the engine's, once loaded
   CollectionRegistry collections_;
