@@ -1,6 +1,8 @@
 // kvfuse ask: retrieve from a collection, prefill with chunk-cache fusion, stream the answer,
 // then report the chunks used, time to first token, tokens recomputed and cache hits.
-// --compare also answers with a full prefill first and prints both times.
+// --compare also answers with a full prefill first and prints both times. --audit then audits
+// the fused answer as the server does (sched/fidelity_audit): both prefills again, greedy
+// tokens after each (--audit-tokens, default 16), compared.
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -52,14 +54,52 @@ std::vector<std::string> PrintHits(const rag::Collection& collection, const std:
   return texts;
 }
 
+// The chunks a fused answer used, its time to first token (against full's when measured) and
+// what it recomputed.
+void PrintRun(const std::vector<rag::SearchHit>& hits, const engine::SyncResult& fused, engine::FusionMode mode,
+              double full_ms) {
+  const engine::FusionStats& s = fused.stats;
+  std::printf("chunks used: ");
+  for (const rag::SearchHit& h : hits) std::printf("#%d ", h.id);
+  std::printf("\nTTFT %.1f ms (%s)", fused.ttft_ms, engine::FusionModeName(mode));
+  if (full_ms > 0) std::printf(" vs %.1f ms (full): %.1fx", full_ms, full_ms / fused.ttft_ms);
+  std::printf("; prompt %d tokens, %d computed afresh, %d of %d chunk tokens recomputed; chunk cache hits %d/%d\n",
+              s.prompt_tokens, s.tokens_computed, s.chunk_tokens_recomputed, s.chunk_tokens, s.chunk_hits,
+              s.chunk_hits + s.chunk_misses);
+}
+
+util::Status CheckAuditFlags(const Args& args, engine::FusionMode mode, long long tokens) {
+  if (tokens < 1 || tokens > 256) return util::Status::InvalidArgument("--audit-tokens must be 1..256");
+  if (args.Has("--audit-tokens") && !args.Has("--audit"))
+    return util::Status::InvalidArgument("--audit-tokens needs --audit");
+  if (args.Has("--audit") && !engine::ReusesChunkKv(mode))
+    return util::Status::InvalidArgument(std::string("--audit compares a fused prefill with a full one; --mode ") +
+                                         engine::FusionModeName(mode) + " reuses no chunk KV");
+  return util::Status::Ok();
+}
+
+// The audit of `options`' answer, as GET /v1/fusion/audit reports one.
+util::Status PrintAudit(engine::Engine& e, const engine::SegmentedPrompt& prompt, const engine::FusionOptions& options,
+                        int32_t tokens) {
+  e.Reset();
+  const engine::AuditOutcome a = e.Audit(prompt, options, tokens);
+  if (a.result != engine::AuditOutcome::Result::kCompared) return util::Status::Error("audit: " + a.error);
+  const engine::AnswerComparison& c = a.comparison;
+  const char* mode = engine::FusionModeName(options.mode);
+  std::printf("audit of %s against full prefill: first-token KL %.4g nats, top-1 %s, %d of %d greedy tokens agree\n",
+              mode, c.first_token_kl, c.top1_agrees ? "agrees" : "differs", c.tokens_agreeing, c.tokens_compared);
+  std::printf("  %s: %s\n  full: %s\n", mode, a.fused_answer.c_str(), a.full_answer.c_str());
+  return util::Status::Ok();
+}
+
 }  // namespace
 
 int AskCommand(int argc, char** argv) {
   std::set<std::string> value_options = {"-m", "--collection", "-c", "-t", "-k", "-n", "--mode", "--system",
-                                         "--dense-weight"};
+                                         "--dense-weight", "--audit-tokens"};
   value_options.merge(FusionKnobFlags());
   value_options.merge(RedisFlags());
-  auto args = Args::Parse(argc, argv, value_options, {"--compare"});
+  auto args = Args::Parse(argc, argv, value_options, {"--compare", "--audit"});
   if (!args.ok()) return Fail(args.status().message());
   auto collection_dir = CollectionDir(args.value(), /*takes_context=*/true);  // refuses "-c DIR"
   if (!collection_dir.ok()) return Fail(collection_dir.status().message());
@@ -70,8 +110,12 @@ int AskCommand(int argc, char** argv) {
   auto n_predict = args->GetInt("-n", 32);
   auto fusion = FusionOptionsFromArgs(args.value());
   auto dense_weight = args->GetFloat("--dense-weight", rag::SearchOptions{}.dense_weight);
-  for (const util::Status* st : {&k.status(), &n_predict.status(), &fusion.status(), &dense_weight.status()})
+  auto audit_tokens = args->GetInt("--audit-tokens", 16);
+  for (const util::Status* st :
+       {&k.status(), &n_predict.status(), &fusion.status(), &dense_weight.status(), &audit_tokens.status()})
     if (!st->ok()) return Fail(st->message());
+  if (const util::Status st = CheckAuditFlags(args.value(), fusion->mode, audit_tokens.value()); !st.ok())
+    return Fail(st.message());
   if (k.value() < 1 || k.value() > 64) return Fail("-k must be 1..64");
   if (n_predict.value() < 1 || n_predict.value() > 4096) return Fail("-n must be 1..4096");
 
@@ -122,14 +166,12 @@ int AskCommand(int argc, char** argv) {
   std::fflush(stdout);
   auto fused = Generate(e, prompt.value(), options, max_tokens, true);
   if (!fused.ok()) return Fail(fused.status().message());
-  const engine::FusionStats& s = fused->stats;
-  std::printf("chunks used: ");
-  for (const rag::SearchHit& h : hits) std::printf("#%d ", h.id);
-  std::printf("\nTTFT %.1f ms (%s)", fused->ttft_ms, engine::FusionModeName(options.mode));
-  if (full_ms > 0) std::printf(" vs %.1f ms (full): %.1fx", full_ms, full_ms / fused->ttft_ms);
-  std::printf("; prompt %d tokens, %d computed afresh, %d of %d chunk tokens recomputed; chunk cache hits %d/%d\n",
-              s.prompt_tokens, s.tokens_computed, s.chunk_tokens_recomputed, s.chunk_tokens, s.chunk_hits,
-              s.chunk_hits + s.chunk_misses);
+  PrintRun(hits, fused.value(), options.mode, full_ms);
+  if (args->Has("--audit")) {
+    if (const util::Status st = PrintAudit(e, prompt.value(), options, static_cast<int32_t>(audit_tokens.value()));
+        !st.ok())
+      return Fail(st.message());
+  }
   return 0;
 }
 

@@ -50,7 +50,8 @@ const Command kCommands[] = {
     {"ask", kvfuse::cli::AskCommand, "answer from a collection",
      "kvfuse ask -m M.gguf --collection DIR \"QUESTION\" [-k K] [--mode M] [-n N]\n"
      "[" KVFUSE_FUSION_KNOBS "] [--dense-weight W]\n"
-     "[--system TEXT] [-c CTX (default 4096)] [-t THREADS] [--compare] [" KVFUSE_REDIS_FLAGS "]"},
+     "[--system TEXT] [-c CTX (default 4096)] [-t THREADS] [--compare] [--audit [--audit-tokens N]]\n"
+     "[" KVFUSE_REDIS_FLAGS "]"},
     {"serve", kvfuse::cli::ServeCommand, "OpenAI-compatible server",
      "kvfuse serve -m M.gguf [--host 127.0.0.1 --port 8080 -c CTX -np SLOTS -t THREADS\n"
      "--alias NAME (the model id of /v1/models and of every answer; default: the file's name)\n"

@@ -219,5 +219,32 @@ TEST(Cli, RedisFlagsAreCheckedBeforeAnythingLoadsAndAPasswordNeverRidesOnTheComm
   }
 }
 
+TEST(Cli, AuditFlagsAreCheckedAndAskAuditsItsAnswer) {
+  const std::string model = TinyModel();
+  const std::string dir = TestDir("audit") + "/collection";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"serve", "-m", model, "--port", "0", "--audit-rate", "2"}, "--audit-rate must be a number 0..1"},
+      {{"serve", "-m", model, "--port", "0", "--audit-tokens", "0"}, "--audit-tokens must be a whole number 1..256"},
+      {{"serve", "-m", model, "--port", "0", "--fidelity-target", "1"}, "--fidelity-target must be below 1"},
+      {{"serve", "-m", model, "--port", "0", "--fidelity-window", "2.5"}, "--fidelity-window must be a whole number"},
+      {{"ask", "-m", model, "--collection", dir, "--mode", "full", "--audit", "q?"}, "--mode full reuses no chunk KV"},
+      {{"ask", "-m", model, "--collection", dir, "--audit-tokens", "4", "q?"}, "--audit-tokens needs --audit"}};
+  for (const auto& [args, expected] : cases) {
+    const auto [code, out] = RunKvfuse(args);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find(expected), std::string::npos) << out;
+    EXPECT_EQ(out.find("listening"), std::string::npos) << "serve started: " << out;
+  }
+  const std::string docs = TestDir("audit-docs");
+  std::ofstream(docs + "/notes.txt") << "Mara bakes rye bread.\n\nThe lighthouse keeper counts ships at night.\n";
+  const auto [ingest_code, ingest_out] = RunKvfuse({"ingest", "-m", model, "--collection", dir, docs});
+  ASSERT_EQ(ingest_code, 0) << ingest_out;
+  const auto [code, out] =
+      RunKvfuse({"ask", "-m", model, "--collection", dir, "-n", "3", "--audit", "--audit-tokens", "5", "question?"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("audit of query against full prefill: first-token KL "), std::string::npos) << out;
+  EXPECT_NE(out.find(" of 5 greedy tokens agree"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace kvfuse::cli

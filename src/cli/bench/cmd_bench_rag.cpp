@@ -4,13 +4,14 @@
 // from elsewhere on the machine falls on every mode alike), with the prefix cache as the
 // mode's previous request left it, the chunk store warm in RAM and, for the chunk-reusing
 // modes, warm on disk only (RAM dropped before the request). Fidelity is measured against
-// `full`: KL divergence of the first-token distribution and greedy top-1 agreement over the
-// first --gen generated tokens. Adaptive runs last, on chunk variants recorded from full
-// prefills of separate history requests. --mode picks the modes (full always runs). With --redis (and no --store) the engine has no
-// disk tier: the runs that drop RAM read every chunk from Redis instead.
+// `full` as the server's audits compare (sched/answer_agreement): KL divergence of the
+// first-token distribution, whether the first token agrees and whether all --gen greedy
+// tokens do; and the greedy top-1 agreement position by position over them. Adaptive runs
+// last, on chunk variants recorded from full prefills of separate history requests. --mode
+// picks the modes (full always runs). With --redis (and no --store) the engine has no disk
+// tier: the runs that drop RAM read every chunk from Redis instead.
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iterator>
@@ -146,25 +147,9 @@ util::Status RecordHistory(engine::Engine& e, const RagWorkload& w, FILE* log) {
   return util::Status::Ok();
 }
 
-std::vector<double> Softmax(const std::vector<float>& logits) {
-  const double mx = *std::max_element(logits.begin(), logits.end());
-  std::vector<double> p(logits.size());
-  double sum = 0;
-  for (size_t i = 0; i < p.size(); ++i) sum += p[i] = std::exp(logits[i] - mx);
-  for (double& x : p) x /= sum;
-  return p;
-}
-
-double KlDivergence(const std::vector<double>& p, const std::vector<double>& q) {
-  double kl = 0;
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i] > 0) kl += p[i] * std::log(p[i] / std::max(q[i], 1e-300));
-  return std::max(0.0, kl);
-}
-
 // The full prefill's answer to a request, which the other modes are measured against.
 struct Reference {
-  std::vector<double> first_token_probs;
+  std::vector<float> first_logits;
   std::vector<int32_t> greedy;
 };
 
@@ -172,13 +157,13 @@ struct ModeResult {
   std::string mode, tier;
   bool is_default = false;  // the default reuse mode with its default knobs
   std::vector<double> ttft_ms, kl, agreement;
+  int first_tokens_agreeing = 0, answers_agreeing = 0;  // as audits count them (sched/answer_agreement)
   double recomputed = 0, chunk_tokens = 0, computed = 0;
   int hits = 0, misses = 0;
 };
 
 // Adds one request's counters, and its fidelity to the reference answer, to `r`.
-void AddAnswer(ModeResult& r, const engine::SyncResult& answer, const std::vector<double>& probs,
-               const Reference& ref, int n_gen) {
+void AddAnswer(ModeResult& r, const engine::SyncResult& answer, const Reference& ref, int n_gen) {
   const engine::FusionStats& stats = answer.stats;
   r.ttft_ms.push_back(answer.ttft_ms);
   r.recomputed += stats.chunk_tokens_recomputed;
@@ -186,7 +171,11 @@ void AddAnswer(ModeResult& r, const engine::SyncResult& answer, const std::vecto
   r.computed += stats.tokens_computed;
   r.hits += stats.chunk_hits;
   r.misses += stats.chunk_misses;
-  r.kl.push_back(KlDivergence(ref.first_token_probs, probs));
+  const engine::AnswerComparison c =
+      engine::CompareAnswers(ref.first_logits, ref.greedy, answer.first_logits, answer.tokens);
+  r.kl.push_back(c.first_token_kl);
+  r.first_tokens_agreeing += c.top1_agrees;
+  r.answers_agreeing += c.answer_agrees();
   int same = 0;
   for (int i = 0; i < n_gen; ++i) same += answer.tokens[i] == ref.greedy[i];
   r.agreement.push_back(static_cast<double>(same) / n_gen);
@@ -224,9 +213,8 @@ util::Status ServeRequest(engine::Engine& e, const RagWorkload& w, size_t q, con
   }
   auto answer = engine::GenerateSync(e, w.requests[q], request);
   if (!answer.ok()) return answer.status();
-  const std::vector<double> probs = Softmax(answer->first_logits);
-  if (run.mode == FusionMode::kFull) refs[q] = {probs, answer->tokens};
-  AddAnswer(r, answer.value(), probs, refs[q], o.n_gen);
+  if (run.mode == FusionMode::kFull) refs[q] = {answer->first_logits, answer->tokens};
+  AddAnswer(r, answer.value(), refs[q], o.n_gen);
   return util::Status::Ok();
 }
 
@@ -279,8 +267,8 @@ void PrintResults(const std::vector<ModeResult>& results, size_t n_requests, boo
   if (json) std::printf("[\n");
   else
     std::printf("| mode | store | TTFT p50 ms | TTFT p90 ms | speedup p50 | recomputed / chunk tokens | "
-                "computed tokens | first-token KL | top-1 agreement |\n"
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+                "computed tokens | first-token KL | top-1 agreement | first token agrees | answers agree |\n"
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (size_t i = 0; i < results.size(); ++i) {
     const ModeResult& r = results[i];
     const double p50 = InterpolatedPercentile(r.ttft_ms, 0.5), p90 = InterpolatedPercentile(r.ttft_ms, 0.9);
@@ -288,16 +276,18 @@ void PrintResults(const std::vector<ModeResult>& results, size_t n_requests, boo
       std::printf("  {\"mode\": \"%s\", \"store\": \"%s\", \"requests\": %zu, \"ttft_p50_ms\": %.2f, "
                   "\"ttft_p90_ms\": %.2f, \"speedup_p50\": %.3f, \"recomputed_per_request\": %.1f, "
                   "\"chunk_tokens_per_request\": %.1f, \"computed_per_request\": %.1f, \"chunk_hits\": %d, "
-                  "\"chunk_misses\": %d, \"first_token_kl\": %.6g, \"top1_agreement\": %.4f%s}%s\n",
+                  "\"chunk_misses\": %d, \"first_token_kl\": %.6g, \"top1_agreement\": %.4f, "
+                  "\"first_tokens_agreeing\": %d, \"answers_agreeing\": %d%s}%s\n",
                   r.mode.c_str(), r.tier.c_str(), n_requests, p50, p90, full_median / p50,
                   r.recomputed / n_req, r.chunk_tokens / n_req, r.computed / n_req, r.hits, r.misses,
-                  Mean(r.kl), Mean(r.agreement), r.is_default ? ", \"default\": true" : "",
+                  Mean(r.kl), Mean(r.agreement), r.first_tokens_agreeing, r.answers_agreeing,
+                  r.is_default ? ", \"default\": true" : "",
                   i + 1 < results.size() ? "," : "");
     } else {
-      std::printf("| %s%s | %s | %.1f | %.1f | %.2fx | %.0f / %.0f | %.0f | %.4g | %.3f |\n", r.mode.c_str(),
-                  r.is_default ? " (default)" : "",
-                  r.tier.c_str(), p50, p90, full_median / p50, r.recomputed / n_req, r.chunk_tokens / n_req,
-                  r.computed / n_req, Mean(r.kl), Mean(r.agreement));
+      std::printf("| %s%s | %s | %.1f | %.1f | %.2fx | %.0f / %.0f | %.0f | %.4g | %.3f | %d / %zu | %d / %zu |\n",
+                  r.mode.c_str(), r.is_default ? " (default)" : "", r.tier.c_str(), p50, p90, full_median / p50,
+                  r.recomputed / n_req, r.chunk_tokens / n_req, r.computed / n_req, Mean(r.kl), Mean(r.agreement),
+                  r.first_tokens_agreeing, n_requests, r.answers_agreeing, n_requests);
     }
   }
   if (json) std::printf("]\n");
