@@ -24,6 +24,7 @@ void AuditRunner::Abandon() {
   executor_.Release(seq_);
   holds_seq_ = false;
   (phase_ == Phase::kFusedPrefill ? fused_ : full_) = Answer{};
+  ++restarts_;
 }
 
 void AuditRunner::Prefilled(Answer& a, std::vector<float> logits, int32_t pos) {
@@ -34,14 +35,13 @@ void AuditRunner::Prefilled(Answer& a, std::vector<float> logits, int32_t pos) {
   a.done = executor_.EndsTurn(token) || answer_tokens_ == 1 || a.pos >= executor_.n_ctx();
 }
 
-util::Result<int32_t> AuditRunner::FusedPrefillUnit(int32_t budget) {
+util::Result<int32_t> AuditRunner::FusedPrefillUnit(int32_t budget, bool first) {
   const AuditJob& job = pending_.front();
-  const bool first = !fused_steps_;
-  if (first) {
+  if (!fused_steps_) {
     fused_steps_ = executor_.StartPrefill(job.prompt, job.fusion, seq_);
     holds_seq_ = true;
   }
-  const util::Result<int32_t> cost = fused_steps_->Step(budget, /*first=*/true);
+  const util::Result<int32_t> cost = fused_steps_->Step(budget, first);
   if (!cost.ok() || !fused_steps_->done()) return cost;
   fused_stats_ = fused_steps_->stats();
   Prefilled(fused_, std::move(fused_steps_->logits()), job.prompt.size());
@@ -61,39 +61,55 @@ util::Result<int32_t> AuditRunner::FullPrefillUnit(int32_t budget) {
   return n;
 }
 
-util::Result<int32_t> AuditRunner::AnswerUnit(Answer& a, int32_t budget) {
-  int32_t n = 0;
+util::Status AuditRunner::AnswerToken(Answer& a) {
   std::vector<float> logits;
-  while (!a.done && n < std::max(1, budget)) {
-    KVFUSE_RETURN_IF_ERROR(executor_.Evaluate({a.tokens.back()}, a.pos, false, logits, 1, seq_));
-    ++a.pos;
-    ++n;
-    const int32_t token = ArgMax(logits.data(), executor_.n_vocab());
-    a.tokens.push_back(token);
-    a.done = executor_.EndsTurn(token) || static_cast<int32_t>(a.tokens.size()) >= answer_tokens_ ||
-             a.pos >= executor_.n_ctx();
-  }
-  return n;
+  KVFUSE_RETURN_IF_ERROR(executor_.Evaluate({a.tokens.back()}, a.pos, false, logits, 1, seq_));
+  ++a.pos;
+  const int32_t token = ArgMax(logits.data(), executor_.n_vocab());
+  a.tokens.push_back(token);
+  a.done = executor_.EndsTurn(token) || static_cast<int32_t>(a.tokens.size()) >= answer_tokens_ ||
+           a.pos >= executor_.n_ctx();
+  return util::Status::Ok();
 }
 
-std::optional<AuditOutcome> AuditRunner::Step(int32_t budget, int32_t& spent) {
-  spent = 0;
-  while (!pending_.empty() && (spent == 0 || spent < budget)) {
+AuditStepResult AuditRunner::Step(int32_t budget, std::chrono::steady_clock::time_point deadline) {
+  AuditStepResult step;
+  if (!pending_.empty() && restarts_ >= kMaxRestarts) {
+    step.outcome = Finish(AuditOutcome::Result::kDropped,
+                          util::StrFormat("abandoned %d times for live work: the server was never idle long enough",
+                                          restarts_));
+    return step;
+  }
+  const auto spent = [&] { return step.prefill_tokens + step.answer_tokens; };
+  while (!pending_.empty() &&
+         (spent() == 0 || (spent() < budget && std::chrono::steady_clock::now() < deadline))) {
     const bool fused = phase_ == Phase::kFusedPrefill;
     Answer& a = fused ? fused_ : full_;
-    const bool prefilled = !a.tokens.empty();
-    const util::Result<int32_t> cost = prefilled ? AnswerUnit(a, budget - spent)
-                                       : fused   ? FusedPrefillUnit(budget - spent)
-                                                 : FullPrefillUnit(budget - spent);
-    if (!cost.ok()) return Finish(AuditOutcome::Result::kFailed, cost.status().message());
-    spent += cost.value();
+    util::Status status = util::Status::Ok();
+    if (!a.tokens.empty()) {  // prefilled: its answer, a token at a time
+      status = AnswerToken(a);
+      ++step.answer_tokens;
+    } else {
+      const util::Result<int32_t> cost =
+          fused ? FusedPrefillUnit(budget - spent(), spent() == 0) : FullPrefillUnit(budget - spent());
+      if (cost.ok() && cost.value() == 0) break;  // a layer would overrun what is left
+      status = cost.status();
+      if (cost.ok()) step.prefill_tokens += cost.value();
+    }
+    if (!status.ok()) {
+      step.outcome = Finish(AuditOutcome::Result::kFailed, status.message());
+      return step;
+    }
     if (!a.done) continue;
     executor_.Release(seq_);
     holds_seq_ = false;
-    if (!fused) return Finish(AuditOutcome::Result::kCompared, "");
+    if (!fused) {
+      step.outcome = Finish(AuditOutcome::Result::kCompared, "");
+      return step;
+    }
     phase_ = Phase::kFullPrefill;
   }
-  return std::nullopt;
+  return step;
 }
 
 AuditOutcome AuditRunner::Finish(AuditOutcome::Result result, std::string error) {
@@ -120,6 +136,7 @@ AuditOutcome AuditRunner::Finish(AuditOutcome::Result result, std::string error)
     o.fused_stats = fused_stats_;
   }
   phase_ = Phase::kFusedPrefill;
+  restarts_ = 0;
   fused_ = full_ = Answer{};
   fused_stats_ = {};
   flat_.clear();
@@ -127,12 +144,11 @@ AuditOutcome AuditRunner::Finish(AuditOutcome::Result result, std::string error)
 }
 
 AuditOutcome AuditRunner::Run(AuditJob job) {
-  KVFUSE_CHECK(pending_.empty());
+  KVFUSE_CHECK(pending_.empty() && max_pending_ > 0);
   Offer(std::move(job));
-  for (;;) {
-    int32_t spent = 0;
-    if (std::optional<AuditOutcome> o = Step(1 << 30, spent)) return std::move(*o);
-  }
+  for (;;)
+    if (AuditStepResult step = Step(1 << 30, std::chrono::steady_clock::time_point::max()); step.outcome)
+      return std::move(*step.outcome);
 }
 
 }  // namespace kvfuse::sched

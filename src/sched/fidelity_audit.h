@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -46,8 +47,19 @@ struct AuditOutcome {
   std::string error;
 };
 
+// What one Step ran, and the audit's outcome when it ended there.
+struct AuditStepResult {
+  int32_t prefill_tokens = 0;  // prompt tokens of work (through every layer)
+  int32_t answer_tokens = 0;   // greedy tokens generated (one forward pass each)
+  std::optional<AuditOutcome> outcome;
+};
+
 class AuditRunner {
  public:
+  // An audit abandoned this often for live work is dropped: the server is never idle long
+  // enough to finish it, and it would hold the queue.
+  static constexpr int kMaxRestarts = 16;
+
   // answer_tokens: greedy tokens generated after each prefill (the first from its logits);
   // max_pending: audits that may wait; seq: the sequence id audits use (no request's).
   AuditRunner(Executor& executor, int32_t answer_tokens, size_t max_pending, int32_t seq);
@@ -57,12 +69,13 @@ class AuditRunner {
   bool Offer(AuditJob job);
   bool HasWork() const { return !pending_.empty(); }
   size_t pending() const { return pending_.size(); }
-  // Runs about `budget` tokens of the oldest audit's work (at least one unit: a layer of the
-  // fused prefill, a piece of the full one, a token); `spent` gets the tokens run. Returns
-  // the audit's outcome when it ended in this step.
-  std::optional<AuditOutcome> Step(int32_t budget, int32_t& spent);
+  // Runs the oldest audit's work until about `budget` tokens of prefill are done or
+  // `deadline` passes, checked between units (a layer of the fused prefill, a piece of the
+  // full one of at most the budget, one greedy token); at least one unit runs.
+  AuditStepResult Step(int32_t budget, std::chrono::steady_clock::time_point deadline);
   // Gives way to live work: releases the audit's sequence; the answer in progress restarts
-  // at the next Step. Nothing to do when no audit holds the sequence.
+  // at the next Step (after kMaxRestarts, the audit is dropped). Nothing to do when no audit
+  // holds the sequence.
   void Abandon();
   // One audit from start to end, on the calling thread (none may be pending).
   AuditOutcome Run(AuditJob job);
@@ -75,10 +88,10 @@ class AuditRunner {
     bool done = false;
   };
   enum class Phase { kFusedPrefill, kFullPrefill };
-  util::Result<int32_t> FusedPrefillUnit(int32_t budget);
+  util::Result<int32_t> FusedPrefillUnit(int32_t budget, bool first);
   util::Result<int32_t> FullPrefillUnit(int32_t budget);
-  // Greedy tokens after `a`'s prompt until answer_tokens or the end of the turn.
-  util::Result<int32_t> AnswerUnit(Answer& a, int32_t budget);
+  // One greedy token after `a`'s; done at answer_tokens or the end of the turn.
+  util::Status AnswerToken(Answer& a);
   // The prompt prefilled into `a` (its last logits): its first greedy token.
   void Prefilled(Answer& a, std::vector<float> logits, int32_t pos);
   AuditOutcome Finish(AuditOutcome::Result result, std::string error);
@@ -90,6 +103,7 @@ class AuditRunner {
   std::deque<AuditJob> pending_;  // the front one runs
   Phase phase_ = Phase::kFusedPrefill;
   bool holds_seq_ = false;
+  int restarts_ = 0;  // of the front audit
   std::unique_ptr<PrefillSteps> fused_steps_;
   fuse::FusionStats fused_stats_;
   std::vector<int32_t> flat_;  // the front audit's prompt, for the full prefill

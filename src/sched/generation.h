@@ -24,8 +24,9 @@ struct AuditTag {
   std::string collection;  // the request's collection ("" for documents sent with it)
   std::string question;
   // The request's recompute share was the server's controller's choice (it learns from
-  // the audit), not the client's.
+  // the audit), not the client's; the controller's epoch when it was chosen.
   bool controlled = false;
+  uint64_t share_epoch = 0;
 };
 
 struct GenerationRequest {

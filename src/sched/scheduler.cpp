@@ -57,15 +57,17 @@ Scheduler::~Scheduler() {
 std::vector<SlotState> Scheduler::Slots() {
   std::vector<SlotState> slots(options_.slots);
   for (int i = 0; i < options_.slots; ++i) slots[i].id = i;
-  RunExclusive([&] {
-    for (const auto& l : live_) {
-      SlotState& s = slots[l->seq];
-      s.processing = true;
-      s.decoding = l->decoding;
-      s.prompt_tokens = l->job.request.prompt.size();
-      s.completion_tokens = l->result.completion_tokens;
-    }
-  });
+  RunExclusive(
+      [&] {
+        for (const auto& l : live_) {
+          SlotState& s = slots[l->seq];
+          s.processing = true;
+          s.decoding = l->decoding;
+          s.prompt_tokens = l->job.request.prompt.size();
+          s.completion_tokens = l->result.completion_tokens;
+        }
+      },
+      /*uses_kv=*/false);
   return slots;
 }
 
@@ -297,7 +299,7 @@ void Scheduler::Finish(Live& live) {
 
 void Scheduler::Loop() {
   for (;;) {
-    std::deque<std::function<void()>> tasks;
+    std::deque<Task> tasks;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
@@ -306,8 +308,9 @@ void Scheduler::Loop() {
       if (stopping_ && queue_.empty() && tasks_.empty() && live_.empty()) return;  // audits waiting are dropped
       tasks.swap(tasks_);
     }
-    if (auditor_ && !tasks.empty()) auditor_->Abandon();  // live work first
-    for (auto& t : tasks) t();
+    for (const Task& t : tasks)
+      if (auditor_ && t.uses_kv) auditor_->Abandon();  // its KV is live work's first
+    for (const Task& t : tasks) t.fn();
     Admit();
     if (live_.empty()) {
       AuditStep();

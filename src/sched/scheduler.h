@@ -82,8 +82,9 @@ class Scheduler {
   // False when the queue is full. Any thread.
   bool Submit(GenerationRequest request, std::shared_ptr<GenerationChannel> channel);
   // Runs fn on the scheduler's thread between iterations and waits for it (for work that
-  // needs the executor's model itself, such as embeddings).
-  void RunExclusive(const std::function<void()>& fn);
+  // needs the executor's model itself, such as embeddings). `uses_kv`: fn may need KV blocks
+  // (an audit in progress gives its own back first); false for reads of state.
+  void RunExclusive(const std::function<void()>& fn, bool uses_kv = true);
   // Every slot's state, read between iterations. Any thread but the scheduler's.
   std::vector<SlotState> Slots();
 
@@ -131,7 +132,11 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
-  std::deque<std::function<void()>> tasks_;
+  struct Task {
+    std::function<void()> fn;
+    bool uses_kv = true;
+  };
+  std::deque<Task> tasks_;
   bool stopping_ = false;
   std::vector<std::unique_ptr<Live>> live_;  // scheduler thread only; in admission order
   std::thread thread_;

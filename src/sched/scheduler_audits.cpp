@@ -24,11 +24,15 @@ void Scheduler::AuditStep() {
   if (!auditor_ || !auditor_->HasWork()) return;
   const double seconds = options_.tpot_target_ms > 0 ? options_.tpot_target_ms / 1000.0 : kDefaultAuditStepSeconds;
   const auto t0 = std::chrono::steady_clock::now();
-  int32_t spent = 0;
-  const std::optional<AuditOutcome> outcome = auditor_->Step(audit_budget_.TokensWithin(seconds), spent);
-  audit_budget_.ObservePrefill(spent, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (outcome) {
-    events_.ObserveAudit(*outcome);
+  const AuditStepResult step = auditor_->Step(audit_budget_.TokensWithin(seconds),
+                                              t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                       std::chrono::duration<double>(seconds)));
+  // Greedy tokens cost a forward pass each: only prefill work measures prefill's cost.
+  if (step.answer_tokens == 0)
+    audit_budget_.ObservePrefill(step.prefill_tokens,
+                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (step.outcome) {
+    events_.ObserveAudit(*step.outcome);
     PublishKvUsage();
   }
 }

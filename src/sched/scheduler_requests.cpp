@@ -28,14 +28,15 @@ bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChan
   return true;
 }
 
-void Scheduler::RunExclusive(const std::function<void()>& fn) {
+void Scheduler::RunExclusive(const std::function<void()>& fn, bool uses_kv) {
   std::promise<void> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back([&] {
-      fn();
-      done.set_value();
-    });
+    tasks_.push_back({[&] {
+                        fn();
+                        done.set_value();
+                      },
+                      uses_kv});
   }
   cv_.notify_all();
   done.get_future().wait();

@@ -2,6 +2,7 @@
 #include "server/tool_calls.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace kvfuse::server {
 
@@ -11,6 +12,12 @@ std::string SystemFingerprint(uint64_t model_fingerprint) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(model_fingerprint));
   return std::string("kvfuse-") + hex;
+}
+
+double FloatAsWritten(float v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", v);
+  return std::strtod(text, nullptr);
 }
 
 json TimingsOf(const engine::GenerationResult& r) {
@@ -28,7 +35,7 @@ json TimingsOf(const engine::GenerationResult& r) {
   if (!r.fusion.chunk_from_cache.empty()) t["chunks_from_cache"] = r.fusion.chunk_from_cache;
   // The recompute share the fused prefill ran at (the client's, or its collection's from the
   // fidelity controller), for modes that have one.
-  if (r.fusion.recompute_ratio >= 0) t["recompute_share"] = r.fusion.recompute_ratio;
+  if (r.fusion.recompute_ratio >= 0) t["recompute_share"] = FloatAsWritten(r.fusion.recompute_ratio);
   return t;
 }
 

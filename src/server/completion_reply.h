@@ -71,6 +71,8 @@ nlohmann::json StreamChunk(const CompletionReply& reply, int index, const std::s
 nlohmann::json UsageOf(const Choices& choices);
 // The chunk after the finish chunks when stream_usage is kSeparateChunk.
 nlohmann::json UsageChunk(const CompletionReply& reply, const Choices& choices);
+// A float as the decimal it was written as (0.15, not 0.15000000596...): for shares in JSON.
+double FloatAsWritten(float v);
 nlohmann::json TimingsOf(const engine::GenerationResult& r);
 
 }  // namespace kvfuse::server

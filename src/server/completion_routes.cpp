@@ -98,12 +98,13 @@ std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name
 void Server::ApplyFidelity(ParsedRequest& p) {
   engine::GenerationRequest& g = p.generation;
   if (!p.rag || !engine::ReusesChunkKv(g.fusion.mode) || g.prompt.chunks.empty()) return;
-  bool controlled = false;
-  if (engine::ModeReadsKnob(g.fusion.mode, engine::FusionKnob::kRecomputeRatio)) {
-    if (!p.rag->share_given) std::tie(g.fusion.recompute_ratio, controlled) = fidelity_.ShareFor(p.rag->collection);
-    fidelity_.ObserveRequestShare(g.fusion.recompute_ratio);
+  FidelityMonitor::Share share;
+  if (engine::ModeReadsKnob(g.fusion.mode, engine::FusionKnob::kRecomputeRatio) && !p.rag->share_given) {
+    share = fidelity_.ShareFor(p.rag->collection, g.fusion.mode);
+    g.fusion.recompute_ratio = share.share;
   }
-  if (p.rag->audit || fidelity_.DrawAudit()) g.audit = engine::AuditTag{p.rag->collection, p.rag->question, controlled};
+  if (p.rag->audit || fidelity_.DrawAudit())
+    g.audit = engine::AuditTag{p.rag->collection, p.rag->question, share.controlled, share.epoch};
 }
 
 void Server::Complete(const httplib::Request& req, httplib::Response& res, CompletionApi api) {
@@ -165,6 +166,7 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
       return SendError(res, {429, "the server is busy: too many requests waiting", "rate_limit_error", ""});
     }
   }
+  if (p.rag && !g.prompt.chunks.empty()) fidelity_.ObserveRequest(g.fusion);
   // The ticket is held until the request's last byte is written.
   if (stream) return Stream(res, channels, reply, std::move(ticket));
   Choices choices;

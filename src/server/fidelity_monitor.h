@@ -1,8 +1,9 @@
 // What the server knows of its fused answers' fidelity: the audits the scheduler ran
 // (sched/fidelity_audit.h) per collection and fusion method, the last disagreements, and
-// the recompute share each collection is served at (server/share_controller.h). It draws
-// which requests are audited (--audit-rate) and gives a request its collection's share when
-// the client named none. Rendered for /metrics and GET /v1/fusion/audit.
+// the recompute share each collection and method is served at (server/share_controller.h).
+// It draws which requests are audited (--audit-rate) and gives a request its collection's
+// share when the client named none. (Audits' own prefills also count in the chunk store's
+// hit and miss statistics.) Rendered for /metrics and GET /v1/fusion/audit.
 //
 // Threading: every method may be called from any thread (HTTP threads draw, read shares and
 // render; the scheduler's thread observes audits); one lock guards the state.
@@ -40,11 +41,15 @@ class FidelityMonitor {
 
   // Whether the next fused request is audited: true at random with the audit rate.
   bool DrawAudit();
-  // The recompute share a request of `collection` runs at when it names none; whether the
-  // controller chose it (false when control is off).
-  std::pair<float, bool> ShareFor(const std::string& collection) const;
-  // A fused request's share as it ran, for the histogram of shares.
-  void ObserveRequestShare(float share);
+  // The recompute share a request of `collection` by `mode` runs at when it names none.
+  struct Share {
+    float share = 0;
+    bool controlled = false;  // chosen by the controller (false when control is off)
+    uint64_t epoch = 0;       // the controller's, for the audit's report
+  };
+  Share ShareFor(const std::string& collection, engine::FusionMode mode) const;
+  // A fused request as it was submitted: its share (for a mode with one) in the histogram.
+  void ObserveRequest(const engine::FusionOptions& fusion);
   // An audit the scheduler ran (or dropped); a controlled one also feeds the controller.
   void Observe(const engine::AuditOutcome& outcome);
 

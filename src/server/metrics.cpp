@@ -25,7 +25,7 @@ void Histogram::RenderSeries(const std::string& name, const std::string& labels,
     out += name + "_bucket{" + prefix + value;
   }
   out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(count_) + "\n";
-  std::snprintf(value, sizeof value, " %.6f\n", sum_);
+  std::snprintf(value, sizeof value, " %.9g\n", sum_);
   out += name + "_sum" + braces + value + name + "_count" + braces + " " + std::to_string(count_) + "\n";
 }
 

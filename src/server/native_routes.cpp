@@ -44,7 +44,7 @@ void Server::AddNativeRoutes() {
                           {"bytes_per_token_written",
                            r.tokens_written ? static_cast<double>(r.bytes_written) / r.tokens_written : 0.0}};
       }
-    });
+    }, /*uses_kv=*/false);
     SendJson(res, 200,
              {{"default_generation_settings", {{"n_ctx", engine_->n_ctx()}, {"params", params}}},
               {"total_slots", options_.slots},

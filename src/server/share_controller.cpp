@@ -29,8 +29,8 @@ ShareController::ShareController(ShareControllerOptions options, float start) : 
   allowed_disagreements_ = static_cast<int>(std::floor((1.0 - options_.target) * std::max(1, options_.window) + 1e-9));
 }
 
-ShareController::State& ShareController::StateOf(const std::string& collection) {
-  auto [it, inserted] = states_.try_emplace(collection);
+ShareController::State& ShareController::StateOf(const ShareKey& key) {
+  auto [it, inserted] = states_.try_emplace(key);
   if (inserted) {
     it->second.rung = start_rung_;
     it->second.raised_from.assign(ladder_.size(), 0);
@@ -38,21 +38,22 @@ ShareController::State& ShareController::StateOf(const std::string& collection) 
   return it->second;
 }
 
-float ShareController::ShareFor(const std::string& collection) const {
-  const auto it = states_.find(collection);
-  return ladder_[it == states_.end() ? start_rung_ : it->second.rung];
+ShareChoice ShareController::ShareFor(const ShareKey& key) const {
+  const auto it = states_.find(key);
+  if (it == states_.end()) return {ladder_[start_rung_], 0};
+  return {ladder_[it->second.rung], it->second.epoch};
 }
 
-std::pair<int, int> ShareController::Window(const std::string& collection) const {
-  const auto it = states_.find(collection);
+std::pair<int, int> ShareController::Window(const ShareKey& key) const {
+  const auto it = states_.find(key);
   if (it == states_.end()) return {0, 0};
   const auto& w = it->second.window;
   return {static_cast<int>(w.size()), static_cast<int>(std::count(w.begin(), w.end(), true))};
 }
 
-std::optional<ShareDecision> ShareController::Observe(const std::string& collection, float share, bool top1_agrees) {
-  State& s = StateOf(collection);
-  if (share != ladder_[s.rung]) return std::nullopt;  // made before the last change
+std::optional<ShareDecision> ShareController::Observe(const ShareKey& key, uint64_t epoch, bool top1_agrees) {
+  State& s = StateOf(key);
+  if (epoch != s.epoch) return std::nullopt;  // made before the last change
   s.window.push_back(top1_agrees);
   if (static_cast<int>(s.window.size()) > options_.window) s.window.pop_front();
   const int audits = static_cast<int>(s.window.size());
@@ -73,8 +74,9 @@ std::optional<ShareDecision> ShareController::Observe(const std::string& collect
     reason = Reason("lowered", disagreeing, audits, options_.target);
   }
   if (to == s.rung) return std::nullopt;
-  ShareDecision d{collection, ladder_[s.rung], ladder_[to], audits, agreeing, std::move(reason)};
+  ShareDecision d{key, ladder_[s.rung], ladder_[to], audits, agreeing, std::move(reason)};
   s.rung = to;
+  ++s.epoch;
   s.window.clear();
   s.audits_at_rung = 0;
   return d;

@@ -1,7 +1,8 @@
 // The scheduler's audits against the scripted executor: an audit runs only while no request
-// waits or decodes, gives its KV back before a live request's first step, starts its answer
-// over afterwards and still ends compared; audits beyond the waiting limit are reported as
-// dropped; modes that reuse no chunk KV are not audited.
+// waits or decodes, gives its KV back before a live request's first step (in the middle of
+// its fused prefill as of its full one), starts that answer over afterwards and still ends
+// compared; audits beyond the waiting limit are reported as dropped; modes that reuse no
+// chunk KV are not audited; reading the slots does not disturb an audit.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -46,25 +47,37 @@ GenerationRequest Audited(int32_t chunk_tokens, fuse::FusionMode mode = fuse::Fu
 
 bool IsAuditLine(const std::string& line) { return line.find(std::to_string(kAuditSequence)) != std::string::npos; }
 
-TEST(SchedulerAudit, RunsOnlyWhileNothingLiveWaitsOrDecodesAndGivesWayAtOnce) {
+// An audit whose fused prefill recomputes every chunk token (query at share 1) and whose
+// full prefill is as long: about 100 steps each at the budget of 8, a millisecond apiece.
+GenerationRequest LongAudit() {
+  GenerationRequest r = Audited(400, fuse::FusionMode::kQuery);
+  r.fusion.recompute_ratio = 1;
+  return r;
+}
+
+int CountLines(FakeExecutor& exec, const std::string& prefix) {
+  int n = 0;
+  for (const auto& line : exec.log()) n += line.rfind(prefix, 0) == 0;
+  return n;
+}
+
+// A live request arrives once the audit has run 5 units of `phase` ("step": its fused
+// prefill, "evaluate": its full prefill).
+void LiveRequestArrivesDuring(const std::string& phase) {
   FakeExecutor exec(1'000'000);
-  exec.audit_delay_ms = 1;  // an audit of about 100 pieces: a live request arrives during it
+  exec.audit_delay_ms = 1;
   AuditEvents events;
   SchedulerOptions o = Fixed(8, 2, 8);  // audit steps of at most 8 tokens
   o.audit_tokens = 4;
   Scheduler s(exec, events, o);
   auto audited = std::make_shared<GenerationChannel>();
-  ASSERT_TRUE(s.Submit(Audited(400), audited));
+  ASSERT_TRUE(s.Submit(LongAudit(), audited));
   Collect(*audited);
-  const auto audit_lines = [&] {
-    int n = 0;
-    for (const auto& line : exec.log()) n += IsAuditLine(line);
-    return n;
-  };
+  const std::string audit_prefix = phase + " " + std::to_string(kAuditSequence);
   const auto started = std::chrono::steady_clock::now();
-  while (audit_lines() < 5 && std::chrono::steady_clock::now() - started < std::chrono::seconds(20))
+  while (CountLines(exec, audit_prefix) < 5 && std::chrono::steady_clock::now() - started < std::chrono::seconds(20))
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  ASSERT_GE(audit_lines(), 5) << "the audit started once the request was done";
+  ASSERT_GE(CountLines(exec, audit_prefix), 5) << "the audit's " << phase << " phase started";
 
   auto live = std::make_shared<GenerationChannel>();
   ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(20, 3), 3), live));
@@ -72,13 +85,14 @@ TEST(SchedulerAudit, RunsOnlyWhileNothingLiveWaitsOrDecodesAndGivesWayAtOnce) {
   const std::vector<AuditOutcome> audits = events.WaitFor(1);
   ASSERT_EQ(audits.size(), 1u);
   EXPECT_EQ(audits[0].result, AuditOutcome::Result::kCompared) << audits[0].error;
-  EXPECT_TRUE(audits[0].comparison.answer_agrees());
   EXPECT_EQ(audits[0].tag.collection, "docs");
   EXPECT_FALSE(exec.audit_held_kv_during_live_work()) << "the audit released its sequence before live work";
+  EXPECT_EQ(exec.audit_releases(), 3) << "once given way, then once after each answer";
 
-  // From the live request's first call to its last decode, no audit work ran.
+  // From the live request's first call to its last decode, no audit work ran; the phase it
+  // interrupted started over after it.
   const std::vector<std::string> log = exec.log();
-  size_t first_live = 0, last_live = 0, audit_before = 0, audit_after = 0;
+  size_t first_live = 0, last_live = 0, audit_after = 0;
   for (size_t i = 0; i < log.size(); ++i) {
     if (log[i].rfind("prefill 0 ", 0) == 0) first_live = i;  // only the live (plain) prompt prefills whole
     if (first_live && log[i].rfind("decode", 0) == 0) last_live = i;
@@ -88,10 +102,36 @@ TEST(SchedulerAudit, RunsOnlyWhileNothingLiveWaitsOrDecodesAndGivesWayAtOnce) {
   for (size_t i = 0; i < log.size(); ++i) {
     if (!IsAuditLine(log[i])) continue;
     EXPECT_FALSE(i > first_live && i < last_live) << "audit work at line " << i << ": " << log[i];
-    (i < first_live ? audit_before : audit_after) += 1;
+    audit_after += i > last_live && log[i].rfind(audit_prefix, 0) == 0;
   }
-  EXPECT_GT(audit_before, 0u);
-  EXPECT_GT(audit_after, 0u) << "the audit resumed after the live request";
+  EXPECT_GT(audit_after, 5u) << "the interrupted phase ran again after the live request";
+}
+
+TEST(SchedulerAudit, GivesWayToALiveRequestInTheMiddleOfItsFusedPrefill) { LiveRequestArrivesDuring("step"); }
+
+TEST(SchedulerAudit, GivesWayToALiveRequestInTheMiddleOfItsFullPrefill) { LiveRequestArrivesDuring("evaluate"); }
+
+TEST(SchedulerAudit, ReadingTheSlotsDoesNotDisturbAnAudit) {
+  FakeExecutor exec(1'000'000);
+  exec.audit_delay_ms = 1;
+  AuditEvents events;
+  SchedulerOptions o = Fixed(8, 2, 8);
+  o.audit_tokens = 4;
+  Scheduler s(exec, events, o);
+  auto audited = std::make_shared<GenerationChannel>();
+  ASSERT_TRUE(s.Submit(LongAudit(), audited));
+  Collect(*audited);
+  int reads = 0;
+  for (const auto start = std::chrono::steady_clock::now();
+       exec.audit_releases() < 2 && std::chrono::steady_clock::now() - start < std::chrono::seconds(20); ++reads) {
+    EXPECT_EQ(s.Slots().size(), 2u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const std::vector<AuditOutcome> audits = events.WaitFor(1);
+  ASSERT_EQ(audits.size(), 1u);
+  EXPECT_EQ(audits[0].result, AuditOutcome::Result::kCompared);
+  EXPECT_GT(reads, 20);
+  EXPECT_EQ(exec.audit_releases(), 2) << "never abandoned: once after each answer";
 }
 
 TEST(SchedulerAudit, AuditsBeyondTheWaitingLimitAreReportedDropped) {

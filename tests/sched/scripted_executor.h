@@ -71,7 +71,11 @@ class FakeExecutor : public Executor {
     for (const auto& c : prompt.chunks) work += static_cast<int32_t>(c.size());
     if (fuse::ReusesChunkKv(options.mode)) {
       work += static_cast<int32_t>(prompt.prefix.size() + prompt.suffix.size());
-      for (const auto& c : prompt.chunks) work -= store_.count(c) ? static_cast<int32_t>(c.size()) : 0;
+      int32_t cached = 0;
+      for (const auto& c : prompt.chunks) cached += store_.count(c) ? static_cast<int32_t>(c.size()) : 0;
+      work -= cached;
+      if (fuse::ModeReadsKnob(options.mode, fuse::FusionKnob::kRecomputeRatio))  // blend, query: a share again
+        work += fuse::RecomputedCount(options.recompute_ratio, cached);
     } else {
       work = prompt.size();
     }
@@ -106,11 +110,16 @@ class FakeExecutor : public Executor {
     Log("decode " + std::to_string(seqs.size()));
     return util::Status::Ok();
   }
-  void Release(int32_t seq) override { len_.erase(seq), last_.erase(seq); }
+  void Release(int32_t seq) override {
+    if (seq == kAuditSequence && len_.count(seq)) ++audit_releases_;
+    len_.erase(seq), last_.erase(seq);
+  }
+  // How often the audit's sequence was released while it held KV.
+  int audit_releases() const { return audit_releases_; }
   int64_t kv_blocks_used() const override { return used(); }
   int64_t kv_blocks_total() const override { return capacity_; }
 
-  // Sleeps before each of an audit's Evaluate calls (a long audit).
+  // Sleeps before each of an audit's Evaluate calls and prefill steps (a long audit).
   std::atomic<int> audit_delay_ms{0};
   // Whether a request's work ever ran while the audit's sequence held KV.
   bool audit_held_kv_during_live_work() const { return audit_held_kv_during_live_work_; }
@@ -129,7 +138,10 @@ class FakeExecutor : public Executor {
     Steps(FakeExecutor& exec, fuse::SegmentedPrompt prompt, fuse::FusionOptions options, int32_t seq, int32_t work)
         : exec_(exec), prompt_(std::move(prompt)), options_(options), seq_(seq), left_(work) {}
     util::Result<int32_t> Step(int32_t budget, bool) override {
+      if (seq_ == kAuditSequence) std::this_thread::sleep_for(std::chrono::milliseconds(exec_.audit_delay_ms));
       std::lock_guard<std::mutex> hold(exec_.prefill_gate_);
+      exec_.NoteLiveWork(seq_);
+      exec_.len_.try_emplace(seq_, 0);  // the sequence holds KV from its first step
       const int32_t n = std::min(budget, left_);
       left_ -= n;
       exec_.Log("step " + std::to_string(seq_) + " " + std::to_string(n));
@@ -156,7 +168,7 @@ class FakeExecutor : public Executor {
   util::Status Fill(const fuse::SegmentedPrompt& prompt, const fuse::FusionOptions& options,
                     std::vector<float>& logits, fuse::FusionStats& stats, int32_t seq) {
     NoteLiveWork(seq);
-    Release(seq);
+    len_.erase(seq), last_.erase(seq);  // anew (not a release)
     const int32_t n = prompt.size();
     if (used() + n > capacity_) return util::Status::ResourceExhausted("KV full");
     for (const auto& c : prompt.chunks) {
@@ -198,6 +210,7 @@ class FakeExecutor : public Executor {
   std::vector<std::string> log_;
   std::mutex prefill_gate_;
   std::atomic<bool> audit_held_kv_during_live_work_{false};
+  std::atomic<int> audit_releases_{0};
 };
 
 class NoEvents : public SchedulerEvents {

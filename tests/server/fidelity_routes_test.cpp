@@ -72,16 +72,16 @@ class FidelityRoutesTest : public ::testing::Test {
 
 TEST_F(FidelityRoutesTest, AnAuditedRequestIsReportedAsAnOfflineAuditFindsIt) {
   const json answer = Chat(RagBody({{"audit", true}}));
-  EXPECT_NEAR(answer["timings"]["recompute_share"].get<double>(), 0.15, 1e-6) << "the collection's share";
+  EXPECT_EQ(answer["timings"]["recompute_share"], 0.15) << "the collection's share, as written";
   const json report = WaitForAudits(1);
   ASSERT_EQ(report["collections"].size(), 1u) << report.dump();
   const json& c = report["collections"][0];
   EXPECT_EQ(c["collection"], "");
-  EXPECT_NEAR(c["recompute_share"].get<double>(), 0.15, 1e-6);
-  EXPECT_EQ(c["window"]["audits"], 1) << "the server chose the share: the controller counts it";
   const json& m = c["methods"][0];
   EXPECT_EQ(m["method"], "query");
   EXPECT_EQ(m["audited"], 1);
+  EXPECT_EQ(m["recompute_share"], 0.15);
+  EXPECT_EQ(m["window"]["audits"], 1) << "the server chose the share: the controller counts it";
 
   // The same prompt audited offline by an engine of its own.
   auto e = engine::Engine::Load(TinyServerOptions(1024).engine);
@@ -110,16 +110,18 @@ TEST_F(FidelityRoutesTest, AnAuditedRequestIsReportedAsAnOfflineAuditFindsIt) {
       << metrics;
   EXPECT_NE(metrics.find("kvfuse_fusion_audit_first_token_kl_count{collection=\"\",method=\"query\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(metrics.find("kvfuse_fusion_recompute_share{collection=\"\"} 0.15"), std::string::npos);
-  EXPECT_NE(metrics.find("kvfuse_fusion_request_recompute_share_count 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("kvfuse_fusion_recompute_share{collection=\"\",method=\"query\"} 0.15\n"), std::string::npos);
+  EXPECT_NE(metrics.find("kvfuse_fusion_request_recompute_share_bucket{le=\"0.1\"} 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("kvfuse_fusion_request_recompute_share_bucket{le=\"0.15\"} 1\n"), std::string::npos)
+      << "0.15 in its own bucket";
 }
 
 TEST_F(FidelityRoutesTest, AClientsOwnShareIsHonouredAndNotCountedByTheController) {
   const json answer = Chat(RagBody({{"audit", true}, {"recompute_ratio", 0.5}}));
-  EXPECT_NEAR(answer["timings"]["recompute_share"].get<double>(), 0.5, 1e-6);
+  EXPECT_EQ(answer["timings"]["recompute_share"], 0.5);
   const json report = WaitForAudits(1);
   ASSERT_EQ(report["collections"].size(), 1u);
-  EXPECT_EQ(report["collections"][0]["window"]["audits"], 0);
+  EXPECT_EQ(report["collections"][0]["methods"][0]["window"]["audits"], 0);
   EXPECT_EQ(report["collections"][0]["methods"][0]["audited"], 1);
   const json naive = Chat(RagBody({{"fusion_mode", "naive"}}));
   EXPECT_FALSE(naive["timings"].contains("recompute_share")) << "naive has no share";

@@ -1,7 +1,7 @@
 // The recompute-share controller against scripted audit outcomes: it raises the share while
 // the audits disagree more than the target allows, settles where they agree, lowers it again
-// when they agree with margin for a whole window, ignores audits made at an older share,
-// and keeps collections apart.
+// when they agree with margin for a whole window, ignores audits made in an older epoch,
+// and keeps collections and methods apart.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -10,6 +10,13 @@
 
 namespace kvfuse::server {
 namespace {
+
+const ShareKey kA{"a", "query"};
+
+// An audit of a request that ran at `key`'s current share.
+std::optional<ShareDecision> Audit(ShareController& c, const ShareKey& key, bool agrees) {
+  return c.Observe(key, c.ShareFor(key).epoch, agrees);
+}
 
 ShareControllerOptions Options(double target, int window) {
   ShareControllerOptions o;
@@ -20,9 +27,9 @@ ShareControllerOptions Options(double target, int window) {
 
 TEST(ShareController, StartsEveryCollectionAtTheStartShareOnTheLadder) {
   ShareController c(Options(0.98, 50), 0.15f);
-  EXPECT_EQ(c.ShareFor("a"), 0.15f);
+  EXPECT_EQ(c.ShareFor(kA).share, 0.15f);
   ShareController odd(Options(0.98, 50), 0.33f);
-  EXPECT_EQ(odd.ShareFor("a"), 0.33f) << "a share that is not a rung becomes one";
+  EXPECT_EQ(odd.ShareFor(kA).share, 0.33f) << "a share that is not a rung becomes one";
   const auto& ladder = odd.ladder();
   EXPECT_TRUE(std::is_sorted(ladder.begin(), ladder.end()));
   EXPECT_EQ(ladder.front(), 0.05f);
@@ -31,31 +38,35 @@ TEST(ShareController, StartsEveryCollectionAtTheStartShareOnTheLadder) {
 
 TEST(ShareController, RaisesAsSoonAsAFullWindowCanNoLongerReachTheTarget) {
   ShareController c(Options(0.98, 50), 0.15f);  // one disagreement in 50 allowed
-  EXPECT_FALSE(c.Observe("a", 0.15f, false));
-  for (int i = 0; i < 10; ++i) EXPECT_FALSE(c.Observe("a", 0.15f, true));
-  const auto d = c.Observe("a", 0.15f, false);
+  const uint64_t first_epoch = c.ShareFor(kA).epoch;
+  EXPECT_FALSE(Audit(c, kA, false));
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(Audit(c, kA, true));
+  const auto d = Audit(c, kA, false);
   ASSERT_TRUE(d);
+  EXPECT_EQ(d->key, kA);
   EXPECT_EQ(d->from, 0.15f);
   EXPECT_EQ(d->to, 0.2f);
   EXPECT_EQ(d->audits, 12);
   EXPECT_EQ(d->agreeing, 10);
   EXPECT_NE(d->reason.find("2 of the last 12"), std::string::npos) << d->reason;
-  EXPECT_EQ(c.ShareFor("a"), 0.2f);
-  EXPECT_EQ(c.Window("a"), std::make_pair(0, 0)) << "a change empties the window";
-  EXPECT_FALSE(c.Observe("a", 0.15f, false)) << "an audit made at the old share is not counted";
-  EXPECT_EQ(c.Window("a"), std::make_pair(0, 0));
-  EXPECT_EQ(c.ShareFor("b"), 0.15f) << "collections are apart";
+  EXPECT_EQ(c.ShareFor(kA).share, 0.2f);
+  EXPECT_NE(c.ShareFor(kA).epoch, first_epoch);
+  EXPECT_EQ(c.Window(kA), std::make_pair(0, 0)) << "a change empties the window";
+  EXPECT_FALSE(c.Observe(kA, first_epoch, false)) << "an audit made at the old share is not counted";
+  EXPECT_EQ(c.Window(kA), std::make_pair(0, 0));
+  EXPECT_EQ(c.ShareFor({"b", "query"}).share, 0.15f) << "collections are apart";
+  EXPECT_EQ(c.ShareFor({"a", "blend"}).share, 0.15f) << "and so are methods";
 }
 
 TEST(ShareController, LowersAfterAWholeWindowAgreesWithMarginAndNotBefore) {
   ShareController c(Options(0.9, 20), 0.3f);  // 2 disagreements allowed, at most 1 to lower
-  for (int i = 0; i < 19; ++i) EXPECT_FALSE(c.Observe("a", 0.3f, i != 5));
-  const auto d = c.Observe("a", 0.3f, true);  // the 20th: 1 disagreement in a full window
+  for (int i = 0; i < 19; ++i) EXPECT_FALSE(Audit(c, kA, i != 5));
+  const auto d = Audit(c, kA, true);  // the 20th: 1 disagreement in a full window
   ASSERT_TRUE(d);
   EXPECT_EQ(d->to, 0.2f);
   // At 0.2: two disagreements in a full window are within the target but not the margin.
-  for (int i = 0; i < 40; ++i) EXPECT_FALSE(c.Observe("a", 0.2f, i % 10 != 0)) << i;
-  EXPECT_EQ(c.ShareFor("a"), 0.2f);
+  for (int i = 0; i < 40; ++i) EXPECT_FALSE(Audit(c, kA, i % 10 != 0)) << i;
+  EXPECT_EQ(c.ShareFor(kA).share, 0.2f);
 }
 
 // A collection whose agreement at share s is p(s): within a bounded number of audits the
@@ -67,9 +78,9 @@ TEST(ShareController, ConvergesToAShareThatMeetsTheTargetAndComesBackDown) {
   std::mt19937 rng(7);
   int agreed = 0, at_half = 0;
   const auto audit = [&](double (*p)(float)) {
-    const float s = c.ShareFor("docs");
+    const float s = c.ShareFor(kA).share;
     const bool agrees = std::uniform_real_distribution<double>(0, 1)(rng) < p(s);
-    c.Observe("docs", s, agrees);
+    Audit(c, kA, agrees);
     return std::make_pair(s, agrees);
   };
   const auto hard = [](float s) { return s >= 0.5f ? 1.0 : s >= 0.3f ? 0.9 : 0.6; };
@@ -81,10 +92,10 @@ TEST(ShareController, ConvergesToAShareThatMeetsTheTargetAndComesBackDown) {
   }
   EXPECT_GE(agreed / 600.0, 0.95) << "measured agreement at the target";
   EXPECT_GE(at_half / 600.0, 0.9) << "at the lowest rung that meets it, nearly always";
-  EXPECT_EQ(c.ShareFor("docs"), 0.5f);
+  EXPECT_EQ(c.ShareFor(kA).share, 0.5f);
   const auto easy = [](float) { return 1.0; };
   for (int i = 0; i < 1500; ++i) audit(easy);
-  EXPECT_EQ(c.ShareFor("docs"), 0.05f) << "back down once every audit agrees";
+  EXPECT_EQ(c.ShareFor(kA).share, 0.05f) << "back down once every audit agrees";
 }
 
 }  // namespace

@@ -16,6 +16,9 @@ inline ServerOptions TinyServerOptions(int n_ctx) {
   o.engine.n_ctx = n_ctx;
   o.engine.n_threads = 1;
   o.port = 0;
+  // No audits drawn at random: they would make KV and chunk-store counts vary from run to run
+  // (the fidelity tests ask for theirs).
+  o.fidelity.audit_rate = 0;
   return o;
 }
 
