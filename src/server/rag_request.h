@@ -26,7 +26,8 @@ bool HasRag(const nlohmann::json& body);
 // The RAG prompt of a chat completion with a `rag` object: an optional system message and one
 // user message (the question); the chunks are rag.documents, then what rag.collection gives
 // for the question. Sets out.generation's prompt and fusion options, out.document_ids and
-// out.rag. `audit: true` asks for this request to be audited (a fused mode only).
+// out.rag. `audit: true` asks for this request to be audited (a fused mode only; a prompt
+// left without chunks, when retrieval found nothing, has nothing to audit).
 std::optional<ApiError> ReadRagRequest(const nlohmann::json& body, const std::vector<engine::ChatMessage>& messages,
                                        const engine::Engine& engine, const ApiLimits& limits,
                                        const Retriever& retrieve, ParsedRequest& out);

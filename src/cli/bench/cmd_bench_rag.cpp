@@ -4,9 +4,10 @@
 // from elsewhere on the machine falls on every mode alike), with the prefix cache as the
 // mode's previous request left it, the chunk store warm in RAM and, for the chunk-reusing
 // modes, warm on disk only (RAM dropped before the request). Fidelity is measured against
-// `full` as the server's audits compare (sched/answer_agreement): KL divergence of the
+// `full` with the server's audits' comparison (sched/answer_agreement): KL divergence of the
 // first-token distribution, whether the first token agrees and whether all --gen greedy
-// tokens do; and the greedy top-1 agreement position by position over them. Adaptive runs
+// tokens do (generated past any end of turn, where audits stop at it); and the greedy top-1
+// agreement position by position over them. Adaptive runs
 // last, on chunk variants recorded from full prefills of separate history requests. --mode
 // picks the modes (full always runs). With --redis (and no --store) the engine has no disk
 // tier: the runs that drop RAM read every chunk from Redis instead.
