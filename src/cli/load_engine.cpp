@@ -18,6 +18,7 @@ util::Result<std::unique_ptr<engine::Engine>> LoadEngine(const Args& args, int d
   options.n_threads = static_cast<int>(threads.value());
   options.n_ctx = static_cast<int>(ctx.value());
   options.chunk_store_dir = args.Get("--store");
+  options.kernels = args.Get("--kernels");  // only commands that take it (bench)
   auto redis = RedisOptionsFromArgs(args);  // none unless the command takes --redis
   if (!redis.ok()) return redis.status();
   options.redis = std::move(redis).value();

@@ -32,6 +32,7 @@ const Command kCommands[] = {
      "kvfuse perplexity -m M.gguf -f FILE -c CTX [-t N]"},
     {"bench", kvfuse::cli::BenchCommand, "prompt/generation speed",
      "kvfuse bench -m M.gguf -p 512 -n 128 -t 2 [-d DEPTH (tokens in the cache first)] [-r REPS] [--json]\n"
+     "[--kernels avx512|avx2|ref (another kernel table than the fastest, to compare)]\n"
      "(then the peak RSS and the KV cache's bytes)"},
     {"bench-rag", kvfuse::cli::BenchRagCommand, "RAG time to first token per fusion mode",
      "kvfuse bench-rag -m M.gguf [-r REQUESTS] [--mode all|MODE[,MODE...] (full always runs)]\n"

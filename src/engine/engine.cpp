@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "kernels/kernel_table.h"
 #include "util/hash.h"
 
 namespace kvfuse::engine {
@@ -32,6 +33,10 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (options.n_ctx <= 0) return Status::Error("context size must be positive");
   if (options.n_threads <= 0) return Status::Error("thread count must be positive");
   if (options.block_size <= 0) return Status::Error("KV block size must be positive");
+  const kernels::KernelTable* kernel_table = &kernels::BestKernels();
+  if (!options.kernels.empty() && !(kernel_table = kernels::KernelsNamed(options.kernels)))
+    return Status::InvalidArgument("no '" + options.kernels + "' kernels: this CPU runs " +
+                                   kernels::BestKernels().name + " (or: avx512, avx2, ref where it has them)");
   auto model = model::Model::Open(options.model_path);
   if (!model.ok()) return model.status();
   std::unique_ptr<Engine> engine(new Engine(std::move(model).value()));
@@ -50,7 +55,7 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   }
   engine->model_fingerprint_ = ModelFingerprint(*engine->model_);
   engine->runner_ = std::make_unique<Runner>(
-      *engine->model_, engine->tokenizer_.get(), RunnerOptions{options.n_threads, options.n_ctx, options.block_size},
+      *engine->model_, engine->tokenizer_.get(), RunnerOptions{options.n_threads, options.n_ctx, options.block_size, kernel_table},
       std::make_unique<store::ChunkStore>(options.chunk_ram_bytes, std::move(disk), std::move(remote)),
       engine->ChunkIdentity());
   return engine;

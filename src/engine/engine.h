@@ -89,6 +89,9 @@ struct EngineOptions {
   size_t chunk_ram_bytes = size_t{1} << 30;  // RAM tier budget of the chunk store
   std::string chunk_store_dir;               // disk tier; none when empty
   RedisTierOptions redis;                    // shared tier; none when redis.url is empty
+  // The kernel table: "" for the fastest this CPU runs, else "avx512", "avx2" or "ref"
+  // (benchmarks compare them; an error if this CPU lacks it).
+  std::string kernels;
 };
 
 // The tokenizer of a GGUF file alone (no weights are touched): for tokenize-only tools.

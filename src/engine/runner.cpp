@@ -15,7 +15,7 @@ Runner::Runner(const model::Model& model, const tokenizer::Tokenizer* tokenizer,
     : model_(model),
       tokenizer_(tokenizer),
       kv_(model.kv_geometry(), options.n_ctx, options.block_size),
-      ctx_(options.n_threads),
+      ctx_(options.n_threads, options.kernels ? *options.kernels : kernels::BestKernels()),
       store_(std::move(store)),
       fuser_(model, *store_, std::move(identity)) {}
 

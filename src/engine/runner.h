@@ -26,6 +26,7 @@ struct RunnerOptions {
   int n_threads = 2;
   int n_ctx = 2048;  // KV slots (rounded up to whole blocks)
   int block_size = 16;
+  const kernels::KernelTable* kernels = nullptr;  // nullptr: the fastest this CPU runs
 };
 
 class Runner final : public sched::Executor {

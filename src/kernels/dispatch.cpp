@@ -76,9 +76,22 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q4_0 = avx512::GemmQ4_0;
     t.gemm_q5_0 = avx512::GemmQ5_0;
     t.gemm_q8_0 = avx512::GemmQ8_0;
+    t.dot_q4_k = avx512::DotQ4_K;
+    t.dot_q5_k = avx512::DotQ5_K;
+    t.dot_q6_k = avx512::DotQ6_K;
+    t.gemm_q4_k = avx512::GemmQ4_K;
+    t.gemm_q5_k = avx512::GemmQ5_K;
+    t.gemm_q6_k = avx512::GemmQ6_K;
     return t;
   }();
   return &table;
+}
+
+const KernelTable* KernelsNamed(std::string_view name) {
+  if (name == "ref") return &RefKernels();
+  if (name == "avx2") return Avx2Kernels();
+  if (name == "avx512") return Avx512Kernels();
+  return nullptr;
 }
 
 const KernelTable& BestKernels() {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "tensor/dtype.h"
 
@@ -58,5 +59,8 @@ const KernelTable* Avx2Kernels();
 const KernelTable* Avx512Kernels();
 // The fastest table this CPU supports.
 const KernelTable& BestKernels();
+// The table named "avx512", "avx2" or "ref"; nullptr when there is no such table or this
+// CPU lacks it (benchmarks compare tables by name).
+const KernelTable* KernelsNamed(std::string_view name);
 
 }  // namespace kvfuse::kernels

@@ -219,6 +219,15 @@ TEST(Cli, RedisFlagsAreCheckedBeforeAnythingLoadsAndAPasswordNeverRidesOnTheComm
   }
 }
 
+TEST(Cli, BenchRunsTheKernelTableItIsToldOrNamesWhatThisCpuRuns) {
+  const auto [code, out] = RunKvfuse({"bench", "-m", TinyModel(), "-p", "8", "-n", "0", "-r", "1", "--kernels", "avx9"});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("no 'avx9' kernels: this CPU runs "), std::string::npos) << out;
+  const auto [ref_code, ref_out] = RunKvfuse({"bench", "-m", TinyModel(), "-p", "8", "-n", "0", "-r", "1", "--kernels", "ref"});
+  EXPECT_EQ(ref_code, 0) << ref_out;
+  EXPECT_NE(ref_out.find("pp8"), std::string::npos) << ref_out;
+}
+
 TEST(Cli, AuditFlagsAreCheckedAndAskAuditsItsAnswer) {
   const std::string model = TinyModel();
   const std::string dir = TestDir("audit") + "/collection";

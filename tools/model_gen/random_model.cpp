@@ -23,6 +23,10 @@ const ModelShape kShapes[] = {
     {"smol", "llama", 576, 30, 9, 3, 1536, 49152, 100000.f, true},
     {"qwen05", "qwen2", 896, 24, 14, 2, 4864, 151936, 1000000.f, true},
     {"qwen3-06b", "qwen3", 1024, 28, 16, 8, 3072, 151936, 1000000.f, true, 128},
+    // Rows that are multiples of 256, so that q4_k_m is really K-quants. Llama 3.2's rope
+    // frequency factors are not written (the shape, not the model).
+    {"llama32-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 500000.f, true},
+    {"qwen25-15b", "qwen2", 1536, 28, 12, 2, 8960, 151936, 1000000.f, true},
 };
 
 // xorshift64*: fast, seeded, identical on every platform.

@@ -21,7 +21,8 @@ struct ModelShape {
 };
 
 // "tiny", "tiny-qwen2", "tiny-qwen3" (heads wider than n_embd / n_heads, as Qwen 3's), "tiny-deep"
-// (4 layers), "smol", "qwen05", "qwen3-06b"; false if unknown.
+// (4 layers), "smol", "qwen05", "qwen3-06b", "llama32-1b", "qwen25-15b" (Llama-3.2-1B's and
+// Qwen2.5-1.5B's shapes: every row a multiple of 256); false if unknown.
 bool FindShape(const std::string& name, ModelShape& out);
 std::vector<std::string> ShapeNames();
 

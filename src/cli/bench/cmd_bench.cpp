@@ -2,7 +2,8 @@
 // llama-bench: pp = one prompt of P random tokens; tg = N single-token steps; both from a
 // cache that holds -d D tokens already (llama-bench's depth: D random tokens evaluated, not
 // timed, before each run; 0 by default); each repeated -r times after one warm-up run. Then
-// the memory: the process's peak RSS and the KV cache's bytes.
+// the memory: the process's peak RSS and the KV cache's bytes. --kernels avx512|avx2|ref runs
+// another kernel table than the fastest, to compare them.
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -43,7 +44,7 @@ int64_t PeakRssBytes() {
 }  // namespace
 
 int BenchCommand(int argc, char** argv) {
-  auto args = Args::Parse(argc, argv, {"-m", "-p", "-n", "-t", "-r", "-d"}, {"--json"});
+  auto args = Args::Parse(argc, argv, {"-m", "-p", "-n", "-t", "-r", "-d", "--kernels"}, {"--json"});
   if (!args.ok()) return Fail(args.status().message());
   auto n_prompt = args->GetInt("-p", 512);
   auto n_gen = args->GetInt("-n", 128);
