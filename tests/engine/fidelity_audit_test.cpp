@@ -5,12 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <condition_variable>
-#include <mutex>
 
 #include "engine/engine.h"
 #include "engine/generate_sync.h"
 #include "tiny_engine.h"
+#include "../sched/recorded_audits.h"
 
 namespace kvfuse::engine {
 namespace {
@@ -92,31 +91,6 @@ TEST(FidelityAudit, ComparesWhatTheTwoPrefillsGiveComputedIndependently) {
   EXPECT_EQ(o.fused_stats.chunk_hits, 3);
 }
 
-// Records the audits the scheduler reports.
-class AuditEvents final : public SchedulerEvents {
- public:
-  void ObservePrefill(double, const FusionStats&) override {}
-  void ObserveInterToken(double) override {}
-  void ObserveCompletion(int32_t) override {}
-  void CountPreemption() override {}
-  void SetQueueLength(size_t) override {}
-  void SetKvUsage(int64_t, int64_t) override {}
-  void ObserveAudit(const AuditOutcome& o) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    audits_.push_back(o);
-    cv_.notify_all();
-  }
-  std::vector<AuditOutcome> WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(60), [&] { return audits_.size() >= n; });
-    return audits_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<AuditOutcome> audits_;
-};
 
 TEST(FidelityAudit, TheSchedulersBackgroundAuditInSmallStepsFindsWhatOneRunAtOnceDoes) {
   auto e = LoadTinyEngine(512);
@@ -128,7 +102,7 @@ TEST(FidelityAudit, TheSchedulersBackgroundAuditInSmallStepsFindsWhatOneRunAtOnc
   const AuditOutcome direct = e->Audit(prompt, naive, 8);
   e->Reset();
 
-  AuditEvents events;
+  sched::RecordedAudits events;
   SchedulerOptions options{8, 2, 16};  // audit steps of at most 16 tokens: the full prefill in pieces
   options.tpot_target_ms = 0;
   options.audit_tokens = 8;

@@ -5,38 +5,14 @@
 // chunk KV are not audited; reading the slots does not disturb an audit.
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 
 #include "sched/scheduler.h"
+#include "recorded_audits.h"
 #include "scripted_executor.h"
 
 namespace kvfuse::sched {
 namespace {
 
-class AuditEvents final : public SchedulerEvents {
- public:
-  void ObservePrefill(double, const fuse::FusionStats&) override {}
-  void ObserveInterToken(double) override {}
-  void ObserveCompletion(int32_t) override {}
-  void CountPreemption() override {}
-  void SetQueueLength(size_t) override {}
-  void SetKvUsage(int64_t, int64_t) override {}
-  void ObserveAudit(const AuditOutcome& o) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    audits_.push_back(o);
-    cv_.notify_all();
-  }
-  std::vector<AuditOutcome> WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(30), [&] { return audits_.size() >= n; });
-    return audits_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<AuditOutcome> audits_;
-};
 
 GenerationRequest Audited(int32_t chunk_tokens, fuse::FusionMode mode = fuse::FusionMode::kNaive) {
   GenerationRequest r = Request({0, 1}, 2, {std::vector<int32_t>(chunk_tokens, 1), std::vector<int32_t>(chunk_tokens, 2)},
@@ -66,7 +42,7 @@ int CountLines(FakeExecutor& exec, const std::string& prefix) {
 void LiveRequestArrivesDuring(const std::string& phase) {
   FakeExecutor exec(1'000'000);
   exec.audit_delay_ms = 1;
-  AuditEvents events;
+  RecordedAudits events;
   SchedulerOptions o = Fixed(8, 2, 8);  // audit steps of at most 8 tokens
   o.audit_tokens = 4;
   Scheduler s(exec, events, o);
@@ -114,7 +90,7 @@ TEST(SchedulerAudit, GivesWayToALiveRequestInTheMiddleOfItsFullPrefill) { LiveRe
 TEST(SchedulerAudit, ReadingTheSlotsDoesNotDisturbAnAudit) {
   FakeExecutor exec(1'000'000);
   exec.audit_delay_ms = 1;
-  AuditEvents events;
+  RecordedAudits events;
   SchedulerOptions o = Fixed(8, 2, 8);
   o.audit_tokens = 4;
   Scheduler s(exec, events, o);
@@ -136,7 +112,7 @@ TEST(SchedulerAudit, ReadingTheSlotsDoesNotDisturbAnAudit) {
 
 TEST(SchedulerAudit, AuditsBeyondTheWaitingLimitAreReportedDropped) {
   FakeExecutor exec(1'000'000);
-  AuditEvents events;
+  RecordedAudits events;
   SchedulerOptions o = Fixed(8, 4, 64);
   o.max_pending_audits = 1;
   Scheduler s(exec, events, o);
@@ -162,7 +138,7 @@ TEST(SchedulerAudit, AuditsBeyondTheWaitingLimitAreReportedDropped) {
 
 TEST(SchedulerAudit, ModesThatReuseNoChunkKvAreNotAudited) {
   FakeExecutor exec(1'000'000);
-  AuditEvents events;
+  RecordedAudits events;
   Scheduler s(exec, events, Fixed(8, 2, 64));
   for (fuse::FusionMode mode : {fuse::FusionMode::kFull, fuse::FusionMode::kPrefix, fuse::FusionMode::kNaive}) {
     auto c = std::make_shared<GenerationChannel>();
