@@ -21,6 +21,22 @@ Status ReadPositiveInt(const gguf::GgufFile& file, const std::string& key, int& 
 
 }  // namespace
 
+// RoPE variants this runtime does not implement are refused: run as plain RoPE, the model's
+// logits would silently differ from what it was trained to give.
+Status RefuseUnimplementedRope(const gguf::GgufFile& file, const std::string& p) {
+  if (file.Find(p + "rope.scaling.type")) {
+    const Result<std::string> type = file.GetString(p + "rope.scaling.type");
+    if (!type.ok()) return type.status();
+    const double factor = file.GetFloatOr(p + "rope.scaling.factor", 1.0);
+    if (type.value() != "none" && factor != 1.0)
+      return Status::Error(util::StrFormat("%s: RoPE scaling '%s' (factor %g) is not implemented", file.path().c_str(),
+                                           type.value().c_str(), factor));
+  }
+  if (file.FindTensor("rope_freqs.weight"))
+    return Status::Error(file.path() + ": Llama 3 RoPE frequency factors (rope_freqs.weight) are not implemented");
+  return Status::Ok();
+}
+
 Result<HParams> ReadHParams(const gguf::GgufFile& file) {
   HParams hp;
   Result<std::string> arch = file.GetString("general.architecture");
@@ -56,6 +72,7 @@ Result<HParams> ReadHParams(const gguf::GgufFile& file) {
     return Status::Error(file.path() + ": rope.dimension_count must be even and at most the head size");
   if (!(hp.rope_theta > 0) || !(hp.rms_eps > 0))
     return Status::Error(file.path() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
+  KVFUSE_RETURN_IF_ERROR(RefuseUnimplementedRope(file, p));
   return hp;
 }
 

@@ -243,6 +243,26 @@ TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {
   r = Model::Open(path);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("head_count"), std::string::npos);
+
+  // RoPE variants that would run as plain RoPE are refused by name.
+  w.Set("llama.attention.head_count", gguf::Value::Uint32(4));
+  w.Set("llama.rope.scaling.type", gguf::Value::String("linear"));
+  w.Set("llama.rope.scaling.factor", gguf::Value::Float32(4.0f));
+  ASSERT_TRUE(w.Write(path).ok());
+  r = Model::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("RoPE scaling 'linear' (factor 4) is not implemented"), std::string::npos)
+      << r.status().message();
+  w.Set("llama.rope.scaling.factor", gguf::Value::Float32(1.0f));  // asks for nothing: goes on to the tensors
+  ASSERT_TRUE(w.Write(path).ok());
+  r = Model::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("token_embd.weight"), std::string::npos) << r.status().message();
+  ASSERT_TRUE(w.AddTensor("rope_freqs.weight", tensor::DType::kF32, {8}, std::vector<uint8_t>(32, 0)).ok());
+  ASSERT_TRUE(w.Write(path).ok());
+  r = Model::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("rope_freqs.weight"), std::string::npos) << r.status().message();
   unlink(path.c_str());
 }
 
