@@ -10,6 +10,7 @@
 #include <random>
 
 #include "gguf/gguf_writer.h"
+#include "kernels/kernel_table.h"
 #include "model/model.h"
 #include "model_gen/test_model_file.h"
 #include "reference_forward.h"
@@ -121,26 +122,34 @@ TEST(ForwardContract, ShuffledBatchWithExplicitPositionsEqualsInOrder) {
   }
 }
 
+// On every kernel table this CPU runs: each has its own GEMMs and single-row dots, which must
+// agree bit for bit.
 TEST(ForwardContract, IncrementalDecodeEqualsOneBatch) {
+  std::vector<const kernels::KernelTable*> tables = {&kernels::RefKernels()};
+  for (const char* name : {"avx2", "avx512"})
+    if (const kernels::KernelTable* k = kernels::KernelsNamed(name)) tables.push_back(k);
   auto m = OpenModel(ModelPath("tiny", "q4_k_m"));
-  ForwardContext ctx(2);
-  const int n_vocab = m->hparams().n_vocab;
-  const auto tokens = SomeTokens(10, n_vocab, 6);
-  const auto whole = RunInOrder(*m, ctx, tokens);
-  // Prefill 6 tokens into scattered slots, then decode the rest one at a time.
-  kv::KvManager kv(m->kv_geometry(), 64, 1);
-  Scatter(kv, 0, 10);
-  const std::vector<int> slots = kv.SlotsOf(0, 10);
-  TokenBatch prefill;
-  for (int i = 0; i < 6; ++i) prefill.Add(tokens[i], i, 0, slots[i], i == 5);
-  std::vector<float> logits;
-  ASSERT_TRUE(m->Forward(ctx, prefill, kv, logits).ok());
-  for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[5 * n_vocab + v]);
-  for (int i = 6; i < 10; ++i) {
-    TokenBatch step;
-    step.Add(tokens[i], i, 0, slots[i], true);
-    ASSERT_TRUE(m->Forward(ctx, step, kv, logits).ok());
-    for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[i * n_vocab + v]) << "step " << i;
+  for (const kernels::KernelTable* k : tables) {
+    SCOPED_TRACE(k->name);
+    ForwardContext ctx(2, *k);
+    const int n_vocab = m->hparams().n_vocab;
+    const auto tokens = SomeTokens(10, n_vocab, 6);
+    const auto whole = RunInOrder(*m, ctx, tokens);
+    // Prefill 6 tokens into scattered slots, then decode the rest one at a time.
+    kv::KvManager kv(m->kv_geometry(), 64, 1);
+    Scatter(kv, 0, 10);
+    const std::vector<int> slots = kv.SlotsOf(0, 10);
+    TokenBatch prefill;
+    for (int i = 0; i < 6; ++i) prefill.Add(tokens[i], i, 0, slots[i], i == 5);
+    std::vector<float> logits;
+    ASSERT_TRUE(m->Forward(ctx, prefill, kv, logits).ok());
+    for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[5 * n_vocab + v]);
+    for (int i = 6; i < 10; ++i) {
+      TokenBatch step;
+      step.Add(tokens[i], i, 0, slots[i], true);
+      ASSERT_TRUE(m->Forward(ctx, step, kv, logits).ok());
+      for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[i * n_vocab + v]) << "step " << i;
+    }
   }
 }
 
