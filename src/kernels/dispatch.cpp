@@ -73,6 +73,9 @@ const KernelTable* Avx512Kernels() {
   static const KernelTable table = [] {
     KernelTable t = *Avx2Kernels();
     t.name = "avx512";
+    t.dot_q4_0 = avx512::DotQ4_0;
+    t.dot_q5_0 = avx512::DotQ5_0;
+    t.dot_q8_0 = avx512::DotQ8_0;
     t.gemm_q4_0 = avx512::GemmQ4_0;
     t.gemm_q5_0 = avx512::GemmQ5_0;
     t.gemm_q8_0 = avx512::GemmQ8_0;

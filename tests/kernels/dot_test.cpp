@@ -75,8 +75,9 @@ TEST(Dot, IsaVariantsMatchReference) {
 }
 
 TEST(Dot, IsaGemmMatchesReferenceDotPerElement) {
-  // Shapes with remainders in both tile directions (tiles are up to 4 rows on each side).
-  constexpr int64_t kWRows = 7, kXRows = 5;
+  // Shapes with remainders in both tile directions (tiles are up to 4 weight rows and up to
+  // 8 activation rows).
+  constexpr int64_t kWRows = 7, kXRows = 11;
   for (const KernelTable* isa : IsaTables()) {
     for (DType type : kWeightTypes) {
       const GemmFn gemm = isa->GemmFor(type);

@@ -122,15 +122,16 @@ TEST(ForwardContract, ShuffledBatchWithExplicitPositionsEqualsInOrder) {
   }
 }
 
-// On every kernel table this CPU runs: each has its own GEMMs and single-row dots, which must
-// agree bit for bit.
+// On every kernel table this CPU runs and every weight type: each table has its own GEMMs
+// and single-row dots, which must agree bit for bit.
 TEST(ForwardContract, IncrementalDecodeEqualsOneBatch) {
   std::vector<const kernels::KernelTable*> tables = {&kernels::RefKernels()};
   for (const char* name : {"avx2", "avx512"})
     if (const kernels::KernelTable* k = kernels::KernelsNamed(name)) tables.push_back(k);
-  auto m = OpenModel(ModelPath("tiny", "q4_k_m"));
+  for (const char* type : {"q4_k_m", "q5_k_m", "q8_0", "q4_0", "q5_0"})
   for (const kernels::KernelTable* k : tables) {
-    SCOPED_TRACE(k->name);
+    auto m = OpenModel(ModelPath("tiny", type));
+    SCOPED_TRACE(std::string(k->name) + " " + type);
     ForwardContext ctx(2, *k);
     const int n_vocab = m->hparams().n_vocab;
     const auto tokens = SomeTokens(10, n_vocab, 6);

@@ -10,6 +10,9 @@
 #define KVFUSE_UNROLL _Pragma("GCC unroll 4")
 
 namespace kvfuse::kernels::avx2 {
+// Internal to each file that includes it: the AVX-512 files compile these with other
+// instructions, and an out-of-line copy from one must never serve the AVX2 code.
+namespace {
 
 inline float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -76,4 +79,5 @@ inline int MinsDot(const int* mins, const int16_t* bsums) {
   return sum;
 }
 
+}  // namespace
 }  // namespace kvfuse::kernels::avx2

@@ -9,6 +9,9 @@
 #include "tensor/quant_blocks.h"
 
 namespace kvfuse::kernels::avx2 {
+// Internal to each file that includes it: the AVX-512 files compile these with other
+// instructions, and an out-of-line copy from one must never serve the AVX2 code.
+namespace {
 
 struct LoadQ8_0 {
   using Block = tensor::BlockQ8_0;
@@ -30,4 +33,5 @@ struct LoadQ5_0 {
   }
 };
 
+}  // namespace
 }  // namespace kvfuse::kernels::avx2

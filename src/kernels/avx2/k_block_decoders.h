@@ -8,6 +8,9 @@
 #include "tensor/quant_blocks.h"
 
 namespace kvfuse::kernels::avx2 {
+// Internal to each file that includes it: the AVX-512 files compile these with other
+// instructions, and an out-of-line copy from one must never serve the AVX2 code.
+namespace {
 
 // A decoded block: level vector v (unsigned, < 64) pairs with activations qs[32v, 32v+32).
 struct Decoded {
@@ -94,4 +97,5 @@ struct DecodeQ6_K {
   }
 };
 
+}  // namespace
 }  // namespace kvfuse::kernels::avx2

@@ -7,6 +7,11 @@
 
 namespace kvfuse::kernels::avx512 {
 
+// Same contract as kernels::DotFn: a 1 x 1 tile of the GEMM below, so that a token's result
+// does not depend on whether it runs alone or in a batch.
+float DotQ8_0(int64_t n, const void* w, const void* x);
+float DotQ4_0(int64_t n, const void* w, const void* x);
+float DotQ5_0(int64_t n, const void* w, const void* x);
 // Same contract as kernels::GemmFn.
 void GemmQ8_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);

@@ -94,7 +94,20 @@ void Gemm(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, con
   }
 }
 
+// One row against one activation row: a 1 x 1 tile, so that a single token's result is a
+// GEMM column's exactly.
+template <typename Loader>
+float Dot(int64_t n, const void* w, const void* x) {
+  float y = 0;
+  Tile<Loader, 1, 1>(n / 32, static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(x), 0, &y, 0);
+  return y;
+}
+
 }  // namespace
+
+float DotQ8_0(int64_t n, const void* w, const void* x) { return Dot<LoadQ8_0>(n, w, x); }
+float DotQ4_0(int64_t n, const void* w, const void* x) { return Dot<LoadQ4_0>(n, w, x); }
+float DotQ5_0(int64_t n, const void* w, const void* x) { return Dot<LoadQ5_0>(n, w, x); }
 
 void GemmQ8_0(int64_t n, const uint8_t* w, size_t wb, int64_t nw, const uint8_t* x, size_t xb, int64_t nx, float* y, size_t ys) {
   Gemm<LoadQ8_0>(n, w, wb, nw, x, xb, nx, y, ys);
