@@ -19,23 +19,27 @@ Status ReadPositiveInt(const gguf::GgufFile& file, const std::string& key, int& 
   return Status::Ok();
 }
 
-}  // namespace
-
 // RoPE variants this runtime does not implement are refused: run as plain RoPE, the model's
 // logits would silently differ from what it was trained to give.
 Status RefuseUnimplementedRope(const gguf::GgufFile& file, const std::string& p) {
+  // A factor without a type is linear scaling, as is the older rope.scale_linear; 0 and 1 ask
+  // for nothing.
+  std::string type = "linear";
   if (file.Find(p + "rope.scaling.type")) {
-    const Result<std::string> type = file.GetString(p + "rope.scaling.type");
-    if (!type.ok()) return type.status();
-    const double factor = file.GetFloatOr(p + "rope.scaling.factor", 1.0);
-    if (type.value() != "none" && factor != 1.0)
-      return Status::Error(util::StrFormat("%s: RoPE scaling '%s' (factor %g) is not implemented", file.path().c_str(),
-                                           type.value().c_str(), factor));
+    const Result<std::string> named = file.GetString(p + "rope.scaling.type");
+    if (!named.ok()) return named.status();
+    type = named.value();
   }
+  const double factor = file.GetFloatOr(p + "rope.scaling.factor", file.GetFloatOr(p + "rope.scale_linear", 1.0));
+  if (type != "none" && factor != 1.0 && factor != 0.0)
+    return Status::Error(util::StrFormat("%s: RoPE scaling '%s' (factor %g) is not implemented", file.path().c_str(),
+                                         type.c_str(), factor));
   if (file.FindTensor("rope_freqs.weight"))
     return Status::Error(file.path() + ": Llama 3 RoPE frequency factors (rope_freqs.weight) are not implemented");
   return Status::Ok();
 }
+
+}  // namespace
 
 Result<HParams> ReadHParams(const gguf::GgufFile& file) {
   HParams hp;

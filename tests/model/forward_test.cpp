@@ -263,11 +263,30 @@ TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("RoPE scaling 'linear' (factor 4) is not implemented"), std::string::npos)
       << r.status().message();
+  w.Set("llama.rope.scaling.type", gguf::Value::String("none"));
+  ASSERT_TRUE(w.Write(path).ok());
+  r = Model::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("token_embd.weight"), std::string::npos) << "'none' asks for nothing";
+  w.Set("llama.rope.scaling.type", gguf::Value::String("linear"));
   w.Set("llama.rope.scaling.factor", gguf::Value::Float32(1.0f));  // asks for nothing: goes on to the tensors
   ASSERT_TRUE(w.Write(path).ok());
   r = Model::Open(path);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("token_embd.weight"), std::string::npos) << r.status().message();
+  {
+    gguf::GgufWriter old_style;  // the older key alone, no type: linear scaling
+    old_style.Set("general.architecture", gguf::Value::String("llama"));
+    old_style.Set("llama.embedding_length", gguf::Value::Uint32(64));
+    old_style.Set("llama.block_count", gguf::Value::Uint32(1));
+    old_style.Set("llama.feed_forward_length", gguf::Value::Uint32(128));
+    old_style.Set("llama.attention.head_count", gguf::Value::Uint32(4));
+    old_style.Set("llama.rope.scale_linear", gguf::Value::Float32(2.0f));
+    ASSERT_TRUE(old_style.Write(path).ok());
+    r = Model::Open(path);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("RoPE scaling 'linear' (factor 2)"), std::string::npos) << r.status().message();
+  }
   ASSERT_TRUE(w.AddTensor("rope_freqs.weight", tensor::DType::kF32, {8}, std::vector<uint8_t>(32, 0)).ok());
   ASSERT_TRUE(w.Write(path).ok());
   r = Model::Open(path);
