@@ -49,6 +49,7 @@ void FidelityMonitor::Observe(const engine::AuditOutcome& o) {
   const bool reads_share = engine::ModeReadsKnob(o.fusion.mode, engine::FusionKnob::kRecomputeRatio);
   std::lock_guard<std::mutex> lock(mu_);
   MethodStats& s = stats_[{o.tag.collection, method}];
+  s.controlled = options_.controller.target > 0 && reads_share;
   if (o.result != Result::kCompared) {
     ++(o.result == Result::kFailed ? s.failed : s.dropped);
     if (o.result == Result::kFailed) std::fprintf(stderr, "kvfuse: an audit failed: %s\n", o.error.c_str());
@@ -91,8 +92,7 @@ json FidelityMonitor::Json() const {
               {"answers_agreeing", s.answers_agreeing},
               {"failed", s.failed},
               {"dropped", s.dropped}};
-    const auto mode = engine::ParseFusionMode(method);
-    if (options_.controller.target > 0 && mode && engine::ModeReadsKnob(*mode, engine::FusionKnob::kRecomputeRatio)) {
+    if (s.controlled) {
       const auto [audits, agreeing] = controller_.Window(key);
       m["recompute_share"] = FloatAsWritten(controller_.ShareFor(key).share);
       m["window"] = {{"audits", audits}, {"top1_agreeing", agreeing}};
@@ -146,9 +146,7 @@ std::string FidelityMonitor::RenderMetrics() const {
   family("kvfuse_fusion_recompute_share", "gauge",
          "The recompute share a collection's requests run at by a method, unless they name one.");
   for (const auto& [key, s] : stats_) {
-    const auto mode = engine::ParseFusionMode(key.second);
-    if (options_.controller.target <= 0 || !mode || !engine::ModeReadsKnob(*mode, engine::FusionKnob::kRecomputeRatio))
-      continue;
+    if (!s.controlled) continue;
     char value[32];
     std::snprintf(value, sizeof value, "} %.7g\n", controller_.ShareFor(key).share);
     out += "kvfuse_fusion_recompute_share{" + Labels(key.first, key.second) + value;

@@ -60,6 +60,7 @@ class FidelityMonitor {
  private:
   struct MethodStats {
     uint64_t compared = 0, failed = 0, dropped = 0, top1_agreeing = 0, answers_agreeing = 0;
+    bool controlled = false;  // the controller keeps a share for this (collection, method)
     Histogram kl{Histogram::kNats};
   };
 

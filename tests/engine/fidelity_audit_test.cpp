@@ -91,7 +91,6 @@ TEST(FidelityAudit, ComparesWhatTheTwoPrefillsGiveComputedIndependently) {
   EXPECT_EQ(o.fused_stats.chunk_hits, 3);
 }
 
-
 TEST(FidelityAudit, TheSchedulersBackgroundAuditInSmallStepsFindsWhatOneRunAtOnceDoes) {
   auto e = LoadTinyEngine(512);
   ASSERT_NE(e, nullptr);

@@ -24,16 +24,15 @@ inline __m512i Join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_c
 
 // A block's correction as a vector: 16 int16 weights against the activation block's 16 group
 // sums (bsums), times a float factor; what the AVX2 decoders' Correction computes one by one.
-inline void CorrectionTerms(const avx2::DecodeQ4_K& d, const BlockQ4_K& b, __m256i& weights, float& factor) {
+// Q4_K and Q5_K: the decoder's 8 minimums, times the block's dmin.
+template <typename MinsDecoder>
+inline void CorrectionTerms(const MinsDecoder& d, const typename MinsDecoder::Block& b, __m256i& weights,
+                            float& factor) {
   const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d.mins));  // < 64 each
   weights = _mm256_or_si256(mins, _mm256_slli_epi32(mins, 16));  // each min for both its groups of 16
   factor = avx2::HalfToFloat(b.dmin);
 }
-inline void CorrectionTerms(const avx2::DecodeQ5_K& d, const BlockQ5_K& b, __m256i& weights, float& factor) {
-  const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d.mins));
-  weights = _mm256_or_si256(mins, _mm256_slli_epi32(mins, 16));
-  factor = avx2::HalfToFloat(b.dmin);
-}
+// Q6_K: its 16 signed scales, times 32 * d.
 inline void CorrectionTerms(const avx2::DecodeQ6_K&, const BlockQ6_K& b, __m256i& weights, float& factor) {
   weights = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
   factor = 32.0f * avx2::HalfToFloat(b.d);  // levels are stored +32
