@@ -12,10 +12,14 @@ using util::Status;
 
 namespace {
 
-// Identity of the weights: cached chunk KV is only valid for the exact model it came from.
+// Identity of the weights and of the hyper-parameters the KV depends on beyond them (a file
+// may change RoPE or the norms' epsilon alone): cached chunk KV is only valid for the exact
+// model it came from.
 uint64_t ModelFingerprint(const model::Model& model) {
   util::Hasher h;
   for (const auto& t : model.file().tensors()) h.Add(t.name).Add(t.data, t.n_bytes);
+  const model::HParams& hp = model.hparams();
+  h.Add(hp.arch).AddValue(hp.rope_theta).AddValue(hp.rope_freq_scale).AddValue(hp.rope_dim).AddValue(hp.rms_eps);
   return h.Digest();
 }
 

@@ -6,17 +6,9 @@
 
 namespace kvfuse::fuse {
 
-namespace {
-
-kernels::RopeParams RopeOf(const model::HParams& hp) {
-  return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
-}
-
-}  // namespace
-
 void CopyOut(const model::HParams& hp, model::ForwardContext& ctx, const kv::KvCache& kv, const int32_t* slots,
              int32_t offset, store::ChunkRecord& record) {
-  const kernels::RopeParams rope = RopeOf(hp);
+  const kernels::RopeParams rope = model::RopeOf(hp);
   ctx.pool.ParallelFor(record.shape.n_layers, [&](int64_t l0, int64_t l1) {
     for (int64_t l = l0; l < l1; ++l)
       for (uint32_t j = 0; j < record.n_tokens(); ++j) {
@@ -29,7 +21,7 @@ void CopyOut(const model::HParams& hp, model::ForwardContext& ctx, const kv::KvC
 
 void Place(const model::HParams& hp, model::ForwardContext& ctx, const store::ChunkRecord& chunk, kv::KvCache& kv,
            const std::vector<int32_t>& slots, int32_t offset) {
-  const kernels::RopeParams rope = RopeOf(hp);
+  const kernels::RopeParams rope = model::RopeOf(hp);
   ctx.pool.ParallelFor(chunk.shape.n_layers, [&](int64_t l0, int64_t l1) {
     for (int64_t l = l0; l < l1; ++l) {
       for (uint32_t j = 0; j < chunk.n_tokens(); ++j) {

@@ -17,7 +17,8 @@ void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* o
 void Rope(float* x, int n_heads, float position, const RopeParams& p) {
   const int half = p.rope_dim / 2;
   for (int i = 0; i < half; ++i) {
-    const float inv_freq = std::pow(p.theta_base, -2.0f * i / p.rope_dim);
+    const float factor = p.freq_factors ? p.freq_factors[i] : 1.0f;
+    const float inv_freq = p.freq_scale * std::pow(p.theta_base, -2.0f * i / p.rope_dim) / factor;
     const float theta = position * inv_freq;
     const float c = std::cos(theta), s = std::sin(theta);
     for (int h = 0; h < n_heads; ++h) {

@@ -12,11 +12,16 @@ void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* o
 // Rotary embedding in place on n_heads vectors of head_dim (contiguous), for one
 // position. Only the first rope_dim elements of each head rotate. `neox` pairs element
 // i with i + rope_dim/2 (GPT-NeoX/Qwen2 order); otherwise pairs are (2i, 2i+1) (llama).
+// Pair i turns by position * freq_scale * theta_base^(-2i/rope_dim) / freq_factors[i]:
+// freq_scale is linear RoPE scaling (1 / factor), freq_factors Llama 3's per-pair divisors
+// (rope_dim / 2 of them; nullptr: all 1). Either way the angle is linear in the position.
 struct RopeParams {
   int head_dim = 0;
   int rope_dim = 0;
   float theta_base = 10000.f;
   bool neox = false;
+  float freq_scale = 1.0f;
+  const float* freq_factors = nullptr;
 };
 void Rope(float* x, int n_heads, float position, const RopeParams& p);
 // Moves f16 keys already rotated for position p to position p + delta (RoPE rotations

@@ -1,5 +1,7 @@
 #include "model/hparams.h"
 
+#include <cmath>
+
 #include "model/arch/arch.h"
 
 namespace kvfuse::model {
@@ -19,9 +21,9 @@ Status ReadPositiveInt(const gguf::GgufFile& file, const std::string& key, int& 
   return Status::Ok();
 }
 
-// RoPE variants this runtime does not implement are refused: run as plain RoPE, the model's
-// logits would silently differ from what it was trained to give.
-Status RefuseUnimplementedRope(const gguf::GgufFile& file, const std::string& p) {
+// Reads linear RoPE scaling into hp.rope_freq_scale. Other variants are refused: run as plain
+// RoPE, the model's logits would silently differ from what it was trained to give.
+Status ReadRopeScaling(const gguf::GgufFile& file, const std::string& p, HParams& hp) {
   // A factor without a type is linear scaling, as is the older rope.scale_linear; 0 and 1 ask
   // for nothing.
   std::string type = "linear";
@@ -31,11 +33,13 @@ Status RefuseUnimplementedRope(const gguf::GgufFile& file, const std::string& p)
     type = named.value();
   }
   const double factor = file.GetFloatOr(p + "rope.scaling.factor", file.GetFloatOr(p + "rope.scale_linear", 1.0));
-  if (type != "none" && factor != 1.0 && factor != 0.0)
-    return Status::Error(util::StrFormat("%s: RoPE scaling '%s' (factor %g) is not implemented", file.path().c_str(),
-                                         type.c_str(), factor));
-  if (file.FindTensor("rope_freqs.weight"))
-    return Status::Error(file.path() + ": Llama 3 RoPE frequency factors (rope_freqs.weight) are not implemented");
+  if (type == "none" || factor == 1.0 || factor == 0.0) return Status::Ok();
+  if (type != "linear")
+    return Status::Error(util::StrFormat("%s: RoPE scaling '%s' (factor %g) is not implemented (none and linear are)",
+                                         file.path().c_str(), type.c_str(), factor));
+  if (!(factor > 0) || !std::isfinite(factor))
+    return Status::Error(util::StrFormat("%s: RoPE scaling factor %g must be positive", file.path().c_str(), factor));
+  hp.rope_freq_scale = static_cast<float>(1.0 / factor);
   return Status::Ok();
 }
 
@@ -76,8 +80,13 @@ Result<HParams> ReadHParams(const gguf::GgufFile& file) {
     return Status::Error(file.path() + ": rope.dimension_count must be even and at most the head size");
   if (!(hp.rope_theta > 0) || !(hp.rms_eps > 0))
     return Status::Error(file.path() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
-  KVFUSE_RETURN_IF_ERROR(RefuseUnimplementedRope(file, p));
+  KVFUSE_RETURN_IF_ERROR(ReadRopeScaling(file, p, hp));
   return hp;
+}
+
+kernels::RopeParams RopeOf(const HParams& hp) {
+  return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox, hp.rope_freq_scale,
+          hp.rope_freq_factors.empty() ? nullptr : hp.rope_freq_factors.data()};
 }
 
 }  // namespace kvfuse::model

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "gguf/gguf_reader.h"
+#include "kernels/ops.h"
 #include "util/status.h"
 
 namespace kvfuse::model {
@@ -24,7 +26,13 @@ struct HParams {
   bool rope_neox = false;  // pair (i, i + d/2) instead of (2i, 2i+1)
   bool qkv_bias = false;
   bool qk_norm = false;  // an RMS norm over each head of q and k before RoPE (qwen3)
+  float rope_freq_scale = 1.0f;          // linear RoPE scaling: 1 / rope.scaling.factor
+  std::vector<float> rope_freq_factors;  // Llama 3's rope_freqs.weight (rope_dim / 2), or empty
 };
+
+// The RoPE of queries and of keys, cached ones re-rotated too; points into hp, which must
+// outlive it.
+kernels::RopeParams RopeOf(const HParams& hp);
 
 // Reads "<arch>.*" keys shared by the llama family and checks them for consistency.
 util::Result<HParams> ReadHParams(const gguf::GgufFile& file);

@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <cmath>
+
 namespace kvfuse::model {
 
 using util::Result;
@@ -45,6 +47,20 @@ class TensorFinder {
   const gguf::GgufFile& file_;
 };
 
+// Llama 3's RoPE frequency factors (llama.cpp's rope_freqs.weight: one divisor per rotated
+// pair), copied into hp.rope_freq_factors; none: hp is left as it is.
+Status ReadRopeFreqFactors(const gguf::GgufFile& file, TensorFinder& find, HParams& hp) {
+  const float* factors = nullptr;
+  KVFUSE_RETURN_IF_ERROR(find.Vector("rope_freqs.weight", hp.rope_dim / 2, factors, /*optional=*/true));
+  if (!factors) return Status::Ok();
+  hp.rope_freq_factors.assign(factors, factors + hp.rope_dim / 2);
+  for (float f : hp.rope_freq_factors)
+    if (!(f > 0) || !std::isfinite(f))
+      return Status::Error(StrFormat("%s: tensor 'rope_freqs.weight' holds %g; RoPE frequency factors must be positive",
+                                     file.path().c_str(), f));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
@@ -58,6 +74,7 @@ Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
   } else {
     w.output = w.token_embd;
   }
+  KVFUSE_RETURN_IF_ERROR(ReadRopeFreqFactors(file, find, hp));
   const int64_t q_dim = static_cast<int64_t>(hp.n_heads) * hp.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(hp.n_kv_heads) * hp.head_dim;
   w.layers.resize(hp.n_layers);

@@ -16,7 +16,7 @@
 namespace kvfuse::fuse {
 
 TEST(Fusion, PrefixEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
     Fixture f(shape);
     const SegmentedPrompt first = MakePrompt({1, 2, 3}, 7);
     SegmentedPrompt second = MakePrompt({1, 2, 4}, 8);  // shares prefix + two chunks
@@ -33,7 +33,7 @@ TEST(Fusion, PrefixEqualsFull) {
 }
 
 TEST(Fusion, BlendAtRatioOneEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-deep"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-deep"}) {
     Fixture f(shape);
     const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
     const std::vector<float> full = f.Run(p, FusionMode::kFull);
@@ -142,7 +142,7 @@ TEST(Fusion, AdaptiveOnChunksCachedAloneIsNaive) {
 }
 
 TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
     Fixture f(shape);
     const std::vector<int32_t> chunk = Tokens(10, 5);
     FusionStats stats;
@@ -171,6 +171,35 @@ TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
         }
       }
     }
+  }
+}
+
+// Placed at another offset than the one it was computed at: layer 0's keys depend on the token
+// alone, so there the moved keys must equal keys computed at the new positions (at the
+// offset it was computed at, moving back and forth would cancel any error of the rotation).
+TEST(Fusion, KeysMovedToAnotherOffsetEqualKeysComputedThere) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
+    Fixture f(shape);
+    const std::vector<int32_t> chunk = Tokens(10, 5);
+    SegmentedPrompt p;
+    p.prefix = Tokens(23, 3);
+    p.chunks = {chunk};
+    p.suffix = {7};
+    f.Run(p, FusionMode::kNaive);
+    const int offset = static_cast<int>(p.prefix.size());
+    kv::KvManager fresh(f.model->kv_geometry(), 64, 16);
+    ASSERT_TRUE(fresh.Reserve(0, offset + 10).ok());  // its first blocks: slot == position
+    model::TokenBatch b;
+    for (int i = 0; i < offset + 10; ++i) b.Add(i < offset ? p.prefix[i] : chunk[i - offset], i, 0, i, false);
+    std::vector<float> logits;
+    ASSERT_TRUE(f.model->Forward(f.ctx, b, fresh, logits).ok());
+    const int row = f.model->kv_geometry().row_elements();
+    for (int s = offset; s < offset + 10; ++s)
+      for (int i = 0; i < row; ++i) {
+        const float want = tensor::Fp16ToFp32(fresh.cache().k(0, s)[i]);
+        const float got = tensor::Fp16ToFp32(f.kv.cache().k(0, 255 - s)[i]);
+        ASSERT_NEAR(got, want, 4e-3f * (1.0f + std::fabs(want))) << shape << " position " << s;
+      }
   }
 }
 

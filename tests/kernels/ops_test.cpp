@@ -67,6 +67,31 @@ TEST(Ops, RopeMatchesDoubleFormula) {
   }
 }
 
+// Linear scaling and Llama 3's per-pair frequency factors divide each pair's angle, in both
+// pair orders; re-rotating keys by a delta still equals rotating them at the new position.
+TEST(Ops, ScaledRopeMatchesDoubleFormulaAndStillComposes) {
+  const std::vector<float> factors = {1.f, 1.5f, 4.f, 32.f};
+  for (bool neox : {false, true}) {
+    const RopeParams p{8, 8, 500000.f, neox, 0.25f, factors.data()};
+    const auto x = RandomFloats(8, 5);
+    std::vector<float> y(x);
+    Rope(y.data(), 1, 300.f, p);
+    for (int i = 0; i < 4; ++i) {
+      const double theta = 300.0 * 0.25 * std::pow(500000.0, -2.0 * i / 8) / factors[i];
+      const int a = neox ? i : 2 * i, b = neox ? i + 4 : 2 * i + 1;
+      EXPECT_NEAR(y[a], x[a] * std::cos(theta) - x[b] * std::sin(theta), 2e-5) << "neox " << neox << " pair " << i;
+      EXPECT_NEAR(y[b], x[a] * std::sin(theta) + x[b] * std::cos(theta), 2e-5) << "neox " << neox << " pair " << i;
+    }
+    std::vector<float> at_new(x);
+    Rope(at_new.data(), 1, 1300.f, p);
+    std::vector<uint16_t> k(x.size());
+    RefKernels().f32_to_f16(y.data(), k.data(), static_cast<int64_t>(k.size()));
+    ShiftKeysF16(k.data(), k.data(), 1, 1000.f, p);
+    for (size_t i = 0; i < x.size(); ++i)
+      EXPECT_NEAR(tensor::Fp16ToFp32(k[i]), at_new[i], 2e-3 * (1 + std::fabs(at_new[i]))) << "neox " << neox;
+  }
+}
+
 TEST(Ops, SoftmaxSumsToOneAndIsStable) {
   std::vector<float> x = {1000.f, 1001.f, 999.f};
   Softmax(x.data(), 3);

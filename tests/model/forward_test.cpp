@@ -91,7 +91,7 @@ TEST_P(ForwardVsReference, LogitsMatchDoublePrecision) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllArchsAndTypes, ForwardVsReference,
-    ::testing::Combine(::testing::Values("tiny", "tiny-qwen2", "tiny-qwen3"),
+    ::testing::Combine(::testing::Values("tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"),
                        ::testing::Values("f32", "f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k",
                                          "q5_k", "q6_k", "q4_k_m")),
     [](const auto& info) {
@@ -100,7 +100,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(ForwardContract, ShuffledBatchWithExplicitPositionsEqualsInOrder) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
     auto m = OpenModel(ModelPath(shape, "q8_0"));
     ForwardContext ctx(2);
     const int n_vocab = m->hparams().n_vocab;
@@ -254,26 +254,34 @@ TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("head_count"), std::string::npos);
 
-  // RoPE variants that would run as plain RoPE are refused by name.
+  // Linear RoPE scaling is read (a factor without a type, and the older rope.scale_linear,
+  // are linear too; 0 and 1 ask for nothing); other variants are refused by name.
   w.Set("llama.attention.head_count", gguf::Value::Uint32(4));
-  w.Set("llama.rope.scaling.type", gguf::Value::String("linear"));
+  const auto freq_scale_of = [&](gguf::GgufWriter& writer) -> util::Result<float> {
+    EXPECT_TRUE(writer.Write(path).ok());
+    auto file = gguf::GgufFile::Open(path);
+    if (!file.ok()) return file.status();
+    auto hp = ReadHParams(file.value());
+    if (!hp.ok()) return hp.status();
+    return hp.value().rope_freq_scale;
+  };
+  w.Set("llama.rope.scaling.type", gguf::Value::String("yarn"));
   w.Set("llama.rope.scaling.factor", gguf::Value::Float32(4.0f));
-  ASSERT_TRUE(w.Write(path).ok());
-  r = Model::Open(path);
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("RoPE scaling 'linear' (factor 4) is not implemented"), std::string::npos)
-      << r.status().message();
-  w.Set("llama.rope.scaling.type", gguf::Value::String("none"));
-  ASSERT_TRUE(w.Write(path).ok());
-  r = Model::Open(path);
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("token_embd.weight"), std::string::npos) << "'none' asks for nothing";
+  auto scale = freq_scale_of(w);
+  ASSERT_FALSE(scale.ok());
+  EXPECT_NE(scale.status().message().find("RoPE scaling 'yarn' (factor 4) is not implemented"), std::string::npos)
+      << scale.status().message();
   w.Set("llama.rope.scaling.type", gguf::Value::String("linear"));
-  w.Set("llama.rope.scaling.factor", gguf::Value::Float32(1.0f));  // asks for nothing: goes on to the tensors
-  ASSERT_TRUE(w.Write(path).ok());
-  r = Model::Open(path);
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("token_embd.weight"), std::string::npos) << r.status().message();
+  scale = freq_scale_of(w);
+  ASSERT_TRUE(scale.ok()) << scale.status().message();
+  EXPECT_EQ(scale.value(), 0.25f);
+  for (const auto& [type, factor] : {std::pair{"none", 4.0f}, {"linear", 1.0f}, {"yarn", 1.0f}, {"linear", 0.0f}}) {
+    w.Set("llama.rope.scaling.type", gguf::Value::String(type));
+    w.Set("llama.rope.scaling.factor", gguf::Value::Float32(factor));
+    scale = freq_scale_of(w);
+    ASSERT_TRUE(scale.ok()) << type << " " << factor << ": " << scale.status().message();
+    EXPECT_EQ(scale.value(), 1.0f) << type << " " << factor << " asks for nothing";
+  }
   {
     gguf::GgufWriter old_style;  // the older key alone, no type: linear scaling
     old_style.Set("general.architecture", gguf::Value::String("llama"));
@@ -282,17 +290,39 @@ TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {
     old_style.Set("llama.feed_forward_length", gguf::Value::Uint32(128));
     old_style.Set("llama.attention.head_count", gguf::Value::Uint32(4));
     old_style.Set("llama.rope.scale_linear", gguf::Value::Float32(2.0f));
-    ASSERT_TRUE(old_style.Write(path).ok());
-    r = Model::Open(path);
-    ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.status().message().find("RoPE scaling 'linear' (factor 2)"), std::string::npos) << r.status().message();
+    scale = freq_scale_of(old_style);
+    ASSERT_TRUE(scale.ok()) << scale.status().message();
+    EXPECT_EQ(scale.value(), 0.5f);
   }
-  ASSERT_TRUE(w.AddTensor("rope_freqs.weight", tensor::DType::kF32, {8}, std::vector<uint8_t>(32, 0)).ok());
-  ASSERT_TRUE(w.Write(path).ok());
-  r = Model::Open(path);
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("rope_freqs.weight"), std::string::npos) << r.status().message();
   unlink(path.c_str());
+}
+
+// Llama 3's RoPE frequency factors must be one positive f32 per rotated pair.
+TEST(ModelLoad, RopeFrequencyFactorsAreChecked) {
+  const std::string path = ModelPath("tiny-llama3", "f32");
+  ASSERT_TRUE(OpenModel(path));
+  EXPECT_EQ(OpenModel(path)->hparams().rope_freq_factors.size(), 32u);
+  auto file = gguf::GgufFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  const std::string bad = path + ".bad.gguf";
+  for (const auto& [n, value] : {std::pair{32, 0.0f}, {32, -1.0f}, {31, 1.0f}}) {
+    gguf::GgufWriter w;  // the model with its factors replaced
+    for (const auto& [key, v] : file.value().metadata()) w.Set(key, v);
+    for (const auto& t : file.value().tensors()) {
+      if (t.name == "rope_freqs.weight") continue;
+      ASSERT_TRUE(w.AddTensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes)).ok());
+    }
+    std::vector<float> factors(n, 1.0f);
+    factors[n - 1] = value;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(factors.data());
+    ASSERT_TRUE(w.AddTensor("rope_freqs.weight", tensor::DType::kF32, {n},
+                            std::vector<uint8_t>(bytes, bytes + n * sizeof(float))).ok());
+    ASSERT_TRUE(w.Write(bad).ok());
+    auto r = Model::Open(bad);
+    ASSERT_FALSE(r.ok()) << n << " factors, the last " << value;
+    EXPECT_NE(r.status().message().find("rope_freqs.weight"), std::string::npos) << r.status().message();
+  }
+  unlink(bad.c_str());
 }
 
 }  // namespace kvfuse::model

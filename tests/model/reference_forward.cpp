@@ -52,10 +52,13 @@ std::vector<double> RmsNorm(const std::vector<double>& x, const std::vector<doub
   return y;
 }
 
-void ApplyRope(std::vector<double>& v, int n_heads, int head_dim, int pos, double theta, bool neox) {
+// Pair i turns by pos * freq_scale * theta^(-2i/head_dim) / factors[i] (Llama 3's factors;
+// none: 1).
+void ApplyRope(std::vector<double>& v, int n_heads, int head_dim, int pos, double theta, bool neox,
+               double freq_scale, const std::vector<double>& factors) {
   for (int h = 0; h < n_heads; ++h) {
     for (int i = 0; i < head_dim / 2; ++i) {
-      const double angle = pos * std::pow(theta, -2.0 * i / head_dim);
+      const double angle = pos * freq_scale * std::pow(theta, -2.0 * i / head_dim) / (factors.empty() ? 1.0 : factors[i]);
       const int a = h * head_dim + (neox ? i : 2 * i);
       const int b = h * head_dim + (neox ? i + head_dim / 2 : 2 * i + 1);
       const double x0 = v[a], x1 = v[b];
@@ -87,6 +90,9 @@ std::vector<std::vector<double>> ReferenceLogits(const std::string& path, const 
   const int head_dim = f.Find(p + "attention.key_length") ? static_cast<int>(f.GetInt(p + "attention.key_length").value())
                                                           : n_embd / n_heads;
   const int n = static_cast<int>(tokens.size());
+  const std::vector<double> rope_factors = LoadVector(f, "rope_freqs.weight");
+  const double rope_scaling = f.GetFloatOr(p + "rope.scaling.factor", 1.0);  // linear
+  const double freq_scale = rope_scaling == 0 ? 1.0 : 1.0 / rope_scaling;
 
   const Matrix embd = LoadMatrix(f, "token_embd.weight");
   const Matrix output = f.FindTensor("output.weight") ? LoadMatrix(f, "output.weight") : embd;
@@ -124,8 +130,8 @@ std::vector<std::vector<double>> ReferenceLogits(const std::string& path, const 
       AddBias(v[t], bv);
       norm_heads(q[t], n_heads, q_norm);
       norm_heads(k[t], n_kv_heads, k_norm);
-      ApplyRope(q[t], n_heads, head_dim, t, theta, neox);
-      ApplyRope(k[t], n_kv_heads, head_dim, t, theta, neox);
+      ApplyRope(q[t], n_heads, head_dim, t, theta, neox, freq_scale, rope_factors);
+      ApplyRope(k[t], n_kv_heads, head_dim, t, theta, neox, freq_scale, rope_factors);
     }
     for (int t = 0; t < n; ++t) {
       std::vector<double> attn(n_heads * head_dim, 0.0);

@@ -15,17 +15,18 @@ using util::Status;
 namespace {
 
 const ModelShape kShapes[] = {
-    // name, arch, n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab, rope_theta, tied[, head_dim]
+    // name, arch, n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab, rope_theta, tied[, head_dim[,
+    // rope_original_context]]
     {"tiny", "llama", 256, 2, 4, 2, 512, 1152, 10000.f, false},
     {"tiny-qwen2", "qwen2", 256, 2, 4, 2, 512, 1152, 1000000.f, true},
     {"tiny-qwen3", "qwen3", 256, 2, 4, 2, 512, 1152, 1000000.f, true, 96},
+    {"tiny-llama3", "llama", 256, 2, 4, 2, 512, 1152, 500000.f, true, 0, 64},
     {"tiny-deep", "llama", 256, 4, 4, 2, 512, 1152, 10000.f, true},
     {"smol", "llama", 576, 30, 9, 3, 1536, 49152, 100000.f, true},
     {"qwen05", "qwen2", 896, 24, 14, 2, 4864, 151936, 1000000.f, true},
     {"qwen3-06b", "qwen3", 1024, 28, 16, 8, 3072, 151936, 1000000.f, true, 128},
-    // Rows that are multiples of 256, so that q4_k_m is really K-quants. Llama 3.2's rope
-    // frequency factors are not written (the shape, not the model).
-    {"llama32-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 500000.f, true},
+    // Rows that are multiples of 256, so that q4_k_m is really K-quants.
+    {"llama32-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 500000.f, true, 0, 8192},
     {"qwen25-15b", "qwen2", 1536, 28, 12, 2, 8960, 151936, 1000000.f, true},
 };
 
@@ -84,6 +85,27 @@ std::vector<uint8_t> RandomVector(Rng& rng, int64_t n, float center, float sprea
   return data;
 }
 
+// Llama 3's RoPE frequency factors, one divisor per rotated pair: 1 for wavelengths under
+// original_context / 4, 32 above original_context, and between them a smooth blend of the
+// frequency and the frequency / 32.
+std::vector<uint8_t> Llama3RopeFactors(float theta, int head_dim, int original_context) {
+  const double factor = 32, low = 1, high = 4;
+  std::vector<uint8_t> data(head_dim / 2 * sizeof(float));
+  float* out = reinterpret_cast<float*>(data.data());
+  for (int i = 0; i < head_dim / 2; ++i) {
+    const double wavelength = 2 * M_PI * std::pow(theta, 2.0 * i / head_dim);
+    double divisor = 1;
+    if (wavelength > original_context / low) {
+      divisor = factor;
+    } else if (wavelength >= original_context / high) {
+      const double smooth = (original_context / wavelength - low) / (high - low);
+      divisor = 1 / ((1 - smooth) / factor + smooth);
+    }
+    out[i] = static_cast<float>(divisor);
+  }
+  return data;
+}
+
 }  // namespace
 
 bool FindShape(const std::string& name, ModelShape& out) {
@@ -136,6 +158,9 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
     w.Set(a + "attention.key_length", gguf::Value::Uint32(s.head_dim));
     w.Set(a + "attention.value_length", gguf::Value::Uint32(s.head_dim));
   }
+  if (s.rope_original_context > 0)
+    KVFUSE_RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", DType::kF32, {head_dim / 2},
+                                       Llama3RopeFactors(s.rope_theta, head_dim, s.rope_original_context)));
   const int64_t q_dim = static_cast<int64_t>(s.n_heads) * head_dim;
   const int64_t kv_dim = static_cast<int64_t>(s.n_kv_heads) * head_dim;
   auto matrix = [&](const std::string& name, const std::string& kind, int layer, int64_t n_cols,

@@ -18,10 +18,14 @@ struct ModelShape {
   float rope_theta;
   bool tied_output;
   int head_dim = 0;  // 0: n_embd / n_heads; else written as attention.key_length (Qwen 3's 128)
+  // > 0: Llama 3's RoPE frequency factors (rope_freqs.weight) for this original context, with
+  // Llama 3.2's factor 32, low-frequency factor 1 and high-frequency factor 4.
+  int rope_original_context = 0;
 };
 
-// "tiny", "tiny-qwen2", "tiny-qwen3" (heads wider than n_embd / n_heads, as Qwen 3's), "tiny-deep"
-// (4 layers), "smol", "qwen05", "qwen3-06b", "llama32-1b", "qwen25-15b" (Llama-3.2-1B's and
+// "tiny", "tiny-qwen2", "tiny-qwen3" (heads wider than n_embd / n_heads, as Qwen 3's),
+// "tiny-llama3" (Llama 3's RoPE factors over an original context of 64, so that they matter
+// within a few positions), "tiny-deep" (4 layers), "smol", "qwen05", "qwen3-06b", "llama32-1b", "qwen25-15b" (Llama-3.2-1B's and
 // Qwen2.5-1.5B's shapes: every row a multiple of 256); false if unknown.
 bool FindShape(const std::string& name, ModelShape& out);
 std::vector<std::string> ShapeNames();

@@ -156,7 +156,7 @@ void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
   AddBias(ctx.k.data(), w.bk, n, kv_dim);
   AddBias(ctx.v.data(), w.bv, n, kv_dim);
   NormHeads(ctx.pool, ctx.k.data(), n, hp.n_kv_heads, hp.head_dim, w.k_norm, hp.rms_eps);
-  const kernels::RopeParams rope{hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
+  const kernels::RopeParams rope = RopeOf(hp);
   ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       kernels::Rope(ctx.k.data() + t * kv_dim, hp.n_kv_heads, static_cast<float>(batch.positions[t]), rope);
@@ -179,7 +179,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   AddBias(ctx.q.data(), w.bq, n, q_dim);
   NormHeads(ctx.pool, ctx.q.data(), n, hp.n_heads, head_dim, w.q_norm, hp.rms_eps);
 
-  const kernels::RopeParams rope{head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox};
+  const kernels::RopeParams rope = RopeOf(hp);
   ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float pos = static_cast<float>(batch.positions[t]);
