@@ -10,21 +10,6 @@ namespace kvfuse::engine {
 using util::Result;
 using util::Status;
 
-namespace {
-
-// Identity of the weights and of the hyper-parameters the KV depends on beyond them (a file
-// may change RoPE or the norms' epsilon alone): cached chunk KV is only valid for the exact
-// model it came from.
-uint64_t ModelFingerprint(const model::Model& model) {
-  util::Hasher h;
-  for (const auto& t : model.file().tensors()) h.Add(t.name).Add(t.data, t.n_bytes);
-  const model::HParams& hp = model.hparams();
-  h.Add(hp.arch).AddValue(hp.rope_theta).AddValue(hp.rope_freq_scale).AddValue(hp.rope_dim).AddValue(hp.rms_eps);
-  return h.Digest();
-}
-
-}  // namespace
-
 Result<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const std::string& gguf_path) {
   auto file = gguf::GgufFile::Open(gguf_path);
   if (!file.ok()) return file.status();
@@ -57,7 +42,7 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     if (!opened.ok()) return opened.status().WithContext("--redis");
     remote = std::move(opened).value();
   }
-  engine->model_fingerprint_ = ModelFingerprint(*engine->model_);
+  engine->model_fingerprint_ = engine->model_->fingerprint();
   engine->runner_ = std::make_unique<Runner>(
       *engine->model_, engine->tokenizer_.get(), RunnerOptions{options.n_threads, options.n_ctx, options.block_size, kernel_table},
       std::make_unique<store::ChunkStore>(options.chunk_ram_bytes, std::move(disk), std::move(remote)),

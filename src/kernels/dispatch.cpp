@@ -37,6 +37,10 @@ GemmFn KernelTable::GemmFor(DType weight_type) const {
   }
 }
 
+PackedKernels KernelTable::PackedFor(DType weight_type) const {
+  return weight_type == DType::kQ8_0 ? packed_q8_0 : PackedKernels{};
+}
+
 const KernelTable& RefKernels() {
   static const KernelTable table = {
       "scalar",
@@ -79,6 +83,7 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q4_0 = avx512::GemmQ4_0;
     t.gemm_q5_0 = avx512::GemmQ5_0;
     t.gemm_q8_0 = avx512::GemmQ8_0;
+    t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
     t.dot_q4_k = avx512::DotQ4_K;
     t.dot_q5_k = avx512::DotQ5_K;
     t.dot_q6_k = avx512::DotQ6_K;

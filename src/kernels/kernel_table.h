@@ -23,6 +23,20 @@ using GemmFn = void (*)(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t
 // Converts n floats to an activation row of Q8_0 or Q8_K.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 
+// Weights repacked, once at load, into a layout a table's products read faster. Rows are
+// packed in groups of kPackedRowGroup (the last one padded).
+inline constexpr int64_t kPackedRowGroup = 16;
+struct PackedKernels {
+  // Bytes of n_rows packed rows of n_cols elements.
+  size_t (*bytes)(int64_t n_cols, int64_t n_rows) = nullptr;
+  // Packs n_rows rows (row_bytes apart) into `out` (bytes() of them, 64-byte aligned).
+  void (*pack)(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out) = nullptr;
+  // y[t * y_stride + r] for r in [row_begin, row_end) (row_begin a multiple of
+  // kPackedRowGroup), t < n_x_rows: the table's dot of unpacked row r and x row t, bit for bit.
+  void (*gemm)(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
+               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) = nullptr;
+};
+
 struct KernelTable {
   const char* name;
   DotFn dot_f32, dot_f16, dot_bf16;
@@ -47,8 +61,13 @@ struct KernelTable {
   void (*weighted_sum_f16)(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots,
                            int n, float* acc);
 
+  // Optional packed products (none: the entries above read the rows as they are).
+  PackedKernels packed_q8_0 = {};
+
   DotFn DotFor(tensor::DType weight_type) const;
   GemmFn GemmFor(tensor::DType weight_type) const;
+  // Empty (all nullptr) where this table packs no weights of that type.
+  PackedKernels PackedFor(tensor::DType weight_type) const;
 };
 
 const KernelTable& RefKernels();

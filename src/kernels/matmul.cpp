@@ -27,9 +27,18 @@ void MatMul(const KernelTable& k, util::ThreadPool& pool, const WeightView& w, c
   const uint8_t* act_bytes = static_cast<const uint8_t*>(act);
   const int64_t n_rows = w.n_rows;
   // Rows are split between threads; within a thread a small group of rows is applied
-  // to every token so the group stays in cache while the activations stream past.
+  // to every token so the group stays in cache while the activations stream past. A
+  // table's GEMM column equals its dot bit for bit, so one token takes the GEMM too (its
+  // tiles run several rows at once).
   constexpr int64_t kRowGroup = 16;
-  if (const GemmFn gemm = k.GemmFor(w.type); gemm != nullptr && n_tokens > 1) {
+  static_assert(kRowGroup % kPackedRowGroup == 0);
+  if (const PackedKernels packed = k.PackedFor(w.type); packed.gemm && w.packed && w.packed_for == &k) {
+    pool.ParallelFor(n_rows, [&](int64_t r0, int64_t r1) {
+      packed.gemm(n_cols, w.packed, r0, r1, act_bytes, act_row_bytes, n_tokens, y, n_rows);
+    }, kRowGroup);
+    return;
+  }
+  if (const GemmFn gemm = k.GemmFor(w.type); gemm != nullptr) {
     pool.ParallelFor(n_rows, [&](int64_t r0, int64_t r1) {
       for (int64_t rg = r0; rg < r1; rg += kRowGroup) {
         const int64_t rows = std::min(r1, rg + kRowGroup) - rg;

@@ -16,6 +16,10 @@ struct WeightView {
   int64_t n_cols = 0;  // row length (input features)
   int64_t n_rows = 0;  // output features
   const uint8_t* data = nullptr;
+  // The same rows packed for `packed_for`'s packed products (KernelTable::PackedFor), or
+  // nullptr; other tables read `data`.
+  const uint8_t* packed = nullptr;
+  const KernelTable* packed_for = nullptr;
 
   size_t row_bytes() const { return tensor::RowBytes(type, n_cols); }
   const uint8_t* row(int64_t r) const { return data + r * row_bytes(); }

@@ -5,12 +5,28 @@
 #include "kernels/quantize.h"
 #include "kernels/ops.h"
 #include "model/blocks/blocks.h"
+#include "util/hash.h"
+#include "util/mapped_file.h"
 
 namespace kvfuse::model {
 
 using util::Result;
 using util::Status;
 using util::StrFormat;
+
+namespace {
+
+uint64_t Fingerprint(const gguf::GgufFile& file, const HParams& hp) {
+  util::Hasher h;
+  for (const auto& t : file.tensors()) {
+    h.Add(t.name).Add(t.data, t.n_bytes);
+    util::MappedFile::ReleasePages(t.data, t.n_bytes);
+  }
+  h.Add(hp.arch).AddValue(hp.rope_theta).AddValue(hp.rope_freq_scale).AddValue(hp.rope_dim).AddValue(hp.rms_eps);
+  return h.Digest();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Model>> Model::Open(const std::string& path) {
   Result<gguf::GgufFile> file = gguf::GgufFile::Open(path);
@@ -19,8 +35,14 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path) {
   if (!hp.ok()) return hp.status();
   Result<ModelWeights> w = LoadWeights(file.value(), hp.value());
   if (!w.ok()) return w.status();
-  return std::unique_ptr<Model>(
-      new Model(std::move(file).value(), std::move(hp).value(), std::move(w).value()));
+  // The first pass over the weights releases each tensor's pages after hashing it, and
+  // packing each packed matrix's after packing it: the process holds the packed copies and
+  // what is read again later (the embedding's rows, the norms), not the whole file besides.
+  const uint64_t fingerprint = Fingerprint(file.value(), hp.value());
+  PackedWeights packed;
+  PackWeights(kernels::BestKernels(), w.value(), packed);
+  return std::unique_ptr<Model>(new Model(std::move(file).value(), std::move(hp).value(), std::move(w).value(),
+                                          std::move(packed), fingerprint));
 }
 
 Status Model::Validate(const TokenBatch& batch, const kv::KvManager& kv) const {

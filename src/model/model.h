@@ -14,6 +14,7 @@
 #include "model/forward_context.h"
 #include "model/hparams.h"
 #include "model/token_batch.h"
+#include "model/weight_packing.h"
 #include "model/weights.h"
 
 namespace kvfuse::model {
@@ -24,6 +25,10 @@ class Model {
 
   const HParams& hparams() const { return hp_; }
   const gguf::GgufFile& file() const { return file_; }
+  // Identity of the weights and of the hyper-parameters the KV depends on beyond them (a
+  // file may change RoPE or the norms' epsilon alone): cached chunk KV is only valid for the
+  // exact model it came from.
+  uint64_t fingerprint() const { return fingerprint_; }
   kv::KvGeometry kv_geometry() const { return {hp_.n_layers, hp_.n_kv_heads, hp_.head_dim}; }
 
   // Checks token ids, positions and slots against the model and the cache: each token's
@@ -49,12 +54,18 @@ class Model {
                        std::vector<float>& logits) const;
 
  private:
-  Model(gguf::GgufFile file, HParams hp, ModelWeights w)
-      : file_(std::move(file)), hp_(std::move(hp)), w_(std::move(w)) {}
+  Model(gguf::GgufFile file, HParams hp, ModelWeights w, PackedWeights packed, uint64_t fingerprint)
+      : file_(std::move(file)),
+        hp_(std::move(hp)),
+        w_(std::move(w)),
+        packed_(std::move(packed)),
+        fingerprint_(fingerprint) {}
 
   gguf::GgufFile file_;
   HParams hp_;
   ModelWeights w_;
+  PackedWeights packed_;  // what views of w_ point at for the fastest kernel table
+  uint64_t fingerprint_;
 };
 
 }  // namespace kvfuse::model

@@ -24,6 +24,10 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Gives the mapped pages wholly inside [p, p + n) back to the kernel (the memory stops
+  // counting in this process's RSS); touched again, they are read from the file again.
+  static void ReleasePages(const void* p, size_t n);
+
  private:
   void Reset();
   const uint8_t* data_ = nullptr;

@@ -8,7 +8,7 @@
 namespace kvfuse::kernels::avx512 {
 
 // Same contract as kernels::DotFn: a 1 x 1 tile of the GEMM below, so that a token's result
-// does not depend on whether it runs alone or in a batch.
+// does not depend on whether it runs alone or in a batch (Q8_0: the packed product's).
 float DotQ8_0(int64_t n, const void* w, const void* x);
 float DotQ4_0(int64_t n, const void* w, const void* x);
 float DotQ5_0(int64_t n, const void* w, const void* x);
@@ -19,6 +19,13 @@ void GemmQ4_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 void GemmQ5_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+
+// Q8_0 weights packed 16 rows at a time (packed_q8_avx512.cpp; kernels::PackedKernels). The
+// avx512 table's Q8_0 dot and GEMM compute what the packed product does, bit for bit.
+size_t PackedBytesQ8_0(int64_t n_cols, int64_t n_rows);
+void PackQ8_0(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out);
+void PackedGemmQ8_0(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
+                    size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
 // The K-quant types against Q8_K activations (gemm_k_avx512.cpp). A dot is a GEMM tile's
 // column exactly (the forward pass's results may not depend on the batch).
