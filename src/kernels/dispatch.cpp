@@ -38,7 +38,12 @@ GemmFn KernelTable::GemmFor(DType weight_type) const {
 }
 
 PackedKernels KernelTable::PackedFor(DType weight_type) const {
-  return weight_type == DType::kQ8_0 ? packed_q8_0 : PackedKernels{};
+  switch (weight_type) {
+    case DType::kQ8_0: return packed_q8_0;
+    case DType::kQ4_K: return packed_q4_k;
+    case DType::kQ6_K: return packed_q6_k;
+    default: return {};
+  }
 }
 
 const KernelTable& RefKernels() {
@@ -84,6 +89,8 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q5_0 = avx512::GemmQ5_0;
     t.gemm_q8_0 = avx512::GemmQ8_0;
     t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
+    t.packed_q4_k = {avx512::PackedBytesQ4_K, avx512::PackQ4_K, avx512::PackedGemmQ4_K};
+    t.packed_q6_k = {avx512::PackedBytesQ6_K, avx512::PackQ6_K, avx512::PackedGemmQ6_K};
     t.dot_q4_k = avx512::DotQ4_K;
     t.dot_q5_k = avx512::DotQ5_K;
     t.dot_q6_k = avx512::DotQ6_K;

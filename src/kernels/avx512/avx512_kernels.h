@@ -27,8 +27,10 @@ void PackQ8_0(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_by
 void PackedGemmQ8_0(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
                     size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
-// The K-quant types against Q8_K activations (gemm_k_avx512.cpp). A dot is a GEMM tile's
-// column exactly (the forward pass's results may not depend on the batch).
+// The K-quant types against Q8_K activations. Q4_K and Q6_K are packed 16 rows at a time
+// (packed_k_avx512.cpp) and their dot and GEMM compute what the packed product does; Q5_K's
+// dot is a column of its GEMM (gemm_k_avx512.cpp). Either way a token's result does not
+// depend on its batch.
 float DotQ4_K(int64_t n, const void* w, const void* x);
 float DotQ5_K(int64_t n, const void* w, const void* x);
 float DotQ6_K(int64_t n, const void* w, const void* x);
@@ -38,5 +40,13 @@ void GemmQ5_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 void GemmQ6_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+size_t PackedBytesQ4_K(int64_t n_cols, int64_t n_rows);
+size_t PackedBytesQ6_K(int64_t n_cols, int64_t n_rows);
+void PackQ4_K(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out);
+void PackQ6_K(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out);
+void PackedGemmQ4_K(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
+                    size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+void PackedGemmQ6_K(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
+                    size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
 }  // namespace kvfuse::kernels::avx512

@@ -1,5 +1,5 @@
-// Tiled products for the 256-element K-quant types (Q4_K, Q5_K, Q6_K) against Q8_K
-// activations with AVX-512 VNNI. A weight block is decoded once (avx2/k_block_decoders.h)
+// Tiled products for Q5_K against Q8_K activations with AVX-512 VNNI (Q4_K and Q6_K, packed
+// at load, are in packed_k_avx512.cpp). A weight block is decoded once (avx2/k_block_decoders.h)
 // into 4 zmm of 64 unsigned levels with their int16 scales; per activation row, vpmaddubsw
 // makes int16 pair sums (levels < 64 keep them below 2^15) and vpdpwssd multiplies them by
 // the scales and accumulates in int32: two instructions per 64 levels where AVX2 needs three
@@ -32,12 +32,6 @@ inline void CorrectionTerms(const MinsDecoder& d, const typename MinsDecoder::Bl
   weights = _mm256_or_si256(mins, _mm256_slli_epi32(mins, 16));  // each min for both its groups of 16
   factor = avx2::HalfToFloat(b.dmin);
 }
-// Q6_K: its 16 signed scales, times 32 * d.
-inline void CorrectionTerms(const avx2::DecodeQ6_K&, const BlockQ6_K& b, __m256i& weights, float& factor) {
-  weights = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-  factor = 32.0f * avx2::HalfToFloat(b.d);  // levels are stored +32
-}
-
 // One weight block ready to multiply: 4 x 64 levels with their int16 scales, and its
 // correction's weights and factor.
 struct alignas(64) ReadyBlock {
@@ -130,18 +124,10 @@ void GemmK(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, co
 
 }  // namespace
 
-float DotQ4_K(int64_t n, const void* w, const void* x) { return DotK<avx2::DecodeQ4_K>(n, w, x); }
 float DotQ5_K(int64_t n, const void* w, const void* x) { return DotK<avx2::DecodeQ5_K>(n, w, x); }
-float DotQ6_K(int64_t n, const void* w, const void* x) { return DotK<avx2::DecodeQ6_K>(n, w, x); }
 
-void GemmQ4_K(int64_t n, const uint8_t* w, size_t wb, int64_t nw, const uint8_t* x, size_t xb, int64_t nx, float* y, size_t ys) {
-  GemmK<avx2::DecodeQ4_K>(n, w, wb, nw, x, xb, nx, y, ys);
-}
 void GemmQ5_K(int64_t n, const uint8_t* w, size_t wb, int64_t nw, const uint8_t* x, size_t xb, int64_t nx, float* y, size_t ys) {
   GemmK<avx2::DecodeQ5_K>(n, w, wb, nw, x, xb, nx, y, ys);
-}
-void GemmQ6_K(int64_t n, const uint8_t* w, size_t wb, int64_t nw, const uint8_t* x, size_t xb, int64_t nx, float* y, size_t ys) {
-  GemmK<avx2::DecodeQ6_K>(n, w, wb, nw, x, xb, nx, y, ys);
 }
 
 }  // namespace kvfuse::kernels::avx512
