@@ -27,7 +27,7 @@ using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 // packed in groups of kPackedRowGroup (the last one padded).
 inline constexpr int64_t kPackedRowGroup = 16;
 struct PackedKernels {
-  // Bytes of n_rows packed rows of n_cols elements.
+  // Bytes of n_rows packed rows of n_cols elements; 0: rows of that length are not packed.
   size_t (*bytes)(int64_t n_cols, int64_t n_rows) = nullptr;
   // Packs n_rows rows (row_bytes apart) into `out` (bytes() of them, 64-byte aligned).
   void (*pack)(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out) = nullptr;
@@ -62,7 +62,7 @@ struct KernelTable {
                            int n, float* acc);
 
   // Optional packed products (none: the entries above read the rows as they are).
-  PackedKernels packed_q8_0 = {}, packed_q4_k = {}, packed_q6_k = {};
+  PackedKernels packed_f16 = {}, packed_q8_0 = {}, packed_q4_k = {}, packed_q6_k = {};
 
   DotFn DotFor(tensor::DType weight_type) const;
   GemmFn GemmFor(tensor::DType weight_type) const;

@@ -20,7 +20,9 @@ namespace {
 void Pack(const kernels::KernelTable& k, kernels::WeightView& view, PackedWeights& storage) {
   const kernels::PackedKernels packed = k.PackedFor(view.type);
   if (!packed.pack) return;
-  uint8_t* out = storage.Add(packed.bytes(view.n_cols, view.n_rows));
+  const size_t bytes = packed.bytes(view.n_cols, view.n_rows);
+  if (bytes == 0) return;
+  uint8_t* out = storage.Add(bytes);
   packed.pack(view.n_cols, view.n_rows, view.data, view.row_bytes(), out);
   util::MappedFile::ReleasePages(view.data, view.row_bytes() * view.n_rows);
   view.packed = out;

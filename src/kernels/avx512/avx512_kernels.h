@@ -27,6 +27,15 @@ void PackQ8_0(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_by
 void PackedGemmQ8_0(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
                     size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
+// F16 weights (f32 activations) packed 16 rows at a time (packed_f16_avx512.cpp); the dot
+// computes what the packed product does. Rows whose length is not a multiple of 4 are not
+// packed (PackedBytesF16 is 0).
+float DotF16(int64_t n, const void* w, const void* x);
+size_t PackedBytesF16(int64_t n_cols, int64_t n_rows);
+void PackF16(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out);
+void PackedGemmF16(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
+                   size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+
 // The K-quant types against Q8_K activations. Q4_K and Q6_K are packed 16 rows at a time
 // (packed_k_avx512.cpp) and their dot and GEMM compute what the packed product does; Q5_K's
 // dot is a column of its GEMM (gemm_k_avx512.cpp). Either way a token's result does not
