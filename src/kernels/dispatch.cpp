@@ -40,6 +40,8 @@ GemmFn KernelTable::GemmFor(DType weight_type) const {
 PackedKernels KernelTable::PackedFor(DType weight_type) const {
   switch (weight_type) {
     case DType::kF16: return packed_f16;
+    case DType::kQ4_0: return packed_q4_0;
+    case DType::kQ5_0: return packed_q5_0;
     case DType::kQ8_0: return packed_q8_0;
     case DType::kQ4_K: return packed_q4_k;
     case DType::kQ6_K: return packed_q6_k;
@@ -91,7 +93,9 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q8_0 = avx512::GemmQ8_0;
     t.dot_f16 = avx512::DotF16;
     t.packed_f16 = {avx512::PackedBytesF16, avx512::PackF16, avx512::PackedGemmF16};
-    t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
+    t.packed_q8_0 = {avx512::PackedBytesQ32, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
+    t.packed_q5_0 = {avx512::PackedBytesQ32, avx512::PackQ5_0, avx512::PackedGemmQ5_0};
+    t.packed_q4_0 = {avx512::PackedBytesQ32, avx512::PackQ4_0, avx512::PackedGemmQ4_0};
     t.packed_q4_k = {avx512::PackedBytesQ4_K, avx512::PackQ4_K, avx512::PackedGemmQ4_K};
     t.packed_q6_k = {avx512::PackedBytesQ6_K, avx512::PackQ6_K, avx512::PackedGemmQ6_K};
     t.dot_q4_k = avx512::DotQ4_K;

@@ -62,7 +62,8 @@ struct KernelTable {
                            int n, float* acc);
 
   // Optional packed products (none: the entries above read the rows as they are).
-  PackedKernels packed_f16 = {}, packed_q8_0 = {}, packed_q4_k = {}, packed_q6_k = {};
+  PackedKernels packed_f16 = {}, packed_q4_0 = {}, packed_q5_0 = {}, packed_q8_0 = {};
+  PackedKernels packed_q4_k = {}, packed_q6_k = {};
 
   DotFn DotFor(tensor::DType weight_type) const;
   GemmFn GemmFor(tensor::DType weight_type) const;

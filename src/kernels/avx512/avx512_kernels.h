@@ -7,25 +7,21 @@
 
 namespace kvfuse::kernels::avx512 {
 
-// Same contract as kernels::DotFn: a 1 x 1 tile of the GEMM below, so that a token's result
-// does not depend on whether it runs alone or in a batch (Q8_0: the packed product's).
-float DotQ8_0(int64_t n, const void* w, const void* x);
-float DotQ4_0(int64_t n, const void* w, const void* x);
-float DotQ5_0(int64_t n, const void* w, const void* x);
-// Same contract as kernels::GemmFn.
-void GemmQ8_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
-              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
-void GemmQ4_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
-              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
-void GemmQ5_0(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
-              size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
-
-// Q8_0 weights packed 16 rows at a time (packed_q8_avx512.cpp; kernels::PackedKernels). The
-// avx512 table's Q8_0 dot and GEMM compute what the packed product does, bit for bit.
-size_t PackedBytesQ8_0(int64_t n_cols, int64_t n_rows);
-void PackQ8_0(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out);
-void PackedGemmQ8_0(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
-                    size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+// The 32-element block types packed 16 rows at a time (packed_q32_avx512.cpp;
+// kernels::PackedKernels); the dots and unpacked GEMMs compute what the packed products do,
+// bit for bit. PackedBytesQ32 serves all three.
+size_t PackedBytesQ32(int64_t n_cols, int64_t n_rows);
+#define KVFUSE_DECLARE_PACKED_Q32(T)                                                                                \
+  void Pack##T(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out);                \
+  void PackedGemm##T(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,         \
+                     size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);                              \
+  float Dot##T(int64_t n, const void* w, const void* x);                                                            \
+  void Gemm##T(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,                 \
+               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
+KVFUSE_DECLARE_PACKED_Q32(Q8_0)
+KVFUSE_DECLARE_PACKED_Q32(Q5_0)
+KVFUSE_DECLARE_PACKED_Q32(Q4_0)
+#undef KVFUSE_DECLARE_PACKED_Q32
 
 // F16 weights (f32 activations) packed 16 rows at a time (packed_f16_avx512.cpp); the dot
 // computes what the packed product does. Rows whose length is not a multiple of 4 are not

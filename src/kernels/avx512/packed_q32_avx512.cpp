@@ -1,0 +1,219 @@
+// Q8_0, Q5_0 and Q4_0 products of the avx512 table, over weights packed 16 rows at a time.
+//
+// Packed layout, per group of 16 rows and per block of 32 columns (kBlockBytes):
+//   float d[16]            the rows' block scales
+//   uint8 q[8][16][4]      q[s][r][j] = level (s * 4 + j) of row r, + the type's offset
+// (levels as stored, 0..15 for Q4_0 and 0..31 for Q5_0, are the level + 8 or + 16; Q8_0's
+// are shifted by 128). One vpdpbusd multiplies a 4-column slice of all 16 rows by 4
+// activation bytes broadcast: each lane is one row's sum, so nothing is reduced across
+// lanes. The offset is cancelled exactly by starting each block's integer sum at
+// -offset * sum(x) of its activation block. Per (row, activation row) the arithmetic is
+// therefore, block by block in order,
+//   acc = fma(float(exact integer dot), w_d * x_d, acc)
+// and the single-row dots and unpacked GEMMs below compute exactly that, so a token's result
+// never depends on which of them ran.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/avx2/avx2_common.h"
+#include "kernels/avx512/avx512_kernels.h"
+#include "kernels/kernel_table.h"
+#include "tensor/quant_blocks.h"
+
+namespace kvfuse::kernels::avx512 {
+
+using tensor::BlockQ4_0;
+using tensor::BlockQ5_0;
+using tensor::BlockQ8_0;
+
+namespace {
+
+constexpr int kGroup = static_cast<int>(kPackedRowGroup);
+constexpr size_t kBlockBytes = kGroup * sizeof(float) + kGroup * 32;  // 576: 9 cache lines
+
+// A block's 32 levels plus the type's offset, as unsigned bytes.
+struct LevelsQ8_0 {
+  using Block = BlockQ8_0;
+  static constexpr int kOffset = 128;
+  static void Get(const Block& b, uint8_t* q) {
+    for (int k = 0; k < 32; ++k) q[k] = static_cast<uint8_t>(b.qs[k] + kOffset);
+  }
+};
+struct LevelsQ4_0 {
+  using Block = BlockQ4_0;
+  static constexpr int kOffset = 8;
+  static void Get(const Block& b, uint8_t* q) {
+    for (int k = 0; k < 16; ++k) q[k] = b.qs[k] & 0x0F, q[k + 16] = b.qs[k] >> 4;
+  }
+};
+struct LevelsQ5_0 {
+  using Block = BlockQ5_0;
+  static constexpr int kOffset = 16;
+  static void Get(const Block& b, uint8_t* q) {
+    uint32_t fifth;
+    std::memcpy(&fifth, b.qh, 4);
+    for (int k = 0; k < 16; ++k) q[k] = static_cast<uint8_t>((b.qs[k] & 0x0F) | ((fifth >> k) & 1) << 4);
+    for (int k = 0; k < 16; ++k) q[k + 16] = static_cast<uint8_t>((b.qs[k] >> 4) | ((fifth >> (k + 16)) & 1) << 4);
+  }
+};
+
+// The exact integer dot of two blocks of 32 signed levels.
+inline int32_t BlockDot(const int8_t* a, const int8_t* b) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+  const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+  const __m256i pairs = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
+                                          _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y)));
+  const __m256i pairs_hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)),
+                                             _mm256_cvtepi8_epi16(_mm256_extracti128_si256(y, 1)));
+  return avx2::HorizontalSum(_mm256_add_epi32(pairs, pairs_hi));
+}
+
+// -offset * sum(x) of every block of each activation row: [row][block].
+void Corrections(int offset, int64_t nb, const uint8_t* x, size_t x_row_bytes, int64_t n_x_rows,
+                 std::vector<int32_t>& out) {
+  out.resize(nb * n_x_rows);
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int64_t c = 0; c < n_x_rows; ++c) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
+      const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, v), _mm256_set1_epi16(1));
+      out[c * nb + b] = -offset * avx2::HorizontalSum(sums);
+    }
+  }
+}
+
+inline __m512i Broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// kCols activation rows against one packed group; lanes >= n_rows are not stored.
+template <int kCols>
+void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes, const int32_t* corrections,
+               float* y, size_t y_stride, int n_rows) {
+  __m512 acc[kCols];
+  KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* block = group + b * kBlockBytes;
+    const __m512 wd = _mm512_load_ps(reinterpret_cast<const float*>(block));
+    __m512i w[8];
+    KVFUSE_UNROLL for (int s = 0; s < 8; ++s) w[s] = _mm512_load_si512(block + 64 + 64 * s);
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
+      const BlockQ8_0& xb = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes)[b];
+      // Two chains of four (integer sums: splitting them changes nothing).
+      __m512i lo = _mm512_set1_epi32(corrections[c * nb + b]), hi = _mm512_setzero_si512();
+      KVFUSE_UNROLL for (int s = 0; s < 4; ++s) {
+        lo = _mm512_dpbusd_epi32(lo, w[s], Broadcast4(xb.qs + 4 * s));
+        hi = _mm512_dpbusd_epi32(hi, w[s + 4], Broadcast4(xb.qs + 16 + 4 * s));
+      }
+      const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(avx2::HalfToFloat(xb.d)));
+      // (maskz: the unmasked form trips a false uninitialised warning of GCC 12)
+      const __m512 dot = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_add_epi32(lo, hi));
+      acc[c] = _mm512_fmadd_ps(dot, scale, acc[c]);
+    }
+  }
+  const __mmask16 keep = static_cast<__mmask16>((1u << n_rows) - 1);
+  KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) _mm512_mask_storeu_ps(y + c * y_stride, keep, acc[c]);
+}
+
+template <typename Levels>
+void Pack(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out) {
+  using Block = typename Levels::Block;
+  const int64_t nb = n_cols / 32;
+  uint8_t levels[32];
+  for (int64_t g = 0; g < (n_rows + kGroup - 1) / kGroup; ++g)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* block = out + (g * nb + b) * kBlockBytes;
+      float* d = reinterpret_cast<float*>(block);
+      uint8_t* q = block + kGroup * sizeof(float);
+      for (int r = 0; r < kGroup; ++r) {
+        const int64_t row = g * kGroup + r;
+        if (row < n_rows) {
+          const Block& src = reinterpret_cast<const Block*>(rows + row * row_bytes)[b];
+          d[r] = avx2::HalfToFloat(src.d);
+          Levels::Get(src, levels);
+        } else {  // padding: level 0
+          d[r] = 0.0f;
+          std::memset(levels, Levels::kOffset, 32);
+        }
+        for (int k = 0; k < 32; ++k) q[(k / 4) * kGroup * 4 + r * 4 + k % 4] = levels[k];
+      }
+    }
+}
+
+template <typename Levels>
+void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
+                size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
+  constexpr int kCols = 4;
+  const int64_t nb = n / 32;
+  thread_local std::vector<int32_t> corrections;  // each thread of the pool has its own
+  Corrections(Levels::kOffset, nb, x, x_row_bytes, n_x_rows, corrections);
+  for (int64_t r = row_begin; r < row_end; r += kGroup) {
+    const uint8_t* group = packed + (r / kGroup) * nb * kBlockBytes;
+    const int rows = static_cast<int>(std::min<int64_t>(kGroup, row_end - r));
+    int64_t c = 0;
+    for (; c + kCols <= n_x_rows; c += kCols)
+      GroupTile<kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections.data() + c * nb,
+                       y + c * y_stride + r, y_stride, rows);
+    for (; c < n_x_rows; ++c)
+      GroupTile<1>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections.data() + c * nb, y + c * y_stride + r,
+                   y_stride, rows);
+  }
+}
+
+template <typename Levels>
+float Dot(int64_t n, const void* w, const void* x) {
+  const auto* wb = static_cast<const typename Levels::Block*>(w);
+  const auto* xb = static_cast<const BlockQ8_0*>(x);
+  float acc = 0.0f;
+  uint8_t levels[32];
+  int8_t signed_levels[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    Levels::Get(wb[b], levels);
+    for (int k = 0; k < 32; ++k) signed_levels[k] = static_cast<int8_t>(levels[k] - Levels::kOffset);
+    const float scale = avx2::HalfToFloat(wb[b].d) * avx2::HalfToFloat(xb[b].d);
+    acc = std::fma(static_cast<float>(BlockDot(signed_levels, xb[b].qs)), scale, acc);
+  }
+  return acc;
+}
+
+// Unpacked rows (weights that were not packed for this table): one dot per pair.
+template <typename Levels>
+void Gemm(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x, size_t x_row_bytes,
+          int64_t n_x_rows, float* y, size_t y_stride) {
+  for (int64_t c = 0; c < n_x_rows; ++c)
+    for (int64_t r = 0; r < n_w_rows; ++r)
+      y[c * y_stride + r] = Dot<Levels>(n, w + r * w_row_bytes, x + c * x_row_bytes);
+}
+
+}  // namespace
+
+size_t PackedBytesQ32(int64_t n_cols, int64_t n_rows) {
+  return static_cast<size_t>((n_rows + kGroup - 1) / kGroup) * (n_cols / 32) * kBlockBytes;
+}
+
+#define KVFUSE_PACKED_Q32(T)                                                                                        \
+  void Pack##T(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out) {                \
+    Pack<Levels##T>(n_cols, n_rows, rows, row_bytes, out);                                                          \
+  }                                                                                                                 \
+  void PackedGemm##T(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,         \
+                     size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {                             \
+    PackedGemm<Levels##T>(n, packed, row_begin, row_end, x, x_row_bytes, n_x_rows, y, y_stride);                    \
+  }                                                                                                                 \
+  float Dot##T(int64_t n, const void* w, const void* x) { return Dot<Levels##T>(n, w, x); }                          \
+  void Gemm##T(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,                 \
+               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {                                   \
+    Gemm<Levels##T>(n, w, w_row_bytes, n_w_rows, x, x_row_bytes, n_x_rows, y, y_stride);                            \
+  }
+KVFUSE_PACKED_Q32(Q8_0)
+KVFUSE_PACKED_Q32(Q5_0)
+KVFUSE_PACKED_Q32(Q4_0)
+#undef KVFUSE_PACKED_Q32
+
+}  // namespace kvfuse::kernels::avx512
