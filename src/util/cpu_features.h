@@ -9,6 +9,9 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512vnni = false;
+  // AMX tiles with int8 products, and the kernel lets this process use them (the tile data
+  // state is requested once, here).
+  bool amx_int8 = false;
 };
 
 // Detected once; cheap to call.

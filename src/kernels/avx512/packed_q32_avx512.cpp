@@ -11,7 +11,8 @@
 // therefore, block by block in order,
 //   acc = fma(float(exact integer dot), w_d * x_d, acc)
 // and the single-row dots and unpacked GEMMs below compute exactly that, so a token's result
-// never depends on which of them ran.
+// never depends on which of them ran. Where the CPU has AMX, 16 activation rows at a time go
+// through packed_q32_amx.cpp, which computes the same integers.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,8 +22,10 @@
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/avx512/packed_q32.h"
 #include "kernels/kernel_table.h"
 #include "tensor/quant_blocks.h"
+#include "util/cpu_features.h"
 
 namespace kvfuse::kernels::avx512 {
 
@@ -33,7 +36,8 @@ using tensor::BlockQ8_0;
 namespace {
 
 constexpr int kGroup = static_cast<int>(kPackedRowGroup);
-constexpr size_t kBlockBytes = kGroup * sizeof(float) + kGroup * 32;  // 576: 9 cache lines
+constexpr size_t kBlockBytes = kPackedQ32BlockBytes;
+static_assert(kBlockBytes == kGroup * sizeof(float) + kGroup * 32);
 
 // A block's 32 levels plus the type's offset, as unsigned bytes.
 struct LevelsQ8_0 {
@@ -154,10 +158,15 @@ void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row
   const int64_t nb = n / 32;
   thread_local std::vector<int32_t> corrections;  // each thread of the pool has its own
   Corrections(Levels::kOffset, nb, x, x_row_bytes, n_x_rows, corrections);
+  static const bool amx = util::DetectCpuFeatures().amx_int8;
   for (int64_t r = row_begin; r < row_end; r += kGroup) {
     const uint8_t* group = packed + (r / kGroup) * nb * kBlockBytes;
     const int rows = static_cast<int>(std::min<int64_t>(kGroup, row_end - r));
     int64_t c = 0;
+    if (amx)
+      for (; c + 16 <= n_x_rows; c += 16)
+        AmxGroupTile16(nb, group, x + c * x_row_bytes, x_row_bytes, corrections.data() + c * nb,
+                       y + c * y_stride + r, y_stride, rows);
     for (; c + kCols <= n_x_rows; c += kCols)
       GroupTile<kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections.data() + c * nb,
                        y + c * y_stride + r, y_stride, rows);

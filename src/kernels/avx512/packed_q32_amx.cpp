@@ -1,0 +1,87 @@
+// The packed 32-element block products with AMX: 16 activation rows against one packed group
+// of 16 weight rows, one block at a time. The packed block's 8 x 64 level bytes are exactly
+// an AMX B tile (K/4 rows of 16 columns x 4), an activation block of 16 rows is an A tile of
+// 16 x 32 signed bytes read in place (stride: the activation row), and TDPBSUD leaves every
+// (activation row, weight row) integer sum of the block; the float epilogue is the VNNI
+// path's, so the results are the same bit for bit.
+#include <immintrin.h>
+
+#include "kernels/avx2/avx2_common.h"
+#include "kernels/avx512/packed_q32.h"
+#include "tensor/quant_blocks.h"
+
+namespace kvfuse::kernels::avx512 {
+
+namespace {
+
+// Palette 1: tiles 0 and 1 the 16 x 16 int32 sums of two blocks, 2 and 3 their activations
+// (16 x 32 bytes), 4 and 5 their weights (8 x 64 bytes). Two blocks per step let one block's
+// product run while the other's sums are read.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 32, 32, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 8, 8};
+};
+
+void ConfigureTiles() {
+  thread_local bool configured = false;  // the tile configuration is per thread
+  if (configured) return;
+  static const TileConfig config;
+  _tile_loadconfig(&config);
+  configured = true;
+}
+
+// acc[m] += float(sums[m] + correction of row m) * (w_d * x_d of row m), block b.
+inline void Epilogue(const int32_t (*sums)[16], const uint8_t* block, const uint8_t* x, size_t x_row_bytes,
+                     const int32_t* corrections, int64_t nb, int64_t b, __m512* acc) {
+  const __m512 wd = _mm512_load_ps(reinterpret_cast<const float*>(block));
+#pragma GCC unroll 16
+  for (int m = 0; m < 16; ++m) {
+    const auto& xb = reinterpret_cast<const tensor::BlockQ8_0*>(x + m * x_row_bytes)[b];
+    const __m512i sum = _mm512_add_epi32(_mm512_load_si512(sums[m]), _mm512_set1_epi32(corrections[m * nb + b]));
+    const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(avx2::HalfToFloat(xb.d)));
+    acc[m] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, sum), scale, acc[m]);
+  }
+}
+
+}  // namespace
+
+void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes,
+                    const int32_t* corrections, float* y, size_t y_stride, int n_rows) {
+  ConfigureTiles();
+  constexpr size_t kLevels = 16 * sizeof(float), kQs = offsetof(tensor::BlockQ8_0, qs);
+  __m512 acc[16];
+#pragma GCC unroll 16
+  for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
+  alignas(64) int32_t sums[2][16][16];
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* block = group + b * kPackedQ32BlockBytes;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
+    _tile_loadd(4, block + kLevels, 64);
+    _tile_loadd(3, x + (b + 1) * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
+    _tile_loadd(5, block + kPackedQ32BlockBytes + kLevels, 64);
+    _tile_dpbsud(0, 2, 4);
+    _tile_dpbsud(1, 3, 5);
+    _tile_stored(0, sums[0], 64);
+    _tile_stored(1, sums[1], 64);
+    Epilogue(sums[0], block, x, x_row_bytes, corrections, nb, b, acc);
+    Epilogue(sums[1], block + kPackedQ32BlockBytes, x, x_row_bytes, corrections, nb, b + 1, acc);
+  }
+  for (; b < nb; ++b) {  // an odd last block
+    const uint8_t* block = group + b * kPackedQ32BlockBytes;
+    _tile_zero(0);
+    _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
+    _tile_loadd(4, block + kLevels, 64);
+    _tile_dpbsud(0, 2, 4);
+    _tile_stored(0, sums[0], 64);
+    Epilogue(sums[0], block, x, x_row_bytes, corrections, nb, b, acc);
+  }
+  const __mmask16 keep = static_cast<__mmask16>((1u << n_rows) - 1);
+#pragma GCC unroll 16
+  for (int m = 0; m < 16; ++m) _mm512_mask_storeu_ps(y + m * y_stride, keep, acc[m]);
+}
+
+}  // namespace kvfuse::kernels::avx512
