@@ -38,6 +38,32 @@ void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvH
     k.axpy_f16(head_dim, scores[j], kv.v_base + slots[j] * kv.slot_stride, out);
 }
 
+namespace {
+
+// The largest and the sum of x[0, n), in 8 independent lanes (no chain of n dependent steps;
+// the fixed inner loops become one vector operation).
+float Max(const float* x, int n) {
+  float lane[8];
+  std::fill(lane, lane + 8, -std::numeric_limits<float>::infinity());
+  int j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) lane[l] = lane[l] < x[j + l] ? x[j + l] : lane[l];
+  for (; j < n; ++j) lane[0] = std::max(lane[0], x[j]);
+  return *std::max_element(lane, lane + 8);
+}
+double Sum(const float* x, int n) {
+  float lane[8] = {};
+  int j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += x[j + l];
+  double sum = 0;
+  for (float l : lane) sum += l;
+  for (; j < n; ++j) sum += x[j];
+  return sum;
+}
+
+}  // namespace
+
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
                      const KvHeadView& kv, const int32_t* slots, float scale) {
   int n_keys = 0;
@@ -48,13 +74,20 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   std::vector<double> sum(n_rows, 0.0);  // as Softmax sums: long contexts add many small terms
   for (int r = 0; r < n_rows; ++r) std::memset(rows[r].out, 0, head_dim * sizeof(float));
   float logits[kAttentionTile];
+  // A tile's keys and values in f32, converted once for all the rows.
+  thread_local std::vector<float> keys, values;
+  keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
+  values.resize(keys.size());
   for (int j0 = 0; j0 < n_keys; j0 += kAttentionTile) {
+    const int n_tile = std::min(kAttentionTile, n_keys - j0);
+    k.gather_keys(head_dim, kv.k_base, kv.slot_stride, slots + j0, n_tile, keys.data());
+    k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, slots + j0, n_tile, values.data());
     for (int r = 0; r < n_rows; ++r) {
       const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible);
       if (j1 <= j0) continue;
-      float tile_max = -std::numeric_limits<float>::infinity();
-      k.dot_rows_f16(head_dim, rows[r].q, kv.k_base, kv.slot_stride, slots + j0, j1 - j0, logits);
-      for (int j = 0; j < j1 - j0; ++j) tile_max = std::max(tile_max, logits[j] *= scale);
+      k.dot_keys(head_dim, rows[r].q, keys.data(), j1 - j0, logits);
+      for (int j = 0; j < j1 - j0; ++j) logits[j] *= scale;
+      const float tile_max = Max(logits, j1 - j0);
       if (tile_max > max[r]) {  // rescale what was summed against the old maximum
         const float shrink = std::exp(max[r] - tile_max);
         sum[r] *= shrink;
@@ -63,8 +96,8 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
       }
       for (int j = 0; j < j1 - j0; ++j) logits[j] -= max[r];
       k.exp_f32(j1 - j0, logits, logits);  // now the tile's weights
-      for (int j = 0; j < j1 - j0; ++j) sum[r] += logits[j];
-      k.weighted_sum_f16(head_dim, logits, kv.v_base, kv.slot_stride, slots + j0, j1 - j0, rows[r].out);
+      sum[r] += Sum(logits, j1 - j0);
+      k.weighted_sum_f32(head_dim, logits, values.data(), j1 - j0, rows[r].out);
     }
   }
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead

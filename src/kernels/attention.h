@@ -53,7 +53,7 @@ struct AttentionRow {
 // kAttentionTile at a time, each tile's keys and values read once for every row while they
 // are in cache, and each row's softmax kept online (its running maximum and sum), so no row
 // holds all its scores. Equal to AttendOneHead up to float rounding.
-inline constexpr int kAttentionTile = 64;
+inline constexpr int kAttentionTile = kKeyTile;
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
                      const KvHeadView& kv, const int32_t* slots, float scale);
 

@@ -23,6 +23,9 @@ using GemmFn = void (*)(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t
 // Converts n floats to an activation row of Q8_0 or Q8_K.
 using QuantizeFn = void (*)(const float* x, void* y, int64_t n);
 
+// The most keys attention takes at once (kernels/attention's tile).
+inline constexpr int kKeyTile = 64;
+
 // Weights repacked, once at load, into a layout a table's products read faster. Rows are
 // packed in groups of kPackedRowGroup (the last one padded).
 inline constexpr int64_t kPackedRowGroup = 16;
@@ -54,12 +57,15 @@ struct KernelTable {
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   // y[i] = e^x[i] (within 2 ulp of std::exp for x in [-87, 88]; below: about 0).
   void (*exp_f32)(int64_t n, const float* x, float* y);
-  // The f16 rows base + slots[j] * stride, j < n, of `dim` elements (attention's keys and
-  // values): out[j] = q·row_j, and acc += sum_j w[j] * row_j.
-  void (*dot_rows_f16)(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n,
-                       float* out);
-  void (*weighted_sum_f16)(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots,
-                           int n, float* acc);
+  // Attention over a tile of at most kKeyTile keys and values, each the f16 row base +
+  // slots[j] * stride (j < n) of `dim` elements. gather_keys converts the keys (exactly) into
+  // this table's layout (kKeyTile * dim floats), dot_keys gives out[j] = q·key_j from it;
+  // gather_f16_rows converts rows into out[j * dim ...], and weighted_sum_f32 adds
+  // sum_j w[j] * row_j to acc over such rows.
+  void (*gather_keys)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
+  void (*dot_keys)(int64_t dim, const float* q, const float* keys, int n, float* out);
+  void (*gather_f16_rows)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
+  void (*weighted_sum_f32)(int64_t dim, const float* w, const float* rows, int n, float* acc);
 
   // Optional packed products (none: the entries above read the rows as they are).
   PackedKernels packed_f16 = {}, packed_q4_0 = {}, packed_q5_0 = {}, packed_q8_0 = {};

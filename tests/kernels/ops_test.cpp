@@ -156,9 +156,15 @@ TEST(Ops, RowDotsAndWeightedRowSumsOfEveryTableMatchDouble) {
     std::vector<const KernelTable*> tables = IsaTables();
     tables.push_back(&RefKernels());
     for (const KernelTable* table : tables) {
-      std::vector<float> dots(kUsed), acc = start;
-      table->dot_rows_f16(dim, q.data(), rows.data(), dim, slots.data(), kUsed, dots.data());
-      table->weighted_sum_f16(dim, w.data(), rows.data(), dim, slots.data(), kUsed, acc.data());
+      std::vector<float> dots(kUsed), acc = start, gathered(kUsed * dim);
+      table->gather_f16_rows(dim, rows.data(), dim, slots.data(), kUsed, gathered.data());
+      for (int j = 0; j < kUsed; ++j)
+        for (int i = 0; i < dim; ++i)
+          ASSERT_EQ(gathered[j * dim + i], tensor::Fp16ToFp32(rows[slots[j] * dim + i])) << table->name;
+      std::vector<float> keys(kKeyTile * dim);
+      table->gather_keys(dim, rows.data(), dim, slots.data(), kUsed, keys.data());
+      table->dot_keys(dim, q.data(), keys.data(), kUsed, dots.data());
+      table->weighted_sum_f32(dim, w.data(), gathered.data(), kUsed, acc.data());
       for (int j = 0; j < kUsed; ++j) {
         double want = 0;
         for (int i = 0; i < dim; ++i) want += double{q[i]} * tensor::Fp16ToFp32(rows[slots[j] * dim + i]);

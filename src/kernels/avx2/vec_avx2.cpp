@@ -106,16 +106,33 @@ void ExpF32(int64_t n, const float* x, float* y) {
   }
 }
 
-void DotRowsF16(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out) {
-  for (int j = 0; j < n; ++j) out[j] = DotF32F16(dim, q, base + slots[j] * stride);
+void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out) {
+  for (int j = 0; j < n; ++j) {
+    const uint16_t* row = base + slots[j] * stride;
+    float* dst = out + j * dim;
+    int64_t i = 0;
+    for (; i + 8 <= dim; i += 8) _mm256_storeu_ps(dst + i, LoadF16(row + i));
+    for (; i < dim; ++i) dst[i] = Fp16ToFp32(row[i]);
+  }
+}
+
+// The keys are the first operand, as DotF32F16(q, key) has them: the same sums.
+void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out) {
+  for (int j = 0; j < n; ++j) out[j] = DotF32(dim, rows + j * dim, q);
 }
 
 // Columns 64 at a time, their sums held in 8 registers across every row (rather than acc
 // loaded and stored once per row); a width not a multiple of 64 row by row.
-void WeightedSumF16(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots, int n,
-                    float* acc) {
+void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc) {
   if (dim % 64 != 0) {
-    for (int j = 0; j < n; ++j) AxpyF16(dim, w[j], base + slots[j] * stride, acc);
+    for (int j = 0; j < n; ++j) {
+      const __m256 weight = _mm256_set1_ps(w[j]);
+      const float* row = rows + j * dim;
+      int64_t i = 0;
+      for (; i + 8 <= dim; i += 8)
+        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(weight, _mm256_loadu_ps(row + i), _mm256_loadu_ps(acc + i)));
+      for (; i < dim; ++i) acc[i] += w[j] * row[i];
+    }
     return;
   }
   for (int64_t c = 0; c < dim; c += 64) {
@@ -123,8 +140,8 @@ void WeightedSumF16(int64_t dim, const float* w, const uint16_t* base, size_t st
     for (int v = 0; v < 8; ++v) sum[v] = _mm256_loadu_ps(acc + c + 8 * v);
     for (int j = 0; j < n; ++j) {
       const __m256 weight = _mm256_set1_ps(w[j]);
-      const uint16_t* row = base + slots[j] * stride + c;
-      for (int v = 0; v < 8; ++v) sum[v] = _mm256_fmadd_ps(weight, LoadF16(row + 8 * v), sum[v]);
+      const float* row = rows + j * dim + c;
+      for (int v = 0; v < 8; ++v) sum[v] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(row + 8 * v), sum[v]);
     }
     for (int v = 0; v < 8; ++v) _mm256_storeu_ps(acc + c + 8 * v, sum[v]);
   }

@@ -21,8 +21,8 @@ float DotF32F16(int64_t n, const float* a, const uint16_t* b);
 void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 void ExpF32(int64_t n, const float* x, float* y);
-void DotRowsF16(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
-void WeightedSumF16(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots, int n,
-                    float* acc);
+void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
+void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out);
+void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc);
 
 }  // namespace kvfuse::kernels::ref

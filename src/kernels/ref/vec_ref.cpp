@@ -27,13 +27,18 @@ void ExpF32(int64_t n, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
 }
 
-void DotRowsF16(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out) {
-  for (int j = 0; j < n; ++j) out[j] = DotF32F16(dim, q, base + slots[j] * stride);
+void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out) {
+  for (int j = 0; j < n; ++j)
+    for (int64_t i = 0; i < dim; ++i) out[j * dim + i] = tensor::Fp16ToFp32(base[slots[j] * stride + i]);
 }
 
-void WeightedSumF16(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots, int n,
-                    float* acc) {
-  for (int j = 0; j < n; ++j) AxpyF16(dim, w[j], base + slots[j] * stride, acc);
+void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out) {
+  for (int j = 0; j < n; ++j) out[j] = DotF32(dim, rows + j * dim, q);
+}
+
+void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc) {
+  for (int j = 0; j < n; ++j)
+    for (int64_t i = 0; i < dim; ++i) acc[i] += w[j] * rows[j * dim + i];
 }
 
 }  // namespace kvfuse::kernels::ref
