@@ -26,7 +26,7 @@ Result<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (!options.kernels.empty() && !(kernel_table = kernels::KernelsNamed(options.kernels)))
     return Status::InvalidArgument("no '" + options.kernels + "' kernels: this CPU runs " +
                                    kernels::BestKernels().name + " (or: avx512, avx2, ref where it has them)");
-  auto model = model::Model::Open(options.model_path);
+  auto model = model::Model::Open(options.model_path, *kernel_table);
   if (!model.ok()) return model.status();
   std::unique_ptr<Engine> engine(new Engine(std::move(model).value()));
   engine->LoadText();

@@ -16,6 +16,8 @@ using util::StrFormat;
 
 namespace {
 
+// The file is a read-only private mapping (gguf::GgufFile::Open): a released page is read
+// from the file again when touched.
 uint64_t Fingerprint(const gguf::GgufFile& file, const HParams& hp) {
   util::Hasher h;
   for (const auto& t : file.tensors()) {
@@ -28,7 +30,7 @@ uint64_t Fingerprint(const gguf::GgufFile& file, const HParams& hp) {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::Open(const std::string& path) {
+Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const kernels::KernelTable& kernels) {
   Result<gguf::GgufFile> file = gguf::GgufFile::Open(path);
   if (!file.ok()) return file.status();
   Result<HParams> hp = ReadHParams(file.value());
@@ -40,7 +42,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path) {
   // what is read again later (the embedding's rows, the norms), not the whole file besides.
   const uint64_t fingerprint = Fingerprint(file.value(), hp.value());
   PackedWeights packed;
-  PackWeights(kernels::BestKernels(), w.value(), packed);
+  PackWeights(kernels, w.value(), packed);
   return std::unique_ptr<Model>(new Model(std::move(file).value(), std::move(hp).value(), std::move(w).value(),
                                           std::move(packed), fingerprint));
 }

@@ -21,7 +21,10 @@ namespace kvfuse::model {
 
 class Model {
  public:
-  static util::Result<std::unique_ptr<Model>> Open(const std::string& path);
+  // Packs the weights `kernels` has packed products for (kernels::PackedKernels): the table
+  // the model's forward passes will run, the fastest one by default.
+  static util::Result<std::unique_ptr<Model>> Open(const std::string& path,
+                                                   const kernels::KernelTable& kernels = kernels::BestKernels());
 
   const HParams& hparams() const { return hp_; }
   const gguf::GgufFile& file() const { return file_; }

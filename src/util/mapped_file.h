@@ -25,7 +25,8 @@ class MappedFile {
   const std::string& path() const { return path_; }
 
   // Gives the mapped pages wholly inside [p, p + n) back to the kernel (the memory stops
-  // counting in this process's RSS); touched again, they are read from the file again.
+  // counting in this process's RSS); touched again, they are read from the file again. Only
+  // for memory of a MappedFile: anonymous memory would read back as zeros.
   static void ReleasePages(const void* p, size_t n);
 
  private:

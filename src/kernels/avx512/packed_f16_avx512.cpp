@@ -55,8 +55,8 @@ void PackF16(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_byt
   for (int64_t g = 0; g < (n_rows + kGroup - 1) / kGroup; ++g)
     for (int r = 0; r < kGroup; ++r) {
       const int64_t row = g * kGroup + r;
-      const auto* src = reinterpret_cast<const uint16_t*>(rows + row * row_bytes);
-      for (int64_t k = 0; k < n_cols; ++k) packed[(g * n_cols + k) * kGroup + r] = row < n_rows ? src[k] : 0;
+      const auto* src = row < n_rows ? reinterpret_cast<const uint16_t*>(rows + row * row_bytes) : nullptr;
+      for (int64_t k = 0; k < n_cols; ++k) packed[(g * n_cols + k) * kGroup + r] = src ? src[k] : 0;
     }
 }
 

@@ -1,5 +1,5 @@
 // Q4_K and Q6_K products of the avx512 table, over weights packed 16 rows at a time (as
-// packed_q8_avx512.cpp does for Q8_0: each lane of a vpdpbusd is one row, nothing is reduced
+// packed_q32_avx512.cpp does for Q8_0: each lane of a vpdpbusd is one row, nothing is reduced
 // across lanes, and the weight levels are decoded once, at load).
 //
 // Per (row, Q8_K activation row) and per 256-element block, in integers (exact):

@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/avx512_kernels.h"
@@ -76,10 +75,27 @@ inline int32_t BlockDot(const int8_t* a, const int8_t* b) {
   return avx2::HorizontalSum(_mm256_add_epi32(pairs, pairs_hi));
 }
 
+// A buffer of int32 private to this file: a std::vector<int32_t> here would instantiate
+// library code compiled with AVX-512 flags that the linker could keep for every caller.
+class Int32Buffer {
+ public:
+  ~Int32Buffer() { delete[] data_; }
+  int32_t* Get(int64_t n) {
+    if (n > capacity_) {
+      delete[] data_;
+      data_ = new int32_t[n];
+      capacity_ = n;
+    }
+    return data_;
+  }
+
+ private:
+  int32_t* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+
 // -offset * sum(x) of every block of each activation row: [row][block].
-void Corrections(int offset, int64_t nb, const uint8_t* x, size_t x_row_bytes, int64_t n_x_rows,
-                 std::vector<int32_t>& out) {
-  out.resize(nb * n_x_rows);
+void Corrections(int offset, int64_t nb, const uint8_t* x, size_t x_row_bytes, int64_t n_x_rows, int32_t* out) {
   const __m256i ones = _mm256_set1_epi8(1);
   for (int64_t c = 0; c < n_x_rows; ++c) {
     const auto* blocks = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes);
@@ -156,7 +172,8 @@ void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row
                 size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
   constexpr int kCols = 4;
   const int64_t nb = n / 32;
-  thread_local std::vector<int32_t> corrections;  // each thread of the pool has its own
+  thread_local Int32Buffer buffer;  // each thread of the pool has its own
+  int32_t* corrections = buffer.Get(nb * n_x_rows);
   Corrections(Levels::kOffset, nb, x, x_row_bytes, n_x_rows, corrections);
   static const bool amx = util::DetectCpuFeatures().amx_int8;
   for (int64_t r = row_begin; r < row_end; r += kGroup) {
@@ -165,13 +182,13 @@ void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row
     int64_t c = 0;
     if (amx)
       for (; c + 16 <= n_x_rows; c += 16)
-        AmxGroupTile16(nb, group, x + c * x_row_bytes, x_row_bytes, corrections.data() + c * nb,
+        AmxGroupTile16(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb,
                        y + c * y_stride + r, y_stride, rows);
     for (; c + kCols <= n_x_rows; c += kCols)
-      GroupTile<kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections.data() + c * nb,
+      GroupTile<kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb,
                        y + c * y_stride + r, y_stride, rows);
     for (; c < n_x_rows; ++c)
-      GroupTile<1>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections.data() + c * nb, y + c * y_stride + r,
+      GroupTile<1>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, y + c * y_stride + r,
                    y_stride, rows);
   }
 }
