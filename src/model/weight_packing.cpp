@@ -11,7 +11,6 @@ uint8_t* PackedWeights::Add(size_t bytes) {
   auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, rounded > 0 ? rounded : 64));
   if (!p) throw std::bad_alloc();
   buffers_.emplace_back(p);
-  total_bytes_ += rounded;
   return p;
 }
 

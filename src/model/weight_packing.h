@@ -18,14 +18,12 @@ class PackedWeights {
  public:
   // A new 64-byte aligned buffer of `bytes`, owned by this object.
   uint8_t* Add(size_t bytes);
-  size_t total_bytes() const { return total_bytes_; }
 
  private:
   struct Free {
     void operator()(uint8_t* p) const { std::free(p); }
   };
   std::vector<std::unique_ptr<uint8_t, Free>> buffers_;
-  size_t total_bytes_ = 0;
 };
 
 // Packs every matrix of `w` whose type `k` packs into `storage` (the embedding's rows are

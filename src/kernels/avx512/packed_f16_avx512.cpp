@@ -14,13 +14,12 @@
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/avx512/packed_common.h"
 #include "kernels/kernel_table.h"
 
 namespace kvfuse::kernels::avx512 {
 
 namespace {
-
-constexpr int kGroup = static_cast<int>(kPackedRowGroup);
 
 template <int kCols>
 void GroupTile(int64_t n, const uint16_t* group, const float* x, size_t x_stride, float* y, size_t y_stride,
@@ -36,11 +35,10 @@ void GroupTile(int64_t n, const uint16_t* group, const float* x, size_t x_stride
       KVFUSE_UNROLL for (int j = 0; j < 4; ++j)
         acc[c][j] = _mm512_fmadd_ps(w[j], _mm512_set1_ps(x[c * x_stride + k + j]), acc[c][j]);
   }
-  const __mmask16 keep = static_cast<__mmask16>((1u << n_rows) - 1);
-  KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
-    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]), _mm512_add_ps(acc[c][2], acc[c][3]));
-    _mm512_mask_storeu_ps(y + c * y_stride, keep, sum);
-  }
+  __m512 sums[kCols];
+  KVFUSE_UNROLL for (int c = 0; c < kCols; ++c)
+    sums[c] = _mm512_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]), _mm512_add_ps(acc[c][2], acc[c][3]));
+  StoreRows(sums, kCols, y, y_stride, n_rows);
 }
 
 }  // namespace

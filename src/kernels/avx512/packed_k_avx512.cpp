@@ -23,6 +23,7 @@
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/avx512/packed_common.h"
 #include "kernels/kernel_table.h"
 #include "tensor/quant_blocks.h"
 
@@ -35,24 +36,9 @@ using tensor::kQK_K;
 
 namespace {
 
-constexpr int kGroup = static_cast<int>(kPackedRowGroup);
 constexpr size_t kQ4KBytes = 2560, kQ6KBytes = 4416;
 constexpr size_t kQ4KScales = 128, kQ4KMins = 256, kQ4KLevels = 512;
 constexpr size_t kQ6KScales = 64, kQ6KLevels = 320;
-
-inline __m512i Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
-// (maskz here and below: the unmasked conversions trip a false uninitialised warning of GCC 12)
-inline __m512 ToFloat(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xFFFF, v); }
-
-inline void Store(const __m512* acc, int n_cols, float* y, size_t y_stride, int n_rows) {
-  const __mmask16 keep = static_cast<__mmask16>((1u << n_rows) - 1);
-  for (int c = 0; c < n_cols; ++c) _mm512_mask_storeu_ps(y + c * y_stride, keep, acc[c]);
-}
 
 // The 256 levels (0..63) of a Q6_K block, in element order.
 void Q6KLevels(const BlockQ6_K& b, uint8_t* q) {
@@ -114,7 +100,7 @@ void GroupTileQ4K(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_r
       acc[c] = _mm512_fnmadd_ps(ToFloat(m[c]), _mm512_mul_ps(dmin, xd), acc[c]);
     }
   }
-  Store(acc, kCols, y, y_stride, n_rows);
+  StoreRows(acc, kCols, y, y_stride, n_rows);
 }
 
 template <int kCols>
@@ -144,7 +130,7 @@ void GroupTileQ6K(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_r
       acc[c] = _mm512_fmadd_ps(ToFloat(a[c]), _mm512_mul_ps(d, xd), acc[c]);
     }
   }
-  Store(acc, kCols, y, y_stride, n_rows);
+  StoreRows(acc, kCols, y, y_stride, n_rows);
 }
 
 template <size_t kBlockBytes, void (*kTile4)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int),
@@ -257,16 +243,13 @@ float DotQ6_K(int64_t n, const void* w, const void* x) {
   return acc;
 }
 
-// Unpacked rows (weights that were not packed for this table): one dot per pair.
 void GemmQ4_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
-  for (int64_t c = 0; c < n_x_rows; ++c)
-    for (int64_t r = 0; r < n_w_rows; ++r) y[c * y_stride + r] = DotQ4_K(n, w + r * w_row_bytes, x + c * x_row_bytes);
+  GemmByDots<DotQ4_K>(n, w, w_row_bytes, n_w_rows, x, x_row_bytes, n_x_rows, y, y_stride);
 }
 void GemmQ6_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
-  for (int64_t c = 0; c < n_x_rows; ++c)
-    for (int64_t r = 0; r < n_w_rows; ++r) y[c * y_stride + r] = DotQ6_K(n, w + r * w_row_bytes, x + c * x_row_bytes);
+  GemmByDots<DotQ6_K>(n, w, w_row_bytes, n_w_rows, x, x_row_bytes, n_x_rows, y, y_stride);
 }
 
 }  // namespace kvfuse::kernels::avx512

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels/avx2/avx2_common.h"
+#include "kernels/avx512/packed_common.h"
 #include "kernels/avx512/packed_q32.h"
 #include "tensor/quant_blocks.h"
 
@@ -40,7 +41,7 @@ inline void Epilogue(const int32_t (*sums)[16], const uint8_t* block, const uint
     const auto& xb = reinterpret_cast<const tensor::BlockQ8_0*>(x + m * x_row_bytes)[b];
     const __m512i sum = _mm512_add_epi32(_mm512_load_si512(sums[m]), _mm512_set1_epi32(corrections[m * nb + b]));
     const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(avx2::HalfToFloat(xb.d)));
-    acc[m] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, sum), scale, acc[m]);
+    acc[m] = _mm512_fmadd_ps(ToFloat(sum), scale, acc[m]);
   }
 }
 
@@ -79,9 +80,7 @@ void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x
     _tile_stored(0, sums[0], 64);
     Epilogue(sums[0], block, x, x_row_bytes, corrections, nb, b, acc);
   }
-  const __mmask16 keep = static_cast<__mmask16>((1u << n_rows) - 1);
-#pragma GCC unroll 16
-  for (int m = 0; m < 16; ++m) _mm512_mask_storeu_ps(y + m * y_stride, keep, acc[m]);
+  StoreRows(acc, 16, y, y_stride, n_rows);
 }
 
 }  // namespace kvfuse::kernels::avx512

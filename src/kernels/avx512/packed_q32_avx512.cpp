@@ -21,6 +21,7 @@
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/avx512/packed_common.h"
 #include "kernels/avx512/packed_q32.h"
 #include "kernels/kernel_table.h"
 #include "tensor/quant_blocks.h"
@@ -34,7 +35,6 @@ using tensor::BlockQ8_0;
 
 namespace {
 
-constexpr int kGroup = static_cast<int>(kPackedRowGroup);
 constexpr size_t kBlockBytes = kPackedQ32BlockBytes;
 static_assert(kBlockBytes == kGroup * sizeof(float) + kGroup * 32);
 
@@ -107,12 +107,6 @@ void Corrections(int offset, int64_t nb, const uint8_t* x, size_t x_row_bytes, i
   }
 }
 
-inline __m512i Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
 // kCols activation rows against one packed group; lanes >= n_rows are not stored.
 template <int kCols>
 void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes, const int32_t* corrections,
@@ -133,13 +127,10 @@ void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_
         hi = _mm512_dpbusd_epi32(hi, w[s + 4], Broadcast4(xb.qs + 16 + 4 * s));
       }
       const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(avx2::HalfToFloat(xb.d)));
-      // (maskz: the unmasked form trips a false uninitialised warning of GCC 12)
-      const __m512 dot = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_add_epi32(lo, hi));
-      acc[c] = _mm512_fmadd_ps(dot, scale, acc[c]);
+      acc[c] = _mm512_fmadd_ps(ToFloat(_mm512_add_epi32(lo, hi)), scale, acc[c]);
     }
   }
-  const __mmask16 keep = static_cast<__mmask16>((1u << n_rows) - 1);
-  KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) _mm512_mask_storeu_ps(y + c * y_stride, keep, acc[c]);
+  StoreRows(acc, kCols, y, y_stride, n_rows);
 }
 
 template <typename Levels>
@@ -209,15 +200,6 @@ float Dot(int64_t n, const void* w, const void* x) {
   return acc;
 }
 
-// Unpacked rows (weights that were not packed for this table): one dot per pair.
-template <typename Levels>
-void Gemm(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x, size_t x_row_bytes,
-          int64_t n_x_rows, float* y, size_t y_stride) {
-  for (int64_t c = 0; c < n_x_rows; ++c)
-    for (int64_t r = 0; r < n_w_rows; ++r)
-      y[c * y_stride + r] = Dot<Levels>(n, w + r * w_row_bytes, x + c * x_row_bytes);
-}
-
 }  // namespace
 
 size_t PackedBytesQ32(int64_t n_cols, int64_t n_rows) {
@@ -235,7 +217,7 @@ size_t PackedBytesQ32(int64_t n_cols, int64_t n_rows) {
   float Dot##T(int64_t n, const void* w, const void* x) { return Dot<Levels##T>(n, w, x); }                          \
   void Gemm##T(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,                 \
                size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {                                   \
-    Gemm<Levels##T>(n, w, w_row_bytes, n_w_rows, x, x_row_bytes, n_x_rows, y, y_stride);                            \
+    GemmByDots<Dot##T>(n, w, w_row_bytes, n_w_rows, x, x_row_bytes, n_x_rows, y, y_stride);                         \
   }
 KVFUSE_PACKED_Q32(Q8_0)
 KVFUSE_PACKED_Q32(Q5_0)

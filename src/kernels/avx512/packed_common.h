@@ -1,0 +1,44 @@
+// Pieces every packed product of the avx512 table uses (packed_*_avx512.cpp,
+// packed_q32_amx.cpp). Include only from files compiled with the AVX-512 flags; internal to
+// each file that includes it (anonymous namespace), like the AVX2 helper headers.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/kernel_table.h"
+
+namespace kvfuse::kernels::avx512 {
+namespace {
+
+constexpr int kGroup = static_cast<int>(kPackedRowGroup);
+
+// 4 activation bytes in every lane: vpdpbusd's other operand against a slice of 16 rows.
+inline __m512i Broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// int32 to float (maskz: the unmasked conversion trips a false uninitialised warning of GCC 12).
+inline __m512 ToFloat(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xFFFF, v); }
+
+// Lanes 0..n_rows-1 (rows of a packed group) of each of n_cols accumulators into y.
+inline void StoreRows(const __m512* acc, int n_cols, float* y, size_t y_stride, int n_rows) {
+  const __mmask16 keep = static_cast<__mmask16>((1u << n_rows) - 1);
+  for (int c = 0; c < n_cols; ++c) _mm512_mask_storeu_ps(y + c * y_stride, keep, acc[c]);
+}
+
+// A GemmFn over unpacked rows (weights that were not packed for this table): one dot per
+// pair, so it equals the packed product exactly as the dot does.
+template <float (*kDot)(int64_t, const void*, const void*)>
+void GemmByDots(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows, const uint8_t* x,
+                size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
+  for (int64_t c = 0; c < n_x_rows; ++c)
+    for (int64_t r = 0; r < n_w_rows; ++r) y[c * y_stride + r] = kDot(n, w + r * w_row_bytes, x + c * x_row_bytes);
+}
+
+}  // namespace
+}  // namespace kvfuse::kernels::avx512
