@@ -22,17 +22,19 @@ void ReshapeContextLogits(const ContextLogits& context, float* logits, int n) {
 }
 
 void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                      const int32_t* slots, int n_slots, float scale, float* scores, const ContextLogits* context) {
+                      const int32_t* slots, int n_slots, const LogitParams& logit, float* scores,
+                      const ContextLogits* context) {
   for (int j = 0; j < n_slots; ++j)
-    scores[j] = scale * k.dot_f32_f16(head_dim, q, kv.k_base + slots[j] * kv.slot_stride);
+    scores[j] = logit.scale * k.dot_f32_f16(head_dim, q, kv.k_base + slots[j] * kv.slot_stride);
+  if (logit.softcap > 0) SoftCap(scores, n_slots, logit.softcap);
   if (context) ReshapeContextLogits(*context, scores, n_slots);
   Softmax(scores, n_slots);
 }
 
 void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                   const int32_t* slots, int n_slots, float scale, float* scores, float* out,
+                   const int32_t* slots, int n_slots, const LogitParams& logit, float* scores, float* out,
                    const ContextLogits* context) {
-  AttentionWeights(k, q, head_dim, kv, slots, n_slots, scale, scores, context);
+  AttentionWeights(k, q, head_dim, kv, slots, n_slots, logit, scores, context);
   std::memset(out, 0, head_dim * sizeof(float));
   for (int j = 0; j < n_slots; ++j)
     k.axpy_f16(head_dim, scores[j], kv.v_base + slots[j] * kv.slot_stride, out);
@@ -65,9 +67,13 @@ double Sum(const float* x, int n) {
 }  // namespace
 
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
-                     const KvHeadView& kv, const int32_t* slots, float scale) {
-  int n_keys = 0;
-  for (int r = 0; r < n_rows; ++r) n_keys = std::max(n_keys, rows[r].n_visible);
+                     const KvHeadView& kv, const int32_t* slots, const LogitParams& logit) {
+  int first_key = std::numeric_limits<int>::max(), n_keys = 0;
+  for (int r = 0; r < n_rows; ++r)
+    if (rows[r].first < rows[r].n_visible) {
+      first_key = std::min(first_key, rows[r].first);
+      n_keys = std::max(n_keys, rows[r].n_visible);
+    }
   // Per row: the running maximum logit and the sum of exp(logit - maximum); out holds the
   // unnormalised weighted values until the end.
   std::vector<float> max(n_rows, -std::numeric_limits<float>::infinity());
@@ -78,30 +84,34 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   thread_local std::vector<float> keys, values;
   keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
   values.resize(keys.size());
-  for (int j0 = 0; j0 < n_keys; j0 += kAttentionTile) {
+  for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile) {
     const int n_tile = std::min(kAttentionTile, n_keys - j0);
     k.gather_keys(head_dim, kv.k_base, kv.slot_stride, slots + j0, n_tile, keys.data());
     k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, slots + j0, n_tile, values.data());
     for (int r = 0; r < n_rows; ++r) {
-      const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible);
-      if (j1 <= j0) continue;
-      k.dot_keys(head_dim, rows[r].q, keys.data(), j1 - j0, logits);
-      for (int j = 0; j < j1 - j0; ++j) logits[j] *= scale;
-      const float tile_max = Max(logits, j1 - j0);
+      // The row's keys in this tile: [j0 + skip, j1); the `skip` before its window weigh 0.
+      const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible), skip = std::max(rows[r].first - j0, 0);
+      if (j1 <= j0 + skip) continue;
+      const int n = j1 - j0;
+      k.dot_keys(head_dim, rows[r].q, keys.data(), n, logits);
+      for (int j = 0; j < n; ++j) logits[j] *= logit.scale;
+      if (logit.softcap > 0) SoftCap(logits, n, logit.softcap);
+      const float tile_max = Max(logits + skip, n - skip);
       if (tile_max > max[r]) {  // rescale what was summed against the old maximum
         const float shrink = std::exp(max[r] - tile_max);
         sum[r] *= shrink;
         for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= shrink;
         max[r] = tile_max;
       }
-      for (int j = 0; j < j1 - j0; ++j) logits[j] -= max[r];
-      k.exp_f32(j1 - j0, logits, logits);  // now the tile's weights
-      sum[r] += Sum(logits, j1 - j0);
-      k.weighted_sum_f32(head_dim, logits, values.data(), j1 - j0, rows[r].out);
+      for (int j = skip; j < n; ++j) logits[j] -= max[r];
+      k.exp_f32(n - skip, logits + skip, logits + skip);  // now the tile's weights
+      std::fill(logits, logits + skip, 0.0f);
+      sum[r] += Sum(logits + skip, n - skip);
+      k.weighted_sum_f32(head_dim, logits, values.data(), n, rows[r].out);
     }
   }
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead
-    const float inv = rows[r].n_visible > 0 ? static_cast<float>(1.0 / sum[r]) : 0.0f;
+    const float inv = rows[r].first < rows[r].n_visible ? static_cast<float>(1.0 / sum[r]) : 0.0f;
     for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= inv;
   }
 }

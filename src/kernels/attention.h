@@ -15,6 +15,13 @@ struct KvHeadView {
   size_t slot_stride = 0;
 };
 
+// How q·k becomes a logit: times `scale`, then, when softcap > 0, softcap * tanh(x / softcap)
+// (Gemma 2's soft-capping).
+struct LogitParams {
+  float scale = 1.0f;
+  float softcap = 0.0f;
+};
+
 // Attention to a range of the visible keys [begin, end) reshaped (APE's parallel-encoded
 // contexts): their logits divided by `temperature`, and their log-sum-exp then multiplied by
 // `lse_scale` (each shifted by (lse_scale - 1) * LSE), so that the range's total weight
@@ -27,25 +34,27 @@ struct ContextLogits {
 // Applies `context` to logits[0, n) in place (the part of its range below n).
 void ReshapeContextLogits(const ContextLogits& context, float* logits, int n);
 
-// scores[j] = softmax_j(scale * q·K[slots[j]]), the logits reshaped by `context` when given:
+// scores[j] = softmax_j(logit(q·K[slots[j]])), the logits reshaped by `context` when given:
 // AttendOneHead's weights alone (what an attention recorder reads).
 void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                      const int32_t* slots, int n_slots, float scale, float* scores,
+                      const int32_t* slots, int n_slots, const LogitParams& logit, float* scores,
                       const ContextLogits* context = nullptr);
 
-// out[head_dim] = sum_j softmax_j(scale * q·K[slots[j]]) V[slots[j]], the logits reshaped by
+// out[head_dim] = sum_j softmax_j(logit(q·K[slots[j]])) V[slots[j]], the logits reshaped by
 // `context` when given.
 //   q: [head_dim] f32; scores: scratch of n_slots floats; n_slots > 0.
 void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                   const int32_t* slots, int n_slots, float scale, float* scores, float* out,
+                   const int32_t* slots, int n_slots, const LogitParams& logit, float* scores, float* out,
                    const ContextLogits* context = nullptr);
 
-// One query row of AttendRowsTiled: its q ([head_dim] f32), where its output goes, and how
-// many of the shared slots it sees (slots[0, n_visible); none: its output is zero).
+// One query row of AttendRowsTiled: its q ([head_dim] f32), where its output goes, and which
+// of the shared slots it sees: slots[first, n_visible) (a sliding window starts after 0;
+// none: its output is zero).
 struct AttentionRow {
   const float* q;
   float* out;
   int n_visible;
+  int first = 0;
 };
 
 // Each row's AttendOneHead (without a reshaped context), for rows that share one KV head and
@@ -55,6 +64,6 @@ struct AttentionRow {
 // holds all its scores. Equal to AttendOneHead up to float rounding.
 inline constexpr int kAttentionTile = kKeyTile;
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
-                     const KvHeadView& kv, const int32_t* slots, float scale);
+                     const KvHeadView& kv, const int32_t* slots, const LogitParams& logit);
 
 }  // namespace kvfuse::kernels

@@ -33,6 +33,10 @@ void Softmax(float* x, int64_t n);
 
 // gate = silu(gate) * up
 void SwiGlu(float* gate, const float* up, int64_t n);
+// gate[i] = gelu(gate[i]) * up[i], GELU in its tanh form (Gemma's gelu_pytorch_tanh).
+void GeGlu(float* gate, const float* up, int64_t n);
+// x[i] = cap * tanh(x[i] / cap): Gemma 2's soft-capping of logits.
+void SoftCap(float* x, int64_t n, float cap);
 
 void AddInPlace(float* y, const float* x, int64_t n);
 

@@ -50,13 +50,10 @@ Result<HParams> ReadHParams(const gguf::GgufFile& file) {
   Result<std::string> arch = file.GetString("general.architecture");
   if (!arch.ok()) return arch.status();
   hp.arch = arch.value();
-  bool known = false;
-  if (hp.arch == "llama") known = arch::ConfigureLlama(hp);
-  if (hp.arch == "qwen2") known = arch::ConfigureQwen2(hp);
-  if (hp.arch == "qwen3") known = arch::ConfigureQwen3(hp);
-  if (!known)
-    return Status::Error(file.path() + ": architecture '" + hp.arch +
-                         "' is not supported (llama, qwen2, qwen3 are)");
+  const arch::Configure configure = arch::ConfigureFor(hp.arch);
+  if (!configure)
+    return Status::Error(file.path() + ": architecture '" + hp.arch + "' is not supported (" +
+                         arch::KnownArchitectures() + " are)");
   const std::string p = hp.arch + ".";
   KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "embedding_length", hp.n_embd));
   KVFUSE_RETURN_IF_ERROR(ReadPositiveInt(file, p + "block_count", hp.n_layers));
@@ -81,10 +78,24 @@ Result<HParams> ReadHParams(const gguf::GgufFile& file) {
   if (!(hp.rope_theta > 0) || !(hp.rms_eps > 0))
     return Status::Error(file.path() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
   KVFUSE_RETURN_IF_ERROR(ReadRopeScaling(file, p, hp));
+  KVFUSE_RETURN_IF_ERROR(configure(file, hp));
+  if (hp.n_swa < 0 || hp.swa_period < 0 || !(hp.attn_softcap >= 0) || !(hp.final_softcap >= 0) ||
+      !std::isfinite(hp.attn_softcap) || !std::isfinite(hp.final_softcap))
+    return Status::Error(file.path() + ": sliding window and soft-capping values must not be negative");
   return hp;
 }
 
-kernels::RopeParams RopeOf(const HParams& hp) {
+bool SlidingLayer(const HParams& hp, int layer) {
+  return hp.n_swa > 0 && (hp.swa_period == 0 || (layer + 1) % hp.swa_period != 0);
+}
+
+float AttentionScale(const HParams& hp) {
+  return hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+}
+
+kernels::RopeParams RopeOf(const HParams& hp, int layer) {
+  if (hp.rope_theta_swa > 0 && SlidingLayer(hp, layer))
+    return {hp.head_dim, hp.rope_dim, hp.rope_theta_swa, hp.rope_neox, 1.0f, nullptr};
   return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox, hp.rope_freq_scale,
           hp.rope_freq_factors.empty() ? nullptr : hp.rope_freq_factors.data()};
 }

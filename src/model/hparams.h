@@ -11,7 +11,7 @@
 namespace kvfuse::model {
 
 struct HParams {
-  std::string arch;      // "llama", "qwen2", "qwen3"
+  std::string arch;      // "llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"
   int n_vocab = 0;
   int n_ctx_train = 0;
   int n_embd = 0;
@@ -28,13 +28,35 @@ struct HParams {
   bool qk_norm = false;  // an RMS norm over each head of q and k before RoPE (qwen3)
   float rope_freq_scale = 1.0f;          // linear RoPE scaling: 1 / rope.scaling.factor
   std::vector<float> rope_freq_factors;  // Llama 3's rope_freqs.weight (rope_dim / 2), or empty
+
+  // Sliding-window attention: on a sliding layer (SlidingLayer) a token at position p attends
+  // to the keys at positions p - n_swa + 1 .. p only.
+  int n_swa = 0;         // 0: no layer slides
+  int swa_period = 0;    // 0: every layer slides; k: layer il attends globally when (il + 1) % k == 0
+  float rope_theta_swa = 0;  // > 0: the sliding layers' RoPE base, unscaled (Gemma 3's 10000)
+  float attn_scale = 0;      // the queries' scale; 0: 1 / sqrt(head_dim)
+  float attn_softcap = 0;    // > 0: attention logits become cap * tanh(logit / cap) (Gemma 2)
+  float final_softcap = 0;   // > 0: the same for the output logits
+  float embd_scale = 1.0f;   // token embeddings are multiplied by it (Gemma: sqrt(n_embd))
+  bool post_norms = false;   // RMS norms of the attention and FFN outputs before their residual adds (Gemma 2/3)
+  bool fused_qkv = false;     // one attn_qkv matrix: q's rows, then k's, then v's (phi3)
+  bool fused_gate_up = false; // ffn_up holds the gate's rows, then the up's; no ffn_gate (phi3)
+  enum class Activation { kSilu, kGeluTanh };
+  Activation ffn_activation = Activation::kSilu;  // of the gate, times up: SwiGLU or GeGLU (Gemma)
 };
 
-// The RoPE of queries and of keys, cached ones re-rotated too; points into hp, which must
-// outlive it.
-kernels::RopeParams RopeOf(const HParams& hp);
+// Whether layer `layer` attends through the sliding window.
+bool SlidingLayer(const HParams& hp, int layer);
 
-// Reads "<arch>.*" keys shared by the llama family and checks them for consistency.
+// The query scale of attention logits.
+float AttentionScale(const HParams& hp);
+
+// The RoPE of layer `layer`'s queries and keys, cached ones re-rotated too; points into hp,
+// which must outlive it.
+kernels::RopeParams RopeOf(const HParams& hp, int layer);
+
+// Reads "<arch>.*" keys shared by the llama family, then the architecture's own
+// (model/arch), and checks them for consistency.
 util::Result<HParams> ReadHParams(const gguf::GgufFile& file);
 
 }  // namespace kvfuse::model

@@ -25,6 +25,8 @@ uint64_t Fingerprint(const gguf::GgufFile& file, const HParams& hp) {
     util::MappedFile::ReleasePages(t.data, t.n_bytes);
   }
   h.Add(hp.arch).AddValue(hp.rope_theta).AddValue(hp.rope_freq_scale).AddValue(hp.rope_dim).AddValue(hp.rms_eps);
+  h.AddValue(hp.n_swa).AddValue(hp.swa_period).AddValue(hp.rope_theta_swa).AddValue(hp.attn_scale);
+  h.AddValue(hp.attn_softcap).AddValue(hp.embd_scale);
   return h.Digest();
 }
 
@@ -86,9 +88,12 @@ Status Model::Validate(const TokenBatch& batch, const kv::KvManager& kv) const {
 }
 
 void Model::Embed(const TokenBatch& batch, float* hidden) const {
-  for (int t = 0; t < batch.size(); ++t)
-    kernels::DequantizeRow(w_.token_embd.type, w_.token_embd.row(batch.token_ids[t]),
-                           hidden + static_cast<size_t>(t) * hp_.n_embd, hp_.n_embd);
+  for (int t = 0; t < batch.size(); ++t) {
+    float* row = hidden + static_cast<size_t>(t) * hp_.n_embd;
+    kernels::DequantizeRow(w_.token_embd.type, w_.token_embd.row(batch.token_ids[t]), row, hp_.n_embd);
+    if (hp_.embd_scale != 1.0f)
+      for (int i = 0; i < hp_.n_embd; ++i) row[i] *= hp_.embd_scale;
+  }
 }
 
 void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin,
@@ -108,12 +113,13 @@ void Model::Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, flo
                      ctx.norm.data() + r * hp_.n_embd);
   kernels::MatMul(*ctx.kernels, ctx.pool, w_.output, ctx.norm.data(), n_rows, logits,
                   ctx.act_scratch);
+  if (hp_.final_softcap > 0) kernels::SoftCap(logits, n_rows * hp_.n_vocab, hp_.final_softcap);
 }
 
 void Model::ProjectKv(ForwardContext& ctx, const TokenBatch& batch, int layer, const float* hidden,
                       std::vector<float>& k, std::vector<float>& v) const {
   KVFUSE_CHECK(0 <= layer && layer < hp_.n_layers);
-  blocks::ProjectKv(ctx, hp_, w_.layers[layer], batch, hidden);
+  blocks::ProjectKv(ctx, hp_, w_.layers[layer], layer, batch, hidden);
   k = ctx.k;
   v = ctx.v;
 }

@@ -61,6 +61,14 @@ Status ReadRopeFreqFactors(const gguf::GgufFile& file, TensorFinder& find, HPara
   return Status::Ok();
 }
 
+// Rows [begin, end) of `m`, a view of their own.
+kernels::WeightView Rows(const kernels::WeightView& m, int64_t begin, int64_t end) {
+  kernels::WeightView part = m;
+  part.data = m.row(begin);
+  part.n_rows = end - begin;
+  return part;
+}
+
 }  // namespace
 
 Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
@@ -82,10 +90,22 @@ Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
     LayerWeights& l = w.layers[il];
     const std::string p = "blk." + std::to_string(il) + ".";
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_norm.weight", hp.n_embd, l.attn_norm));
-    KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_q.weight", hp.n_embd, q_dim, l.wq));
-    KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_k.weight", hp.n_embd, kv_dim, l.wk));
-    KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_v.weight", hp.n_embd, kv_dim, l.wv));
+    if (hp.fused_qkv) {
+      kernels::WeightView qkv;
+      KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim, qkv));
+      l.wq = Rows(qkv, 0, q_dim);
+      l.wk = Rows(qkv, q_dim, q_dim + kv_dim);
+      l.wv = Rows(qkv, q_dim + kv_dim, q_dim + 2 * kv_dim);
+    } else {
+      KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_q.weight", hp.n_embd, q_dim, l.wq));
+      KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_k.weight", hp.n_embd, kv_dim, l.wk));
+      KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_v.weight", hp.n_embd, kv_dim, l.wv));
+    }
     KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_output.weight", q_dim, hp.n_embd, l.wo));
+    if (hp.post_norms) {
+      KVFUSE_RETURN_IF_ERROR(find.Vector(p + "post_attention_norm.weight", hp.n_embd, l.attn_post_norm));
+      KVFUSE_RETURN_IF_ERROR(find.Vector(p + "post_ffw_norm.weight", hp.n_embd, l.ffn_post_norm));
+    }
     const bool optional_bias = !hp.qkv_bias;
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_q.bias", q_dim, l.bq, optional_bias));
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_k.bias", kv_dim, l.bk, optional_bias));
@@ -95,8 +115,15 @@ Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
       KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_k_norm.weight", hp.head_dim, l.k_norm));
     }
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "ffn_norm.weight", hp.n_embd, l.ffn_norm));
-    KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff, l.w_gate));
-    KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff, l.w_up));
+    if (hp.fused_gate_up) {
+      kernels::WeightView gate_up;
+      KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_up.weight", hp.n_embd, 2 * int64_t{hp.n_ff}, gate_up));
+      l.w_gate = Rows(gate_up, 0, hp.n_ff);
+      l.w_up = Rows(gate_up, hp.n_ff, 2 * int64_t{hp.n_ff});
+    } else {
+      KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff, l.w_gate));
+      KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff, l.w_up));
+    }
     KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd, l.w_down));
   }
   return w;

@@ -20,9 +20,11 @@ struct LayerWeights {
   const float* q_norm = nullptr;     // [head_dim] (qwen3), else nullptr
   const float* k_norm = nullptr;
   kernels::WeightView wo;            // [n_embd, n_heads*head_dim]
+  const float* attn_post_norm = nullptr;  // [n_embd] (hp.post_norms), else nullptr
   const float* ffn_norm = nullptr;   // [n_embd]
   kernels::WeightView w_gate;        // [n_ff, n_embd]
   kernels::WeightView w_up;          // [n_ff, n_embd]
+  const float* ffn_post_norm = nullptr;   // [n_embd] (hp.post_norms), else nullptr
   kernels::WeightView w_down;        // [n_embd, n_ff]
 };
 
@@ -33,7 +35,8 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
-// Finds and shape-checks every tensor; sets hp.n_vocab from the embedding.
+// Finds and shape-checks every tensor; sets hp.n_vocab from the embedding. A fused matrix
+// (hp.fused_qkv, hp.fused_gate_up) is viewed as its parts, rows [begin, end) each.
 util::Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp);
 
 }  // namespace kvfuse::model

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fuse/key_placement.h"
 #include "fusion_fixture.h"
 #include "tensor/half.h"
 
@@ -142,7 +143,7 @@ TEST(Fusion, AdaptiveOnChunksCachedAloneIsNaive) {
 }
 
 TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"}) {
     Fixture f(shape);
     const std::vector<int32_t> chunk = Tokens(10, 5);
     FusionStats stats;
@@ -178,7 +179,7 @@ TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
 // alone, so there the moved keys must equal keys computed at the new positions (at the
 // offset it was computed at, moving back and forth would cancel any error of the rotation).
 TEST(Fusion, KeysMovedToAnotherOffsetEqualKeysComputedThere) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"}) {
     Fixture f(shape);
     const std::vector<int32_t> chunk = Tokens(10, 5);
     SegmentedPrompt p;
@@ -200,6 +201,49 @@ TEST(Fusion, KeysMovedToAnotherOffsetEqualKeysComputedThere) {
         const float got = tensor::Fp16ToFp32(f.kv.cache().k(0, 255 - s)[i]);
         ASSERT_NEAR(got, want, 4e-3f * (1.0f + std::fabs(want))) << shape << " position " << s;
       }
+  }
+}
+
+// Every layer's keys placed at an offset from a record equal the keys that layer computes at
+// the new positions from the same input. Only layer 0's input is context-free in a real
+// prompt, so this drives each layer's K projection with one random input: gemma3's sliding
+// layers rotate with their own RoPE base, its global ones with linear scaling.
+TEST(Fusion, EveryLayersPlacedKeysEqualKeysComputedAtTheirPositions) {
+  for (const char* shape : {"tiny-llama3", "tiny-gemma3"}) {
+    Fixture f(shape);
+    const model::HParams& hp = f.model->hparams();
+    constexpr int kTokens = 6, kOffset = 37;
+    std::vector<float> hidden(static_cast<size_t>(kTokens) * hp.n_embd);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal;
+    for (float& x : hidden) x = normal(rng);
+    const auto keys_at = [&](int first_position, int layer) {
+      model::TokenBatch b;
+      for (int j = 0; j < kTokens; ++j) b.Add(1, first_position + j, 0, j, false);
+      std::vector<float> k, v;
+      f.model->ProjectKv(f.ctx, b, layer, hidden.data(), k, v);
+      return k;
+    };
+    const int row = f.model->kv_geometry().row_elements();
+    store::ChunkRecord record;
+    record.Resize({static_cast<uint32_t>(hp.n_layers), static_cast<uint32_t>(row * sizeof(uint16_t))},
+                  std::vector<int32_t>(kTokens, 1));
+    for (int l = 0; l < hp.n_layers; ++l) {
+      const std::vector<float> k = keys_at(0, l);
+      for (int j = 0; j < kTokens; ++j)
+        for (int i = 0; i < row; ++i)
+          reinterpret_cast<uint16_t*>(record.k_row(l, j))[i] = tensor::Fp32ToFp16(k[j * row + i]);
+    }
+    fuse::Place(hp, f.ctx, record, f.kv.cache(), f.kv.SlotsOf(0, kOffset + kTokens), kOffset);
+    for (int l = 0; l < hp.n_layers; ++l) {
+      const std::vector<float> want = keys_at(kOffset, l);
+      for (int j = 0; j < kTokens; ++j)
+        for (int i = 0; i < row; ++i) {
+          const float got = tensor::Fp16ToFp32(f.kv.cache().k(l, f.kv.SlotOf(0, kOffset + j))[i]);
+          ASSERT_NEAR(got, want[j * row + i], 4e-3f * (1.0f + std::fabs(want[j * row + i])))
+              << shape << " layer " << l << " token " << j;
+        }
+    }
   }
 }
 

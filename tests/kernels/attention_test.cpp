@@ -64,11 +64,11 @@ TEST(Attention, OneHeadMatchesDoubleWithAndWithoutAReshapedContext) {
   tables.push_back(&RefKernels());
   for (const KernelTable* table : tables) {
     std::vector<float> scores(kSlots), out(kHeadDim);
-    AttendOneHead(*table, h.q.data(), kHeadDim, view, slots.data(), kSlots, scale, scores.data(), out.data());
+    AttendOneHead(*table, h.q.data(), kHeadDim, view, slots.data(), kSlots, {scale}, scores.data(), out.data());
     const std::vector<double> plain = Reference(h, slots.data(), kSlots, scale, nullptr);
     for (int i = 0; i < kHeadDim; ++i) EXPECT_NEAR(out[i], plain[i], 1e-4);
     for (const ContextLogits& c : contexts) {
-      AttendOneHead(*table, h.q.data(), kHeadDim, view, slots.data(), kSlots, scale, scores.data(), out.data(), &c);
+      AttendOneHead(*table, h.q.data(), kHeadDim, view, slots.data(), kSlots, {scale}, scores.data(), out.data(), &c);
       const std::vector<double> want = Reference(h, slots.data(), kSlots, scale, &c);
       for (int i = 0; i < kHeadDim; ++i) EXPECT_NEAR(out[i], want[i], 1e-4) << c.temperature << " " << c.lse_scale;
     }
@@ -111,13 +111,63 @@ TEST(Attention, TiledRowsEqualOneHeadAtATimeAcrossTilesAndCausalLimits) {
       for (int h = 0; h < kGroup; ++h) {
         const size_t at = static_cast<size_t>(t * kGroup + h) * kDim;
         rows.push_back({q.data() + at, tiled.data() + at, visible[t]});
-        AttendOneHead(*table, q.data() + at, kDim, view, slots.data(), visible[t], scale, scores.data(), one.data() + at);
+        AttendOneHead(*table, q.data() + at, kDim, view, slots.data(), visible[t], {scale}, scores.data(), one.data() + at);
       }
     std::vector<float> blind(kDim, 1.0f);  // a row that sees no key: zero, as AttendOneHead gives
     rows.push_back({q.data(), blind.data(), 0});
-    AttendRowsTiled(*table, rows.data(), static_cast<int>(rows.size()), kDim, view, slots.data(), scale);
+    AttendRowsTiled(*table, rows.data(), static_cast<int>(rows.size()), kDim, view, slots.data(), {scale});
     for (size_t i = 0; i < q.size(); ++i) EXPECT_NEAR(tiled[i], one[i], 2e-5) << table->name << " " << i;
     EXPECT_EQ(blind, std::vector<float>(kDim, 0.0f)) << table->name;
+  }
+}
+
+// Sliding windows and soft-capped logits (Gemma 2): rows that see slots [first, n_visible),
+// windows starting inside a tile, on a tile's edge and beyond the first tile, with logits
+// capped at 2: each row equals a double softmax over its window written here, on every table.
+TEST(Attention, TiledRowsHonourWindowsAndSoftCapping) {
+  constexpr int kDim = 64, kKeys = 3 * kAttentionTile + 17;
+  constexpr float kCap = 2.0f;
+  std::vector<uint16_t> k_rows, v_rows;
+  for (float x : RandomFloats(kKeys * kDim, 21, 2.0f)) k_rows.push_back(tensor::Fp32ToFp16(x));
+  for (float x : RandomFloats(kKeys * kDim, 22)) v_rows.push_back(tensor::Fp32ToFp16(x));
+  std::vector<int32_t> slots(kKeys);
+  std::iota(slots.begin(), slots.end(), 0);
+  std::reverse(slots.begin() + 10, slots.end());
+  const KvHeadView view{k_rows.data(), v_rows.data(), kDim};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kDim));
+  struct Window {
+    int first, n_visible;
+  };
+  const Window windows[] = {{0, 9}, {3, 11}, {kAttentionTile, kAttentionTile + 8}, {70, 2 * kAttentionTile + 5},
+                            {2 * kAttentionTile - 1, kKeys}, {5, 5}};
+  const int n_rows = static_cast<int>(std::size(windows));
+  const std::vector<float> q = RandomFloats(n_rows * kDim, 23, 3.0f);
+  std::vector<std::vector<double>> want(n_rows, std::vector<double>(kDim, 0.0));
+  for (int r = 0; r < n_rows; ++r) {
+    std::vector<double> w;
+    for (int j = windows[r].first; j < windows[r].n_visible; ++j) {
+      double d = 0;
+      for (int i = 0; i < kDim; ++i)
+        d += static_cast<double>(q[r * kDim + i]) * tensor::Fp16ToFp32(k_rows[slots[j] * kDim + i]);
+      w.push_back(kCap * std::tanh(d * scale / kCap));
+    }
+    double max = -1e300, sum = 0;
+    for (double x : w) max = std::max(max, x);
+    for (double& x : w) sum += (x = std::exp(x - max));
+    for (size_t j = 0; j < w.size(); ++j)
+      for (int i = 0; i < kDim; ++i)
+        want[r][i] += w[j] / sum * tensor::Fp16ToFp32(v_rows[slots[windows[r].first + j] * kDim + i]);
+  }
+  std::vector<const KernelTable*> tables = IsaTables();
+  tables.push_back(&RefKernels());
+  for (const KernelTable* table : tables) {
+    std::vector<float> out(n_rows * kDim, 1.0f);
+    std::vector<AttentionRow> rows;
+    for (int r = 0; r < n_rows; ++r)
+      rows.push_back({q.data() + r * kDim, out.data() + r * kDim, windows[r].n_visible, windows[r].first});
+    AttendRowsTiled(*table, rows.data(), n_rows, kDim, view, slots.data(), {scale, kCap});
+    for (int r = 0; r < n_rows; ++r)
+      for (int i = 0; i < kDim; ++i) EXPECT_NEAR(out[r * kDim + i], want[r][i], 2e-5) << table->name << " row " << r;
   }
 }
 

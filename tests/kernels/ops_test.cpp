@@ -99,6 +99,20 @@ TEST(Ops, SoftmaxSumsToOneAndIsStable) {
   EXPECT_NEAR(x[1], 1.0 / (1 + std::exp(-1.0) + std::exp(-2.0)), 1e-6);
 }
 
+// Gemma's gated GELU (tanh form) and soft-capping against their definitions in double.
+TEST(Ops, GeGluAndSoftCapMatchDouble) {
+  const std::vector<float> gate = RandomFloats(300, 31, 6.0f), up = RandomFloats(300, 32);
+  std::vector<float> got = gate, capped = gate;
+  GeGlu(got.data(), up.data(), 300);
+  SoftCap(capped.data(), 300, 2.5f);
+  for (int i = 0; i < 300; ++i) {
+    const double x = gate[i];
+    const double gelu = 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    EXPECT_NEAR(got[i], gelu * up[i], 1e-5 * (1 + std::fabs(gelu * up[i]))) << x;
+    EXPECT_NEAR(capped[i], 2.5 * std::tanh(x / 2.5), 1e-6) << x;
+  }
+}
+
 TEST(MatMul, MatchesPerRowDotForEveryTypeAndThreadCount) {
   for (int n_threads : {1, 2, 3}) {
     util::ThreadPool pool(n_threads);

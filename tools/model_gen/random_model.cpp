@@ -16,12 +16,16 @@ namespace {
 
 const ModelShape kShapes[] = {
     // name, arch, n_embd, n_layers, n_heads, n_kv_heads, n_ff, n_vocab, rope_theta, tied[, head_dim[,
-    // rope_original_context]]
+    // rope_original_context[, sliding_window]]]
     {"tiny", "llama", 256, 2, 4, 2, 512, 1152, 10000.f, false},
     {"tiny-qwen2", "qwen2", 256, 2, 4, 2, 512, 1152, 1000000.f, true},
     {"tiny-qwen3", "qwen3", 256, 2, 4, 2, 512, 1152, 1000000.f, true, 96},
     {"tiny-llama3", "llama", 256, 2, 4, 2, 512, 1152, 500000.f, true, 0, 64},
     {"tiny-deep", "llama", 256, 4, 4, 2, 512, 1152, 10000.f, true},
+    {"tiny-phi3", "phi3", 256, 2, 4, 2, 512, 1152, 10000.f, false, 0, 0, 8},
+    {"tiny-gemma2", "gemma2", 128, 2, 4, 2, 256, 1152, 10000.f, true, 64, 0, 8},
+    {"tiny-gemma2-26", "gemma2", 128, 26, 4, 2, 256, 1152, 10000.f, true, 64, 0, 8},
+    {"tiny-gemma3", "gemma3", 128, 7, 4, 2, 256, 1152, 1000000.f, true, 64, 0, 8},
     {"smol", "llama", 576, 30, 9, 3, 1536, 49152, 100000.f, true},
     {"qwen05", "qwen2", 896, 24, 14, 2, 4864, 151936, 1000000.f, true},
     {"qwen3-06b", "qwen3", 1024, 28, 16, 8, 3072, 151936, 1000000.f, true, 128},
@@ -140,7 +144,10 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
   gguf::GgufWriter w;
   const std::string a = s.arch + ".";
   w.Set("general.architecture", gguf::Value::String(s.arch));
-  w.Set("general.name", gguf::Value::String("kvfuse-random-" + s.name + "-" + type_name));
+  // llama.cpp looks up Phi-3's special tokens in any model whose name holds "phi3" or "phi-3".
+  std::string name = s.name;
+  if (const size_t at = name.find("phi3"); at != std::string::npos) name.replace(at, 4, "p3");
+  w.Set("general.name", gguf::Value::String("kvfuse-random-" + name + "-" + type_name));
   w.Set(a + "context_length", gguf::Value::Uint32(32768));
   w.Set(a + "embedding_length", gguf::Value::Uint32(s.n_embd));
   w.Set(a + "block_count", gguf::Value::Uint32(s.n_layers));
@@ -149,6 +156,16 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
   w.Set(a + "attention.head_count_kv", gguf::Value::Uint32(s.n_kv_heads));
   w.Set(a + "rope.freq_base", gguf::Value::Float32(s.rope_theta));
   w.Set(a + "attention.layer_norm_rms_epsilon", gguf::Value::Float32(1e-6f));
+  if (s.sliding_window > 0) w.Set(a + "attention.sliding_window", gguf::Value::Uint32(s.sliding_window));
+  const bool gemma = s.arch == "gemma2" || s.arch == "gemma3";
+  if (s.arch == "gemma2") {  // caps small enough to change random-weight logits
+    w.Set(a + "attn_logit_softcapping", gguf::Value::Float32(4.0f));
+    w.Set(a + "final_logit_softcapping", gguf::Value::Float32(3.0f));
+  }
+  if (s.arch == "gemma3") {  // Gemma 3 4B's linear scaling of the global layers' RoPE
+    w.Set(a + "rope.scaling.type", gguf::Value::String("linear"));
+    w.Set(a + "rope.scaling.factor", gguf::Value::Float32(8.0f));
+  }
   if (vocab) AddPaddedVocab(w, *vocab, s.n_vocab);
   else AddTestVocab(w, s.n_vocab);
 
@@ -182,23 +199,33 @@ Status WriteRandomModel(const ModelShape& s, const std::string& type_name, uint6
   for (int il = 0; il < s.n_layers; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     KVFUSE_RETURN_IF_ERROR(vector(p + "attn_norm.weight", s.n_embd, 1.0f, 0.1f));
-    KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_q.weight", "attn_q", il, s.n_embd, q_dim, scale_for(s.n_embd)));
-    KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_k.weight", "attn_k", il, s.n_embd, kv_dim, scale_for(s.n_embd)));
-    KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_v.weight", "attn_v", il, s.n_embd, kv_dim, scale_for(s.n_embd)));
+    if (s.arch == "phi3") {  // q, k and v as one matrix
+      KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_qkv.weight", "attn_qkv", il, s.n_embd, q_dim + 2 * kv_dim, scale_for(s.n_embd)));
+    } else {
+      KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_q.weight", "attn_q", il, s.n_embd, q_dim, scale_for(s.n_embd)));
+      KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_k.weight", "attn_k", il, s.n_embd, kv_dim, scale_for(s.n_embd)));
+      KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_v.weight", "attn_v", il, s.n_embd, kv_dim, scale_for(s.n_embd)));
+    }
     if (s.arch == "qwen2") {
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_q.bias", q_dim, 0.0f, 0.1f));
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_k.bias", kv_dim, 0.0f, 0.1f));
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_v.bias", kv_dim, 0.0f, 0.1f));
     }
-    if (s.arch == "qwen3") {  // per-head norms of q and k, spread as the other norms
+    if (s.arch == "qwen3" || s.arch == "gemma3") {  // per-head norms of q and k, spread as the other norms
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_q_norm.weight", head_dim, 1.0f, 0.1f));
       KVFUSE_RETURN_IF_ERROR(vector(p + "attn_k_norm.weight", head_dim, 1.0f, 0.1f));
     }
     KVFUSE_RETURN_IF_ERROR(matrix(p + "attn_output.weight", "attn_output", il, q_dim, s.n_embd, scale_for(q_dim)));
+    if (gemma) KVFUSE_RETURN_IF_ERROR(vector(p + "post_attention_norm.weight", s.n_embd, 1.0f, 0.1f));
     KVFUSE_RETURN_IF_ERROR(vector(p + "ffn_norm.weight", s.n_embd, 1.0f, 0.1f));
-    KVFUSE_RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", "ffn_gate", il, s.n_embd, s.n_ff, scale_for(s.n_embd)));
-    KVFUSE_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", "ffn_up", il, s.n_embd, s.n_ff, scale_for(s.n_embd)));
+    if (s.arch == "phi3") {  // the gate's rows, then the up's
+      KVFUSE_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", "ffn_up", il, s.n_embd, 2 * s.n_ff, scale_for(s.n_embd)));
+    } else {
+      KVFUSE_RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", "ffn_gate", il, s.n_embd, s.n_ff, scale_for(s.n_embd)));
+      KVFUSE_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", "ffn_up", il, s.n_embd, s.n_ff, scale_for(s.n_embd)));
+    }
     KVFUSE_RETURN_IF_ERROR(matrix(p + "ffn_down.weight", "ffn_down", il, s.n_ff, s.n_embd, scale_for(s.n_ff)));
+    if (gemma) KVFUSE_RETURN_IF_ERROR(vector(p + "post_ffw_norm.weight", s.n_embd, 1.0f, 0.1f));
   }
   return w.Write(path);
 }

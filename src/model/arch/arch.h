@@ -3,13 +3,26 @@
 
 #include <string>
 
+#include "gguf/gguf_reader.h"
 #include "model/hparams.h"
+#include "util/status.h"
 
 namespace kvfuse::model::arch {
 
-// Sets the family-specific fields of hp (rope order, biases); false if unknown.
-bool ConfigureLlama(HParams& hp);
-bool ConfigureQwen2(HParams& hp);
-bool ConfigureQwen3(HParams& hp);
+// Sets the family's own fields of hp (RoPE order, biases, norms, windows), reading its own
+// keys from `file`; called once the keys every family shares are in hp.
+using Configure = util::Status (*)(const gguf::GgufFile& file, HParams& hp);
+
+util::Status ConfigureLlama(const gguf::GgufFile& file, HParams& hp);
+util::Status ConfigureQwen2(const gguf::GgufFile& file, HParams& hp);
+util::Status ConfigureQwen3(const gguf::GgufFile& file, HParams& hp);
+util::Status ConfigurePhi3(const gguf::GgufFile& file, HParams& hp);
+util::Status ConfigureGemma2(const gguf::GgufFile& file, HParams& hp);
+util::Status ConfigureGemma3(const gguf::GgufFile& file, HParams& hp);
+
+// The family of general.architecture `name`; nullptr if it does not load.
+Configure ConfigureFor(const std::string& name);
+// "llama, qwen2, ...", for messages.
+std::string KnownArchitectures();
 
 }  // namespace kvfuse::model::arch

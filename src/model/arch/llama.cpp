@@ -4,10 +4,10 @@
 
 namespace kvfuse::model::arch {
 
-bool ConfigureLlama(HParams& hp) {
+util::Status ConfigureLlama(const gguf::GgufFile&, HParams& hp) {
   hp.rope_neox = false;
   hp.qkv_bias = false;
-  return true;
+  return util::Status::Ok();
 }
 
 }  // namespace kvfuse::model::arch

@@ -3,10 +3,10 @@
 
 namespace kvfuse::model::arch {
 
-bool ConfigureQwen2(HParams& hp) {
+util::Status ConfigureQwen2(const gguf::GgufFile&, HParams& hp) {
   hp.rope_neox = true;
   hp.qkv_bias = true;
-  return true;
+  return util::Status::Ok();
 }
 
 }  // namespace kvfuse::model::arch

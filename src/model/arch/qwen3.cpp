@@ -4,10 +4,10 @@
 
 namespace kvfuse::model::arch {
 
-bool ConfigureQwen3(HParams& hp) {
+util::Status ConfigureQwen3(const gguf::GgufFile&, HParams& hp) {
   hp.rope_neox = true;
   hp.qk_norm = true;
-  return true;
+  return util::Status::Ok();
 }
 
 }  // namespace kvfuse::model::arch

@@ -52,6 +52,11 @@ int VisibleCount(const TokenBatch& batch, int t, const std::vector<int32_t>& vis
   return std::min(static_cast<int>(visible.size()), AttendLimit(batch, t) + 1);
 }
 
+// The first visible slot token t attends to: 0, or on a sliding layer the window's start.
+int FirstVisible(const HParams& hp, int layer, const TokenBatch& batch, int t) {
+  return SlidingLayer(hp, layer) ? std::max(0, batch.positions[t] - hp.n_swa + 1) : 0;
+}
+
 // Tokens of one sequence attended together by AttendRowsTiled: a tile of keys is read once
 // for all their rows (kTokenBlock tokens x the heads of a KV group).
 constexpr int kTokenBlock = 16;
@@ -59,9 +64,9 @@ constexpr int kTokenBlock = 16;
 // The attention of every head of the tokens without a reshaped context into ctx.attn, tiled:
 // work items are (sequence, block of its tokens, KV head). A row's result does not depend on
 // the other rows of its item.
-void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch,
+void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenBatch& batch,
                  const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
-                 float scale, const std::vector<const kernels::ContextLogits*>& context) {
+                 const kernels::LogitParams& logit, const std::vector<const kernels::ContextLogits*>& context) {
   const int q_dim = hp.n_heads * hp.head_dim, group = hp.n_heads / hp.n_kv_heads;
   std::map<int32_t, std::vector<int>> tokens_of;  // batch indices per sequence, in batch order
   for (int t = 0; t < batch.size(); ++t)
@@ -83,17 +88,17 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch
       rows.clear();
       for (size_t b = item.begin; b < std::min(item.begin + kTokenBlock, item.tokens->size()); ++b) {
         const int t = (*item.tokens)[b];
-        const int n_visible = VisibleCount(batch, t, vis);
+        const int n_visible = VisibleCount(batch, t, vis), first = FirstVisible(hp, layer, batch, t);
         for (int h = item.kv_head * group; h < (item.kv_head + 1) * group; ++h) {
           const size_t at = static_cast<size_t>(t) * q_dim + static_cast<size_t>(h) * hp.head_dim;
-          rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible});
+          rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible, first});
         }
       }
       kernels::KvHeadView head = kv_view;
       head.k_base += item.kv_head * hp.head_dim;
       head.v_base += item.kv_head * hp.head_dim;
       kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim, head,
-                               vis.data(), scale);
+                               vis.data(), logit);
     }
   });
 }
@@ -102,9 +107,9 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch
 // ctx.attn, and, when ctx.recorder is set, every row's probabilities into it (the other
 // rows' outputs come from AttendTiled, so a recorded pass computes what an unrecorded one
 // does).
-void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& batch,
+void AttendRowByRow(ForwardContext& ctx, const HParams& hp, int layer, const TokenBatch& batch,
                     const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
-                    float scale, const std::vector<const kernels::ContextLogits*>& context) {
+                    const kernels::LogitParams& logit, const std::vector<const kernels::ContextLogits*>& context) {
   const kernels::KernelTable& k = *ctx.kernels;
   const int n = batch.size(), head_dim = hp.head_dim, q_dim = hp.n_heads * head_dim;
   const int group = hp.n_heads / hp.n_kv_heads;
@@ -114,21 +119,31 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
       const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
       if (!context[t] && !ctx.recorder) continue;
       const std::vector<int32_t>& vis = visible.at(batch.seq_ids[t]);
-      const int n_visible = VisibleCount(batch, t, vis);
-      scores.resize(n_visible);
+      // The row sees visible slots [first, first + n_seen): scores[j] is slot first + j's.
+      const int first = FirstVisible(hp, layer, batch, t), n_seen = VisibleCount(batch, t, vis) - first;
+      float* out = ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim;
+      if (n_seen <= 0) {
+        if (context[t]) std::fill(out, out + head_dim, 0.0f);
+        continue;
+      }
+      scores.resize(n_seen);
       kernels::KvHeadView head = kv_view;
       head.k_base += (h / group) * head_dim;
       head.v_base += (h / group) * head_dim;
       const float* q = ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim;
-      if (context[t])
-        kernels::AttendOneHead(k, q, head_dim, head, vis.data(), n_visible, scale, scores.data(),
-                               ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim, context[t]);
-      else  // the output came from AttendTiled: the recorder's weights alone
-        kernels::AttentionWeights(k, q, head_dim, head, vis.data(), n_visible, scale, scores.data());
+      if (context[t]) {
+        kernels::ContextLogits shifted = *context[t];
+        shifted.begin -= first;
+        shifted.end -= first;
+        kernels::AttendOneHead(k, q, head_dim, head, vis.data() + first, n_seen, logit, scores.data(), out, &shifted);
+      } else {  // the output came from AttendTiled: the recorder's weights alone
+        kernels::AttentionWeights(k, q, head_dim, head, vis.data() + first, n_seen, logit, scores.data());
+      }
       if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
         float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
-        for (int j = 0; j < n_visible; ++j) {  // visible slot j holds position j
-          const int32_t seg = j < static_cast<int>(rec->segment_of_pos.size()) ? rec->segment_of_pos[j] : -1;
+        for (int j = 0; j < n_seen; ++j) {  // visible slot first + j holds position first + j
+          const int pos = first + j;
+          const int32_t seg = pos < static_cast<int>(rec->segment_of_pos.size()) ? rec->segment_of_pos[pos] : -1;
           if (seg >= 0) mass[seg] += scores[j];
         }
       }
@@ -138,7 +153,7 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, const TokenBatch& ba
 
 }  // namespace
 
-void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
+void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
                const TokenBatch& batch, const float* hidden) {
   const kernels::KernelTable& k = *ctx.kernels;
   const int n = batch.size();
@@ -156,7 +171,7 @@ void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
   AddBias(ctx.k.data(), w.bk, n, kv_dim);
   AddBias(ctx.v.data(), w.bv, n, kv_dim);
   NormHeads(ctx.pool, ctx.k.data(), n, hp.n_kv_heads, hp.head_dim, w.k_norm, hp.rms_eps);
-  const kernels::RopeParams rope = RopeOf(hp);
+  const kernels::RopeParams rope = RopeOf(hp, layer);
   ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       kernels::Rope(ctx.k.data() + t * kv_dim, hp.n_kv_heads, static_cast<float>(batch.positions[t]), rope);
@@ -171,7 +186,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   const int n_embd = hp.n_embd, head_dim = hp.head_dim;
   const int q_dim = hp.n_heads * head_dim, kv_dim = hp.n_kv_heads * head_dim;
 
-  ProjectKv(ctx, hp, w, batch, hidden);  // also leaves norm(hidden) in ctx.norm
+  ProjectKv(ctx, hp, w, layer, batch, hidden);  // also leaves norm(hidden) in ctx.norm
   ctx.q.resize(static_cast<size_t>(n) * q_dim);
   ctx.attn.resize(static_cast<size_t>(n) * q_dim);
   ctx.proj.resize(static_cast<size_t>(n) * n_embd);
@@ -179,7 +194,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   AddBias(ctx.q.data(), w.bq, n, q_dim);
   NormHeads(ctx.pool, ctx.q.data(), n, hp.n_heads, head_dim, w.q_norm, hp.rms_eps);
 
-  const kernels::RopeParams rope = RopeOf(hp);
+  const kernels::RopeParams rope = RopeOf(hp, layer);
   ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float pos = static_cast<float>(batch.positions[t]);
@@ -194,7 +209,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
 
   const kernels::KvHeadView kv_view{kv.k_layer(layer), kv.v_layer(layer),
                                     static_cast<size_t>(kv_dim)};
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const kernels::LogitParams logit{AttentionScale(hp), hp.attn_softcap};
   // A token after its sequence's reshaped range attends to it reshaped (visible slot j holds
   // position j, so the range's positions are its indices).
   std::vector<kernels::ContextLogits> contexts(n);
@@ -207,10 +222,11 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
     }
   // A reshaped row needs its whole logit row, a recorded pass every row's probabilities: one
   // row at a time; every other output is tiled, whatever its batchmates need.
-  AttendTiled(ctx, hp, batch, visible, kv_view, scale, context);
+  AttendTiled(ctx, hp, layer, batch, visible, kv_view, logit, context);
   if (ctx.recorder || std::any_of(context.begin(), context.end(), [](const auto* c) { return c != nullptr; }))
-    AttendRowByRow(ctx, hp, batch, visible, kv_view, scale, context);
+    AttendRowByRow(ctx, hp, layer, batch, visible, kv_view, logit, context);
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
+  NormRowsInPlace(ctx.pool, ctx.proj.data(), w.attn_post_norm, n, hp);
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n, n_embd);
 }
 

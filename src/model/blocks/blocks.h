@@ -10,18 +10,20 @@
 
 namespace kvfuse::model::blocks {
 
-// K (RoPE applied at the batch positions) and V of one layer for every batch token,
-// left in ctx.k and ctx.v [batch.size(), n_kv_heads * head_dim]; ctx.norm holds the
-// normed input.
-void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w,
+// K (RoPE applied at the batch positions) and V of layer `layer` (weights w) for every
+// batch token, left in ctx.k and ctx.v [batch.size(), n_kv_heads * head_dim]; ctx.norm holds
+// the normed input.
+void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
                const TokenBatch& batch, const float* hidden);
 
-// hidden += Wo · attention(RoPE(Wq·norm(hidden)), K/V cache incl. this batch's tokens)
+// hidden += post_norm(Wo · attention(RoPE(Wq·norm(hidden)), K/V cache incl. this batch's
+// tokens)), post_norm where the layer has one (w.attn_post_norm)
 //   hidden: [batch.size(), n_embd]
 void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int layer,
                     const TokenBatch& batch, float* hidden, kv::KvManager& kv);
 
-// hidden += W_down · (silu(W_gate·norm(hidden)) * W_up·norm(hidden))
+// hidden += post_norm(W_down · (act(W_gate·norm(hidden)) * W_up·norm(hidden))), act SiLU or
+// tanh GELU by hp.ffn_activation, post_norm where the layer has one
 void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int n_tokens,
               float* hidden);
 
@@ -29,6 +31,14 @@ void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int
 inline void AddRowsInPlace(util::ThreadPool& pool, float* y, const float* x, int n_rows, int width) {
   pool.ParallelFor(n_rows, [&](int64_t t0, int64_t t1) {
     kernels::AddInPlace(y + t0 * width, x + t0 * width, (t1 - t0) * width);
+  });
+}
+
+// Each of n_rows rows of hp.n_embd RMS-normed in place with `weight`; nothing without one.
+inline void NormRowsInPlace(util::ThreadPool& pool, float* rows, const float* weight, int n_rows, const HParams& hp) {
+  if (!weight) return;
+  pool.ParallelFor(n_rows, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::RmsNorm(rows + t * hp.n_embd, weight, hp.n_embd, hp.rms_eps, rows + t * hp.n_embd);
   });
 }
 

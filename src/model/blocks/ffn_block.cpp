@@ -14,15 +14,16 @@ void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int
   ctx.proj.resize(n * hp.n_embd);
   ctx.pool.ParallelFor(n_tokens, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
-      kernels::RmsNorm(hidden + t * hp.n_embd, w.ffn_norm, hp.n_embd, hp.rms_eps,
-                       ctx.norm.data() + t * hp.n_embd);
+      kernels::RmsNorm(hidden + t * hp.n_embd, w.ffn_norm, hp.n_embd, hp.rms_eps, ctx.norm.data() + t * hp.n_embd);
   });
   kernels::MatMul(k, ctx.pool, w.w_gate, ctx.norm.data(), n_tokens, ctx.gate.data(), ctx.act_scratch);
   kernels::MatMul(k, ctx.pool, w.w_up, ctx.norm.data(), n_tokens, ctx.up.data(), ctx.act_scratch);
+  const auto gated = hp.ffn_activation == HParams::Activation::kGeluTanh ? kernels::GeGlu : kernels::SwiGlu;
   ctx.pool.ParallelFor(n_tokens, [&](int64_t t0, int64_t t1) {
-    kernels::SwiGlu(ctx.gate.data() + t0 * hp.n_ff, ctx.up.data() + t0 * hp.n_ff, (t1 - t0) * hp.n_ff);
+    gated(ctx.gate.data() + t0 * hp.n_ff, ctx.up.data() + t0 * hp.n_ff, (t1 - t0) * hp.n_ff);
   });
   kernels::MatMul(k, ctx.pool, w.w_down, ctx.gate.data(), n_tokens, ctx.proj.data(), ctx.act_scratch);
+  NormRowsInPlace(ctx.pool, ctx.proj.data(), w.ffn_post_norm, n_tokens, hp);
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n_tokens, hp.n_embd);
 }
 
