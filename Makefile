@@ -21,10 +21,12 @@ deps:
 # their lockfiles (the openai SDK for the conformance suite, tests/sdk; six models' real
 # tokenizers with the reference tokenizer and chat-template renderer, tools/hf_reference;
 # puppeteer-core for the web page, tests/web), Debian's chromium that the page test drives,
-# and redis-server and haproxy, which the shared-tier tests start on loopback ports.
+# redis-server and haproxy, which the shared-tier tests start on loopback ports, and Debian's
+# torch, the reference of the qwen3 and gemma3 forward passes (tools/torch_reference; OpenBLAS
+# first: on the reference BLAS torch runs 30x slower).
 # Any node >= 18 will do, Debian's (18) or another already installed.
 NPM_DIRS := tests/sdk tools/hf_reference tests/web
-TEST_APT_PACKAGES := chromium redis-server haproxy
+TEST_APT_PACKAGES := chromium redis-server haproxy libopenblas0-pthread python3-torch
 test-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
 	  echo "installing: nodejs npm"; \
