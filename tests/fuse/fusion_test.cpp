@@ -17,7 +17,7 @@
 namespace kvfuse::fuse {
 
 TEST(Fusion, PrefixEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"}) {
     Fixture f(shape);
     const SegmentedPrompt first = MakePrompt({1, 2, 3}, 7);
     SegmentedPrompt second = MakePrompt({1, 2, 4}, 8);  // shares prefix + two chunks
@@ -34,7 +34,8 @@ TEST(Fusion, PrefixEqualsFull) {
 }
 
 TEST(Fusion, BlendAtRatioOneEqualsFull) {
-  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-deep"}) {
+  for (const char* shape : {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-deep", "tiny-phi3", "tiny-gemma2",
+                            "tiny-gemma3"}) {
     Fixture f(shape);
     const SegmentedPrompt p = MakePrompt({5, 6, 7}, 9);
     const std::vector<float> full = f.Run(p, FusionMode::kFull);
@@ -82,14 +83,17 @@ TEST(Fusion, ReuseWithoutRecomputeDiffersAndBlendRecomputesTheRequestedShare) {
 TEST(Fusion, ChunkAloneInFrontEqualsFullUnderNaiveReuse) {
   // A single chunk right after a prefix of just the chunk head sits exactly where it
   // was computed: naive reuse must then reproduce the full prefill.
-  Fixture f;
-  SegmentedPrompt p;
-  p.prefix = {1};
-  p.chunks = {Tokens(20, 3)};
-  p.suffix = Tokens(4, 4);
-  const std::vector<float> full = f.Run(p, FusionMode::kFull);
-  const std::vector<float> naive = f.Run(p, FusionMode::kNaive);
-  EXPECT_LE(MaxAbsDiff(naive, full), kSameAsFull * MaxAbs(full));
+  // The windowed families too: the chunk (20 tokens) outgrows their 8-token windows.
+  for (const char* shape : {"tiny", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"}) {
+    Fixture f(shape);
+    SegmentedPrompt p;
+    p.prefix = {1};
+    p.chunks = {Tokens(20, 3)};
+    p.suffix = Tokens(4, 4);
+    const std::vector<float> full = f.Run(p, FusionMode::kFull);
+    const std::vector<float> naive = f.Run(p, FusionMode::kNaive);
+    EXPECT_LE(MaxAbsDiff(naive, full), kSameAsFull * MaxAbs(full)) << shape;
+  }
 }
 
 TEST(Fusion, AdaptiveReusesAChunkInTheContextItWasCachedInAsIs) {

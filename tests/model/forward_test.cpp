@@ -330,6 +330,70 @@ TEST(ModelLoad, MissingTensorsAndUnknownArchsAreClearErrors) {
   unlink(path.c_str());
 }
 
+// What the new families need from a file: phi3's window (or a published model's default),
+// no LongRoPE; Gemma's windows and caps read with their defaults; every family's switches.
+TEST(ModelLoad, FamilyKeysAreReadOrRefused) {
+  std::filesystem::create_directories(KVFUSE_TEST_TMP);
+  const std::string path = std::string(KVFUSE_TEST_TMP) + "/family-" + std::to_string(getpid()) + ".gguf";
+  const auto hparams_of = [&](gguf::GgufWriter& writer) -> util::Result<HParams> {
+    EXPECT_TRUE(writer.Write(path).ok());
+    auto file = gguf::GgufFile::Open(path);
+    if (!file.ok()) return file.status();
+    return ReadHParams(file.value());
+  };
+  const auto writer_of = [](const std::string& arch, int n_layers, int n_ctx) {
+    gguf::GgufWriter w;
+    w.Set("general.architecture", gguf::Value::String(arch));
+    w.Set(arch + ".embedding_length", gguf::Value::Uint32(64));
+    w.Set(arch + ".block_count", gguf::Value::Uint32(n_layers));
+    w.Set(arch + ".feed_forward_length", gguf::Value::Uint32(128));
+    w.Set(arch + ".attention.head_count", gguf::Value::Uint32(4));
+    w.Set(arch + ".context_length", gguf::Value::Uint32(n_ctx));
+    return w;
+  };
+  gguf::GgufWriter phi = writer_of("phi3", 2, 8192);
+  auto hp = hparams_of(phi);
+  ASSERT_FALSE(hp.ok());
+  EXPECT_NE(hp.status().message().find("phi3.attention.sliding_window"), std::string::npos) << hp.status().message();
+  phi = writer_of("phi3", 32, 4096);  // Phi-3 mini 4k converted before the key existed
+  hp = hparams_of(phi);
+  ASSERT_TRUE(hp.ok()) << hp.status().message();
+  EXPECT_EQ(hp.value().n_swa, 2047);
+  EXPECT_TRUE(hp.value().fused_qkv && hp.value().fused_gate_up && hp.value().rope_neox);
+  EXPECT_TRUE(SlidingLayer(hp.value(), 0) && SlidingLayer(hp.value(), 31));
+  phi.Set("phi3.attention.sliding_window", gguf::Value::Uint32(0));  // Phi-4: none
+  hp = hparams_of(phi);
+  ASSERT_TRUE(hp.ok()) << hp.status().message();
+  EXPECT_FALSE(SlidingLayer(hp.value(), 0));
+  ASSERT_TRUE(phi.AddTensor("rope_factors_long.weight", tensor::DType::kF32, {8}, std::vector<uint8_t>(32)).ok());
+  hp = hparams_of(phi);
+  ASSERT_FALSE(hp.ok());
+  EXPECT_NE(hp.status().message().find("LongRoPE"), std::string::npos) << hp.status().message();
+
+  gguf::GgufWriter gemma2 = writer_of("gemma2", 26, 8192);
+  hp = hparams_of(gemma2);
+  ASSERT_TRUE(hp.ok()) << hp.status().message();
+  EXPECT_EQ(hp.value().n_swa, 4096);
+  EXPECT_EQ(hp.value().attn_softcap, 50.0f);
+  EXPECT_EQ(hp.value().final_softcap, 30.0f);
+  EXPECT_EQ(hp.value().embd_scale, 8.0f);
+  EXPECT_TRUE(SlidingLayer(hp.value(), 0) && !SlidingLayer(hp.value(), 1) && SlidingLayer(hp.value(), 2));
+  EXPECT_FLOAT_EQ(AttentionScale(hp.value()), 0.25f);  // 1 / sqrt(head_dim 16)
+
+  gguf::GgufWriter gemma3 = writer_of("gemma3", 12, 8192);
+  gemma3.Set("gemma3.attention.sliding_window", gguf::Value::Uint32(512));
+  gemma3.Set("gemma3.rope.freq_base", gguf::Value::Float32(1e6f));
+  hp = hparams_of(gemma3);
+  ASSERT_TRUE(hp.ok()) << hp.status().message();
+  EXPECT_EQ(hp.value().n_swa, 512);
+  EXPECT_EQ(hp.value().attn_softcap, 0.0f);
+  for (int l = 0; l < 12; ++l) {
+    EXPECT_EQ(SlidingLayer(hp.value(), l), l != 5 && l != 11) << l;
+    EXPECT_EQ(RopeOf(hp.value(), l).theta_base, l == 5 || l == 11 ? 1e6f : 10000.0f) << l;
+  }
+  unlink(path.c_str());
+}
+
 // Llama 3's RoPE frequency factors must be one positive f32 per rotated pair.
 TEST(ModelLoad, RopeFrequencyFactorsAreChecked) {
   const std::string path = ModelPath("tiny-llama3", "f32");
