@@ -22,6 +22,16 @@ inline __m512i Broadcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+// Asks for the cache lines of the `bytes` that lie kPrefetchAhead past p. One activation row
+// (decode) reads a packed matrix once, faster than the hardware prefetcher brings it in:
+// prefetching ~9 KB ahead took qwen05 Q8_0 decode from 39 to 44 t/s on 2 cores (4.6 to 18 KB
+// measured within noise of each other).
+constexpr size_t kPrefetchAhead = 9216;
+inline void PrefetchAhead(const void* p, size_t bytes) {
+  const char* at = static_cast<const char*>(p) + kPrefetchAhead;
+  for (size_t line = 0; line < bytes; line += 64) _mm_prefetch(at + line, _MM_HINT_T0);
+}
+
 // int32 to float (maskz: the unmasked conversion trips a false uninitialised warning of GCC 12).
 inline __m512 ToFloat(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xFFFF, v); }
 

@@ -28,6 +28,7 @@ void GroupTile(int64_t n, const uint16_t* group, const float* x, size_t x_stride
   KVFUSE_UNROLL for (int c = 0; c < kCols; ++c)
     KVFUSE_UNROLL for (int j = 0; j < 4; ++j) acc[c][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < n; k += 4) {
+    if constexpr (kCols == 1) PrefetchAhead(group + k * kGroup, 4 * kGroup * sizeof(uint16_t));
     __m512 w[4];
     KVFUSE_UNROLL for (int j = 0; j < 4; ++j)
       w[j] = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(group + (k + j) * kGroup)));

@@ -63,6 +63,7 @@ void GroupTileQ4K(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_r
   KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + b * kQ4KBytes;
+    if constexpr (kCols == 1) PrefetchAhead(blk, kQ4KBytes);
     __m512i a[kCols], m[kCols];
     KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) a[c] = m[c] = _mm512_setzero_si512();
     for (int i = 0; i < 4; ++i) {
@@ -110,6 +111,7 @@ void GroupTileQ6K(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_r
   KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + b * kQ6KBytes;
+    if constexpr (kCols == 1) PrefetchAhead(blk, kQ6KBytes);
     __m512i a[kCols];
     KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) a[c] = _mm512_setzero_si512();
     for (int g = 0; g < 16; ++g) {

@@ -116,15 +116,20 @@ void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* block = group + b * kBlockBytes;
     const __m512 wd = _mm512_load_ps(reinterpret_cast<const float*>(block));
-    __m512i w[8];
-    KVFUSE_UNROLL for (int s = 0; s < 8; ++s) w[s] = _mm512_load_si512(block + 64 + 64 * s);
+    // One activation row reads each slice straight from memory; more share the loaded slices.
+    __m512i w[kCols == 1 ? 1 : 8];
+    if constexpr (kCols > 1) {
+      KVFUSE_UNROLL for (int s = 0; s < 8; ++s) w[s] = _mm512_load_si512(block + 64 + 64 * s);
+    }
+    const auto slice = [&](int s) { return kCols == 1 ? _mm512_load_si512(block + 64 + 64 * s) : w[s]; };
+    if constexpr (kCols == 1) PrefetchAhead(block, kBlockBytes);
     KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
       const BlockQ8_0& xb = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes)[b];
       // Two chains of four (integer sums: splitting them changes nothing).
       __m512i lo = _mm512_set1_epi32(corrections[c * nb + b]), hi = _mm512_setzero_si512();
       KVFUSE_UNROLL for (int s = 0; s < 4; ++s) {
-        lo = _mm512_dpbusd_epi32(lo, w[s], Broadcast4(xb.qs + 4 * s));
-        hi = _mm512_dpbusd_epi32(hi, w[s + 4], Broadcast4(xb.qs + 16 + 4 * s));
+        lo = _mm512_dpbusd_epi32(lo, slice(s), Broadcast4(xb.qs + 4 * s));
+        hi = _mm512_dpbusd_epi32(hi, slice(s + 4), Broadcast4(xb.qs + 16 + 4 * s));
       }
       const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(avx2::HalfToFloat(xb.d)));
       acc[c] = _mm512_fmadd_ps(ToFloat(_mm512_add_epi32(lo, hi)), scale, acc[c]);
