@@ -1,8 +1,10 @@
-// Element-wise and per-row operations of the transformer blocks (scalar; the compiler
-// vectorises them and they are a small share of the time).
+// Element-wise and per-row operations of the transformer blocks: scalar, which the compiler
+// vectorises, except the gated activations, whose exp comes from a kernel table.
 #pragma once
 
 #include <cstdint>
+
+#include "kernels/kernel_table.h"
 
 namespace kvfuse::kernels {
 
@@ -31,10 +33,11 @@ void ShiftKeysF16(const uint16_t* src, uint16_t* dst, int n_heads, float delta, 
 // In place: x = softmax(x)
 void Softmax(float* x, int64_t n);
 
-// gate = silu(gate) * up
-void SwiGlu(float* gate, const float* up, int64_t n);
-// gate[i] = gelu(gate[i]) * up[i], GELU in its tanh form (Gemma's gelu_pytorch_tanh).
-void GeGlu(float* gate, const float* up, int64_t n);
+// gate = silu(gate) * up, with k's exp (the reference table's makes it the scalar version).
+void SwiGlu(const KernelTable& k, float* gate, const float* up, int64_t n);
+// gate[i] = gelu(gate[i]) * up[i], GELU in its tanh form (Gemma's gelu_pytorch_tanh), its tanh
+// from k's exp.
+void GeGlu(const KernelTable& k, float* gate, const float* up, int64_t n);
 // x[i] = cap * tanh(x[i] / cap): Gemma 2's soft-capping of logits.
 void SoftCap(float* x, int64_t n, float cap);
 

@@ -99,18 +99,27 @@ TEST(Ops, SoftmaxSumsToOneAndIsStable) {
   EXPECT_NEAR(x[1], 1.0 / (1 + std::exp(-1.0) + std::exp(-2.0)), 1e-6);
 }
 
-// Gemma's gated GELU (tanh form) and soft-capping against their definitions in double.
-TEST(Ops, GeGluAndSoftCapMatchDouble) {
-  const std::vector<float> gate = RandomFloats(300, 31, 6.0f), up = RandomFloats(300, 32);
-  std::vector<float> got = gate, capped = gate;
-  GeGlu(got.data(), up.data(), 300);
-  SoftCap(capped.data(), 300, 2.5f);
-  for (int i = 0; i < 300; ++i) {
-    const double x = gate[i];
-    const double gelu = 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    EXPECT_NEAR(got[i], gelu * up[i], 1e-5 * (1 + std::fabs(gelu * up[i]))) << x;
-    EXPECT_NEAR(capped[i], 2.5 * std::tanh(x / 2.5), 1e-6) << x;
+// The gated activations (SwiGLU, Gemma's tanh-form GELU) of every table, and soft-capping,
+// against their definitions in double, over values where exp saturates too.
+TEST(Ops, GatedActivationsAndSoftCapMatchDouble) {
+  const std::vector<float> gate = RandomFloats(600, 31, 12.0f), up = RandomFloats(600, 32);
+  std::vector<const KernelTable*> tables = IsaTables();
+  tables.push_back(&RefKernels());
+  for (const KernelTable* table : tables) {
+    std::vector<float> silu = gate, gelu = gate;
+    SwiGlu(*table, silu.data(), up.data(), 600);
+    GeGlu(*table, gelu.data(), up.data(), 600);
+    for (int i = 0; i < 600; ++i) {
+      const double x = gate[i];
+      const double want_silu = x / (1 + std::exp(-x)) * up[i];
+      const double want_gelu = 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))) * up[i];
+      EXPECT_NEAR(silu[i], want_silu, 2e-6 * (1 + std::fabs(want_silu))) << table->name << " " << x;
+      EXPECT_NEAR(gelu[i], want_gelu, 2e-6 * (1 + std::fabs(want_gelu))) << table->name << " " << x;
+    }
   }
+  std::vector<float> capped = gate;
+  SoftCap(capped.data(), 600, 2.5f);
+  for (int i = 0; i < 600; ++i) EXPECT_NEAR(capped[i], 2.5 * std::tanh(gate[i] / 2.5), 1e-6) << gate[i];
 }
 
 TEST(MatMul, MatchesPerRowDotForEveryTypeAndThreadCount) {

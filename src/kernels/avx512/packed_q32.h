@@ -12,8 +12,9 @@ namespace kvfuse::kernels::avx512 {
 inline constexpr size_t kPackedQ32BlockBytes = 16 * sizeof(float) + 16 * 32;
 
 // 16 Q8_0 activation rows (x_row_bytes apart) against one packed group: y[m * y_stride + r]
-// for r < n_rows, with corrections[m * nb + b] = -offset * sum(x) of row m's block b.
+// for r < n_rows, with corrections[m * nb + b] = -offset * sum(x) of row m's block b and
+// x_scales[m * nb + b] its scale as a float.
 void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes,
-                    const int32_t* corrections, float* y, size_t y_stride, int n_rows);
+                    const int32_t* corrections, const float* x_scales, float* y, size_t y_stride, int n_rows);
 
 }  // namespace kvfuse::kernels::avx512

@@ -33,31 +33,32 @@ void ConfigureTiles() {
 }
 
 // acc[m] += float(sums[m] + correction of row m) * (w_d * x_d of row m), block b.
-inline void Epilogue(const int32_t (*sums)[16], const uint8_t* block, const uint8_t* x, size_t x_row_bytes,
-                     const int32_t* corrections, int64_t nb, int64_t b, __m512* acc) {
+inline void Epilogue(const int32_t (*sums)[16], const uint8_t* block, const int32_t* corrections,
+                     const float* x_scales, int64_t nb, int64_t b, __m512* acc) {
   const __m512 wd = _mm512_load_ps(reinterpret_cast<const float*>(block));
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) {
-    const auto& xb = reinterpret_cast<const tensor::BlockQ8_0*>(x + m * x_row_bytes)[b];
     const __m512i sum = _mm512_add_epi32(_mm512_load_si512(sums[m]), _mm512_set1_epi32(corrections[m * nb + b]));
-    const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(avx2::HalfToFloat(xb.d)));
-    acc[m] = _mm512_fmadd_ps(ToFloat(sum), scale, acc[m]);
+    acc[m] = _mm512_fmadd_ps(ToFloat(sum), _mm512_mul_ps(wd, _mm512_set1_ps(x_scales[m * nb + b])), acc[m]);
   }
 }
 
 }  // namespace
 
 void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes,
-                    const int32_t* corrections, float* y, size_t y_stride, int n_rows) {
+                    const int32_t* corrections, const float* x_scales, float* y, size_t y_stride, int n_rows) {
   ConfigureTiles();
   constexpr size_t kLevels = 16 * sizeof(float), kQs = offsetof(tensor::BlockQ8_0, qs);
   __m512 acc[16];
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
-  alignas(64) int32_t sums[2][16][16];
+  // Software-pipelined: a pair's sums are read one pair later, while the next pair's products
+  // run (reading them at once would wait for the tile stores). Blocks still reach acc in order.
+  alignas(64) int32_t sums[2][2][16][16];
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     const uint8_t* block = group + b * kPackedQ32BlockBytes;
+    const int slot = static_cast<int>(b / 2) & 1;
     _tile_zero(0);
     _tile_zero(1);
     _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
@@ -66,10 +67,19 @@ void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x
     _tile_loadd(5, block + kPackedQ32BlockBytes + kLevels, 64);
     _tile_dpbsud(0, 2, 4);
     _tile_dpbsud(1, 3, 5);
-    _tile_stored(0, sums[0], 64);
-    _tile_stored(1, sums[1], 64);
-    Epilogue(sums[0], block, x, x_row_bytes, corrections, nb, b, acc);
-    Epilogue(sums[1], block + kPackedQ32BlockBytes, x, x_row_bytes, corrections, nb, b + 1, acc);
+    if (b >= 2) {
+      const uint8_t* previous = block - 2 * kPackedQ32BlockBytes;
+      Epilogue(sums[slot ^ 1][0], previous, corrections, x_scales, nb, b - 2, acc);
+      Epilogue(sums[slot ^ 1][1], previous + kPackedQ32BlockBytes, corrections, x_scales, nb, b - 1, acc);
+    }
+    _tile_stored(0, sums[slot][0], 64);
+    _tile_stored(1, sums[slot][1], 64);
+  }
+  if (b >= 2) {
+    const uint8_t* last = group + (b - 2) * kPackedQ32BlockBytes;
+    const int slot = static_cast<int>((b - 2) / 2) & 1;
+    Epilogue(sums[slot][0], last, corrections, x_scales, nb, b - 2, acc);
+    Epilogue(sums[slot][1], last + kPackedQ32BlockBytes, corrections, x_scales, nb, b - 1, acc);
   }
   for (; b < nb; ++b) {  // an odd last block
     const uint8_t* block = group + b * kPackedQ32BlockBytes;
@@ -77,8 +87,8 @@ void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x
     _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
     _tile_loadd(4, block + kLevels, 64);
     _tile_dpbsud(0, 2, 4);
-    _tile_stored(0, sums[0], 64);
-    Epilogue(sums[0], block, x, x_row_bytes, corrections, nb, b, acc);
+    _tile_stored(0, sums[0][0], 64);
+    Epilogue(sums[0][0], block, corrections, x_scales, nb, b, acc);
   }
   StoreRows(acc, 16, y, y_stride, n_rows);
 }

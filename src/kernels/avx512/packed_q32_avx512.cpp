@@ -75,34 +75,37 @@ inline int32_t BlockDot(const int8_t* a, const int8_t* b) {
   return avx2::HorizontalSum(_mm256_add_epi32(pairs, pairs_hi));
 }
 
-// A buffer of int32 private to this file: a std::vector<int32_t> here would instantiate
-// library code compiled with AVX-512 flags that the linker could keep for every caller.
-class Int32Buffer {
+// A buffer private to this file: a std::vector here would instantiate library code compiled
+// with AVX-512 flags that the linker could keep for every caller.
+template <typename T>
+class ScratchBuffer {
  public:
-  ~Int32Buffer() { delete[] data_; }
-  int32_t* Get(int64_t n) {
+  ~ScratchBuffer() { delete[] data_; }
+  T* Get(int64_t n) {
     if (n > capacity_) {
       delete[] data_;
-      data_ = new int32_t[n];
+      data_ = new T[n];
       capacity_ = n;
     }
     return data_;
   }
 
  private:
-  int32_t* data_ = nullptr;
+  T* data_ = nullptr;
   int64_t capacity_ = 0;
 };
 
-// -offset * sum(x) of every block of each activation row: [row][block].
-void Corrections(int offset, int64_t nb, const uint8_t* x, size_t x_row_bytes, int64_t n_x_rows, int32_t* out) {
+// Per block of each activation row ([row][block]): -offset * sum(x), and the scale as a float.
+void ActivationTerms(int offset, int64_t nb, const uint8_t* x, size_t x_row_bytes, int64_t n_x_rows,
+                     int32_t* corrections, float* scales) {
   const __m256i ones = _mm256_set1_epi8(1);
   for (int64_t c = 0; c < n_x_rows; ++c) {
     const auto* blocks = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
       const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, v), _mm256_set1_epi16(1));
-      out[c * nb + b] = -offset * avx2::HorizontalSum(sums);
+      corrections[c * nb + b] = -offset * avx2::HorizontalSum(sums);
+      scales[c * nb + b] = avx2::HalfToFloat(blocks[b].d);
     }
   }
 }
@@ -110,7 +113,7 @@ void Corrections(int offset, int64_t nb, const uint8_t* x, size_t x_row_bytes, i
 // kCols activation rows against one packed group; lanes >= n_rows are not stored.
 template <int kCols>
 void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes, const int32_t* corrections,
-               float* y, size_t y_stride, int n_rows) {
+               const float* x_scales, float* y, size_t y_stride, int n_rows) {
   __m512 acc[kCols];
   KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -131,7 +134,7 @@ void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_
         lo = _mm512_dpbusd_epi32(lo, slice(s), Broadcast4(xb.qs + 4 * s));
         hi = _mm512_dpbusd_epi32(hi, slice(s + 4), Broadcast4(xb.qs + 16 + 4 * s));
       }
-      const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(avx2::HalfToFloat(xb.d)));
+      const __m512 scale = _mm512_mul_ps(wd, _mm512_set1_ps(x_scales[c * nb + b]));
       acc[c] = _mm512_fmadd_ps(ToFloat(_mm512_add_epi32(lo, hi)), scale, acc[c]);
     }
   }
@@ -168,9 +171,11 @@ void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row
                 size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
   constexpr int kCols = 4;
   const int64_t nb = n / 32;
-  thread_local Int32Buffer buffer;  // each thread of the pool has its own
-  int32_t* corrections = buffer.Get(nb * n_x_rows);
-  Corrections(Levels::kOffset, nb, x, x_row_bytes, n_x_rows, corrections);
+  thread_local ScratchBuffer<int32_t> correction_buffer;  // each thread of the pool has its own
+  thread_local ScratchBuffer<float> scale_buffer;
+  int32_t* corrections = correction_buffer.Get(nb * n_x_rows);
+  float* x_scales = scale_buffer.Get(nb * n_x_rows);
+  ActivationTerms(Levels::kOffset, nb, x, x_row_bytes, n_x_rows, corrections, x_scales);
   static const bool amx = util::DetectCpuFeatures().amx_int8;
   for (int64_t r = row_begin; r < row_end; r += kGroup) {
     const uint8_t* group = packed + (r / kGroup) * nb * kBlockBytes;
@@ -178,14 +183,14 @@ void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row
     int64_t c = 0;
     if (amx)
       for (; c + 16 <= n_x_rows; c += 16)
-        AmxGroupTile16(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb,
+        AmxGroupTile16(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
                        y + c * y_stride + r, y_stride, rows);
     for (; c + kCols <= n_x_rows; c += kCols)
-      GroupTile<kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb,
+      GroupTile<kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
                        y + c * y_stride + r, y_stride, rows);
     for (; c < n_x_rows; ++c)
-      GroupTile<1>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, y + c * y_stride + r,
-                   y_stride, rows);
+      GroupTile<1>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
+                   y + c * y_stride + r, y_stride, rows);
   }
 }
 

@@ -20,7 +20,7 @@ void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int
   kernels::MatMul(k, ctx.pool, w.w_up, ctx.norm.data(), n_tokens, ctx.up.data(), ctx.act_scratch);
   const auto gated = hp.ffn_activation == HParams::Activation::kGeluTanh ? kernels::GeGlu : kernels::SwiGlu;
   ctx.pool.ParallelFor(n_tokens, [&](int64_t t0, int64_t t1) {
-    gated(ctx.gate.data() + t0 * hp.n_ff, ctx.up.data() + t0 * hp.n_ff, (t1 - t0) * hp.n_ff);
+    gated(k, ctx.gate.data() + t0 * hp.n_ff, ctx.up.data() + t0 * hp.n_ff, (t1 - t0) * hp.n_ff);
   });
   kernels::MatMul(k, ctx.pool, w.w_down, ctx.gate.data(), n_tokens, ctx.proj.data(), ctx.act_scratch);
   NormRowsInPlace(ctx.pool, ctx.proj.data(), w.ffn_post_norm, n_tokens, hp);
