@@ -32,6 +32,11 @@ inline void PrefetchAhead(const void* p, size_t bytes) {
   for (size_t line = 0; line < bytes; line += 64) _mm_prefetch(at + line, _MM_HINT_T0);
 }
 
+// 16 f16 values (32-byte aligned) as floats (maskz: see ToFloat).
+inline __m512 HalvesToFloat(const uint16_t* p) {
+  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 // int32 to float (maskz: the unmasked conversion trips a false uninitialised warning of GCC 12).
 inline __m512 ToFloat(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xFFFF, v); }
 

@@ -8,8 +8,18 @@
 
 namespace kvfuse::kernels::avx512 {
 
-// float d[16], then 8 x 16 x 4 level bytes: 9 cache lines.
-inline constexpr size_t kPackedQ32BlockBytes = 16 * sizeof(float) + 16 * 32;
+// A packed group of 16 rows holds, for its nb blocks of 32 columns, every block's levels
+// (8 x 16 x 4 bytes: 8 cache lines, an AMX B tile), then every block's 16 f16 scales (32
+// bytes), padded to a cache line, so that levels always start on one.
+inline constexpr size_t kPackedQ32LevelBytes = 16 * 32;
+inline constexpr size_t kPackedQ32ScaleBytes = 16 * sizeof(uint16_t);
+inline constexpr size_t PackedQ32GroupBytes(int64_t nb) {
+  return (static_cast<size_t>(nb) * (kPackedQ32LevelBytes + kPackedQ32ScaleBytes) + 63) / 64 * 64;
+}
+inline const uint8_t* PackedQ32Levels(const uint8_t* group, int64_t b) { return group + b * kPackedQ32LevelBytes; }
+inline const uint16_t* PackedQ32Scales(const uint8_t* group, int64_t nb, int64_t b) {
+  return reinterpret_cast<const uint16_t*>(group + nb * kPackedQ32LevelBytes + b * kPackedQ32ScaleBytes);
+}
 
 // 16 Q8_0 activation rows (x_row_bytes apart) against one packed group: y[m * y_stride + r]
 // for r < n_rows, with corrections[m * nb + b] = -offset * sum(x) of row m's block b and

@@ -1,5 +1,5 @@
 // The packed 32-element block products with AMX: 16 activation rows against one packed group
-// of 16 weight rows, one block at a time. The packed block's 8 x 64 level bytes are exactly
+// of 16 weight rows, one block at a time. A packed block's 8 x 64 level bytes are exactly
 // an AMX B tile (K/4 rows of 16 columns x 4), an activation block of 16 rows is an A tile of
 // 16 x 32 signed bytes read in place (stride: the activation row), and TDPBSUD leaves every
 // (activation row, weight row) integer sum of the block; the float epilogue is the VNNI
@@ -33,9 +33,9 @@ void ConfigureTiles() {
 }
 
 // acc[m] += float(sums[m] + correction of row m) * (w_d * x_d of row m), block b.
-inline void Epilogue(const int32_t (*sums)[16], const uint8_t* block, const int32_t* corrections,
+inline void Epilogue(const int32_t (*sums)[16], const uint8_t* group, const int32_t* corrections,
                      const float* x_scales, int64_t nb, int64_t b, __m512* acc) {
-  const __m512 wd = _mm512_load_ps(reinterpret_cast<const float*>(block));
+  const __m512 wd = HalvesToFloat(PackedQ32Scales(group, nb, b));
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) {
     const __m512i sum = _mm512_add_epi32(_mm512_load_si512(sums[m]), _mm512_set1_epi32(corrections[m * nb + b]));
@@ -48,7 +48,7 @@ inline void Epilogue(const int32_t (*sums)[16], const uint8_t* block, const int3
 void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes,
                     const int32_t* corrections, const float* x_scales, float* y, size_t y_stride, int n_rows) {
   ConfigureTiles();
-  constexpr size_t kLevels = 16 * sizeof(float), kQs = offsetof(tensor::BlockQ8_0, qs);
+  constexpr size_t kQs = offsetof(tensor::BlockQ8_0, qs);
   __m512 acc[16];
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
@@ -57,38 +57,34 @@ void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x
   alignas(64) int32_t sums[2][2][16][16];
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    const uint8_t* block = group + b * kPackedQ32BlockBytes;
     const int slot = static_cast<int>(b / 2) & 1;
     _tile_zero(0);
     _tile_zero(1);
     _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
-    _tile_loadd(4, block + kLevels, 64);
+    _tile_loadd(4, PackedQ32Levels(group, b), 64);
     _tile_loadd(3, x + (b + 1) * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
-    _tile_loadd(5, block + kPackedQ32BlockBytes + kLevels, 64);
+    _tile_loadd(5, PackedQ32Levels(group, b + 1), 64);
     _tile_dpbsud(0, 2, 4);
     _tile_dpbsud(1, 3, 5);
     if (b >= 2) {
-      const uint8_t* previous = block - 2 * kPackedQ32BlockBytes;
-      Epilogue(sums[slot ^ 1][0], previous, corrections, x_scales, nb, b - 2, acc);
-      Epilogue(sums[slot ^ 1][1], previous + kPackedQ32BlockBytes, corrections, x_scales, nb, b - 1, acc);
+      Epilogue(sums[slot ^ 1][0], group, corrections, x_scales, nb, b - 2, acc);
+      Epilogue(sums[slot ^ 1][1], group, corrections, x_scales, nb, b - 1, acc);
     }
     _tile_stored(0, sums[slot][0], 64);
     _tile_stored(1, sums[slot][1], 64);
   }
   if (b >= 2) {
-    const uint8_t* last = group + (b - 2) * kPackedQ32BlockBytes;
     const int slot = static_cast<int>((b - 2) / 2) & 1;
-    Epilogue(sums[slot][0], last, corrections, x_scales, nb, b - 2, acc);
-    Epilogue(sums[slot][1], last + kPackedQ32BlockBytes, corrections, x_scales, nb, b - 1, acc);
+    Epilogue(sums[slot][0], group, corrections, x_scales, nb, b - 2, acc);
+    Epilogue(sums[slot][1], group, corrections, x_scales, nb, b - 1, acc);
   }
   for (; b < nb; ++b) {  // an odd last block
-    const uint8_t* block = group + b * kPackedQ32BlockBytes;
     _tile_zero(0);
     _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
-    _tile_loadd(4, block + kLevels, 64);
+    _tile_loadd(4, PackedQ32Levels(group, b), 64);
     _tile_dpbsud(0, 2, 4);
     _tile_stored(0, sums[0][0], 64);
-    Epilogue(sums[0][0], block, corrections, x_scales, nb, b, acc);
+    Epilogue(sums[0][0], group, corrections, x_scales, nb, b, acc);
   }
   StoreRows(acc, 16, y, y_stride, n_rows);
 }

@@ -1,8 +1,9 @@
 // Q8_0, Q5_0 and Q4_0 products of the avx512 table, over weights packed 16 rows at a time.
 //
-// Packed layout, per group of 16 rows and per block of 32 columns (kBlockBytes):
-//   float d[16]            the rows' block scales
+// Packed layout, per group of 16 rows (packed_q32.h), for each block of 32 columns:
 //   uint8 q[8][16][4]      q[s][r][j] = level (s * 4 + j) of row r, + the type's offset
+// and after every block's levels, every block's
+//   f16 d[16]              the rows' block scales, as the file has them
 // (levels as stored, 0..15 for Q4_0 and 0..31 for Q5_0, are the level + 8 or + 16; Q8_0's
 // are shifted by 128). One vpdpbusd multiplies a 4-column slice of all 16 rows by 4
 // activation bytes broadcast: each lane is one row's sum, so nothing is reduced across
@@ -35,8 +36,7 @@ using tensor::BlockQ8_0;
 
 namespace {
 
-constexpr size_t kBlockBytes = kPackedQ32BlockBytes;
-static_assert(kBlockBytes == kGroup * sizeof(float) + kGroup * 32);
+static_assert(kPackedQ32LevelBytes == kGroup * 32 && kPackedQ32ScaleBytes == kGroup * 2);
 
 // A block's 32 levels plus the type's offset, as unsigned bytes.
 struct LevelsQ8_0 {
@@ -117,15 +117,19 @@ void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_
   __m512 acc[kCols];
   KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* block = group + b * kBlockBytes;
-    const __m512 wd = _mm512_load_ps(reinterpret_cast<const float*>(block));
+    const uint8_t* block = PackedQ32Levels(group, b);
+    const uint16_t* scales = PackedQ32Scales(group, nb, b);
+    const __m512 wd = HalvesToFloat(scales);
     // One activation row reads each slice straight from memory; more share the loaded slices.
     __m512i w[kCols == 1 ? 1 : 8];
     if constexpr (kCols > 1) {
-      KVFUSE_UNROLL for (int s = 0; s < 8; ++s) w[s] = _mm512_load_si512(block + 64 + 64 * s);
+      KVFUSE_UNROLL for (int s = 0; s < 8; ++s) w[s] = _mm512_load_si512(block + 64 * s);
     }
-    const auto slice = [&](int s) { return kCols == 1 ? _mm512_load_si512(block + 64 + 64 * s) : w[s]; };
-    if constexpr (kCols == 1) PrefetchAhead(block, kBlockBytes);
+    const auto slice = [&](int s) { return kCols == 1 ? _mm512_load_si512(block + 64 * s) : w[s]; };
+    if constexpr (kCols == 1) {
+      PrefetchAhead(block, kPackedQ32LevelBytes);
+      PrefetchAhead(scales, kPackedQ32ScaleBytes);
+    }
     KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
       const BlockQ8_0& xb = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes)[b];
       // Two chains of four (integer sums: splitting them changes nothing).
@@ -146,24 +150,26 @@ void Pack(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes,
   using Block = typename Levels::Block;
   const int64_t nb = n_cols / 32;
   uint8_t levels[32];
-  for (int64_t g = 0; g < (n_rows + kGroup - 1) / kGroup; ++g)
+  for (int64_t g = 0; g < (n_rows + kGroup - 1) / kGroup; ++g) {
+    uint8_t* group = out + g * PackedQ32GroupBytes(nb);
+    std::memset(group, 0, PackedQ32GroupBytes(nb));  // the padding too
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* block = out + (g * nb + b) * kBlockBytes;
-      float* d = reinterpret_cast<float*>(block);
-      uint8_t* q = block + kGroup * sizeof(float);
+      uint8_t* q = group + b * kPackedQ32LevelBytes;
+      auto* d = const_cast<uint16_t*>(PackedQ32Scales(group, nb, b));
       for (int r = 0; r < kGroup; ++r) {
         const int64_t row = g * kGroup + r;
         if (row < n_rows) {
           const Block& src = reinterpret_cast<const Block*>(rows + row * row_bytes)[b];
-          d[r] = avx2::HalfToFloat(src.d);
+          std::memcpy(&d[r], &src.d, sizeof(uint16_t));
           Levels::Get(src, levels);
-        } else {  // padding: level 0
-          d[r] = 0.0f;
+        } else {  // padding: scale 0, level 0
+          d[r] = 0;
           std::memset(levels, Levels::kOffset, 32);
         }
         for (int k = 0; k < 32; ++k) q[(k / 4) * kGroup * 4 + r * 4 + k % 4] = levels[k];
       }
     }
+  }
 }
 
 template <typename Levels>
@@ -178,7 +184,7 @@ void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row
   ActivationTerms(Levels::kOffset, nb, x, x_row_bytes, n_x_rows, corrections, x_scales);
   static const bool amx = util::DetectCpuFeatures().amx_int8;
   for (int64_t r = row_begin; r < row_end; r += kGroup) {
-    const uint8_t* group = packed + (r / kGroup) * nb * kBlockBytes;
+    const uint8_t* group = packed + (r / kGroup) * PackedQ32GroupBytes(nb);
     const int rows = static_cast<int>(std::min<int64_t>(kGroup, row_end - r));
     int64_t c = 0;
     if (amx)
@@ -213,7 +219,7 @@ float Dot(int64_t n, const void* w, const void* x) {
 }  // namespace
 
 size_t PackedBytesQ32(int64_t n_cols, int64_t n_rows) {
-  return static_cast<size_t>((n_rows + kGroup - 1) / kGroup) * (n_cols / 32) * kBlockBytes;
+  return static_cast<size_t>((n_rows + kGroup - 1) / kGroup) * PackedQ32GroupBytes(n_cols / 32);
 }
 
 #define KVFUSE_PACKED_Q32(T)                                                                                        \
