@@ -74,6 +74,9 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
       first_key = std::min(first_key, rows[r].first);
       n_keys = std::max(n_keys, rows[r].n_visible);
     }
+  // Tiles stay on the grid of multiples of kAttentionTile, so a row's tiles (and its rounding)
+  // depend on its own window alone, never on which rows share the call.
+  if (first_key < n_keys) first_key -= first_key % kAttentionTile;
   // Per row: the running maximum logit and the sum of exp(logit - maximum); out holds the
   // unnormalised weighted values until the end.
   std::vector<float> max(n_rows, -std::numeric_limits<float>::infinity());

@@ -96,9 +96,9 @@ const KernelTable* Avx512Kernels() {
     t.dot_keys = avx512::DotKeys;
     t.weighted_sum_f32 = avx512::WeightedSumF32;
     t.packed_f16 = {avx512::PackedBytesF16, avx512::PackF16, avx512::PackedGemmF16};
-    t.packed_q8_0 = {avx512::PackedBytesQ32, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
-    t.packed_q5_0 = {avx512::PackedBytesQ32, avx512::PackQ5_0, avx512::PackedGemmQ5_0};
-    t.packed_q4_0 = {avx512::PackedBytesQ32, avx512::PackQ4_0, avx512::PackedGemmQ4_0};
+    t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
+    t.packed_q5_0 = {avx512::PackedBytesQ5_0, avx512::PackQ5_0, avx512::PackedGemmQ5_0};
+    t.packed_q4_0 = {avx512::PackedBytesQ4_0, avx512::PackQ4_0, avx512::PackedGemmQ4_0};
     t.packed_q4_k = {avx512::PackedBytesQ4_K, avx512::PackQ4_K, avx512::PackedGemmQ4_K};
     t.packed_q6_k = {avx512::PackedBytesQ6_K, avx512::PackQ6_K, avx512::PackedGemmQ6_K};
     t.dot_q4_k = avx512::DotQ4_K;

@@ -3,7 +3,7 @@
 // block table and length (sequence ids chosen by the caller). A sequence's block table is
 // the one record of which cells hold its positions: position p lives in
 // SlotOf(seq, p), and attention for a token at position p reads positions 0..p of its
-// sequence through the table (so every position a token attends to is written first).
+// sequence (a sliding window's part of them) through the table (so every position a token attends to is written first).
 //
 // No room is a value: Reserve returns StatusCode::kResourceExhausted when the pool has no
 // free block even after evicting unused cached prefixes; ReserveForDecode returns the index

@@ -79,22 +79,24 @@ Result<HParams> ReadHParams(const gguf::GgufFile& file) {
     return Status::Error(file.path() + ": rope.freq_base and layer_norm_rms_epsilon must be positive");
   KVFUSE_RETURN_IF_ERROR(ReadRopeScaling(file, p, hp));
   KVFUSE_RETURN_IF_ERROR(configure(file, hp));
-  if (hp.n_swa < 0 || hp.swa_period < 0 || !(hp.attn_softcap >= 0) || !(hp.final_softcap >= 0) ||
-      !std::isfinite(hp.attn_softcap) || !std::isfinite(hp.final_softcap))
-    return Status::Error(file.path() + ": sliding window and soft-capping values must not be negative");
+  if (!(hp.attn_softcap >= 0) || !(hp.final_softcap >= 0) || !std::isfinite(hp.attn_softcap) ||
+      !std::isfinite(hp.final_softcap))
+    return Status::Error(file.path() + ": soft-capping values must be finite and not negative");
   return hp;
 }
 
-bool SlidingLayer(const HParams& hp, int layer) {
-  return hp.n_swa > 0 && (hp.swa_period == 0 || (layer + 1) % hp.swa_period != 0);
+bool LocalLayer(const HParams& hp, int layer) {
+  return hp.swa_period == 0 || (layer + 1) % hp.swa_period != 0;
 }
+
+bool SlidingLayer(const HParams& hp, int layer) { return hp.n_swa > 0 && LocalLayer(hp, layer); }
 
 float AttentionScale(const HParams& hp) {
   return hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
 }
 
 kernels::RopeParams RopeOf(const HParams& hp, int layer) {
-  if (hp.rope_theta_swa > 0 && SlidingLayer(hp, layer))
+  if (hp.rope_theta_swa > 0 && LocalLayer(hp, layer))
     return {hp.head_dim, hp.rope_dim, hp.rope_theta_swa, hp.rope_neox, 1.0f, nullptr};
   return {hp.head_dim, hp.rope_dim, hp.rope_theta, hp.rope_neox, hp.rope_freq_scale,
           hp.rope_freq_factors.empty() ? nullptr : hp.rope_freq_factors.data()};

@@ -41,7 +41,8 @@ class Model {
   // hidden: [batch.size(), n_embd]
   void Embed(const TokenBatch& batch, float* hidden) const;
   // Runs layers [layer_begin, layer_end) for every token of the batch, writing their K/V
-  // into their slots; a token at position p attends to positions 0..p of its sequence.
+  // into their slots; a token at position p attends to positions 0..p of its sequence
+  // (p - n_swa + 1..p on a sliding layer).
   void RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin, int layer_end,
                  float* hidden, kv::KvManager& kv) const;
   // K (rotated for the batch positions) and V that layer `layer` would write for each

@@ -1,8 +1,8 @@
 // The unit of work of a forward pass (docs/ARCHITECTURE.md, "forward-pass
 // contract"). Each token carries its sequence, an explicit position and the KV slot it
 // writes (where kv::KvManager's block table keeps that position); attention for a token
-// covers its sequence's positions 0..its own (or its attend limit), whatever the order of
-// tokens in the batch.
+// covers its sequence's positions 0..its own (or its attend limit; on a sliding layer only the
+// window's last n_swa positions), whatever the order of tokens in the batch.
 #pragma once
 
 #include <cstdint>

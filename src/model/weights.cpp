@@ -90,7 +90,7 @@ Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
     LayerWeights& l = w.layers[il];
     const std::string p = "blk." + std::to_string(il) + ".";
     KVFUSE_RETURN_IF_ERROR(find.Vector(p + "attn_norm.weight", hp.n_embd, l.attn_norm));
-    if (hp.fused_qkv) {
+    if (hp.fused_qkv && file.FindTensor(p + "attn_qkv.weight")) {
       kernels::WeightView qkv;
       KVFUSE_RETURN_IF_ERROR(find.Matrix(p + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim, qkv));
       l.wq = Rows(qkv, 0, q_dim);

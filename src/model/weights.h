@@ -17,7 +17,7 @@ struct LayerWeights {
   const float* bq = nullptr;         // biases (qwen2), else nullptr
   const float* bk = nullptr;
   const float* bv = nullptr;
-  const float* q_norm = nullptr;     // [head_dim] (qwen3), else nullptr
+  const float* q_norm = nullptr;     // [head_dim] (qwen3, gemma3), else nullptr
   const float* k_norm = nullptr;
   kernels::WeightView wo;            // [n_embd, n_heads*head_dim]
   const float* attn_post_norm = nullptr;  // [n_embd] (hp.post_norms), else nullptr

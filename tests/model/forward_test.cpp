@@ -187,6 +187,36 @@ TEST(ForwardContract, IncrementalDecodeEqualsOneBatch) {
   }
 }
 
+// Sliding windows over more than one 64-key attention tile: a token decoded alone, whose
+// window starts mid-tile, gets the logits it gets inside one batch, bit for bit, on every table.
+TEST(ForwardContract, WindowedDecodeEqualsOneBatch) {
+  std::vector<const kernels::KernelTable*> tables = {&kernels::RefKernels()};
+  for (const char* name : {"avx2", "avx512"})
+    if (const kernels::KernelTable* k = kernels::KernelsNamed(name)) tables.push_back(k);
+  for (const char* shape : {"tiny-phi3", "tiny-gemma2", "tiny-gemma3"})
+    for (const kernels::KernelTable* k : tables) {
+      auto m = OpenModel(ModelPath(shape, "q8_0"));
+      SCOPED_TRACE(std::string(k->name) + " " + shape);
+      ForwardContext ctx(2, *k);
+      const int n_vocab = m->hparams().n_vocab, n = 90, n_prefill = 70;
+      const auto tokens = SomeTokens(n, n_vocab, 8);
+      const auto whole = RunInOrder(*m, ctx, tokens);
+      kv::KvManager kv(m->kv_geometry(), 128, 16);
+      ASSERT_TRUE(kv.Reserve(0, n).ok());
+      TokenBatch prefill;
+      for (int i = 0; i < n_prefill; ++i) prefill.Add(tokens[i], i, 0, kv.SlotOf(0, i), i == n_prefill - 1);
+      std::vector<float> logits;
+      ASSERT_TRUE(m->Forward(ctx, prefill, kv, logits).ok());
+      for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[(n_prefill - 1) * n_vocab + v]);
+      for (int i = n_prefill; i < n; ++i) {
+        TokenBatch step;
+        step.Add(tokens[i], i, 0, kv.SlotOf(0, i), true);
+        ASSERT_TRUE(m->Forward(ctx, step, kv, logits).ok());
+        for (int v = 0; v < n_vocab; ++v) ASSERT_EQ(logits[v], whole[i * n_vocab + v]) << "step " << i;
+      }
+    }
+}
+
 TEST(ForwardContract, LayerRangesCompose) {
   auto m = OpenModel(ModelPath("tiny-qwen2", "q8_0"));
   ForwardContext ctx(2);
@@ -391,6 +421,15 @@ TEST(ModelLoad, FamilyKeysAreReadOrRefused) {
     EXPECT_EQ(SlidingLayer(hp.value(), l), l != 5 && l != 11) << l;
     EXPECT_EQ(RopeOf(hp.value(), l).theta_base, l == 5 || l == 11 ? 1e6f : 10000.0f) << l;
   }
+  gemma3.Set("gemma3.attention.sliding_window", gguf::Value::Uint32(0));  // no window: local RoPE stays
+  hp = hparams_of(gemma3);
+  ASSERT_TRUE(hp.ok()) << hp.status().message();
+  EXPECT_FALSE(SlidingLayer(hp.value(), 0));
+  EXPECT_EQ(RopeOf(hp.value(), 0).theta_base, 10000.0f);
+  gemma3.Set("gemma3.attention.sliding_window", gguf::Value::String("1024"));
+  hp = hparams_of(gemma3);
+  ASSERT_FALSE(hp.ok());
+  EXPECT_NE(hp.status().message().find("gemma3.attention.sliding_window"), std::string::npos) << hp.status().message();
   unlink(path.c_str());
 }
 

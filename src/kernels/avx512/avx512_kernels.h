@@ -9,9 +9,9 @@ namespace kvfuse::kernels::avx512 {
 
 // The 32-element block types packed 16 rows at a time (packed_q32_avx512.cpp;
 // kernels::PackedKernels); the dots and unpacked GEMMs compute what the packed products do,
-// bit for bit. PackedBytesQ32 serves all three.
-size_t PackedBytesQ32(int64_t n_cols, int64_t n_rows);
+// bit for bit.
 #define KVFUSE_DECLARE_PACKED_Q32(T)                                                                                \
+  size_t PackedBytes##T(int64_t n_cols, int64_t n_rows);                                                            \
   void Pack##T(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out);                \
   void PackedGemm##T(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,         \
                      size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);                              \

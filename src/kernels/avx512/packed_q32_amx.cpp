@@ -16,8 +16,8 @@ namespace kvfuse::kernels::avx512 {
 namespace {
 
 // Palette 1: tiles 0 and 1 the 16 x 16 int32 sums of two blocks, 2 and 3 their activations
-// (16 x 32 bytes), 4 and 5 their weights (8 x 64 bytes). Two blocks per step let one block's
-// product run while the other's sums are read.
+// (16 x 32 bytes), 4 and 5 their weights (8 x 64 bytes): two blocks per step, whose sums are
+// read during the next step.
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0, reserved[14] = {};
   uint16_t colsb[16] = {64, 64, 32, 32, 64, 64};
@@ -33,9 +33,9 @@ void ConfigureTiles() {
 }
 
 // acc[m] += float(sums[m] + correction of row m) * (w_d * x_d of row m), block b.
-inline void Epilogue(const int32_t (*sums)[16], const uint8_t* group, const int32_t* corrections,
+inline void Epilogue(const int32_t (*sums)[16], const uint16_t* scales, const int32_t* corrections,
                      const float* x_scales, int64_t nb, int64_t b, __m512* acc) {
-  const __m512 wd = HalvesToFloat(PackedQ32Scales(group, nb, b));
+  const __m512 wd = HalvesToFloat(scales + 16 * b);
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) {
     const __m512i sum = _mm512_add_epi32(_mm512_load_si512(sums[m]), _mm512_set1_epi32(corrections[m * nb + b]));
@@ -45,7 +45,7 @@ inline void Epilogue(const int32_t (*sums)[16], const uint8_t* group, const int3
 
 }  // namespace
 
-void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes,
+void AmxGroupTile16(int64_t nb, const uint8_t* tiles, const uint16_t* scales, const uint8_t* x, size_t x_row_bytes,
                     const int32_t* corrections, const float* x_scales, float* y, size_t y_stride, int n_rows) {
   ConfigureTiles();
   constexpr size_t kQs = offsetof(tensor::BlockQ8_0, qs);
@@ -61,30 +61,30 @@ void AmxGroupTile16(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x
     _tile_zero(0);
     _tile_zero(1);
     _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
-    _tile_loadd(4, PackedQ32Levels(group, b), 64);
+    _tile_loadd(4, tiles + b * kPackedQ32TileBytes, 64);
     _tile_loadd(3, x + (b + 1) * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
-    _tile_loadd(5, PackedQ32Levels(group, b + 1), 64);
+    _tile_loadd(5, tiles + (b + 1) * kPackedQ32TileBytes, 64);
     _tile_dpbsud(0, 2, 4);
     _tile_dpbsud(1, 3, 5);
     if (b >= 2) {
-      Epilogue(sums[slot ^ 1][0], group, corrections, x_scales, nb, b - 2, acc);
-      Epilogue(sums[slot ^ 1][1], group, corrections, x_scales, nb, b - 1, acc);
+      Epilogue(sums[slot ^ 1][0], scales, corrections, x_scales, nb, b - 2, acc);
+      Epilogue(sums[slot ^ 1][1], scales, corrections, x_scales, nb, b - 1, acc);
     }
     _tile_stored(0, sums[slot][0], 64);
     _tile_stored(1, sums[slot][1], 64);
   }
   if (b >= 2) {
     const int slot = static_cast<int>((b - 2) / 2) & 1;
-    Epilogue(sums[slot][0], group, corrections, x_scales, nb, b - 2, acc);
-    Epilogue(sums[slot][1], group, corrections, x_scales, nb, b - 1, acc);
+    Epilogue(sums[slot][0], scales, corrections, x_scales, nb, b - 2, acc);
+    Epilogue(sums[slot][1], scales, corrections, x_scales, nb, b - 1, acc);
   }
   for (; b < nb; ++b) {  // an odd last block
     _tile_zero(0);
     _tile_loadd(2, x + b * sizeof(tensor::BlockQ8_0) + kQs, x_row_bytes);
-    _tile_loadd(4, PackedQ32Levels(group, b), 64);
+    _tile_loadd(4, tiles + b * kPackedQ32TileBytes, 64);
     _tile_dpbsud(0, 2, 4);
     _tile_stored(0, sums[0][0], 64);
-    Epilogue(sums[0][0], group, corrections, x_scales, nb, b, acc);
+    Epilogue(sums[0][0], scales, corrections, x_scales, nb, b, acc);
   }
   StoreRows(acc, 16, y, y_stride, n_rows);
 }

@@ -1,9 +1,12 @@
 // Q8_0, Q5_0 and Q4_0 products of the avx512 table, over weights packed 16 rows at a time.
 //
-// Packed layout, per group of 16 rows (packed_q32.h), for each block of 32 columns:
-//   uint8 q[8][16][4]      q[s][r][j] = level (s * 4 + j) of row r, + the type's offset
+// Packed layout (packed_q32.h), per group of 16 rows, for each block of 32 columns: the levels
+// plus the type's offset, slice s (levels 4s..4s+3 of the 16 rows) as 16 x 4 bytes
+//   Q8_0: q[8][16][4]            every slice as bytes (512 bytes)
+//   Q4_0: q[4][16][4]            slice s in the low nibbles, slice s + 4 in the high (256)
+//   Q5_0: the same, then bits[8] one 64-bit mask per slice of its levels' fifth bit (320)
 // and after every block's levels, every block's
-//   f16 d[16]              the rows' block scales, as the file has them
+//   f16 d[16]                    the rows' block scales, as the file has them
 // (levels as stored, 0..15 for Q4_0 and 0..31 for Q5_0, are the level + 8 or + 16; Q8_0's
 // are shifted by 128). One vpdpbusd multiplies a 4-column slice of all 16 rows by 4
 // activation bytes broadcast: each lane is one row's sum, so nothing is reduced across
@@ -19,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/avx512_kernels.h"
@@ -36,31 +40,71 @@ using tensor::BlockQ8_0;
 
 namespace {
 
-static_assert(kPackedQ32LevelBytes == kGroup * 32 && kPackedQ32ScaleBytes == kGroup * 2);
+static_assert(kPackedQ32TileBytes == kGroup * 32 && kPackedQ32ScaleBytes == kGroup * 2);
 
-// A block's 32 levels plus the type's offset, as unsigned bytes.
+// A block's 32 levels plus the type's offset, as unsigned bytes (Get); its 16 rows' levels
+// packed (Pack: levels[r] holds row r's) and read back as the 8 slices vpdpbusd takes (Slices).
 struct LevelsQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kOffset = 128;
+  static constexpr size_t kBytes = kPackedQ32TileBytes;
   static void Get(const Block& b, uint8_t* q) {
     for (int k = 0; k < 32; ++k) q[k] = static_cast<uint8_t>(b.qs[k] + kOffset);
+  }
+  static void Pack(const uint8_t (*levels)[32], uint8_t* out) {
+    for (int r = 0; r < kGroup; ++r)
+      for (int k = 0; k < 32; ++k) out[(k / 4) * 64 + r * 4 + k % 4] = levels[r][k];
+  }
+  static void Slices(const uint8_t* p, __m512i* w) {
+    KVFUSE_UNROLL for (int s = 0; s < 8; ++s) w[s] = _mm512_load_si512(p + 64 * s);
   }
 };
 struct LevelsQ4_0 {
   using Block = BlockQ4_0;
   static constexpr int kOffset = 8;
+  static constexpr size_t kBytes = kPackedQ32TileBytes / 2;
   static void Get(const Block& b, uint8_t* q) {
     for (int k = 0; k < 16; ++k) q[k] = b.qs[k] & 0x0F, q[k + 16] = b.qs[k] >> 4;
+  }
+  static void Pack(const uint8_t (*levels)[32], uint8_t* out) {
+    for (int r = 0; r < kGroup; ++r)
+      for (int k = 0; k < 16; ++k)
+        out[(k / 4) * 64 + r * 4 + k % 4] = static_cast<uint8_t>((levels[r][k] & 0x0F) | (levels[r][k + 16] & 0x0F) << 4);
+  }
+  static void Slices(const uint8_t* p, __m512i* w) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    KVFUSE_UNROLL for (int s = 0; s < 4; ++s) {
+      const __m512i v = _mm512_load_si512(p + 64 * s);
+      w[s] = _mm512_and_si512(v, low4);
+      w[s + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    }
   }
 };
 struct LevelsQ5_0 {
   using Block = BlockQ5_0;
   static constexpr int kOffset = 16;
+  static constexpr size_t kBytes = kPackedQ32TileBytes / 2 + 64;
   static void Get(const Block& b, uint8_t* q) {
     uint32_t fifth;
     std::memcpy(&fifth, b.qh, 4);
     for (int k = 0; k < 16; ++k) q[k] = static_cast<uint8_t>((b.qs[k] & 0x0F) | ((fifth >> k) & 1) << 4);
     for (int k = 0; k < 16; ++k) q[k + 16] = static_cast<uint8_t>((b.qs[k] >> 4) | ((fifth >> (k + 16)) & 1) << 4);
+  }
+  static void Pack(const uint8_t (*levels)[32], uint8_t* out) {
+    LevelsQ4_0::Pack(levels, out);
+    uint64_t bits[8] = {};
+    for (int r = 0; r < kGroup; ++r)
+      for (int k = 0; k < 32; ++k) bits[k / 4] |= static_cast<uint64_t>(levels[r][k] >> 4 & 1) << (r * 4 + k % 4);
+    std::memcpy(out + kPackedQ32TileBytes / 2, bits, sizeof(bits));
+  }
+  static void Slices(const uint8_t* p, __m512i* w) {
+    LevelsQ4_0::Slices(p, w);
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    KVFUSE_UNROLL for (int s = 0; s < 8; ++s) {
+      uint64_t bits;
+      std::memcpy(&bits, p + kPackedQ32TileBytes / 2 + 8 * s, 8);
+      w[s] = _mm512_mask_add_epi8(w[s], _cvtu64_mask64(bits), w[s], sixteen);
+    }
   }
 };
 
@@ -111,24 +155,26 @@ void ActivationTerms(int offset, int64_t nb, const uint8_t* x, size_t x_row_byte
 }
 
 // kCols activation rows against one packed group; lanes >= n_rows are not stored.
-template <int kCols>
+template <typename Levels, int kCols>
 void GroupTile(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_row_bytes, const int32_t* corrections,
                const float* x_scales, float* y, size_t y_stride, int n_rows) {
+  // Q8_0 with one activation row reads each slice straight from memory (held in w, GCC spilled
+  // them to the stack); the nibble types decode their slices, more rows share them.
+  constexpr bool kDirect = kCols == 1 && std::is_same_v<Levels, LevelsQ8_0>;
+  const uint16_t* all_scales = PackedQ32Scales(group, nb, Levels::kBytes);
   __m512 acc[kCols];
   KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* block = PackedQ32Levels(group, b);
-    const uint16_t* scales = PackedQ32Scales(group, nb, b);
+    const uint8_t* block = group + b * Levels::kBytes;
+    const uint16_t* scales = all_scales + 16 * b;
     const __m512 wd = HalvesToFloat(scales);
-    // One activation row reads each slice straight from memory; more share the loaded slices.
-    __m512i w[kCols == 1 ? 1 : 8];
-    if constexpr (kCols > 1) {
-      KVFUSE_UNROLL for (int s = 0; s < 8; ++s) w[s] = _mm512_load_si512(block + 64 * s);
-    }
-    const auto slice = [&](int s) { return kCols == 1 ? _mm512_load_si512(block + 64 * s) : w[s]; };
+    __m512i w[kDirect ? 1 : 8];
+    if constexpr (!kDirect) Levels::Slices(block, w);
+    const auto slice = [&](int s) { return kDirect ? _mm512_load_si512(block + 64 * s) : w[s]; };
     if constexpr (kCols == 1) {
-      PrefetchAhead(block, kPackedQ32LevelBytes);
-      PrefetchAhead(scales, kPackedQ32ScaleBytes);
+      PrefetchAhead(block, Levels::kBytes);
+      // The scales advance 32 bytes per block: as many blocks ahead as the levels.
+      PrefetchAhead(scales, kPackedQ32ScaleBytes, kPrefetchAhead / Levels::kBytes * kPackedQ32ScaleBytes);
     }
     KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
       const BlockQ8_0& xb = reinterpret_cast<const BlockQ8_0*>(x + c * x_row_bytes)[b];
@@ -149,26 +195,45 @@ template <typename Levels>
 void Pack(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out) {
   using Block = typename Levels::Block;
   const int64_t nb = n_cols / 32;
-  uint8_t levels[32];
+  uint8_t levels[kGroup][32];
   for (int64_t g = 0; g < (n_rows + kGroup - 1) / kGroup; ++g) {
-    uint8_t* group = out + g * PackedQ32GroupBytes(nb);
-    std::memset(group, 0, PackedQ32GroupBytes(nb));  // the padding too
+    uint8_t* group = out + g * PackedQ32GroupBytes(nb, Levels::kBytes);
+    std::memset(group, 0, PackedQ32GroupBytes(nb, Levels::kBytes));  // the padding too
+    auto* scales = const_cast<uint16_t*>(PackedQ32Scales(group, nb, Levels::kBytes));
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* q = group + b * kPackedQ32LevelBytes;
-      auto* d = const_cast<uint16_t*>(PackedQ32Scales(group, nb, b));
       for (int r = 0; r < kGroup; ++r) {
         const int64_t row = g * kGroup + r;
         if (row < n_rows) {
           const Block& src = reinterpret_cast<const Block*>(rows + row * row_bytes)[b];
-          std::memcpy(&d[r], &src.d, sizeof(uint16_t));
-          Levels::Get(src, levels);
+          std::memcpy(&scales[16 * b + r], &src.d, sizeof(uint16_t));
+          Levels::Get(src, levels[r]);
         } else {  // padding: scale 0, level 0
-          d[r] = 0;
-          std::memset(levels, Levels::kOffset, 32);
+          std::memset(levels[r], Levels::kOffset, 32);
         }
-        for (int k = 0; k < 32; ++k) q[(k / 4) * kGroup * 4 + r * 4 + k % 4] = levels[k];
       }
+      Levels::Pack(levels, group + b * Levels::kBytes);
     }
+  }
+}
+
+// A packed group's levels as AMX B tiles, nb x kPackedQ32TileBytes (the nibble types' decoded
+// once per group, into a buffer of the calling thread's).
+template <typename Levels>
+const uint8_t* TilesOf(const uint8_t* group, int64_t nb) {
+  if constexpr (std::is_same_v<Levels, LevelsQ8_0>) {
+    return group;
+  } else {
+    struct alignas(64) Tile {
+      uint8_t bytes[kPackedQ32TileBytes];
+    };
+    thread_local ScratchBuffer<Tile> buffer;
+    Tile* tiles = buffer.Get(nb);
+    __m512i w[8];
+    for (int64_t b = 0; b < nb; ++b) {
+      Levels::Slices(group + b * Levels::kBytes, w);
+      KVFUSE_UNROLL for (int s = 0; s < 8; ++s) _mm512_store_si512(tiles[b].bytes + 64 * s, w[s]);
+    }
+    return tiles[0].bytes;
   }
 }
 
@@ -183,20 +248,24 @@ void PackedGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row
   float* x_scales = scale_buffer.Get(nb * n_x_rows);
   ActivationTerms(Levels::kOffset, nb, x, x_row_bytes, n_x_rows, corrections, x_scales);
   static const bool amx = util::DetectCpuFeatures().amx_int8;
+  const size_t group_bytes = PackedQ32GroupBytes(nb, Levels::kBytes);
   for (int64_t r = row_begin; r < row_end; r += kGroup) {
-    const uint8_t* group = packed + (r / kGroup) * PackedQ32GroupBytes(nb);
+    const uint8_t* group = packed + (r / kGroup) * group_bytes;
     const int rows = static_cast<int>(std::min<int64_t>(kGroup, row_end - r));
     int64_t c = 0;
-    if (amx)
+    if (amx && n_x_rows >= 16) {
+      const uint8_t* tiles = TilesOf<Levels>(group, nb);
+      const uint16_t* scales = PackedQ32Scales(group, nb, Levels::kBytes);
       for (; c + 16 <= n_x_rows; c += 16)
-        AmxGroupTile16(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
+        AmxGroupTile16(nb, tiles, scales, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
                        y + c * y_stride + r, y_stride, rows);
+    }
     for (; c + kCols <= n_x_rows; c += kCols)
-      GroupTile<kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
-                       y + c * y_stride + r, y_stride, rows);
+      GroupTile<Levels, kCols>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
+                               y + c * y_stride + r, y_stride, rows);
     for (; c < n_x_rows; ++c)
-      GroupTile<1>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
-                   y + c * y_stride + r, y_stride, rows);
+      GroupTile<Levels, 1>(nb, group, x + c * x_row_bytes, x_row_bytes, corrections + c * nb, x_scales + c * nb,
+                           y + c * y_stride + r, y_stride, rows);
   }
 }
 
@@ -218,11 +287,10 @@ float Dot(int64_t n, const void* w, const void* x) {
 
 }  // namespace
 
-size_t PackedBytesQ32(int64_t n_cols, int64_t n_rows) {
-  return static_cast<size_t>((n_rows + kGroup - 1) / kGroup) * PackedQ32GroupBytes(n_cols / 32);
-}
-
 #define KVFUSE_PACKED_Q32(T)                                                                                        \
+  size_t PackedBytes##T(int64_t n_cols, int64_t n_rows) {                                                           \
+    return static_cast<size_t>((n_rows + kGroup - 1) / kGroup) * PackedQ32GroupBytes(n_cols / 32, Levels##T::kBytes); \
+  }                                                                                                                 \
   void Pack##T(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_bytes, uint8_t* out) {                \
     Pack<Levels##T>(n_cols, n_rows, rows, row_bytes, out);                                                          \
   }                                                                                                                 \

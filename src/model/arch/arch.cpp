@@ -16,6 +16,18 @@ constexpr Family kFamilies[] = {
 
 }  // namespace
 
+util::Status ReadWindow(const gguf::GgufFile& file, const std::string& key, int fallback, int& out) {
+  if (!file.Find(key)) {
+    out = fallback;
+    return util::Status::Ok();
+  }
+  const util::Result<int64_t> v = file.GetInt(key);
+  if (!v.ok() || v.value() < 0 || v.value() > (1 << 30))
+    return util::Status::Error(file.path() + ": metadata '" + key + "' must be a sliding window of 0..2^30 tokens");
+  out = static_cast<int>(v.value());
+  return util::Status::Ok();
+}
+
 Configure ConfigureFor(const std::string& name) {
   for (const Family& f : kFamilies)
     if (name == f.name) return f.configure;

@@ -20,6 +20,10 @@ util::Status ConfigurePhi3(const gguf::GgufFile& file, HParams& hp);
 util::Status ConfigureGemma2(const gguf::GgufFile& file, HParams& hp);
 util::Status ConfigureGemma3(const gguf::GgufFile& file, HParams& hp);
 
+// The sliding window `key` gives into out, `fallback` where the file has none; a value that is
+// not an integer in 0..2^30 is an error naming the key.
+util::Status ReadWindow(const gguf::GgufFile& file, const std::string& key, int fallback, int& out);
+
 // The family of general.architecture `name`; nullptr if it does not load.
 Configure ConfigureFor(const std::string& name);
 // "llama, qwen2, ...", for messages.

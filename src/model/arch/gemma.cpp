@@ -4,7 +4,8 @@
 // "1 +" to every norm weight, so the norms are plain RMS norms here.
 //   gemma2: every other layer slides (layers 0, 2, ...), attention and output logits
 //           soft-capped (cap * tanh(x / cap)).
-//   gemma3: five of every six layers slide, with their own RoPE base (10000, unscaled); q and
+//   gemma3: five of every six layers are local: they slide, with their own RoPE base (10000,
+//           unscaled); q and
 //           k are RMS-normed per head as in qwen3; no soft-capping.
 #include <cmath>
 
@@ -30,7 +31,7 @@ void ConfigureGemmaBlock(HParams& hp, int layers_of_27b) {
 
 util::Status ConfigureGemma2(const gguf::GgufFile& file, HParams& hp) {
   ConfigureGemmaBlock(hp, 46);
-  hp.n_swa = static_cast<int>(file.GetIntOr("gemma2.attention.sliding_window", 4096));
+  KVFUSE_RETURN_IF_ERROR(ReadWindow(file, "gemma2.attention.sliding_window", 4096, hp.n_swa));
   hp.swa_period = 2;
   hp.attn_softcap = static_cast<float>(file.GetFloatOr("gemma2.attn_logit_softcapping", 50.0));
   hp.final_softcap = static_cast<float>(file.GetFloatOr("gemma2.final_logit_softcapping", 30.0));
@@ -40,7 +41,7 @@ util::Status ConfigureGemma2(const gguf::GgufFile& file, HParams& hp) {
 util::Status ConfigureGemma3(const gguf::GgufFile& file, HParams& hp) {
   ConfigureGemmaBlock(hp, 62);
   hp.qk_norm = true;
-  hp.n_swa = static_cast<int>(file.GetIntOr("gemma3.attention.sliding_window", 1024));
+  KVFUSE_RETURN_IF_ERROR(ReadWindow(file, "gemma3.attention.sliding_window", 1024, hp.n_swa));
   hp.swa_period = 6;
   hp.rope_theta_swa = 10000.0f;
   return util::Status::Ok();

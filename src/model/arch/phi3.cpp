@@ -1,6 +1,6 @@
 // phi3 (Phi-3 and Phi-4 mini/medium): the llama block with NeoX rotary order, one fused
-// q/k/v matrix and one fused gate/up matrix, and a sliding window on every layer (Phi-3's
-// 2047 tokens; Phi-4: none).
+// q/k/v matrix (or separate ones, as some converters write) and one fused gate/up matrix,
+// and a sliding window on every layer (Phi-3's 2047 tokens; Phi-4: none).
 #include "model/arch/arch.h"
 
 namespace kvfuse::model::arch {
@@ -11,7 +11,7 @@ util::Status ConfigurePhi3(const gguf::GgufFile& file, HParams& hp) {
   hp.fused_gate_up = true;
   const std::string key = "phi3.attention.sliding_window";
   if (file.Find(key)) {
-    hp.n_swa = static_cast<int>(file.GetIntOr(key, -1));
+    KVFUSE_RETURN_IF_ERROR(ReadWindow(file, key, 0, hp.n_swa));
   } else if ((hp.n_layers == 32 || hp.n_layers == 40) && hp.n_ctx_train == 4096) {
     hp.n_swa = 2047;  // Phi-3 mini/medium 4k, converted before GGUF carried the window
   } else if (hp.n_ctx_train == 131072) {

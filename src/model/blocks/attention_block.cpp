@@ -11,7 +11,7 @@ namespace kvfuse::model::blocks {
 
 namespace {
 
-// qwen3: each head of each row RMS-normed in place with `weight` ([head_dim]); nothing
+// qwen3, gemma3: each head of each row RMS-normed in place with `weight` ([head_dim]); nothing
 // without one.
 void NormHeads(util::ThreadPool& pool, float* rows, int n_rows, int n_heads, int head_dim, const float* weight, float eps) {
   if (!weight) return;
@@ -52,7 +52,8 @@ int VisibleCount(const TokenBatch& batch, int t, const std::vector<int32_t>& vis
   return std::min(static_cast<int>(visible.size()), AttendLimit(batch, t) + 1);
 }
 
-// The first visible slot token t attends to: 0, or on a sliding layer the window's start.
+// The first visible slot token t attends to: 0, or on a sliding layer the window's start,
+// anchored at the token's position (also where a bottom-right mask lets it see past it).
 int FirstVisible(const HParams& hp, int layer, const TokenBatch& batch, int t) {
   return SlidingLayer(hp, layer) ? std::max(0, batch.positions[t] - hp.n_swa + 1) : 0;
 }
