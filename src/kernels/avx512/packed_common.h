@@ -28,10 +28,10 @@ inline __m512i Broadcast4(const int8_t* p) {
 // measured within noise of each other).
 constexpr size_t kPrefetchAhead = 9216;
 inline void PrefetchAhead(const void* p, size_t bytes, size_t ahead = kPrefetchAhead) {
-  // An address past the end of the matrix is never read: prefetches do not fault. (Integer
-  // arithmetic: such a pointer may not be formed.)
-  const uintptr_t at = reinterpret_cast<uintptr_t>(p) + ahead;
-  for (size_t line = 0; line < bytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(at + line), _MM_HINT_T0);
+  // An address past the end of the matrix is never read: prefetches do not fault. (The same
+  // address computed as an integer made GCC 12's K-quant decode loop 15% slower.)
+  const char* at = static_cast<const char*>(p) + ahead;
+  for (size_t line = 0; line < bytes; line += 64) _mm_prefetch(at + line, _MM_HINT_T0);
 }
 
 // 16 f16 values (32-byte aligned) as floats (maskz: see ToFloat).
