@@ -56,14 +56,14 @@ void Softmax(float* x, int64_t n) {
 
 namespace {
 
-// f(x, e) for each x of [0, n), e = exp(scale * x) from k, a stack chunk at a time.
-template <typename Combine>
-void WithExp(const KernelTable& k, float scale, const float* x, int64_t n, Combine combine) {
+// combine(i, exp(arg(i))) for each i of [0, n), the exps from k, a stack chunk at a time.
+template <typename Arg, typename Combine>
+void WithExp(const KernelTable& k, int64_t n, Arg arg, Combine combine) {
   constexpr int64_t kChunk = 256;
   float e[kChunk];
   for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
     const int64_t m = std::min(kChunk, n - i0);
-    for (int64_t i = 0; i < m; ++i) e[i] = scale * x[i0 + i];
+    for (int64_t i = 0; i < m; ++i) e[i] = arg(i0 + i);
     k.exp_f32(m, e, e);
     for (int64_t i = 0; i < m; ++i) combine(i0 + i, e[i]);
   }
@@ -72,21 +72,19 @@ void WithExp(const KernelTable& k, float scale, const float* x, int64_t n, Combi
 }  // namespace
 
 void SwiGlu(const KernelTable& k, float* gate, const float* up, int64_t n) {
-  WithExp(k, -1.0f, gate, n, [&](int64_t i, float e) { gate[i] = gate[i] / (1.0f + e) * up[i]; });
+  WithExp(k, n, [&](int64_t i) { return -gate[i]; },
+          [&](int64_t i, float e) { gate[i] = gate[i] / (1.0f + e) * up[i]; });
 }
 
 void GeGlu(const KernelTable& k, float* gate, const float* up, int64_t n) {
   // gelu(x) = x * (1 + tanh(u)) / 2 = x * (1 - 1 / (exp(2u) + 1)), u = sqrt(2/pi) (x + 0.044715 x^3)
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
-  float u[256];
-  for (int64_t i0 = 0; i0 < n; i0 += 256) {
-    const int64_t m = std::min<int64_t>(256, n - i0);
-    for (int64_t i = 0; i < m; ++i) {
-      const float x = gate[i0 + i];
-      u[i] = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-    }
-    WithExp(k, 2.0f, u, m, [&](int64_t i, float e) { gate[i0 + i] *= (1.0f - 1.0f / (e + 1.0f)) * up[i0 + i]; });
-  }
+  WithExp(k, n,
+          [&](int64_t i) {
+            const float x = gate[i];
+            return 2.0f * (kSqrt2OverPi * (x + 0.044715f * x * x * x));
+          },
+          [&](int64_t i, float e) { gate[i] *= (1.0f - 1.0f / (e + 1.0f)) * up[i]; });
 }
 
 void SoftCap(float* x, int64_t n, float cap) {

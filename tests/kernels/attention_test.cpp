@@ -87,18 +87,29 @@ TEST(Attention, AContextRangePastTheVisibleKeysIsClipped) {
   EXPECT_EQ(logits, (std::vector<float>{1.0f, 2.0f, 6.0f}));
 }
 
+// Random f16 keys (seed) and values (seed + 1) of n_keys slots of `dim`, and slots that are
+// not in order (the first 10 ascending, the rest descending).
+struct TiledKv {
+  TiledKv(int n_keys, int dim, uint32_t seed) : dim(dim), slots(n_keys) {
+    for (float x : RandomFloats(n_keys * dim, seed, 2.0f)) k_rows.push_back(tensor::Fp32ToFp16(x));
+    for (float x : RandomFloats(n_keys * dim, seed + 1)) v_rows.push_back(tensor::Fp32ToFp16(x));
+    std::iota(slots.begin(), slots.end(), 0);
+    std::reverse(slots.begin() + 10, slots.end());
+  }
+  KvHeadView view() const { return {k_rows.data(), v_rows.data(), static_cast<size_t>(dim)}; }
+  int dim;
+  std::vector<uint16_t> k_rows, v_rows;
+  std::vector<int32_t> slots;
+};
+
 // Rows of a KV group over a block of tokens, each seeing its own causal prefix of slots that
 // are not in order, across several key tiles: each row equals AttendOneHead's on the same
 // table, and the scalar table's double reference.
 TEST(Attention, TiledRowsEqualOneHeadAtATimeAcrossTilesAndCausalLimits) {
   constexpr int kDim = 64, kKeys = 3 * kAttentionTile + 17, kTokens = 5, kGroup = 3;
-  std::vector<uint16_t> k_rows, v_rows;
-  for (float x : RandomFloats(kKeys * kDim, 11, 2.0f)) k_rows.push_back(tensor::Fp32ToFp16(x));
-  for (float x : RandomFloats(kKeys * kDim, 12)) v_rows.push_back(tensor::Fp32ToFp16(x));
-  std::vector<int32_t> slots(kKeys);
-  std::iota(slots.begin(), slots.end(), 0);
-  std::reverse(slots.begin() + 10, slots.end());
-  const KvHeadView view{k_rows.data(), v_rows.data(), kDim};
+  const TiledKv kv(kKeys, kDim, 11);
+  const std::vector<int32_t>& slots = kv.slots;
+  const KvHeadView view = kv.view();
   const float scale = 1.0f / std::sqrt(static_cast<float>(kDim));
   const std::vector<float> q = RandomFloats(kTokens * kGroup * kDim, 13, 3.0f);
   const int visible[kTokens] = {1, kAttentionTile, kAttentionTile + 1, 2 * kAttentionTile + 40, kKeys};
@@ -127,13 +138,11 @@ TEST(Attention, TiledRowsEqualOneHeadAtATimeAcrossTilesAndCausalLimits) {
 TEST(Attention, TiledRowsHonourWindowsAndSoftCapping) {
   constexpr int kDim = 64, kKeys = 3 * kAttentionTile + 17;
   constexpr float kCap = 2.0f;
-  std::vector<uint16_t> k_rows, v_rows;
-  for (float x : RandomFloats(kKeys * kDim, 21, 2.0f)) k_rows.push_back(tensor::Fp32ToFp16(x));
-  for (float x : RandomFloats(kKeys * kDim, 22)) v_rows.push_back(tensor::Fp32ToFp16(x));
-  std::vector<int32_t> slots(kKeys);
-  std::iota(slots.begin(), slots.end(), 0);
-  std::reverse(slots.begin() + 10, slots.end());
-  const KvHeadView view{k_rows.data(), v_rows.data(), kDim};
+  const TiledKv kv(kKeys, kDim, 21);
+  const std::vector<uint16_t>& k_rows = kv.k_rows;
+  const std::vector<uint16_t>& v_rows = kv.v_rows;
+  const std::vector<int32_t>& slots = kv.slots;
+  const KvHeadView view = kv.view();
   const float scale = 1.0f / std::sqrt(static_cast<float>(kDim));
   struct Window {
     int first, n_visible;

@@ -162,11 +162,7 @@ void ProjectKv(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, in
   ctx.norm.resize(static_cast<size_t>(n) * n_embd);
   ctx.k.resize(static_cast<size_t>(n) * kv_dim);
   ctx.v.resize(static_cast<size_t>(n) * kv_dim);
-  ctx.pool.ParallelFor(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      kernels::RmsNorm(hidden + t * n_embd, w.attn_norm, n_embd, hp.rms_eps,
-                       ctx.norm.data() + t * n_embd);
-  });
+  NormRows(ctx.pool, hidden, w.attn_norm, n, hp, ctx.norm.data());
   kernels::MatMul(k, ctx.pool, w.wk, ctx.norm.data(), n, ctx.k.data(), ctx.act_scratch);
   kernels::MatMul(k, ctx.pool, w.wv, ctx.norm.data(), n, ctx.v.data(), ctx.act_scratch);
   AddBias(ctx.k.data(), w.bk, n, kv_dim);
@@ -227,7 +223,7 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
   if (ctx.recorder || std::any_of(context.begin(), context.end(), [](const auto* c) { return c != nullptr; }))
     AttendRowByRow(ctx, hp, layer, batch, visible, kv_view, logit, context);
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
-  NormRowsInPlace(ctx.pool, ctx.proj.data(), w.attn_post_norm, n, hp);
+  NormRows(ctx.pool, ctx.proj.data(), w.attn_post_norm, n, hp, ctx.proj.data());
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n, n_embd);
 }
 

@@ -34,11 +34,13 @@ inline void AddRowsInPlace(util::ThreadPool& pool, float* y, const float* x, int
   });
 }
 
-// Each of n_rows rows of hp.n_embd RMS-normed in place with `weight`; nothing without one.
-inline void NormRowsInPlace(util::ThreadPool& pool, float* rows, const float* weight, int n_rows, const HParams& hp) {
+// out[t] = RmsNorm(in[t]) with `weight` for each of n_rows rows of hp.n_embd, rows split between
+// the pool's threads; out may be in. Nothing without a weight (a layer without that norm).
+inline void NormRows(util::ThreadPool& pool, const float* in, const float* weight, int n_rows, const HParams& hp,
+                     float* out) {
   if (!weight) return;
   pool.ParallelFor(n_rows, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::RmsNorm(rows + t * hp.n_embd, weight, hp.n_embd, hp.rms_eps, rows + t * hp.n_embd);
+    for (int64_t t = t0; t < t1; ++t) kernels::RmsNorm(in + t * hp.n_embd, weight, hp.n_embd, hp.rms_eps, out + t * hp.n_embd);
   });
 }
 

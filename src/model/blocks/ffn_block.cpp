@@ -12,10 +12,7 @@ void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int
   ctx.gate.resize(n * hp.n_ff);
   ctx.up.resize(n * hp.n_ff);
   ctx.proj.resize(n * hp.n_embd);
-  ctx.pool.ParallelFor(n_tokens, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      kernels::RmsNorm(hidden + t * hp.n_embd, w.ffn_norm, hp.n_embd, hp.rms_eps, ctx.norm.data() + t * hp.n_embd);
-  });
+  NormRows(ctx.pool, hidden, w.ffn_norm, n_tokens, hp, ctx.norm.data());
   kernels::MatMul(k, ctx.pool, w.w_gate, ctx.norm.data(), n_tokens, ctx.gate.data(), ctx.act_scratch);
   kernels::MatMul(k, ctx.pool, w.w_up, ctx.norm.data(), n_tokens, ctx.up.data(), ctx.act_scratch);
   const auto gated = hp.ffn_activation == HParams::Activation::kGeluTanh ? kernels::GeGlu : kernels::SwiGlu;
@@ -23,7 +20,7 @@ void FfnBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& w, int
     gated(k, ctx.gate.data() + t0 * hp.n_ff, ctx.up.data() + t0 * hp.n_ff, (t1 - t0) * hp.n_ff);
   });
   kernels::MatMul(k, ctx.pool, w.w_down, ctx.gate.data(), n_tokens, ctx.proj.data(), ctx.act_scratch);
-  NormRowsInPlace(ctx.pool, ctx.proj.data(), w.ffn_post_norm, n_tokens, hp);
+  NormRows(ctx.pool, ctx.proj.data(), w.ffn_post_norm, n_tokens, hp, ctx.proj.data());
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n_tokens, hp.n_embd);
 }
 
