@@ -1,5 +1,7 @@
 #include "engine/stepped_prefill.h"
 
+#include <algorithm>
+
 namespace kvfuse::engine {
 
 SteppedPrefill::SteppedPrefill(util::ThreadPool& pool, const kernels::KernelTable& kernels, int n_layers, Body body)
@@ -8,10 +10,25 @@ SteppedPrefill::SteppedPrefill(util::ThreadPool& pool, const kernels::KernelTabl
         status_ = body(ctx_, logits_, stats_);
       }) {}
 
-void SteppedPrefill::BeforeLayer(int32_t n_tokens) {
-  // Each Step sets a new budget: wait for one this layer fits, or that must progress.
-  while (spent_ + n_tokens > budget_ && (spent_ > 0 || !first_)) task_.Yield();
-  spent_ += n_tokens;
+int32_t SteppedPrefill::BeforeLayer(int32_t n_tokens, bool divisible) {
+  // Each Step sets a new budget: wait for one with room for the layer, or for a piece of it
+  // worth running, or one that must progress.
+  for (;;) {
+    const int64_t room = budget_ - spent_;
+    int64_t run = 0;
+    if (n_tokens <= room) {
+      run = n_tokens;
+    } else if (divisible && room >= kMinPieceTokens) {
+      run = room;
+    } else if (spent_ == 0 && first_) {
+      run = divisible ? std::min<int64_t>(n_tokens, kMinPieceTokens) : n_tokens;
+    }
+    if (run > 0) {
+      spent_ += run;
+      return static_cast<int32_t>(run);
+    }
+    task_.Yield();
+  }
 }
 
 util::Result<int32_t> SteppedPrefill::Step(int32_t budget, bool first) {

@@ -1,7 +1,7 @@
 // A prefill divided into budgeted steps without being rewritten: the prefill runs as
 // ordinary code on a thread of its own (util::PausableTask) with a forward context whose
 // layer gate hands the turn back to the scheduler before a layer that would overrun the
-// step's budget. The scheduler's thread and this one take turns, never run at once, so the
+// step's budget; a layer of a batch divisible by tokens runs in pieces that fill the steps. The scheduler's thread and this one take turns, never run at once, so the
 // prefill and the decodes run between its steps share the runner's KV and thread pool
 // without locks.
 //
@@ -25,13 +25,17 @@ class SteppedPrefill final : public sched::PrefillSteps, private model::LayerGat
   // A token of work is a token through all n_layers layers; ctx shares `pool`.
   SteppedPrefill(util::ThreadPool& pool, const kernels::KernelTable& kernels, int n_layers, Body body);
 
+  // Pieces smaller than this wait for the next step (their layer's weights are read for few
+  // tokens), unless nothing could run otherwise.
+  static constexpr int64_t kMinPieceTokens = 16;
+
   util::Result<int32_t> Step(int32_t budget, bool first) override;
   bool done() const override { return task_.done(); }
   std::vector<float>& logits() override { return logits_; }
   const fuse::FusionStats& stats() const override { return stats_; }
 
  private:
-  void BeforeLayer(int32_t n_tokens) override;  // on the prefill's thread
+  int32_t BeforeLayer(int32_t n_tokens, bool divisible) override;  // on the prefill's thread
 
   model::ForwardContext ctx_;
   const int64_t n_layers_;

@@ -21,15 +21,23 @@ struct AttentionRecorder {
   int n_segments = 0;
   int n_heads = 0;
   std::vector<float> mass;
+  // Added to a batch row to find its row of `mass`: Model::RunLayers sets it while a piece of
+  // a batch runs alone (the piece's row 0 is the batch's row row_offset).
+  int32_t row_offset = 0;
   void Reset(int n_rows) { mass.assign(static_cast<size_t>(n_rows) * n_heads * n_segments, 0.0f); }
 };
 
-// Optional: told before every layer a forward pass runs (Model::RunLayers), with the
-// batch's token count; it may block there, which divides a long pass into steps.
+// Optional: told before every layer a forward pass runs (Model::RunLayers); it may block
+// there, which divides a long pass into steps. A batch divisible by tokens (one sequence,
+// ascending positions, none attending past its own: DivisibleByTokens) may also run a layer
+// a piece of its tokens at a time, the first ones first, with the same results bit for bit.
 class LayerGate {
  public:
   virtual ~LayerGate() = default;
-  virtual void BeforeLayer(int32_t n_tokens) = 0;
+  // Before the `n_tokens` tokens of the batch not yet through this layer run it: how many of
+  // them run now, all unless `divisible`, else 1..n_tokens (the rest are offered next, before
+  // any later layer).
+  virtual int32_t BeforeLayer(int32_t n_tokens, bool divisible) = 0;
 };
 
 struct ForwardContext {

@@ -99,11 +99,30 @@ void Model::Embed(const TokenBatch& batch, float* hidden) const {
 void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin,
                       int layer_end, float* hidden, kv::KvManager& kv) const {
   KVFUSE_CHECK(0 <= layer_begin && layer_begin <= layer_end && layer_end <= hp_.n_layers);
+  const int32_t n = batch.size();
+  const bool divisible = ctx.layer_gate && DivisibleByTokens(batch);
   for (int il = layer_begin; il < layer_end; ++il) {
-    if (ctx.layer_gate) ctx.layer_gate->BeforeLayer(batch.size());
-    blocks::AttentionBlock(ctx, hp_, w_.layers[il], il, batch, hidden, kv);
-    blocks::FfnBlock(ctx, hp_, w_.layers[il], batch.size(), hidden);
+    // Layer by layer, each in the pieces the gate lets run (positions ascending: a piece
+    // attends to the layer's keys of the pieces before it, as the whole batch would).
+    for (int32_t begin = 0; begin < n;) {
+      const int32_t piece = ctx.layer_gate ? ctx.layer_gate->BeforeLayer(n - begin, divisible) : n;
+      KVFUSE_CHECK(piece >= 1 && begin + piece <= n && (divisible || piece == n));
+      if (piece == n) {
+        RunLayer(ctx, il, batch, hidden, kv);
+      } else {
+        AttentionRecorder* rec = ctx.recorder;
+        if (rec) rec->row_offset += begin;
+        RunLayer(ctx, il, batch.Rows(begin, piece), hidden + static_cast<size_t>(begin) * hp_.n_embd, kv);
+        if (rec) rec->row_offset -= begin;
+      }
+      begin += piece;
+    }
   }
+}
+
+void Model::RunLayer(ForwardContext& ctx, int layer, const TokenBatch& batch, float* hidden, kv::KvManager& kv) const {
+  blocks::AttentionBlock(ctx, hp_, w_.layers[layer], layer, batch, hidden, kv);
+  blocks::FfnBlock(ctx, hp_, w_.layers[layer], batch.size(), hidden);
 }
 
 void Model::Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, float* logits) const {

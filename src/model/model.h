@@ -42,7 +42,8 @@ class Model {
   void Embed(const TokenBatch& batch, float* hidden) const;
   // Runs layers [layer_begin, layer_end) for every token of the batch, writing their K/V
   // into their slots; a token at position p attends to positions 0..p of its sequence
-  // (p - n_swa + 1..p on a sliding layer).
+  // (p - n_swa + 1..p on a sliding layer). With ctx.layer_gate, each layer runs when and in
+  // the pieces the gate says (see LayerGate).
   void RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin, int layer_end,
                  float* hidden, kv::KvManager& kv) const;
   // K (rotated for the batch positions) and V that layer `layer` would write for each
@@ -58,6 +59,9 @@ class Model {
                        std::vector<float>& logits) const;
 
  private:
+  // One layer for every token of the batch.
+  void RunLayer(ForwardContext& ctx, int layer, const TokenBatch& batch, float* hidden, kv::KvManager& kv) const;
+
   Model(gguf::GgufFile file, HParams hp, ModelWeights w, PackedWeights packed, uint64_t fingerprint)
       : file_(std::move(file)),
         hp_(std::move(hp)),

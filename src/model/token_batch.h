@@ -29,6 +29,33 @@ struct TokenBatch {
     kv_slots.push_back(slot);
   }
   void Clear() { *this = TokenBatch{}; }
+
+  // Rows [begin, begin + n) as a batch of their own (no output rows).
+  TokenBatch Rows(int32_t begin, int32_t n) const {
+    TokenBatch b;
+    const auto take = [&](const std::vector<int32_t>& v) {
+      return v.empty() ? v : std::vector<int32_t>(v.begin() + begin, v.begin() + begin + n);
+    };
+    b.token_ids = take(token_ids);
+    b.positions = take(positions);
+    b.seq_ids = take(seq_ids);
+    b.kv_slots = take(kv_slots);
+    b.attend_limits = take(attend_limits);
+    return b;
+  }
 };
+
+// Whether a layer may run the batch's tokens a piece at a time, first rows first, with the
+// same results: every token attends only to positions before its own and itself, all of them
+// written before it runs. True for one sequence at ascending positions, none attending past
+// its own.
+inline bool DivisibleByTokens(const TokenBatch& b) {
+  for (int32_t t = 0; t < b.size(); ++t) {
+    if (b.seq_ids[t] != b.seq_ids[0]) return false;
+    if (t > 0 && b.positions[t] <= b.positions[t - 1]) return false;
+    if (!b.attend_limits.empty() && b.attend_limits[t] > b.positions[t]) return false;
+  }
+  return true;
+}
 
 }  // namespace kvfuse::model

@@ -27,10 +27,11 @@ class PrefillSteps {
  public:
   virtual ~PrefillSteps() = default;
   // Runs until about `budget` tokens of work are done (tokens through every layer; the
-  // executor stops between layers, before one that would overrun the budget) or the prefill
-  // ends; the tokens of work run. `first`: nothing else ran in this iteration, so one layer
-  // runs even when it alone overruns the budget (the prefill progresses); otherwise a step
-  // may run nothing. An error ends the prefill.
+  // executor stops between layers, or between pieces of a layer's tokens, before work that
+  // would overrun the budget) or the prefill ends; the tokens of work run. `first`: nothing
+  // else ran in this iteration, so some work runs even when the smallest unit left overruns
+  // the budget (the prefill progresses): a small piece of a layer, or a whole layer of a batch
+  // that cannot be divided (a bottom-right mask); otherwise a step may run nothing.
   virtual util::Result<int32_t> Step(int32_t budget, bool first) = 0;
   virtual bool done() const = 0;
   // Once done without error: the last prompt token's logits and the prefill's statistics.

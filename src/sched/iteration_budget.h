@@ -14,7 +14,8 @@ namespace kvfuse::sched {
 class IterationBudget {
  public:
   // Prefill never stops behind decodes. Small, so that a tight target is honoured: a RAG
-  // prompt's steps are whole layers, as efficient at 4 tokens of work as at 400.
+  // prompt's step of 4 tokens of work is still 4 x n_layers tokens of layer work, run as
+  // whole layers or pieces of a layer's tokens, batches of tens of tokens.
   static constexpr int32_t kMinPrefillTokens = 4;
 
   // tpot_target_seconds <= 0: no target, every iteration may run batch_tokens.

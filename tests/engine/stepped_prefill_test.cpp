@@ -11,8 +11,9 @@ namespace kvfuse::engine {
 namespace {
 
 // Two layers, so a budget of 40 tokens is 80 token-layers: more than any one layer of the
-// batches below (74 tokens at most), so no step may overrun it.
-constexpr int32_t kBudget = 40;
+// batches below (74 tokens at most). A budget of 9 is 18 token-layers: most layers run in
+// pieces. Either way every step has room for the smallest piece, so none overruns.
+constexpr int32_t kBudgets[] = {40, 9};
 
 SegmentedPrompt Prompt() {
   SegmentedPrompt p;
@@ -34,59 +35,93 @@ std::vector<float> DecodeOther(Engine& e) {
   return logits;
 }
 
-TEST(SteppedPrefill, EqualsTheWholePrefillWithDecodesBetweenItsSteps) {
-  for (FusionMode mode : {FusionMode::kFull, FusionMode::kNaive, FusionMode::kBlend, FusionMode::kGradual,
-                          FusionMode::kSinks, FusionMode::kQuery, FusionMode::kApe}) {
-    SCOPED_TRACE(FusionModeName(mode));
-    auto whole = LoadTinyEngine(512), stepped = LoadTinyEngine(512);
-    ASSERT_TRUE(whole && stepped);
-    FusionOptions options;
-    options.mode = mode;
-    const SegmentedPrompt prompt = Prompt();
-    for (Engine* e : {whole.get(), stepped.get()}) {
-      ASSERT_TRUE(e->WarmChunk(prompt.chunks[0]).ok());  // one chunk cached, one to compute
-      StartOther(*e);
-    }
-    std::vector<float> expected;
-    FusionStats expected_stats;
-    ASSERT_TRUE(whole->PrefillSegments(prompt, options, expected, expected_stats).ok());
-    const std::vector<float> expected_decode = DecodeOther(*whole);
-
-    auto steps = stepped->StartPrefill(prompt, options);
-    int n_steps = 0;
-    std::vector<float> decoded;
-    while (!steps->done()) {
-      const util::Result<int32_t> cost = steps->Step(kBudget, true);
-      ASSERT_TRUE(cost.ok()) << cost.status().message();
-      EXPECT_LE(cost.value(), kBudget);
-      if (++n_steps == 1) decoded = DecodeOther(*stepped);  // in the middle of the prefill
-    }
-    EXPECT_GE(n_steps, 2) << "the prefill was not divided";
-    EXPECT_EQ(steps->logits(), expected);
-    EXPECT_EQ(decoded, expected_decode) << "the decode between steps saw the prefill's state";
-    EXPECT_EQ(steps->stats().chunk_hits, expected_stats.chunk_hits);
-    EXPECT_EQ(steps->stats().chunk_misses, expected_stats.chunk_misses);
-    EXPECT_EQ(steps->stats().tokens_computed, expected_stats.tokens_computed);
-    EXPECT_EQ(steps->stats().chunk_tokens_recomputed, expected_stats.chunk_tokens_recomputed);
+void ExpectStepsEqualTheWholePrefill(FusionMode mode, int32_t budget) {
+  SCOPED_TRACE(std::string(FusionModeName(mode)) + ", budget " + std::to_string(budget));
+  auto whole = LoadTinyEngine(512), stepped = LoadTinyEngine(512);
+  ASSERT_TRUE(whole && stepped);
+  FusionOptions options;
+  options.mode = mode;
+  const SegmentedPrompt prompt = Prompt();
+  for (Engine* e : {whole.get(), stepped.get()}) {
+    ASSERT_TRUE(e->WarmChunk(prompt.chunks[0]).ok());  // one chunk cached, one to compute
+    StartOther(*e);
   }
+  std::vector<float> expected;
+  FusionStats expected_stats;
+  ASSERT_TRUE(whole->PrefillSegments(prompt, options, expected, expected_stats).ok());
+  const std::vector<float> expected_decode = DecodeOther(*whole);
+
+  auto steps = stepped->StartPrefill(prompt, options);
+  int n_steps = 0;
+  std::vector<float> decoded;
+  while (!steps->done()) {
+    const util::Result<int32_t> cost = steps->Step(budget, true);
+    ASSERT_TRUE(cost.ok()) << cost.status().message();
+    EXPECT_LE(cost.value(), budget);
+    if (++n_steps == 1) decoded = DecodeOther(*stepped);  // in the middle of the prefill
+  }
+  EXPECT_GE(n_steps, 2) << "the prefill was not divided";
+  EXPECT_EQ(steps->logits(), expected);
+  EXPECT_EQ(decoded, expected_decode) << "the decode between steps saw the prefill's state";
+  EXPECT_EQ(steps->stats().chunk_hits, expected_stats.chunk_hits);
+  EXPECT_EQ(steps->stats().chunk_misses, expected_stats.chunk_misses);
+  EXPECT_EQ(steps->stats().tokens_computed, expected_stats.tokens_computed);
+  EXPECT_EQ(steps->stats().chunk_tokens_recomputed, expected_stats.chunk_tokens_recomputed);
 }
 
+TEST(SteppedPrefill, EqualsTheWholePrefillWithDecodesBetweenItsSteps) {
+  for (FusionMode mode : {FusionMode::kFull, FusionMode::kNaive, FusionMode::kBlend, FusionMode::kGradual,
+                          FusionMode::kSinks, FusionMode::kQuery, FusionMode::kApe})
+    for (int32_t budget : kBudgets) ExpectStepsEqualTheWholePrefill(mode, budget);
+}
+
+// Costs are whole tokens of work: token-layers over the 2 layers, rounded up.
+TEST(SteppedPrefill, StepsFillTheirBudgetWithPiecesOfALayer) {
+  auto e = LoadTinyEngine(512);
+  ASSERT_TRUE(e);
+  FusionOptions options;
+  options.mode = FusionMode::kFull;  // one batch of 74 tokens through 2 layers: 148 token-layers
+  auto steps = e->StartPrefill(Prompt(), options);
+  util::Result<int32_t> cost = steps->Step(10, /*first=*/false);
+  ASSERT_TRUE(cost.ok());
+  EXPECT_EQ(cost.value(), 10) << "20 of the first layer's 74 tokens fill the step";
+  cost = steps->Step(7, /*first=*/false);
+  ASSERT_TRUE(cost.ok());
+  EXPECT_EQ(cost.value(), 0) << "a later step ran a piece smaller than the smallest worth running";
+  cost = steps->Step(7, /*first=*/true);
+  ASSERT_TRUE(cost.ok());
+  EXPECT_EQ(cost.value(), 8) << "the iteration's first step runs the smallest piece, 16 tokens";
+  cost = steps->Step(100, /*first=*/false);
+  ASSERT_TRUE(cost.ok());
+  EXPECT_EQ(cost.value(), 56) << "the other 112 token-layers";
+  EXPECT_TRUE(steps->done());
+}
+
+// A batch that cannot be divided (blend's bottom-right mask) runs whole: only the
+// iteration's first step may run it, over its budget.
 TEST(SteppedPrefill, OnlyTheIterationsFirstStepMayOverrunItsBudgetByOneLayer) {
   auto e = LoadTinyEngine(512);
   ASSERT_TRUE(e);
   FusionOptions options;
-  options.mode = FusionMode::kFull;  // one batch of 74 tokens: 37 tokens of work a layer
-  auto steps = e->StartPrefill(Prompt(), options);
-  util::Result<int32_t> cost = steps->Step(10, /*first=*/false);
-  ASSERT_TRUE(cost.ok());
-  EXPECT_EQ(cost.value(), 0) << "a later step ran a layer larger than its budget";
-  cost = steps->Step(10, /*first=*/true);
-  ASSERT_TRUE(cost.ok());
-  EXPECT_EQ(cost.value(), 37) << "the first step runs exactly one layer";
-  cost = steps->Step(40, /*first=*/false);
-  ASSERT_TRUE(cost.ok());
-  EXPECT_EQ(cost.value(), 37);
-  EXPECT_TRUE(steps->done());
+  options.mode = FusionMode::kBlend;
+  options.bottom_right_mask = true;
+  options.recompute_ratio = 0.5f;  // 24 chunk tokens and the suffix's 6 attend past their own
+  const SegmentedPrompt prompt = Prompt();
+  ASSERT_TRUE(e->WarmChunk(prompt.chunks[0]).ok());
+  ASSERT_TRUE(e->WarmChunk(prompt.chunks[1]).ok());
+  auto steps = e->StartPrefill(prompt, options);
+  bool ran_masked_layer = false;
+  while (!steps->done()) {
+    util::Result<int32_t> cost = steps->Step(3, /*first=*/false);
+    ASSERT_TRUE(cost.ok());
+    EXPECT_LE(cost.value(), 3);
+    if (steps->done()) break;
+    cost = steps->Step(3, /*first=*/true);
+    ASSERT_TRUE(cost.ok());
+    EXPECT_GT(cost.value(), 0) << "the first step must progress";
+    ran_masked_layer = ran_masked_layer || cost.value() == 15;  // its 30 tokens, whole
+  }
+  EXPECT_TRUE(ran_masked_layer) << "the masked subset was divided";
 }
 
 TEST(SteppedPrefill, AbandonedHalfWayLeavesNothingBehind) {
@@ -98,8 +133,9 @@ TEST(SteppedPrefill, AbandonedHalfWayLeavesNothingBehind) {
   const int32_t free_before = e->block_pool().n_free();
   {
     auto steps = e->StartPrefill(prompt, options);
-    // A step of 4 runs one layer: the prefix's two, then the first chunk's first layer.
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(steps->Step(4, true).ok());
+    // A step of 4 (8 token-layers) runs a piece of 16 tokens: the prefix's two layers of
+    // 20 tokens take three, then the first chunk's first layer begins.
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(steps->Step(4, true).ok());
     EXPECT_FALSE(steps->done());
   }
   e->Release(0);

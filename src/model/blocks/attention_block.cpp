@@ -141,7 +141,8 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, int layer, const Tok
         kernels::AttentionWeights(k, q, head_dim, head, vis.data() + first, n_seen, logit, scores.data());
       }
       if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
-        float* mass = rec->mass.data() + (static_cast<size_t>(t) * rec->n_heads + h) * rec->n_segments;
+        const auto row = static_cast<size_t>(t + rec->row_offset);
+        float* mass = rec->mass.data() + (row * rec->n_heads + h) * rec->n_segments;
         for (int j = 0; j < n_seen; ++j) {  // visible slot first + j holds position first + j
           const int pos = first + j;
           const int32_t seg = pos < static_cast<int>(rec->segment_of_pos.size()) ? rec->segment_of_pos[pos] : -1;
