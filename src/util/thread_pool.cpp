@@ -30,6 +30,10 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::RunShare(int thread_index) {
+  if (each_) {
+    for (int64_t i; (i = next_item_.fetch_add(1, std::memory_order_relaxed)) < n_items_;) (*job_)(i, i + 1);
+    return;
+  }
   const int64_t n_chunks = (n_items_ + grain_ - 1) / grain_;
   const int64_t per_thread = (n_chunks + n_threads_ - 1) / n_threads_;
   const int64_t begin = std::min(n_items_, thread_index * per_thread * grain_);
@@ -44,6 +48,22 @@ void ThreadPool::ParallelFor(int64_t n_items, const RangeFn& fn, int64_t grain) 
     fn(0, n_items);
     return;
   }
+  each_ = false;
+  Run(fn, n_items, grain);
+}
+
+void ThreadPool::ParallelForEach(int64_t n_items, const RangeFn& fn) {
+  if (n_items <= 0) return;
+  if (n_threads_ == 1 || n_items == 1) {
+    for (int64_t i = 0; i < n_items; ++i) fn(i, i + 1);
+    return;
+  }
+  each_ = true;
+  next_item_.store(0, std::memory_order_relaxed);
+  Run(fn, n_items, 1);
+}
+
+void ThreadPool::Run(const RangeFn& fn, int64_t n_items, int64_t grain) {
   job_ = &fn;
   n_items_ = n_items;
   grain_ = grain;

@@ -30,9 +30,15 @@ class ThreadPool {
   // Splits [0, n_items) into n_threads contiguous ranges whose sizes are multiples of
   // `grain` (except the last) and runs them in parallel.
   void ParallelFor(int64_t n_items, const RangeFn& fn, int64_t grain = 1);
+  // Runs fn(i, i + 1) for every i in [0, n_items), each thread taking the next item not yet
+  // taken: for items of unequal cost (put the costliest first), where equal shares of the
+  // items would leave one thread waiting on another.
+  void ParallelForEach(int64_t n_items, const RangeFn& fn);
 
  private:
   void WorkerLoop(int worker_index);
+  // Publishes the job and runs the owner's share; returns when every worker ran its own.
+  void Run(const RangeFn& fn, int64_t n_items, int64_t grain);
   void RunShare(int thread_index);
 
   const int n_threads_;
@@ -48,6 +54,8 @@ class ThreadPool {
   const RangeFn* job_ = nullptr;
   int64_t n_items_ = 0;
   int64_t grain_ = 1;
+  bool each_ = false;  // items taken one at a time from next_item_
+  std::atomic<int64_t> next_item_{0};
 };
 
 }  // namespace kvfuse::util

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 namespace kvfuse::util {
@@ -21,6 +22,34 @@ TEST(ThreadPool, EveryItemRunsExactlyOnceForManyShapes) {
       }
     }
   }
+}
+
+TEST(ThreadPool, EachItemRunsExactlyOnceAloneAndAFreeThreadTakesTheNext) {
+  for (int n_threads : {1, 2, 3, 5}) {
+    ThreadPool pool(n_threads);
+    for (int64_t n : {1, 2, 7, 100}) {
+      std::vector<std::atomic<int>> hits(n);
+      pool.ParallelForEach(n, [&](int64_t b, int64_t e) {
+        ASSERT_EQ(e, b + 1);
+        hits[b].fetch_add(1);
+      });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "threads " << n_threads << " n " << n;
+    }
+  }
+  // One slow first item: with equal shares its thread would also run item 1; taken one at a
+  // time, the other thread runs every other item meanwhile.
+  ThreadPool pool(2);
+  std::atomic<bool> first_done{false};
+  std::atomic<int> ran_while_first{0};
+  pool.ParallelForEach(8, [&](int64_t b, int64_t) {
+    if (b == 0) {
+      while (ran_while_first.load() < 7) std::this_thread::yield();
+      first_done = true;
+    } else if (!first_done) {
+      ran_while_first.fetch_add(1);
+    }
+  });
+  EXPECT_EQ(ran_while_first.load(), 7);
 }
 
 TEST(ThreadPool, ManySmallJobsInARow) {

@@ -76,12 +76,20 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
     const std::vector<int>* tokens;
     size_t begin;
     int kv_head;
+    int64_t keys;  // the keys its rows read, about: what it costs
   };
   std::vector<Item> items;
   for (const auto& [seq, tokens] : tokens_of)
-    for (size_t b = 0; b < tokens.size(); b += kTokenBlock)
-      for (int h = 0; h < hp.n_kv_heads; ++h) items.push_back({&tokens, b, h});
-  ctx.pool.ParallelFor(static_cast<int64_t>(items.size()), [&](int64_t i0, int64_t i1) {
+    for (size_t b = 0; b < tokens.size(); b += kTokenBlock) {
+      int64_t keys = 0;
+      for (size_t i = b; i < std::min(b + kTokenBlock, tokens.size()); ++i)
+        keys += VisibleCount(batch, tokens[i], visible.at(seq)) - FirstVisible(hp, layer, batch, tokens[i]);
+      for (int h = 0; h < hp.n_kv_heads; ++h) items.push_back({&tokens, b, h, keys});
+    }
+  // Costliest first, taken by whichever thread is free: a prompt's late tokens read many
+  // times the keys of its early ones, so equal shares of the items left one thread waiting.
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.keys > b.keys; });
+  ctx.pool.ParallelForEach(static_cast<int64_t>(items.size()), [&](int64_t i0, int64_t i1) {
     std::vector<kernels::AttentionRow> rows;
     for (int64_t i = i0; i < i1; ++i) {
       const Item& item = items[i];
