@@ -25,7 +25,7 @@ void Server::AddNativeRoutes() {
     json store;
     scheduler_->RunExclusive([&] {
       const store::ChunkStore& cs = engine_->chunk_store();
-      const store::StoreStats& st = cs.stats();
+      const store::StoreStats st = cs.stats();
       store = {{"ram_bytes", cs.ram().used_bytes()}, {"ram_budget_bytes", cs.ram().budget_bytes()},
                {"ram_entries", cs.ram().size()},     {"disk_tier", cs.has_disk()},
                {"ram_hits", st.ram_hits},            {"disk_hits", st.disk_hits},

@@ -50,7 +50,7 @@ std::shared_ptr<const ChunkRecord> ChunkStore::Get(uint64_t key, const ChunkShap
 }
 
 void ChunkStore::Put(std::shared_ptr<const ChunkRecord> record) {
-  if (disk_ && !disk_->Save(*record).ok()) ++stats_.disk_write_errors;
+  if (disk_writer_) disk_writer_->Queue(record);
   if (remote_) remote_->Save(record);
   ram_.Put(std::move(record));
 }

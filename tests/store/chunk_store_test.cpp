@@ -157,6 +157,41 @@ TEST(ChunkStore, DiskHitAfterRamDropAndCorruptFileIsAMiss) {
   EXPECT_EQ(store.stats().misses, 1u);
 }
 
+// Disk writes leave Put for a writer thread: FlushDisk, DropRam and the store's end wait for
+// them, and a write that fails is counted, the chunk still served from RAM.
+TEST(ChunkStore, QueuedDiskWritesAreOnDiskAfterAFlushAndAtTheStoresEnd) {
+  const std::string dir = TempDir("queued");
+  std::vector<std::shared_ptr<ChunkRecord>> records;
+  for (uint32_t i = 0; i < 20; ++i) records.push_back(RandomRecord(100 + i, 8, kShape, i));
+  {
+    auto disk = DiskTier::Open(dir);
+    ASSERT_TRUE(disk.ok());
+    ChunkStore store(1 << 20, std::move(disk).value());
+    for (int i = 0; i < 10; ++i) store.Put(records[i]);
+    store.FlushDisk();
+    for (int i = 0; i < 10; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "/%016llx.kvc", static_cast<unsigned long long>(records[i]->key));
+      EXPECT_TRUE(std::filesystem::exists(dir + name)) << name;
+    }
+    for (int i = 10; i < 20; ++i) store.Put(records[i]);
+  }  // the store ends with writes queued
+  auto disk = DiskTier::Open(dir);
+  ASSERT_TRUE(disk.ok());
+  for (const auto& r : records) {
+    auto loaded = disk->Load(r->key, kShape);
+    ASSERT_TRUE(loaded.ok() && loaded.value().has_value()) << r->key;
+    EXPECT_EQ(loaded.value()->k, r->k);
+  }
+
+  ChunkStore store(1 << 20, std::move(disk).value());
+  std::filesystem::remove_all(dir);  // every write fails from now on
+  store.Put(records[0]);
+  store.FlushDisk();
+  EXPECT_EQ(store.stats().disk_write_errors, 1u);
+  EXPECT_EQ(store.Get(records[0]->key, kShape), records[0]);
+}
+
 TEST(DiskTier, OpenRemovesTemporariesOfKilledWriters) {
   const std::string dir = TempDir("stale");
   {
