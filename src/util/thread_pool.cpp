@@ -13,9 +13,14 @@ namespace kvfuse::util {
 
 namespace {
 constexpr int kSpinsBeforeSleep = 200000;
+// The owner waits for a share another thread is running: briefly spinning (shares are short),
+// then yielding, so that a thread descheduled mid-share gets the core back.
+constexpr int kSpinsBeforeYield = 4000;
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)), claimed_(std::make_unique<std::atomic<bool>[]>(n_threads_)) {
+  for (int i = 0; i < n_threads_; ++i) claimed_[i].store(true);
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -67,15 +72,28 @@ void ThreadPool::Run(const RangeFn& fn, int64_t n_items, int64_t grain) {
   job_ = &fn;
   n_items_ = n_items;
   grain_ = grain;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  pending_.store(n_threads_);
+  for (int i = 0; i < n_threads_; ++i) claimed_[i].store(false);  // after the job: claiming reads it
   {
     std::lock_guard<std::mutex> lock(mutex_);
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (n_sleeping_.load() > 0) wake_.notify_all();
-  RunShare(0);
-  while (pending_.load(std::memory_order_acquire) != 0) KVFUSE_CPU_RELAX();
-  job_ = nullptr;
+  for (int i = 0; i < n_threads_; ++i) TryShare(i);  // its own first, then any left unclaimed
+  // A share claimed and not finished: its thread is running it, or was descheduled in it.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinsBeforeYield) {
+      KVFUSE_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+void ThreadPool::TryShare(int index) {
+  if (claimed_[index].exchange(true)) return;
+  RunShare(index);
+  pending_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void ThreadPool::WorkerLoop(int worker_index) {
@@ -95,8 +113,7 @@ void ThreadPool::WorkerLoop(int worker_index) {
     }
     seen = now;
     if (stop_.load()) return;
-    RunShare(worker_index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    TryShare(worker_index);
   }
 }
 

@@ -1,14 +1,18 @@
 // A fork-join pool for data-parallel kernels.
 //
 // Threading: ParallelFor must be called from one thread at a time (the owner); it
-// returns when every worker has finished its share. Workers spin briefly between jobs
-// (a decode step issues hundreds of small jobs) and then sleep on a condition variable.
+// returns when every share of the job has run. Workers spin briefly between jobs (a decode
+// step issues hundreds of small jobs) and then sleep on a condition variable. A share is run
+// by the first thread to claim it: the owner, done with its own, takes the shares of workers
+// that have not started (descheduled by other threads of the process, an HTTP server's, a
+// disk writer's), rather than spinning until they do.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -37,20 +41,26 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int worker_index);
-  // Publishes the job and runs the owner's share; returns when every worker ran its own.
+  // Publishes the job, runs the owner's share and any share no worker claimed; returns when
+  // every share has run.
   void Run(const RangeFn& fn, int64_t n_items, int64_t grain);
+  // Runs share `index` if no thread has claimed it yet.
+  void TryShare(int index);
   void RunShare(int thread_index);
 
   const int n_threads_;
   std::vector<std::thread> workers_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int> pending_{0};  // shares of the current job not yet run
+  // One per share: set by the thread that runs it; all set between jobs.
+  std::unique_ptr<std::atomic<bool>[]> claimed_;
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
   std::atomic<int> n_sleeping_{0};
 
-  // The current job; written by the owner before generation_ is bumped.
+  // The current job; written by the owner before the shares are unclaimed (a thread reads
+  // them only after claiming one).
   const RangeFn* job_ = nullptr;
   int64_t n_items_ = 0;
   int64_t grain_ = 1;
