@@ -11,9 +11,10 @@ void CopyOut(const model::HParams& hp, model::ForwardContext& ctx, const kv::KvC
   ctx.pool.ParallelFor(record.shape.n_layers, [&](int64_t l0, int64_t l1) {
     for (int64_t l = l0; l < l1; ++l) {
       const kernels::RopeParams rope = model::RopeOf(hp, static_cast<int>(l));
+      const kernels::RopeAngles back = kernels::RopeAnglesAt(static_cast<float>(-offset), rope);
       for (uint32_t j = 0; j < record.n_tokens(); ++j) {
-        kernels::ShiftKeysF16(kv.k(l, slots[j]), reinterpret_cast<uint16_t*>(record.k_row(l, j)), hp.n_kv_heads,
-                              static_cast<float>(-offset), rope);
+        kernels::ShiftKeysF16(*ctx.kernels, kv.k(l, slots[j]), reinterpret_cast<uint16_t*>(record.k_row(l, j)),
+                              hp.n_kv_heads, back, rope);
         std::memcpy(record.v_row(l, j), kv.v(l, slots[j]), record.shape.row_bytes);
       }
     }
@@ -25,10 +26,11 @@ void Place(const model::HParams& hp, model::ForwardContext& ctx, const store::Ch
   ctx.pool.ParallelFor(chunk.shape.n_layers, [&](int64_t l0, int64_t l1) {
     for (int64_t l = l0; l < l1; ++l) {
       const kernels::RopeParams rope = model::RopeOf(hp, static_cast<int>(l));
+      const kernels::RopeAngles forward = kernels::RopeAnglesAt(static_cast<float>(offset), rope);
       for (uint32_t j = 0; j < chunk.n_tokens(); ++j) {
         const int32_t slot = slots[offset + j];
-        kernels::ShiftKeysF16(reinterpret_cast<const uint16_t*>(chunk.k_row(l, j)), kv.k(l, slot), hp.n_kv_heads,
-                              static_cast<float>(offset), rope);
+        kernels::ShiftKeysF16(*ctx.kernels, reinterpret_cast<const uint16_t*>(chunk.k_row(l, j)), kv.k(l, slot),
+                              hp.n_kv_heads, forward, rope);
         std::memcpy(kv.v(l, slot), chunk.v_row(l, j), chunk.shape.row_bytes);
       }
     }

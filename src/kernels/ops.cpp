@@ -15,31 +15,57 @@ void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* o
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
-void Rope(float* x, int n_heads, float position, const RopeParams& p) {
+namespace {
+
+// The angle pair i turns by at `position` (one formula for Rope and RopeAnglesAt, so that
+// both turn alike bit for bit).
+float RopeAngle(int i, float position, const RopeParams& p) {
+  const float factor = p.freq_factors ? p.freq_factors[i] : 1.0f;
+  const float inv_freq = p.freq_scale * std::pow(p.theta_base, -2.0f * i / p.rope_dim) / factor;
+  return position * inv_freq;
+}
+
+// Pair i of every head turned by (c, s).
+void TurnPair(float* x, int n_heads, int i, float c, float s, const RopeParams& p) {
   const int half = p.rope_dim / 2;
-  for (int i = 0; i < half; ++i) {
-    const float factor = p.freq_factors ? p.freq_factors[i] : 1.0f;
-    const float inv_freq = p.freq_scale * std::pow(p.theta_base, -2.0f * i / p.rope_dim) / factor;
-    const float theta = position * inv_freq;
-    const float c = std::cos(theta), s = std::sin(theta);
-    for (int h = 0; h < n_heads; ++h) {
-      float* v = x + h * p.head_dim;
-      const int i0 = p.neox ? i : 2 * i;
-      const int i1 = p.neox ? i + half : 2 * i + 1;
-      const float x0 = v[i0], x1 = v[i1];
-      v[i0] = x0 * c - x1 * s;
-      v[i1] = x0 * s + x1 * c;
-    }
+  const int i0 = p.neox ? i : 2 * i;
+  const int i1 = p.neox ? i + half : 2 * i + 1;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + h * p.head_dim;
+    const float x0 = v[i0], x1 = v[i1];
+    v[i0] = x0 * c - x1 * s;
+    v[i1] = x0 * s + x1 * c;
   }
 }
 
-void ShiftKeysF16(const uint16_t* src, uint16_t* dst, int n_heads, float delta, const RopeParams& p) {
+}  // namespace
+
+void Rope(float* x, int n_heads, float position, const RopeParams& p) {
+  for (int i = 0; i < p.rope_dim / 2; ++i) {
+    const float theta = RopeAngle(i, position, p);
+    TurnPair(x, n_heads, i, std::cos(theta), std::sin(theta), p);
+  }
+}
+
+RopeAngles RopeAnglesAt(float position, const RopeParams& p) {
+  RopeAngles a;
+  for (int i = 0; i < p.rope_dim / 2; ++i) {
+    const float theta = RopeAngle(i, position, p);
+    a.cos.push_back(std::cos(theta));
+    a.sin.push_back(std::sin(theta));
+  }
+  return a;
+}
+
+void ShiftKeysF16(const KernelTable& k, const uint16_t* src, uint16_t* dst, int n_heads, const RopeAngles& delta,
+                  const RopeParams& p) {
   const int n = n_heads * p.head_dim;
   thread_local std::vector<float> row;
   row.resize(n);
-  for (int i = 0; i < n; ++i) row[i] = tensor::Fp16ToFp32(src[i]);
-  Rope(row.data(), n_heads, delta, p);
-  for (int i = 0; i < n; ++i) dst[i] = tensor::Fp32ToFp16(row[i]);
+  const int32_t first_row = 0;
+  k.gather_f16_rows(n, src, 0, &first_row, 1, row.data());
+  for (int i = 0; i < p.rope_dim / 2; ++i) TurnPair(row.data(), n_heads, i, delta.cos[i], delta.sin[i], p);
+  k.f32_to_f16(row.data(), dst, n);
 }
 
 void Softmax(float* x, int64_t n) {

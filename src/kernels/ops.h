@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/kernel_table.h"
 
@@ -26,9 +27,17 @@ struct RopeParams {
   const float* freq_factors = nullptr;
 };
 void Rope(float* x, int n_heads, float position, const RopeParams& p);
-// Moves f16 keys already rotated for position p to position p + delta (RoPE rotations
-// compose, so this is a rotation by delta); src and dst may alias.
-void ShiftKeysF16(const uint16_t* src, uint16_t* dst, int n_heads, float delta, const RopeParams& p);
+// The cos and sin by which each pair i < rope_dim / 2 turns at one position, computed once
+// for many rows turned alike (a chunk's keys moved by one offset).
+struct RopeAngles {
+  std::vector<float> cos, sin;
+};
+RopeAngles RopeAnglesAt(float position, const RopeParams& p);
+// Moves f16 keys already rotated for position p to position p + delta, given delta's angles
+// (RoPE rotations compose, so this is a rotation by delta): exactly Rope at delta between
+// k's f16 conversions. src and dst may alias.
+void ShiftKeysF16(const KernelTable& k, const uint16_t* src, uint16_t* dst, int n_heads, const RopeAngles& delta,
+                  const RopeParams& p);
 
 // In place: x = softmax(x)
 void Softmax(float* x, int64_t n);

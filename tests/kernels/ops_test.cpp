@@ -47,7 +47,20 @@ TEST(Ops, ShiftKeysF16EqualsRotatingAtTheNewPosition) {
       Rope(at_new.data(), 2, 40.f + delta, p);
       std::vector<uint16_t> k(x.size());
       RefKernels().f32_to_f16(at_old.data(), k.data(), static_cast<int64_t>(k.size()));
-      ShiftKeysF16(k.data(), k.data(), 2, delta, p);
+      // Every table's shift is the reference's: Rope by delta between exact f16 conversions.
+      std::vector<float> turned(x.size());
+      for (size_t i = 0; i < x.size(); ++i) turned[i] = tensor::Fp16ToFp32(k[i]);
+      Rope(turned.data(), 2, delta, p);
+      std::vector<uint16_t> want(x.size());
+      for (size_t i = 0; i < x.size(); ++i) want[i] = tensor::Fp32ToFp16(turned[i]);
+      std::vector<const KernelTable*> tables = IsaTables();
+      tables.push_back(&RefKernels());
+      for (const KernelTable* table : tables) {
+        std::vector<uint16_t> shifted(k);
+        ShiftKeysF16(*table, shifted.data(), shifted.data(), 2, RopeAnglesAt(delta, p), p);
+        EXPECT_EQ(shifted, want) << table->name;
+      }
+      ShiftKeysF16(RefKernels(), k.data(), k.data(), 2, RopeAnglesAt(delta, p), p);
       for (size_t i = 0; i < x.size(); ++i)
         EXPECT_NEAR(tensor::Fp16ToFp32(k[i]), at_new[i], 2e-3 * (1 + std::fabs(at_new[i])))
             << "neox " << neox << " delta " << delta;
@@ -86,7 +99,7 @@ TEST(Ops, ScaledRopeMatchesDoubleFormulaAndStillComposes) {
     Rope(at_new.data(), 1, 1300.f, p);
     std::vector<uint16_t> k(x.size());
     RefKernels().f32_to_f16(y.data(), k.data(), static_cast<int64_t>(k.size()));
-    ShiftKeysF16(k.data(), k.data(), 1, 1000.f, p);
+    ShiftKeysF16(RefKernels(), k.data(), k.data(), 1, RopeAnglesAt(1000.f, p), p);
     for (size_t i = 0; i < x.size(); ++i)
       EXPECT_NEAR(tensor::Fp16ToFp32(k[i]), at_new[i], 2e-3 * (1 + std::fabs(at_new[i]))) << "neox " << neox;
   }
