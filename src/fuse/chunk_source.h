@@ -33,7 +33,7 @@ class ChunkSource {
   store::ChunkShape shape() const;
 
   // The chunk's cached KV (one store lookup), computed and stored on a miss; stats counts
-  // the hit or miss. A miss is computed in KV of its own, so a prefill paused between layers
+  // the hit or miss. A miss is computed in KV of its own, so a prefill paused between steps
   // (engine's stepped prefill) shares nothing with a chunk warmed meanwhile.
   util::Result<std::shared_ptr<const store::ChunkRecord>> GetOrCompute(
       model::ForwardContext& ctx, const std::vector<int32_t>& tokens, FusionStats& stats);

@@ -92,7 +92,7 @@ AuditStepResult AuditRunner::Step(int32_t budget, std::chrono::steady_clock::tim
     } else {
       const util::Result<int32_t> cost =
           fused ? FusedPrefillUnit(budget - spent(), spent() == 0) : FullPrefillUnit(budget - spent());
-      if (cost.ok() && cost.value() == 0) break;  // a layer would overrun what is left
+      if (cost.ok() && cost.value() == 0) break;  // no layer or piece fits what is left
       status = cost.status();
       if (cost.ok()) step.prefill_tokens += cost.value();
     }

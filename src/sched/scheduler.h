@@ -5,7 +5,8 @@
 // streams near --tpot-target-ms, at most --batch-tokens):
 //   - a plain prompt in pieces (the first piece also takes what the prefix cache holds),
 //   - a RAG prompt in steps of its whole prefill (missing chunks computed, the fused or
-//     exact prefill), which the executor pauses between layers (PrefillSteps).
+//     exact prefill), which the executor pauses between layers or pieces of a layer's
+//     tokens (PrefillSteps).
 // So decoding waits for about one budget of prefill at most. When the KV pool has no block
 // for a decode, the most recently admitted request is preempted: its sequence is released
 // and it waits again at the front of the queue, restarting later (text it already sent is

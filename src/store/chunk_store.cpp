@@ -39,7 +39,8 @@ std::shared_ptr<const ChunkRecord> ChunkStore::Get(uint64_t key, const ChunkShap
   if (remote_) {
     if (auto loaded = Usable(remote_->Load(key, shape), stats_, corrupt_total_)) {
       ++stats_.remote_hits;
-      // Kept in RAM only: a disk copy would put a file write and fsync on the request path.
+      // Kept in RAM only: the shared tier holds it, and every replica's disk would fill
+      // with copies of what the others computed.
       auto record = std::make_shared<const ChunkRecord>(std::move(*loaded));
       ram_.Put(record);
       return record;

@@ -30,14 +30,14 @@ class DiskWriter {
   DiskWriter& operator=(const DiskWriter&) = delete;
 
   // Queues a record; waits only while kMaxQueued records wait already (a disk far slower
-  // than the chunks computed).
+  // than the chunks computed). Queued records are held here, beyond the RAM tier's budget.
   void Queue(std::shared_ptr<const ChunkRecord> record);
   // Returns once every record queued before the call is written (or failed).
   void Flush();
   // Records that could not be written (each also said on stderr).
   uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
 
-  static constexpr size_t kMaxQueued = 64;
+  static constexpr size_t kMaxQueued = 16;
 
  private:
   void Loop();

@@ -1,7 +1,7 @@
 // A fork-join pool for data-parallel kernels.
 //
-// Threading: ParallelFor must be called from one thread at a time (the owner); it
-// returns when every share of the job has run. Workers spin briefly between jobs (a decode
+// Threading: ParallelFor and ParallelForEach must be called from one thread at a time (the
+// owner); each returns when every share of the job has run. Workers spin briefly between jobs (a decode
 // step issues hundreds of small jobs) and then sleep on a condition variable. A share is run
 // by the first thread to claim it: the owner, done with its own, takes the shares of workers
 // that have not started (descheduled by other threads of the process, an HTTP server's, a

@@ -133,8 +133,8 @@ TEST(SteppedPrefill, AbandonedHalfWayLeavesNothingBehind) {
   const int32_t free_before = e->block_pool().n_free();
   {
     auto steps = e->StartPrefill(prompt, options);
-    // A step of 4 (8 token-layers) runs a piece of 16 tokens: the prefix's two layers of
-    // 20 tokens take three, then the first chunk's first layer begins.
+    // A step of 4 (8 token-layers) runs a piece of 16 tokens or the rest of a layer: the
+    // prefix's two layers of 20 tokens take all four steps (16, 4, 16, 4).
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(steps->Step(4, true).ok());
     EXPECT_FALSE(steps->done());
   }

@@ -409,6 +409,7 @@ TEST(ChunkStoreWithRedis, AChunkPutByOneStoreIsARemoteHitOfAnotherKeptInItsRamNo
   ASSERT_NE(hit, nullptr);
   EXPECT_TRUE(SameRecord(*hit, *record));
   EXPECT_EQ(b.stats().remote_hits, 1u);
+  b.FlushDisk();  // a disk copy would have been queued
   EXPECT_FALSE(std::filesystem::exists(dir + "/000000000000000b.kvc"));
   ASSERT_NE(b.Get(11, kShape), nullptr);
   EXPECT_EQ(b.stats().ram_hits, 1u);
