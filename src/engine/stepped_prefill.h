@@ -1,9 +1,9 @@
 // A prefill divided into budgeted steps without being rewritten: the prefill runs as
 // ordinary code on a thread of its own (util::PausableTask) with a forward context whose
 // layer gate hands the turn back to the scheduler before a layer that would overrun the
-// step's budget; a layer of a batch divisible by tokens runs in pieces that fill the steps. The scheduler's thread and this one take turns, never run at once, so the
-// prefill and the decodes run between its steps share the runner's KV and thread pool
-// without locks.
+// step's budget; a layer of a batch divisible by tokens runs in pieces that fill the steps.
+// The scheduler's thread and this one take turns, never run at once, so the prefill and the
+// decodes run between its steps share the runner's KV and thread pool without locks.
 //
 // Threading: created and stepped by the thread that owns the runner (the scheduler's).
 #pragma once
