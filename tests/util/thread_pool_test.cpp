@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,22 @@ TEST(ThreadPool, EachItemRunsExactlyOnceAloneAndAFreeThreadTakesTheNext) {
     }
   });
   EXPECT_EQ(ran_while_first.load(), 7);
+}
+
+// A worker asleep (idle past its spins) wakes late; the owner, done with its own share, runs
+// the worker's rather than waiting for it. At least once in 20 tries.
+TEST(ThreadPool, TheOwnerRunsASleepingWorkersShare) {
+  ThreadPool pool(2);
+  int owner_ran_both = 0;
+  for (int attempt = 0; attempt < 20 && owner_ran_both == 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the worker goes to sleep
+    std::thread::id ran[2];
+    pool.ParallelFor(2, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ran[i] = std::this_thread::get_id();
+    });
+    if (ran[0] == std::this_thread::get_id() && ran[1] == std::this_thread::get_id()) ++owner_ran_both;
+  }
+  EXPECT_GT(owner_ran_both, 0) << "the owner always waited for the worker's share";
 }
 
 TEST(ThreadPool, ManySmallJobsInARow) {
