@@ -4,8 +4,6 @@
 #include <cmath>
 #include <vector>
 
-#include "tensor/half.h"
-
 namespace kvfuse::kernels {
 
 void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {

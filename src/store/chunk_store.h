@@ -1,8 +1,8 @@
 // The chunk-cache store: a RAM tier in front of an optional disk tier and an optional shared
 // Redis tier. Get looks in RAM, then on disk, then in Redis; a hit is copied to RAM (a Redis
-// hit is not copied to disk: the shared tier holds it). Put writes RAM
-// and queues the disk write (store/disk_writer: written in order on a thread of its own) and
-// the Redis write; neither is waited for. An unusable disk file or Redis value is a miss, logged on stderr
+// hit is not copied to disk: the shared tier holds it). Put writes RAM and queues the disk
+// write (store/disk_writer: written in order on a thread of its own) and the Redis write;
+// neither is waited for. An unusable disk file or Redis value is a miss, logged on stderr
 // ("kvfuse: <where>: <damage>; recomputing"); one that failed its checks (kCorrupt) is also
 // counted in stats().corrupt and corrupt_total().
 //
