@@ -64,6 +64,9 @@ double Sum(const float* x, int n) {
   return sum;
 }
 
+// Up to this many rows a call reads its keys as rows (a GQA group of a decoded token).
+constexpr int kRowsForKeysAsRows = 8;
+
 }  // namespace
 
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
@@ -83,20 +86,23 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   std::vector<double> sum(n_rows, 0.0);  // as Softmax sums: long contexts add many small terms
   for (int r = 0; r < n_rows; ++r) std::memset(rows[r].out, 0, head_dim * sizeof(float));
   float logits[kAttentionTile];
-  // A tile's keys and values in f32, converted once for all the rows.
+  // A tile's keys and values in f32, converted once for all the rows; for a few rows (a
+  // decoded token's heads) the keys stay rows, with the same dot products.
+  const bool keys_as_rows = n_rows <= kRowsForKeysAsRows;
   thread_local std::vector<float> keys, values;
   keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
   values.resize(keys.size());
   for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile) {
     const int n_tile = std::min(kAttentionTile, n_keys - j0);
-    k.gather_keys(head_dim, kv.k_base, kv.slot_stride, slots + j0, n_tile, keys.data());
+    (keys_as_rows ? k.gather_f16_rows : k.gather_keys)(head_dim, kv.k_base, kv.slot_stride, slots + j0, n_tile,
+                                                        keys.data());
     k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, slots + j0, n_tile, values.data());
     for (int r = 0; r < n_rows; ++r) {
       // The row's keys in this tile: [j0 + skip, j1); the `skip` before its window weigh 0.
       const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible), skip = std::max(rows[r].first - j0, 0);
       if (j1 <= j0 + skip) continue;
       const int n = j1 - j0;
-      k.dot_keys(head_dim, rows[r].q, keys.data(), n, logits);
+      (keys_as_rows ? k.dot_key_rows : k.dot_keys)(head_dim, rows[r].q, keys.data(), n, logits);
       for (int j = 0; j < n; ++j) logits[j] *= logit.scale;
       if (logit.softcap > 0) SoftCap(logits, n, logit.softcap);
       const float tile_max = Max(logits + skip, n - skip);

@@ -60,6 +60,7 @@ const KernelTable& RefKernels() {
       nullptr, nullptr, nullptr,
       ref::DotF32F16, ref::AxpyF16, ref::F32ToF16, ref::ExpF32,
       ref::GatherF16Rows, ref::DotRowsF32, ref::GatherF16Rows, ref::WeightedSumF32,
+      ref::DotRowsF32,  // its keys are rows already
   };
   return table;
 }
@@ -75,6 +76,7 @@ const KernelTable* Avx2Kernels() {
       avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
       avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16, avx2::ExpF32,
       avx2::GatherF16Rows, avx2::DotRowsF32, avx2::GatherF16Rows, avx2::WeightedSumF32,
+      avx2::DotRowsF32,  // its keys are rows already
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;
 }
@@ -94,6 +96,7 @@ const KernelTable* Avx512Kernels() {
     t.dot_f16 = avx512::DotF16;
     t.gather_keys = avx512::GatherKeys;
     t.dot_keys = avx512::DotKeys;
+    t.dot_key_rows = avx512::DotKeyRows;
     t.weighted_sum_f32 = avx512::WeightedSumF32;
     t.packed_f16 = {avx512::PackedBytesF16, avx512::PackF16, avx512::PackedGemmF16};
     t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};

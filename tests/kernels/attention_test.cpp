@@ -132,6 +132,31 @@ TEST(Attention, TiledRowsEqualOneHeadAtATimeAcrossTilesAndCausalLimits) {
   }
 }
 
+// A decoded token's heads (few rows: keys read as rows) get the bits they get among a block
+// of tokens (many rows: keys in the table's layout), on every table.
+TEST(Attention, TiledRowAloneEqualsItselfAmongManyRowsBitForBit) {
+  constexpr int kKeys = 3 * kAttentionTile + 17, kRows = 20;
+  for (int dim : {40, 64, 128}) {
+    const TiledKv kv(kKeys, dim, 31);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+    const std::vector<float> q = RandomFloats(kRows * dim, 37, 3.0f);
+    std::vector<const KernelTable*> tables = IsaTables();
+    tables.push_back(&RefKernels());
+    for (const KernelTable* table : tables) {
+      std::vector<float> together(q.size()), alone(q.size());
+      std::vector<AttentionRow> rows;
+      for (int r = 0; r < kRows; ++r) {
+        const int n_visible = kKeys - 7 * r, first = r % 3 == 0 ? 5 * r : 0;
+        rows.push_back({q.data() + r * dim, together.data() + r * dim, n_visible, first});
+        AttentionRow row{q.data() + r * dim, alone.data() + r * dim, n_visible, first};
+        AttendRowsTiled(*table, &row, 1, dim, kv.view(), kv.slots.data(), {scale});
+      }
+      AttendRowsTiled(*table, rows.data(), kRows, dim, kv.view(), kv.slots.data(), {scale});
+      for (size_t i = 0; i < q.size(); ++i) ASSERT_EQ(alone[i], together[i]) << table->name << " dim " << dim << " " << i;
+    }
+  }
+}
+
 // Sliding windows and soft-capped logits (Gemma 2): rows that see slots [first, n_visible),
 // windows starting inside a tile, on a tile's edge and beyond the first tile, with logits
 // capped at 2: each row equals a double softmax over its window written here, on every table.

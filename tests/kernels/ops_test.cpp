@@ -217,4 +217,28 @@ TEST(Ops, RowDotsAndWeightedRowSumsOfEveryTableMatchDouble) {
   }
 }
 
+// dot_key_rows over keys as rows gives what dot_keys gives over the table's own layout, bit
+// for bit, for widths that are and are not multiples of 16 and tiles that are not full.
+TEST(Ops, KeysAsRowsGiveTheTablesKeyDotsBitForBit) {
+  for (int dim : {8, 16, 33, 40, 64, 80, 128, 256}) {
+    constexpr int kRows = 70;
+    std::vector<uint16_t> rows;
+    for (float x : RandomFloats(kRows * dim, 41, 2.0f)) rows.push_back(tensor::Fp32ToFp16(x));
+    std::vector<int32_t> slots(kKeyTile);
+    for (int j = 0; j < kKeyTile; ++j) slots[j] = (j * 11 + 5) % kRows;
+    const std::vector<float> q = RandomFloats(dim, 43, 3.0f);
+    std::vector<const KernelTable*> tables = IsaTables();
+    tables.push_back(&RefKernels());
+    for (const KernelTable* table : tables)
+      for (int n : {1, 15, 16, 17, 50, kKeyTile}) {
+        std::vector<float> keys(kKeyTile * dim), as_rows(n * dim), want(n), got(n);
+        table->gather_keys(dim, rows.data(), dim, slots.data(), n, keys.data());
+        table->dot_keys(dim, q.data(), keys.data(), n, want.data());
+        table->gather_f16_rows(dim, rows.data(), dim, slots.data(), n, as_rows.data());
+        table->dot_key_rows(dim, q.data(), as_rows.data(), n, got.data());
+        EXPECT_EQ(got, want) << table->name << " dim " << dim << " keys " << n;
+      }
+  }
+}
+
 }  // namespace kvfuse::kernels

@@ -1,7 +1,8 @@
 // Attention helpers of the avx512 table. Keys are gathered transposed, [dim][kKeyTile], so a
 // query's logits for 16 keys are one FMA per dimension (q_i broadcast against 16 keys' i-th
-// elements) with no horizontal sums; values are weighted 16 dimensions per FMA. The result
-// for a row depends only on that row (the helpers are called row by row).
+// elements); calls with few rows skip the transposition and read the keys as rows
+// (DotKeyRows), with the same sums. Values are weighted 16 dimensions per FMA. The result for
+// a row depends only on that row (the helpers are called row by row).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -22,27 +23,85 @@ void GatherKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t*
     for (int64_t i = 0; i < dim; ++i) out[i * kKeyTile + j] = 0.0f;
 }
 
-// Per group of 16 keys: the even dimensions' products and the odd ones' summed apart in order
-// of i (two FMA chains per group), then added.
+namespace {
+
+// A key's dot product in this table: lane l sums q_i k_i over i = l, l + 16, ... in order of
+// i (a chain of FMAs), then the 16 lanes are added as a tree: l with l + 8, then l + 4, l + 2
+// and l + 1. DotKeys (keys transposed) and DotKeyRows (keys as rows) both compute this, so
+// the same key gets the same bits whichever one a call takes.
+
+// The tree over 16 vectors whose lanes are keys: lane j of the result is key j's sum.
+__m512 AddLaneTree(__m512 (&lane)[16]) {
+  for (int l = 0; l < 8; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 8]);
+  for (int l = 0; l < 4; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 4]);
+  for (int l = 0; l < 2; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 2]);
+  return _mm512_add_ps(lane[0], lane[1]);
+}
+
+// a's and b's lanes picked by `pick` (0-15 from a, 16-31 from b), twice: their sum.
+__m512 AddPicked(__m512 a, __m512 b, const int (&lo)[16], const int (&hi)[16]) {
+  const __m512i lo_index = _mm512_loadu_si512(lo), hi_index = _mm512_loadu_si512(hi);
+  return _mm512_add_ps(_mm512_permutex2var_ps(a, lo_index, b), _mm512_permutex2var_ps(a, hi_index, b));
+}
+
+// The same tree over 16 vectors that are keys (lane l: key j's partial sum l): lane j of the
+// result is key j's sum. Each step adds the partial sums that AddLaneTree's step adds, two or
+// more keys to a vector.
+__m512 AddKeyTree(__m512 (&key)[16]) {
+  // key j and key j + 8: lanes 0-7 key j's l + (l + 8), lanes 8-15 key j + 8's.
+  static constexpr int kLo1[16] = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  static constexpr int kHi1[16] = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+  for (int j = 0; j < 8; ++j) key[j] = AddPicked(key[j], key[j + 8], kLo1, kHi1);
+  // Four lanes each of keys j, j + 4, j + 8, j + 12: l + (l + 4).
+  static constexpr int kLo2[16] = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+  static constexpr int kHi2[16] = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+  for (int j = 0; j < 4; ++j) key[j] = AddPicked(key[j], key[j + 4], kLo2, kHi2);
+  // Two lanes each of keys j, j + 2, ..., j + 14: l + (l + 2).
+  static constexpr int kLo3[16] = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+  static constexpr int kHi3[16] = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+  for (int j = 0; j < 2; ++j) key[j] = AddPicked(key[j], key[j + 2], kLo3, kHi3);
+  // Lane j: key j's l + (l + 1).
+  static constexpr int kLo4[16] = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+  static constexpr int kHi4[16] = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+  return AddPicked(key[0], key[1], kLo4, kHi4);
+}
+
+__mmask16 FirstLanes(int64_t n) { return n >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << n) - 1); }
+
+}  // namespace
+
 void DotKeys(int64_t dim, const float* q, const float* keys, int n, float* out) {
-  const int groups = (n + 15) / 16;
-  __m512 even[kKeyTile / 16], odd[kKeyTile / 16];
-  for (int g = 0; g < groups; ++g) even[g] = odd[g] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= dim; i += 2) {
-    const __m512 q0 = _mm512_set1_ps(q[i]), q1 = _mm512_set1_ps(q[i + 1]);
-    const float* column = keys + i * kKeyTile;
-    for (int g = 0; g < groups; ++g) {
-      even[g] = _mm512_fmadd_ps(q0, _mm512_loadu_ps(column + 16 * g), even[g]);
-      odd[g] = _mm512_fmadd_ps(q1, _mm512_loadu_ps(column + kKeyTile + 16 * g), odd[g]);
+  for (int g = 0; 16 * g < n; ++g) {
+    __m512 lane[16];
+    for (int l = 0; l < 16; ++l) lane[l] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 <= dim; c += 16) {
+      const float* column = keys + c * kKeyTile + 16 * g;
+#pragma GCC unroll 16
+      for (int l = 0; l < 16; ++l)
+        lane[l] = _mm512_fmadd_ps(_mm512_set1_ps(q[c + l]), _mm512_loadu_ps(column + l * kKeyTile), lane[l]);
     }
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l)  // constant indices keep the lanes in registers
+      if (c + l < dim)
+        lane[l] = _mm512_fmadd_ps(_mm512_set1_ps(q[c + l]), _mm512_loadu_ps(keys + (c + l) * kKeyTile + 16 * g), lane[l]);
+    _mm512_mask_storeu_ps(out + 16 * g, FirstLanes(n - 16 * g), AddLaneTree(lane));
   }
-  if (i < dim)
-    for (int g = 0; g < groups; ++g)
-      even[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[i]), _mm512_loadu_ps(keys + i * kKeyTile + 16 * g), even[g]);
-  for (int g = 0; g < groups; ++g) {
-    const int left = std::min(16, n - 16 * g);
-    _mm512_mask_storeu_ps(out + 16 * g, static_cast<__mmask16>((1u << left) - 1), _mm512_add_ps(even[g], odd[g]));
+}
+
+void DotKeyRows(int64_t dim, const float* q, const float* rows, int n, float* out) {
+  for (int g = 0; 16 * g < n; ++g) {
+    __m512 key[16];
+    for (int j = 0; j < 16; ++j) {
+      key[j] = _mm512_setzero_ps();
+      if (16 * g + j >= n) continue;
+      const float* row = rows + (16 * g + j) * dim;
+      for (int64_t c = 0; c < dim; c += 16) {  // lanes past dim keep their sums
+        const __mmask16 m = FirstLanes(dim - c);
+        key[j] = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, row + c), key[j], m);
+      }
+    }
+    _mm512_mask_storeu_ps(out + 16 * g, FirstLanes(n - 16 * g), AddKeyTree(key));
   }
 }
 

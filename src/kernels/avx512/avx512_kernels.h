@@ -33,9 +33,10 @@ void PackedGemmF16(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t 
                    size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
 // Attention helpers (attention_avx512.cpp): keys transposed, [dim][kKeyTile], so that one
-// FMA takes a column of 16 keys.
+// FMA takes a column of 16 keys; DotKeyRows gives DotKeys' bits from keys as rows.
 void GatherKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
 void DotKeys(int64_t dim, const float* q, const float* keys, int n, float* out);
+void DotKeyRows(int64_t dim, const float* q, const float* rows, int n, float* out);
 void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc);
 
 // The K-quant types against Q8_K activations. Q4_K and Q6_K are packed 16 rows at a time
