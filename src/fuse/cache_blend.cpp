@@ -19,18 +19,22 @@ namespace {
 // k_fresh, v_fresh) and the placed ones in their slots.
 std::vector<float> KvDeviation(const PrefillTarget& t, int layer, const std::vector<int32_t>& positions,
                                const std::vector<float>& k_fresh, const std::vector<float>& v_fresh) {
-  const int row = t.model.kv_geometry().row_elements();
+  const kv::KvGeometry& geometry = t.model.kv_geometry();
+  const int row = geometry.row_elements(), head_dim = geometry.head_dim;
   std::vector<float> deviation(positions.size());
   t.ctx.pool.ParallelFor(static_cast<int64_t>(positions.size()), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int32_t slot = t.slots[positions[r]];
-      const uint16_t* k_old = t.kv.cache().k(layer, slot);
-      const uint16_t* v_old = t.kv.cache().v(layer, slot);
       double d = 0;
-      for (int i = 0; i < row; ++i) {
-        const double dk = k_fresh[r * row + i] - tensor::Fp16ToFp32(k_old[i]);
-        const double dv = v_fresh[r * row + i] - tensor::Fp16ToFp32(v_old[i]);
-        d += dk * dk + dv * dv;
+      for (int h = 0; h < geometry.n_kv_heads; ++h) {
+        const uint16_t* k_old = t.kv.cache().k(layer, h, slot);
+        const uint16_t* v_old = t.kv.cache().v(layer, h, slot);
+        const float* k_new = k_fresh.data() + r * row + h * head_dim;
+        const float* v_new = v_fresh.data() + r * row + h * head_dim;
+        for (int i = 0; i < head_dim; ++i) {
+          const double dk = k_new[i] - tensor::Fp16ToFp32(k_old[i]), dv = v_new[i] - tensor::Fp16ToFp32(v_old[i]);
+          d += dk * dk + dv * dv;
+        }
       }
       deviation[r] = static_cast<float>(d);
     }

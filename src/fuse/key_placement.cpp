@@ -13,9 +13,12 @@ void CopyOut(const model::HParams& hp, model::ForwardContext& ctx, const kv::KvC
       const kernels::RopeParams rope = model::RopeOf(hp, static_cast<int>(l));
       const kernels::RopeAngles back = kernels::RopeAnglesAt(static_cast<float>(-offset), rope);
       for (uint32_t j = 0; j < record.n_tokens(); ++j) {
-        kernels::ShiftKeysF16(*ctx.kernels, kv.k(l, slots[j]), reinterpret_cast<uint16_t*>(record.k_row(l, j)),
-                              hp.n_kv_heads, back, rope);
-        std::memcpy(record.v_row(l, j), kv.v(l, slots[j]), record.shape.row_bytes);
+        auto* k_row = reinterpret_cast<uint16_t*>(record.k_row(l, j));
+        auto* v_row = reinterpret_cast<uint16_t*>(record.v_row(l, j));
+        for (int h = 0; h < hp.n_kv_heads; ++h) {
+          kernels::ShiftKeysF16(*ctx.kernels, kv.k(l, h, slots[j]), k_row + h * hp.head_dim, 1, back, rope);
+          std::memcpy(v_row + h * hp.head_dim, kv.v(l, h, slots[j]), hp.head_dim * sizeof(uint16_t));
+        }
       }
     }
   });
@@ -29,9 +32,12 @@ void Place(const model::HParams& hp, model::ForwardContext& ctx, const store::Ch
       const kernels::RopeAngles forward = kernels::RopeAnglesAt(static_cast<float>(offset), rope);
       for (uint32_t j = 0; j < chunk.n_tokens(); ++j) {
         const int32_t slot = slots[offset + j];
-        kernels::ShiftKeysF16(*ctx.kernels, reinterpret_cast<const uint16_t*>(chunk.k_row(l, j)), kv.k(l, slot),
-                              hp.n_kv_heads, forward, rope);
-        std::memcpy(kv.v(l, slot), chunk.v_row(l, j), chunk.shape.row_bytes);
+        const auto* k_row = reinterpret_cast<const uint16_t*>(chunk.k_row(l, j));
+        const auto* v_row = reinterpret_cast<const uint16_t*>(chunk.v_row(l, j));
+        for (int h = 0; h < hp.n_kv_heads; ++h) {
+          kernels::ShiftKeysF16(*ctx.kernels, k_row + h * hp.head_dim, kv.k(l, h, slot), 1, forward, rope);
+          std::memcpy(kv.v(l, h, slot), v_row + h * hp.head_dim, hp.head_dim * sizeof(uint16_t));
+        }
       }
     }
   });

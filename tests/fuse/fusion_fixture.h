@@ -49,6 +49,17 @@ inline double MaxAbs(const std::vector<float>& a) {
   return m;
 }
 
+// Layer `layer`'s key row of a cache slot (every KV head's, in order), as f16 bits.
+inline std::vector<uint16_t> KeyRow(const kv::KvCache& cache, int layer, int32_t slot) {
+  const kv::KvGeometry& g = cache.geometry();
+  std::vector<uint16_t> row;
+  for (int h = 0; h < g.n_kv_heads; ++h) {
+    const uint16_t* k = cache.k(layer, h, slot);
+    row.insert(row.end(), k, k + g.head_dim);
+  }
+  return row;
+}
+
 struct Fixture {
   explicit Fixture(const std::string& shape = "tiny", const std::string& type = "f32",
                    const std::string& store_dir = "")
@@ -88,10 +99,7 @@ struct Fixture {
   }
 
   // Layer `layer`'s key of prompt position `pos` as it is now in the cache (f16 bits).
-  std::vector<uint16_t> KeyAt(int layer, int32_t pos) const {
-    const uint16_t* k = kv.cache().k(layer, kv.SlotOf(0, pos));
-    return std::vector<uint16_t>(k, k + model->kv_geometry().row_elements());
-  }
+  std::vector<uint16_t> KeyAt(int layer, int32_t pos) const { return KeyRow(kv.cache(), layer, kv.SlotOf(0, pos)); }
 
   std::unique_ptr<model::Model> model;
   model::ForwardContext ctx;

@@ -169,9 +169,10 @@ TEST(Fusion, ReRotatedKeysEqualKeysComputedAtTheNewPosition) {
     const int row = f.model->kv_geometry().row_elements();
     for (int l = 0; l < f.model->hparams().n_layers; ++l) {
       for (int s = 1; s < 11; ++s) {
+        const std::vector<uint16_t> fresh_key = KeyRow(fresh.cache(), l, s), moved = KeyRow(f.kv.cache(), l, 255 - s);
         for (int i = 0; i < row; ++i) {
-          const float want = tensor::Fp16ToFp32(fresh.cache().k(l, s)[i]);
-          const float got = tensor::Fp16ToFp32(f.kv.cache().k(l, 255 - s)[i]);
+          const float want = tensor::Fp16ToFp32(fresh_key[i]);
+          const float got = tensor::Fp16ToFp32(moved[i]);
           ASSERT_NEAR(got, want, 4e-3f * (1.0f + std::fabs(want))) << shape << " layer " << l << " slot " << s;
         }
       }
@@ -199,12 +200,14 @@ TEST(Fusion, KeysMovedToAnotherOffsetEqualKeysComputedThere) {
     std::vector<float> logits;
     ASSERT_TRUE(f.model->Forward(f.ctx, b, fresh, logits).ok());
     const int row = f.model->kv_geometry().row_elements();
-    for (int s = offset; s < offset + 10; ++s)
+    for (int s = offset; s < offset + 10; ++s) {
+      const std::vector<uint16_t> fresh_key = KeyRow(fresh.cache(), 0, s), moved = KeyRow(f.kv.cache(), 0, 255 - s);
       for (int i = 0; i < row; ++i) {
-        const float want = tensor::Fp16ToFp32(fresh.cache().k(0, s)[i]);
-        const float got = tensor::Fp16ToFp32(f.kv.cache().k(0, 255 - s)[i]);
+        const float want = tensor::Fp16ToFp32(fresh_key[i]);
+        const float got = tensor::Fp16ToFp32(moved[i]);
         ASSERT_NEAR(got, want, 4e-3f * (1.0f + std::fabs(want))) << shape << " position " << s;
       }
+    }
   }
 }
 
@@ -241,12 +244,14 @@ TEST(Fusion, EveryLayersPlacedKeysEqualKeysComputedAtTheirPositions) {
     fuse::Place(hp, f.ctx, record, f.kv.cache(), f.kv.SlotsOf(0, kOffset + kTokens), kOffset);
     for (int l = 0; l < hp.n_layers; ++l) {
       const std::vector<float> want = keys_at(kOffset, l);
-      for (int j = 0; j < kTokens; ++j)
+      for (int j = 0; j < kTokens; ++j) {
+        const std::vector<uint16_t> placed = f.KeyAt(l, kOffset + j);
         for (int i = 0; i < row; ++i) {
-          const float got = tensor::Fp16ToFp32(f.kv.cache().k(l, f.kv.SlotOf(0, kOffset + j))[i]);
+          const float got = tensor::Fp16ToFp32(placed[i]);
           ASSERT_NEAR(got, want[j * row + i], 4e-3f * (1.0f + std::fabs(want[j * row + i])))
               << shape << " layer " << l << " token " << j;
         }
+      }
     }
   }
 }

@@ -58,6 +58,11 @@ int FirstVisible(const HParams& hp, int layer, const TokenBatch& batch, int t) {
   return SlidingLayer(hp, layer) ? std::max(0, batch.positions[t] - hp.n_swa + 1) : 0;
 }
 
+// KV head h of `layer` as the attention kernels read it.
+kernels::KvHeadView HeadView(const kv::KvCache& kv, int layer, int h) {
+  return {kv.k_head(layer, h), kv.v_head(layer, h), static_cast<size_t>(kv.geometry().head_dim)};
+}
+
 // Tokens of one sequence attended together by AttendRowsTiled: a tile of keys is read once
 // for all their rows (kTokenBlock tokens x the heads of a KV group).
 constexpr int kTokenBlock = 16;
@@ -66,7 +71,7 @@ constexpr int kTokenBlock = 16;
 // work items are (sequence, block of its tokens, KV head). A row's result does not depend on
 // the other rows of its item.
 void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenBatch& batch,
-                 const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
+                 const std::map<int32_t, std::vector<int32_t>>& visible, const kv::KvCache& kv,
                  const kernels::LogitParams& logit, const std::vector<const kernels::ContextLogits*>& context) {
   const int q_dim = hp.n_heads * hp.head_dim, group = hp.n_heads / hp.n_kv_heads;
   std::map<int32_t, std::vector<int>> tokens_of;  // batch indices per sequence, in batch order
@@ -103,10 +108,8 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
           rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible, first});
         }
       }
-      kernels::KvHeadView head = kv_view;
-      head.k_base += item.kv_head * hp.head_dim;
-      head.v_base += item.kv_head * hp.head_dim;
-      kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim, head,
+      kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim,
+                               HeadView(kv, layer, item.kv_head),
                                vis.data(), logit);
     }
   });
@@ -117,7 +120,7 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
 // rows' outputs come from AttendTiled, so a recorded pass computes what an unrecorded one
 // does).
 void AttendRowByRow(ForwardContext& ctx, const HParams& hp, int layer, const TokenBatch& batch,
-                    const std::map<int32_t, std::vector<int32_t>>& visible, const kernels::KvHeadView& kv_view,
+                    const std::map<int32_t, std::vector<int32_t>>& visible, const kv::KvCache& kv,
                     const kernels::LogitParams& logit, const std::vector<const kernels::ContextLogits*>& context) {
   const kernels::KernelTable& k = *ctx.kernels;
   const int n = batch.size(), head_dim = hp.head_dim, q_dim = hp.n_heads * head_dim;
@@ -136,9 +139,7 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, int layer, const Tok
         continue;
       }
       scores.resize(n_seen);
-      kernels::KvHeadView head = kv_view;
-      head.k_base += (h / group) * head_dim;
-      head.v_base += (h / group) * head_dim;
+      const kernels::KvHeadView head = HeadView(kv, layer, h / group);
       const float* q = ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim;
       if (context[t]) {
         kernels::ContextLogits shifted = *context[t];
@@ -206,15 +207,16 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
       const float pos = static_cast<float>(batch.positions[t]);
       kernels::Rope(ctx.q.data() + t * q_dim, hp.n_heads, pos, rope);
       const int32_t slot = batch.kv_slots[t];
-      k.f32_to_f16(ctx.k.data() + t * kv_dim, kv.k(layer, slot), kv_dim);
-      k.f32_to_f16(ctx.v.data() + t * kv_dim, kv.v(layer, slot), kv_dim);
+      for (int h = 0; h < hp.n_kv_heads; ++h) {
+        const size_t at = static_cast<size_t>(t) * kv_dim + static_cast<size_t>(h) * head_dim;
+        k.f32_to_f16(ctx.k.data() + at, kv.k(layer, h, slot), head_dim);
+        k.f32_to_f16(ctx.v.data() + at, kv.v(layer, h, slot), head_dim);
+      }
     }
   });
 
   const std::map<int32_t, std::vector<int32_t>> visible = VisibleSlots(batch, kv_manager);
 
-  const kernels::KvHeadView kv_view{kv.k_layer(layer), kv.v_layer(layer),
-                                    static_cast<size_t>(kv_dim)};
   const kernels::LogitParams logit{AttentionScale(hp), hp.attn_softcap};
   // A token after its sequence's reshaped range attends to it reshaped (visible slot j holds
   // position j, so the range's positions are its indices).
@@ -228,9 +230,9 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
     }
   // A reshaped row needs its whole logit row, a recorded pass every row's probabilities: one
   // row at a time; every other output is tiled, whatever its batchmates need.
-  AttendTiled(ctx, hp, layer, batch, visible, kv_view, logit, context);
+  AttendTiled(ctx, hp, layer, batch, visible, kv, logit, context);
   if (ctx.recorder || std::any_of(context.begin(), context.end(), [](const auto* c) { return c != nullptr; }))
-    AttendRowByRow(ctx, hp, layer, batch, visible, kv_view, logit, context);
+    AttendRowByRow(ctx, hp, layer, batch, visible, kv, logit, context);
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
   NormRows(ctx.pool, ctx.proj.data(), w.attn_post_norm, n, hp, ctx.proj.data());
   AddRowsInPlace(ctx.pool, hidden, ctx.proj.data(), n, n_embd);
