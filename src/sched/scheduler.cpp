@@ -183,8 +183,8 @@ util::Result<int32_t> Scheduler::PrefillUnit(Live& live, int32_t budget, bool fi
   return n;
 }
 
-int32_t Scheduler::PrefillStep(int32_t budget) {
-  int32_t spent = 0;
+int32_t Scheduler::PrefillStep(int32_t decoding) {
+  int32_t budget = budget_.PrefillTokens(decoding), spent = 0;
   for (size_t i = 0; i < live_.size() && spent < budget;) {
     Live& l = *live_[i];
     if (l.decoding) {
@@ -218,6 +218,10 @@ int32_t Scheduler::PrefillStep(int32_t budget) {
       Finish(l);
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
     } else {
+      // Its next token waits for the rest of this step, which may therefore run no more
+      // than an iteration with it decoding would (the step's budget was for fewer streams:
+      // with none, the whole batch).
+      budget = std::min(budget, spent + budget_.PrefillTokens(++decoding));
       ++i;
     }
   }
@@ -320,7 +324,7 @@ void Scheduler::Loop() {
     const auto t0 = Clock::now();
     const int32_t decoded = DecodeStep();
     const auto t1 = Clock::now();
-    const int32_t prefilled = PrefillStep(budget_.PrefillTokens(decoded));
+    const int32_t prefilled = PrefillStep(decoded);
     const auto t2 = Clock::now();
     if (decoded > 0) budget_.ObserveDecode(std::chrono::duration<double>(t1 - t0).count());
     budget_.ObservePrefill(prefilled, std::chrono::duration<double>(t2 - t1).count());

@@ -103,8 +103,9 @@ class Scheduler {
   void Admit();
   // Advances every decoding request by one token; returns how many tokens that was.
   int32_t DecodeStep();
-  // Spends up to `budget` tokens of prefill work, oldest request first; the tokens spent.
-  int32_t PrefillStep(int32_t budget);
+  // Spends up to the budget of an iteration that decoded `decoding` streams on prefill work,
+  // oldest request first; the tokens spent.
+  int32_t PrefillStep(int32_t decoding);
   // One unit of `live`'s prefill; its cost in tokens, or an error. `first`: the iteration
   // has run no prefill yet (see PrefillSteps::Step).
   util::Result<int32_t> PrefillUnit(Live& live, int32_t budget, bool first);

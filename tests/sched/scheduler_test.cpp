@@ -7,10 +7,13 @@
 // a real engine and HTTP.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "sched/scheduler.h"
 #include "scripted_executor.h"
@@ -105,6 +108,46 @@ TEST(Scheduler, NoIterationRunsMoreThanItsBudgetWhateverThePromptsShape) {
   EXPECT_EQ(results[2].fusion.chunk_hits, 2);
   EXPECT_EQ(results[2].cached_tokens, 90);
   EXPECT_EQ(results[3].fusion.chunk_misses, 2) << "exact prefill uses no cached chunk";
+}
+
+// Two prompts admitted together while nothing decodes: the step's budget is the whole batch,
+// but once the first starts decoding, the rest of the step is what an iteration with it
+// decoding may run. Decode steps take at least 30 ms against a 20 ms target, so that is the
+// minimum, whatever this machine's speed.
+TEST(Scheduler, AStreamThatStartsDecodingMidStepCutsTheRestOfTheStepToItsBudget) {
+  FakeExecutor exec(10000);
+  exec.decode_delay_ms = 30;
+  NoEvents events;
+  SchedulerOptions options = Fixed(8, 2, 64);
+  options.tpot_target_ms = 20;
+  std::vector<std::string> log;
+  {
+    Scheduler s(exec, events, options);
+    auto warm = std::make_shared<GenerationChannel>();  // measures a decode and a prefill
+    ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(8, 3), 3), warm));
+    Collect(*warm);
+    std::atomic<bool> entered{false}, release{false};
+    std::thread hold([&] {  // keeps the scheduler between iterations while both are submitted
+      s.RunExclusive([&] {
+        entered = true;
+        while (!release) std::this_thread::yield();
+      });
+    });
+    while (!entered) std::this_thread::yield();
+    auto first = std::make_shared<GenerationChannel>(), second = std::make_shared<GenerationChannel>();
+    ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(10, 4), 2), first));
+    ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(100, 5), 2), second));
+    release = true;
+    hold.join();
+    EXPECT_EQ(Collect(*first).text, Expected(4, 2));
+    EXPECT_EQ(Collect(*second).text, Expected(5, 2));
+    log = exec.log();
+  }
+  const auto first_piece = std::find(log.begin(), log.end(), "prefill 0 10");
+  ASSERT_NE(first_piece, log.end());
+  ASSERT_NE(first_piece + 1, log.end());
+  EXPECT_EQ(*(first_piece + 1), "prefill 1 " + std::to_string(IterationBudget::kMinPrefillTokens))
+      << "the second prompt ran the rest of the whole batch's budget";
 }
 
 TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExactly) {

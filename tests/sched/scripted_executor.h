@@ -100,6 +100,7 @@ class FakeExecutor : public Executor {
   }
   util::Status DecodeBatch(const std::vector<int32_t>& seqs, const std::vector<int32_t>& tokens,
                            std::vector<float>& logits) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(decode_delay_ms));
     for (int32_t seq : seqs) NoteLiveWork(seq);
     logits.assign(seqs.size() * kVocab, 0.0f);
     for (size_t i = 0; i < seqs.size(); ++i) {
@@ -121,6 +122,8 @@ class FakeExecutor : public Executor {
 
   // Sleeps before each of an audit's Evaluate calls and prefill steps (a long audit).
   std::atomic<int> audit_delay_ms{0};
+  // Sleeps in each decode step (at least this long, whatever the machine: a slow decode).
+  std::atomic<int> decode_delay_ms{0};
   // Whether a request's work ever ran while the audit's sequence held KV.
   bool audit_held_kv_during_live_work() const { return audit_held_kv_during_live_work_; }
 
