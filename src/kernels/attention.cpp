@@ -64,8 +64,25 @@ double Sum(const float* x, int n) {
   return sum;
 }
 
-// Up to this many rows a call reads its keys as rows (a GQA group of a decoded token).
-constexpr int kRowsForKeysAsRows = 8;
+// One tile of a row's online softmax: logits[0, n), of which the first `skip` lie before
+// the row's window, become the tile's weights against the row's running maximum (those
+// `skip` weigh 0); what `sum` and `out` hold is rescaled when the maximum grows.
+void OnlineSoftmaxStep(const KernelTable& k, const LogitParams& logit, float* logits, int n, int skip, int head_dim,
+                       float& max, double& sum, float* out) {
+  for (int j = 0; j < n; ++j) logits[j] *= logit.scale;
+  if (logit.softcap > 0) SoftCap(logits, n, logit.softcap);
+  const float tile_max = Max(logits + skip, n - skip);
+  if (tile_max > max) {
+    const float shrink = std::exp(max - tile_max);
+    sum *= shrink;
+    for (int i = 0; i < head_dim; ++i) out[i] *= shrink;
+    max = tile_max;
+  }
+  for (int j = skip; j < n; ++j) logits[j] -= max;
+  k.exp_f32(n - skip, logits + skip, logits + skip);
+  std::fill(logits, logits + skip, 0.0f);
+  sum += Sum(logits + skip, n - skip);
+}
 
 }  // namespace
 
@@ -86,37 +103,35 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   std::vector<double> sum(n_rows, 0.0);  // as Softmax sums: long contexts add many small terms
   for (int r = 0; r < n_rows; ++r) std::memset(rows[r].out, 0, head_dim * sizeof(float));
   float logits[kAttentionTile];
-  // A tile's keys and values in f32, converted once for all the rows; for a few rows (a
-  // decoded token's heads) the keys stay rows, with the same dot products.
-  const bool keys_as_rows = n_rows <= kRowsForKeysAsRows;
-  thread_local std::vector<float> keys, values;
+  // Keys and values read from their f16 rows where the table can (measured on AVX-512: as
+  // fast for 48 rows as converting each tile once, faster for a decoded token's few heads).
+  const bool from_f16 = k.dot_keys_f16 && k.weighted_sum_f16;
+  thread_local std::vector<float> keys, values;  // a tile converted, unless from_f16
   keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
   values.resize(keys.size());
   for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile) {
-    const int n_tile = std::min(kAttentionTile, n_keys - j0);
-    (keys_as_rows ? k.gather_f16_rows : k.gather_keys)(head_dim, kv.k_base, kv.slot_stride, slots + j0, n_tile,
-                                                        keys.data());
-    k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, slots + j0, n_tile, values.data());
+    const int32_t* tile = slots + j0;
+    if (!from_f16) {
+      const int n_tile = std::min(kAttentionTile, n_keys - j0);
+      k.gather_keys(head_dim, kv.k_base, kv.slot_stride, tile, n_tile, keys.data());
+      k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, tile, n_tile, values.data());
+    }
     for (int r = 0; r < n_rows; ++r) {
       // The row's keys in this tile: [j0 + skip, j1); the `skip` before its window weigh 0.
       const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible), skip = std::max(rows[r].first - j0, 0);
       if (j1 <= j0 + skip) continue;
       const int n = j1 - j0;
-      (keys_as_rows ? k.dot_key_rows : k.dot_keys)(head_dim, rows[r].q, keys.data(), n, logits);
-      for (int j = 0; j < n; ++j) logits[j] *= logit.scale;
-      if (logit.softcap > 0) SoftCap(logits, n, logit.softcap);
-      const float tile_max = Max(logits + skip, n - skip);
-      if (tile_max > max[r]) {  // rescale what was summed against the old maximum
-        const float shrink = std::exp(max[r] - tile_max);
-        sum[r] *= shrink;
-        for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= shrink;
-        max[r] = tile_max;
+      if (from_f16) {
+        k.dot_keys_f16(head_dim, rows[r].q, kv.k_base, kv.slot_stride, tile, n, logits);
+      } else {
+        k.dot_keys(head_dim, rows[r].q, keys.data(), n, logits);
       }
-      for (int j = skip; j < n; ++j) logits[j] -= max[r];
-      k.exp_f32(n - skip, logits + skip, logits + skip);  // now the tile's weights
-      std::fill(logits, logits + skip, 0.0f);
-      sum[r] += Sum(logits + skip, n - skip);
-      k.weighted_sum_f32(head_dim, logits, values.data(), n, rows[r].out);
+      OnlineSoftmaxStep(k, logit, logits, n, skip, head_dim, max[r], sum[r], rows[r].out);
+      if (from_f16) {
+        k.weighted_sum_f16(head_dim, logits, kv.v_base, kv.slot_stride, tile, n, rows[r].out);
+      } else {
+        k.weighted_sum_f32(head_dim, logits, values.data(), n, rows[r].out);
+      }
     }
   }
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead

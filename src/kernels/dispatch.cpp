@@ -60,7 +60,6 @@ const KernelTable& RefKernels() {
       nullptr, nullptr, nullptr,
       ref::DotF32F16, ref::AxpyF16, ref::F32ToF16, ref::ExpF32,
       ref::GatherF16Rows, ref::DotRowsF32, ref::GatherF16Rows, ref::WeightedSumF32,
-      ref::DotRowsF32,  // its keys are rows already
   };
   return table;
 }
@@ -76,7 +75,6 @@ const KernelTable* Avx2Kernels() {
       avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
       avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16, avx2::ExpF32,
       avx2::GatherF16Rows, avx2::DotRowsF32, avx2::GatherF16Rows, avx2::WeightedSumF32,
-      avx2::DotRowsF32,  // its keys are rows already
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;
 }
@@ -94,9 +92,9 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q5_0 = avx512::GemmQ5_0;
     t.gemm_q8_0 = avx512::GemmQ8_0;
     t.dot_f16 = avx512::DotF16;
-    t.gather_keys = avx512::GatherKeys;
-    t.dot_keys = avx512::DotKeys;
-    t.dot_key_rows = avx512::DotKeyRows;
+    t.dot_keys = avx512::DotKeysF32;  // over avx2's gather_keys: rows converted
+    t.dot_keys_f16 = avx512::DotKeysF16;
+    t.weighted_sum_f16 = avx512::WeightedSumF16;
     t.weighted_sum_f32 = avx512::WeightedSumF32;
     t.packed_f16 = {avx512::PackedBytesF16, avx512::PackF16, avx512::PackedGemmF16};
     t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};

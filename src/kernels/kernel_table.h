@@ -61,14 +61,17 @@ struct KernelTable {
   // slots[j] * stride (j < n) of `dim` elements. gather_keys converts the keys (exactly) into
   // this table's layout (kKeyTile * dim floats), dot_keys gives out[j] = q·key_j from it;
   // gather_f16_rows converts rows into out[j * dim ...], and weighted_sum_f32 adds
-  // sum_j w[j] * row_j to acc over such rows. dot_key_rows gives dot_keys' results bit for bit
-  // from keys as such rows: for few queries, where converting the tile into the table's layout
-  // costs more than it saves.
+  // sum_j w[j] * row_j to acc over such rows.
   void (*gather_keys)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
   void (*dot_keys)(int64_t dim, const float* q, const float* keys, int n, float* out);
   void (*gather_f16_rows)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
   void (*weighted_sum_f32)(int64_t dim, const float* w, const float* rows, int n, float* acc);
-  void (*dot_key_rows)(int64_t dim, const float* q, const float* rows, int n, float* out);
+  // Optional (nullptr: each tile is converted once, then read with the entries above):
+  // dot_keys' and weighted_sum_f32's results bit for bit, read from the f16 rows themselves.
+  void (*dot_keys_f16)(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n,
+                       float* out) = nullptr;
+  void (*weighted_sum_f16)(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots,
+                           int n, float* acc) = nullptr;
 
   // Optional packed products (none: the entries above read the rows as they are).
   PackedKernels packed_f16 = {}, packed_q4_0 = {}, packed_q5_0 = {}, packed_q8_0 = {};

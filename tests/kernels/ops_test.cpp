@@ -217,28 +217,37 @@ TEST(Ops, RowDotsAndWeightedRowSumsOfEveryTableMatchDouble) {
   }
 }
 
-// dot_key_rows over keys as rows gives what dot_keys gives over the table's own layout, bit
-// for bit, for widths that are and are not multiples of 16 and tiles that are not full.
-TEST(Ops, KeysAsRowsGiveTheTablesKeyDotsBitForBit) {
-  for (int dim : {8, 16, 33, 40, 64, 80, 128, 256}) {
+// Where a table reads keys and values from their f16 rows, it gives what dot_keys and
+// weighted_sum_f32 give over the converted tile, bit for bit, for widths that are and are not
+// multiples of 16 and tiles that are not full.
+TEST(Ops, KeysAndValuesReadAsF16RowsGiveTheConvertedTilesBitsBitForBit) {
+  int tables_checked = 0;
+  for (int dim : {8, 16, 33, 40, 64, 80, 128, 256, 272}) {
     constexpr int kRows = 70;
     std::vector<uint16_t> rows;
     for (float x : RandomFloats(kRows * dim, 41, 2.0f)) rows.push_back(tensor::Fp32ToFp16(x));
     std::vector<int32_t> slots(kKeyTile);
     for (int j = 0; j < kKeyTile; ++j) slots[j] = (j * 11 + 5) % kRows;
-    const std::vector<float> q = RandomFloats(dim, 43, 3.0f);
+    const std::vector<float> q = RandomFloats(dim, 43, 3.0f), w = RandomFloats(kKeyTile, 44), start = RandomFloats(dim, 45);
     std::vector<const KernelTable*> tables = IsaTables();
     tables.push_back(&RefKernels());
-    for (const KernelTable* table : tables)
+    for (const KernelTable* table : tables) {
+      if (!table->dot_keys_f16 || !table->weighted_sum_f16) continue;
+      tables_checked += dim == 64;
       for (int n : {1, 15, 16, 17, 50, kKeyTile}) {
-        std::vector<float> keys(kKeyTile * dim), as_rows(n * dim), want(n), got(n);
+        std::vector<float> keys(kKeyTile * dim), values(n * dim), want(n), got(n), want_acc = start, got_acc = start;
         table->gather_keys(dim, rows.data(), dim, slots.data(), n, keys.data());
         table->dot_keys(dim, q.data(), keys.data(), n, want.data());
-        table->gather_f16_rows(dim, rows.data(), dim, slots.data(), n, as_rows.data());
-        table->dot_key_rows(dim, q.data(), as_rows.data(), n, got.data());
+        table->dot_keys_f16(dim, q.data(), rows.data(), dim, slots.data(), n, got.data());
         EXPECT_EQ(got, want) << table->name << " dim " << dim << " keys " << n;
+        table->gather_f16_rows(dim, rows.data(), dim, slots.data(), n, values.data());
+        table->weighted_sum_f32(dim, w.data(), values.data(), n, want_acc.data());
+        table->weighted_sum_f16(dim, w.data(), rows.data(), dim, slots.data(), n, got_acc.data());
+        EXPECT_EQ(got_acc, want_acc) << table->name << " dim " << dim << " values " << n;
       }
+    }
   }
+  if (Avx512Kernels()) EXPECT_GE(tables_checked, 1) << "the avx512 table reads f16 rows";
 }
 
 }  // namespace kvfuse::kernels

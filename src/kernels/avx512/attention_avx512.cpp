@@ -1,8 +1,10 @@
-// Attention helpers of the avx512 table. Keys are gathered transposed, [dim][kKeyTile], so a
-// query's logits for 16 keys are one FMA per dimension (q_i broadcast against 16 keys' i-th
-// elements); calls with few rows skip the transposition and read the keys as rows
-// (DotKeyRows), with the same sums. Values are weighted 16 dimensions per FMA. The result for
-// a row depends only on that row (the helpers are called row by row).
+// Attention helpers of the avx512 table. A key's dot product: lane l sums q_i k_i over i = l,
+// l + 16, ... in order of i (a chain of FMAs, 16 keys at a time, each in its own register),
+// then the 16 lanes are added as a tree, l with l + 8, then l + 4, l + 2 and l + 1, for 16
+// keys at once (AddKeyTree). Values are weighted 16 dimensions per FMA. Keys and values are
+// read from their f16 rows as they are (DotKeysF16, WeightedSumF16) or from rows converted
+// before (DotKeysF32, WeightedSumF32), with the same sums: f16 converts exactly. The result
+// for a row depends only on that row (the helpers are called row by row).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -14,29 +16,7 @@
 
 namespace kvfuse::kernels::avx512 {
 
-void GatherKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out) {
-  for (int j = 0; j < n; ++j) {
-    const uint16_t* row = base + slots[j] * stride;
-    for (int64_t i = 0; i < dim; ++i) out[i * kKeyTile + j] = avx2::HalfToFloat(row[i]);
-  }
-  for (int j = n; j < (n + 15) / 16 * 16; ++j)  // the last group of 16 is read whole
-    for (int64_t i = 0; i < dim; ++i) out[i * kKeyTile + j] = 0.0f;
-}
-
 namespace {
-
-// A key's dot product in this table: lane l sums q_i k_i over i = l, l + 16, ... in order of
-// i (a chain of FMAs), then the 16 lanes are added as a tree: l with l + 8, then l + 4, l + 2
-// and l + 1. DotKeys (keys transposed) and DotKeyRows (keys as rows) both compute this, so
-// the same key gets the same bits whichever one a call takes.
-
-// The tree over 16 vectors whose lanes are keys: lane j of the result is key j's sum.
-__m512 AddLaneTree(__m512 (&lane)[16]) {
-  for (int l = 0; l < 8; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 8]);
-  for (int l = 0; l < 4; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 4]);
-  for (int l = 0; l < 2; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 2]);
-  return _mm512_add_ps(lane[0], lane[1]);
-}
 
 // a's and b's lanes picked by `pick` (0-15 from a, 16-31 from b), twice: their sum.
 __m512 AddPicked(__m512 a, __m512 b, const int (&lo)[16], const int (&hi)[16]) {
@@ -44,9 +24,8 @@ __m512 AddPicked(__m512 a, __m512 b, const int (&lo)[16], const int (&hi)[16]) {
   return _mm512_add_ps(_mm512_permutex2var_ps(a, lo_index, b), _mm512_permutex2var_ps(a, hi_index, b));
 }
 
-// The same tree over 16 vectors that are keys (lane l: key j's partial sum l): lane j of the
-// result is key j's sum. Each step adds the partial sums that AddLaneTree's step adds, two or
-// more keys to a vector.
+// The tree over 16 vectors that are keys (vector j, lane l: key j's partial sum l): lane j of
+// the result is key j's sum. Each step adds two or more keys' partial sums in one vector.
 __m512 AddKeyTree(__m512 (&key)[16]) {
   // key j and key j + 8: lanes 0-7 key j's l + (l + 8), lanes 8-15 key j + 8's.
   static constexpr int kLo1[16] = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
@@ -68,38 +47,40 @@ __m512 AddKeyTree(__m512 (&key)[16]) {
 
 __mmask16 FirstLanes(int64_t n) { return n >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << n) - 1); }
 
-}  // namespace
+// Rows of f32 (rows + j * dim) or of f16 (base + slots[j] * stride): the same values, as f16
+// converts exactly, so a product over either gives the same bits.
+struct F32Rows {
+  const float* rows;
+  int64_t dim;
+  const float* Row(int j) const { return rows + j * dim; }
+  static __m512 Load(const float* row, __mmask16 m) { return _mm512_maskz_loadu_ps(m, row); }
+  static float At(const float* row, int64_t i) { return row[i]; }
+};
+struct F16Rows {
+  const uint16_t* base;
+  size_t stride;
+  const int32_t* slots;
+  const uint16_t* Row(int j) const { return base + slots[j] * stride; }
+  static __m512 Load(const uint16_t* row, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row)); }
+  static float At(const uint16_t* row, int64_t i) { return avx2::HalfToFloat(row[i]); }
+};
 
-void DotKeys(int64_t dim, const float* q, const float* keys, int n, float* out) {
+template <class Rows>
+void DotKeyRowsOf(int64_t dim, const float* q, const Rows& rows, int n, float* out) {
   for (int g = 0; 16 * g < n; ++g) {
-    __m512 lane[16];
-    for (int l = 0; l < 16; ++l) lane[l] = _mm512_setzero_ps();
-    int64_t c = 0;
-    for (; c + 16 <= dim; c += 16) {
-      const float* column = keys + c * kKeyTile + 16 * g;
-#pragma GCC unroll 16
-      for (int l = 0; l < 16; ++l)
-        lane[l] = _mm512_fmadd_ps(_mm512_set1_ps(q[c + l]), _mm512_loadu_ps(column + l * kKeyTile), lane[l]);
-    }
-#pragma GCC unroll 16
-    for (int l = 0; l < 16; ++l)  // constant indices keep the lanes in registers
-      if (c + l < dim)
-        lane[l] = _mm512_fmadd_ps(_mm512_set1_ps(q[c + l]), _mm512_loadu_ps(keys + (c + l) * kKeyTile + 16 * g), lane[l]);
-    _mm512_mask_storeu_ps(out + 16 * g, FirstLanes(n - 16 * g), AddLaneTree(lane));
-  }
-}
-
-void DotKeyRows(int64_t dim, const float* q, const float* rows, int n, float* out) {
-  for (int g = 0; 16 * g < n; ++g) {
+    // Lanes past n repeat the last key (never stored), so every lane is written with
+    // constant indices and the 16 sums stay in registers.
+    const int last = std::min(16, n - 16 * g) - 1;
+    decltype(rows.Row(0)) row[16];
+    for (int j = 0; j < 16; ++j) row[j] = rows.Row(16 * g + std::min(j, last));
     __m512 key[16];
-    for (int j = 0; j < 16; ++j) {
-      key[j] = _mm512_setzero_ps();
-      if (16 * g + j >= n) continue;
-      const float* row = rows + (16 * g + j) * dim;
-      for (int64_t c = 0; c < dim; c += 16) {  // lanes past dim keep their sums
-        const __mmask16 m = FirstLanes(dim - c);
-        key[j] = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, row + c), key[j], m);
-      }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) key[j] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < dim; c += 16) {  // lanes past dim keep their sums
+      const __mmask16 m = FirstLanes(dim - c);
+      const __m512 qc = _mm512_maskz_loadu_ps(m, q + c);
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) key[j] = _mm512_mask3_fmadd_ps(qc, Rows::Load(row[j] + c, m), key[j], m);
     }
     _mm512_mask_storeu_ps(out + 16 * g, FirstLanes(n - 16 * g), AddKeyTree(key));
   }
@@ -107,10 +88,13 @@ void DotKeyRows(int64_t dim, const float* q, const float* rows, int n, float* ou
 
 // acc += sum_j w[j] * row_j: even keys summed onto acc, odd keys apart, then added; widths
 // not a multiple of 16 row by row.
-void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc) {
+template <class Rows>
+void WeightedSumOf(int64_t dim, const float* w, const Rows& rows, int n, float* acc) {
   if (dim % 16 != 0 || dim > 256) {
-    for (int j = 0; j < n; ++j)
-      for (int64_t i = 0; i < dim; ++i) acc[i] = std::fma(w[j], rows[j * dim + i], acc[i]);
+    for (int j = 0; j < n; ++j) {
+      const auto* row = rows.Row(j);
+      for (int64_t i = 0; i < dim; ++i) acc[i] = std::fma(w[j], Rows::At(row, i), acc[i]);
+    }
     return;
   }
   const int vectors = static_cast<int>(dim / 16);
@@ -119,18 +103,39 @@ void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float
   int j = 0;
   for (; j + 2 <= n; j += 2) {
     const __m512 w0 = _mm512_set1_ps(w[j]), w1 = _mm512_set1_ps(w[j + 1]);
-    const float* r0 = rows + j * dim;
-    const float* r1 = r0 + dim;
+    const auto* r0 = rows.Row(j);
+    const auto* r1 = rows.Row(j + 1);
     for (int v = 0; v < vectors; ++v) {
-      even[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(r0 + 16 * v), even[v]);
-      odd[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(r1 + 16 * v), odd[v]);
+      even[v] = _mm512_fmadd_ps(w0, Rows::Load(r0 + 16 * v, 0xFFFF), even[v]);
+      odd[v] = _mm512_fmadd_ps(w1, Rows::Load(r1 + 16 * v, 0xFFFF), odd[v]);
     }
   }
   if (j < n) {
     const __m512 w0 = _mm512_set1_ps(w[j]);
-    for (int v = 0; v < vectors; ++v) even[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(rows + j * dim + 16 * v), even[v]);
+    const auto* r0 = rows.Row(j);
+    for (int v = 0; v < vectors; ++v) even[v] = _mm512_fmadd_ps(w0, Rows::Load(r0 + 16 * v, 0xFFFF), even[v]);
   }
   for (int v = 0; v < vectors; ++v) _mm512_storeu_ps(acc + 16 * v, _mm512_add_ps(even[v], odd[v]));
+}
+
+}  // namespace
+
+void DotKeysF32(int64_t dim, const float* q, const float* rows, int n, float* out) {
+  DotKeyRowsOf(dim, q, F32Rows{rows, dim}, n, out);
+}
+
+void DotKeysF16(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n,
+                float* out) {
+  DotKeyRowsOf(dim, q, F16Rows{base, stride, slots}, n, out);
+}
+
+void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc) {
+  WeightedSumOf(dim, w, F32Rows{rows, dim}, n, acc);
+}
+
+void WeightedSumF16(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots, int n,
+                    float* acc) {
+  WeightedSumOf(dim, w, F16Rows{base, stride, slots}, n, acc);
 }
 
 }  // namespace kvfuse::kernels::avx512
