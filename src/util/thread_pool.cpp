@@ -1,6 +1,7 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -12,7 +13,11 @@
 namespace kvfuse::util {
 
 namespace {
-constexpr int kSpinsBeforeSleep = 200000;
+// An idle worker spins this long for the next job, then sleeps: long enough to span the
+// owner's serial work between the jobs of a forward pass (microseconds), short enough not to
+// hold a core through the scheduler's work between iterations, which the server's other
+// threads need on a small machine (spinning 4 ms there doubled the worst times per token).
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
 // The owner waits for a share another thread is running: briefly spinning (shares are short),
 // then yielding, so that a thread descheduled mid-share gets the core back.
 constexpr int kSpinsBeforeYield = 4000;
@@ -99,10 +104,10 @@ void ThreadPool::TryShare(int index) {
 void ThreadPool::WorkerLoop(int worker_index) {
   uint64_t seen = 0;
   while (true) {
-    int spins = 0;
+    const auto spin_end = std::chrono::steady_clock::now() + kSpinBeforeSleep;
     uint64_t now;
-    while ((now = generation_.load(std::memory_order_acquire)) == seen) {
-      if (++spins < kSpinsBeforeSleep) {
+    for (int spins = 1; (now = generation_.load(std::memory_order_acquire)) == seen; ++spins) {
+      if (spins % 64 != 0 || std::chrono::steady_clock::now() < spin_end) {  // the clock now and then
         KVFUSE_CPU_RELAX();
         continue;
       }
