@@ -107,13 +107,15 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   // fast for 48 rows as converting each tile once, faster for a decoded token's few heads).
   const bool from_f16 = k.dot_keys_f16 && k.weighted_sum_f16;
   thread_local std::vector<float> keys, values;  // a tile converted, unless from_f16
-  keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
-  values.resize(keys.size());
+  if (!from_f16) {
+    keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
+    values.resize(keys.size());
+  }
   for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile) {
     const int32_t* tile = slots + j0;
     if (!from_f16) {
       const int n_tile = std::min(kAttentionTile, n_keys - j0);
-      k.gather_keys(head_dim, kv.k_base, kv.slot_stride, tile, n_tile, keys.data());
+      k.gather_f16_rows(head_dim, kv.k_base, kv.slot_stride, tile, n_tile, keys.data());
       k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, tile, n_tile, values.data());
     }
     for (int r = 0; r < n_rows; ++r) {

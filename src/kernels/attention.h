@@ -59,9 +59,10 @@ struct AttentionRow {
 
 // Each row's AttendOneHead (without a reshaped context), for rows that share one KV head and
 // one slot list (the heads of a group over a block of one sequence's tokens): keys are taken
-// kAttentionTile at a time, each tile's keys and values read once for every row while they
-// are in cache, and each row's softmax kept online (its running maximum and sum), so no row
-// holds all its scores. Equal to AttendOneHead up to float rounding.
+// kAttentionTile at a time, every row reading a tile while it is in cache (read from its f16
+// rows where the table can, else converted once for all the rows), and each row's softmax
+// kept online (its running maximum and sum), so no row holds all its scores. Equal to
+// AttendOneHead up to float rounding; a row's result does not depend on the other rows.
 inline constexpr int kAttentionTile = kKeyTile;
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
                      const KvHeadView& kv, const int32_t* slots, const LogitParams& logit);

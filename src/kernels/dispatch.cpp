@@ -59,7 +59,7 @@ const KernelTable& RefKernels() {
       nullptr, nullptr, nullptr,
       nullptr, nullptr, nullptr,
       ref::DotF32F16, ref::AxpyF16, ref::F32ToF16, ref::ExpF32,
-      ref::GatherF16Rows, ref::DotRowsF32, ref::GatherF16Rows, ref::WeightedSumF32,
+      ref::GatherF16Rows, ref::DotRowsF32, ref::WeightedSumF32,
   };
   return table;
 }
@@ -74,7 +74,7 @@ const KernelTable* Avx2Kernels() {
       avx2::GemmQ4_0, avx2::GemmQ5_0, avx2::GemmQ8_0,
       avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
       avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16, avx2::ExpF32,
-      avx2::GatherF16Rows, avx2::DotRowsF32, avx2::GatherF16Rows, avx2::WeightedSumF32,
+      avx2::GatherF16Rows, avx2::DotRowsF32, avx2::WeightedSumF32,
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;
 }
@@ -92,7 +92,7 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q5_0 = avx512::GemmQ5_0;
     t.gemm_q8_0 = avx512::GemmQ8_0;
     t.dot_f16 = avx512::DotF16;
-    t.dot_keys = avx512::DotKeysF32;  // over avx2's gather_keys: rows converted
+    t.dot_keys = avx512::DotKeysF32;
     t.dot_keys_f16 = avx512::DotKeysF16;
     t.weighted_sum_f16 = avx512::WeightedSumF16;
     t.weighted_sum_f32 = avx512::WeightedSumF32;

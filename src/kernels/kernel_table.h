@@ -58,13 +58,11 @@ struct KernelTable {
   // y[i] = e^x[i] (within 2 ulp of std::exp for x in [-87, 88]; below: about 0).
   void (*exp_f32)(int64_t n, const float* x, float* y);
   // Attention over a tile of at most kKeyTile keys and values, each the f16 row base +
-  // slots[j] * stride (j < n) of `dim` elements. gather_keys converts the keys (exactly) into
-  // this table's layout (kKeyTile * dim floats), dot_keys gives out[j] = q·key_j from it;
-  // gather_f16_rows converts rows into out[j * dim ...], and weighted_sum_f32 adds
-  // sum_j w[j] * row_j to acc over such rows.
-  void (*gather_keys)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
-  void (*dot_keys)(int64_t dim, const float* q, const float* keys, int n, float* out);
+  // slots[j] * stride (j < n) of `dim` elements. gather_f16_rows converts rows (exactly) into
+  // out[j * dim ...]; over such rows, dot_keys gives out[j] = q·key_j and weighted_sum_f32
+  // adds sum_j w[j] * row_j to acc.
   void (*gather_f16_rows)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
+  void (*dot_keys)(int64_t dim, const float* q, const float* keys, int n, float* out);
   void (*weighted_sum_f32)(int64_t dim, const float* w, const float* rows, int n, float* acc);
   // Optional (nullptr: each tile is converted once, then read with the entries above):
   // dot_keys' and weighted_sum_f32's results bit for bit, read from the f16 rows themselves.

@@ -135,10 +135,11 @@ TEST(Scheduler, AStreamThatStartsDecodingMidStepCutsTheRestOfTheStepToItsBudget)
     });
     while (!entered) std::this_thread::yield();
     auto first = std::make_shared<GenerationChannel>(), second = std::make_shared<GenerationChannel>();
-    ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(10, 4), 2), first));
-    ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(100, 5), 2), second));
-    release = true;
+    const bool submitted = s.Submit(Request(std::vector<int32_t>(10, 4), 2), first) &&
+                           s.Submit(Request(std::vector<int32_t>(100, 5), 2), second);
+    release = true;  // before any assertion can return
     hold.join();
+    ASSERT_TRUE(submitted);
     EXPECT_EQ(Collect(*first).text, Expected(4, 2));
     EXPECT_EQ(Collect(*second).text, Expected(5, 2));
     log = exec.log();

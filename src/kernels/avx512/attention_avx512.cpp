@@ -18,7 +18,7 @@ namespace kvfuse::kernels::avx512 {
 
 namespace {
 
-// a's and b's lanes picked by `pick` (0-15 from a, 16-31 from b), twice: their sum.
+// a's and b's lanes picked by `lo` and by `hi` (0-15 from a, 16-31 from b): their sum.
 __m512 AddPicked(__m512 a, __m512 b, const int (&lo)[16], const int (&hi)[16]) {
   const __m512i lo_index = _mm512_loadu_si512(lo), hi_index = _mm512_loadu_si512(hi);
   return _mm512_add_ps(_mm512_permutex2var_ps(a, lo_index, b), _mm512_permutex2var_ps(a, hi_index, b));
@@ -87,7 +87,7 @@ void DotKeyRowsOf(int64_t dim, const float* q, const Rows& rows, int n, float* o
 }
 
 // acc += sum_j w[j] * row_j: even keys summed onto acc, odd keys apart, then added; widths
-// not a multiple of 16 row by row.
+// not a multiple of 16, or over 256, row by row.
 template <class Rows>
 void WeightedSumOf(int64_t dim, const float* w, const Rows& rows, int n, float* acc) {
   if (dim % 16 != 0 || dim > 256) {
