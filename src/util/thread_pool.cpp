@@ -16,7 +16,7 @@ namespace {
 // An idle worker spins this long for the next job, then sleeps: long enough to span the
 // owner's serial work between the jobs of a forward pass (microseconds), short enough not to
 // hold a core through the scheduler's work between iterations, which the server's other
-// threads need on a small machine (spinning 4 ms there doubled the worst times per token).
+// threads need on a small machine.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
 // The owner waits for a share another thread is running: briefly spinning (shares are short),
 // then yielding, so that a thread descheduled mid-share gets the core back.
