@@ -63,8 +63,8 @@ kernels::KvHeadView HeadView(const kv::KvCache& kv, int layer, int h) {
   return {kv.k_head(layer, h), kv.v_head(layer, h), static_cast<size_t>(kv.geometry().head_dim)};
 }
 
-// Tokens of one sequence attended together by AttendRowsTiled: a tile of keys is read once
-// for all their rows (kTokenBlock tokens x the heads of a KV group).
+// Tokens of one sequence attended together by AttendRowsTiled: all their rows (kTokenBlock
+// tokens x the heads of a KV group) read a tile of keys while it is in cache.
 constexpr int kTokenBlock = 16;
 
 // The attention of every head of the tokens without a reshaped context into ctx.attn, tiled:
@@ -109,8 +109,7 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
         }
       }
       kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim,
-                               HeadView(kv, layer, item.kv_head),
-                               vis.data(), logit);
+                               HeadView(kv, layer, item.kv_head), vis.data(), logit);
     }
   });
 }
