@@ -21,25 +21,6 @@ void ReshapeContextLogits(const ContextLogits& context, float* logits, int n) {
   for (int j = begin; j < end; ++j) logits[j] += shift;
 }
 
-void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                      const int32_t* slots, int n_slots, const LogitParams& logit, float* scores,
-                      const ContextLogits* context) {
-  for (int j = 0; j < n_slots; ++j)
-    scores[j] = logit.scale * k.dot_f32_f16(head_dim, q, kv.k_base + slots[j] * kv.slot_stride);
-  if (logit.softcap > 0) SoftCap(scores, n_slots, logit.softcap);
-  if (context) ReshapeContextLogits(*context, scores, n_slots);
-  Softmax(scores, n_slots);
-}
-
-void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
-                   const int32_t* slots, int n_slots, const LogitParams& logit, float* scores, float* out,
-                   const ContextLogits* context) {
-  AttentionWeights(k, q, head_dim, kv, slots, n_slots, logit, scores, context);
-  std::memset(out, 0, head_dim * sizeof(float));
-  for (int j = 0; j < n_slots; ++j)
-    k.axpy_f16(head_dim, scores[j], kv.v_base + slots[j] * kv.slot_stride, out);
-}
-
 namespace {
 
 // The largest and the sum of x[0, n), in 8 independent lanes (no chain of n dependent steps;
@@ -64,13 +45,17 @@ double Sum(const float* x, int n) {
   return sum;
 }
 
+// A tile's dot products become logits: times the scale, then soft-capped.
+void ScaleLogits(const LogitParams& logit, float* logits, int n) {
+  for (int j = 0; j < n; ++j) logits[j] *= logit.scale;
+  if (logit.softcap > 0) SoftCap(logits, n, logit.softcap);
+}
+
 // One tile of a row's online softmax: logits[0, n), of which the first `skip` lie before
 // the row's window, become the tile's weights against the row's running maximum (those
 // `skip` weigh 0); what `sum` and `out` hold is rescaled when the maximum grows.
-void OnlineSoftmaxStep(const KernelTable& k, const LogitParams& logit, float* logits, int n, int skip, int head_dim,
-                       float& max, double& sum, float* out) {
-  for (int j = 0; j < n; ++j) logits[j] *= logit.scale;
-  if (logit.softcap > 0) SoftCap(logits, n, logit.softcap);
+void OnlineSoftmaxStep(const KernelTable& k, float* logits, int n, int skip, int head_dim, float& max, double& sum,
+                       float* out) {
   const float tile_max = Max(logits + skip, n - skip);
   if (tile_max > max) {
     const float shrink = std::exp(max - tile_max);
@@ -84,7 +69,62 @@ void OnlineSoftmaxStep(const KernelTable& k, const LogitParams& logit, float* lo
   sum += Sum(logits + skip, n - skip);
 }
 
+// out[j] = q·K[slots[j]] for j < n, a key tile at a time as AttendRowsTiled takes them
+// (each key's dot is the same bits whichever tile holds it).
+void DotKeysByTiles(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv, const int32_t* slots,
+                    int n, float* out) {
+  thread_local std::vector<float> keys;
+  if (!k.dot_keys_f16) keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
+  for (int j0 = 0; j0 < n; j0 += kAttentionTile) {
+    const int n_tile = std::min(kAttentionTile, n - j0);
+    if (k.dot_keys_f16) {
+      k.dot_keys_f16(head_dim, q, kv.k_base, kv.slot_stride, slots + j0, n_tile, out + j0);
+    } else {
+      k.gather_f16_rows(head_dim, kv.k_base, kv.slot_stride, slots + j0, n_tile, keys.data());
+      k.dot_keys(head_dim, q, keys.data(), n_tile, out + j0);
+    }
+  }
+}
+
+// x = softmax(x) with the table's exp, summed a tile at a time as the tiled rows sum.
+void Softmax(const KernelTable& k, float* x, int n) {
+  const float max = Max(x, n);
+  for (int j = 0; j < n; ++j) x[j] -= max;
+  k.exp_f32(n, x, x);
+  double sum = 0;
+  for (int j0 = 0; j0 < n; j0 += kAttentionTile) sum += Sum(x + j0, std::min(kAttentionTile, n - j0));
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int j = 0; j < n; ++j) x[j] *= inv;
+}
+
 }  // namespace
+
+void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
+                      const int32_t* slots, int n_slots, const LogitParams& logit, float* scores,
+                      const ContextLogits* context) {
+  DotKeysByTiles(k, q, head_dim, kv, slots, n_slots, scores);
+  ScaleLogits(logit, scores, n_slots);
+  if (context) ReshapeContextLogits(*context, scores, n_slots);
+  Softmax(k, scores, n_slots);
+}
+
+void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
+                   const int32_t* slots, int n_slots, const LogitParams& logit, float* scores, float* out,
+                   const ContextLogits* context) {
+  AttentionWeights(k, q, head_dim, kv, slots, n_slots, logit, scores, context);
+  std::memset(out, 0, head_dim * sizeof(float));
+  thread_local std::vector<float> values;
+  if (!k.weighted_sum_f16) values.resize(static_cast<size_t>(kAttentionTile) * head_dim);
+  for (int j0 = 0; j0 < n_slots; j0 += kAttentionTile) {
+    const int n_tile = std::min(kAttentionTile, n_slots - j0);
+    if (k.weighted_sum_f16) {
+      k.weighted_sum_f16(head_dim, scores + j0, kv.v_base, kv.slot_stride, slots + j0, n_tile, out);
+    } else {
+      k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, slots + j0, n_tile, values.data());
+      k.weighted_sum_f32(head_dim, scores + j0, values.data(), n_tile, out);
+    }
+  }
+}
 
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
                      const KvHeadView& kv, const int32_t* slots, const LogitParams& logit) {
@@ -128,7 +168,9 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
       } else {
         k.dot_keys(head_dim, rows[r].q, keys.data(), n, logits);
       }
-      OnlineSoftmaxStep(k, logit, logits, n, skip, head_dim, max[r], sum[r], rows[r].out);
+      ScaleLogits(logit, logits, n);
+      if (rows[r].weights) std::copy(logits + skip, logits + n, rows[r].weights + (j0 + skip - rows[r].first));
+      OnlineSoftmaxStep(k, logits, n, skip, head_dim, max[r], sum[r], rows[r].out);
       if (from_f16) {
         k.weighted_sum_f16(head_dim, logits, kv.v_base, kv.slot_stride, tile, n, rows[r].out);
       } else {
@@ -139,6 +181,12 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead
     const float inv = rows[r].first < rows[r].n_visible ? static_cast<float>(1.0 / sum[r]) : 0.0f;
     for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= inv;
+    if (float* w = rows[r].weights; w && inv > 0) {  // its logits, normalised as the sum was
+      const int n = rows[r].n_visible - rows[r].first;
+      for (int j = 0; j < n; ++j) w[j] -= max[r];
+      k.exp_f32(n, w, w);
+      for (int j = 0; j < n; ++j) w[j] *= inv;
+    }
   }
 }
 

@@ -35,7 +35,7 @@ struct ContextLogits {
 void ReshapeContextLogits(const ContextLogits& context, float* logits, int n);
 
 // scores[j] = softmax_j(logit(q·K[slots[j]])), the logits reshaped by `context` when given:
-// AttendOneHead's weights alone (what an attention recorder reads).
+// AttendOneHead's weights alone. Each logit is the bits AttendRowsTiled computes for it.
 void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
                       const int32_t* slots, int n_slots, const LogitParams& logit, float* scores,
                       const ContextLogits* context = nullptr);
@@ -49,12 +49,15 @@ void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvH
 
 // One query row of AttendRowsTiled: its q ([head_dim] f32), where its output goes, and which
 // of the shared slots it sees: slots[first, n_visible) (a sliding window starts after 0;
-// none: its output is zero).
+// none: its output is zero). When `weights` is set, the row's softmax weights over those
+// slots go there too (n_visible - first floats: what an attention recorder reads), at the
+// cost of an exp per key.
 struct AttentionRow {
   const float* q;
   float* out;
   int n_visible;
   int first = 0;
+  float* weights = nullptr;
 };
 
 // Each row's AttendOneHead (without a reshaped context), for rows that share one KV head and

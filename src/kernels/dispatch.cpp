@@ -58,7 +58,7 @@ const KernelTable& RefKernels() {
       ref::QuantizeQ8_0, ref::QuantizeQ8_K,
       nullptr, nullptr, nullptr,
       nullptr, nullptr, nullptr,
-      ref::DotF32F16, ref::AxpyF16, ref::F32ToF16, ref::ExpF32,
+      ref::F32ToF16, ref::ExpF32,
       ref::GatherF16Rows, ref::DotRowsF32, ref::WeightedSumF32,
   };
   return table;
@@ -73,7 +73,7 @@ const KernelTable* Avx2Kernels() {
       avx2::QuantizeQ8_0, ref::QuantizeQ8_K,
       avx2::GemmQ4_0, avx2::GemmQ5_0, avx2::GemmQ8_0,
       avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
-      avx2::DotF32F16, avx2::AxpyF16, avx2::F32ToF16, avx2::ExpF32,
+      avx2::F32ToF16, avx2::ExpF32,
       avx2::GatherF16Rows, avx2::DotRowsF32, avx2::WeightedSumF32,
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;

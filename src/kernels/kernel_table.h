@@ -52,8 +52,6 @@ struct KernelTable {
   GemmFn gemm_q4_k, gemm_q5_k, gemm_q6_k;
 
   // Float vector helpers used by attention and the blocks.
-  float (*dot_f32_f16)(int64_t n, const float* a, const uint16_t* b);  // a·b, b in f16
-  void (*axpy_f16)(int64_t n, float alpha, const uint16_t* x, float* y);  // y += alpha*x
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   // y[i] = e^x[i] (within 2 ulp of std::exp for x in [-87, 88]; below: about 0).
   void (*exp_f32)(int64_t n, const float* x, float* y);

@@ -66,18 +66,6 @@ void ShiftKeysF16(const KernelTable& k, const uint16_t* src, uint16_t* dst, int 
   k.f32_to_f16(row.data(), dst, n);
 }
 
-void Softmax(float* x, int64_t n) {
-  float max = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
-
 namespace {
 
 // combine(i, exp(arg(i))) for each i of [0, n), the exps from k, a stack chunk at a time.

@@ -39,9 +39,6 @@ RopeAngles RopeAnglesAt(float position, const RopeParams& p);
 void ShiftKeysF16(const KernelTable& k, const uint16_t* src, uint16_t* dst, int n_heads, const RopeAngles& delta,
                   const RopeParams& p);
 
-// In place: x = softmax(x)
-void Softmax(float* x, int64_t n);
-
 // gate = silu(gate) * up, with k's exp (the reference table's makes it the scalar version).
 void SwiGlu(const KernelTable& k, float* gate, const float* up, int64_t n);
 // gate[i] = gelu(gate[i]) * up[i], GELU in its tanh form (Gemma's gelu_pytorch_tanh), its tanh

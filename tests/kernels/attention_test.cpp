@@ -169,7 +169,8 @@ TEST(Attention, TiledRowsAloneAmongOthersAndFromF16RowsBitForBit) {
 
 // Sliding windows and soft-capped logits (Gemma 2): rows that see slots [first, n_visible),
 // windows starting inside a tile, on a tile's edge and beyond the first tile, with logits
-// capped at 2: each row equals a double softmax over its window written here, on every table.
+// capped at 2: each row, and the weights it hands back, equal a double softmax over its
+// window written here, on every table.
 TEST(Attention, TiledRowsHonourWindowsAndSoftCapping) {
   constexpr int kDim = 64, kKeys = 3 * kAttentionTile + 17;
   constexpr float kCap = 2.0f;
@@ -186,7 +187,7 @@ TEST(Attention, TiledRowsHonourWindowsAndSoftCapping) {
                             {2 * kAttentionTile - 1, kKeys}, {5, 5}};
   const int n_rows = static_cast<int>(std::size(windows));
   const std::vector<float> q = RandomFloats(n_rows * kDim, 23, 3.0f);
-  std::vector<std::vector<double>> want(n_rows, std::vector<double>(kDim, 0.0));
+  std::vector<std::vector<double>> want(n_rows, std::vector<double>(kDim, 0.0)), want_weights(n_rows);
   for (int r = 0; r < n_rows; ++r) {
     std::vector<double> w;
     for (int j = windows[r].first; j < windows[r].n_visible; ++j) {
@@ -198,20 +199,63 @@ TEST(Attention, TiledRowsHonourWindowsAndSoftCapping) {
     double max = -1e300, sum = 0;
     for (double x : w) max = std::max(max, x);
     for (double& x : w) sum += (x = std::exp(x - max));
-    for (size_t j = 0; j < w.size(); ++j)
+    for (size_t j = 0; j < w.size(); ++j) {
+      want_weights[r].push_back(w[j] / sum);
       for (int i = 0; i < kDim; ++i)
         want[r][i] += w[j] / sum * tensor::Fp16ToFp32(v_rows[slots[windows[r].first + j] * kDim + i]);
+    }
   }
   std::vector<const KernelTable*> tables = IsaTables();
   tables.push_back(&RefKernels());
   for (const KernelTable* table : tables) {
     std::vector<float> out(n_rows * kDim, 1.0f);
+    std::vector<std::vector<float>> weights(n_rows);
     std::vector<AttentionRow> rows;
-    for (int r = 0; r < n_rows; ++r)
-      rows.push_back({q.data() + r * kDim, out.data() + r * kDim, windows[r].n_visible, windows[r].first});
+    for (int r = 0; r < n_rows; ++r) {
+      weights[r].assign(want_weights[r].size(), -1.0f);
+      rows.push_back({q.data() + r * kDim, out.data() + r * kDim, windows[r].n_visible, windows[r].first,
+                      r % 2 ? weights[r].data() : nullptr});  // half the rows hand their weights back
+    }
     AttendRowsTiled(*table, rows.data(), n_rows, kDim, view, slots.data(), {scale, kCap});
-    for (int r = 0; r < n_rows; ++r)
+    for (int r = 0; r < n_rows; ++r) {
       for (int i = 0; i < kDim; ++i) EXPECT_NEAR(out[r * kDim + i], want[r][i], 2e-5) << table->name << " row " << r;
+      if (r % 2)
+        for (size_t j = 0; j < weights[r].size(); ++j)
+          EXPECT_NEAR(weights[r][j], want_weights[r][j], 1e-6 + 1e-5 * want_weights[r][j]) << table->name << " row " << r;
+    }
+  }
+}
+
+// A long row's weights (what an attention recorder reads), over several key tiles, with
+// logits in the hundreds and soft-capped ones: they sum to 1 and equal a double softmax
+// written here, on every table.
+TEST(Attention, WeightsOfALongRowMatchDoubleAndSumToOne) {
+  constexpr int kDim = 64, kKeys = 3 * kAttentionTile + 17;
+  const TiledKv kv(kKeys, kDim, 41);
+  const std::vector<float> q = RandomFloats(kDim, 43, 3.0f);
+  for (const LogitParams logit : {LogitParams{40.0f, 0.0f}, LogitParams{0.125f, 2.0f}}) {
+    std::vector<double> want(kKeys);
+    double max = -1e300, sum = 0;
+    for (int j = 0; j < kKeys; ++j) {
+      double d = 0;
+      for (int i = 0; i < kDim; ++i) d += static_cast<double>(q[i]) * tensor::Fp16ToFp32(kv.k_rows[kv.slots[j] * kDim + i]);
+      want[j] = logit.softcap > 0 ? logit.softcap * std::tanh(d * logit.scale / logit.softcap) : d * logit.scale;
+      max = std::max(max, want[j]);
+    }
+    for (double& w : want) sum += (w = std::exp(w - max));
+    for (double& w : want) w /= sum;
+    std::vector<const KernelTable*> tables = IsaTables();
+    tables.push_back(&RefKernels());
+    for (const KernelTable* table : tables) {
+      std::vector<float> weights(kKeys);
+      AttentionWeights(*table, q.data(), kDim, kv.view(), kv.slots.data(), kKeys, logit, weights.data());
+      double total = 0;
+      for (int j = 0; j < kKeys; ++j) {
+        total += weights[j];
+        EXPECT_NEAR(weights[j], want[j], 1e-4 * want[j] + 1e-9) << table->name << " key " << j << " scale " << logit.scale;
+      }
+      EXPECT_NEAR(total, 1.0, 1e-5) << table->name;
+    }
   }
 }
 

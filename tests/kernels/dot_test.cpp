@@ -126,21 +126,14 @@ TEST(Dot, IsaQuantizeQ8_0IsBitIdentical) {
   }
 }
 
-TEST(Dot, IsaFloatHelpersMatchReference) {
+TEST(Dot, IsaFloatToHalfMatchesReference) {
   for (const KernelTable* isa : IsaTables()) {
     for (int64_t n : {1, 8, 13, 64, 100}) {
-      const auto a = RandomFloats(n, 11);
       const auto b = RandomFloats(n, 12);
       std::vector<uint16_t> b16(n), b16_isa(n);
       RefKernels().f32_to_f16(b.data(), b16.data(), n);
       isa->f32_to_f16(b.data(), b16_isa.data(), n);
       EXPECT_EQ(b16, b16_isa) << isa->name << " f32_to_f16 n=" << n;
-      EXPECT_NEAR(isa->dot_f32_f16(n, a.data(), b16.data()),
-                  RefKernels().dot_f32_f16(n, a.data(), b16.data()), 1e-4 * n);
-      std::vector<float> y_ref(a), y_isa(a);
-      RefKernels().axpy_f16(n, 0.75f, b16.data(), y_ref.data());
-      isa->axpy_f16(n, 0.75f, b16.data(), y_isa.data());
-      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y_isa[i], y_ref[i], 1e-6f);
     }
   }
 }

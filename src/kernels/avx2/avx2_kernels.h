@@ -33,7 +33,6 @@ void GemmQ6_K(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_rows,
               size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
 float DotF32F16(int64_t n, const float* a, const uint16_t* b);
-void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 void ExpF32(int64_t n, const float* x, float* y);
 void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);

@@ -61,14 +61,6 @@ float DotBF16(int64_t n, const void* w, const void* x) {
                  [a](int64_t i) { return Bf16ToFp32(a[i]); });
 }
 
-void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y) {
-  const __m256 va = _mm256_set1_ps(alpha);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, LoadF16(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += alpha * Fp16ToFp32(x[i]);
-}
-
 void F32ToF16(const float* x, uint16_t* y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)

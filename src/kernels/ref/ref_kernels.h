@@ -17,8 +17,6 @@ float DotQ6_K(int64_t n, const void* w, const void* x);
 void QuantizeQ8_0(const float* x, void* y, int64_t n);
 void QuantizeQ8_K(const float* x, void* y, int64_t n);
 
-float DotF32F16(int64_t n, const float* a, const uint16_t* b);
-void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 void ExpF32(int64_t n, const float* x, float* y);
 void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);

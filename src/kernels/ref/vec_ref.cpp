@@ -9,16 +9,6 @@ namespace kvfuse::kernels::ref {
 void QuantizeQ8_0(const float* x, void* y, int64_t n) { QuantizeRow(tensor::DType::kQ8_0, x, y, n); }
 void QuantizeQ8_K(const float* x, void* y, int64_t n) { QuantizeRow(tensor::DType::kQ8_K, x, y, n); }
 
-float DotF32F16(int64_t n, const float* a, const uint16_t* b) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i]) * tensor::Fp16ToFp32(b[i]);
-  return static_cast<float>(sum);
-}
-
-void AxpyF16(int64_t n, float alpha, const uint16_t* x, float* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * tensor::Fp16ToFp32(x[i]);
-}
-
 void F32ToF16(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = tensor::Fp32ToFp16(x[i]);
 }

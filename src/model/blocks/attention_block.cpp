@@ -67,9 +67,19 @@ kernels::KvHeadView HeadView(const kv::KvCache& kv, int layer, int h) {
 // tokens x the heads of a KV group) read a tile of keys while it is in cache.
 constexpr int kTokenBlock = 16;
 
-// The attention of every head of the tokens without a reshaped context into ctx.attn, tiled:
-// work items are (sequence, block of its tokens, KV head). A row's result does not depend on
-// the other rows of its item.
+// Adds the weights of batch row t, head h, over the positions [first, first + n) (visible
+// slot j holds position j) to the recorder's mass of their segments.
+void Record(AttentionRecorder& rec, int t, int h, int first, const float* weights, int n) {
+  const auto row = static_cast<size_t>(t + rec.row_offset);
+  float* mass = rec.mass.data() + (row * rec.n_heads + h) * rec.n_segments;
+  const int end = std::min(first + n, static_cast<int>(rec.segment_of_pos.size()));
+  for (int pos = first; pos < end; ++pos)
+    if (const int32_t seg = rec.segment_of_pos[pos]; seg >= 0) mass[seg] += weights[pos - first];
+}
+
+// The attention of every head of the tokens without a reshaped context into ctx.attn, tiled,
+// and into ctx.recorder when one is set: work items are (sequence, block of its tokens, KV
+// head). A row's result does not depend on the other rows of its item.
 void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenBatch& batch,
                  const std::map<int32_t, std::vector<int32_t>>& visible, const kv::KvCache& kv,
                  const kernels::LogitParams& logit, const std::vector<const kernels::ContextLogits*>& context) {
@@ -94,30 +104,44 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
   // Costliest first, taken by whichever thread is free: a prompt's late tokens read many
   // times the keys of its early ones, so equal shares of the items left one thread waiting.
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.keys > b.keys; });
+  AttentionRecorder* rec = ctx.recorder;
   ctx.pool.ParallelForEach(static_cast<int64_t>(items.size()), [&](int64_t i0, int64_t i1) {
     std::vector<kernels::AttentionRow> rows;
+    std::vector<std::pair<int, int>> token_head;  // each row's (batch row, head)
+    std::vector<float> weights;                   // the rows' weights, when recorded
     for (int64_t i = i0; i < i1; ++i) {
       const Item& item = items[i];
       const std::vector<int32_t>& vis = visible.at(batch.seq_ids[(*item.tokens)[item.begin]]);
       rows.clear();
+      token_head.clear();
+      size_t n_weights = 0;
       for (size_t b = item.begin; b < std::min(item.begin + kTokenBlock, item.tokens->size()); ++b) {
         const int t = (*item.tokens)[b];
         const int n_visible = VisibleCount(batch, t, vis), first = FirstVisible(hp, layer, batch, t);
         for (int h = item.kv_head * group; h < (item.kv_head + 1) * group; ++h) {
           const size_t at = static_cast<size_t>(t) * q_dim + static_cast<size_t>(h) * hp.head_dim;
           rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible, first});
+          token_head.emplace_back(t, h);
+          n_weights += std::max(n_visible - first, 0);
         }
+      }
+      if (rec) {  // each row's weights at the sum of the widths before it
+        weights.resize(n_weights);
+        for (size_t r = 0, at = 0; r < rows.size(); at += std::max(rows[r].n_visible - rows[r].first, 0), ++r)
+          rows[r].weights = weights.data() + at;
       }
       kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim,
                                HeadView(kv, layer, item.kv_head), vis.data(), logit);
+      if (rec)  // (t, h) is this thread's alone
+        for (size_t r = 0; r < rows.size(); ++r)
+          Record(*rec, token_head[r].first, token_head[r].second, rows[r].first, rows[r].weights,
+                 rows[r].n_visible - rows[r].first);
     }
   });
 }
 
 // One row at a time: the attention of the tokens whose logits context[t] reshapes into
-// ctx.attn, and, when ctx.recorder is set, every row's probabilities into it (the other
-// rows' outputs come from AttendTiled, so a recorded pass computes what an unrecorded one
-// does).
+// ctx.attn, and into ctx.recorder when one is set.
 void AttendRowByRow(ForwardContext& ctx, const HParams& hp, int layer, const TokenBatch& batch,
                     const std::map<int32_t, std::vector<int32_t>>& visible, const kv::KvCache& kv,
                     const kernels::LogitParams& logit, const std::vector<const kernels::ContextLogits*>& context) {
@@ -128,35 +152,23 @@ void AttendRowByRow(ForwardContext& ctx, const HParams& hp, int layer, const Tok
     std::vector<float> scores;
     for (int64_t i = i0; i < i1; ++i) {
       const int t = static_cast<int>(i / hp.n_heads), h = static_cast<int>(i % hp.n_heads);
-      if (!context[t] && !ctx.recorder) continue;
+      if (!context[t]) continue;
       const std::vector<int32_t>& vis = visible.at(batch.seq_ids[t]);
       // The row sees visible slots [first, first + n_seen): scores[j] is slot first + j's.
       const int first = FirstVisible(hp, layer, batch, t), n_seen = VisibleCount(batch, t, vis) - first;
       float* out = ctx.attn.data() + static_cast<size_t>(t) * q_dim + h * head_dim;
       if (n_seen <= 0) {
-        if (context[t]) std::fill(out, out + head_dim, 0.0f);
+        std::fill(out, out + head_dim, 0.0f);
         continue;
       }
       scores.resize(n_seen);
-      const kernels::KvHeadView head = HeadView(kv, layer, h / group);
       const float* q = ctx.q.data() + static_cast<size_t>(t) * q_dim + h * head_dim;
-      if (context[t]) {
-        kernels::ContextLogits shifted = *context[t];
-        shifted.begin -= first;
-        shifted.end -= first;
-        kernels::AttendOneHead(k, q, head_dim, head, vis.data() + first, n_seen, logit, scores.data(), out, &shifted);
-      } else {  // the output came from AttendTiled: the recorder's weights alone
-        kernels::AttentionWeights(k, q, head_dim, head, vis.data() + first, n_seen, logit, scores.data());
-      }
-      if (model::AttentionRecorder* rec = ctx.recorder) {  // (t, h) is this thread's alone
-        const auto row = static_cast<size_t>(t + rec->row_offset);
-        float* mass = rec->mass.data() + (row * rec->n_heads + h) * rec->n_segments;
-        for (int j = 0; j < n_seen; ++j) {  // visible slot first + j holds position first + j
-          const int pos = first + j;
-          const int32_t seg = pos < static_cast<int>(rec->segment_of_pos.size()) ? rec->segment_of_pos[pos] : -1;
-          if (seg >= 0) mass[seg] += scores[j];
-        }
-      }
+      kernels::ContextLogits shifted = *context[t];
+      shifted.begin -= first;
+      shifted.end -= first;
+      kernels::AttendOneHead(k, q, head_dim, HeadView(kv, layer, h / group), vis.data() + first, n_seen, logit,
+                             scores.data(), out, &shifted);
+      if (ctx.recorder) Record(*ctx.recorder, t, h, first, scores.data(), n_seen);  // (t, h) is this thread's alone
     }
   });
 }
@@ -227,10 +239,10 @@ void AttentionBlock(ForwardContext& ctx, const HParams& hp, const LayerWeights& 
       contexts[t] = {r->begin, r->end, r->temperature, r->lse_scale};
       context[t] = &contexts[t];
     }
-  // A reshaped row needs its whole logit row, a recorded pass every row's probabilities: one
-  // row at a time; every other output is tiled, whatever its batchmates need.
+  // A reshaped row needs its whole logit row: one row at a time; every other row is tiled,
+  // whatever its batchmates need.
   AttendTiled(ctx, hp, layer, batch, visible, kv, logit, context);
-  if (ctx.recorder || std::any_of(context.begin(), context.end(), [](const auto* c) { return c != nullptr; }))
+  if (std::any_of(context.begin(), context.end(), [](const auto* c) { return c != nullptr; }))
     AttendRowByRow(ctx, hp, layer, batch, visible, kv, logit, context);
   kernels::MatMul(k, ctx.pool, w.wo, ctx.attn.data(), n, ctx.proj.data(), ctx.act_scratch);
   NormRows(ctx.pool, ctx.proj.data(), w.attn_post_norm, n, hp, ctx.proj.data());
