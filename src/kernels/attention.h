@@ -64,7 +64,8 @@ struct AttentionRow {
 // one slot list (the heads of a group over a block of one sequence's tokens): keys are taken
 // kAttentionTile at a time, every row reading a tile while it is in cache (read from its f16
 // rows where the table can, else converted once for all the rows), and each row's softmax
-// kept online (its running maximum and sum), so no row holds all its scores. Equal to
+// kept online (its running maximum and sum), so no row holds all its scores (unless it asks
+// for its weights). Equal to
 // AttendOneHead up to float rounding; a row's result does not depend on the other rows.
 inline constexpr int kAttentionTile = kKeyTile;
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,

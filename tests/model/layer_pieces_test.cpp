@@ -51,8 +51,9 @@ struct Outputs {
 };
 
 // Every token of one in-order batch of sequence 0 through the model, with `gate` (if any),
-// every row's attention to every position recorded.
-Outputs RunBatch(const Model& m, const kernels::KernelTable& k, const std::vector<int32_t>& tokens, LayerGate* gate) {
+// every row's attention to every position recorded (unless `record` is false).
+Outputs RunBatch(const Model& m, const kernels::KernelTable& k, const std::vector<int32_t>& tokens, LayerGate* gate,
+                 bool record = true) {
   ForwardContext ctx(2, k);
   const auto n = static_cast<int32_t>(tokens.size());
   kv::KvManager kv(m.kv_geometry(), 128, 16);
@@ -64,7 +65,7 @@ Outputs RunBatch(const Model& m, const kernels::KernelTable& k, const std::vecto
   recorder.n_heads = m.hparams().n_heads;
   for (int32_t i = 0; i < n; ++i) recorder.segment_of_pos.push_back(i);
   recorder.Reset(n);
-  ctx.recorder = &recorder;
+  ctx.recorder = record ? &recorder : nullptr;
   ctx.layer_gate = gate;
   Outputs run;
   EXPECT_TRUE(m.Forward(ctx, batch, kv, run.logits).ok());
@@ -99,6 +100,29 @@ TEST(LayerPieces, ABatchRunInPiecesEqualsTheWholeBatch) {
       }
       EXPECT_EQ(layers, m->hparams().n_layers);
       EXPECT_GT(gate.offers.size(), static_cast<size_t>(m->hparams().n_layers)) << "nothing was divided";
+    }
+  }
+}
+
+// A recorded pass computes what an unrecorded one does, and what it records is a softmax:
+// with every position its own segment, each row and head holds 1 per layer (windows too).
+TEST(LayerPieces, ARecordedPassEqualsAnUnrecordedOneAndRecordsWeightsThatSumToOnePerLayer) {
+  for (const char* shape : {"tiny-qwen2", "tiny-gemma2"}) {
+    auto m = OpenShape(shape);
+    ASSERT_TRUE(m);
+    std::mt19937 rng(5);
+    std::vector<int32_t> tokens(70);
+    for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % m->hparams().n_vocab);
+    for (const kernels::KernelTable* k : {&kernels::RefKernels(), &kernels::BestKernels()}) {
+      SCOPED_TRACE(std::string(k->name) + " " + shape);
+      const Outputs recorded = RunBatch(*m, *k, tokens, nullptr);
+      EXPECT_EQ(recorded.logits, RunBatch(*m, *k, tokens, nullptr, false).logits);
+      const int n_heads = m->hparams().n_heads, n = static_cast<int>(tokens.size());
+      for (int row = 0; row < n * n_heads; ++row) {
+        double sum = 0;
+        for (int s = 0; s < n; ++s) sum += recorded.mass[static_cast<size_t>(row) * n + s];
+        ASSERT_NEAR(sum, m->hparams().n_layers, 1e-4) << "row " << row / n_heads << " head " << row % n_heads;
+      }
     }
   }
 }

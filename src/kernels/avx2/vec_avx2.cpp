@@ -108,7 +108,6 @@ void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32
   }
 }
 
-// The keys are the first operand, as DotF32F16(q, key) has them: the same sums.
 void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out) {
   for (int j = 0; j < n; ++j) out[j] = DotF32(dim, rows + j * dim, q);
 }
