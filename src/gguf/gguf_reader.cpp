@@ -245,6 +245,14 @@ Result<GgufFile> GgufFile::Open(const std::string& path) {
   return file;
 }
 
+void GgufFile::Read(const uint8_t* p, size_t n, void* out) const {
+  if (mapping_.data() != nullptr) {
+    mapping_.Read(p, n, out);
+  } else {
+    std::memcpy(out, p, n);
+  }
+}
+
 const Value* GgufFile::Find(const std::string& key) const {
   auto it = metadata_index_.find(key);
   return it == metadata_index_.end() ? nullptr : &metadata_[it->second].second;

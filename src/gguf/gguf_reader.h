@@ -47,6 +47,11 @@ class GgufFile {
   const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
 
+  // Copies the n bytes at p (inside the file, e.g. a tensor's row) into `out` without touching
+  // the mapping's pages (util::MappedFile::Read); a file parsed from memory copies them.
+  // Thread-safe.
+  void Read(const uint8_t* p, size_t n, void* out) const;
+
   const Value* Find(const std::string& key) const;
   const TensorInfo* FindTensor(const std::string& name) const;
 

@@ -88,9 +88,14 @@ Status Model::Validate(const TokenBatch& batch, const kv::KvManager& kv) const {
 }
 
 void Model::Embed(const TokenBatch& batch, float* hidden) const {
+  // Rows are read from the file, not the mapping: a lookup through the mapping can bring a
+  // page-cache folio of megabytes into RSS, and scattered lookups the whole table, which the
+  // process already holds packed when the output is tied to it.
+  std::vector<uint8_t> bytes(w_.token_embd.row_bytes());
   for (int t = 0; t < batch.size(); ++t) {
     float* row = hidden + static_cast<size_t>(t) * hp_.n_embd;
-    kernels::DequantizeRow(w_.token_embd.type, w_.token_embd.row(batch.token_ids[t]), row, hp_.n_embd);
+    file_.Read(w_.token_embd.row(batch.token_ids[t]), bytes.size(), bytes.data());
+    kernels::DequantizeRow(w_.token_embd.type, bytes.data(), row, hp_.n_embd);
     if (hp_.embd_scale != 1.0f)
       for (int i = 0; i < hp_.n_embd; ++i) row[i] *= hp_.embd_scale;
   }

@@ -30,7 +30,7 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
     }
     file.data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
+  file.fd_ = fd;
   return file;
 }
 
@@ -39,9 +39,11 @@ MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     Reset();
+    fd_ = other.fd_;
     data_ = other.data_;
     size_ = other.size_;
     path_ = std::move(other.path_);
+    other.fd_ = -1;
     other.data_ = nullptr;
     other.size_ = 0;
   }
@@ -52,8 +54,27 @@ MappedFile::~MappedFile() { Reset(); }
 
 void MappedFile::Reset() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
   data_ = nullptr;
   size_ = 0;
+}
+
+void MappedFile::Read(const void* p, size_t n, void* out) const {
+  const auto* begin = static_cast<const uint8_t*>(p);
+  KVFUSE_CHECK(data_ != nullptr && begin >= data_ && n <= size_ && static_cast<size_t>(begin - data_) <= size_ - n);
+  auto* dst = static_cast<uint8_t*>(out);
+  for (size_t done = 0; done < n;) {
+    const ssize_t got = ::pread(fd_, dst + done, n - done, static_cast<off_t>(begin - data_ + done));
+    if (got > 0) {
+      done += static_cast<size_t>(got);
+    } else if (got < 0 && errno == EINTR) {
+      continue;
+    } else {  // a failed read: the mapping has the bytes
+      std::memcpy(dst + done, begin + done, n - done);
+      return;
+    }
+  }
 }
 
 void MappedFile::ReleasePages(const void* p, size_t n) {

@@ -1,4 +1,5 @@
-// A read-only memory mapping of a whole file. Move-only; unmaps on destruction.
+// A read-only memory mapping of a whole file, and the file kept open for reads. Move-only;
+// unmaps and closes on destruction. Read and ReleasePages may be called from any thread.
 #pragma once
 
 #include <cstddef>
@@ -29,8 +30,15 @@ class MappedFile {
   // for memory of a MappedFile: anonymous memory would read back as zeros.
   static void ReleasePages(const void* p, size_t n);
 
+  // Copies the mapped bytes [p, p + n) into `out` by reading the file, so that no page of the
+  // mapping is touched: a touched page can bring its whole page-cache folio (megabytes on
+  // recent kernels) into this process's RSS, which scattered rows of a large table (token
+  // embeddings) add up to the whole table. Copies from the mapping if the read fails.
+  void Read(const void* p, size_t n, void* out) const;
+
  private:
   void Reset();
+  int fd_ = -1;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   std::string path_;

@@ -1,0 +1,62 @@
+// MappedFile::Read gives the mapping's bytes without bringing the mapping's pages into this
+// process: the Rss of the mapping, read from /proc/self/smaps, stays 0 until the mapping
+// itself is read.
+#include "util/mapped_file.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace kvfuse::util {
+namespace {
+
+// The Rss of the mapping that starts at `begin`, in kB (-1: no such mapping).
+long MappingRssKb(const void* begin) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_mapping = false;
+  while (std::getline(smaps, line)) {
+    unsigned long from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &from, &to) == 2) {
+      in_mapping = from == reinterpret_cast<unsigned long>(begin);
+      continue;
+    }
+    long kb = 0;
+    if (in_mapping && std::sscanf(line.c_str(), "Rss: %ld kB", &kb) == 1) return kb;
+  }
+  return -1;
+}
+
+TEST(MappedFile, ReadGivesTheFilesBytesWithoutTouchingTheMapping) {
+  std::filesystem::create_directories(KVFUSE_TEST_TMP);
+  const std::string path = std::string(KVFUSE_TEST_TMP) + "/mapped-" + std::to_string(::getpid()) + ".bin";
+  std::vector<uint8_t> bytes(4 << 20);
+  std::mt19937 rng(7);
+  for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+
+  auto file = MappedFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  const uint8_t* data = file->data();
+  for (const auto& [offset, n] : std::vector<std::pair<size_t, size_t>>{{0, 1}, {4095, 2}, {12345, 70000},
+                                                                         {bytes.size() - 9, 9}, {0, bytes.size()}}) {
+    std::vector<uint8_t> out(n);
+    file->Read(data + offset, n, out.data());
+    EXPECT_EQ(0, std::memcmp(out.data(), bytes.data() + offset, n)) << offset << " " << n;
+  }
+  EXPECT_EQ(MappingRssKb(data), 0) << "a read brought pages of the mapping in";
+  volatile uint8_t touched = data[bytes.size() / 2];  // through the mapping: now it counts
+  (void)touched;
+  EXPECT_GT(MappingRssKb(data), 0);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace kvfuse::util
