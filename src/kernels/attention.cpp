@@ -69,20 +69,35 @@ void OnlineSoftmaxStep(const KernelTable& k, float* logits, int n, int skip, int
   sum += Sum(logits + skip, n - skip);
 }
 
-// out[j] = q·K[slots[j]] for j < n, a key tile at a time as AttendRowsTiled takes them
-// (each key's dot is the same bits whichever tile holds it).
-void DotKeysByTiles(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv, const int32_t* slots,
-                    int n, float* out) {
-  thread_local std::vector<float> keys;
-  if (!k.dot_keys_f16) keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
-  for (int j0 = 0; j0 < n; j0 += kAttentionTile) {
-    const int n_tile = std::min(kAttentionTile, n - j0);
-    if (k.dot_keys_f16) {
-      k.dot_keys_f16(head_dim, q, kv.k_base, kv.slot_stride, slots + j0, n_tile, out + j0);
-    } else {
-      k.gather_f16_rows(head_dim, kv.k_base, kv.slot_stride, slots + j0, n_tile, keys.data());
-      k.dot_keys(head_dim, q, keys.data(), n_tile, out + j0);
-    }
+// A key tile (slots tile[0, n)) is read from its f16 rows where the table can, else converted
+// first (once for every row that reads it), with the same bits. Converted gives the rows of
+// `base` converted into `buffer`, or nullptr where the table reads them as they are; TileDots
+// and TileWeightedSum read what it gave.
+const float* Converted(const KernelTable& k, int head_dim, const uint16_t* base, size_t stride, const int32_t* tile,
+                       int n, std::vector<float>& buffer) {
+  if (k.dot_keys_f16 && k.weighted_sum_f16) return nullptr;
+  buffer.resize(static_cast<size_t>(n) * head_dim);
+  k.gather_f16_rows(head_dim, base, stride, tile, n, buffer.data());
+  return buffer.data();
+}
+
+// out[j] = q·key_j for the tile's first n keys.
+void TileDots(const KernelTable& k, int head_dim, const float* q, const KvHeadView& kv, const int32_t* tile, int n,
+              const float* converted, float* out) {
+  if (converted) {
+    k.dot_keys(head_dim, q, converted, n, out);
+  } else {
+    k.dot_keys_f16(head_dim, q, kv.k_base, kv.slot_stride, tile, n, out);
+  }
+}
+
+// acc += sum_j w[j] * value_j over the tile's first n values.
+void TileWeightedSum(const KernelTable& k, int head_dim, const float* w, const KvHeadView& kv, const int32_t* tile,
+                     int n, const float* converted, float* acc) {
+  if (converted) {
+    k.weighted_sum_f32(head_dim, w, converted, n, acc);
+  } else {
+    k.weighted_sum_f16(head_dim, w, kv.v_base, kv.slot_stride, tile, n, acc);
   }
 }
 
@@ -102,7 +117,12 @@ void Softmax(const KernelTable& k, float* x, int n) {
 void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
                       const int32_t* slots, int n_slots, const LogitParams& logit, float* scores,
                       const ContextLogits* context) {
-  DotKeysByTiles(k, q, head_dim, kv, slots, n_slots, scores);
+  thread_local std::vector<float> keys;
+  for (int j0 = 0; j0 < n_slots; j0 += kAttentionTile) {  // each key's dot the bits of AttendRowsTiled's
+    const int n = std::min(kAttentionTile, n_slots - j0);
+    const float* converted = Converted(k, head_dim, kv.k_base, kv.slot_stride, slots + j0, n, keys);
+    TileDots(k, head_dim, q, kv, slots + j0, n, converted, scores + j0);
+  }
   ScaleLogits(logit, scores, n_slots);
   if (context) ReshapeContextLogits(*context, scores, n_slots);
   Softmax(k, scores, n_slots);
@@ -114,15 +134,10 @@ void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvH
   AttentionWeights(k, q, head_dim, kv, slots, n_slots, logit, scores, context);
   std::memset(out, 0, head_dim * sizeof(float));
   thread_local std::vector<float> values;
-  if (!k.weighted_sum_f16) values.resize(static_cast<size_t>(kAttentionTile) * head_dim);
   for (int j0 = 0; j0 < n_slots; j0 += kAttentionTile) {
-    const int n_tile = std::min(kAttentionTile, n_slots - j0);
-    if (k.weighted_sum_f16) {
-      k.weighted_sum_f16(head_dim, scores + j0, kv.v_base, kv.slot_stride, slots + j0, n_tile, out);
-    } else {
-      k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, slots + j0, n_tile, values.data());
-      k.weighted_sum_f32(head_dim, scores + j0, values.data(), n_tile, out);
-    }
+    const int n = std::min(kAttentionTile, n_slots - j0);
+    const float* converted = Converted(k, head_dim, kv.v_base, kv.slot_stride, slots + j0, n, values);
+    TileWeightedSum(k, head_dim, scores + j0, kv, slots + j0, n, converted, out);
   }
 }
 
@@ -145,37 +160,22 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   float logits[kAttentionTile];
   // Keys and values read from their f16 rows where the table can (measured on AVX-512: as
   // fast for 48 rows as converting each tile once, faster for a decoded token's few heads).
-  const bool from_f16 = k.dot_keys_f16 && k.weighted_sum_f16;
-  thread_local std::vector<float> keys, values;  // a tile converted, unless from_f16
-  if (!from_f16) {
-    keys.resize(static_cast<size_t>(kAttentionTile) * head_dim);
-    values.resize(keys.size());
-  }
+  thread_local std::vector<float> key_buffer, value_buffer;
   for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile) {
     const int32_t* tile = slots + j0;
-    if (!from_f16) {
-      const int n_tile = std::min(kAttentionTile, n_keys - j0);
-      k.gather_f16_rows(head_dim, kv.k_base, kv.slot_stride, tile, n_tile, keys.data());
-      k.gather_f16_rows(head_dim, kv.v_base, kv.slot_stride, tile, n_tile, values.data());
-    }
+    const int n_tile = std::min(kAttentionTile, n_keys - j0);
+    const float* keys = Converted(k, head_dim, kv.k_base, kv.slot_stride, tile, n_tile, key_buffer);
+    const float* values = Converted(k, head_dim, kv.v_base, kv.slot_stride, tile, n_tile, value_buffer);
     for (int r = 0; r < n_rows; ++r) {
       // The row's keys in this tile: [j0 + skip, j1); the `skip` before its window weigh 0.
       const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible), skip = std::max(rows[r].first - j0, 0);
       if (j1 <= j0 + skip) continue;
       const int n = j1 - j0;
-      if (from_f16) {
-        k.dot_keys_f16(head_dim, rows[r].q, kv.k_base, kv.slot_stride, tile, n, logits);
-      } else {
-        k.dot_keys(head_dim, rows[r].q, keys.data(), n, logits);
-      }
+      TileDots(k, head_dim, rows[r].q, kv, tile, n, keys, logits);
       ScaleLogits(logit, logits, n);
       if (rows[r].weights) std::copy(logits + skip, logits + n, rows[r].weights + (j0 + skip - rows[r].first));
       OnlineSoftmaxStep(k, logits, n, skip, head_dim, max[r], sum[r], rows[r].out);
-      if (from_f16) {
-        k.weighted_sum_f16(head_dim, logits, kv.v_base, kv.slot_stride, tile, n, rows[r].out);
-      } else {
-        k.weighted_sum_f32(head_dim, logits, values.data(), n, rows[r].out);
-      }
+      TileWeightedSum(k, head_dim, logits, kv, tile, n, values, rows[r].out);
     }
   }
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead

@@ -106,14 +106,12 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.keys > b.keys; });
   AttentionRecorder* rec = ctx.recorder;
   ctx.pool.ParallelForEach(static_cast<int64_t>(items.size()), [&](int64_t i0, int64_t i1) {
-    std::vector<kernels::AttentionRow> rows;
-    std::vector<std::pair<int, int>> token_head;  // each row's (batch row, head)
-    std::vector<float> weights;                   // the rows' weights, when recorded
+    std::vector<kernels::AttentionRow> rows;  // token by token, the group's heads of each
+    std::vector<float> weights;               // the rows' weights, when recorded
     for (int64_t i = i0; i < i1; ++i) {
       const Item& item = items[i];
       const std::vector<int32_t>& vis = visible.at(batch.seq_ids[(*item.tokens)[item.begin]]);
       rows.clear();
-      token_head.clear();
       size_t n_weights = 0;
       for (size_t b = item.begin; b < std::min(item.begin + kTokenBlock, item.tokens->size()); ++b) {
         const int t = (*item.tokens)[b];
@@ -121,7 +119,6 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
         for (int h = item.kv_head * group; h < (item.kv_head + 1) * group; ++h) {
           const size_t at = static_cast<size_t>(t) * q_dim + static_cast<size_t>(h) * hp.head_dim;
           rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible, first});
-          token_head.emplace_back(t, h);
           n_weights += std::max(n_visible - first, 0);
         }
       }
@@ -133,9 +130,10 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
       kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim,
                                HeadView(kv, layer, item.kv_head), vis.data(), logit);
       if (rec)  // (t, h) is this thread's alone
-        for (size_t r = 0; r < rows.size(); ++r)
-          Record(*rec, token_head[r].first, token_head[r].second, rows[r].first, rows[r].weights,
-                 rows[r].n_visible - rows[r].first);
+        for (size_t r = 0; r < rows.size(); ++r) {
+          const int t = (*item.tokens)[item.begin + r / group], h = item.kv_head * group + static_cast<int>(r % group);
+          Record(*rec, t, h, rows[r].first, rows[r].weights, rows[r].n_visible - rows[r].first);
+        }
     }
   });
 }
