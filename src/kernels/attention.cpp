@@ -69,36 +69,12 @@ void OnlineSoftmaxStep(const KernelTable& k, float* logits, int n, int skip, int
   sum += Sum(logits + skip, n - skip);
 }
 
-// A key tile (slots tile[0, n)) is read from its f16 rows where the table can, else converted
-// first (once for every row that reads it), with the same bits. Converted gives the rows of
-// `base` converted into `buffer`, or nullptr where the table reads them as they are; TileDots
-// and TileWeightedSum read what it gave.
-const float* Converted(const KernelTable& k, int head_dim, const uint16_t* base, size_t stride, const int32_t* tile,
-                       int n, std::vector<float>& buffer) {
-  if (k.dot_keys_f16 && k.weighted_sum_f16) return nullptr;
-  buffer.resize(static_cast<size_t>(n) * head_dim);
-  k.gather_f16_rows(head_dim, base, stride, tile, n, buffer.data());
-  return buffer.data();
-}
-
-// out[j] = q·key_j for the tile's first n keys.
-void TileDots(const KernelTable& k, int head_dim, const float* q, const KvHeadView& kv, const int32_t* tile, int n,
-              const float* converted, float* out) {
-  if (converted) {
-    k.dot_keys(head_dim, q, converted, n, out);
-  } else {
-    k.dot_keys_f16(head_dim, q, kv.k_base, kv.slot_stride, tile, n, out);
-  }
-}
-
-// acc += sum_j w[j] * value_j over the tile's first n values.
-void TileWeightedSum(const KernelTable& k, int head_dim, const float* w, const KvHeadView& kv, const int32_t* tile,
-                     int n, const float* converted, float* acc) {
-  if (converted) {
-    k.weighted_sum_f32(head_dim, w, converted, n, acc);
-  } else {
-    k.weighted_sum_f16(head_dim, w, kv.v_base, kv.slot_stride, tile, n, acc);
-  }
+// The tile's keys (slots tile[0, n)) laid out by dimension for dot_keys, in this thread's buffer.
+const float* TransposedKeys(const KernelTable& k, int head_dim, const KvHeadView& kv, const int32_t* tile, int n) {
+  thread_local std::vector<float> kt;
+  kt.resize(static_cast<size_t>(head_dim) * kAttentionTile);
+  k.transpose_keys(head_dim, kv.k_base, kv.slot_stride, tile, n, kt.data());
+  return kt.data();
 }
 
 // x = softmax(x) with the table's exp, summed a tile at a time as the tiled rows sum.
@@ -117,11 +93,11 @@ void Softmax(const KernelTable& k, float* x, int n) {
 void AttentionWeights(const KernelTable& k, const float* q, int head_dim, const KvHeadView& kv,
                       const int32_t* slots, int n_slots, const LogitParams& logit, float* scores,
                       const ContextLogits* context) {
-  thread_local std::vector<float> keys;
+  float logits[kAttentionTile];
   for (int j0 = 0; j0 < n_slots; j0 += kAttentionTile) {  // each key's dot the bits of AttendRowsTiled's
     const int n = std::min(kAttentionTile, n_slots - j0);
-    const float* converted = Converted(k, head_dim, kv.k_base, kv.slot_stride, slots + j0, n, keys);
-    TileDots(k, head_dim, q, kv, slots + j0, n, converted, scores + j0);
+    k.dot_keys(head_dim, &q, 1, TransposedKeys(k, head_dim, kv, slots + j0, n), logits);
+    std::copy(logits, logits + n, scores + j0);
   }
   ScaleLogits(logit, scores, n_slots);
   if (context) ReshapeContextLogits(*context, scores, n_slots);
@@ -133,13 +109,57 @@ void AttendOneHead(const KernelTable& k, const float* q, int head_dim, const KvH
                    const ContextLogits* context) {
   AttentionWeights(k, q, head_dim, kv, slots, n_slots, logit, scores, context);
   std::memset(out, 0, head_dim * sizeof(float));
-  thread_local std::vector<float> values;
-  for (int j0 = 0; j0 < n_slots; j0 += kAttentionTile) {
-    const int n = std::min(kAttentionTile, n_slots - j0);
-    const float* converted = Converted(k, head_dim, kv.v_base, kv.slot_stride, slots + j0, n, values);
-    TileWeightedSum(k, head_dim, scores + j0, kv, slots + j0, n, converted, out);
+  for (int j0 = 0; j0 < n_slots; j0 += kAttentionTile)
+    k.weighted_sum(head_dim, scores + j0, 1, kv.v_base, kv.slot_stride, slots + j0,
+                   std::min(kAttentionTile, n_slots - j0), &out);
+}
+
+namespace {
+
+// Per row of AttendRowsTiled: the running maximum logit and the sum of exp(logit - maximum);
+// its out holds the unnormalised weighted values until the end.
+struct RunningSoftmax {
+  float max = -std::numeric_limits<float>::infinity();
+  double sum = 0;  // as Softmax sums: long contexts add many small terms
+};
+
+// The rows' work on the tile of keys [j0, j0 + n_tile): the rows that see any of them get
+// their logits in one dot_keys call, an online softmax step each, and their weighted values
+// in one weighted_sum call per run of rows that see the same keys (each token's heads).
+void AttendTile(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim, const KvHeadView& kv,
+                const int32_t* tile, int j0, int n_tile, const LogitParams& logit, RunningSoftmax* state) {
+  thread_local std::vector<int> active, seen;  // the rows that see keys of the tile, and how many
+  thread_local std::vector<const float*> q;
+  thread_local std::vector<float*> out;
+  thread_local std::vector<float> logits;
+  active.clear(), seen.clear(), q.clear(), out.clear();
+  for (int r = 0; r < n_rows; ++r) {
+    const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible), skip = std::max(rows[r].first - j0, 0);
+    if (j1 <= j0 + skip) continue;
+    active.push_back(r), seen.push_back(j1 - j0), q.push_back(rows[r].q), out.push_back(rows[r].out);
+  }
+  const int n_active = static_cast<int>(active.size());
+  if (n_active == 0) return;
+  logits.resize(static_cast<size_t>(n_active) * kAttentionTile);
+  k.dot_keys(head_dim, q.data(), n_active, TransposedKeys(k, head_dim, kv, tile, n_tile), logits.data());
+  for (int a = 0; a < n_active; ++a) {
+    // The row's keys in this tile: [j0 + skip, j0 + seen[a]); the `skip` before its window weigh 0.
+    const AttentionRow& row = rows[active[a]];
+    const int skip = std::max(row.first - j0, 0);
+    float* l = logits.data() + static_cast<size_t>(a) * kAttentionTile;
+    ScaleLogits(logit, l, seen[a]);
+    if (row.weights) std::copy(l + skip, l + seen[a], row.weights + (j0 + skip - row.first));
+    RunningSoftmax& s = state[active[a]];
+    OnlineSoftmaxStep(k, l, seen[a], skip, head_dim, s.max, s.sum, row.out);
+  }
+  for (int a0 = 0, a1 = 0; a0 < n_active; a0 = a1) {
+    while (a1 < n_active && seen[a1] == seen[a0]) ++a1;
+    k.weighted_sum(head_dim, logits.data() + static_cast<size_t>(a0) * kAttentionTile, a1 - a0, kv.v_base,
+                   kv.slot_stride, tile, seen[a0], out.data() + a0);
   }
 }
+
+}  // namespace
 
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
                      const KvHeadView& kv, const int32_t* slots, const LogitParams& logit) {
@@ -152,38 +172,17 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   // Tiles stay on the grid of multiples of kAttentionTile, so a row's tiles (and its rounding)
   // depend on its own window alone, never on which rows share the call.
   if (first_key < n_keys) first_key -= first_key % kAttentionTile;
-  // Per row: the running maximum logit and the sum of exp(logit - maximum); out holds the
-  // unnormalised weighted values until the end.
-  std::vector<float> max(n_rows, -std::numeric_limits<float>::infinity());
-  std::vector<double> sum(n_rows, 0.0);  // as Softmax sums: long contexts add many small terms
+  std::vector<RunningSoftmax> state(n_rows);
   for (int r = 0; r < n_rows; ++r) std::memset(rows[r].out, 0, head_dim * sizeof(float));
-  float logits[kAttentionTile];
-  // Keys and values read from their f16 rows where the table can (measured on AVX-512: as
-  // fast for 48 rows as converting each tile once, faster for a decoded token's few heads).
-  thread_local std::vector<float> key_buffer, value_buffer;
-  for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile) {
-    const int32_t* tile = slots + j0;
-    const int n_tile = std::min(kAttentionTile, n_keys - j0);
-    const float* keys = Converted(k, head_dim, kv.k_base, kv.slot_stride, tile, n_tile, key_buffer);
-    const float* values = Converted(k, head_dim, kv.v_base, kv.slot_stride, tile, n_tile, value_buffer);
-    for (int r = 0; r < n_rows; ++r) {
-      // The row's keys in this tile: [j0 + skip, j1); the `skip` before its window weigh 0.
-      const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible), skip = std::max(rows[r].first - j0, 0);
-      if (j1 <= j0 + skip) continue;
-      const int n = j1 - j0;
-      TileDots(k, head_dim, rows[r].q, kv, tile, n, keys, logits);
-      ScaleLogits(logit, logits, n);
-      if (rows[r].weights) std::copy(logits + skip, logits + n, rows[r].weights + (j0 + skip - rows[r].first));
-      OnlineSoftmaxStep(k, logits, n, skip, head_dim, max[r], sum[r], rows[r].out);
-      TileWeightedSum(k, head_dim, logits, kv, tile, n, values, rows[r].out);
-    }
-  }
+  for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile)
+    AttendTile(k, rows, n_rows, head_dim, kv, slots + j0, j0, std::min(kAttentionTile, n_keys - j0), logit,
+               state.data());
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead
-    const float inv = rows[r].first < rows[r].n_visible ? static_cast<float>(1.0 / sum[r]) : 0.0f;
+    const float inv = rows[r].first < rows[r].n_visible ? static_cast<float>(1.0 / state[r].sum) : 0.0f;
     for (int i = 0; i < head_dim; ++i) rows[r].out[i] *= inv;
     if (float* w = rows[r].weights; w && inv > 0) {  // its logits, normalised as the sum was
       const int n = rows[r].n_visible - rows[r].first;
-      for (int j = 0; j < n; ++j) w[j] -= max[r];
+      for (int j = 0; j < n; ++j) w[j] -= state[r].max;
       k.exp_f32(n, w, w);
       for (int j = 0; j < n; ++j) w[j] *= inv;
     }

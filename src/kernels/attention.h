@@ -62,11 +62,12 @@ struct AttentionRow {
 
 // Each row's AttendOneHead (without a reshaped context), for rows that share one KV head and
 // one slot list (the heads of a group over a block of one sequence's tokens): keys are taken
-// kAttentionTile at a time, every row reading a tile while it is in cache (read from its f16
-// rows where the table can, else converted once for all the rows), and each row's softmax
-// kept online (its running maximum and sum), so no row holds all its scores (unless it asks
-// for its weights). Equal to
-// AttendOneHead up to float rounding; a row's result does not depend on the other rows.
+// kAttentionTile at a time, laid out by dimension once for all the rows, and every row's
+// logits and weighted values are computed in blocks of rows that share each load of keys and
+// values (the table's dot_keys and weighted_sum). Each row's softmax is kept online (its
+// running maximum and sum), so no row holds all its scores (unless it asks for its weights).
+// Equal to AttendOneHead up to float rounding; a row's result does not depend on the other
+// rows, bit for bit.
 inline constexpr int kAttentionTile = kKeyTile;
 void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim,
                      const KvHeadView& kv, const int32_t* slots, const LogitParams& logit);

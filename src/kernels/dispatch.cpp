@@ -59,7 +59,7 @@ const KernelTable& RefKernels() {
       nullptr, nullptr, nullptr,
       nullptr, nullptr, nullptr,
       ref::F32ToF16, ref::ExpF32,
-      ref::GatherF16Rows, ref::DotRowsF32, ref::WeightedSumF32,
+      ref::TransposeKeys, ref::DotKeys, ref::WeightedSum, ref::GatherF16Rows,
   };
   return table;
 }
@@ -74,7 +74,7 @@ const KernelTable* Avx2Kernels() {
       avx2::GemmQ4_0, avx2::GemmQ5_0, avx2::GemmQ8_0,
       avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
       avx2::F32ToF16, avx2::ExpF32,
-      avx2::GatherF16Rows, avx2::DotRowsF32, avx2::WeightedSumF32,
+      avx2::TransposeKeys, avx2::DotKeys, avx2::WeightedSum, avx2::GatherF16Rows,
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;
 }
@@ -92,10 +92,9 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q5_0 = avx512::GemmQ5_0;
     t.gemm_q8_0 = avx512::GemmQ8_0;
     t.dot_f16 = avx512::DotF16;
-    t.dot_keys = avx512::DotKeysF32;
-    t.dot_keys_f16 = avx512::DotKeysF16;
-    t.weighted_sum_f16 = avx512::WeightedSumF16;
-    t.weighted_sum_f32 = avx512::WeightedSumF32;
+    t.transpose_keys = avx512::TransposeKeys;
+    t.dot_keys = avx512::DotKeys;
+    t.weighted_sum = avx512::WeightedSum;
     t.packed_f16 = {avx512::PackedBytesF16, avx512::PackF16, avx512::PackedGemmF16};
     t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
     t.packed_q5_0 = {avx512::PackedBytesQ5_0, avx512::PackQ5_0, avx512::PackedGemmQ5_0};

@@ -56,18 +56,18 @@ struct KernelTable {
   // y[i] = e^x[i] (within 2 ulp of std::exp for x in [-87, 88]; below: about 0).
   void (*exp_f32)(int64_t n, const float* x, float* y);
   // Attention over a tile of at most kKeyTile keys and values, each the f16 row base +
-  // slots[j] * stride (j < n) of `dim` elements. gather_f16_rows converts rows (exactly) into
-  // out[j * dim ...]; over such rows, dot_keys gives out[j] = q·key_j and weighted_sum_f32
-  // adds sum_j w[j] * row_j to acc.
+  // slots[j] * stride (j < n) of `dim` elements, for a block of query rows r < n_rows:
+  //   transpose_keys: kt[i * kKeyTile + j] = key_j[i] as f32 (0 for j >= n);
+  //   dot_keys: logits[r * kKeyTile + j] = q_r·key_j for every j < kKeyTile, read from kt;
+  //   weighted_sum: acc_r += sum_{j<n} w[r * kKeyTile + j] * value_j.
+  // Each sum is one chain of FMAs in order (of i for a dot, of j for a weighted sum), so a
+  // row's result does not depend on the rows beside it, and every table gives the same bits.
+  void (*transpose_keys)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt);
+  void (*dot_keys)(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
+  void (*weighted_sum)(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride,
+                       const int32_t* slots, int n, float* const* acc);
+  // Converts the f16 rows base + slots[j] * stride (j < n) of `dim` elements into out[j * dim ...].
   void (*gather_f16_rows)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
-  void (*dot_keys)(int64_t dim, const float* q, const float* keys, int n, float* out);
-  void (*weighted_sum_f32)(int64_t dim, const float* w, const float* rows, int n, float* acc);
-  // Optional (nullptr: each tile is converted once, then read with the entries above):
-  // dot_keys' and weighted_sum_f32's results bit for bit, read from the f16 rows themselves.
-  void (*dot_keys_f16)(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n,
-                       float* out) = nullptr;
-  void (*weighted_sum_f16)(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots,
-                           int n, float* acc) = nullptr;
 
   // Optional packed products (none: the entries above read the rows as they are).
   PackedKernels packed_f16 = {}, packed_q4_0 = {}, packed_q5_0 = {}, packed_q8_0 = {};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "kernel_test_util.h"
 #include "kernels/matmul.h"
@@ -174,66 +175,84 @@ TEST(Ops, ExpOfEveryTableIsWithinTwoUlpOfDouble) {
   }
 }
 
-TEST(Ops, RowDotsAndWeightedRowSumsOfEveryTableMatchDouble) {
-  // 16 and 96: widths not a multiple of 64; 40 and 33: not of 16, 33 odd (the per-row and
-  // tail paths of the avx512 helpers).
-  for (int dim : {16, 33, 40, 64, 96, 128}) {
-    constexpr int kRows = 37, kUsed = 23;
-    std::vector<uint16_t> rows;
-    for (float x : RandomFloats(kRows * dim, 31, 2.0f)) rows.push_back(tensor::Fp32ToFp16(x));
-    std::vector<int32_t> slots(kUsed);
-    for (int j = 0; j < kUsed; ++j) slots[j] = (j * 7 + 3) % kRows;  // out of order, as block tables are
-    const std::vector<float> q = RandomFloats(dim, 32), w = RandomFloats(kUsed, 33), start = RandomFloats(dim, 34);
-    std::vector<const KernelTable*> tables = IsaTables();
-    tables.push_back(&RefKernels());
-    for (const KernelTable* table : tables) {
-      std::vector<float> dots(kUsed), acc = start, gathered(kUsed * dim);
-      table->gather_f16_rows(dim, rows.data(), dim, slots.data(), kUsed, gathered.data());
-      for (int j = 0; j < kUsed; ++j)
-        for (int i = 0; i < dim; ++i)
-          ASSERT_EQ(gathered[j * dim + i], tensor::Fp16ToFp32(rows[slots[j] * dim + i])) << table->name;
-      table->dot_keys(dim, q.data(), gathered.data(), kUsed, dots.data());
-      table->weighted_sum_f32(dim, w.data(), gathered.data(), kUsed, acc.data());
-      for (int j = 0; j < kUsed; ++j) {
-        double want = 0;
-        for (int i = 0; i < dim; ++i) want += double{q[i]} * tensor::Fp16ToFp32(rows[slots[j] * dim + i]);
-        EXPECT_NEAR(dots[j], want, 1e-4) << table->name << " dim " << dim << " row " << j;
-      }
-      for (int i = 0; i < dim; ++i) {
-        double want = start[i];
-        for (int j = 0; j < kUsed; ++j) want += double{w[j]} * tensor::Fp16ToFp32(rows[slots[j] * dim + i]);
-        EXPECT_NEAR(acc[i], want, 1e-4) << table->name << " dim " << dim << " column " << i;
-      }
-    }
-  }
-}
-
-// Where a table reads keys and values from their f16 rows, it gives what dot_keys and
-// weighted_sum_f32 give over the converted tile, bit for bit, for widths that are and are not
-// multiples of 16 and tiles that are not full.
-TEST(Ops, KeysAndValuesReadAsF16RowsGiveTheConvertedTilesBitsBitForBit) {
-  if (!Avx512Kernels()) GTEST_SKIP() << "only the avx512 table reads f16 rows";
+// The attention tile kernels of every table against the contract's scalar FMA chains, bit for
+// bit, and against double: widths that are and are not multiples of 8 and 16, tiles that are
+// not full, row counts around each table's row block, slots out of order (as block tables
+// are).
+TEST(Ops, AttentionTileKernelsOfEveryTableEqualTheirScalarChainsBitForBit) {
   for (int dim : {8, 16, 33, 40, 64, 80, 128, 256, 272}) {
-    constexpr int kRows = 70;
+    constexpr int kRows = 70, kQueries = 13;
+    constexpr double kSumError = 0x1p-24;  // a float sum of m terms is within m * 2^-24 * sum |term|
     std::vector<uint16_t> rows;
     for (float x : RandomFloats(kRows * dim, 41, 2.0f)) rows.push_back(tensor::Fp32ToFp16(x));
     std::vector<int32_t> slots(kKeyTile);
     for (int j = 0; j < kKeyTile; ++j) slots[j] = (j * 11 + 5) % kRows;
-    const std::vector<float> q = RandomFloats(dim, 43, 3.0f), w = RandomFloats(kKeyTile, 44), start = RandomFloats(dim, 45);
+    auto key = [&](int j, int i) { return tensor::Fp16ToFp32(rows[slots[j] * dim + i]); };
+    const std::vector<float> q = RandomFloats(kQueries * dim, 43, 3.0f), w = RandomFloats(kQueries * kKeyTile, 44);
+    const std::vector<float> start = RandomFloats(kQueries * dim, 45);
+    std::vector<const float*> q_rows;
+    for (int r = 0; r < kQueries; ++r) q_rows.push_back(q.data() + r * dim);
+    std::vector<const KernelTable*> tables = IsaTables();
+    tables.push_back(&RefKernels());
+    for (const KernelTable* table : tables)
+      for (int n : {1, 15, 16, 17, 50, kKeyTile})
+        for (int n_rows : {1, 2, 5, 6, 7, kQueries}) {
+          const std::string what = std::string(table->name) + " dim " + std::to_string(dim) + " keys " +
+                                   std::to_string(n) + " rows " + std::to_string(n_rows);
+          std::vector<float> kt(dim * kKeyTile, -1.0f), logits(n_rows * kKeyTile), acc = start;
+          table->transpose_keys(dim, rows.data(), dim, slots.data(), n, kt.data());
+          for (int i = 0; i < dim; ++i)
+            for (int j = 0; j < kKeyTile; ++j) ASSERT_EQ(kt[i * kKeyTile + j], j < n ? key(j, i) : 0.0f) << what;
+          table->dot_keys(dim, q_rows.data(), n_rows, kt.data(), logits.data());
+          std::vector<float*> acc_rows;
+          for (int r = 0; r < n_rows; ++r) acc_rows.push_back(acc.data() + r * dim);
+          table->weighted_sum(dim, w.data(), n_rows, rows.data(), dim, slots.data(), n, acc_rows.data());
+          for (int r = 0; r < n_rows; ++r) {
+            for (int j = 0; j < n; ++j) {
+              float chain = 0;
+              double exact = 0, magnitude = 0;
+              for (int i = 0; i < dim; ++i) {
+                chain = std::fma(q[r * dim + i], key(j, i), chain);
+                exact += double{q[r * dim + i]} * key(j, i);
+                magnitude += std::abs(double{q[r * dim + i]} * key(j, i));
+              }
+              ASSERT_EQ(logits[r * kKeyTile + j], chain) << what << " row " << r << " key " << j;
+              ASSERT_NEAR(chain, exact, kSumError * dim * magnitude) << what;
+            }
+            for (int i = 0; i < dim; ++i) {
+              float chain = start[r * dim + i];
+              double exact = chain, magnitude = std::abs(exact);
+              for (int j = 0; j < n; ++j) {
+                const double term = double{w[r * kKeyTile + j]} * tensor::Fp16ToFp32(rows[slots[j] * dim + i]);
+                chain = std::fma(w[r * kKeyTile + j], tensor::Fp16ToFp32(rows[slots[j] * dim + i]), chain);
+                exact += term;
+                magnitude += std::abs(term);
+              }
+              ASSERT_EQ(acc[r * dim + i], chain) << what << " row " << r << " column " << i;
+              ASSERT_NEAR(chain, exact, kSumError * (n + 1) * magnitude) << what;
+            }
+          }
+          for (int r = n_rows; r < kQueries; ++r)  // rows past n_rows untouched
+            for (int i = 0; i < dim; ++i) ASSERT_EQ(acc[r * dim + i], start[r * dim + i]) << what;
+        }
+  }
+}
+
+TEST(Ops, GatheredF16RowsOfEveryTableConvertExactly) {
+  for (int dim : {8, 33, 64}) {
+    constexpr int kRows = 37, kUsed = 23;
+    std::vector<uint16_t> rows;
+    for (float x : RandomFloats(kRows * dim, 31, 2.0f)) rows.push_back(tensor::Fp32ToFp16(x));
+    std::vector<int32_t> slots(kUsed);
+    for (int j = 0; j < kUsed; ++j) slots[j] = (j * 7 + 3) % kRows;
     std::vector<const KernelTable*> tables = IsaTables();
     tables.push_back(&RefKernels());
     for (const KernelTable* table : tables) {
-      if (!table->dot_keys_f16 || !table->weighted_sum_f16) continue;
-      for (int n : {1, 15, 16, 17, 50, kKeyTile}) {
-        std::vector<float> converted(n * dim), want(n), got(n), want_acc = start, got_acc = start;
-        table->gather_f16_rows(dim, rows.data(), dim, slots.data(), n, converted.data());
-        table->dot_keys(dim, q.data(), converted.data(), n, want.data());
-        table->dot_keys_f16(dim, q.data(), rows.data(), dim, slots.data(), n, got.data());
-        EXPECT_EQ(got, want) << table->name << " dim " << dim << " keys " << n;
-        table->weighted_sum_f32(dim, w.data(), converted.data(), n, want_acc.data());
-        table->weighted_sum_f16(dim, w.data(), rows.data(), dim, slots.data(), n, got_acc.data());
-        EXPECT_EQ(got_acc, want_acc) << table->name << " dim " << dim << " values " << n;
-      }
+      std::vector<float> gathered(kUsed * dim);
+      table->gather_f16_rows(dim, rows.data(), dim, slots.data(), kUsed, gathered.data());
+      for (int j = 0; j < kUsed; ++j)
+        for (int i = 0; i < dim; ++i)
+          ASSERT_EQ(gathered[j * dim + i], tensor::Fp16ToFp32(rows[slots[j] * dim + i])) << table->name;
     }
   }
 }

@@ -29,6 +29,10 @@ inline int32_t HorizontalSum(__m256i v) {
 }
 
 inline float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
+// 8 f16 values converted (exactly).
+inline __m256 LoadF16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 
 // Sum of products of 32 signed bytes, as 8 int32 partial sums. maddubs wants an
 // unsigned left operand, so the sign of x moves onto y.

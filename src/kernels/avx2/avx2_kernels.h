@@ -36,7 +36,10 @@ float DotF32F16(int64_t n, const float* a, const uint16_t* b);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 void ExpF32(int64_t n, const float* x, float* y);
 void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
-void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out);
-void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc);
+// Attention tile kernels (attention_avx2.cpp), kernel_table.h's contract.
+void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt);
+void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
+void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride, const int32_t* slots,
+                 int n, float* const* acc);
 
 }  // namespace kvfuse::kernels::avx2

@@ -11,10 +11,6 @@ using namespace tensor;
 
 namespace {
 
-inline __m256 LoadF16(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
 inline __m256 LoadBF16(const uint16_t* p) {
   const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
@@ -105,36 +101,6 @@ void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32
     int64_t i = 0;
     for (; i + 8 <= dim; i += 8) _mm256_storeu_ps(dst + i, LoadF16(row + i));
     for (; i < dim; ++i) dst[i] = Fp16ToFp32(row[i]);
-  }
-}
-
-void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out) {
-  for (int j = 0; j < n; ++j) out[j] = DotF32(dim, rows + j * dim, q);
-}
-
-// Columns 64 at a time, their sums held in 8 registers across every row (rather than acc
-// loaded and stored once per row); a width not a multiple of 64 row by row.
-void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc) {
-  if (dim % 64 != 0) {
-    for (int j = 0; j < n; ++j) {
-      const __m256 weight = _mm256_set1_ps(w[j]);
-      const float* row = rows + j * dim;
-      int64_t i = 0;
-      for (; i + 8 <= dim; i += 8)
-        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(weight, _mm256_loadu_ps(row + i), _mm256_loadu_ps(acc + i)));
-      for (; i < dim; ++i) acc[i] += w[j] * row[i];
-    }
-    return;
-  }
-  for (int64_t c = 0; c < dim; c += 64) {
-    __m256 sum[8];
-    for (int v = 0; v < 8; ++v) sum[v] = _mm256_loadu_ps(acc + c + 8 * v);
-    for (int j = 0; j < n; ++j) {
-      const __m256 weight = _mm256_set1_ps(w[j]);
-      const float* row = rows + j * dim + c;
-      for (int v = 0; v < 8; ++v) sum[v] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(row + 8 * v), sum[v]);
-    }
-    for (int v = 0; v < 8; ++v) _mm256_storeu_ps(acc + c + 8 * v, sum[v]);
   }
 }
 

@@ -32,14 +32,11 @@ void PackF16(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_byt
 void PackedGemmF16(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
                    size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride);
 
-// Attention helpers (attention_avx512.cpp): keys and values as f16 rows, or as those rows
-// converted (avx2::GatherF16Rows), with the same results.
-void DotKeysF32(int64_t dim, const float* q, const float* rows, int n, float* out);
-void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc);
-void DotKeysF16(int64_t dim, const float* q, const uint16_t* base, size_t stride, const int32_t* slots, int n,
-                float* out);
-void WeightedSumF16(int64_t dim, const float* w, const uint16_t* base, size_t stride, const int32_t* slots, int n,
-                    float* acc);
+// Attention tile kernels (attention_avx512.cpp), kernel_table.h's contract.
+void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt);
+void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
+void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride, const int32_t* slots,
+                 int n, float* const* acc);
 
 // The K-quant types against Q8_K activations. Q4_K and Q6_K are packed 16 rows at a time
 // (packed_k_avx512.cpp) and their dot and GEMM compute what the packed product does; Q5_K's

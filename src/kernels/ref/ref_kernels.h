@@ -1,6 +1,7 @@
 // Scalar reference kernels (the slow twins every ISA variant is tested against).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace kvfuse::kernels::ref {
@@ -20,7 +21,9 @@ void QuantizeQ8_K(const float* x, void* y, int64_t n);
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 void ExpF32(int64_t n, const float* x, float* y);
 void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
-void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out);
-void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc);
+void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt);
+void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
+void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride, const int32_t* slots,
+                 int n, float* const* acc);
 
 }  // namespace kvfuse::kernels::ref

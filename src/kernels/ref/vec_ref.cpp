@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "kernels/kernel_table.h"
 #include "kernels/quantize.h"
 #include "kernels/ref/ref_kernels.h"
 #include "tensor/half.h"
@@ -22,13 +23,26 @@ void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32
     for (int64_t i = 0; i < dim; ++i) out[j * dim + i] = tensor::Fp16ToFp32(base[slots[j] * stride + i]);
 }
 
-void DotRowsF32(int64_t dim, const float* q, const float* rows, int n, float* out) {
-  for (int j = 0; j < n; ++j) out[j] = DotF32(dim, rows + j * dim, q);
+void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt) {
+  for (int64_t i = 0; i < dim; ++i)
+    for (int j = 0; j < kKeyTile; ++j) kt[i * kKeyTile + j] = j < n ? tensor::Fp16ToFp32(base[slots[j] * stride + i]) : 0;
 }
 
-void WeightedSumF32(int64_t dim, const float* w, const float* rows, int n, float* acc) {
-  for (int j = 0; j < n; ++j)
-    for (int64_t i = 0; i < dim; ++i) acc[i] += w[j] * rows[j * dim + i];
+void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits) {
+  for (int r = 0; r < n_rows; ++r)
+    for (int j = 0; j < kKeyTile; ++j) {
+      float sum = 0;
+      for (int64_t i = 0; i < dim; ++i) sum = std::fma(q[r][i], kt[i * kKeyTile + j], sum);
+      logits[r * kKeyTile + j] = sum;
+    }
+}
+
+void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride, const int32_t* slots,
+                 int n, float* const* acc) {
+  for (int r = 0; r < n_rows; ++r)
+    for (int j = 0; j < n; ++j)
+      for (int64_t i = 0; i < dim; ++i)
+        acc[r][i] = std::fma(w[r * kKeyTile + j], tensor::Fp16ToFp32(base[slots[j] * stride + i]), acc[r][i]);
 }
 
 }  // namespace kvfuse::kernels::ref
