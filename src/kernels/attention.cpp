@@ -51,24 +51,6 @@ void ScaleLogits(const LogitParams& logit, float* logits, int n) {
   if (logit.softcap > 0) SoftCap(logits, n, logit.softcap);
 }
 
-// One tile of a row's online softmax: logits[0, n), of which the first `skip` lie before
-// the row's window, become the tile's weights against the row's running maximum (those
-// `skip` weigh 0); what `sum` and `out` hold is rescaled when the maximum grows.
-void OnlineSoftmaxStep(const KernelTable& k, float* logits, int n, int skip, int head_dim, float& max, double& sum,
-                       float* out) {
-  const float tile_max = Max(logits + skip, n - skip);
-  if (tile_max > max) {
-    const float shrink = std::exp(max - tile_max);
-    sum *= shrink;
-    for (int i = 0; i < head_dim; ++i) out[i] *= shrink;
-    max = tile_max;
-  }
-  for (int j = skip; j < n; ++j) logits[j] -= max;
-  k.exp_f32(n - skip, logits + skip, logits + skip);
-  std::fill(logits, logits + skip, 0.0f);
-  sum += Sum(logits + skip, n - skip);
-}
-
 // The tile's keys (slots tile[0, n)) laid out by dimension for dot_keys, in this thread's buffer.
 const float* TransposedKeys(const KernelTable& k, int head_dim, const KvHeadView& kv, const int32_t* tile, int n) {
   thread_local std::vector<float> kt;
@@ -147,10 +129,14 @@ void AttendTile(const KernelTable& k, const AttentionRow* rows, int n_rows, int 
     const AttentionRow& row = rows[active[a]];
     const int skip = std::max(row.first - j0, 0);
     float* l = logits.data() + static_cast<size_t>(a) * kAttentionTile;
-    ScaleLogits(logit, l, seen[a]);
+    // Scaled here (the same products) where the logits are capped or recorded before the softmax.
+    const bool scaled = logit.softcap > 0 || row.weights;
+    if (scaled) ScaleLogits(logit, l, seen[a]);
     if (row.weights) std::copy(l + skip, l + seen[a], row.weights + (j0 + skip - row.first));
     RunningSoftmax& s = state[active[a]];
-    OnlineSoftmaxStep(k, l, seen[a], skip, head_dim, s.max, s.sum, row.out);
+    const float shrink = k.softmax_tile(l, seen[a], skip, scaled ? 1.0f : logit.scale, &s.max, &s.sum);
+    if (shrink != 1.0f)
+      for (int i = 0; i < head_dim; ++i) row.out[i] *= shrink;
   }
   for (int a0 = 0, a1 = 0; a0 < n_active; a0 = a1) {
     while (a1 < n_active && seen[a1] == seen[a0]) ++a1;

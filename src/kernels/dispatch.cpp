@@ -59,7 +59,7 @@ const KernelTable& RefKernels() {
       nullptr, nullptr, nullptr,
       nullptr, nullptr, nullptr,
       ref::F32ToF16, ref::ExpF32,
-      ref::TransposeKeys, ref::DotKeys, ref::WeightedSum, ref::GatherF16Rows,
+      ref::TransposeKeys, ref::DotKeys, ref::WeightedSum, ref::SoftmaxTile, ref::GatherF16Rows,
   };
   return table;
 }
@@ -74,7 +74,7 @@ const KernelTable* Avx2Kernels() {
       avx2::GemmQ4_0, avx2::GemmQ5_0, avx2::GemmQ8_0,
       avx2::GemmQ4_K, avx2::GemmQ5_K, avx2::GemmQ6_K,
       avx2::F32ToF16, avx2::ExpF32,
-      avx2::TransposeKeys, avx2::DotKeys, avx2::WeightedSum, avx2::GatherF16Rows,
+      avx2::TransposeKeys, avx2::DotKeys, avx2::WeightedSum, avx2::SoftmaxTile, avx2::GatherF16Rows,
   };
   return util::DetectCpuFeatures().avx2 ? &table : nullptr;
 }
@@ -95,6 +95,7 @@ const KernelTable* Avx512Kernels() {
     t.transpose_keys = avx512::TransposeKeys;
     t.dot_keys = avx512::DotKeys;
     t.weighted_sum = avx512::WeightedSum;
+    t.softmax_tile = avx512::SoftmaxTile;
     t.packed_f16 = {avx512::PackedBytesF16, avx512::PackF16, avx512::PackedGemmF16};
     t.packed_q8_0 = {avx512::PackedBytesQ8_0, avx512::PackQ8_0, avx512::PackedGemmQ8_0};
     t.packed_q5_0 = {avx512::PackedBytesQ5_0, avx512::PackQ5_0, avx512::PackedGemmQ5_0};

@@ -66,6 +66,12 @@ struct KernelTable {
   void (*dot_keys)(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
   void (*weighted_sum)(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride,
                        const int32_t* slots, int n, float* const* acc);
+  // One key tile of a row's online softmax: logits[0, n) are multiplied by `scale`, and the
+  // largest of [skip, n) joins *max. When that raises *max, *sum is multiplied by
+  // exp(old - new *max), which is returned for the caller to scale what it summed before
+  // (else 1 is returned). Then logits[j] = exp(logits[j] - *max) for j in [skip, n), 0 for
+  // j < skip, and *sum grows by their sum. NaN logits are left out of the maximum.
+  float (*softmax_tile)(float* logits, int n, int skip, float scale, float* max, double* sum);
   // Converts the f16 rows base + slots[j] * stride (j < n) of `dim` elements into out[j * dim ...].
   void (*gather_f16_rows)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "kernel_test_util.h"
@@ -236,6 +237,55 @@ TEST(Ops, AttentionTileKernelsOfEveryTableEqualTheirScalarChainsBitForBit) {
             for (int i = 0; i < dim; ++i) ASSERT_EQ(acc[r * dim + i], start[r * dim + i]) << what;
         }
   }
+}
+
+// One tile of an online softmax on every table, against double: tiles that are and are not
+// full, windows that start inside the tile, a running maximum below the tile's (the running
+// sum shrinks) and above it (nothing shrinks), and a NaN logit left out of the maximum.
+TEST(Ops, SoftmaxTileOfEveryTableMatchesDouble) {
+  std::vector<const KernelTable*> tables = IsaTables();
+  tables.push_back(&RefKernels());
+  const float kScale = 0.37f;
+  for (const KernelTable* table : tables)
+    for (int n : {1, 7, 16, 17, 50, kKeyTile})
+      for (int skip : {0, 3, 16})
+        for (float running_max : {-std::numeric_limits<float>::infinity(), 1.0f, 9.0f}) {
+          if (skip >= n) continue;
+          const std::string what = std::string(table->name) + " n " + std::to_string(n) + " skip " +
+                                   std::to_string(skip) + " max " + std::to_string(running_max);
+          std::vector<float> logits = RandomFloats(n, 51 + n + skip, 12.0f), before = logits;
+          const bool with_nan = running_max == 1.0f && n > skip + 1;
+          if (with_nan) logits[n - 1] = before[n - 1] = std::nanf("");
+          float max = running_max;
+          double sum = 2.5;
+          const float shrink = table->softmax_tile(logits.data(), n, skip, kScale, &max, &sum);
+          float want_max = running_max;
+          for (int j = skip; j < n; ++j)
+            if (!std::isnan(before[j])) want_max = std::max(want_max, before[j] * kScale);
+          ASSERT_EQ(max, want_max) << what;
+          const double want_shrink = want_max > running_max ? std::exp(double{running_max} - want_max) : 1.0;
+          ASSERT_NEAR(shrink, want_shrink, 1e-6 * want_shrink) << what;
+          double want_sum = 2.5 * want_shrink;
+          for (int j = 0; j < n; ++j) {
+            if (j < skip) {
+              ASSERT_EQ(logits[j], 0.0f) << what;
+              continue;
+            }
+            const double arg = double{before[j] * kScale} - want_max, want = std::exp(arg);
+            if (std::isnan(before[j])) {
+              ASSERT_TRUE(std::isnan(logits[j])) << what << ": a NaN logit stays NaN";
+              continue;
+            }
+            // exp's 2 ulp, and the float rounding of its argument (x - max): |arg| * 2^-24.
+            ASSERT_NEAR(logits[j], want, want * (2.4e-7 + std::abs(arg) * 0x1p-24) + 1e-30) << what << " " << j;
+            want_sum += want;
+          }
+          if (with_nan) {
+            ASSERT_TRUE(std::isnan(sum)) << what << ": a NaN weight makes the sum NaN";
+          } else {
+            ASSERT_NEAR(sum, want_sum, 1e-6 * want_sum) << what;
+          }
+        }
 }
 
 TEST(Ops, GatheredF16RowsOfEveryTableConvertExactly) {

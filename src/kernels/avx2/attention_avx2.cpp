@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx2/avx2_kernels.h"
@@ -117,6 +118,42 @@ void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, 
   int r = 0;
   for (; r + 2 <= n_rows; r += 2) WeightedSumRows<2>(dim, w + r * kKeyTile, base, stride, slots, n, acc + r);
   if (r < n_rows) WeightedSumRows<1>(dim, w + r * kKeyTile, base, stride, slots, n, acc + r);
+}
+
+float SoftmaxTile(float* logits, int n, int skip, float scale, float* max, double* sum) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  // Lanes of the vector at j that lie below `end`.
+  auto below = [&](int j, int end) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(end - j), lane); };
+  const __m256 minus_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 top = minus_inf;
+  for (int j = 0; j < n; j += 8) {
+    const __m256i in_row = below(j, n);
+    const __m256 x = _mm256_mul_ps(_mm256_maskload_ps(logits + j, in_row), _mm256_set1_ps(scale));
+    _mm256_maskstore_ps(logits + j, in_row, x);
+    const __m256 in_window = _mm256_castsi256_ps(_mm256_andnot_si256(below(j, skip), in_row));
+    top = _mm256_max_ps(_mm256_blendv_ps(minus_inf, x, in_window), top);  // a NaN x keeps top
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, top);
+  const float tile_max = *std::max_element(lanes, lanes + 8);
+  float shrink = 1.0f;
+  if (tile_max > *max) {
+    shrink = std::exp(*max - tile_max);
+    *sum *= shrink;
+    *max = tile_max;
+  }
+  __m256 total = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) {
+    const __m256i in_row = below(j, n);
+    const __m256 in_window = _mm256_castsi256_ps(_mm256_andnot_si256(below(j, skip), in_row));
+    const __m256 x = _mm256_sub_ps(_mm256_maskload_ps(logits + j, in_row), _mm256_set1_ps(*max));
+    const __m256 e = _mm256_and_ps(Exp8(x), in_window);
+    _mm256_maskstore_ps(logits + j, in_row, e);
+    total = _mm256_add_ps(total, e);
+  }
+  _mm256_storeu_ps(lanes, total);
+  for (float l : lanes) *sum += l;
+  return shrink;
 }
 
 }  // namespace kvfuse::kernels::avx2

@@ -41,5 +41,6 @@ void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32
 void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
 void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride, const int32_t* slots,
                  int n, float* const* acc);
+float SoftmaxTile(float* logits, int n, int skip, float scale, float* max, double* sum);
 
 }  // namespace kvfuse::kernels::avx2

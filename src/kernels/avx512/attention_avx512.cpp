@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/avx512_kernels.h"
@@ -50,6 +51,22 @@ void Transpose16(__m512 (&r)[16]) {
     r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
     r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
   }
+}
+
+// Exp8 (avx2_common.h) in 16 lanes: the same operations, so the same bits in each lane.
+__m512 Exp16(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.3365f), x));
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+#pragma GCC unroll 8
+  for (const float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f})
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i pow2 = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(pow2));
 }
 
 // Rows [0, R) against the tile's keys: 4 vectors of sums a row.
@@ -145,6 +162,38 @@ void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, 
                                    WeightedSumRows<4>, WeightedSumRows<5>, WeightedSumRows<6>};
   for (int r = 0; r < n_rows; r += kRowBlock)
     kBlocks[std::min(kRowBlock, n_rows - r)](dim, w + r * kKeyTile, base, stride, slots, n, acc + r);
+}
+
+float SoftmaxTile(float* logits, int n, int skip, float scale, float* max, double* sum) {
+  // Bit j of a mask: logit j. The row's lanes [0, n), and the window's [skip, n).
+  const uint64_t row = n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1, window = row & ~((uint64_t{1} << skip) - 1);
+  const __m512 minus_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 x[kKeyVectors], top = minus_inf;
+#pragma GCC unroll 4
+  for (int v = 0; v < kKeyVectors; ++v) {
+    const auto in_row = static_cast<__mmask16>(row >> (16 * v)), in_window = static_cast<__mmask16>(window >> (16 * v));
+    x[v] = _mm512_mul_ps(_mm512_maskz_loadu_ps(in_row, logits + 16 * v), _mm512_set1_ps(scale));
+    _mm512_mask_storeu_ps(logits + 16 * v, in_row, x[v]);
+    top = _mm512_mask_max_ps(top, in_window, x[v], top);  // a NaN x keeps top
+  }
+  const float tile_max = _mm512_reduce_max_ps(top);
+  float shrink = 1.0f;
+  if (tile_max > *max) {
+    shrink = std::exp(*max - tile_max);
+    *sum *= shrink;
+    *max = tile_max;
+  }
+  __m512 total = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int v = 0; v < kKeyVectors; ++v) {
+    const auto in_row = static_cast<__mmask16>(row >> (16 * v)), in_window = static_cast<__mmask16>(window >> (16 * v));
+    const __m512 e = _mm512_maskz_mov_ps(in_window, Exp16(_mm512_sub_ps(x[v], _mm512_set1_ps(*max))));
+    _mm512_mask_storeu_ps(logits + 16 * v, in_row, e);
+    total = _mm512_add_ps(total, e);
+  }
+  *sum += _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(total)),
+                                             _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(total), 1)))));
+  return shrink;
 }
 
 }  // namespace kvfuse::kernels::avx512

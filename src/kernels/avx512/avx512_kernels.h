@@ -37,6 +37,7 @@ void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32
 void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
 void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride, const int32_t* slots,
                  int n, float* const* acc);
+float SoftmaxTile(float* logits, int n, int skip, float scale, float* max, double* sum);
 
 // The K-quant types against Q8_K activations. Q4_K and Q6_K are packed 16 rows at a time
 // (packed_k_avx512.cpp) and their dot and GEMM compute what the packed product does; Q5_K's

@@ -20,6 +20,7 @@ void QuantizeQ8_K(const float* x, void* y, int64_t n);
 
 void F32ToF16(const float* x, uint16_t* y, int64_t n);
 void ExpF32(int64_t n, const float* x, float* y);
+float SoftmaxTile(float* logits, int n, int skip, float scale, float* max, double* sum);
 void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
 void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt);
 void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);

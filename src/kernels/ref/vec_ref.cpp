@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 
 #include "kernels/kernel_table.h"
 #include "kernels/quantize.h"
@@ -43,6 +44,25 @@ void WeightedSum(int64_t dim, const float* w, int n_rows, const uint16_t* base, 
     for (int j = 0; j < n; ++j)
       for (int64_t i = 0; i < dim; ++i)
         acc[r][i] = std::fma(w[r * kKeyTile + j], tensor::Fp16ToFp32(base[slots[j] * stride + i]), acc[r][i]);
+}
+
+float SoftmaxTile(float* logits, int n, int skip, float scale, float* max, double* sum) {
+  float tile_max = -std::numeric_limits<float>::infinity();
+  for (int j = 0; j < n; ++j) {
+    logits[j] *= scale;
+    if (j >= skip && tile_max < logits[j]) tile_max = logits[j];
+  }
+  float shrink = 1.0f;
+  if (tile_max > *max) {
+    shrink = std::exp(*max - tile_max);
+    *sum *= shrink;
+    *max = tile_max;
+  }
+  for (int j = 0; j < n; ++j) {
+    logits[j] = j < skip ? 0.0f : std::exp(logits[j] - *max);
+    *sum += logits[j];
+  }
+  return shrink;
 }
 
 }  // namespace kvfuse::kernels::ref
