@@ -59,7 +59,7 @@ const float* TransposedKeys(const KernelTable& k, int head_dim, const KvHeadView
   return kt.data();
 }
 
-// x = softmax(x) with the table's exp, summed a tile at a time as the tiled rows sum.
+// x = softmax(x) with the table's exp, summed a tile at a time in double.
 void Softmax(const KernelTable& k, float* x, int n) {
   const float max = Max(x, n);
   for (int j = 0; j < n; ++j) x[j] -= max;
@@ -105,43 +105,55 @@ struct RunningSoftmax {
   double sum = 0;  // as Softmax sums: long contexts add many small terms
 };
 
-// The rows' work on the tile of keys [j0, j0 + n_tile): the rows that see any of them get
-// their logits in one dot_keys call, an online softmax step each, and their weighted values
-// in one weighted_sum call per run of rows that see the same keys (each token's heads).
+// Keys [j0, j0 + n) of a call's slot list, which `slots` points at.
+struct KeyTile {
+  const int32_t* slots;
+  int j0, n;
+};
+
+// A row that sees keys [skip, seen) of a tile (the `skip` before its window weigh 0).
+struct TileRow {
+  int row, skip, seen;
+};
+
+// The rows' work on one tile: the rows that see any of its keys get their logits in one
+// dot_keys call, an online softmax step each, and their weighted values in one weighted_sum
+// call per run of rows that see the same keys of it (each token's heads).
 void AttendTile(const KernelTable& k, const AttentionRow* rows, int n_rows, int head_dim, const KvHeadView& kv,
-                const int32_t* tile, int j0, int n_tile, const LogitParams& logit, RunningSoftmax* state) {
-  thread_local std::vector<int> active, seen;  // the rows that see keys of the tile, and how many
+                const KeyTile& tile, const LogitParams& logit, RunningSoftmax* state) {
+  thread_local std::vector<TileRow> active;
   thread_local std::vector<const float*> q;
   thread_local std::vector<float*> out;
   thread_local std::vector<float> logits;
-  active.clear(), seen.clear(), q.clear(), out.clear();
+  active.clear(), q.clear(), out.clear();
   for (int r = 0; r < n_rows; ++r) {
-    const int j1 = std::min(j0 + kAttentionTile, rows[r].n_visible), skip = std::max(rows[r].first - j0, 0);
-    if (j1 <= j0 + skip) continue;
-    active.push_back(r), seen.push_back(j1 - j0), q.push_back(rows[r].q), out.push_back(rows[r].out);
+    const int seen = std::min(kAttentionTile, rows[r].n_visible - tile.j0), skip = std::max(rows[r].first - tile.j0, 0);
+    if (seen <= skip) continue;
+    active.push_back({r, skip, seen}), q.push_back(rows[r].q), out.push_back(rows[r].out);
   }
   const int n_active = static_cast<int>(active.size());
   if (n_active == 0) return;
   logits.resize(static_cast<size_t>(n_active) * kAttentionTile);
-  k.dot_keys(head_dim, q.data(), n_active, TransposedKeys(k, head_dim, kv, tile, n_tile), logits.data());
+  k.dot_keys(head_dim, q.data(), n_active, TransposedKeys(k, head_dim, kv, tile.slots, tile.n), logits.data());
   for (int a = 0; a < n_active; ++a) {
-    // The row's keys in this tile: [j0 + skip, j0 + seen[a]); the `skip` before its window weigh 0.
-    const AttentionRow& row = rows[active[a]];
-    const int skip = std::max(row.first - j0, 0);
+    const TileRow& t = active[a];
+    const AttentionRow& row = rows[t.row];
     float* l = logits.data() + static_cast<size_t>(a) * kAttentionTile;
     // Scaled here (the same products) where the logits are capped or recorded before the softmax.
     const bool scaled = logit.softcap > 0 || row.weights;
-    if (scaled) ScaleLogits(logit, l, seen[a]);
-    if (row.weights) std::copy(l + skip, l + seen[a], row.weights + (j0 + skip - row.first));
-    RunningSoftmax& s = state[active[a]];
-    const float shrink = k.softmax_tile(l, seen[a], skip, scaled ? 1.0f : logit.scale, &s.max, &s.sum);
+    if (scaled) ScaleLogits(logit, l, t.seen);
+    if (row.weights) std::copy(l + t.skip, l + t.seen, row.weights + (tile.j0 + t.skip - row.first));
+    RunningSoftmax& s = state[t.row];
+    const float shrink = k.softmax_tile(l, t.seen, t.skip, scaled ? 1.0f : logit.scale, &s.max, &s.sum);
     if (shrink != 1.0f)
       for (int i = 0; i < head_dim; ++i) row.out[i] *= shrink;
   }
+  // The values before a window are not read at all: their weight is 0.
   for (int a0 = 0, a1 = 0; a0 < n_active; a0 = a1) {
-    while (a1 < n_active && seen[a1] == seen[a0]) ++a1;
-    k.weighted_sum(head_dim, logits.data() + static_cast<size_t>(a0) * kAttentionTile, a1 - a0, kv.v_base,
-                   kv.slot_stride, tile, seen[a0], out.data() + a0);
+    const TileRow& t = active[a0];
+    while (a1 < n_active && active[a1].skip == t.skip && active[a1].seen == t.seen) ++a1;
+    k.weighted_sum(head_dim, logits.data() + static_cast<size_t>(a0) * kAttentionTile + t.skip, a1 - a0, kv.v_base,
+                   kv.slot_stride, tile.slots + t.skip, t.seen - t.skip, out.data() + a0);
   }
 }
 
@@ -161,7 +173,7 @@ void AttendRowsTiled(const KernelTable& k, const AttentionRow* rows, int n_rows,
   std::vector<RunningSoftmax> state(n_rows);
   for (int r = 0; r < n_rows; ++r) std::memset(rows[r].out, 0, head_dim * sizeof(float));
   for (int j0 = first_key; j0 < n_keys; j0 += kAttentionTile)
-    AttendTile(k, rows, n_rows, head_dim, kv, slots + j0, j0, std::min(kAttentionTile, n_keys - j0), logit,
+    AttendTile(k, rows, n_rows, head_dim, kv, {slots + j0, j0, std::min(kAttentionTile, n_keys - j0)}, logit,
                state.data());
   for (int r = 0; r < n_rows; ++r) {  // a row that sees no key stays zero, as in AttendOneHead
     const float inv = rows[r].first < rows[r].n_visible ? static_cast<float>(1.0 / state[r].sum) : 0.0f;

@@ -62,17 +62,21 @@ struct KernelTable {
   //   weighted_sum: acc_r += sum_{j<n} w[r * kKeyTile + j] * value_j.
   // Each sum is one chain of FMAs in order (of i for a dot, of j for a weighted sum), so a
   // row's result does not depend on the rows beside it, and every table gives the same bits.
+  // Logits of keys past n are those of zero keys: 0.
   void (*transpose_keys)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt);
   void (*dot_keys)(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits);
   void (*weighted_sum)(int64_t dim, const float* w, int n_rows, const uint16_t* base, size_t stride,
                        const int32_t* slots, int n, float* const* acc);
-  // One key tile of a row's online softmax: logits[0, n) are multiplied by `scale`, and the
-  // largest of [skip, n) joins *max. When that raises *max, *sum is multiplied by
-  // exp(old - new *max), which is returned for the caller to scale what it summed before
-  // (else 1 is returned). Then logits[j] = exp(logits[j] - *max) for j in [skip, n), 0 for
-  // j < skip, and *sum grows by their sum. NaN logits are left out of the maximum.
+  // One key tile of a row's online softmax, for 0 <= skip < n <= kKeyTile (logits past n are
+  // not touched): logits[0, n) are multiplied by `scale`, and the largest of [skip, n) joins
+  // *max. When that raises *max, *sum is multiplied by exp(old - new *max), which is returned
+  // for the caller to scale what it summed before (else 1 is returned). Then logits[j] =
+  // exp(logits[j] - *max) for j in [skip, n), 0 for j < skip (whatever they held), and *sum
+  // grows by their sum. NaN logits are left out of the maximum. Tables differ in their exp and
+  // in the order of that sum.
   float (*softmax_tile)(float* logits, int n, int skip, float scale, float* max, double* sum);
-  // Converts the f16 rows base + slots[j] * stride (j < n) of `dim` elements into out[j * dim ...].
+  // Converts the f16 rows base + slots[j] * stride (j < n) of `dim` elements into
+  // out[j * dim ...] (ShiftKeysF16 reads a cached key row through it).
   void (*gather_f16_rows)(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* out);
 
   // Optional packed products (none: the entries above read the rows as they are).

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <algorithm>
 #include <numeric>
+#include <string>
 
 #include "kernel_test_util.h"
 #include "kernels/attention.h"
@@ -133,28 +134,38 @@ TEST(Attention, TiledRowsEqualOneHeadAtATimeAcrossTilesAndCausalLimits) {
 }
 
 // A row's result does not depend on the rows that share its call (a decoded token's heads
-// alone, or among a block of tokens), on every table.
-TEST(Attention, TiledRowsAloneAndAmongOthersBitForBit) {
+// alone, or among a block of tokens), nor on whether its weights are recorded, on every
+// table, with and without soft-capping, at widths that are and are not multiples of 8.
+TEST(Attention, TiledRowsAloneAmongOthersAndRecordedBitForBit) {
   constexpr int kKeys = 3 * kAttentionTile + 17, kRows = 20;
-  for (int dim : {40, 64, 128}) {
-    const TiledKv kv(kKeys, dim, 31);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
-    const std::vector<float> q = RandomFloats(kRows * dim, 37, 3.0f);
-    std::vector<const KernelTable*> tables = IsaTables();
-    tables.push_back(&RefKernels());
-    for (const KernelTable* table : tables) {
-      std::vector<float> together(q.size()), alone(q.size());
-      std::vector<AttentionRow> rows;
-      for (int r = 0; r < kRows; ++r) {
-        const int n_visible = kKeys - 7 * r, first = r % 3 == 0 ? 5 * r : 0;
-        rows.push_back({q.data() + r * dim, together.data() + r * dim, n_visible, first});
-        AttentionRow row{q.data() + r * dim, alone.data() + r * dim, n_visible, first};
-        AttendRowsTiled(*table, &row, 1, dim, kv.view(), kv.slots.data(), {scale});
+  std::vector<const KernelTable*> tables = IsaTables();
+  tables.push_back(&RefKernels());
+  for (int dim : {36, 64, 128})
+    for (float softcap : {0.0f, 1.5f}) {
+      const TiledKv kv(kKeys, dim, 31);
+      const LogitParams logit{1.0f / std::sqrt(static_cast<float>(dim)), softcap};
+      const std::vector<float> q = RandomFloats(kRows * dim, 37, 3.0f);
+      for (const KernelTable* table : tables) {
+        const std::string what = std::string(table->name) + " dim " + std::to_string(dim) + " softcap " +
+                                 std::to_string(softcap);
+        std::vector<float> together(q.size()), alone(q.size()), recorded(q.size()), weights(kRows * kKeys);
+        std::vector<AttentionRow> rows, recording;
+        for (int r = 0; r < kRows; ++r) {
+          const int n_visible = kKeys - 7 * r, first = r % 3 == 0 ? 5 * r : 0;
+          rows.push_back({q.data() + r * dim, together.data() + r * dim, n_visible, first});
+          recording.push_back({q.data() + r * dim, recorded.data() + r * dim, n_visible, first,
+                               r % 2 == 0 ? weights.data() + r * kKeys : nullptr});
+          AttentionRow row{q.data() + r * dim, alone.data() + r * dim, n_visible, first};
+          AttendRowsTiled(*table, &row, 1, dim, kv.view(), kv.slots.data(), logit);
+        }
+        AttendRowsTiled(*table, rows.data(), kRows, dim, kv.view(), kv.slots.data(), logit);
+        AttendRowsTiled(*table, recording.data(), kRows, dim, kv.view(), kv.slots.data(), logit);
+        for (size_t i = 0; i < q.size(); ++i) {
+          ASSERT_EQ(alone[i], together[i]) << what << " " << i;
+          ASSERT_EQ(recorded[i], together[i]) << what << " " << i;
+        }
       }
-      AttendRowsTiled(*table, rows.data(), kRows, dim, kv.view(), kv.slots.data(), {scale});
-      for (size_t i = 0; i < q.size(); ++i) ASSERT_EQ(alone[i], together[i]) << table->name << " dim " << dim << " " << i;
     }
-  }
 }
 
 // Sliding windows and soft-capped logits (Gemma 2): rows that see slots [first, n_visible),

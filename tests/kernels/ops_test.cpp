@@ -200,10 +200,16 @@ TEST(Ops, AttentionTileKernelsOfEveryTableEqualTheirScalarChainsBitForBit) {
         for (int n_rows : {1, 2, 5, 6, 7, kQueries}) {
           const std::string what = std::string(table->name) + " dim " + std::to_string(dim) + " keys " +
                                    std::to_string(n) + " rows " + std::to_string(n_rows);
-          std::vector<float> kt(dim * kKeyTile, -1.0f), logits(n_rows * kKeyTile), acc = start;
+          // Each buffer is followed by sentinels that nothing may write.
+          constexpr float kSentinel = -7.0f;
+          constexpr int kPad = 16;
+          std::vector<float> kt(dim * kKeyTile + kPad, kSentinel), logits(n_rows * kKeyTile + kPad, kSentinel);
+          std::vector<float> acc = start;
+          acc.resize(start.size() + kPad, kSentinel);
           table->transpose_keys(dim, rows.data(), dim, slots.data(), n, kt.data());
           for (int i = 0; i < dim; ++i)
             for (int j = 0; j < kKeyTile; ++j) ASSERT_EQ(kt[i * kKeyTile + j], j < n ? key(j, i) : 0.0f) << what;
+          for (int p = 0; p < kPad; ++p) ASSERT_EQ(kt[dim * kKeyTile + p], kSentinel) << what;
           table->dot_keys(dim, q_rows.data(), n_rows, kt.data(), logits.data());
           std::vector<float*> acc_rows;
           for (int r = 0; r < n_rows; ++r) acc_rows.push_back(acc.data() + r * dim);
@@ -220,6 +226,7 @@ TEST(Ops, AttentionTileKernelsOfEveryTableEqualTheirScalarChainsBitForBit) {
               ASSERT_EQ(logits[r * kKeyTile + j], chain) << what << " row " << r << " key " << j;
               ASSERT_NEAR(chain, exact, kSumError * dim * magnitude) << what;
             }
+            for (int j = n; j < kKeyTile; ++j) ASSERT_EQ(logits[r * kKeyTile + j], 0.0f) << what << ": a zero key";
             for (int i = 0; i < dim; ++i) {
               float chain = start[r * dim + i];
               double exact = chain, magnitude = std::abs(exact);
@@ -235,20 +242,26 @@ TEST(Ops, AttentionTileKernelsOfEveryTableEqualTheirScalarChainsBitForBit) {
           }
           for (int r = n_rows; r < kQueries; ++r)  // rows past n_rows untouched
             for (int i = 0; i < dim; ++i) ASSERT_EQ(acc[r * dim + i], start[r * dim + i]) << what;
+          for (int p = 0; p < kPad; ++p) {
+            ASSERT_EQ(logits[n_rows * kKeyTile + p], kSentinel) << what;
+            ASSERT_EQ(acc[start.size() + p], kSentinel) << what;
+          }
         }
   }
 }
 
 // One tile of an online softmax on every table, against double: tiles that are and are not
-// full, windows that start inside the tile, a running maximum below the tile's (the running
-// sum shrinks) and above it (nothing shrinks), and a NaN logit left out of the maximum.
+// full, windows that start inside the tile (in each of its 16-lane quarters), a running
+// maximum below the tile's (the running sum shrinks) and above it (nothing shrinks), a NaN
+// logit in the window left out of the maximum, and NaN or infinite logits before the window
+// that weigh 0 and change nothing; logits past n are not touched.
 TEST(Ops, SoftmaxTileOfEveryTableMatchesDouble) {
   std::vector<const KernelTable*> tables = IsaTables();
   tables.push_back(&RefKernels());
   const float kScale = 0.37f;
   for (const KernelTable* table : tables)
     for (int n : {1, 7, 16, 17, 50, kKeyTile})
-      for (int skip : {0, 3, 16})
+      for (int skip : {0, 3, 16, 40, 63})
         for (float running_max : {-std::numeric_limits<float>::infinity(), 1.0f, 9.0f}) {
           if (skip >= n) continue;
           const std::string what = std::string(table->name) + " n " + std::to_string(n) + " skip " +
@@ -256,6 +269,10 @@ TEST(Ops, SoftmaxTileOfEveryTableMatchesDouble) {
           std::vector<float> logits = RandomFloats(n, 51 + n + skip, 12.0f), before = logits;
           const bool with_nan = running_max == 1.0f && n > skip + 1;
           if (with_nan) logits[n - 1] = before[n - 1] = std::nanf("");
+          if (skip > 0) logits[0] = before[0] = std::nanf("");
+          if (skip > 1) logits[1] = before[1] = std::numeric_limits<float>::infinity();
+          constexpr float kSentinel = -7.0f;
+          logits.resize(n + 16, kSentinel);
           float max = running_max;
           double sum = 2.5;
           const float shrink = table->softmax_tile(logits.data(), n, skip, kScale, &max, &sum);
@@ -280,6 +297,7 @@ TEST(Ops, SoftmaxTileOfEveryTableMatchesDouble) {
             ASSERT_NEAR(logits[j], want, want * (2.4e-7 + std::abs(arg) * 0x1p-24) + 1e-30) << what << " " << j;
             want_sum += want;
           }
+          for (int j = n; j < n + 16; ++j) ASSERT_EQ(logits[j], kSentinel) << what << ": past n";
           if (with_nan) {
             ASSERT_TRUE(std::isnan(sum)) << what << ": a NaN weight makes the sum NaN";
           } else {

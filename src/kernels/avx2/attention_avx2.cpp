@@ -1,7 +1,7 @@
-// Attention tile kernels of the avx2 table (kernel_table.h's transpose_keys, dot_keys and
-// weighted_sum). A lane of a vector is one key (dot_keys) or one dimension (weighted_sum),
-// and each lane's sum is one chain of FMAs in the contract's order, so blocking rows together
-// (to share each key or value load among them) changes no bit.
+// Attention tile kernels of the avx2 table (kernel_table.h's transpose_keys, dot_keys,
+// weighted_sum and softmax_tile). A lane of a vector is one key (dot_keys) or one dimension
+// (weighted_sum), and each lane's sum is one chain of FMAs in the contract's order, so
+// blocking 2 rows together (to share each key or value load) changes no bit.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -49,7 +49,8 @@ void DotKeysBlock(int64_t dim, const float* const* q, const float* kt, float* lo
 #pragma GCC unroll 8
       for (int v = 0; v < 4; ++v) k[v] = _mm256_loadu_ps(keys + 8 * v);
 #pragma GCC unroll 8
-      for (int x = 0; x < R * 4; ++x) sum[x / 4][x % 4] = _mm256_fmadd_ps(_mm256_broadcast_ss(q[x / 4] + i), k[x % 4], sum[x / 4][x % 4]);
+      for (int x = 0; x < R * 4; ++x)
+        sum[x / 4][x % 4] = _mm256_fmadd_ps(_mm256_broadcast_ss(q[x / 4] + i), k[x % 4], sum[x / 4][x % 4]);
     }
 #pragma GCC unroll 8
     for (int x = 0; x < R * 4; ++x) _mm256_storeu_ps(logits + x / 4 * kKeyTile + j0 + 8 * (x % 4), sum[x / 4][x % 4]);
@@ -71,7 +72,8 @@ void WeightedSumBlock(int64_t c, const float* w, const uint16_t* base, size_t st
     for (int v = 0; v < V; ++v) value[v] = LoadF16(row + 8 * v);
 #pragma GCC unroll 8
     for (int x = 0; x < R * V; ++x)
-      sum[x / V][x % V] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + x / V * kKeyTile + j), value[x % V], sum[x / V][x % V]);
+      sum[x / V][x % V] =
+          _mm256_fmadd_ps(_mm256_broadcast_ss(w + x / V * kKeyTile + j), value[x % V], sum[x / V][x % V]);
   }
 #pragma GCC unroll 8
   for (int x = 0; x < R * V; ++x) _mm256_storeu_ps(acc[x / V] + c + 8 * (x % V), sum[x / V][x % V]);

@@ -1,7 +1,7 @@
-// Attention tile kernels of the avx512 table (kernel_table.h's transpose_keys, dot_keys and
-// weighted_sum). A lane of a vector is one key (dot_keys: the tile's 64 keys are 4 vectors)
-// or one dimension (weighted_sum), and each lane's sum is one chain of FMAs in the contract's
-// order. Up to 6 rows are blocked together, so that each load of keys or values (and each
+// Attention tile kernels of the avx512 table (kernel_table.h's transpose_keys, dot_keys,
+// weighted_sum and softmax_tile). A lane of a vector is one key (dot_keys: the tile's 64 keys
+// are 4 vectors) or one dimension (weighted_sum), and each lane's sum is one chain of FMAs in
+// the contract's order. Up to 6 rows are blocked together, so that each load of keys or values (and each
 // f16 conversion) serves them all; that changes no bit, as no lane mixes rows.
 #include <immintrin.h>
 
@@ -88,7 +88,8 @@ void DotKeysBlock(int64_t dim, const float* const* q, const float* kt, float* lo
   }
 #pragma GCC unroll 32
   for (int x = 0; x < R * kKeyVectors; ++x)
-    _mm512_storeu_ps(logits + x / kKeyVectors * kKeyTile + 16 * (x % kKeyVectors), sum[x / kKeyVectors][x % kKeyVectors]);
+    _mm512_storeu_ps(logits + x / kKeyVectors * kKeyTile + 16 * (x % kKeyVectors),
+                     sum[x / kKeyVectors][x % kKeyVectors]);
 }
 
 // Rows [0, R) over dimensions [c, c + 64) (those below dim): 4 vectors of sums a row, the
@@ -191,8 +192,8 @@ float SoftmaxTile(float* logits, int n, int skip, float scale, float* max, doubl
     _mm512_mask_storeu_ps(logits + 16 * v, in_row, e);
     total = _mm512_add_ps(total, e);
   }
-  *sum += _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(total)),
-                                             _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(total), 1)))));
+  const __m256 upper = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(total), 1));
+  *sum += _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(total)), _mm512_cvtps_pd(upper)));
   return shrink;
 }
 

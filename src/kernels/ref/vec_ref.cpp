@@ -26,7 +26,8 @@ void GatherF16Rows(int64_t dim, const uint16_t* base, size_t stride, const int32
 
 void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32_t* slots, int n, float* kt) {
   for (int64_t i = 0; i < dim; ++i)
-    for (int j = 0; j < kKeyTile; ++j) kt[i * kKeyTile + j] = j < n ? tensor::Fp16ToFp32(base[slots[j] * stride + i]) : 0;
+    for (int j = 0; j < kKeyTile; ++j)
+      kt[i * kKeyTile + j] = j < n ? tensor::Fp16ToFp32(base[slots[j] * stride + i]) : 0.0f;
 }
 
 void DotKeys(int64_t dim, const float* const* q, int n_rows, const float* kt, float* logits) {
