@@ -19,16 +19,19 @@ namespace {
 // Lane j of vector i becomes lane i of vector j.
 void Transpose8(__m256 (&r)[8]) {
   __m256 t[8];
+#pragma GCC unroll 8
   for (int i = 0; i < 8; i += 2) {  // rows a, b: a0 b0 a1 b1 | a4 b4 a5 b5, a2 b2 a3 b3 | a6 b6 a7 b7
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
   }
+#pragma GCC unroll 8
   for (int i = 0; i < 8; i += 4) {  // columns c | c + 4 of four rows each
     r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
     r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
     r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
     r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
   }
+#pragma GCC unroll 8
   for (int i = 0; i < 4; ++i) {  // the two halves of each column joined
     t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
     t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
@@ -99,8 +102,10 @@ void TransposeKeys(int64_t dim, const uint16_t* base, size_t stride, const int32
     int64_t i0 = 0;
     for (; count > 0 && i0 + 8 <= dim; i0 += 8) {
       __m256 r[8];
+#pragma GCC unroll 8
       for (int j = 0; j < 8; ++j) r[j] = j < count ? LoadF16(base + slots[j0 + j] * stride + i0) : _mm256_setzero_ps();
       Transpose8(r);
+#pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) _mm256_storeu_ps(kt + (i0 + i) * kKeyTile + j0, r[i]);
     }
     for (int64_t i = i0; i < dim; ++i)  // dimensions past the last 8, and keys past n
