@@ -253,6 +253,10 @@ void GgufFile::Read(const uint8_t* p, size_t n, void* out) const {
   }
 }
 
+void GgufFile::ReleasePages() const {
+  mapping_.ReleaseAllPages();
+}
+
 const Value* GgufFile::Find(const std::string& key) const {
   auto it = metadata_index_.find(key);
   return it == metadata_index_.end() ? nullptr : &metadata_[it->second].second;

@@ -51,6 +51,9 @@ class GgufFile {
   // the mapping's pages (util::MappedFile::Read); a file parsed from memory copies them.
   // Thread-safe.
   void Read(const uint8_t* p, size_t n, void* out) const;
+  // Hands every resident page of the mapping back to the kernel (a page read again is read
+  // from the file again); nothing for a file parsed from memory. Thread-safe.
+  void ReleasePages() const;
 
   const Value* Find(const std::string& key) const;
   const TensorInfo* FindTensor(const std::string& name) const;

@@ -40,11 +40,13 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& path, const kernel
   Result<ModelWeights> w = LoadWeights(file.value(), hp.value());
   if (!w.ok()) return w.status();
   // The first pass over the weights releases each tensor's pages after hashing it, and
-  // packing each packed matrix's after packing it: the process holds the packed copies and
-  // what is read again later (the embedding's rows, the norms), not the whole file besides.
+  // packing each packed matrix's after packing it; then the whole file's (its header, the
+  // pages tensors share at their edges): the process holds the packed copies, the norms'
+  // copies and what the forward pass reads from the file (unpacked matrices), not the file.
   const uint64_t fingerprint = Fingerprint(file.value(), hp.value());
   PackedWeights packed;
   PackWeights(kernels, w.value(), packed);
+  file.value().ReleasePages();
   return std::unique_ptr<Model>(new Model(std::move(file).value(), std::move(hp).value(), std::move(w).value(),
                                           std::move(packed), fingerprint));
 }

@@ -12,7 +12,8 @@ namespace {
 
 class TensorFinder {
  public:
-  explicit TensorFinder(const gguf::GgufFile& file) : file_(file) {}
+  // Vector copies what it finds into `vectors`.
+  TensorFinder(const gguf::GgufFile& file, std::vector<std::vector<float>>& vectors) : file_(file), vectors_(vectors) {}
 
   Status Matrix(const std::string& name, int64_t n_cols, int64_t n_rows, kernels::WeightView& out) {
     const gguf::TensorInfo* t = file_.FindTensor(name);
@@ -34,7 +35,9 @@ class TensorFinder {
     if (t->type != tensor::DType::kF32 || t->n_elements() != n)
       return Status::Error(StrFormat("%s: tensor '%s' must be f32 with %lld elements",
                                      file_.path().c_str(), name.c_str(), static_cast<long long>(n)));
-    out = reinterpret_cast<const float*>(t->data);
+    std::vector<float>& copy = vectors_.emplace_back(n);
+    file_.Read(t->data, n * sizeof(float), copy.data());
+    out = copy.data();
     return Status::Ok();
   }
 
@@ -45,6 +48,7 @@ class TensorFinder {
     return s + "]";
   }
   const gguf::GgufFile& file_;
+  std::vector<std::vector<float>>& vectors_;
 };
 
 // Llama 3's RoPE frequency factors (llama.cpp's rope_freqs.weight: one divisor per rotated
@@ -72,8 +76,8 @@ kernels::WeightView Rows(const kernels::WeightView& m, int64_t begin, int64_t en
 }  // namespace
 
 Result<ModelWeights> LoadWeights(const gguf::GgufFile& file, HParams& hp) {
-  TensorFinder find(file);
   ModelWeights w;
+  TensorFinder find(file, w.vectors);
   KVFUSE_RETURN_IF_ERROR(find.Matrix("token_embd.weight", hp.n_embd, 0, w.token_embd));
   hp.n_vocab = static_cast<int>(w.token_embd.n_rows);
   KVFUSE_RETURN_IF_ERROR(find.Vector("output_norm.weight", hp.n_embd, w.output_norm));

@@ -33,6 +33,9 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   kernels::WeightView output;      // [n_vocab, n_embd]; token_embd when tied
   std::vector<LayerWeights> layers;
+  // The f32 vectors above (norms, biases), copied out of the file: the forward pass reads them
+  // every token, and reading them through the mapping kept the pages around them resident.
+  std::vector<std::vector<float>> vectors;
 };
 
 // Finds and shape-checks every tensor; sets hp.n_vocab from the embedding. A fused matrix

@@ -77,8 +77,19 @@ void MappedFile::Read(const void* p, size_t n, void* out) const {
   }
 }
 
-void MappedFile::ReleasePages(const void* p, size_t n) {
+namespace {
+uintptr_t PageSize() {
   static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
+}  // namespace
+
+void MappedFile::ReleaseAllPages() const {
+  if (data_ != nullptr) ReleasePages(data_, (size_ + PageSize() - 1) / PageSize() * PageSize());
+}
+
+void MappedFile::ReleasePages(const void* p, size_t n) {
+  const uintptr_t page = PageSize();
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);

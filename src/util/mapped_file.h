@@ -29,6 +29,8 @@ class MappedFile {
   // counting in this process's RSS); touched again, they are read from the file again. Only
   // for memory of a MappedFile: anonymous memory would read back as zeros.
   static void ReleasePages(const void* p, size_t n);
+  // Every page of this mapping, its last (partly past the file's end) included.
+  void ReleaseAllPages() const;
 
   // Copies the mapped bytes [p, p + n) into `out` by reading the file, so that no page of the
   // mapping is touched: a touched page can bring its whole page-cache folio (megabytes on
