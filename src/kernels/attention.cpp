@@ -23,8 +23,8 @@ void ReshapeContextLogits(const ContextLogits& context, float* logits, int n) {
 
 namespace {
 
-// The largest and the sum of x[0, n), in 8 independent lanes (no chain of n dependent steps;
-// the fixed inner loops become one vector operation).
+// The largest of x[0, n) (NaNs left out), in 8 independent lanes (no chain of n dependent
+// steps; the fixed inner loop becomes one vector operation).
 float Max(const float* x, int n) {
   float lane[8];
   std::fill(lane, lane + 8, -std::numeric_limits<float>::infinity());
@@ -33,16 +33,6 @@ float Max(const float* x, int n) {
     for (int l = 0; l < 8; ++l) lane[l] = lane[l] < x[j + l] ? x[j + l] : lane[l];
   for (; j < n; ++j) lane[0] = std::max(lane[0], x[j]);
   return *std::max_element(lane, lane + 8);
-}
-double Sum(const float* x, int n) {
-  float lane[8] = {};
-  int j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int l = 0; l < 8; ++l) lane[l] += x[j + l];
-  double sum = 0;
-  for (float l : lane) sum += l;
-  for (; j < n; ++j) sum += x[j];
-  return sum;
 }
 
 // A tile's dot products become logits: times the scale, then soft-capped.
@@ -59,13 +49,13 @@ const float* TransposedKeys(const KernelTable& k, int head_dim, const KvHeadView
   return kt.data();
 }
 
-// x = softmax(x) with the table's exp, summed a tile at a time in double.
+// x = softmax(x): the row's maximum first, so the table's softmax_tile takes each tile against
+// it (nothing to rescale), then every weight divided by the sum.
 void Softmax(const KernelTable& k, float* x, int n) {
-  const float max = Max(x, n);
-  for (int j = 0; j < n; ++j) x[j] -= max;
-  k.exp_f32(n, x, x);
+  float max = Max(x, n);
   double sum = 0;
-  for (int j0 = 0; j0 < n; j0 += kAttentionTile) sum += Sum(x + j0, std::min(kAttentionTile, n - j0));
+  for (int j0 = 0; j0 < n; j0 += kAttentionTile)
+    k.softmax_tile(x + j0, std::min(kAttentionTile, n - j0), 0, 1.0f, &max, &sum);
   const float inv = static_cast<float>(1.0 / sum);
   for (int j = 0; j < n; ++j) x[j] *= inv;
 }
