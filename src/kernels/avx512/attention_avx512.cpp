@@ -100,6 +100,9 @@ void WeightedSumBlock(int64_t dim, int64_t c, const float* w, const uint16_t* ba
   __mmask16 mask[4];
 #pragma GCC unroll 4
   for (int v = 0; v < 4; ++v) mask[v] = FirstLanes(std::max<int64_t>(dim - c - 16 * v, 0));
+  // Whole blocks read values with plain loads: masked loads of rows that miss the cache were
+  // a quarter slower on the decode of a long context (AMD Zen 5).
+  const bool full = dim - c >= 64;
   __m512 sum[R][4];
 #pragma GCC unroll 32
   for (int x = 0; x < R * 4; ++x) sum[x / 4][x % 4] = _mm512_maskz_loadu_ps(mask[x % 4], acc[x / 4] + c + 16 * (x % 4));
@@ -107,7 +110,9 @@ void WeightedSumBlock(int64_t dim, int64_t c, const float* w, const uint16_t* ba
     const uint16_t* row = base + slots[j] * stride + c;
     __m512 value[4];
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) value[v] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask[v], row + 16 * v));
+    for (int v = 0; v < 4; ++v)
+      value[v] = _mm512_cvtph_ps(full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * v))
+                                      : _mm256_maskz_loadu_epi16(mask[v], row + 16 * v));
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 weight = _mm512_set1_ps(w[r * kKeyTile + j]);
