@@ -88,4 +88,25 @@ TEST(Packed, GemmEqualsTheTablesDotOverUnpackedRows) {
   if (n_checked == 0) GTEST_SKIP() << "no kernel table of this CPU packs weights";
 }
 
+// The packed copy replaces the file's pages (released after loading), so it should not hold
+// much more than they did: at most 3% over the rows' own bytes, for groups of 16 whole rows
+// as long as a model's (a group's padding to a cache line weighs on short rows only).
+TEST(Packed, CopiesAreAboutTheSizeOfTheRows) {
+  int n_checked = 0;
+  for (const KernelTable* isa : IsaTables())
+    for (DType type : kWeightTypes) {
+      const PackedKernels packed = isa->PackedFor(type);
+      if (!packed.bytes) continue;
+      for (int64_t n : Lengths(type)) {
+        constexpr int64_t kRows = 64;
+        const size_t bytes = packed.bytes(n, kRows);
+        if (bytes == 0 || n < 512) continue;
+        EXPECT_LE(static_cast<double>(bytes), 1.03 * static_cast<double>(tensor::RowBytes(type, n) * kRows))
+            << isa->name << " " << tensor::Info(type).name << " n=" << n;
+        ++n_checked;
+      }
+    }
+  if (n_checked == 0) GTEST_SKIP() << "no kernel table of this CPU packs weights";
+}
+
 }  // namespace kvfuse::kernels

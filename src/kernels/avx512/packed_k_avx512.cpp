@@ -10,8 +10,9 @@
 // compute exactly that, so every path of the table agrees bit for bit.
 //
 // Packed layouts, per group of 16 rows and block (r: row in the group, t < 4):
-//   Q4_K (2560 bytes): float d[16], dmin[16]; uint8 scale[8][16]; int16 min_pair[4][16][2]
-//     (mins of groups 2i and 2i+1); uint8 q[4][8][16][4], byte (i, s, r, t) holding level
+//   Q4_K (2368 bytes, the file's 2304 and 4 bits more for each scale and min): f16 d[16],
+//     dmin[16]; uint8 scale[8][16]; uint8 min_pair[4][16][2] (mins of groups 2i and 2i+1);
+//     uint8 q[4][8][16][4], byte (i, s, r, t) holding level
 //     4s + t of group 2i in its low nibble and of group 2i + 1 in its high nibble.
 //   Q6_K (3392 bytes, the file's 3360 and padding to 64): the levels (0..63, stored +32) as
 //     planes, with L(j) the 64 bytes (r, t) of element 4j + t of each row: uint8 low[32][16][4]
@@ -43,8 +44,8 @@ using tensor::kQK_K;
 
 namespace {
 
-constexpr size_t kQ4KBytes = 2560;
-constexpr size_t kQ4KScales = 128, kQ4KMins = 256, kQ4KLevels = 512;
+constexpr size_t kQ4KBytes = 2368;
+constexpr size_t kQ4KScales = 64, kQ4KMins = 192, kQ4KLevels = 320;
 // Q6_K as stored (the planes) and as the tiles read it (one byte a level).
 constexpr size_t kQ6KBytes = 3392, kQ6KHigh = 2048, kQ6KStoredScales = 3072, kQ6KHalves = 3328;
 constexpr size_t kQ6KTileBytes = 4416, kQ6KScales = 64, kQ6KLevels = 320;
@@ -85,7 +86,8 @@ void GroupTileQ4K(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_r
       const auto* scales = reinterpret_cast<const __m128i*>(blk + kQ4KScales + 32 * i);
       const __m512i scale_lo = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_load_si128(scales));
       const __m512i scale_hi = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_load_si128(scales + 1));
-      const __m512i mins = _mm512_load_si512(blk + kQ4KMins + 64 * i);
+      const __m512i mins =
+          _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQ4KMins + 32 * i)));
       KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
         const BlockQ8_K& xb = reinterpret_cast<const BlockQ8_K*>(x + c * x_row_bytes)[b];
         __m512i sum_lo = _mm512_setzero_si512(), sum_hi = _mm512_setzero_si512();
@@ -102,8 +104,8 @@ void GroupTileQ4K(int64_t nb, const uint8_t* group, const uint8_t* x, size_t x_r
         m[c] = _mm512_dpwssd_epi32(m[c], mins, _mm512_set1_epi32(pair));
       }
     }
-    const __m512 d = _mm512_load_ps(reinterpret_cast<const float*>(blk));
-    const __m512 dmin = _mm512_load_ps(reinterpret_cast<const float*>(blk + 64));
+    const __m512 d = HalvesToFloat(reinterpret_cast<const uint16_t*>(blk));
+    const __m512 dmin = HalvesToFloat(reinterpret_cast<const uint16_t*>(blk + 32));
     KVFUSE_UNROLL for (int c = 0; c < kCols; ++c) {
       const __m512 xd = _mm512_set1_ps(reinterpret_cast<const BlockQ8_K*>(x + c * x_row_bytes)[b].d);
       acc[c] = _mm512_fmadd_ps(ToFloat(a[c]), _mm512_mul_ps(d, xd), acc[c]);
@@ -254,13 +256,13 @@ void PackQ4_K(int64_t n_cols, int64_t n_rows, const uint8_t* rows, size_t row_by
       const BlockQ4_K& src = reinterpret_cast<const BlockQ4_K*>(rows + row * row_bytes)[b];
       uint8_t* blk = out + ((row / kGroup) * nb + b) * kQ4KBytes;
       const int r = static_cast<int>(row % kGroup);
-      reinterpret_cast<float*>(blk)[r] = avx2::HalfToFloat(src.d);
-      reinterpret_cast<float*>(blk + 64)[r] = avx2::HalfToFloat(src.dmin);
+      std::memcpy(blk + 2 * r, &src.d, 2);
+      std::memcpy(blk + 32 + 2 * r, &src.dmin, 2);
       int scales[8], mins[8];
       avx2::UnpackScaleMin(src.scales, scales, mins);
       for (int s = 0; s < 8; ++s) {
         blk[kQ4KScales + 16 * s + r] = static_cast<uint8_t>(scales[s]);
-        reinterpret_cast<int16_t*>(blk + kQ4KMins + 64 * (s / 2))[2 * r + s % 2] = static_cast<int16_t>(mins[s]);
+        blk[kQ4KMins + 32 * (s / 2) + 2 * r + s % 2] = static_cast<uint8_t>(mins[s]);
       }
       for (int i = 0; i < 4; ++i)  // src.qs[32 i + l]: level l of group 2i (low), 2i + 1 (high)
         for (int l = 0; l < 32; ++l) blk[kQ4KLevels + (i * 8 + l / 4) * 64 + 4 * r + l % 4] = src.qs[32 * i + l];
