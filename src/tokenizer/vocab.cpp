@@ -61,13 +61,29 @@ Result<Vocab> ReadVocab(const gguf::GgufFile& file) {
   return v;
 }
 
-void IndexVocab(Vocab* vocab) {
-  vocab->token_to_id.clear();
-  vocab->max_token_bytes = 0;
-  for (size_t i = 0; i < vocab->tokens.size(); ++i) {
-    vocab->token_to_id.emplace(vocab->tokens[i], static_cast<int32_t>(i));
-    vocab->max_token_bytes = std::max(vocab->max_token_bytes, vocab->tokens[i].size());
+void TokenIndex::Build(const std::vector<std::string>& tokens) {
+  size_t size = 16;
+  while (size < 2 * tokens.size()) size *= 2;
+  slots_.assign(size, -1);
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    size_t at = std::hash<std::string_view>{}(tokens[id]) & (size - 1);
+    while (slots_[at] >= 0 && tokens[slots_[at]] != tokens[id]) at = (at + 1) & (size - 1);
+    if (slots_[at] < 0) slots_[at] = static_cast<int32_t>(id);
   }
+}
+
+int32_t TokenIndex::Find(std::string_view text, const std::vector<std::string>& tokens) const {
+  if (slots_.empty()) return -1;
+  const size_t mask = slots_.size() - 1;
+  for (size_t at = std::hash<std::string_view>{}(text) & mask; slots_[at] >= 0; at = (at + 1) & mask)
+    if (tokens[slots_[at]] == text) return slots_[at];
+  return -1;
+}
+
+void IndexVocab(Vocab* vocab) {
+  vocab->token_index.Build(vocab->tokens);
+  vocab->max_token_bytes = 0;
+  for (const std::string& token : vocab->tokens) vocab->max_token_bytes = std::max(vocab->max_token_bytes, token.size());
 }
 
 }  // namespace kvfuse::tokenizer

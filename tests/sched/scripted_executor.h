@@ -28,14 +28,12 @@ std::unique_ptr<tokenizer::Tokenizer> LetterTokenizer() {
     v.tokens.push_back(i == kEndOfTurn ? "<|end|>" : std::string(1, static_cast<char>('a' + i)));
     v.types.push_back(i == kEndOfTurn ? tokenizer::TokenType::kControl : tokenizer::TokenType::kNormal);
     v.scores.push_back(0);
-    v.token_to_id[v.tokens.back()] = i;
-    v.max_token_bytes = std::max(v.max_token_bytes, v.tokens.back().size());
   }
   v.tokens.push_back("ab");  // BPE wants a merge; the fake model never writes this token
   v.types.push_back(tokenizer::TokenType::kNormal);
   v.scores.push_back(0);
-  v.token_to_id["ab"] = kVocab;
   v.merges = {"a b"};
+  tokenizer::IndexVocab(&v);
   auto t = tokenizer::CreateTokenizer(std::move(v));
   KVFUSE_CHECK(t.ok());
   return std::move(t).value();
