@@ -54,6 +54,7 @@ Engine::~Engine() { StopScheduler(); }
 
 void Engine::LoadText() {
   auto vocab = tokenizer::ReadVocab(model_->file());
+  model_->DropFileArrays();
   if (!vocab.ok()) {
     tokenizer_error_ = vocab.status().message();
     return;

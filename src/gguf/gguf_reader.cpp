@@ -1,5 +1,6 @@
 #include "gguf/gguf_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -255,6 +256,13 @@ void GgufFile::Read(const uint8_t* p, size_t n, void* out) const {
 
 void GgufFile::ReleasePages() const {
   mapping_.ReleaseAllPages();
+}
+
+void GgufFile::DropArrays() {
+  std::erase_if(metadata_, [](const auto& entry) { return entry.second.is_array(); });
+  metadata_.shrink_to_fit();
+  metadata_index_.clear();
+  for (size_t i = 0; i < metadata_.size(); ++i) metadata_index_[metadata_[i].first] = i;
 }
 
 const Value* GgufFile::Find(const std::string& key) const {

@@ -28,6 +28,9 @@ class Model {
 
   const HParams& hparams() const { return hp_; }
   const gguf::GgufFile& file() const { return file_; }
+  // The file's array metadata (the vocabulary), once the tokenizer has read it: a second copy
+  // of it is not kept. Before the model is shared (gguf::GgufFile::DropArrays).
+  void DropFileArrays() { file_.DropArrays(); }
   // Identity of the weights and of the hyper-parameters the KV depends on beyond them (a
   // file may change RoPE or the norms' epsilon alone): cached chunk KV is only valid for the
   // exact model it came from.

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <unistd.h>
 
@@ -59,6 +60,18 @@ TEST(GgufRoundTrip, WriterOutputReadsBackIdentically) {
   EXPECT_EQ(t1->type, tensor::DType::kQ8_0);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(t1->data) % 64, 0u);
   EXPECT_EQ(std::vector<uint8_t>(t1->data, t1->data + t1->n_bytes), q8);
+
+  // Dropping the arrays keeps every other key, found as before, and the tensors.
+  const auto scalars = std::count_if(g.metadata().begin(), g.metadata().end(),
+                                    [](const auto& entry) { return !entry.second.is_array(); });
+  GgufFile dropped = std::move(r).value();
+  dropped.DropArrays();
+  for (const char* key : {"a.strings", "a.floats", "a.ints"}) EXPECT_EQ(dropped.Find(key), nullptr) << key;
+  EXPECT_EQ(static_cast<std::ptrdiff_t>(dropped.metadata().size()), scalars);
+  EXPECT_EQ(dropped.GetString("general.architecture").value(), "llama");
+  EXPECT_EQ(dropped.GetInt("a.u64").value(), 1ll << 40);
+  EXPECT_TRUE(dropped.GetBool("a.bool").value());
+  EXPECT_EQ(dropped.FindTensor("t1")->n_bytes, q8.size());
   unlink(path.c_str());
 }
 
