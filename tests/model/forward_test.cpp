@@ -187,6 +187,33 @@ TEST(ForwardContract, IncrementalDecodeEqualsOneBatch) {
   }
 }
 
+// A batch longer than the FFN's block of tokens (256) gives every token the logits it gets in
+// a batch of its own piece, bit for bit.
+TEST(ForwardContract, ALongBatchEqualsItsPieces) {
+  auto m = OpenModel(ModelPath("tiny", "q8_0"));
+  ForwardContext ctx(2);
+  const int n_vocab = m->hparams().n_vocab, n = 300, piece_size = 100;
+  const auto tokens = SomeTokens(n, n_vocab, 9);
+  std::vector<float> whole;
+  {
+    kv::KvManager kv(m->kv_geometry(), n, 16);
+    ASSERT_TRUE(kv.Reserve(0, n).ok());
+    TokenBatch batch;
+    for (int i = 0; i < n; ++i) batch.Add(tokens[i], i, 0, i, true);
+    ASSERT_TRUE(m->Forward(ctx, batch, kv, whole).ok());
+  }
+  kv::KvManager kv(m->kv_geometry(), n, 16);
+  ASSERT_TRUE(kv.Reserve(0, n).ok());
+  for (int begin = 0; begin < n; begin += piece_size) {
+    TokenBatch piece;
+    for (int i = begin; i < begin + piece_size; ++i) piece.Add(tokens[i], i, 0, i, true);
+    std::vector<float> logits;
+    ASSERT_TRUE(m->Forward(ctx, piece, kv, logits).ok());
+    for (size_t x = 0; x < logits.size(); ++x)
+      ASSERT_EQ(logits[x], whole[static_cast<size_t>(begin) * n_vocab + x]) << "token " << begin + x / n_vocab;
+  }
+}
+
 // Sliding windows over more than one 64-key attention tile: a token decoded alone, whose
 // window starts mid-tile, gets the logits it gets inside one batch, bit for bit, on every table.
 TEST(ForwardContract, WindowedDecodeEqualsOneBatch) {
