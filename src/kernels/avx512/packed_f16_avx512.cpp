@@ -42,6 +42,37 @@ void GroupTile(int64_t n, const uint16_t* group, const float* x, size_t x_stride
   StoreRows(sums, kCols, y, y_stride, n_rows);
 }
 
+// GroupTile for two groups (32 rows) at once: each broadcast activation value serves both, so
+// loads (of weights and of broadcasts) no longer outnumber the FMAs as they do for one group
+// (5 to 4 at 4 activation rows). The same sums per (row, activation row) in the same order.
+template <int kCols>
+void GroupPairTile(int64_t n, const uint16_t* group0, const uint16_t* group1, const float* x, size_t x_stride,
+                   float* y, size_t y_stride, int n_rows1) {
+  __m512 acc[2][kCols][4];
+  KVFUSE_UNROLL for (int g = 0; g < 2; ++g)
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c)
+      KVFUSE_UNROLL for (int j = 0; j < 4; ++j) acc[g][c][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < n; k += 4) {
+    __m512 w[2][4];
+    KVFUSE_UNROLL for (int j = 0; j < 4; ++j) {
+      w[0][j] = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(group0 + (k + j) * kGroup)));
+      w[1][j] = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(group1 + (k + j) * kGroup)));
+    }
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c)
+      KVFUSE_UNROLL for (int j = 0; j < 4; ++j) {
+        const __m512 xv = _mm512_set1_ps(x[c * x_stride + k + j]);
+        acc[0][c][j] = _mm512_fmadd_ps(w[0][j], xv, acc[0][c][j]);
+        acc[1][c][j] = _mm512_fmadd_ps(w[1][j], xv, acc[1][c][j]);
+      }
+  }
+  __m512 sums[2][kCols];
+  KVFUSE_UNROLL for (int g = 0; g < 2; ++g)
+    KVFUSE_UNROLL for (int c = 0; c < kCols; ++c)
+      sums[g][c] = _mm512_add_ps(_mm512_add_ps(acc[g][c][0], acc[g][c][1]), _mm512_add_ps(acc[g][c][2], acc[g][c][3]));
+  StoreRows(sums[0], kCols, y, y_stride, kGroup);
+  StoreRows(sums[1], kCols, y + kGroup, y_stride, n_rows1);
+}
+
 }  // namespace
 
 size_t PackedBytesF16(int64_t n_cols, int64_t n_rows) {
@@ -64,10 +95,21 @@ void PackedGemmF16(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t 
   constexpr int kCols = 4;
   const auto* xf = reinterpret_cast<const float*>(x);
   const size_t x_stride = x_row_bytes / sizeof(float);
+  constexpr int kPairCols = 3;  // 24 sums and 8 weight vectors: the 32 registers
   for (int64_t r = row_begin; r < row_end; r += kGroup) {
     const auto* group = reinterpret_cast<const uint16_t*>(packed) + (r / kGroup) * n * kGroup;
     const int rows = static_cast<int>(std::min<int64_t>(kGroup, row_end - r));
     int64_t c = 0;
+    if (n_x_rows >= kPairCols && row_end - r > kGroup) {  // this group and the next together
+      const int rows1 = static_cast<int>(std::min<int64_t>(kGroup, row_end - r - kGroup));
+      for (; c + kPairCols <= n_x_rows; c += kPairCols)
+        GroupPairTile<kPairCols>(n, group, group + n * kGroup, xf + c * x_stride, x_stride, y + c * y_stride + r, y_stride,
+                                 rows1);
+      for (; c < n_x_rows; ++c)
+        GroupPairTile<1>(n, group, group + n * kGroup, xf + c * x_stride, x_stride, y + c * y_stride + r, y_stride, rows1);
+      r += kGroup;
+      continue;
+    }
     for (; c + kCols <= n_x_rows; c += kCols)
       GroupTile<kCols>(n, group, xf + c * x_stride, x_stride, y + c * y_stride + r, y_stride, rows);
     for (; c < n_x_rows; ++c) GroupTile<1>(n, group, xf + c * x_stride, x_stride, y + c * y_stride + r, y_stride, rows);
