@@ -5,10 +5,12 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/kernel_table.h"
+#include "tensor/quant_blocks.h"
 
 namespace kvfuse::kernels::avx512 {
 namespace {
@@ -56,6 +58,24 @@ void GemmByDots(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_row
   for (int64_t c = 0; c < n_x_rows; ++c)
     for (int64_t r = 0; r < n_w_rows; ++r) y[c * y_stride + r] = kDot(n, w + r * w_row_bytes, x + c * x_row_bytes);
 }
+
+// The products of a K-quant type packed in blocks of kBlockBytes per group and 256-element
+// block: rows [row_begin, row_end) against every activation row, 4 at a time (kTile4), then
+// one at a time (kTile1).
+template <size_t kBlockBytes, void (*kTile4)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int),
+          void (*kTile1)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int)>
+void PackedKQuantGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
+                size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
+  const int64_t nb = n / tensor::kQK_K;
+  for (int64_t r = row_begin; r < row_end; r += kGroup) {
+    const uint8_t* group = packed + (r / kGroup) * nb * kBlockBytes;
+    const int rows = static_cast<int>(std::min<int64_t>(kGroup, row_end - r));
+    int64_t c = 0;
+    for (; c + 4 <= n_x_rows; c += 4) kTile4(nb, group, x + c * x_row_bytes, x_row_bytes, y + c * y_stride + r, y_stride, rows);
+    for (; c < n_x_rows; ++c) kTile1(nb, group, x + c * x_row_bytes, x_row_bytes, y + c * y_stride + r, y_stride, rows);
+  }
+}
+
 
 }  // namespace
 }  // namespace kvfuse::kernels::avx512
