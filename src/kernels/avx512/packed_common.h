@@ -65,7 +65,7 @@ void GemmByDots(int64_t n, const uint8_t* w, size_t w_row_bytes, int64_t n_w_row
 template <size_t kBlockBytes, void (*kTile4)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int),
           void (*kTile1)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int)>
 void PackedKQuantGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64_t row_end, const uint8_t* x,
-                size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
+                      size_t x_row_bytes, int64_t n_x_rows, float* y, size_t y_stride) {
   const int64_t nb = n / tensor::kQK_K;
   for (int64_t r = row_begin; r < row_end; r += kGroup) {
     const uint8_t* group = packed + (r / kGroup) * nb * kBlockBytes;
@@ -75,7 +75,6 @@ void PackedKQuantGemm(int64_t n, const uint8_t* packed, int64_t row_begin, int64
     for (; c < n_x_rows; ++c) kTile1(nb, group, x + c * x_row_bytes, x_row_bytes, y + c * y_stride + r, y_stride, rows);
   }
 }
-
 
 }  // namespace
 }  // namespace kvfuse::kernels::avx512
