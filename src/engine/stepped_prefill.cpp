@@ -1,6 +1,7 @@
 #include "engine/stepped_prefill.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace kvfuse::engine {
 
@@ -29,6 +30,11 @@ int32_t SteppedPrefill::BeforeLayer(int32_t n_tokens, bool divisible) {
     }
     task_.Yield();
   }
+}
+
+void SteppedPrefill::BeforeWork(int64_t token_layers) {
+  // As a layer that does not divide: this step if it has room, else the next one.
+  BeforeLayer(static_cast<int32_t>(std::clamp<int64_t>(token_layers, 1, INT32_MAX)), false);
 }
 
 util::Result<int32_t> SteppedPrefill::Step(int32_t budget, bool first) {

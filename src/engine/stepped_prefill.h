@@ -36,6 +36,7 @@ class SteppedPrefill final : public sched::PrefillSteps, private model::LayerGat
 
  private:
   int32_t BeforeLayer(int32_t n_tokens, bool divisible) override;  // on the prefill's thread
+  void BeforeWork(int64_t token_layers) override;                    // likewise
 
   model::ForwardContext ctx_;
   const int64_t n_layers_;

@@ -73,6 +73,8 @@ util::Result<std::vector<std::shared_ptr<const store::ChunkRecord>>> ChunkFuser:
     if (!chunk.ok()) return chunk.status();
     stats.chunk_from_cache[i] = stats.chunk_hits > hits_before;
     records[i] = std::move(chunk).value();
+    if (ctx.layer_gate)  // a stepped prefill budgets the placement too
+      ctx.layer_gate->BeforeWork(PlacementTokenLayers(records[i]->n_tokens(), model_.hparams().n_layers));
     const auto t_place = std::chrono::steady_clock::now();
     Place(model_.hparams(), ctx, *records[i], kv, slots, prompt.ChunkOffset(i));
     stats.ms_place += util::MsSince(t_place);

@@ -38,6 +38,9 @@ class LayerGate {
   // them run now, all unless `divisible`, else 1..n_tokens (the rest are offered next, before
   // any later layer).
   virtual int32_t BeforeLayer(int32_t n_tokens, bool divisible) = 0;
+  // Before work of a pass that is no layer (placing a cached chunk's KV), costing about
+  // `token_layers` tokens through one layer: it may block there too, and runs whole.
+  virtual void BeforeWork(int64_t token_layers) { (void)token_layers; }
 };
 
 struct ForwardContext {

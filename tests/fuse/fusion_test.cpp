@@ -323,4 +323,33 @@ TEST(Fusion, BadPromptsAreErrors) {
   EXPECT_FALSE(f.Prefill(MakePrompt({1}, 2), {FusionMode::kFull}, logits, stats, 1).ok());
 }
 
+// A stepped prefill is told of each chunk's placement, and of its cost, before it happens
+// (model::LayerGate::BeforeWork), so that placing cached chunks falls within steps' budgets.
+class RecordingGate final : public model::LayerGate {
+ public:
+  int32_t BeforeLayer(int32_t n_tokens, bool) override {
+    events.push_back(-1);
+    return n_tokens;
+  }
+  void BeforeWork(int64_t token_layers) override { events.push_back(token_layers); }
+  std::vector<int64_t> events;  // a layer: -1
+};
+
+TEST(Fusion, EachChunksPlacementPassesTheLayerGateFirst) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);
+  f.Run(p, FusionMode::kNaive);  // every chunk computed and stored
+  RecordingGate gate;
+  f.ctx.layer_gate = &gate;
+  f.Run(p, FusionMode::kNaive);
+  f.ctx.layer_gate = nullptr;
+  std::vector<int64_t> work;
+  for (int64_t e : gate.events)
+    if (e >= 0) work.push_back(e);
+  ASSERT_EQ(work.size(), p.chunks.size());
+  for (size_t i = 0; i < p.chunks.size(); ++i)
+    EXPECT_EQ(work[i], PlacementTokenLayers(static_cast<int64_t>(p.chunks[i].size()), f.model->hparams().n_layers));
+  EXPECT_EQ(gate.events.back(), -1) << "the question's layers run after the placements";
+}
+
 }  // namespace kvfuse::fuse
