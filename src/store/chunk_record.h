@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "util/recycled_memory.h"
+
 namespace kvfuse::store {
 
 // What a stored chunk must match to be served: its identity and the KV geometry.
@@ -16,12 +18,16 @@ struct ChunkShape {
   bool operator==(const ChunkShape&) const = default;
 };
 
+// K or V of a chunk: megabytes, taken and given back many times over as records pass
+// through the RAM tier, so their pages are recycled (util/recycled_memory.h).
+using KvBytes = std::vector<uint8_t, util::RecyclingAllocator<uint8_t>>;
+
 struct ChunkRecord {
   uint64_t key = 0;           // hash(model, tokenizer, token ids): see fuse/chunk_key.h
   uint64_t context_hash = 0;  // identity of what the chunk was computed after
   ChunkShape shape;
   std::vector<int32_t> tokens;
-  std::vector<uint8_t> k, v;         // [layer][token][row_bytes]
+  KvBytes k, v;                      // [layer][token][row_bytes]
   std::vector<float> token_scores;   // per token; empty when not recorded
   // Cache-Craft metadata of a chunk cached from inside a prompt (empty when it was
   // computed on its own): the chunks that preceded it, its attention to each of them,

@@ -1,12 +1,14 @@
 #include "store/disk_tier.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "store/record_codec.h"
 #include "util/atomic_file.h"
@@ -23,6 +25,23 @@ namespace {
 bool IsChunkFileName(std::string_view name) {
   return name.size() == 20 && name.substr(16) == ".kvc" &&
          name.substr(0, 16).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// The record in an open chunk file. The file is mapped with its pages populated and decoded
+// from the mapping: on a VM, a first read() of page-cache pages into this process cost
+// ~4 ms per 3 MB where populating a mapping and copying from it cost ~1 ms. Files are only
+// ever replaced by rename, so none shrinks under the mapping.
+Result<ChunkRecord> ReadRecord(int fd, uint64_t key, const ChunkShape& shape, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return Status::Unavailable(StrFormat("%s: cannot stat (%s)", path.c_str(), std::strerror(errno)));
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) return DecodeRecord({}, key, shape, path);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (p == MAP_FAILED) return Status::Unavailable(StrFormat("%s: cannot map (%s)", path.c_str(), std::strerror(errno)));
+  auto record = DecodeRecord(std::string_view(static_cast<const char*>(p), size), key, shape, path);
+  ::munmap(p, size);
+  return record;
 }
 
 }  // namespace
@@ -56,19 +75,18 @@ Status DiskTier::Save(const ChunkRecord& r) const {
 
 Result<std::optional<ChunkRecord>> DiskTier::Load(uint64_t key, const ChunkShape& shape) const {
   const std::string path = PathOf(key);
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return std::optional<ChunkRecord>();
-  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-    return Status::Unavailable(StrFormat("%s: read failed", path.c_str()));
-  auto record = DecodeRecord(bytes, key, shape, path);
-  if (!record.ok()) {
-    if (std::remove(path.c_str()) != 0)
-      return Status::Corrupt(record.status().message() + " (and it cannot be removed: " + std::strerror(errno) + ")");
-    return record.status();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<ChunkRecord>();
+    return Status::Unavailable(StrFormat("%s: cannot open (%s)", path.c_str(), std::strerror(errno)));
   }
-  return std::optional<ChunkRecord>(std::move(record).value());
+  auto record = ReadRecord(fd, key, shape, path);
+  ::close(fd);
+  if (record.ok()) return std::optional<ChunkRecord>(std::move(record).value());
+  if (record.status().code() != util::StatusCode::kCorrupt) return record.status();
+  if (std::remove(path.c_str()) != 0)
+    return Status::Corrupt(record.status().message() + " (and it cannot be removed: " + std::strerror(errno) + ")");
+  return record.status();
 }
 
 }  // namespace kvfuse::store

@@ -1,0 +1,58 @@
+#include "util/recycled_memory.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace kvfuse::util {
+namespace {
+
+using Bytes = std::vector<uint8_t, RecyclingAllocator<uint8_t>>;
+
+// The free list is process-wide: each test starts and ends with it empty.
+void Drain() { ReleaseRecycled(); }
+
+TEST(RecycledMemory, AFreedBufferIsGivenAgainForAboutItsSize) {
+  Drain();
+  const void* first;
+  {
+    Bytes a(3 << 20, 7);
+    first = a.data();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % 64, 0u);
+  }
+  EXPECT_GE(RecycledBytesWaiting(), size_t{3} << 20);
+  Bytes b((3 << 20) - 1000);  // a little smaller: the same buffer
+  EXPECT_EQ(b.data(), first);
+  EXPECT_EQ(RecycledBytesWaiting(), 0u);
+  EXPECT_EQ(b.front(), 0) << "a vector still initialises what it is given";
+}
+
+TEST(RecycledMemory, NoBufferOfFarOtherSizeIsGiven) {
+  Drain();
+  const void* small;
+  {
+    Bytes a(2 << 20);
+    small = a.data();
+  }
+  Bytes bigger(4 << 20);  // twice the size: a waiting 2 MiB buffer cannot hold it
+  EXPECT_NE(bigger.data(), small);
+  EXPECT_GT(RecycledBytesWaiting(), 0u);
+  Drain();
+}
+
+TEST(RecycledMemory, SmallBuffersAndBuffersPastTheCapGoToTheSystem) {
+  Drain();
+  { Bytes small(kRecycledMinBytes - 1); }
+  EXPECT_EQ(RecycledBytesWaiting(), 0u);
+  {
+    std::vector<Bytes> many;
+    for (size_t total = 0; total <= kRecycledCapBytes + (8 << 20); total += 8 << 20) many.emplace_back(8 << 20);
+  }
+  EXPECT_LE(RecycledBytesWaiting(), kRecycledCapBytes);
+  EXPECT_GT(RecycledBytesWaiting(), kRecycledCapBytes - (9 << 20));
+  Drain();
+}
+
+}  // namespace
+}  // namespace kvfuse::util
