@@ -38,9 +38,9 @@ std::set<std::string> FusionKnobFlags() {
   return flags;
 }
 
-util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio) {
+util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args) {
   engine::FusionOptions o;
-  auto ratio = args.GetFloat("--ratio", default_ratio);
+  auto ratio = args.GetFloat("--ratio", o.recompute_ratio);
   auto alpha = args.GetFloat("--alpha", o.adaptive_alpha);
   auto sinks = args.GetInt("--sinks", o.sink_tokens);
   auto query_layers = args.GetInt("--query-layers", o.query_layers);

@@ -16,8 +16,8 @@ namespace kvfuse::cli {
 // --query-layers L (query), --ape-temperature T and --ape-scale S (ape); --mode is each
 // command's own (some take a list).
 std::set<std::string> FusionKnobFlags();
-// The knobs, over FusionOptions' defaults except the ratio's, `default_ratio`.
-util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args, double default_ratio = 0.15);
+// The knobs, over FusionOptions' defaults.
+util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args);
 // One mode (--mode, default the default reuse mode) with its knobs; a knob flag the mode does
 // not read is an error (it would be ignored). For commands that run one mode.
 util::Result<engine::FusionOptions> FusionOptionsFromArgs(const Args& args);
