@@ -25,6 +25,12 @@ constexpr struct {
                 {FusionMode::kQuery, FinishQuery},
                 {FusionMode::kApe, FinishApe}};
 
+}  // namespace
+
+bool FoldsPrefix(FusionMode mode) { return mode == FusionMode::kQuery; }
+
+namespace {
+
 FusionMethod MethodOf(FusionMode mode) {
   for (const auto& m : kMethods)
     if (m.mode == mode) return m.finish;
@@ -102,13 +108,15 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
 
   const auto t0 = std::chrono::steady_clock::now();
   const int32_t prefix_n = static_cast<int32_t>(prompt.prefix.size());
-  ComputeTokens(target, std::vector<int32_t>(prompt.prefix.begin() + kept, prompt.prefix.end()), kept, nullptr);
+  const int32_t prefix_done = FoldsPrefix(options.mode) ? kept : prefix_n;
+  ComputeTokens(target, std::vector<int32_t>(prompt.prefix.begin() + kept, prompt.prefix.begin() + prefix_done), kept,
+                nullptr);
   stats.tokens_computed = prefix_n - kept;
   const double ms_prefix = util::MsSince(t0);
   auto records = PlaceChunks(ctx, kv.cache(), slots, prompt, stats);
   if (!records.ok()) return records.status();
   const auto t1 = std::chrono::steady_clock::now();
-  MethodOf(options.mode)(MethodInput{target, prompt, options, records.value()}, logits, stats);
+  MethodOf(options.mode)(MethodInput{target, prompt, options, records.value(), prefix_done}, logits, stats);
   stats.ms_forward = ms_prefix + util::MsSince(t1);
   return Status::Ok();
 }

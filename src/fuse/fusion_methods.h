@@ -28,7 +28,14 @@ struct MethodInput {
   const FusionOptions& options;
   // The placed chunks' records, in prompt order (nullptr for an empty chunk).
   const std::vector<std::shared_ptr<const store::ChunkRecord>>& chunks;
+  // Prefix positions [prefix_done, prefix size) are not computed yet: a method that folds
+  // them into its first forward pass (query) computes them there, exactly (they see only
+  // the prefix), and saves a pass over the weights for the few tokens that a prefix-cache
+  // hit of whole blocks leaves. Every other method is called with the prefix computed.
+  int32_t prefix_done = 0;
 };
+// Whether `mode`'s method computes the prefix positions from MethodInput::prefix_done.
+bool FoldsPrefix(FusionMode mode);
 using FusionMethod = void (*)(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 
 // naive: the chunks as placed; only the suffix is computed (method_naive.cpp).
@@ -53,6 +60,7 @@ void FinishApe(const MethodInput& in, std::vector<float>& logits, FusionStats& s
 
 // The suffix's attention to each chunk token over the placed KV, summed over its rows, heads
 // and layers [0, query_layers), indexed by chunk token in prompt order (query_focus.cpp).
+// The prefix positions not yet computed run first in the same pass, through every layer.
 // The recorder holds rows x heads x chunk tokens: past `max_scores` only the question's
 // last rows are recorded (the others run first, unrecorded, as the KV they attend over).
 inline constexpr int64_t kMaxQuestionScores = int64_t{16} << 20;  // 64 MiB of floats

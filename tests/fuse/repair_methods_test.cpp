@@ -166,7 +166,7 @@ TEST(RepairMethods, QuestionAttentionCappedToTheLastRowsIsThoseRowsOfTheWhole) {
   const PrefillTarget target{*f.model, f.ctx, f.kv, 0, slots};
   const FusionOptions options{FusionMode::kQuery};
   const std::vector<std::shared_ptr<const store::ChunkRecord>> records(p.chunks.size());
-  const MethodInput in{target, p, options, records};
+  const MethodInput in{target, p, options, records, static_cast<int32_t>(p.prefix.size())};
   const int64_t row = static_cast<int64_t>(f.model->hparams().n_heads) * 36;
   const std::vector<double> all = QuestionAttention(in, 36, kMaxQuestionScores);
   const std::vector<double> last = QuestionAttention(in, 36, row);
@@ -183,6 +183,38 @@ TEST(RepairMethods, QuestionAttentionCappedToTheLastRowsIsThoseRowsOfTheWhole) {
   EXPECT_GT(sum_last, 0.0);
   EXPECT_LE(sum_last, f.model->hparams().n_heads * f.model->hparams().n_layers + 1e-6);
   EXPECT_GT(sum_all, sum_last + 1e-3);  // five rows hold more than one
+}
+
+// A prefix-cache hit of whole blocks leaves a few prefix positions to compute: query computes
+// them in its first pass (the scoring pass, or the final one when its sinks fill the share)
+// and answers as when the whole prefix was computed first, bit for bit.
+TEST(RepairMethods, QueryComputesTheUncachedPrefixInItsFirstPass) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);  // a prefix of 6
+  const std::vector<int32_t> slots = f.kv.SlotsOf(0, p.size());
+  const PrefillTarget target{*f.model, f.ctx, f.kv, 0, slots};
+  const kv::KvGeometry g = f.model->kv_geometry();
+  for (const FusionOptions& o : {Options(FusionMode::kQuery, 0.25f, 1), Options(FusionMode::kQuery, 3.0f / 36, 2)}) {
+    FusionStats stats;
+    f.Run(p, FusionMode::kNaive, 0, &stats);  // the prefix computed, the chunks placed
+    const std::vector<std::shared_ptr<const store::ChunkRecord>> records(p.chunks.size());
+    std::vector<float> whole, folded;
+    FinishQuery(MethodInput{target, p, o, records, 6}, whole, stats);
+
+    f.Run(p, FusionMode::kNaive, 0, &stats);
+    std::vector<std::vector<uint16_t>> prefix_keys;
+    for (int32_t pos = 2; pos < 6; ++pos) {
+      prefix_keys.push_back(f.KeyAt(g.n_layers - 1, pos));
+      for (int layer = 0; layer < g.n_layers; ++layer)  // what the pass must write
+        for (int h = 0; h < g.n_kv_heads; ++h) {
+          std::fill_n(f.kv.cache().k(layer, h, slots[pos]), g.head_dim, uint16_t{0x7bff});
+          std::fill_n(f.kv.cache().v(layer, h, slots[pos]), g.head_dim, uint16_t{0x7bff});
+        }
+    }
+    FinishQuery(MethodInput{target, p, o, records, 2}, folded, stats);
+    EXPECT_EQ(folded, whole) << "share " << o.recompute_ratio;
+    for (int32_t pos = 2; pos < 6; ++pos) EXPECT_EQ(f.KeyAt(g.n_layers - 1, pos), prefix_keys[pos - 2]) << pos;
+  }
 }
 
 }  // namespace
