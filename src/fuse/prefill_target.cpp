@@ -19,7 +19,9 @@ void ComputeTokens(const PrefillTarget& t, const std::vector<int32_t>& tokens, i
   const model::TokenBatch batch = BatchOf(tokens, start, t.seq, logits != nullptr, &t.slots);
   std::vector<float> hidden(tokens.size() * static_cast<size_t>(hp.n_embd));
   t.model.Embed(batch, hidden.data());
-  t.model.RunLayers(t.ctx, batch, 0, hp.n_layers, hidden.data(), t.kv);
+  std::vector<int32_t> read_rows;  // only the last row's output is read, and only for logits
+  if (logits) read_rows.push_back(batch.size() - 1);
+  t.model.RunLayers(t.ctx, batch, 0, hp.n_layers, hidden.data(), t.kv, &read_rows);
   if (logits) {
     logits->resize(hp.n_vocab);
     t.model.Logits(t.ctx, hidden.data() + (tokens.size() - 1) * static_cast<size_t>(hp.n_embd), 1, logits->data());
@@ -29,7 +31,8 @@ void ComputeTokens(const PrefillTarget& t, const std::vector<int32_t>& tokens, i
 void RunLayersFrom(const PrefillTarget& t, const model::TokenBatch& batch, std::vector<float>& hidden,
                    int first_layer, std::vector<float>& logits) {
   const model::HParams& hp = t.model.hparams();
-  t.model.RunLayers(t.ctx, batch, first_layer, hp.n_layers, hidden.data(), t.kv);
+  const std::vector<int32_t> read_rows = {batch.size() - 1};
+  t.model.RunLayers(t.ctx, batch, first_layer, hp.n_layers, hidden.data(), t.kv, &read_rows);
   logits.resize(hp.n_vocab);
   t.model.Logits(t.ctx, hidden.data() + static_cast<size_t>(batch.size() - 1) * hp.n_embd, 1, logits.data());
 }

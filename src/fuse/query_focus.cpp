@@ -57,7 +57,8 @@ std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tok
     t.model.Embed(batch, hidden.data());
     t.ctx.recorder = rec;
     // The suffix's KV is overwritten by the final pass; the prefix's is exact.
-    t.model.RunLayers(t.ctx, batch, 0, layers, hidden.data(), t.kv);
+    const std::vector<int32_t> none;  // no row's output is read: the last layer's FFN is skipped
+    t.model.RunLayers(t.ctx, batch, 0, layers, hidden.data(), t.kv, &none);
     t.ctx.recorder = nullptr;
   };
   run(0, split, nullptr);

@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <algorithm>
 #include <set>
 
 #include "kernels/quantize.h"
@@ -103,23 +104,29 @@ void Model::Embed(const TokenBatch& batch, float* hidden) const {
   }
 }
 
-void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin,
-                      int layer_end, float* hidden, kv::KvManager& kv) const {
+void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin, int layer_end, float* hidden,
+                      kv::KvManager& kv, const std::vector<int32_t>* read_rows) const {
   KVFUSE_CHECK(0 <= layer_begin && layer_begin <= layer_end && layer_end <= hp_.n_layers);
   const int32_t n = batch.size();
   const bool divisible = ctx.layer_gate && DivisibleByTokens(batch);
   for (int il = layer_begin; il < layer_end; ++il) {
+    const std::vector<int32_t>* ffn_rows = il + 1 == layer_end ? read_rows : nullptr;
     // Layer by layer, each in the pieces the gate lets run (positions ascending: a piece
     // attends to the layer's keys of the pieces before it, as the whole batch would).
     for (int32_t begin = 0; begin < n;) {
       const int32_t piece = ctx.layer_gate ? ctx.layer_gate->BeforeLayer(n - begin, divisible) : n;
       KVFUSE_CHECK(piece >= 1 && begin + piece <= n && (divisible || piece == n));
       if (piece == n) {
-        RunLayer(ctx, il, batch, hidden, kv);
+        RunLayer(ctx, il, batch, hidden, kv, ffn_rows);
       } else {
+        std::vector<int32_t> piece_rows;  // ffn_rows within the piece, from its first row
+        if (ffn_rows)
+          for (int32_t r : *ffn_rows)
+            if (r >= begin && r < begin + piece) piece_rows.push_back(r - begin);
         AttentionRecorder* rec = ctx.recorder;
         if (rec) rec->row_offset += begin;
-        RunLayer(ctx, il, batch.Rows(begin, piece), hidden + static_cast<size_t>(begin) * hp_.n_embd, kv);
+        RunLayer(ctx, il, batch.Rows(begin, piece), hidden + static_cast<size_t>(begin) * hp_.n_embd, kv,
+                 ffn_rows ? &piece_rows : nullptr);
         if (rec) rec->row_offset -= begin;
       }
       begin += piece;
@@ -127,9 +134,21 @@ void Model::RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_be
   }
 }
 
-void Model::RunLayer(ForwardContext& ctx, int layer, const TokenBatch& batch, float* hidden, kv::KvManager& kv) const {
+void Model::RunLayer(ForwardContext& ctx, int layer, const TokenBatch& batch, float* hidden, kv::KvManager& kv,
+                     const std::vector<int32_t>* ffn_rows) const {
   blocks::AttentionBlock(ctx, hp_, w_.layers[layer], layer, batch, hidden, kv);
-  blocks::FfnBlock(ctx, hp_, w_.layers[layer], batch.size(), hidden);
+  if (ffn_rows == nullptr || static_cast<int32_t>(ffn_rows->size()) == batch.size()) {
+    blocks::FfnBlock(ctx, hp_, w_.layers[layer], batch.size(), hidden);
+    return;
+  }
+  if (ffn_rows->empty()) return;
+  const size_t n_embd = hp_.n_embd;
+  std::vector<float> rows(ffn_rows->size() * n_embd);
+  for (size_t i = 0; i < ffn_rows->size(); ++i)
+    std::copy_n(hidden + (*ffn_rows)[i] * n_embd, n_embd, rows.data() + i * n_embd);
+  blocks::FfnBlock(ctx, hp_, w_.layers[layer], static_cast<int>(ffn_rows->size()), rows.data());
+  for (size_t i = 0; i < ffn_rows->size(); ++i)
+    std::copy_n(rows.data() + i * n_embd, n_embd, hidden + (*ffn_rows)[i] * n_embd);
 }
 
 void Model::Logits(ForwardContext& ctx, const float* hidden, int64_t n_rows, float* logits) const {
@@ -156,7 +175,10 @@ Status Model::Forward(ForwardContext& ctx, const TokenBatch& batch, kv::KvManage
   const size_t n_embd = hp_.n_embd;
   std::vector<float> hidden(static_cast<size_t>(batch.size()) * n_embd);
   Embed(batch, hidden.data());
-  RunLayers(ctx, batch, 0, hp_.n_layers, hidden.data(), kv);
+  std::vector<int32_t> read_rows(batch.output_rows);
+  std::sort(read_rows.begin(), read_rows.end());
+  read_rows.erase(std::unique(read_rows.begin(), read_rows.end()), read_rows.end());
+  RunLayers(ctx, batch, 0, hp_.n_layers, hidden.data(), kv, &read_rows);
   std::vector<float> selected(batch.output_rows.size() * n_embd);
   for (size_t i = 0; i < batch.output_rows.size(); ++i)
     std::copy_n(hidden.data() + batch.output_rows[i] * n_embd, n_embd, selected.data() + i * n_embd);

@@ -46,9 +46,12 @@ class Model {
   // Runs layers [layer_begin, layer_end) for every token of the batch, writing their K/V
   // into their slots; a token at position p attends to positions 0..p of its sequence
   // (p - n_swa + 1..p on a sliding layer). With ctx.layer_gate, each layer runs when and in
-  // the pieces the gate says (see LayerGate).
+  // the pieces the gate says (see LayerGate). `read_rows`, when given, are the only rows
+  // (ascending) whose hidden states the caller reads afterwards: layer layer_end - 1 runs its
+  // feed-forward for those rows alone (as llama.cpp skips rows it outputs no logits for), and
+  // leaves the others as its attention left them. Every K/V written is the same.
   void RunLayers(ForwardContext& ctx, const TokenBatch& batch, int layer_begin, int layer_end,
-                 float* hidden, kv::KvManager& kv) const;
+                 float* hidden, kv::KvManager& kv, const std::vector<int32_t>* read_rows = nullptr) const;
   // K (rotated for the batch positions) and V that layer `layer` would write for each
   // batch token given its input hidden states; written to k and v [batch.size(), kv row],
   // the cache untouched.
@@ -62,8 +65,10 @@ class Model {
                        std::vector<float>& logits) const;
 
  private:
-  // One layer for every token of the batch.
-  void RunLayer(ForwardContext& ctx, int layer, const TokenBatch& batch, float* hidden, kv::KvManager& kv) const;
+  // One layer for every token of the batch; its feed-forward only for rows [0, n) of `ffn_rows`
+  // when given (the rows read after it).
+  void RunLayer(ForwardContext& ctx, int layer, const TokenBatch& batch, float* hidden, kv::KvManager& kv,
+                const std::vector<int32_t>* ffn_rows = nullptr) const;
 
   Model(gguf::GgufFile file, HParams hp, ModelWeights w, PackedWeights packed, uint64_t fingerprint)
       : file_(std::move(file)),

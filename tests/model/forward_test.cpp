@@ -214,6 +214,44 @@ TEST(ForwardContract, ALongBatchEqualsItsPieces) {
   }
 }
 
+// Rows read after the last layer run (RunLayers' read_rows) get the same bits as when every
+// row runs the whole layer, and every row writes the same K/V, for a batch longer than the
+// FFN's block of tokens and for none read at all.
+TEST(ForwardContract, RowsReadAfterTheLastLayerAreTheSameBits) {
+  auto m = OpenModel(ModelPath("tiny", "q8_0"));
+  ForwardContext ctx(2);
+  const int n = 300, n_embd = m->hparams().n_embd, n_layers = m->hparams().n_layers;
+  const kv::KvGeometry g = m->kv_geometry();
+  const auto tokens = SomeTokens(n, m->hparams().n_vocab, 11);
+  TokenBatch batch;
+  for (int i = 0; i < n; ++i) batch.Add(tokens[i], i, 0, i, false);
+  const auto run = [&](const std::vector<int32_t>* read_rows, kv::KvManager& kv) {
+    std::vector<float> hidden(static_cast<size_t>(n) * n_embd);
+    m->Embed(batch, hidden.data());
+    m->RunLayers(ctx, batch, 0, n_layers, hidden.data(), kv, read_rows);
+    return hidden;
+  };
+  kv::KvManager kv_all(g, n, 16);
+  ASSERT_TRUE(kv_all.Reserve(0, n).ok());
+  const std::vector<float> all = run(nullptr, kv_all);
+  for (const std::vector<int32_t>& read : {std::vector<int32_t>{0, 150, 299}, std::vector<int32_t>{}}) {
+    kv::KvManager kv(g, n, 16);
+    ASSERT_TRUE(kv.Reserve(0, n).ok());
+    const std::vector<float> some = run(&read, kv);
+    for (int32_t r : read)
+      for (int j = 0; j < n_embd; ++j) ASSERT_EQ(some[r * n_embd + j], all[r * n_embd + j]) << "row " << r;
+    if (read.empty()) EXPECT_NE(some, all) << "the rows not read skipped the last feed-forward";
+    for (int layer = 0; layer < n_layers; ++layer)
+      for (int h = 0; h < g.n_kv_heads; ++h)
+        for (int slot = 0; slot < n; ++slot) {
+          ASSERT_TRUE(std::equal(kv.cache().k(layer, h, slot), kv.cache().k(layer, h, slot) + g.head_dim,
+                                 kv_all.cache().k(layer, h, slot)));
+          ASSERT_TRUE(std::equal(kv.cache().v(layer, h, slot), kv.cache().v(layer, h, slot) + g.head_dim,
+                                 kv_all.cache().v(layer, h, slot)));
+        }
+  }
+}
+
 // Sliding windows over more than one 64-key attention tile: a token decoded alone, whose
 // window starts mid-tile, gets the logits it gets inside one batch, bit for bit, on every table.
 TEST(ForwardContract, WindowedDecodeEqualsOneBatch) {
