@@ -52,7 +52,10 @@ std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tok
   const auto run = [&](int32_t begin, int32_t end, model::AttentionRecorder* rec) {
     if (begin == end) return;
     model::TokenBatch batch;
-    for (int32_t r = begin; r < end; ++r) batch.Add(tokens[positions[r]], positions[r], t.seq, t.slots[positions[r]], false);
+    for (int32_t r = begin; r < end; ++r) {
+      const int32_t p = positions[r];
+      batch.Add(tokens[p], p, t.seq, t.slots[p], false);
+    }
     std::vector<float> hidden(static_cast<size_t>(end - begin) * hp.n_embd);
     t.model.Embed(batch, hidden.data());
     t.ctx.recorder = rec;
