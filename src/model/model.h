@@ -65,8 +65,8 @@ class Model {
                        std::vector<float>& logits) const;
 
  private:
-  // One layer for every token of the batch; its feed-forward only for rows [0, n) of `ffn_rows`
-  // when given (the rows read after it).
+  // One layer for every token of the batch; when `ffn_rows` is given (the rows read after
+  // it, ascending), its feed-forward for those rows only.
   void RunLayer(ForwardContext& ctx, int layer, const TokenBatch& batch, float* hidden, kv::KvManager& kv,
                 const std::vector<int32_t>* ffn_rows = nullptr) const;
 
