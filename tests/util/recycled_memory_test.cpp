@@ -30,14 +30,16 @@ TEST(RecycledMemory, AFreedBufferIsGivenAgainForAboutItsSize) {
 
 TEST(RecycledMemory, NoBufferOfFarOtherSizeIsGiven) {
   Drain();
-  const void* small;
+  const void* large;
   {
-    Bytes a(2 << 20);
-    small = a.data();
+    Bytes a(4 << 20);
+    large = a.data();
   }
-  Bytes bigger(4 << 20);  // twice the size: a waiting 2 MiB buffer cannot hold it
-  EXPECT_NE(bigger.data(), small);
-  EXPECT_GT(RecycledBytesWaiting(), 0u);
+  Bytes half(2 << 20);  // a waiting 4 MiB buffer would hold it, but would waste half
+  EXPECT_NE(half.data(), large);
+  Bytes bigger(5 << 20);  // nor is a buffer too small given
+  EXPECT_NE(bigger.data(), large);
+  EXPECT_GE(RecycledBytesWaiting(), size_t{4} << 20) << "the 4 MiB buffer still waits";
   Drain();
 }
 
