@@ -8,7 +8,7 @@ namespace kvfuse::server {
 
 namespace {
 constexpr int kMaxBackoff = 4;  // a failed rung is probed again after at most 2^4 windows
-constexpr float kRungs[] = {0.02f, 0.05f, 0.1f, 0.15f, 0.2f, 0.3f, 0.5f, 0.75f, 1.0f};
+constexpr float kRungs[] = {0.02f, 0.05f, 0.1f, 0.14f, 0.2f, 0.3f, 0.5f, 0.75f, 1.0f};
 
 std::string Reason(const char* verdict, int disagreeing, int audits, double target) {
   char text[160];

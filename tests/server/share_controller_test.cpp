@@ -26,8 +26,8 @@ ShareControllerOptions Options(double target, int window) {
 }
 
 TEST(ShareController, StartsEveryCollectionAtTheStartShareOnTheLadder) {
-  ShareController c(Options(0.98, 50), 0.15f);
-  EXPECT_EQ(c.ShareFor(kA).share, 0.15f);
+  ShareController c(Options(0.98, 50), 0.14f);
+  EXPECT_EQ(c.ShareFor(kA).share, 0.14f);
   ShareController odd(Options(0.98, 50), 0.33f);
   EXPECT_EQ(odd.ShareFor(kA).share, 0.33f) << "a share that is not a rung becomes one";
   const auto& ladder = odd.ladder();
@@ -37,14 +37,14 @@ TEST(ShareController, StartsEveryCollectionAtTheStartShareOnTheLadder) {
 }
 
 TEST(ShareController, RaisesAsSoonAsAFullWindowCanNoLongerReachTheTarget) {
-  ShareController c(Options(0.98, 50), 0.15f);  // one disagreement in 50 allowed
+  ShareController c(Options(0.98, 50), 0.14f);  // one disagreement in 50 allowed
   const uint64_t first_epoch = c.ShareFor(kA).epoch;
   EXPECT_FALSE(Audit(c, kA, false));
   for (int i = 0; i < 10; ++i) EXPECT_FALSE(Audit(c, kA, true));
   const auto d = Audit(c, kA, false);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->key, kA);
-  EXPECT_EQ(d->from, 0.15f);
+  EXPECT_EQ(d->from, 0.14f);
   EXPECT_EQ(d->to, 0.2f);
   EXPECT_EQ(d->audits, 12);
   EXPECT_EQ(d->agreeing, 10);
@@ -54,8 +54,8 @@ TEST(ShareController, RaisesAsSoonAsAFullWindowCanNoLongerReachTheTarget) {
   EXPECT_EQ(c.Window(kA), std::make_pair(0, 0)) << "a change empties the window";
   EXPECT_FALSE(c.Observe(kA, first_epoch, false)) << "an audit made at the old share is not counted";
   EXPECT_EQ(c.Window(kA), std::make_pair(0, 0));
-  EXPECT_EQ(c.ShareFor({"b", "query"}).share, 0.15f) << "collections are apart";
-  EXPECT_EQ(c.ShareFor({"a", "blend"}).share, 0.15f) << "and so are methods";
+  EXPECT_EQ(c.ShareFor({"b", "query"}).share, 0.14f) << "collections are apart";
+  EXPECT_EQ(c.ShareFor({"a", "blend"}).share, 0.14f) << "and so are methods";
 }
 
 TEST(ShareController, LowersAfterAWholeWindowAgreesWithMarginAndNotBefore) {

@@ -137,7 +137,7 @@ std::vector<EvalRun> RunsOf(const EvalQaOptions& o) {
     add(util::StrFormat("sinks k=%d", k), FusionMode::kSinks, f);
   }
   for (FusionMode mode : {FusionMode::kBlend, FusionMode::kGradual, FusionMode::kQuery})
-    for (float r : {0.05f, 0.15f, 0.3f, 0.5f}) {
+    for (float r : {0.05f, defaults.recompute_ratio, 0.3f, 0.5f}) {
       engine::FusionOptions f = defaults;
       f.recompute_ratio = r;
       add(util::StrFormat("%s r=%.2f", engine::FusionModeName(mode), r), mode, f);
