@@ -13,29 +13,26 @@ using util::Status;
 
 namespace {
 
-// The methods of the modes that reuse chunk KV.
-constexpr struct {
+// The methods of the modes that reuse chunk KV. folds_prefix: the method computes the prefix
+// positions from MethodInput::prefix_done on in its first pass; the others get them computed.
+struct Method {
   FusionMode mode;
   FusionMethod finish;
-} kMethods[] = {{FusionMode::kNaive, FinishNaive},
-                {FusionMode::kBlend, FinishBlend},
-                {FusionMode::kGradual, FinishGradual},
-                {FusionMode::kAdaptive, FinishAdaptive},
-                {FusionMode::kSinks, FinishSinks},
-                {FusionMode::kQuery, FinishQuery},
-                {FusionMode::kApe, FinishApe}};
+  bool folds_prefix;
+};
+constexpr Method kMethods[] = {{FusionMode::kNaive, FinishNaive, false},
+                               {FusionMode::kBlend, FinishBlend, false},
+                               {FusionMode::kGradual, FinishGradual, false},
+                               {FusionMode::kAdaptive, FinishAdaptive, false},
+                               {FusionMode::kSinks, FinishSinks, false},
+                               {FusionMode::kQuery, FinishQuery, true},
+                               {FusionMode::kApe, FinishApe, false}};
 
-}  // namespace
-
-bool FoldsPrefix(FusionMode mode) { return mode == FusionMode::kQuery; }
-
-namespace {
-
-FusionMethod MethodOf(FusionMode mode) {
-  for (const auto& m : kMethods)
-    if (m.mode == mode) return m.finish;
+const Method& MethodOf(FusionMode mode) {
+  for (const Method& m : kMethods)
+    if (m.mode == mode) return m;
   KVFUSE_CHECK(false && "a mode that reuses chunk KV has no method");
-  return nullptr;
+  return kMethods[0];
 }
 
 }  // namespace
@@ -108,7 +105,8 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
 
   const auto t0 = std::chrono::steady_clock::now();
   const int32_t prefix_n = static_cast<int32_t>(prompt.prefix.size());
-  const int32_t prefix_done = FoldsPrefix(options.mode) ? kept : prefix_n;
+  const Method& method = MethodOf(options.mode);
+  const int32_t prefix_done = method.folds_prefix ? kept : prefix_n;
   ComputeTokens(target, std::vector<int32_t>(prompt.prefix.begin() + kept, prompt.prefix.begin() + prefix_done), kept,
                 nullptr);
   stats.tokens_computed = prefix_n - kept;
@@ -116,7 +114,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
   auto records = PlaceChunks(ctx, kv.cache(), slots, prompt, stats);
   if (!records.ok()) return records.status();
   const auto t1 = std::chrono::steady_clock::now();
-  MethodOf(options.mode)(MethodInput{target, prompt, options, records.value(), prefix_done}, logits, stats);
+  method.finish(MethodInput{target, prompt, options, records.value(), prefix_done}, logits, stats);
   stats.ms_forward = ms_prefix + util::MsSince(t1);
   return Status::Ok();
 }

@@ -29,13 +29,12 @@ struct MethodInput {
   // The placed chunks' records, in prompt order (nullptr for an empty chunk).
   const std::vector<std::shared_ptr<const store::ChunkRecord>>& chunks;
   // Prefix positions [prefix_done, prefix size) are not computed yet: a method that folds
-  // them into its first forward pass (query) computes them there, exactly (they see only
-  // the prefix), and saves a pass over the weights for the few tokens that a prefix-cache
-  // hit of whole blocks leaves. Every other method is called with the prefix computed.
+  // them into its first forward pass (query; a column of the dispatcher's table) computes
+  // them there, exactly (they see only the prefix), and saves a pass over the weights for
+  // the few tokens that a prefix-cache hit of whole blocks leaves. Every other method is
+  // called with the prefix computed.
   int32_t prefix_done = 0;
 };
-// Whether `mode`'s method computes the prefix positions from MethodInput::prefix_done.
-bool FoldsPrefix(FusionMode mode);
 using FusionMethod = void (*)(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 
 // naive: the chunks as placed; only the suffix is computed (method_naive.cpp).
