@@ -57,13 +57,15 @@ void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats&
 // ape: the chunks as placed, attended to with APE's rescaling (attention_rescale.cpp).
 void FinishApe(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 
-// The suffix's attention to each chunk token over the placed KV, summed over its rows, heads
-// and layers [0, query_layers), indexed by chunk token in prompt order (query_focus.cpp).
-// The prefix positions not yet computed run first in the same pass, through every layer.
-// The recorder holds rows x heads x chunk tokens: past `max_scores` only the question's
-// last rows are recorded (the others run first, unrecorded, as the KV they attend over).
+// The attention of the suffix's last `scored_rows` rows to each chunk token over the placed
+// KV, summed over those rows, the heads and layers [0, query_layers), indexed by chunk token
+// in prompt order (query_focus.cpp). The whole suffix runs in one pass, after the prefix
+// positions not yet computed (through every layer: they ride with it when query_layers
+// is every layer, else run first). The recorder holds rows x
+// heads x chunk tokens: at most kMaxQuestionScores floats, so fewer rows on huge prompts.
 inline constexpr int64_t kMaxQuestionScores = int64_t{16} << 20;  // 64 MiB of floats
-std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens, int64_t max_scores);
+inline constexpr int32_t kScoredQuestionRows = 4;                 // query's, chosen on validation
+std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens, int32_t scored_rows);
 
 // The positions of the first `per_chunk` tokens of every chunk, at most `budget` of them,
 // ascending; under a budget, every chunk's first token before any chunk's second, and so on

@@ -14,17 +14,20 @@ namespace kvfuse::model {
 // Optional: where attention probability mass goes, by segment of the prompt (what
 // Cache-Craft records when it caches a chunk). Position p of the attended sequence
 // belongs to segment segment_of_pos[p] (-1: not counted). After a forward pass,
-// mass[(row * n_heads + head) * n_segments + s] holds the attention of batch row `row`,
-// head `head`, to segment s, summed over the layers run.
+// mass[((row - first_row) * n_heads + head) * n_segments + s] holds the attention of batch
+// row `row` (>= first_row), head `head`, to segment s, summed over the layers run.
 struct AttentionRecorder {
   std::vector<int32_t> segment_of_pos;
   int n_segments = 0;
   int n_heads = 0;
   std::vector<float> mass;
+  int32_t first_row = 0;  // the batch's rows before it are not recorded
   // Added to a batch row to find its row of `mass`: Model::RunLayers sets it while a piece of
   // a batch runs alone (the piece's row 0 is the batch's row row_offset).
   int32_t row_offset = 0;
   void Reset(int n_rows) { mass.assign(static_cast<size_t>(n_rows) * n_heads * n_segments, 0.0f); }
+  // Row t of the batch (or of the piece running), or -1 when it is not recorded.
+  int32_t RowOf(int t) const { return t + row_offset >= first_row ? t + row_offset - first_row : -1; }
 };
 
 // Optional: told before every layer a forward pass runs (Model::RunLayers); it may block

@@ -158,7 +158,9 @@ TEST(RepairMethods, QueryRecomputesItsShareWithEveryChunksSinksFirst) {
   EXPECT_EQ(RecomputedPositions(f, p, Options(FusionMode::kQuery, 3.0f / 36, 2)), want);
 }
 
-TEST(RepairMethods, QuestionAttentionCappedToTheLastRowsIsThoseRowsOfTheWhole) {
+// The question's last rows' attention: each row adds to the rows after it, and one row holds
+// at most a distribution per head and layer.
+TEST(RepairMethods, QuestionAttentionOfTheLastRowsAddsUpRowByRow) {
   Fixture f;
   const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);  // a question of 5 tokens
   f.Run(p, FusionMode::kNaive);                         // the chunks placed
@@ -167,11 +169,10 @@ TEST(RepairMethods, QuestionAttentionCappedToTheLastRowsIsThoseRowsOfTheWhole) {
   const FusionOptions options{FusionMode::kQuery};
   const std::vector<std::shared_ptr<const store::ChunkRecord>> records(p.chunks.size());
   const MethodInput in{target, p, options, records, static_cast<int32_t>(p.prefix.size())};
-  const int64_t row = static_cast<int64_t>(f.model->hparams().n_heads) * 36;
-  const std::vector<double> all = QuestionAttention(in, 36, kMaxQuestionScores);
-  const std::vector<double> last = QuestionAttention(in, 36, row);
-  const std::vector<double> last_two = QuestionAttention(in, 36, 2 * row);
-  // Attention is a distribution per row, head and layer: one row holds at most heads x layers.
+  const std::vector<double> all = QuestionAttention(in, 36, 5);
+  const std::vector<double> last = QuestionAttention(in, 36, 1);
+  const std::vector<double> last_two = QuestionAttention(in, 36, 2);
+  EXPECT_EQ(QuestionAttention(in, 36, 50), all) << "past the question: its rows";
   double sum_last = 0, sum_all = 0;
   for (size_t j = 0; j < 36; ++j) {
     EXPECT_GE(last[j], 0.0);
@@ -183,6 +184,31 @@ TEST(RepairMethods, QuestionAttentionCappedToTheLastRowsIsThoseRowsOfTheWhole) {
   EXPECT_GT(sum_last, 0.0);
   EXPECT_LE(sum_last, f.model->hparams().n_heads * f.model->hparams().n_layers + 1e-6);
   EXPECT_GT(sum_all, sum_last + 1e-3);  // five rows hold more than one
+}
+
+// Past the sinks, query takes chunk tokens by the attention of the question's last rows,
+// each with the token after it in its chunk, until the share is spent.
+TEST(RepairMethods, QueryRecomputesTheMostAttendedTokensEachWithItsSuccessor) {
+  Fixture f;
+  const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);  // prefix 6, chunks of 12
+  f.Run(p, FusionMode::kNaive);
+  const std::vector<int32_t> slots = f.kv.SlotsOf(0, p.size());
+  const PrefillTarget target{*f.model, f.ctx, f.kv, 0, slots};
+  const FusionOptions o = Options(FusionMode::kQuery, 0.25f, 1);
+  const std::vector<std::shared_ptr<const store::ChunkRecord>> records(p.chunks.size());
+  const std::vector<double> attention =
+      QuestionAttention(MethodInput{target, p, o, records, 6}, 36, kScoredQuestionRows);
+  // The rule, spelt out: sinks 6, 18, 30; then by attention, a token and its successor.
+  std::set<int32_t> want = {6, 18, 30};
+  std::vector<int32_t> order(36);
+  for (int32_t j = 0; j < 36; ++j) order[j] = j;
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return attention[a] > attention[b]; });
+  for (int32_t j : order)
+    for (int32_t pick : {j, j + 1}) {
+      if (pick > j && pick % 12 == 0) continue;  // no successor past a chunk's end
+      if (want.size() < 9) want.insert(6 + pick);
+    }
+  EXPECT_EQ(RecomputedPositions(f, p, o), want);
 }
 
 // A prefix-cache hit of whole blocks leaves a few prefix positions to compute: query computes

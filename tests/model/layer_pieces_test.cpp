@@ -53,7 +53,7 @@ struct Outputs {
 // Every token of one in-order batch of sequence 0 through the model, with `gate` (if any),
 // every row's attention to every position recorded (unless `record` is false).
 Outputs RunBatch(const Model& m, const kernels::KernelTable& k, const std::vector<int32_t>& tokens, LayerGate* gate,
-                 bool record = true) {
+                 bool record = true, int32_t first_recorded_row = 0) {
   ForwardContext ctx(2, k);
   const auto n = static_cast<int32_t>(tokens.size());
   kv::KvManager kv(m.kv_geometry(), 128, 16);
@@ -64,7 +64,8 @@ Outputs RunBatch(const Model& m, const kernels::KernelTable& k, const std::vecto
   recorder.n_segments = n;
   recorder.n_heads = m.hparams().n_heads;
   for (int32_t i = 0; i < n; ++i) recorder.segment_of_pos.push_back(i);
-  recorder.Reset(n);
+  recorder.first_row = first_recorded_row;
+  recorder.Reset(n - first_recorded_row);
   ctx.recorder = record ? &recorder : nullptr;
   ctx.layer_gate = gate;
   Outputs run;
@@ -124,6 +125,27 @@ TEST(LayerPieces, ARecordedPassEqualsAnUnrecordedOneAndRecordsWeightsThatSumToOn
         ASSERT_NEAR(sum, m->hparams().n_layers, 1e-4) << "row " << row / n_heads << " head " << row % n_heads;
       }
     }
+  }
+}
+
+// A recorder from row r on holds those rows of the whole batch's record, bit for bit, also
+// when the batch runs in pieces that begin before and after r.
+TEST(LayerPieces, ARecordFromARowOnIsThoseRowsOfTheWholeRecord) {
+  auto m = OpenShape("tiny-qwen2");
+  ASSERT_TRUE(m);
+  std::mt19937 rng(9);
+  std::vector<int32_t> tokens(70);
+  for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % m->hparams().n_vocab);
+  const kernels::KernelTable& k = kernels::BestKernels();
+  const Outputs whole = RunBatch(*m, k, tokens, nullptr);
+  const size_t per_row = static_cast<size_t>(m->hparams().n_heads) * tokens.size();
+  for (int32_t first : {0, 1, 40, 69}) {
+    const std::vector<float> tail(whole.mass.begin() + first * per_row, whole.mass.end());
+    const Outputs from = RunBatch(*m, k, tokens, nullptr, true, first);
+    EXPECT_EQ(from.logits, whole.logits) << first;
+    EXPECT_EQ(from.mass, tail) << "from row " << first;
+    PieceGate gate({5, 1, 17, 64, 3});
+    EXPECT_EQ(RunBatch(*m, k, tokens, &gate, true, first).mass, tail) << "in pieces, from row " << first;
   }
 }
 

@@ -72,7 +72,7 @@ class FidelityRoutesTest : public ::testing::Test {
 
 TEST_F(FidelityRoutesTest, AnAuditedRequestIsReportedAsAnOfflineAuditFindsIt) {
   const json answer = Chat(RagBody({{"audit", true}}));
-  EXPECT_EQ(answer["timings"]["recompute_share"], 0.14) << "the collection's share, as written";
+  EXPECT_EQ(answer["timings"]["recompute_share"], 0.1) << "the collection's share, as written";
   const json report = WaitForAudits(1);
   ASSERT_EQ(report["collections"].size(), 1u) << report.dump();
   const json& c = report["collections"][0];
@@ -80,7 +80,7 @@ TEST_F(FidelityRoutesTest, AnAuditedRequestIsReportedAsAnOfflineAuditFindsIt) {
   const json& m = c["methods"][0];
   EXPECT_EQ(m["method"], "query");
   EXPECT_EQ(m["audited"], 1);
-  EXPECT_EQ(m["recompute_share"], 0.14);
+  EXPECT_EQ(m["recompute_share"], 0.1);
   EXPECT_EQ(m["window"]["audits"], 1) << "the server chose the share: the controller counts it";
 
   // The same prompt audited offline by an engine of its own.
@@ -110,10 +110,10 @@ TEST_F(FidelityRoutesTest, AnAuditedRequestIsReportedAsAnOfflineAuditFindsIt) {
       << metrics;
   EXPECT_NE(metrics.find("kvfuse_fusion_audit_first_token_kl_count{collection=\"\",method=\"query\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(metrics.find("kvfuse_fusion_recompute_share{collection=\"\",method=\"query\"} 0.14\n"), std::string::npos);
-  EXPECT_NE(metrics.find("kvfuse_fusion_request_recompute_share_bucket{le=\"0.1\"} 0\n"), std::string::npos);
-  EXPECT_NE(metrics.find("kvfuse_fusion_request_recompute_share_bucket{le=\"0.14\"} 1\n"), std::string::npos)
-      << "0.14 in its own bucket";
+  EXPECT_NE(metrics.find("kvfuse_fusion_recompute_share{collection=\"\",method=\"query\"} 0.1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("kvfuse_fusion_request_recompute_share_bucket{le=\"0.05\"} 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("kvfuse_fusion_request_recompute_share_bucket{le=\"0.1\"} 1\n"), std::string::npos)
+      << "0.1 in its own bucket";
 }
 
 TEST_F(FidelityRoutesTest, AClientsOwnShareIsHonouredAndNotCountedByTheController) {

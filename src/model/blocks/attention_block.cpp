@@ -68,9 +68,10 @@ kernels::KvHeadView HeadView(const kv::KvCache& kv, int layer, int h) {
 constexpr int kTokenBlock = 16;
 
 // Adds the weights of batch row t, head h, over the positions [first, first + n) (visible
-// slot j holds position j) to the recorder's mass of their segments.
+// slot j holds position j) to the recorder's mass of their segments, if it records row t.
 void Record(AttentionRecorder& rec, int t, int h, int first, const float* weights, int n) {
-  const auto row = static_cast<size_t>(t + rec.row_offset);
+  if (rec.RowOf(t) < 0) return;
+  const auto row = static_cast<size_t>(rec.RowOf(t));
   float* mass = rec.mass.data() + (row * rec.n_heads + h) * rec.n_segments;
   const int end = std::min(first + n, static_cast<int>(rec.segment_of_pos.size()));
   for (int pos = first; pos < end; ++pos)
@@ -122,15 +123,16 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
           n_weights += std::max(n_visible - first, 0);
         }
       }
-      if (rec) {  // each row's weights at the sum of the widths before it
+      if (rec) {  // each recorded row's weights at the sum of the widths before it
         weights.resize(n_weights);
         for (size_t r = 0, at = 0; r < rows.size(); at += std::max(rows[r].n_visible - rows[r].first, 0), ++r)
-          rows[r].weights = weights.data() + at;
+          if (rec->RowOf((*item.tokens)[item.begin + r / group]) >= 0) rows[r].weights = weights.data() + at;
       }
       kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim,
                                HeadView(kv, layer, item.kv_head), vis.data(), logit);
       if (rec)  // (t, h) is this thread's alone
         for (size_t r = 0; r < rows.size(); ++r) {
+          if (!rows[r].weights) continue;
           const int t = (*item.tokens)[item.begin + r / group], h = item.kv_head * group + static_cast<int>(r % group);
           Record(*rec, t, h, rows[r].first, rows[r].weights, rows[r].n_visible - rows[r].first);
         }
