@@ -57,15 +57,24 @@ void FinishQuery(const MethodInput& in, std::vector<float>& logits, FusionStats&
 // ape: the chunks as placed, attended to with APE's rescaling (attention_rescale.cpp).
 void FinishApe(const MethodInput& in, std::vector<float>& logits, FusionStats& stats);
 
-// The attention of the suffix's last `scored_rows` rows to each chunk token over the placed
-// KV, summed over those rows, the heads and layers [0, query_layers), indexed by chunk token
-// in prompt order (query_focus.cpp). The whole suffix runs in one pass, after the prefix
-// positions not yet computed (through every layer: they ride with it when query_layers
-// is every layer, else run first). The recorder holds rows x
-// heads x chunk tokens: at most kMaxQuestionScores floats, so fewer rows on huge prompts.
+// The attention of the suffix's last `scored_rows` rows (> 0; the suffix is not empty) to
+// each chunk token over the placed KV, summed over those rows, the heads and layers
+// [0, query_layers), indexed by chunk token in prompt order (query_focus.cpp). The whole
+// suffix runs in one pass, after the prefix positions not yet computed (through every
+// layer: they ride with it when query_layers is every layer, else run first). The recorder
+// holds rows x heads x chunk tokens: at most `max_scores` floats, so fewer rows on huge
+// prompts, but always one.
 inline constexpr int64_t kMaxQuestionScores = int64_t{16} << 20;  // 64 MiB of floats
 inline constexpr int32_t kScoredQuestionRows = 4;                 // query's, chosen on validation
-std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens, int32_t scored_rows);
+std::vector<double> QuestionAttention(const MethodInput& in, int32_t n_chunk_tokens, int32_t scored_rows,
+                                      int64_t max_scores = kMaxQuestionScores);
+
+// query's choice past its sinks: the chunk tokens by descending `attention` (one per chunk
+// token in prompt order; ties in prompt order), each followed by the token after it in its
+// chunk, added to `positions` (prompt positions, the sinks) until it holds `budget`; then
+// sorted (query_focus.cpp).
+void AddMostAttended(const SegmentedPrompt& prompt, const std::vector<double>& attention, int32_t budget,
+                     std::vector<int32_t>& positions);
 
 // The positions of the first `per_chunk` tokens of every chunk, at most `budget` of them,
 // ascending; under a budget, every chunk's first token before any chunk's second, and so on

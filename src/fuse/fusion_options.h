@@ -47,9 +47,10 @@ struct FusionOptions {
   FusionMode mode = kDefaultReuseMode;
   // blend: share of chunk tokens recomputed in layers >= 1; gradual: the share it narrows to
   // at the last layer (layer 1 checks twice it); query: share recomputed through every layer.
-  // 0.1: on eval-qa's validation half, query's lowest share that answers every kind of
-  // question at least as often as full prefill on both demo models (0.08 loses one
-  // coreference question on the plain one, 0.06 more).
+  // One default for every mode that reads it, chosen for query, the default mode: 0.1, on
+  // eval-qa's validation half its lowest share that answers every kind of question at least
+  // as often as full prefill on both demo models (0.08 loses one coreference question on
+  // the plain one, 0.06 more).
   float recompute_ratio = 0.1f;
   // blend: the i-th of q recomputed tokens attends to the first k - q + i + 1 of the k
   // prompt tokens (the bottom-right causal mask of CacheBlend's and LMCache's kernels)

@@ -22,8 +22,9 @@ struct AttentionRecorder {
   int n_heads = 0;
   std::vector<float> mass;
   int32_t first_row = 0;  // the batch's rows before it are not recorded
-  // Added to a batch row to find its row of `mass`: Model::RunLayers sets it while a piece of
-  // a batch runs alone (the piece's row 0 is the batch's row row_offset).
+  // Added to a row of the batch running to find its row of the whole batch: Model::RunLayers
+  // sets it while a piece of a batch runs alone (the piece's row 0 is the batch's row
+  // row_offset).
   int32_t row_offset = 0;
   void Reset(int n_rows) { mass.assign(static_cast<size_t>(n_rows) * n_heads * n_segments, 0.0f); }
   // Row t of the batch (or of the piece running), or -1 when it is not recorded.

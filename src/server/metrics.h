@@ -23,7 +23,7 @@ class Histogram {
                                                       0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
   static constexpr std::array<double, 12> kTokens = {0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
   static constexpr std::array<double, 12> kNats = {1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30};
-  static constexpr std::array<double, 12> kShares = {0.02, 0.05, 0.1, 0.14, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 0.9, 1};
+  static constexpr std::array<double, 12> kShares = {0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 0.9, 1};
   explicit Histogram(const std::array<double, 12>& bounds = kSeconds) : bounds_(bounds) {}
   void Observe(double value);
   void Render(const std::string& name, const std::string& help, std::string& out) const;

@@ -173,6 +173,9 @@ TEST(RepairMethods, QuestionAttentionOfTheLastRowsAddsUpRowByRow) {
   const std::vector<double> last = QuestionAttention(in, 36, 1);
   const std::vector<double> last_two = QuestionAttention(in, 36, 2);
   EXPECT_EQ(QuestionAttention(in, 36, 50), all) << "past the question: its rows";
+  const int64_t row = static_cast<int64_t>(f.model->hparams().n_heads) * 36;  // one row's floats
+  EXPECT_EQ(QuestionAttention(in, 36, 5, 2 * row + 1), last_two) << "the recorder's cap: the last rows that fit";
+  EXPECT_EQ(QuestionAttention(in, 36, 5, 1), last) << "at least one row";
   double sum_last = 0, sum_all = 0;
   for (size_t j = 0; j < 36; ++j) {
     EXPECT_GE(last[j], 0.0);
@@ -186,9 +189,29 @@ TEST(RepairMethods, QuestionAttentionOfTheLastRowsAddsUpRowByRow) {
   EXPECT_GT(sum_all, sum_last + 1e-3);  // five rows hold more than one
 }
 
-// Past the sinks, query takes chunk tokens by the attention of the question's last rows,
-// each with the token after it in its chunk, until the share is spent.
-TEST(RepairMethods, QueryRecomputesTheMostAttendedTokensEachWithItsSuccessor) {
+// Past the sinks, query takes chunk tokens by attention, each with the token after it in its
+// chunk (none after a chunk's last), until the budget is spent.
+TEST(RepairMethods, TheMostAttendedTokensAreTakenEachWithItsSuccessorInItsChunk) {
+  SegmentedPrompt p;
+  p.prefix = {1, 2};                          // chunk tokens 0-2 at positions 2-4, 3-4 at 5-6,
+  p.chunks = {{3, 3, 3}, {}, {4, 4}, {5, 5, 5, 5}};  // 5-8 at 7-10
+  p.suffix = {6};
+  //                                  0    1    2    3    4    5    6    7    8
+  const std::vector<double> attention = {0.1, 0.0, 0.9, 0.5, 0.2, 0.0, 0.5, 0.3, 0.0};
+  std::vector<int32_t> positions = {2};  // a sink: chunk token 0
+  AddMostAttended(p, attention, 6, positions);
+  // 2 (the last of its chunk: no successor), 3 with 4, 6 (tied with 3, later) with 7.
+  EXPECT_EQ(positions, (std::vector<int32_t>{2, 4, 5, 6, 8, 9}));
+  positions = {};
+  AddMostAttended(p, attention, 4, positions);
+  EXPECT_EQ(positions, (std::vector<int32_t>{4, 5, 6, 8})) << "the budget cuts a pair: 6's successor is left";
+  positions = {};
+  AddMostAttended(p, attention, 9, positions);
+  EXPECT_EQ(positions.size(), 9u) << "every chunk token at a budget of all";
+}
+
+// query recomputes exactly the sinks and AddMostAttended's choice over QuestionAttention.
+TEST(RepairMethods, QueryRecomputesTheChunkTokensItChooses) {
   Fixture f;
   const SegmentedPrompt p = MakePrompt({1, 2, 3}, 9);  // prefix 6, chunks of 12
   f.Run(p, FusionMode::kNaive);
@@ -196,19 +219,9 @@ TEST(RepairMethods, QueryRecomputesTheMostAttendedTokensEachWithItsSuccessor) {
   const PrefillTarget target{*f.model, f.ctx, f.kv, 0, slots};
   const FusionOptions o = Options(FusionMode::kQuery, 0.25f, 1);
   const std::vector<std::shared_ptr<const store::ChunkRecord>> records(p.chunks.size());
-  const std::vector<double> attention =
-      QuestionAttention(MethodInput{target, p, o, records, 6}, 36, kScoredQuestionRows);
-  // The rule, spelt out: sinks 6, 18, 30; then by attention, a token and its successor.
-  std::set<int32_t> want = {6, 18, 30};
-  std::vector<int32_t> order(36);
-  for (int32_t j = 0; j < 36; ++j) order[j] = j;
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return attention[a] > attention[b]; });
-  for (int32_t j : order)
-    for (int32_t pick : {j, j + 1}) {
-      if (pick > j && pick % 12 == 0) continue;  // no successor past a chunk's end
-      if (want.size() < 9) want.insert(6 + pick);
-    }
-  EXPECT_EQ(RecomputedPositions(f, p, o), want);
+  std::vector<int32_t> chosen = {6, 18, 30};
+  AddMostAttended(p, QuestionAttention(MethodInput{target, p, o, records, 6}, 36, kScoredQuestionRows), 9, chosen);
+  EXPECT_EQ(RecomputedPositions(f, p, o), std::set<int32_t>(chosen.begin(), chosen.end()));
 }
 
 // A prefix-cache hit of whole blocks leaves a few prefix positions to compute: query computes

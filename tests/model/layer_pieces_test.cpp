@@ -139,7 +139,7 @@ TEST(LayerPieces, ARecordFromARowOnIsThoseRowsOfTheWholeRecord) {
   const kernels::KernelTable& k = kernels::BestKernels();
   const Outputs whole = RunBatch(*m, k, tokens, nullptr);
   const size_t per_row = static_cast<size_t>(m->hparams().n_heads) * tokens.size();
-  for (int32_t first : {0, 1, 40, 69}) {
+  for (int32_t first : {0, 1, 5, 23, 40, 69}) {  // layer 0's pieces begin at 0, 5, 6 and 23
     const std::vector<float> tail(whole.mass.begin() + first * per_row, whole.mass.end());
     const Outputs from = RunBatch(*m, k, tokens, nullptr, true, first);
     EXPECT_EQ(from.logits, whole.logits) << first;

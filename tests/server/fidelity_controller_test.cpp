@@ -124,7 +124,7 @@ TEST(FidelityController, FindsAShareThatMeetsTheTargetOnThePlainDemoModelAndCome
   }
   EXPECT_GE(agreed_late, 0.9 * late) << "agreement at the target after " << kConverging << " audits: " << trajectory;
   const double raised = run.share();
-  EXPECT_GT(raised, engine::FusionOptions{}.recompute_ratio) << trajectory;
+  ASSERT_GT(raised, 0.2) << "above the default, and with a way down for phase 2: " << trajectory;
 
   // Phase 2: each question with its own document among five others.
   trajectory.clear();

@@ -99,7 +99,7 @@ struct Score {
 
 // One row of the results: a mode with its knobs.
 struct EvalRun {
-  std::string label;  // the mode's name, or under --sweep also its knob ("query r=0.14")
+  std::string label;  // the mode's name, or under --sweep also its knob ("query r=0.1")
   engine::FusionOptions fusion;
   bool is_default = false;  // the default mode with the default knobs
 };

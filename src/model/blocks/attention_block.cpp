@@ -120,13 +120,16 @@ void AttendTiled(ForwardContext& ctx, const HParams& hp, int layer, const TokenB
         for (int h = item.kv_head * group; h < (item.kv_head + 1) * group; ++h) {
           const size_t at = static_cast<size_t>(t) * q_dim + static_cast<size_t>(h) * hp.head_dim;
           rows.push_back({ctx.q.data() + at, ctx.attn.data() + at, n_visible, first});
-          n_weights += std::max(n_visible - first, 0);
+          if (rec && rec->RowOf(t) >= 0) n_weights += std::max(n_visible - first, 0);
         }
       }
-      if (rec) {  // each recorded row's weights at the sum of the widths before it
+      if (n_weights > 0) {  // each recorded row's weights at the sum of the widths before it
         weights.resize(n_weights);
-        for (size_t r = 0, at = 0; r < rows.size(); at += std::max(rows[r].n_visible - rows[r].first, 0), ++r)
-          if (rec->RowOf((*item.tokens)[item.begin + r / group]) >= 0) rows[r].weights = weights.data() + at;
+        for (size_t r = 0, at = 0; r < rows.size(); ++r)
+          if (rec->RowOf((*item.tokens)[item.begin + r / group]) >= 0) {
+            rows[r].weights = weights.data() + at;
+            at += std::max(rows[r].n_visible - rows[r].first, 0);
+          }
       }
       kernels::AttendRowsTiled(*ctx.kernels, rows.data(), static_cast<int>(rows.size()), hp.head_dim,
                                HeadView(kv, layer, item.kv_head), vis.data(), logit);
