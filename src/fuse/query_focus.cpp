@@ -6,8 +6,8 @@
 // through every layer with the suffix. A chunk computed alone misleads most where the
 // question looks: that is where recomputing pays. The last rows are where a chat template
 // hands the turn to the answer; on eval-qa's validation half they chose better than all of
-// the question's rows, and a chosen token with its successor better than twice as many
-// chosen tokens alone. The prefix positions a prefix-cache hit of whole blocks left to
+// the question's rows, and a chosen token with its successor better than as many chosen
+// tokens alone. The prefix positions a prefix-cache hit of whole blocks left to
 // compute run in the first of these passes (unless the scoring pass stops short of the last
 // layer), which saves a pass over the weights for a few tokens.
 #include <algorithm>

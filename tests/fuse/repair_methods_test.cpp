@@ -192,12 +192,12 @@ TEST(RepairMethods, QuestionAttentionOfTheLastRowsAddsUpRowByRow) {
 // Past the sinks, query takes chunk tokens by attention, each with the token after it in its
 // chunk (none after a chunk's last), until the budget is spent.
 TEST(RepairMethods, TheMostAttendedTokensAreTakenEachWithItsSuccessorInItsChunk) {
+  // Chunk tokens 0-2 at positions 2-4, none, 3-4 at 5-6, 5-8 at 7-10.
   SegmentedPrompt p;
-  p.prefix = {1, 2};                          // chunk tokens 0-2 at positions 2-4, 3-4 at 5-6,
-  p.chunks = {{3, 3, 3}, {}, {4, 4}, {5, 5, 5, 5}};  // 5-8 at 7-10
+  p.prefix = {1, 2};
+  p.chunks = {{3, 3, 3}, {}, {4, 4}, {5, 5, 5, 5}};
   p.suffix = {6};
-  //                                  0    1    2    3    4    5    6    7    8
-  const std::vector<double> attention = {0.1, 0.0, 0.9, 0.5, 0.2, 0.0, 0.5, 0.3, 0.0};
+  const std::vector<double> attention = {0.1, 0.0, 0.9, 0.5, 0.2, 0.0, 0.5, 0.3, 0.0};  // by chunk token
   std::vector<int32_t> positions = {2};  // a sink: chunk token 0
   AddMostAttended(p, attention, 6, positions);
   // 2 (the last of its chunk: no successor), 3 with 4, 6 (tied with 3, later) with 7.
