@@ -6,7 +6,7 @@
 namespace kvfuse::rag {
 
 std::vector<SearchHit> InPromptOrder(const Collection& collection, std::vector<SearchHit> hits) {
-  // Hits of ids the collection does not hold (none come from Search) go last, in their order.
+  // Hits of ids the collection does not hold (none come from Search) go first, in their order.
   const auto file_of = [&](const SearchHit& h) {
     const CollectionChunk* c = collection.chunk(h.id);
     return c ? &c->file : nullptr;
@@ -18,10 +18,14 @@ std::vector<SearchHit> InPromptOrder(const Collection& collection, std::vector<S
     const std::string* f = file_of(h);
     return f ? file_rank.at(*f) : hits.size();
   };
-  // Ingest numbers a file's chunks in reading order, so ids order them within a file.
+  // Files by their best hit, the best file last: nearest the question. On eval-qa --e2e's
+  // validation half the plain demo model's full prefill answered 30% more questions so than
+  // best first (coreference 50 -> 87%, single-hop 52 -> 67%); demo.gguf, trained on
+  // retrieval-built prompts, answered as many. Ingest numbers a file's chunks in reading
+  // order, so ids order them within a file.
   std::stable_sort(hits.begin(), hits.end(), [&](const SearchHit& a, const SearchHit& b) {
     const size_t ra = rank(a), rb = rank(b);
-    return ra != rb ? ra < rb : (ra < hits.size() && a.id < b.id);
+    return ra != rb ? ra > rb : (ra < hits.size() && a.id < b.id);
   });
   return hits;
 }

@@ -29,7 +29,8 @@ bool EmbedsLike(const Collection& collection, const QueryEmbedder& embedder);
 
 // The hits for `query` (the best k of hybrid search) in the order a prompt places them:
 // a file's chunks together and in reading order (a chunk that says only "she" follows the
-// chunk that names her), files in the order of their best hit. An error only when
+// chunk that names her), files in the reverse order of their best hit (the best file last,
+// nearest the question; retrieve.cpp says why). An error only when
 // embedding the query failed.
 util::Result<std::vector<SearchHit>> Retrieve(const Collection& collection, const std::string& query,
                                               const SearchOptions& options, const QueryEmbedder& embedder);

@@ -1,6 +1,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -131,17 +132,20 @@ TEST_F(CollectionTest, RetrievedChunksKeepTheirFilesTogetherInReadingOrder) {
   auto in_order = Retrieve(c.value(), question, so, {});
   ASSERT_TRUE(in_order.ok());
   ASSERT_EQ(in_order->size(), best_first.size());
-  // ... but a prompt gets Ada's page as it reads: her first paragraph, then "She owns a cat.",
-  // and the other files' chunks after it, in the order of their best hit.
-  EXPECT_EQ(c->chunk((*in_order)[0].id)->file, c->chunk(best_first[0].id)->file);
-  EXPECT_EQ(c->chunk((*in_order)[0].id)->text, "Ada Keller works for Deep Textiles. She is 44.");
-  EXPECT_EQ(c->chunk((*in_order)[1].id)->text, "She owns a cat.");
-  std::vector<std::string> later_files;
-  for (size_t i = 2; i < in_order->size(); ++i) later_files.push_back(c->chunk((*in_order)[i].id)->file);
+  // ... but a prompt gets Ada's page last, nearest the question, as it reads: her first
+  // paragraph, then "She owns a cat."; the other files' chunks before it, the file of the
+  // worst best hit first.
+  const size_t n = in_order->size();
+  EXPECT_EQ(c->chunk((*in_order)[n - 2].id)->file, c->chunk(best_first[0].id)->file);
+  EXPECT_EQ(c->chunk((*in_order)[n - 2].id)->text, "Ada Keller works for Deep Textiles. She is 44.");
+  EXPECT_EQ(c->chunk((*in_order)[n - 1].id)->text, "She owns a cat.");
+  std::vector<std::string> earlier_files;
+  for (size_t i = 0; i + 2 < n; ++i) earlier_files.push_back(c->chunk((*in_order)[i].id)->file);
   std::vector<std::string> expected_files;
   for (const SearchHit& h : best_first)
     if (c->chunk(h.id)->file != c->chunk(best_first[0].id)->file) expected_files.push_back(c->chunk(h.id)->file);
-  EXPECT_EQ(later_files, expected_files);
+  std::reverse(expected_files.begin(), expected_files.end());
+  EXPECT_EQ(earlier_files, expected_files);
 }
 
 TEST_F(CollectionTest, UnchangedFilesAreSkippedAndChangedOnesReplaced) {
