@@ -19,8 +19,8 @@ std::vector<SearchHit> InPromptOrder(const Collection& collection, std::vector<S
     return f ? file_rank.at(*f) : hits.size();
   };
   // Files by their best hit, the best file last: nearest the question. On eval-qa --e2e's
-  // validation half the plain demo model's full prefill answered 30% more questions so than
-  // best first (coreference 50 -> 87%, single-hop 52 -> 67%); demo.gguf, trained on
+  // validation half the plain demo model's full prefill answered 30% more questions than
+  // with the best first (coreference 50 -> 87%, single-hop 52 -> 67%); demo.gguf, trained on
   // retrieval-built prompts, answered as many. Ingest numbers a file's chunks in reading
   // order, so ids order them within a file.
   std::stable_sort(hits.begin(), hits.end(), [&](const SearchHit& a, const SearchHit& b) {

@@ -104,7 +104,8 @@ test('an answer streams in with its chunks and the full-prefill answer beside it
   const full = await page.$eval('.answer .full-text', (e) => e.textContent);
   const sources = await page.$$eval('.answer .chunk .source', (list) => list.map((e) => e.textContent));
   assert.ok(answer.length > 0 && full.length > 0, 'both answers have text');
-  assert.ok(sources.length > 0 && sources[0].startsWith('pavel-petrov.md'), sources.join(' | '));
+  // In prompt order: the best document last, nearest the question.
+  assert.ok(sources.length > 0 && sources[sources.length - 1].startsWith('pavel-petrov.md'), sources.join(' | '));
   const cached = await page.$$eval('.answer .chunk .cache', (list) => list.map((e) => e.textContent));
   assert.ok(cached.length === sources.length && cached.every((c) => c === '[cache hit]'), `chunks warmed at upload: ${cached}`);
   const shift = await page.evaluate(() => window.layoutShift);
