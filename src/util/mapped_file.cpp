@@ -10,9 +10,12 @@
 
 namespace kvfuse::util {
 
-Result<MappedFile> MappedFile::Open(const std::string& path) {
+Result<MappedFile> MappedFile::Open(const std::string& path, Options options) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // kept open for reads: not for children
-  if (fd < 0) return Status::Error(path + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) {
+    const std::string reason = path + ": cannot open: " + std::strerror(errno);
+    return errno == ENOENT ? Status::NotFound(reason) : Status::Error(reason);
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -22,7 +25,8 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
   file.path_ = path;
   file.size_ = static_cast<size_t>(st.st_size);
   if (file.size_ > 0) {
-    void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int flags = MAP_PRIVATE | (options.populate ? MAP_POPULATE : 0);
+    void* p = ::mmap(nullptr, file.size_, PROT_READ, flags, fd, 0);
     if (p == MAP_FAILED) {
       const int err = errno;
       ::close(fd);

@@ -12,7 +12,14 @@ namespace kvfuse::util {
 
 class MappedFile {
  public:
-  static Result<MappedFile> Open(const std::string& path);
+  struct Options {
+    // Read every page in at Open (MAP_POPULATE): for a file read whole right away, where
+    // faulting pages in one by one costs more than the read itself.
+    bool populate = false;
+  };
+  // A missing file is kNotFound; any other failure is kUnknown.
+  static Result<MappedFile> Open(const std::string& path, Options options);
+  static Result<MappedFile> Open(const std::string& path) { return Open(path, Options{}); }
 
   MappedFile() = default;
   MappedFile(MappedFile&& other) noexcept;

@@ -58,5 +58,30 @@ TEST(MappedFile, ReadGivesTheFilesBytesWithoutTouchingTheMapping) {
   std::filesystem::remove(path);
 }
 
+// A populated mapping holds the file's bytes with its pages already in (Rss the whole file);
+// a missing file is kNotFound, which callers tell from other failures.
+TEST(MappedFile, APopulatedMappingIsInAtOpenAndAMissingFileIsNotFound) {
+  std::filesystem::create_directories(KVFUSE_TEST_TMP);
+  const std::string path = std::string(KVFUSE_TEST_TMP) + "/populated-" + std::to_string(::getpid()) + ".bin";
+  std::vector<uint8_t> bytes(1 << 20);
+  std::mt19937 rng(9);
+  for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+
+  auto file = MappedFile::Open(path, {.populate = true});
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_GE(MappingRssKb(file->data()), static_cast<long>(bytes.size() / 1024)) << "pages not read in at open";
+  ASSERT_EQ(file->size(), bytes.size());
+  EXPECT_EQ(0, std::memcmp(file->data(), bytes.data(), bytes.size()));
+  std::filesystem::remove(path);
+
+  auto missing = MappedFile::Open(path);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().message();
+  auto directory = MappedFile::Open(KVFUSE_TEST_TMP);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.status().code(), StatusCode::kNotFound) << "a directory is there: another failure";
+}
+
 }  // namespace
 }  // namespace kvfuse::util
