@@ -218,7 +218,7 @@ def encode_episode(bpe, chunks, questions, lm_weight, question_weight=0.0):
         # (" silver", not "s" "il" "ver"), so answering is copying.
         aims += aims_of_answer(bpe, ids, spans, q.get("hops", []))
         if q.get("kind") == "compare":
-            aims += aims_of_copy(bpe, ids, q["answer"])
+            aims += aims_of_compare(bpe, ids, spans, q.get("ages", [])) + aims_of_copy(bpe, ids, q["answer"])
         part = bpe.encode(" " + q["answer"] + "<|im_end|>")
         ids += part
         weights += [1.0] * len(part)
@@ -246,7 +246,7 @@ def block_layout(ids, weights, aims, spans, head):
         where.append(len(new_ids))
         put(token, weights[i], i, c, False)
     mask = block_mask(torch.tensor(block), torch.tensor(is_head))
-    new_aims = [(layer, where[q], where[k]) for layer, q, k in aims if mask[where[q], where[k]] == 0]
+    new_aims = [(layer, where[q], where[k], head) for layer, q, k, head in aims if mask[where[q], where[k]] == 0]
     return new_ids, new_weights, new_aims, (torch.tensor(pos), mask)
 
 
@@ -260,9 +260,17 @@ def block_mask(block, is_head):
     return torch.zeros(n, n).masked_fill(~(causal & sees), float("-inf"))
 
 
+def find_mention(bpe, ids, text, lo, hi, last=False):
+    """Where the first (or last) mention of `text` in ids[lo:hi] starts and ends, or None."""
+    want = bpe.encode(" " + text)
+    starts = range(lo, hi - len(want) + 1)
+    at = next((i for i in (reversed(starts) if last else starts) if ids[i:i + len(want)] == want), None)
+    return None if at is None else (at, at + len(want) - 1)
+
+
 def aims_of_answer(bpe, ids, spans, hops):
     """Where a reader of the prompt `ids` looks to answer it (the answer comes next), as
-    (layer, query position, key position) for head 0 of that layer (negative: from the last):
+    (layer, query position, key position, head) for head 0 of that layer (negative: from the last):
       layer -1  the position predicting each token of the last hop's value (the answer) looks
                 at that token in the hop's chunk; an earlier hop (multi-hop: the person's
                 employer) is looked up one layer earlier per hop, from the answer's first position;
@@ -273,30 +281,23 @@ def aims_of_answer(bpe, ids, spans, hops):
     Supervising these heads teaches the binding of names to values directly: through the
     answers alone, hours of training on this machine did not (the last-layer aim alone did
     not either: the layer-0 aims give its keys and query the names to match)."""
-    def find(text, lo, hi, last=False):
-        """Where the first (or last) mention of `text` in ids[lo:hi] starts and ends, or None."""
-        want = bpe.encode(" " + text)
-        starts = range(lo, hi - len(want) + 1)
-        at = next((i for i in (reversed(starts) if last else starts) if ids[i:i + len(want)] == want), None)
-        return None if at is None else (at, at + len(want) - 1)
-
     def bind(query, subject, before):
         """Layer 0 to the last token of the subject's nearest mention before `before`, layer 1
         to its first: a layer-0 key knows only its own token, so namesakes ("Stefan Silva",
         "Ophelia Silva") are told apart by the first name (layer 1), not the last (layer 0)."""
-        found = find(subject, 0, before, last=True)
+        found = find_mention(bpe, ids, subject, 0, before, last=True)
         if found is not None:
-            aims.extend([(0, query, found[1]), (1, query, found[0])])
+            aims.extend([(0, query, found[1], 0), (1, query, found[0], 0)])
 
     aims, answer_start = [], len(ids)
     for h, (chunk, value, subject) in enumerate(hops):
-        found = find(value, *spans[chunk])
+        found = find_mention(bpe, ids, value, *spans[chunk])
         if found is None:
             continue
         at, end = found
         layer = h - len(hops)
         for j in range(end - at + 1 if layer == -1 else 1):
-            aims.append((layer, answer_start - 1 + j, at + j))
+            aims.append((layer, answer_start - 1 + j, at + j, 0))
         bind(at, subject, at)
     if hops:
         bind(answer_start - 1, hops[0][2], answer_start)
@@ -309,7 +310,35 @@ def aims_of_copy(bpe, ids, answer):
     answered with names of neither person (its first name, a namesake's last name)."""
     want = bpe.encode(" " + answer)
     at = next((i for i in reversed(range(len(ids) - len(want) + 1)) if ids[i:i + len(want)] == want), None)
-    return [] if at is None else [(-1, len(ids) - 1 + j, at + j) for j in range(len(want))]
+    return [] if at is None else [(-1, len(ids) - 1 + j, at + j, 0) for j in range(len(want))]
+
+
+def aims_of_compare(bpe, ids, spans, sides):
+    """Where a reader looks to tell who is older, the answer next: `sides` are the question's
+    two people in its order, (chunk, age, name). The answer's first position looks with head s
+    at person s's name in the question at layers 0 and 1 (last token, then first), and at
+    layer -2 with head 0 at the older person's age in its chunk, with head 1 at the younger's:
+    attention that picks the larger of two numbers teaches the keys the numbers' order. Each
+    age token looks at its person's name there (layers 0 and 1, head 0, as a hop's value), so
+    what head 0 brings names whom to copy from the question at layer -1 (aims_of_copy). In the
+    question, each name's last token looks at the token before it (layer 0, head 2), so that
+    the answer's second word follows its first. Without these aims the model answered a first
+    name no better than chance and paired it with the other person's last name half the time;
+    with each head looking at one side's age instead of at the older and the younger, it still
+    chose at chance after 700 steps."""
+    aims, answer = [], len(ids) - 1
+    older = 0 if len(sides) == 2 and int(sides[0][1]) > int(sides[1][1]) else 1
+    for head, (chunk, age, name) in enumerate(sides):
+        asked = find_mention(bpe, ids, name, spans[-1][1] if spans else 0, len(ids), last=True)
+        value = find_mention(bpe, ids, age, *spans[chunk])
+        owner = value and find_mention(bpe, ids, name, spans[chunk][0], value[0], last=True)
+        if asked is None or value is None or owner is None:
+            continue
+        aims += [(0, answer, asked[1], head), (1, answer, asked[0], head), (-2, answer, value[0], int(head != older))]
+        aims += [(0, value[0], owner[1], 0), (1, value[0], owner[0], 0)]
+        if asked[1] > asked[0]:
+            aims.append((0, asked[1], asked[1] - 1, 2))
+    return aims
 
 
 def encode_example(bpe, chunks, question, answer):
@@ -353,8 +382,8 @@ class Model(torch.nn.Module):
 
     def forward_flat(self, ids, lengths, aims=(), layouts=None):
         """ids [N]: sequences of `lengths` one after another -> logits [N, vocab], and the mean
-        -log probability with which head 0 of a layer attends from query to key, for the
-        (layer, sequence start, query, key) of `aims` (0 without aims; negative layers count
+        -log probability with which a head of a layer attends from query to key, for the
+        (layer, sequence start, query, key, head) of `aims` (0 without aims; negative layers count
         from the last). Attention stays inside each sequence and costs sum(length^2): packing
         sequences into padded rows instead made the [T, T] scores, not the weights, nine tenths
         of a training step. layouts: per sequence None (positions 0..n-1, causal) or the
@@ -382,7 +411,7 @@ class Model(torch.nn.Module):
             here = [a[1:] for a in aims if a[0] % len(self.layers) == layer]
             if here:
                 rows = [i for i, a in enumerate(aims) if a[0] % len(self.layers) == layer]
-                aim_nll.append(self.head0_nll(q, k, torch.tensor(here), visible[rows], longest))
+                aim_nll.append(self.head_nll(q, k, torch.tensor(here), visible[rows], longest))
             outs, start = [], 0
             for n, mask in zip(lengths, masks):
                 outs.append(self.attention(q[start:start + n], k[start:start + n], v[start:start + n], mask))
@@ -401,20 +430,21 @@ class Model(torch.nn.Module):
         starts = torch.tensor([0] + lengths).cumsum(0)
         sequence = {int(s): i for i, s in enumerate(starts[:-1])}
         visible = torch.zeros(len(aims), longest, dtype=torch.bool)
-        for row, (_, start, query, _) in enumerate(aims):
+        for row, (_, start, query, _, _) in enumerate(aims):
             mask = masks[sequence[start]]
             visible[row, :mask.shape[1]] = mask[query - start] == 0
         return visible
 
-    def head0_nll(self, q, k, aims, visible, longest):
-        """-log attention probability of head 0 from each aim's query to its key; aims [M, 3]
-        rows (sequence start, query, key) in the flat stream, visible [M, longest] the keys
-        from the start each query sees."""
-        start, query, key = aims.unbind(1)
+    def head_nll(self, q, k, aims, visible, longest):
+        """-log attention probability of each aim's head from its query to its key; aims [M, 4]
+        rows (sequence start, query, key, head) in the flat stream, visible [M, longest] the
+        keys from the start each query sees."""
+        start, query, key, head = aims.unbind(1)
         with torch.autocast("cpu", enabled=False):
             at = start[:, None] + torch.arange(longest)[None, :]  # [M, longest] candidate keys
-            keys = k[at.clamp(max=k.shape[0] - 1), 0].float()  # kv head 0 serves query head 0
-            scores = (keys @ q[query, 0].float()[:, :, None]).squeeze(-1).masked_fill(~visible, float("-inf"))
+            kv_head = (head // (self.n_heads // self.n_kv))[:, None]  # the key/value head it shares (GQA)
+            keys = k[at.clamp(max=k.shape[0] - 1), kv_head].float()
+            scores = (keys @ q[query, head].float()[:, :, None]).squeeze(-1).masked_fill(~visible, float("-inf"))
             return -scores.log_softmax(-1).gather(1, (key - start)[:, None]).squeeze(1)
 
     def attention(self, q, k, v, mask):
@@ -432,10 +462,10 @@ class Model(torch.nn.Module):
 def concat(seqs):
     """Episodes (ids, weights, aims, layout) one after another: ids, next-token targets, their
     weights, the lengths (the last token of an episode predicts nothing), the aims in the flat
-    stream as (layer, episode start, query, key) and the layouts (see Model.forward_flat)."""
+    stream as (layer, episode start, query, key, head) and the layouts (see Model.forward_flat)."""
     ids, target, weight, aims = [], [], [], []
     for x, w, a, _ in seqs:
-        aims += [(layer, len(ids), len(ids) + q, len(ids) + k) for layer, q, k in a]
+        aims += [(layer, len(ids), len(ids) + q, len(ids) + k, head) for layer, q, k, head in a]
         ids += x
         target += x[1:] + [0]
         weight += w[1:] + [0.0]  # w[i] weighs the prediction of token i
@@ -585,9 +615,9 @@ def draw_episode(rng, args, task, n_facts):
     if task == "mix":
         task, n_facts = ("binding", 4) if rng.random() < 0.5 else ("full", None)
     if task == "search":
-        return world.retrieval_episode(rng, args.seed, rng.randint(4, 8), rng.randint(2, args.questions), TRAIN_KINDS)
+        return world.retrieval_episode(rng, args.seed, rng.randint(4, 8), rng.randint(2, args.questions), args.kinds)
     if task == "full":
-        return world.episode(rng, args.seed, rng.randint(2, args.chunks), rng.randint(2, args.questions), TRAIN_KINDS)
+        return world.episode(rng, args.seed, rng.randint(2, args.chunks), rng.randint(2, args.questions), args.kinds)
     return world.binding_episode(rng, args.seed, rng.randint(2, 4), args.questions, rng.randint(1, n_facts))
 
 
@@ -607,10 +637,12 @@ def main():
     ap.add_argument("--lm-weight", type=float, default=0.05, help="loss weight of the chunks' own text")
     ap.add_argument("--question-weight", type=float, default=0.05, help="loss weight of the questions' text")
     ap.add_argument("--aim-weight", type=float, default=1.0,
-                    help="loss weight of head 0's attention to where the answer is (see aims_of_answer)")
+                    help="loss weight of supervised heads' attention to where the answer is (see aims_of_answer)")
     ap.add_argument("--block-share", type=float, default=0.0,
                     help="share of episodes trained as the engine reads them with naive chunk reuse (block_layout)")
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--kinds", type=lambda s: s.split(","), default=TRAIN_KINDS,
+                    help="question kinds drawn for full and search episodes, repeats weigh (e.g. single,multi,compare)")
     ap.add_argument("--export-minutes", type=float, default=20, help="write the model every so often")
     ap.add_argument("--keep-exports", action="store_true", help="also keep each export as demo-step<N>.gguf")
     ap.add_argument("--eval-questions", type=int, default=300)

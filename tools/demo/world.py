@@ -280,7 +280,7 @@ def ask(rng, kind, i, people, companies, docs_of_company, facts=NAMED_FACTS):
     j = people.index(o)
     return {"question": f"Who is older, {p['name']} or {o['name']}?",
             "answer": p["name"] if p["age"] > o["age"] else o["name"], "docs": [f"p{i}a", f"p{j}a"], "kind": kind,
-            "hops": []}
+            "hops": [], "ages": [(f"p{i}a", str(p["age"]), p["name"]), (f"p{j}a", str(o["age"]), o["name"])]}
 
 
 KINDS = ["single", "single", "multi", "compare", "coref"]
@@ -350,6 +350,7 @@ def ask_more(rng, first, order, n_questions, people, companies, docs_of_company,
             questions.append(q)
     for q in questions:
         q["hops"] = [(order.index(d), value, subject) for d, value, subject in q["hops"]]
+        q["ages"] = [(order.index(d), age, name) for d, age, name in q.get("ages", [])]
     return questions
 
 
@@ -422,7 +423,7 @@ def write_split(directory, split, docs, questions):
             f.write(json.dumps({"id": k, "text": v}) + "\n")
     with open(directory / f"{split}-questions.jsonl", "w") as f:
         for q in questions:
-            f.write(json.dumps({k: v for k, v in q.items() if k != "hops"}) + "\n")
+            f.write(json.dumps({k: v for k, v in q.items() if k not in ("hops", "ages")}) + "\n")
 
 
 def write_corpus(directory, docs, titles):
