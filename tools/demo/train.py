@@ -285,7 +285,7 @@ def find_mention(bpe, ids, text, lo, hi, last=False):
 
 def aims_of_answer(bpe, ids, spans, hops):
     """Where a reader of the prompt `ids` looks to answer it (the answer comes next), as
-    (layer, query position, key position, head) for head 0 of that layer (negative: from the last):
+    (layer, query position, key position, head), here always head 0 (negative layers: from the last):
       layer -1  the position predicting each token of the last hop's value (the answer) looks
                 at that token in the hop's chunk; an earlier hop (multi-hop: the person's
                 employer) is looked up one layer earlier per hop, from the answer's first position;
