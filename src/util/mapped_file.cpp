@@ -13,8 +13,9 @@ namespace kvfuse::util {
 Result<MappedFile> MappedFile::Open(const std::string& path, Options options) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // kept open for reads: not for children
   if (fd < 0) {
-    const std::string reason = path + ": cannot open: " + std::strerror(errno);
-    return errno == ENOENT ? Status::NotFound(reason) : Status::Error(reason);
+    const int err = errno;  // before building the message, which may allocate
+    const std::string reason = path + ": cannot open: " + std::strerror(err);
+    return err == ENOENT ? Status::NotFound(reason) : Status::Error(reason);
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
