@@ -34,13 +34,21 @@ long MappingRssKb(const void* begin) {
   return -1;
 }
 
-TEST(MappedFile, ReadGivesTheFilesBytesWithoutTouchingTheMapping) {
+// A file of `size` seeded random bytes under KVFUSE_TEST_TMP, named after `stem` and this
+// process; its bytes go to `bytes`.
+std::string WriteRandomFile(const std::string& stem, size_t size, unsigned seed, std::vector<uint8_t>& bytes) {
   std::filesystem::create_directories(KVFUSE_TEST_TMP);
-  const std::string path = std::string(KVFUSE_TEST_TMP) + "/mapped-" + std::to_string(::getpid()) + ".bin";
-  std::vector<uint8_t> bytes(4 << 20);
-  std::mt19937 rng(7);
+  const std::string path = std::string(KVFUSE_TEST_TMP) + "/" + stem + "-" + std::to_string(::getpid()) + ".bin";
+  bytes.resize(size);
+  std::mt19937 rng(seed);
   for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return path;
+}
+
+TEST(MappedFile, ReadGivesTheFilesBytesWithoutTouchingTheMapping) {
+  std::vector<uint8_t> bytes;
+  const std::string path = WriteRandomFile("mapped", 4 << 20, 7, bytes);
 
   auto file = MappedFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status().message();
@@ -61,12 +69,8 @@ TEST(MappedFile, ReadGivesTheFilesBytesWithoutTouchingTheMapping) {
 // A populated mapping holds the file's bytes with its pages already in (Rss the whole file);
 // a missing file is kNotFound, which callers tell from other failures.
 TEST(MappedFile, APopulatedMappingIsInAtOpenAndAMissingFileIsNotFound) {
-  std::filesystem::create_directories(KVFUSE_TEST_TMP);
-  const std::string path = std::string(KVFUSE_TEST_TMP) + "/populated-" + std::to_string(::getpid()) + ".bin";
-  std::vector<uint8_t> bytes(1 << 20);
-  std::mt19937 rng(9);
-  for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng());
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::vector<uint8_t> bytes;
+  const std::string path = WriteRandomFile("populated", 1 << 20, 9, bytes);
 
   auto file = MappedFile::Open(path, {.populate = true});
   ASSERT_TRUE(file.ok()) << file.status().message();
