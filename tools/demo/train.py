@@ -323,9 +323,8 @@ def aims_of_copy(bpe, ids, answer):
     """A comparison's answer is a name of its question: the position predicting each token of
     the answer looks (last layer, head 0) at that token in the question. Without it the model
     answered with names of neither person (its first name, a namesake's last name)."""
-    want = bpe.encode(" " + answer)
-    at = next((i for i in reversed(range(len(ids) - len(want) + 1)) if ids[i:i + len(want)] == want), None)
-    return [] if at is None else [(-1, len(ids) - 1 + j, at + j, 0) for j in range(len(want))]
+    found = find_mention(bpe, ids, answer, 0, len(ids), last=True)
+    return [] if found is None else [(-1, len(ids) - 1 + j, found[0] + j, 0) for j in range(found[1] - found[0] + 1)]
 
 
 # The older/younger aims weigh this many aims each: the mean over a step's aims gave these two,
