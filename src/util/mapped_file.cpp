@@ -10,7 +10,7 @@
 
 namespace kvfuse::util {
 
-Result<MappedFile> MappedFile::Open(const std::string& path, Options options) {
+Result<MappedFile> MappedFile::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // kept open for reads: not for children
   if (fd < 0) {
     const int err = errno;  // before building the message, which may allocate
@@ -26,8 +26,7 @@ Result<MappedFile> MappedFile::Open(const std::string& path, Options options) {
   file.path_ = path;
   file.size_ = static_cast<size_t>(st.st_size);
   if (file.size_ > 0) {
-    const int flags = MAP_PRIVATE | (options.populate ? MAP_POPULATE : 0);
-    void* p = ::mmap(nullptr, file.size_, PROT_READ, flags, fd, 0);
+    void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
@@ -91,6 +90,16 @@ uintptr_t PageSize() {
 
 void MappedFile::ReleaseAllPages() const {
   if (data_ != nullptr) ReleasePages(data_, (size_ + PageSize() - 1) / PageSize() * PageSize());
+}
+
+void MappedFile::Populate() const {
+  if (data_ == nullptr) return;
+#ifdef MADV_POPULATE_READ
+  if (::madvise(const_cast<uint8_t*>(data_), size_, MADV_POPULATE_READ) == 0) return;
+#endif
+  // A kernel before 5.14: one read per page faults them in.
+  volatile uint8_t sink = 0;
+  for (size_t at = 0; at < size_; at += PageSize()) sink = sink + data_[at];
 }
 
 void MappedFile::ReleasePages(const void* p, size_t n) {

@@ -12,14 +12,8 @@ namespace kvfuse::util {
 
 class MappedFile {
  public:
-  struct Options {
-    // Read every page in at Open (MAP_POPULATE): for a file read whole right away, where
-    // faulting pages in one by one costs more than the read itself.
-    bool populate = false;
-  };
   // A missing file is kNotFound; any other failure is kUnknown.
-  static Result<MappedFile> Open(const std::string& path, Options options);
-  static Result<MappedFile> Open(const std::string& path) { return Open(path, Options{}); }
+  static Result<MappedFile> Open(const std::string& path);
 
   MappedFile() = default;
   MappedFile(MappedFile&& other) noexcept;
@@ -38,6 +32,11 @@ class MappedFile {
   static void ReleasePages(const void* p, size_t n);
   // Every page of this mapping, its last (partly past the file's end) included.
   void ReleaseAllPages() const;
+  // Reads every page of the mapping in now (what MAP_POPULATE does at mmap): for a file about
+  // to be read whole, where faulting its pages in one by one costs more than the read itself.
+  // Called after its first bytes (read with Read) were checked, a file is not read in whole
+  // before it is known to be what the caller wants.
+  void Populate() const;
 
   // Copies the mapped bytes [p, p + n) into `out` by reading the file, so that no page of the
   // mapping is touched: a touched page can bring its whole page-cache folio (megabytes on

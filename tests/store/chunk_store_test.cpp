@@ -115,9 +115,24 @@ TEST(DiskTier, EveryKindOfDamageIsDetectedAndTheFileRemoved) {
     ASSERT_TRUE(disk->Save(*RandomRecord(9, 5, kShape, 2)).ok());
     d.apply(disk->PathOf(9));
     auto loaded = disk->Load(9, kShape);
-    EXPECT_FALSE(loaded.ok()) << d.name;
+    ASSERT_FALSE(loaded.ok()) << d.name;
+    EXPECT_EQ(loaded.status().code(), util::StatusCode::kCorrupt) << d.name;
     EXPECT_FALSE(disk->Contains(9)) << d.name << ": an unusable file must be removed";
   }
+}
+
+// A file whose size is not the one its header declares is refused from its header, before
+// its pages are read in (a forged or damaged file may be of any size).
+TEST(DiskTier, AFileOfAnotherSizeThanItsHeaderDeclaresIsRefusedFromTheHeader) {
+  auto disk = DiskTier::Open(TempDir("size"));
+  ASSERT_TRUE(disk.ok());
+  ASSERT_TRUE(disk->Save(*RandomRecord(9, 5, kShape, 2)).ok());
+  std::filesystem::resize_file(disk->PathOf(9), std::filesystem::file_size(disk->PathOf(9)) + (8 << 20));
+  auto loaded = disk->Load(9, kShape);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), util::StatusCode::kCorrupt);
+  EXPECT_NE(loaded.status().message().find("header declares"), std::string::npos) << loaded.status().message();
+  EXPECT_FALSE(disk->Contains(9));
 }
 
 TEST(DiskTier, OtherShapeOrOtherKeyIsRejected) {

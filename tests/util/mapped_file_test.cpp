@@ -66,15 +66,17 @@ TEST(MappedFile, ReadGivesTheFilesBytesWithoutTouchingTheMapping) {
   std::filesystem::remove(path);
 }
 
-// A populated mapping holds the file's bytes with its pages already in (Rss the whole file);
-// a missing file is kNotFound, which callers tell from other failures.
-TEST(MappedFile, APopulatedMappingIsInAtOpenAndAMissingFileIsNotFound) {
+// A mapping has no page in until Populate, then all of them (Rss the whole file); a missing
+// file is kNotFound, which callers tell from other failures.
+TEST(MappedFile, PopulateReadsEveryPageInAndAMissingFileIsNotFound) {
   std::vector<uint8_t> bytes;
   const std::string path = WriteRandomFile("populated", 1 << 20, 9, bytes);
 
-  auto file = MappedFile::Open(path, {.populate = true});
+  auto file = MappedFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status().message();
-  EXPECT_GE(MappingRssKb(file->data()), static_cast<long>(bytes.size() / 1024)) << "pages not read in at open";
+  EXPECT_EQ(MappingRssKb(file->data()), 0) << "pages in before Populate";
+  file->Populate();
+  EXPECT_GE(MappingRssKb(file->data()), static_cast<long>(bytes.size() / 1024)) << "pages not read in";
   ASSERT_EQ(file->size(), bytes.size());
   EXPECT_EQ(0, std::memcmp(file->data(), bytes.data(), bytes.size()));
   std::filesystem::remove(path);
