@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace kvfuse::sched {
 
@@ -13,13 +14,19 @@ constexpr double kNewest = 0.2;
 void Average(double& average, double sample) { average = average < 0 ? sample : average + kNewest * (sample - average); }
 }  // namespace
 
-IterationBudget::IterationBudget(int32_t batch_tokens, double tpot_target_seconds)
-    : batch_tokens_(std::max(kMinPrefillTokens, batch_tokens)), target_(tpot_target_seconds) {}
+IterationBudget::IterationBudget(int32_t batch_tokens, double tpot_target_seconds, double decode_multiple)
+    : batch_tokens_(std::max(kMinPrefillTokens, batch_tokens)),
+      target_(tpot_target_seconds),
+      decode_multiple_(decode_multiple) {}
 
 int32_t IterationBudget::PrefillTokens(int32_t decodes) const {
   const int32_t cap = std::max(kMinPrefillTokens, batch_tokens_ - decodes);
-  if (decodes == 0 || target_ <= 0 || prefill_tokens_ <= 0 || prefill_seconds_ <= 0) return cap;
-  const double room = target_ - std::max(decode_seconds_, 0.0);
+  if (decodes == 0 || (target_ <= 0 && decode_multiple_ <= 0) || prefill_tokens_ <= 0 || prefill_seconds_ <= 0)
+    return cap;
+  const double decode = std::max(decode_seconds_, 0.0);
+  double room = target_ > 0 ? target_ - decode : std::numeric_limits<double>::infinity();
+  if (decode_multiple_ > 0 && decode_seconds_ > 0) room = std::min(room, (decode_multiple_ - 1) * decode);
+  if (std::isinf(room)) return cap;  // only a multiple, and no decode step measured yet
   const double tokens = std::floor(room * prefill_tokens_ / prefill_seconds_);
   return static_cast<int32_t>(std::clamp<double>(tokens, kMinPrefillTokens, cap));
 }

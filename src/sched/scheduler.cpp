@@ -36,7 +36,7 @@ Scheduler::Scheduler(Executor& executor, SchedulerEvents& events, SchedulerOptio
         options.slots = std::max(1, options.slots);
         return options;
       }()),
-      budget_(options_.batch_tokens, options_.tpot_target_ms / 1000.0),
+      budget_(options_.batch_tokens, options_.tpot_target_ms / 1000.0, options_.tpot_target_decode_steps),
       audit_budget_(options_.batch_tokens, 0) {
   KVFUSE_CHECK(executor_.tokenizer() != nullptr);
   if (options_.audit_tokens > 0 && options_.max_pending_audits > 0)

@@ -70,6 +70,9 @@ struct SchedulerOptions {
   // While requests decode, an iteration's prefill is sized so that its duration stays near
   // this (0: no target, batch_tokens always).
   double tpot_target_ms = 50;
+  // Or to this many of its measured decode steps (a target that follows the machine's speed);
+  // with both set, the shorter (0: off).
+  double tpot_target_decode_steps = 0;
   // Audits: greedy tokens compared after each prefill, and how many may wait (0: none run).
   int32_t audit_tokens = 16;
   size_t max_pending_audits = 8;

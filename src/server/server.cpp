@@ -62,6 +62,7 @@ void Server::Load() {
   metrics_.SetKvUsage(0, engine_->block_pool().n_blocks());
   engine::SchedulerOptions scheduling{options_.max_queue, options_.slots, options_.batch_tokens,
                                       static_cast<double>(options_.tpot_target_ms)};
+  scheduling.tpot_target_decode_steps = options_.tpot_target_decode_steps;
   scheduling.audit_tokens = options_.fidelity.audit_tokens;
   scheduler_ = &engine_->StartScheduler(metrics_, scheduling);
   ready_ = true;

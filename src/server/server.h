@@ -47,6 +47,7 @@ struct ServerOptions {
   int slots = 4;                   // requests decoded together (continuous batching)
   int32_t batch_tokens = 512;      // tokens one scheduler iteration runs at most: decodes, then prefill work
   int tpot_target_ms = 50;         // while requests decode, each iteration's prefill is sized to this (0: off)
+  double tpot_target_decode_steps = 0;  // or to this many measured decode steps, the shorter of both (0: off)
   int request_timeout_s = 600;     // then generation stops (finish_reason "length"), or an error before prefill ends
   int http_threads = 64;           // concurrent connections (a streaming client holds one)
   int request_read_ms = 10'000;    // a request's headers and body must arrive within this

@@ -228,6 +228,20 @@ TEST(Cli, BenchRunsTheKernelTableItIsToldOrNamesWhatThisCpuRuns) {
   EXPECT_NE(ref_out.find("pp8"), std::string::npos) << ref_out;
 }
 
+TEST(Cli, ServeRefusesATpotTargetOutOfRangeNamingTheFlag) {
+  const std::string model = TinyModel();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"serve", "-m", model, "--port", "0", "--tpot-target-x", "0.5"}, "--tpot-target-x must be 0 (off) or 1..100"},
+      {{"serve", "-m", model, "--port", "0", "--tpot-target-x", "fast"}, "--tpot-target-x"},
+      {{"serve", "-m", model, "--port", "0", "--tpot-target-ms", "-1"}, "--tpot-target-ms must be 0..60000"}};
+  for (const auto& [args, expected] : cases) {
+    const auto [code, out] = RunKvfuse(args);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find(expected), std::string::npos) << out;
+    EXPECT_EQ(out.find("listening"), std::string::npos) << "serve started: " << out;
+  }
+}
+
 TEST(Cli, AuditFlagsAreCheckedAndAskAuditsItsAnswer) {
   const std::string model = TinyModel();
   const std::string dir = TestDir("audit") + "/collection";

@@ -25,6 +25,24 @@ TEST(IterationBudget, WhatTheTargetLeavesAfterTheDecodeAtTheMeasuredCostPerToken
   EXPECT_EQ(b.PrefillTokens(2), 33);  // 40 ms / (0.12 s / 100 tokens)
 }
 
+TEST(IterationBudget, AMultipleOfTheDecodeStepFollowsTheMeasuredDecodeAndTheShorterTargetBinds) {
+  IterationBudget steps(512, 0, 3);
+  steps.ObservePrefill(100, 0.1);  // 1 ms a token
+  EXPECT_EQ(steps.PrefillTokens(2), 510) << "no decode step measured yet: nothing to take a multiple of";
+  steps.ObserveDecode(0.010);
+  EXPECT_EQ(steps.PrefillTokens(2), 20);  // (3 x 10 - 10) ms / 1 ms
+  steps.ObserveDecode(0.005);             // the average moves a fifth of the way: 9 ms
+  EXPECT_EQ(steps.PrefillTokens(2), 18);  // (27 - 9) ms / 1 ms
+  IterationBudget both(512, 0.050, 3);
+  both.ObservePrefill(100, 0.1);
+  both.ObserveDecode(0.010);
+  EXPECT_EQ(both.PrefillTokens(2), 20) << "30 ms of decode steps, shorter than 50 ms";
+  IterationBudget time_first(512, 0.025, 3);
+  time_first.ObservePrefill(100, 0.1);
+  time_first.ObserveDecode(0.010);
+  EXPECT_EQ(time_first.PrefillTokens(2), 15) << "25 ms, shorter than 30 ms of decode steps";
+}
+
 TEST(IterationBudget, AnOverestimateCorrectsItselfFromTheSmallStepsItCauses) {
   IterationBudget b(512, 0.050);
   b.ObservePrefill(100, 1.0);  // a cold start: 10 ms a token
