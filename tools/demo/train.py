@@ -92,8 +92,9 @@ eval-qa full: single 18%, multi 22%, coreference 100%). Then, with --aim-weight 
      are two or three tokens, whose first token cannot know the number). Probed on 81
      comparisons, N already ranked the two ages at layer -2 (head 0's attention larger on the
      older age in 85%; O after 664 steps 93%, all with an age gap of 10 or more), but the last
-     layer followed the older person's name in 75% and the first answer token in 69%: the
-     order is learnt, its hand-off to the copy is what fails. Its last export (1,588 steps)
+     layer followed the older person's name in 70% and the first answer token was the older
+     person's in 67% (O: 75% and 69%): the order is learnt, its hand-off to the copy is what
+     fails. Its last export (1,588 steps)
      scored 787 validation answers (gold compare 74.5%, end to end 78.7%) but end-to-end full
      prefill fell to 89.9% single-hop and 56.0% multi-hop, under the bars N meets;
   P  --resume O's last export, the same plus the copy's first-token aim weighed 4x (aims_of_copy),
