@@ -214,9 +214,11 @@ void SendRequest(const BenchServeOptions& o, const std::string& body, TimePoint 
 
 // Sends the requests with Poisson arrivals at `rate` per second until the count or the
 // duration runs out; returns a sample per request (those never sent stay empty) and how
-// many were sent.
-std::vector<Sample> SendAtRate(const BenchServeOptions& o, RequestMaker& requests, double rate, size_t& n_sent) {
-  std::mt19937 r(o.seed + 1);
+// many were sent. Each rate (`rate_index`) draws requests of its own from the same pool: the
+// same sequence at every rate made every rate after the first one of fully cached prompts.
+std::vector<Sample> SendAtRate(const BenchServeOptions& o, RequestMaker& requests, double rate, int rate_index,
+                               size_t& n_sent) {
+  std::mt19937 r(o.seed + 1 + rate_index);
   std::exponential_distribution<double> gap(rate);
   std::vector<Sample> samples(o.n_requests);
   std::vector<std::thread> clients;
@@ -281,9 +283,10 @@ int BenchServeCommand(int argc, char** argv) {
   if (!o.json)
     std::printf("%-8s %5s %6s %10s %10s %10s %10s %9s\n", "rate/s", "ok", "errors", "TTFT p50", "TTFT p99",
                 "TPOT ms", "TPOT p99", "req/s");
-  for (double rate : o.rates) {
+  for (size_t i = 0; i < o.rates.size(); ++i) {
+    const double rate = o.rates[i];
     size_t n_sent = 0;
-    const std::vector<Sample> samples = SendAtRate(o, requests, rate, n_sent);
+    const std::vector<Sample> samples = SendAtRate(o, requests, rate, static_cast<int>(i), n_sent);
     const RateResult r = Summarise(rate, samples, n_sent);
     ReportFirstError(r, samples);
     report.push_back({{"rate", r.rate}, {"ok", r.ok}, {"errors", r.errors}, {"ttft_p50_s", r.ttft_p50_s},
