@@ -624,11 +624,11 @@ def read_gguf(path):
 
 
 def add_number_direction(model, bpe, scale):
-    """Gives the ages one shared axis, monotone in their value. A comparison's attention must
-    rank two ages; after ~1,900 steps of older/younger aims it put 0.6 of its weight on the older
-    one, hardly above the 0.5 of not telling them apart, and its accuracy did not grow with the
-    age difference: the keys had not found an order to read. With an axis in the embeddings,
-    one direction of W_q/W_k is all there is to learn."""
+    """Gives the ages one shared axis, monotone in their value, so that ranking two ages needs
+    one direction of W_q/W_k. Added when the older/younger aims' loss (about 0.6 of head 0's
+    weight on the older age) looked like keys without an order; a probe showed after that N's
+    head 0 already weighed the older age more in 85% of comparisons. With the axis (run O) it
+    did in 93%, and the hand-off to the copy stayed the weak step."""
     axis = torch.nn.functional.normalize(torch.randn(model.d), dim=0)
     with torch.no_grad():
         for n in range(20, 81):
