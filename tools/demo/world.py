@@ -16,10 +16,13 @@ Everything is drawn from a seeded random.Random, so a seed gives the same world.
     python3 tools/demo/world.py --seed 1 --out models/demo-world   # writes docs/questions as JSONL
 """
 import argparse
+import collections
 import functools
 import json
+import math
 import pathlib
 import random
+import re
 
 FIRST = {"f": ["Alice", "Maria", "Nora", "Elena", "Ruth", "Ines", "Clara", "Vera", "Lena", "Ada", "Iris", "Mila",
                "Zoe", "Tara", "Greta", "Hanna", "Olga", "Paula", "Rosa", "Sofia", "Uma", "Wanda", "Yara", "Edith",
@@ -365,34 +368,64 @@ def namesakes(rng, seed, n_people):
     return rng.sample(pairs, min(n_people, len(pairs)))
 
 
+# The product's lexical ranking (rag/bm25_index.cpp): its stop words, k1, b and terms.
+STOP_WORDS = frozenset("a an the and or of to in on at by for with is are was were be been it its this that as from "
+                       "does do did what which who whom where when how has have had than there their s".split())
+
+
+def search_terms(text):
+    """Lower-cased words but stop words, plus each two capitalised words joined by one space as
+    one more term (a full name), as rag/bm25_index.cpp's AnalyzeTerms."""
+    words = [(m.group(), m.start(), m.end()) for m in re.finditer(r"[A-Za-z0-9]+", text)]
+    terms = []
+    for i, (w, start, end) in enumerate(words):
+        if w.lower() in STOP_WORDS:
+            continue
+        terms.append(w.lower())
+        if i + 1 < len(words):
+            nxt, nstart, _ = words[i + 1]
+            if w[0].isupper() and nxt[0].isupper() and nstart == end + 1 and nxt.lower() not in STOP_WORDS:
+                terms.append(f"{w.lower()} {nxt.lower()}")
+    return terms
+
+
+def bm25_ranking(query, texts, k1=1.2, b=0.75):
+    """Ids of `texts` (id -> indexed text) by BM25 score for `query`, best first; unmatched last."""
+    terms = {i: collections.Counter(search_terms(t)) for i, t in texts.items()}
+    mean_length = sum(sum(c.values()) for c in terms.values()) / max(1, len(terms))
+    df = collections.Counter(w for c in terms.values() for w in c)
+    def score(i):
+        c, n = terms[i], sum(terms[i].values())
+        return sum(math.log(1 + (len(terms) - df[w] + 0.5) / (df[w] + 0.5)) * c[w] * (k1 + 1) /
+                   (c[w] + k1 * (1 - b + b * n / mean_length)) for w in set(search_terms(query)) if c[w])
+    return sorted(texts, key=lambda i: -score(i))
+
+
 def retrieval_episode(rng, seed, n_chunks, n_questions, kinds=KINDS):
-    """A prompt as `kvfuse ask` builds it from a search: a world of namesakes, the documents
-    of a first question plus what a search for it ranks high besides (its people's namesakes,
-    their employers, pronoun-only chunks whose person may be absent), a person's two chunks
-    adjacent and in order (the product keeps a file's chunks together), groups shuffled;
-    further questions answerable from them. Returns (chunks, questions) as `episode`."""
-    people, companies, _ = make_world(rng, seed, "train", 0, 5, namesakes(rng, seed, 12))
+    """A prompt as `kvfuse ask` builds it from a search: a world of namesakes (12 people, 8
+    companies), its documents ranked by the product's BM25 for a first question (each indexed
+    under its page's heading, the person's or the company's name, as ingest does), the best
+    `n_chunks` taken with the documents that answer it and the company a top-2 hit names (the
+    product's link hop); a person's two chunks adjacent and in order, the companies together
+    (one page), pages ordered by their best hit, the best last (rag/retrieve's InPromptOrder);
+    further questions answerable from them. Ranked by the product's terms, the distractors
+    match the question's words as retrieval's do ("Where is the company ... works for based?"
+    brings "X Works is based in ..."). Returns (chunks, questions) as `episode`."""
+    people, companies, _ = make_world(rng, seed, "train", 0, 8, namesakes(rng, seed, 12))
     docs, docs_of_company = documents(rng, people, companies, False)
     first = None
     while first is None:
         first = ask(rng, rng.choice(kinds), rng.randrange(len(people)), people, companies, docs_of_company, TRAIN_FACTS)
-    asked = {int(d[1:-1]) for d in first["docs"] if d.startswith("p")}
-    shares = lambda j: any(set(people[j]["name"].split()) & set(people[i]["name"].split()) for i in asked)
-    near = [j for j in range(len(people)) if j not in asked and shares(j)]
-    hard = [f"p{j}a" for j in near] + [docs_of_company[people[j]["company"]] for j in near]
-    hard += [f"p{j}b" for j in list(asked) + rng.sample(range(len(people)), 2)]
-    chosen = list(dict.fromkeys(first["docs"]))
-    for d in rng.sample(hard, len(hard)) + rng.sample(list(docs), len(docs)):
-        if len(chosen) >= n_chunks:
-            break
-        if d not in chosen:
-            chosen.append(d)
-    groups = {}
-    for d in chosen:  # a person's chunks form one group, "a" before "b"
-        groups.setdefault(d[:-1] if d.startswith("p") else d, []).append(d)
-    groups = [sorted(g) for g in groups.values()]
-    rng.shuffle(groups)
-    order = [d for g in groups for d in g]
+    titles = titles_of(people, companies)
+    ranked = bm25_ranking(first["question"], {d: f"{titles[d]}\n{t}" for d, t in docs.items()})
+    linked = [docs_of_company[people[int(d[1:-1])]["company"]] for d in ranked[:2] if d.startswith("p")]
+    chosen = list(dict.fromkeys(first["docs"] + ranked[:2] + linked + ranked[2:]))[:max(n_chunks, len(first["docs"]))]
+    page = lambda d: d[:-1] if d.startswith("p") else "companies"
+    best = {}
+    for d in ranked:
+        if d in chosen:
+            best.setdefault(page(d), len(best))
+    order = sorted(chosen, key=lambda d: (-best[page(d)], d))
     return [docs[d] for d in order], ask_more(rng, first, order, n_questions, people, companies, docs_of_company, kinds)
 
 
