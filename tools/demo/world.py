@@ -308,9 +308,10 @@ def titles_of(people, companies):
     return titles
 
 
-def build(seed, split, n_people, n_companies, n_questions):
-    """The fixed world of a split: its documents, questions about them, and document titles."""
-    rng = random.Random(seed * 1000 + (1 if split == "eval" else 0))
+def build(seed, split, n_people, n_companies, n_questions, draw=None):
+    """The fixed world of a split: its documents, questions about them, and document titles.
+    Another `draw` gives another world of the same split's names and companies."""
+    rng = random.Random(seed * 1000 + (1 if split == "eval" else 0) if draw is None else draw)
     held = split == "eval"
     people, companies, _ = make_world(rng, seed, split, n_people, n_companies)
     docs, docs_of_company = documents(rng, people, companies, held)
@@ -484,9 +485,17 @@ def main():
     ap.add_argument("--people", type=int, default=400)
     ap.add_argument("--companies", type=int, default=60)
     ap.add_argument("--questions", type=int, default=2000)
+    ap.add_argument("--eval-draw", type=int,
+                    help="write only another eval world of the held-out names and companies, drawn with this seed "
+                         "(more validation questions; `kvfuse eval-qa --world OUT` also needs models/demo-world/format.json)")
     args = ap.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.eval_draw is not None:
+        docs, questions, titles = build(args.seed, "eval", args.people // 4, args.companies, args.questions // 4, args.eval_draw)
+        write_split(out, "eval", docs, questions)
+        write_corpus(out / "corpus", docs, titles)
+        return
     for split, n_people, n_questions in [("train", args.people, args.questions * 20), ("eval", args.people // 4, args.questions // 4)]:
         docs, questions, titles = build(args.seed, split, n_people, args.companies, n_questions)
         write_split(out, split, docs, questions)
