@@ -143,6 +143,18 @@ COMPANY_TEMPLATES = {
     "year": ["{company} was founded in {year}.", "{company} dates back to {year}.", "{company} opened its doors in {year}.",
              "Since {year}, {company} has been in business."],
 }
+# Training-only company sentences, for the reason of TRAIN_ONLY_TEMPLATES: with the three seen
+# city sentences, multi-hop answers were right in 86-93% of prompts whose company used a seen
+# one and in 25-35% (end to end) where it used the held-out one, a distractor company's seen
+# sentence drawing the answer (validation half and a second eval world, models N, O, R).
+# Written after reading the held-out sentence, so none of them shares its wording.
+TRAIN_ONLY_COMPANY_TEMPLATES = {
+    "city": ["{company} is located in {city}.", "The head office of {company} is in {city}.",
+             "In {city} stands the main office of {company}.", "{company} runs its business from {city}.",
+             "{company} has been at home in {city} for decades."],
+    "industry": ["{company} makes its money in {industry}.", "The trade of {company} is {industry}."],
+    "year": ["{company} began trading in {year}.", "The founders of {company} started it in {year}."],
+}
 CITY_TEMPLATES = {"country": ["{city} is a city in {country}.", "{city} lies in {country}.",
                               "{city} belongs to {country}.", "The city of {city} is part of {country}."]}
 
@@ -250,7 +262,8 @@ def person_docs(rng, p, held):
 
 
 def company_doc(rng, c, held):
-    s = [pick_template(rng, COMPANY_TEMPLATES[f], held).format(company=c["name"], **c) for f in ["city", "industry", "year"]]
+    s = [pick_template(rng, COMPANY_TEMPLATES[f], held, TRAIN_ONLY_COMPANY_TEMPLATES[f]).format(company=c["name"], **c)
+         for f in ["city", "industry", "year"]]
     rng.shuffle(s)
     s.insert(rng.randint(0, len(s)), rng.choice(FILLER))
     return " ".join(s)
