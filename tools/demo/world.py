@@ -115,7 +115,12 @@ TRAIN_ONLY_TEMPLATES = {
               "Asked about colors, {name} always picks {color}.", "{name} is fond of the color {color}.",
               "Of all colors, {color} pleases {name} most."],
     "age": ["{name} celebrated birthday number {age} recently.", "The age of {name} is {age}.",
-            "Aged {age}, {name} still enjoys long walks.", "{name} is now {age}.", "Now {age}, {name} lives well."],
+            "Aged {age}, {name} still enjoys long walks.", "{name} is now {age}.", "Now {age}, {name} lives well.",
+            # Added after the held-out age sentence was read right in 33-57% of single-hop
+            # questions (other held-out sentences: 89-100%) and a comparison with one of them in
+            # 48-59% (with none, 88-92%); none shares its wording.
+            "{name} has lived for {age} years.", "{name} counts {age} years of life.", "{name} has seen {age} summers.",
+            "{name} will be {age} for a few more months.", "{name} is {age} and in good health."],
 }
 TRAIN_ONLY_COMPANY_B = ["Group", "Partners", "Holdings", "Studios", "Mills", "Farms", "Logistics", "Brewing",
                         "Robotics", "Optics", "Pharma", "Mining", "Airlines", "Bank", "Dynamics", "Foundry",
