@@ -103,6 +103,23 @@ eval-qa full: single 18%, multi 22%, coreference 100%). Then, with --aim-weight 
      comparisons, but full prefill's single-hop answers fell to 86-90% (gold and end to end),
      under the 90% N keeps: N stays the bundled model. Single-hop questions lose what the
      comparison aims gain; a next run should keep their share of the aims' pull.
+  Q  --resume O's last export, P's recipe at --lr 3e-4 with fewer comparisons (--kinds
+     single,single,single,multi,multi,compare,coref --compare-drills 0.15), stopped after its
+     export at 658 steps: on the pooled validation questions (the validation half and a second
+     eval world, `world.py --eval-draw 424242 --questions 2400`, 850 questions) it answered fewer
+     than O (2,541 against 2,634 over gold and end-to-end prompts, full and query), single-hop
+     included. On that second world, end-to-end multi-hop was 41-44% for N, O and Q: their
+     misses were mostly another company's city, "Swift Works is based in Greywater" ranked high
+     by the search for every "Where is the company that X works for based?"; hence
+     retrieval_episode ranks its distractors with the product's BM25;
+  R  --resume O's last export, O's recipe at --lr 3e-4 with those episodes (and the copy's
+     first-token aim back to one), stopped after its export at 682 steps: end-to-end multi-hop
+     49.0% pooled (O 47.7%), comparisons fewer (gold 60.4% against 66.9%). Its misses showed
+     the cause: multi-hop was right in 86-93% of prompts whose company's city sentence was a
+     seen template and in 25-35% end to end where it was the held-out one; the held-out age
+     sentence was read right in 33-57% of single-hop questions, and comparisons with one such
+     sentence in 48-59% (none: 88-92%); hence training-only company and more age sentences
+     (world.py);
 Stages end by the clock or by the loss, so runs are reproducible in what they do, not bit for
 bit.
 """
