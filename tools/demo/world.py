@@ -413,10 +413,11 @@ def bm25_ranking(query, texts, k1=1.2, b=0.75):
     terms = {i: collections.Counter(search_terms(t)) for i, t in texts.items()}
     mean_length = sum(sum(c.values()) for c in terms.values()) / max(1, len(terms))
     df = collections.Counter(w for c in terms.values() for w in c)
+    asked = list(dict.fromkeys(search_terms(query)))  # in order: the same sums in every process
     def score(i):
         c, n = terms[i], sum(terms[i].values())
         return sum(math.log(1 + (len(terms) - df[w] + 0.5) / (df[w] + 0.5)) * c[w] * (k1 + 1) /
-                   (c[w] + k1 * (1 - b + b * n / mean_length)) for w in set(search_terms(query)) if c[w])
+                   (c[w] + k1 * (1 - b + b * n / mean_length)) for w in asked if c[w])
     return sorted(texts, key=lambda i: -score(i))
 
 
