@@ -30,7 +30,8 @@ bool IsChunkFileName(std::string_view name) {
 // declare the file's size, so that a corrupt or foreign file is refused before its pages are
 // read in. Then the pages are populated: on a VM, a first read() of page-cache pages into this
 // process cost ~4 ms per 3 MB where populating a mapping and copying from it cost ~1 ms. Files
-// are only ever replaced by rename, so none shrinks under the mapping.
+// are only ever replaced by rename, so none shrinks under the mapping; one that another program
+// truncates, or whose pages cannot be read, fails Populate rather than raising SIGBUS.
 Result<ChunkRecord> DecodeFile(const util::MappedFile& file, uint64_t key, const ChunkShape& shape) {
   char header[kRecordHeaderBytes];
   const size_t n = std::min(file.size(), sizeof(header));
@@ -40,7 +41,7 @@ Result<ChunkRecord> DecodeFile(const util::MappedFile& file, uint64_t key, const
   if (total.value() != file.size())
     return Status::Corrupt(StrFormat("%s: the file is %zu bytes, its header declares %llu", file.path().c_str(),
                                      file.size(), static_cast<unsigned long long>(total.value())));
-  file.Populate();
+  KVFUSE_RETURN_IF_ERROR(file.Populate());
   return DecodeRecord(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), key, shape,
                       file.path());
 }

@@ -92,14 +92,24 @@ void MappedFile::ReleaseAllPages() const {
   if (data_ != nullptr) ReleasePages(data_, (size_ + PageSize() - 1) / PageSize() * PageSize());
 }
 
-void MappedFile::Populate() const {
-  if (data_ == nullptr) return;
+Status MappedFile::Populate() const {
+  if (data_ == nullptr) return Status::Ok();
 #ifdef MADV_POPULATE_READ
-  if (::madvise(const_cast<uint8_t*>(data_), size_, MADV_POPULATE_READ) == 0) return;
+  int err = 0;
+  do {
+    err = ::madvise(const_cast<uint8_t*>(data_), size_, MADV_POPULATE_READ) == 0 ? 0 : errno;
+  } while (err == EINTR);
+  if (err == 0) return Status::Ok();
+  if (err != EINVAL) return Status::Error(path_ + ": cannot read the file's pages in: " + std::strerror(err));
 #endif
-  // A kernel before 5.14: one read per page faults them in.
+  // A kernel before 5.14: one read per page faults them in. A page past the file's end would
+  // raise SIGBUS, so a file shorter than its mapping is refused first.
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || static_cast<size_t>(st.st_size) < size_)
+    return Status::Error(path_ + ": the file shrank under its mapping");
   volatile uint8_t sink = 0;
   for (size_t at = 0; at < size_; at += PageSize()) sink = sink + data_[at];
+  return Status::Ok();
 }
 
 void MappedFile::ReleasePages(const void* p, size_t n) {

@@ -35,8 +35,9 @@ class MappedFile {
   // Reads every page of the mapping in now (what MAP_POPULATE does at mmap): for a file about
   // to be read whole, where faulting its pages in one by one costs more than the read itself.
   // Called after its first bytes (read with Read) were checked, a file is not read in whole
-  // before it is known to be what the caller wants.
-  void Populate() const;
+  // before it is known to be what the caller wants. A page that cannot be read (an I/O error,
+  // the file truncated under the mapping) is an error here, not a SIGBUS at its first touch.
+  Status Populate() const;
 
   // Copies the mapped bytes [p, p + n) into `out` by reading the file, so that no page of the
   // mapping is touched: a touched page can bring its whole page-cache folio (megabytes on

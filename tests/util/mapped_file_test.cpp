@@ -75,7 +75,7 @@ TEST(MappedFile, PopulateReadsEveryPageInAndAMissingFileIsNotFound) {
   auto file = MappedFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status().message();
   EXPECT_EQ(MappingRssKb(file->data()), 0) << "pages in before Populate";
-  file->Populate();
+  ASSERT_TRUE(file->Populate().ok());
   EXPECT_GE(MappingRssKb(file->data()), static_cast<long>(bytes.size() / 1024)) << "pages not read in";
   ASSERT_EQ(file->size(), bytes.size());
   EXPECT_EQ(0, std::memcmp(file->data(), bytes.data(), bytes.size()));
@@ -87,6 +87,21 @@ TEST(MappedFile, PopulateReadsEveryPageInAndAMissingFileIsNotFound) {
   auto directory = MappedFile::Open(KVFUSE_TEST_TMP);
   ASSERT_FALSE(directory.ok());
   EXPECT_NE(directory.status().code(), StatusCode::kNotFound) << "a directory is there: another failure";
+}
+
+// Another program truncates a file while it is mapped: its pages past the new end would raise
+// SIGBUS when touched, so Populate must report the file instead of touching them.
+TEST(MappedFile, PopulateOfAFileTruncatedUnderItsMappingIsAnErrorNotASigbus) {
+  std::vector<uint8_t> bytes;
+  const std::string path = WriteRandomFile("truncated", 1 << 16, 11, bytes);
+  auto file = MappedFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  std::filesystem::resize_file(path, 4096);
+
+  const Status populated = file->Populate();
+  EXPECT_FALSE(populated.ok());
+  EXPECT_NE(populated.message().find(path), std::string::npos) << populated.message();
+  std::filesystem::remove(path);
 }
 
 }  // namespace
