@@ -74,7 +74,8 @@ const Command kCommands[] = {
     {"bench-serve", kvfuse::cli::BenchServeCommand, "serving benchmark against a running server",
      "kvfuse bench-serve --port P [--api kvfuse|openai]\n"
      "[--host H -r REQUESTS --rates 0.5,1,2 -n TOKENS --chunks K --chunk-words W --pool N\n"
-     "--mode M --seed S --duration S --api-key KEY --json]"},
+     "--mode M --seed S --duration S --api-key KEY --warmup (every pool chunk sent once before the first rate)\n"
+     "--json]"},
     {"tokenize", kvfuse::cli::TokenizeCommand, "text to token ids",
      "kvfuse tokenize -m M.gguf TEXT | -f FILE [--ids] [--no-bos] [--parse-special] [--stats]"},
     {"convert-tokenizer", kvfuse::cli::ConvertTokenizerCommand, "a Hugging Face tokenizer.json to a vocabulary GGUF",

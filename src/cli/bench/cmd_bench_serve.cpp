@@ -3,7 +3,8 @@
 // order, a question) with Poisson arrivals at each rate, bounded in count and time, to a
 // running server: kvfuse (chunks as `rag.documents`, fused prefill) or any OpenAI-compatible one
 // such as llama-server (chunks inside the user message, its prompt cache on). Reports TTFT
-// p50/p99, time per output token and completed requests per second.
+// p50/p99, time per output token and completed requests per second. --warmup sends every
+// chunk of the pool once first, so that the first rate is not the only one computing them.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,7 +37,7 @@ struct BenchServeOptions {
   double duration_s = 0;
   uint32_t seed = 0;
   std::vector<double> rates;
-  bool json = false;
+  bool json = false, warmup = false;
 };
 
 util::Result<std::vector<double>> ParseRates(const std::string& list) {
@@ -57,7 +58,7 @@ util::Result<BenchServeOptions> ParseOptions(int argc, char** argv) {
   auto parsed = Args::Parse(argc, argv,
                             {"--host", "--port", "--api", "-r", "--rates", "--duration", "-n", "--chunks",
                              "--chunk-words", "--pool", "--mode", "--seed", "--api-key"},
-                            {"--json"});
+                            {"--json", "--warmup"});
   if (!parsed.ok()) return parsed.status();
   const Args& args = parsed.value();
   BenchServeOptions o;
@@ -92,6 +93,7 @@ util::Result<BenchServeOptions> ParseOptions(int argc, char** argv) {
   o.pool_size = static_cast<int>(pool_size.value());
   o.seed = static_cast<uint32_t>(seed.value());
   o.json = args.Has("--json");
+  o.warmup = args.Has("--warmup");
   return o;
 }
 
@@ -123,7 +125,19 @@ class RequestMaker {
     const std::vector<int> ids = picker_.Pick(o_.n_chunks, r);
     const std::string question = "Question " + std::to_string(r() % 100000) + ": what do the documents say about " +
                                  pool_[r() % pool_.size()].substr(0, 24) + "?";
-    json body = {{"max_tokens", o_.max_tokens}, {"temperature", 0}, {"stream", true}, {"ignore_eos", true}};
+    return BodyOf(ids, question, o_.max_tokens);
+  }
+
+  // The chunks [first, first + --chunks) of the pool (wrapping), one token asked for.
+  std::string WarmUpBody(int first) const {
+    std::vector<int> ids;
+    for (int c = 0; c < o_.n_chunks; ++c) ids.push_back((first + c) % o_.pool_size);
+    return BodyOf(ids, "What do the documents say?", 1);
+  }
+
+ private:
+  std::string BodyOf(const std::vector<int>& ids, const std::string& question, long long max_tokens) const {
+    json body = {{"max_tokens", max_tokens}, {"temperature", 0}, {"stream", true}, {"ignore_eos", true}};
     if (o_.api == "kvfuse") {
       json docs = json::array();
       for (int c : ids) docs.push_back(pool_[c]);
@@ -140,7 +154,6 @@ class RequestMaker {
     return body.dump();
   }
 
- private:
   const BenchServeOptions& o_;
   std::vector<std::string> pool_;
   ZipfChunkPicker picker_;
@@ -240,6 +253,18 @@ std::vector<Sample> SendAtRate(const BenchServeOptions& o, RequestMaker& request
   return samples;
 }
 
+// Sends every chunk of the pool once, a request at a time, so that every rate meets the same
+// warm chunk caches (without it the first rate computes the pool cold and later ones do not).
+util::Status WarmUp(const BenchServeOptions& o, const RequestMaker& requests) {
+  for (int first = 0; first < o.pool_size; first += o.n_chunks) {
+    Sample s;
+    const auto now = Clock::now();
+    SendRequest(o, requests.WarmUpBody(first), now, now + std::chrono::duration<double>(o.duration_s), s);
+    if (!s.ok) return util::Status::Error("bench-serve: a warm-up request failed: " + s.error);
+  }
+  return util::Status::Ok();
+}
+
 struct RateResult {
   double rate = 0;
   int ok = 0, errors = 0;
@@ -279,6 +304,8 @@ int BenchServeCommand(int argc, char** argv) {
   const BenchServeOptions& o = options.value();
 
   RequestMaker requests(o);
+  if (o.warmup)
+    if (util::Status st = WarmUp(o, requests); !st.ok()) return Fail(st.message());
   json report = json::array();
   if (!o.json)
     std::printf("%-8s %5s %6s %10s %10s %10s %10s %9s\n", "rate/s", "ok", "errors", "TTFT p50", "TTFT p99",
