@@ -66,6 +66,7 @@ void PrintRun(const std::vector<rag::SearchHit>& hits, const engine::SyncResult&
   std::printf("; prompt %d tokens, %d computed afresh, %d of %d chunk tokens recomputed; chunk cache hits %d/%d\n",
               s.prompt_tokens, s.tokens_computed, s.chunk_tokens_recomputed, s.chunk_tokens, s.chunk_hits,
               s.chunk_hits + s.chunk_misses);
+  if (s.fell_back) std::printf("unsure of its first token (--fallback-below): redone as a full prefill\n");
 }
 
 util::Status CheckAuditFlags(const Args& args, engine::FusionMode mode, long long tokens) {

@@ -14,7 +14,8 @@ constexpr struct {
                   {"--sinks", engine::FusionKnob::kSinkTokens},
                   {"--query-layers", engine::FusionKnob::kQueryLayers},
                   {"--ape-temperature", engine::FusionKnob::kApeTemperature},
-                  {"--ape-scale", engine::FusionKnob::kApeScale}};
+                  {"--ape-scale", engine::FusionKnob::kApeScale},
+                  {"--fallback-below", engine::FusionKnob::kFallbackBelow}};
 
 }  // namespace
 
@@ -46,8 +47,9 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args) {
   auto query_layers = args.GetInt("--query-layers", o.query_layers);
   auto ape_temperature = args.GetFloat("--ape-temperature", o.ape_temperature);
   auto ape_scale = args.GetFloat("--ape-scale", o.ape_scale);
+  auto fallback_below = args.GetFloat("--fallback-below", o.fallback_below);
   for (const util::Status* st : {&ratio.status(), &alpha.status(), &sinks.status(), &query_layers.status(),
-                                 &ape_temperature.status(), &ape_scale.status()})
+                                 &ape_temperature.status(), &ape_scale.status(), &fallback_below.status()})
     if (!st->ok()) return *st;
   if (!(ratio.value() >= 0 && ratio.value() <= 1))  // NaN too
     return util::Status::InvalidArgument("--ratio must be within [0, 1]");
@@ -61,12 +63,15 @@ util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args) {
     return util::Status::InvalidArgument("--ape-temperature must be within [0.01, 100]");
   if (!(ape_scale.value() >= 0 && ape_scale.value() <= 100))
     return util::Status::InvalidArgument("--ape-scale must be within [0, 100]");
+  if (!(fallback_below.value() >= 0 && fallback_below.value() <= 1))
+    return util::Status::InvalidArgument("--fallback-below must be within [0, 1] (0: never)");
   o.ape_temperature = static_cast<float>(ape_temperature.value());
   o.ape_scale = static_cast<float>(ape_scale.value());
   o.recompute_ratio = static_cast<float>(ratio.value());
   o.adaptive_alpha = static_cast<float>(alpha.value());
   o.sink_tokens = static_cast<int32_t>(sinks.value());
   o.query_layers = static_cast<int32_t>(query_layers.value());
+  o.fallback_below = static_cast<float>(fallback_below.value());
   return o;
 }
 

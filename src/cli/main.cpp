@@ -19,7 +19,8 @@ struct Command {
 };
 
 // The fusion knobs every command that fuses takes (cli/fusion_flags).
-#define KVFUSE_FUSION_KNOBS "--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S"
+#define KVFUSE_FUSION_KNOBS \
+  "--ratio R --alpha A --sinks K --query-layers L --ape-temperature T --ape-scale S --fallback-below P"
 #define KVFUSE_REDIS_FLAGS                                                                             \
   "--redis redis://HOST[:PORT][/DB] --redis-prefix P --redis-format f16|int8 --redis-timeout-ms MS\n" \
   "--redis-password-file FILE (or KVFUSE_REDIS_PASSWORD)"

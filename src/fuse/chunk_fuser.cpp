@@ -61,6 +61,8 @@ util::Result<std::vector<int32_t>> ChunkFuser::CheckedSlots(const kv::KvManager&
   if (!(options.ape_temperature > 0 && std::isfinite(options.ape_temperature)) ||
       !(options.ape_scale >= 0 && std::isfinite(options.ape_scale)))
     return Status::Error("ape temperature must be a finite number > 0 and ape scale one >= 0");
+  if (!(options.fallback_below >= 0 && options.fallback_below <= 1))
+    return Status::Error("fallback_below must be within [0, 1]");
   return slots;
 }
 
@@ -115,6 +117,7 @@ Status ChunkFuser::Prefill(model::ForwardContext& ctx, kv::KvManager& kv, int32_
   if (!records.ok()) return records.status();
   const auto t1 = std::chrono::steady_clock::now();
   method.finish(MethodInput{target, prompt, options, records.value(), prefix_done}, logits, stats);
+  RedoInFullIfUnsure(target, prompt, options, logits, stats);
   stats.ms_forward = ms_prefix + util::MsSince(t1);
   return Status::Ok();
 }

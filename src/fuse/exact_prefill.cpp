@@ -1,6 +1,8 @@
 // full and prefix: the exact prefill, every token after the kept prefix through every
-// layer; full may also record the prompt's chunks for adaptive.
+// layer; full may also record the prompt's chunks for adaptive. A fused prefill unsure of
+// its first token falls back on it.
 #include "fuse/fusion_methods.h"
+#include "util/log_sum_exp.h"
 #include "util/timing.h"
 
 namespace kvfuse::fuse {
@@ -37,6 +39,20 @@ void PrefillExactly(const PrefillTarget& t, ChunkSource& source, const Segmented
   stats.tokens_computed = prompt.size() - kept;
   stats.ms_forward = util::MsSince(t0);
   if (record) RecordChunks(t, source, prompt, recorder);
+}
+
+void RedoInFullIfUnsure(const PrefillTarget& t, const SegmentedPrompt& prompt, const FusionOptions& options,
+                        std::vector<float>& logits, FusionStats& stats) {
+  if (options.fallback_below <= 0 ||
+      util::TopProbability(logits.data(), static_cast<int32_t>(logits.size())) >= options.fallback_below)
+    return;
+  t.kv.SetContextReshape(t.seq, std::nullopt);  // ape's: the exact prefill attends plainly
+  const auto prefix_n = static_cast<int32_t>(prompt.prefix.size());  // exact under every method
+  const std::vector<int32_t> tokens = prompt.Flatten();
+  ComputeTokens(t, std::vector<int32_t>(tokens.begin() + prefix_n, tokens.end()), prefix_n, &logits);
+  stats.fell_back = true;
+  stats.chunk_tokens_recomputed += stats.chunk_tokens;
+  stats.tokens_computed += static_cast<int32_t>(prompt.suffix.size());
 }
 
 }  // namespace kvfuse::fuse

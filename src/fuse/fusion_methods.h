@@ -86,6 +86,12 @@ std::vector<int32_t> ChunkHeadPositions(const SegmentedPrompt& prompt, int32_t p
 // options.record_chunks, each chunk is stored as computed there (exact_prefill.cpp).
 void PrefillExactly(const PrefillTarget& t, ChunkSource& source, const SegmentedPrompt& prompt,
                     const FusionOptions& options, int32_t kept, std::vector<float>& logits, FusionStats& stats);
+// fallback_below: when the most likely token of a fused prefill's `logits` is less likely
+// than options.fallback_below, every token after the prefix (exact under every method) is
+// computed again through every layer, ape's reshaping cleared, and `logits` are the exact
+// prefill's; stats count the chunk tokens and the suffix again (exact_prefill.cpp).
+void RedoInFullIfUnsure(const PrefillTarget& t, const SegmentedPrompt& prompt, const FusionOptions& options,
+                        std::vector<float>& logits, FusionStats& stats);
 // Stores each chunk of a fully computed prompt with the attention statistics adaptive
 // needs (cache_craft.cpp).
 void RecordChunks(const PrefillTarget& t, ChunkSource& source, const SegmentedPrompt& prompt,

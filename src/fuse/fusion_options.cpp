@@ -55,6 +55,7 @@ bool ModeReadsKnob(FusionMode mode, FusionKnob knob) {
     case FusionKnob::kQueryLayers: return mode == FusionMode::kQuery;
     case FusionKnob::kApeTemperature:
     case FusionKnob::kApeScale: return mode == FusionMode::kApe;
+    case FusionKnob::kFallbackBelow: return ReusesChunkKv(mode);
   }
   return false;
 }
@@ -63,7 +64,8 @@ bool IsDefaultFusion(const FusionOptions& o) {
   const FusionOptions d;
   return o.mode == d.mode && o.recompute_ratio == d.recompute_ratio && o.bottom_right_mask == d.bottom_right_mask &&
          o.adaptive_alpha == d.adaptive_alpha && o.sink_tokens == d.sink_tokens && o.query_layers == d.query_layers &&
-         o.ape_temperature == d.ape_temperature && o.ape_scale == d.ape_scale && o.record_chunks == d.record_chunks;
+         o.ape_temperature == d.ape_temperature && o.ape_scale == d.ape_scale && o.fallback_below == d.fallback_below &&
+         o.record_chunks == d.record_chunks;
 }
 
 int32_t RecomputedCount(float ratio, int32_t n) {

@@ -70,6 +70,12 @@ struct FusionOptions {
   // within a question of naive: no setting there repairs chunks computed alone.
   float ape_temperature = 0.8f;
   float ape_scale = 0.8f;
+  // Every mode that reuses chunk KV: when the fused prefill's most likely first token has a
+  // probability below fallback_below, the prompt is prefilled again in full and its logits
+  // are the ones used (0: never). Off by default: a model that is seldom that sure of its
+  // first token (open-ended answers, random weights) would pay for both prefills on most
+  // prompts; on eval-qa's validation questions (README.md) 0.4 redid 3% of them in full.
+  float fallback_below = 0;
   // full: store every chunk of the prompt as computed there, with the attention
   // statistics adaptive needs (a Cache-Craft chunk variant), replacing what was stored.
   bool record_chunks = false;
@@ -77,7 +83,15 @@ struct FusionOptions {
 
 // The knobs of FusionOptions a request may set, and whether a mode reads one (a knob given
 // for a mode that does not read it would be ignored: callers refuse it).
-enum class FusionKnob { kRecomputeRatio, kAdaptiveAlpha, kSinkTokens, kQueryLayers, kApeTemperature, kApeScale };
+enum class FusionKnob {
+  kRecomputeRatio,
+  kAdaptiveAlpha,
+  kSinkTokens,
+  kQueryLayers,
+  kApeTemperature,
+  kApeScale,
+  kFallbackBelow,
+};
 bool ModeReadsKnob(FusionMode mode, FusionKnob knob);
 
 // Whether `o` is the default mode with every knob at its default (what benchmarks mark).

@@ -14,6 +14,9 @@ struct FusionStats {
   int32_t chunk_tokens_recomputed = 0;  // of those, recomputed (blend: layers >= 1)
   int32_t tokens_computed = 0;      // tokens run through every layer afresh
   float recompute_ratio = -1;       // the share the mode recomputed by (-1: a mode without one)
+  // The fused prefill was unsure of its first token and redone in full (fallback_below);
+  // its chunk tokens then count as recomputed on top of what the method recomputed.
+  bool fell_back = false;
   int32_t chunk_hits = 0, chunk_misses = 0;
   // Per chunk of the prompt, in order, for the modes that place chunk KV: found in the store
   // (true) or computed (false). Empty for full and prefix prefills.

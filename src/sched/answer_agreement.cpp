@@ -4,23 +4,13 @@
 #include <cmath>
 
 #include "sched/sampler.h"
+#include "util/log_sum_exp.h"
 #include "util/status.h"
 
 namespace kvfuse::sched {
-namespace {
-
-// log(sum(exp(x))) in double.
-double LogSumExp(const float* x, int32_t n) {
-  const double mx = *std::max_element(x, x + n);
-  double sum = 0;
-  for (int32_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i]) - mx);
-  return mx + std::log(sum);
-}
-
-}  // namespace
 
 double FirstTokenKl(const float* reference, const float* candidate, int32_t n_vocab) {
-  const double lse_p = LogSumExp(reference, n_vocab), lse_q = LogSumExp(candidate, n_vocab);
+  const double lse_p = util::LogSumExp(reference, n_vocab), lse_q = util::LogSumExp(candidate, n_vocab);
   double kl = 0;
   for (int32_t i = 0; i < n_vocab; ++i) {
     const double log_p = reference[i] - lse_p, log_q = candidate[i] - lse_q;

@@ -6,6 +6,8 @@
 #include <numeric>
 #include <vector>
 
+#include "util/log_sum_exp.h"
+
 namespace kvfuse::sched {
 
 int32_t ArgMax(const float* logits, int32_t n_vocab) {
@@ -72,10 +74,7 @@ int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
 }
 
 TokenLogprob LogprobOf(const float* logits, int32_t n_vocab, int32_t token, int32_t top) {
-  const float max = *std::max_element(logits, logits + n_vocab);
-  double sum = 0;
-  for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
-  const double log_z = max + std::log(sum);
+  const double log_z = util::LogSumExp(logits, n_vocab);
   const auto log_p = [&](int32_t i) { return static_cast<float>(logits[i] - log_z); };
   TokenLogprob out{token, log_p(token), {}};
   const auto k = static_cast<size_t>(std::clamp(top, 0, n_vocab));

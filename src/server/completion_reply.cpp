@@ -36,6 +36,8 @@ json TimingsOf(const engine::GenerationResult& r) {
   // The recompute share the fused prefill ran at (the client's, or its collection's from the
   // fidelity controller), for modes that have one.
   if (r.fusion.recompute_ratio >= 0) t["recompute_share"] = FloatAsWritten(r.fusion.recompute_ratio);
+  // Unsure of its first token (rag.fallback_below), the fused prefill was redone in full.
+  if (r.fusion.fell_back) t["redone_in_full"] = true;
   return t;
 }
 

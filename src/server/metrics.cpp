@@ -44,6 +44,7 @@ void Metrics::ObservePrefill(double, const engine::FusionStats& s) {
   computed_ += s.tokens_computed;
   chunk_hits_ += s.chunk_hits;
   chunk_misses_ += s.chunk_misses;
+  redone_in_full_ += s.fell_back;
 }
 
 void Metrics::ObserveFirstToken(double seconds) {
@@ -120,6 +121,7 @@ std::string Metrics::Render() const {
   counter("kvfuse_tokens_computed_total", "Prompt tokens computed through every layer.", computed_);
   counter("kvfuse_chunk_cache_hits_total", "Chunks found in the chunk store.", chunk_hits_);
   counter("kvfuse_chunk_cache_misses_total", "Chunks computed for the chunk store.", chunk_misses_);
+  counter("kvfuse_fused_prefills_redone_total", "Fused prefills redone in full (fallback_below).", redone_in_full_);
   counter("kvfuse_completion_tokens_total", "Generated tokens.", completion_tokens_);
   counter("kvfuse_preemptions_total", "Requests preempted (requeued) for want of KV blocks.", preemptions_);
   out += "# HELP kvfuse_requests_total Requests by HTTP status.\n# TYPE kvfuse_requests_total counter\n";

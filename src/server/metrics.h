@@ -60,7 +60,8 @@ class Metrics final : public engine::SchedulerEvents {
   mutable std::mutex mu_;
   Histogram ttft_, inter_token_, iteration_seconds_, iteration_prefill_tokens_{Histogram::kTokens};
   uint64_t prompt_tokens_ = 0, prefix_reused_ = 0, chunk_tokens_ = 0, chunk_recomputed_ = 0,
-           computed_ = 0, chunk_hits_ = 0, chunk_misses_ = 0, completion_tokens_ = 0, preemptions_ = 0;
+           computed_ = 0, chunk_hits_ = 0, chunk_misses_ = 0, redone_in_full_ = 0, completion_tokens_ = 0,
+           preemptions_ = 0;
   std::map<int, uint64_t> requests_;  // by HTTP status
   size_t queue_length_ = 0, in_progress_ = 0;
   int64_t kv_used_ = 0, kv_total_ = 0;

@@ -21,7 +21,8 @@ constexpr Knob kKnobs[] = {{"recompute_ratio", 0.0, 1.0, false, engine::FusionKn
                            {"sink_tokens", 0.0, 4096.0, true, engine::FusionKnob::kSinkTokens},
                            {"query_layers", 0.0, 1024.0, true, engine::FusionKnob::kQueryLayers},
                            {"ape_temperature", 0.01, 100.0, false, engine::FusionKnob::kApeTemperature},
-                           {"ape_scale", 0.0, 100.0, false, engine::FusionKnob::kApeScale}};
+                           {"ape_scale", 0.0, 100.0, false, engine::FusionKnob::kApeScale},
+                           {"fallback_below", 0.0, 1.0, false, engine::FusionKnob::kFallbackBelow}};
 constexpr const char* kOtherKeys[] = {"documents", "collection", "top_k", "fusion_mode", "audit"};
 
 
@@ -56,7 +57,7 @@ std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& 
     f.mode = *mode;
   }
   double values[] = {f.recompute_ratio, f.adaptive_alpha, static_cast<double>(f.sink_tokens),
-                     static_cast<double>(f.query_layers), f.ape_temperature, f.ape_scale};
+                     static_cast<double>(f.query_layers), f.ape_temperature, f.ape_scale, f.fallback_below};
   for (size_t i = 0; i < std::size(kKnobs); ++i) {
     if (auto err = ReadNumber(rag, kKnobs[i].name, kKnobs[i].lo, kKnobs[i].hi, kKnobs[i].whole, values[i])) return err;
     if (HasValue(rag, kKnobs[i].name) && !engine::ModeReadsKnob(f.mode, kKnobs[i].knob))
@@ -69,6 +70,7 @@ std::optional<ApiError> ReadFusionOptions(const json& rag, fuse::FusionOptions& 
   f.query_layers = static_cast<int32_t>(values[3]);
   f.ape_temperature = static_cast<float>(values[4]);
   f.ape_scale = static_cast<float>(values[5]);
+  f.fallback_below = static_cast<float>(values[6]);
   return std::nullopt;
 }
 

@@ -146,6 +146,13 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [qa_code, qa] = RunKvfuse({"eval-qa", "-m", model, "--mode", "full,naive", "--ratio", "0.3"});
   EXPECT_EQ(qa_code, 1);
   EXPECT_NE(qa.find("--ratio does not apply to --mode full,naive"), std::string::npos) << qa;
+  // The fallback to a full prefill guards a fused one: full has none to guard.
+  const auto [fb_code, fb] = RunKvfuse({"eval-qa", "-m", model, "--mode", "full", "--fallback-below", "0.4"});
+  EXPECT_EQ(fb_code, 1);
+  EXPECT_NE(fb.find("--fallback-below does not apply to --mode full"), std::string::npos) << fb;
+  const auto [range_code, range] = RunKvfuse({"eval-qa", "-m", model, "--mode", "query", "--fallback-below", "2"});
+  EXPECT_EQ(range_code, 1);
+  EXPECT_NE(range.find("--fallback-below must be within [0, 1]"), std::string::npos) << range;
 }
 
 TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {

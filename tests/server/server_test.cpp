@@ -200,9 +200,22 @@ TEST_F(ServerTest, FusionKnobsArePerRequest) {
   const json ape = json::parse(Post("/v1/chat/completions", req.dump())->body);
   EXPECT_EQ(ape["choices"][0]["message"]["content"], naive["choices"][0]["message"]["content"]);
   EXPECT_EQ(ape["timings"]["tokens_recomputed"], naive["timings"]["tokens_recomputed"]);
+  EXPECT_FALSE(naive["timings"].contains("redone_in_full"));
+  // Unsure of its first token (always, under 1), a fused prefill is redone in full: full's answer.
+  for (const char* knob : {"ape_temperature", "ape_scale"}) req["rag"].erase(knob);
+  req["rag"]["fusion_mode"] = "naive";
+  req["rag"]["fallback_below"] = 1;
+  const json redone = json::parse(Post("/v1/chat/completions", req.dump())->body);
+  EXPECT_EQ(redone["choices"][0]["message"]["content"], full["choices"][0]["message"]["content"]);
+  EXPECT_EQ(redone["timings"]["redone_in_full"], true);
+  EXPECT_GT(redone["timings"]["tokens_recomputed"].get<int>(), naive["timings"]["tokens_recomputed"].get<int>());
+  req["rag"]["fusion_mode"] = "full";
+  const auto unread = Post("/v1/chat/completions", req.dump());
+  EXPECT_EQ(unread->status, 400) << unread->body;
+  EXPECT_EQ(json::parse(unread->body)["error"]["param"], "rag.fallback_below");
   for (const char* bad : {R"("sink_tokens": 1.5)", R"("sink_tokens": -1)", R"("query_layers": "2")",
                           R"("adaptive_alpha": -3)", R"("fusion_mode": "bogus")", R"("ape_temperature": 0)",
-                          R"("ape_scale": -1)"}) {
+                          R"("ape_scale": -1)", R"("fallback_below": 1.5)"}) {
     const auto r = Post("/v1/chat/completions", std::string(R"({"messages": [{"role": "user", "content": "q"}],
                                                               "rag": {"documents": ["d"], )") + bad + "}}");
     ASSERT_TRUE(r);

@@ -9,21 +9,9 @@
 
 #include "cli/bench/bench_commands.h"
 #include "cli/commands.h"
+#include "util/log_sum_exp.h"
 
 namespace kvfuse::cli {
-
-namespace {
-
-// -log softmax(logits)[target], in double.
-double NegLogProb(const float* logits, int n_vocab, int target) {
-  float max = logits[0];
-  for (int i = 1; i < n_vocab; ++i) max = std::max(max, logits[i]);
-  double sum = 0;
-  for (int i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
-  return -(logits[target] - max - std::log(sum));
-}
-
-}  // namespace
 
 int PerplexityCommand(int argc, char** argv) {
   auto args = Args::Parse(argc, argv, {"-m", "-f", "-c", "-t", "-b"}, {});
@@ -68,7 +56,8 @@ int PerplexityCommand(int argc, char** argv) {
     // Logits of position i predict the original token at i + 1.
     const int32_t* original = tokens.data() + static_cast<int64_t>(c) * ctx;
     for (int i = first; i < ctx - 1; ++i) {
-      nll += NegLogProb(logits.data() + static_cast<size_t>(i) * n_vocab, n_vocab, original[i + 1]);
+      const float* row = logits.data() + static_cast<size_t>(i) * n_vocab;
+      nll += util::LogSumExp(row, n_vocab) - row[original[i + 1]];  // -log softmax(row)[next]
       ++count;
     }
     std::fprintf(stderr, "[%d]%.4f,", c + 1, std::exp(nll / count));
