@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "util/recycled_memory.h"
+
 namespace kvfuse::server {
 
 void Histogram::Observe(double value) {
@@ -136,6 +138,8 @@ std::string Metrics::Render() const {
   gauge("kvfuse_queue_length", "Requests waiting for a slot.", static_cast<int64_t>(queue_length_));
   gauge("kvfuse_kv_blocks_used", "KV cache blocks in use (sequences and the prefix cache).", kv_used_);
   gauge("kvfuse_kv_blocks", "KV cache blocks in the pool.", kv_total_);
+  gauge("kvfuse_recycled_bytes_waiting", "Freed chunk KV buffers kept for reuse (at most 64 MiB).",
+        static_cast<int64_t>(util::RecycledBytesWaiting()));
   return out;
 }
 

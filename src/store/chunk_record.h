@@ -42,10 +42,11 @@ struct ChunkRecord {
   uint8_t* v_row(uint32_t layer, uint32_t token) { return v.data() + layer * layer_bytes() + token * shape.row_bytes; }
   const uint8_t* k_row(uint32_t layer, uint32_t token) const { return k.data() + layer * layer_bytes() + token * shape.row_bytes; }
   const uint8_t* v_row(uint32_t layer, uint32_t token) const { return v.data() + layer * layer_bytes() + token * shape.row_bytes; }
-  // Memory held, the unit of the RAM budget.
+  // Memory held, the unit of the RAM budget (K and V as their buffers hold them).
   size_t bytes() const {
-    return k.size() + v.size() + tokens.size() * sizeof(int32_t) + token_scores.size() * sizeof(float) +
-           context_chunks.size() * sizeof(uint64_t) + context_weights.size() * sizeof(float);
+    return util::HeldBytes(k) + util::HeldBytes(v) + tokens.size() * sizeof(int32_t) +
+           token_scores.size() * sizeof(float) + context_chunks.size() * sizeof(uint64_t) +
+           context_weights.size() * sizeof(float);
   }
   // Allocates K and V for n tokens of `s`.
   void Resize(ChunkShape s, std::vector<int32_t> token_ids) {

@@ -71,6 +71,10 @@ void GiveRecycled(void* p) {
   std::free(block);
 }
 
+size_t RecycledBytesHeld(const void* p) {
+  return kHeaderBytes + *reinterpret_cast<const size_t*>(static_cast<const uint8_t*>(p) - kHeaderBytes);
+}
+
 size_t RecycledBytesWaiting() {
   FreeList& list = List();
   std::lock_guard<std::mutex> lock(list.mu);

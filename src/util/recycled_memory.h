@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <new>
+#include <vector>
 
 namespace kvfuse::util {
 
@@ -22,6 +23,9 @@ inline constexpr size_t kRecycledCapBytes = size_t{64} << 20;
 void* TakeRecycled(size_t bytes);
 // Gives back what TakeRecycled returned.
 void GiveRecycled(void* p);
+// The bytes a buffer that TakeRecycled returned holds: its block's capacity (1 to 1.25 times
+// what was asked, rounded up to 64 KiB) and header.
+size_t RecycledBytesHeld(const void* p);
 // Bytes waiting in the free list.
 size_t RecycledBytesWaiting();
 // Gives every waiting buffer back to the system.
@@ -49,5 +53,13 @@ struct RecyclingAllocator {
     return true;
   }
 };
+
+// The memory a vector of RecyclingAllocator holds (what budgets count), not its size: a
+// recycled buffer may be a quarter larger than the vector.
+template <typename T>
+size_t HeldBytes(const std::vector<T, RecyclingAllocator<T>>& v) {
+  const size_t bytes = v.capacity() * sizeof(T);
+  return bytes < kRecycledMinBytes ? bytes : RecycledBytesHeld(v.data());
+}
 
 }  // namespace kvfuse::util

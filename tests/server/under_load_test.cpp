@@ -160,6 +160,8 @@ TEST_F(UnderLoad, TimeToFirstTokenCountsTheWaitForASlotAndProbesAreNotRequests) 
   EXPECT_EQ(Sample(end, "kvfuse_requests_in_progress"), 0);
   EXPECT_GT(Sample(end, "kvfuse_kv_blocks"), 0);
   EXPECT_EQ(Sample(end, "kvfuse_kv_blocks_total"), -1) << "a gauge named like a counter";
+  EXPECT_GE(Sample(end, "kvfuse_recycled_bytes_waiting"), 0);
+  EXPECT_EQ(Sample(end, "kvfuse_fused_prefills_redone_total"), 0) << "no request asked for fallback_below";
 }
 
 TEST(ServerPort, APortInUseIsRefusedWithItsCode) {

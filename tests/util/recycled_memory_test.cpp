@@ -56,5 +56,18 @@ TEST(RecycledMemory, SmallBuffersAndBuffersPastTheCapGoToTheSystem) {
   Drain();
 }
 
+TEST(RecycledMemory, HeldBytesAreTheBuffersNotTheSizeAsked) {
+  Drain();
+  { Bytes a(5 << 20); }
+  Bytes b((4 << 20) + (256 << 10));  // 4.25 MiB: the waiting 5 MiB buffer holds it
+  EXPECT_EQ(RecycledBytesWaiting(), 0u);
+  EXPECT_EQ(HeldBytes(b), (size_t{5} << 20) + 64) << "the block and its 64-byte header";
+  Bytes fresh((3 << 20) + 1);  // a new block, rounded up to 64 KiB
+  EXPECT_EQ(HeldBytes(fresh), (size_t{3} << 20) + (64 << 10) + 64);
+  Bytes small(1000);  // from the system: its own capacity
+  EXPECT_EQ(HeldBytes(small), small.capacity());
+  Drain();
+}
+
 }  // namespace
 }  // namespace kvfuse::util
