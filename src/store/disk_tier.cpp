@@ -36,11 +36,7 @@ Result<ChunkRecord> DecodeFile(const util::MappedFile& file, uint64_t key, const
   char header[kRecordHeaderBytes];
   const size_t n = std::min(file.size(), sizeof(header));
   if (n > 0) file.Read(file.data(), n, header);
-  auto total = RecordBytesFromHeader(std::string_view(header, n), key, shape, file.path());
-  if (!total.ok()) return total.status();
-  if (total.value() != file.size())
-    return Status::Corrupt(StrFormat("%s: the file is %zu bytes, its header declares %llu", file.path().c_str(),
-                                     file.size(), static_cast<unsigned long long>(total.value())));
+  KVFUSE_RETURN_IF_ERROR(CheckDeclaredSize(std::string_view(header, n), file.size(), key, shape, file.path()));
   KVFUSE_RETURN_IF_ERROR(file.Populate());
   return DecodeRecord(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), key, shape,
                       file.path());

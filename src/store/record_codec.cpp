@@ -115,14 +115,20 @@ Result<uint64_t> RecordBytesFromHeader(std::string_view header, uint64_t key, co
   return sizeof(h) + payload.value();
 }
 
-Result<ChunkRecord> DecodeRecord(std::string_view bytes, uint64_t key, const ChunkShape& shape, std::string_view where) {
-  const std::string name(where);
-  auto total = RecordBytesFromHeader(bytes, key, shape, where);
+Status CheckDeclaredSize(std::string_view header, size_t record_bytes, uint64_t key, const ChunkShape& shape,
+                         std::string_view where) {
+  auto total = RecordBytesFromHeader(header, key, shape, where);
   if (!total.ok()) return total.status();
+  if (total.value() != record_bytes)
+    return Status::Corrupt(StrFormat("%s: %zu bytes, its header declares %llu", std::string(where).c_str(),
+                                     record_bytes, static_cast<unsigned long long>(total.value())));
+  return Status::Ok();
+}
+
+Result<ChunkRecord> DecodeRecord(std::string_view bytes, uint64_t key, const ChunkShape& shape, std::string_view where) {
+  KVFUSE_RETURN_IF_ERROR(CheckDeclaredSize(bytes, bytes.size(), key, shape, where));
+  const std::string name(where);
   RecordHeader h;
-  if (bytes.size() != total.value())
-    return Status::Corrupt(StrFormat("%s: payload is %zu bytes, expected %llu", name.c_str(), bytes.size() - sizeof(h),
-                                     static_cast<unsigned long long>(total.value() - sizeof(h))));
   std::memcpy(&h, bytes.data(), sizeof(h));
   ChunkRecord r;
   r.key = h.key;

@@ -23,6 +23,11 @@ std::string EncodeRecord(const ChunkRecord& record);
 // size before allocating for it.
 util::Result<uint64_t> RecordBytesFromHeader(std::string_view header, uint64_t key, const ChunkShape& shape,
                                              std::string_view where);
+// kCorrupt ("WHERE: N bytes, its header declares M") unless `header` passes those checks and
+// declares a record of exactly `record_bytes`: a file or value of another size is refused
+// from its header alone.
+util::Status CheckDeclaredSize(std::string_view header, size_t record_bytes, uint64_t key, const ChunkShape& shape,
+                               std::string_view where);
 
 // The record in `bytes` if it is whole, of this version, of chunk `key` and of `shape`;
 // otherwise kCorrupt, its message starting with `where` (a file name, a Redis key) and
