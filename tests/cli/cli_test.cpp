@@ -126,6 +126,10 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [code, out] = RunKvfuse({"bench-serve", "--model", model});  // bench-serve takes no -m
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("unknown option --model"), std::string::npos) << out;
+  // No time to send in: refused before a request is sent (the warm-up's would time out at once).
+  const auto [duration_code, duration] = RunKvfuse({"bench-serve", "--duration", "0", "--warmup"});
+  EXPECT_EQ(duration_code, 1);
+  EXPECT_NE(duration.find("--duration must be a number of seconds"), std::string::npos) << duration;
   // An option given twice, in either spelling, is refused: the last would silently win.
   const auto [twice_code, twice_out] = RunKvfuse({"tokenize", "-m", model, "--model", model, "hello"});
   EXPECT_EQ(twice_code, 1);

@@ -76,6 +76,8 @@ util::Result<BenchServeOptions> ParseOptions(int argc, char** argv) {
                                  &n_chunks.status(), &chunk_words.status(), &pool_size.status(), &seed.status()})
     if (!st->ok()) return *st;
   if (n_requests.value() < 1 || n_requests.value() > 1000) return util::Status::Error("-r must be 1..1000");
+  if (!(duration.value() > 0 && duration.value() <= 86400))  // NaN too; 0 would end every rate at once
+    return util::Status::Error("--duration must be a number of seconds, more than 0 and at most 86400");
   if (n_chunks.value() < 1 || n_chunks.value() > pool_size.value())
     return util::Status::Error("--chunks must be 1..--pool");
   auto rates = ParseRates(args.Get("--rates", "0.5,1,2"));
