@@ -114,6 +114,19 @@ test('an answer streams in with its chunks and the full-prefill answer beside it
   await shot('3-answered');
 });
 
+test('a fused answer unsure of its first token is redone as a full prefill when asked', async () => {
+  await page.click('#compare-full');  // off again: one answer
+  await page.$eval('#fallback-below', (e) => { e.value = '1'; });  // every fused answer is less sure than 1
+  await page.type('#prompt', 'Where does Julia Oyelaran live?');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.answer').length === 2 &&
+    /TTFT/.test(document.querySelectorAll('.answer .stats')[1].textContent), { timeout: 120_000 });
+  const stats = await page.$$eval('.answer .stats', (list) => list.map((e) => e.textContent));
+  assert.match(stats[1], /unsure, redone as a full prefill/);
+  assert.doesNotMatch(stats[0], /redone/, 'the first answer was not asked to');
+  await page.$eval('#fallback-below', (e) => { e.value = '0'; });
+});
+
 test('the status view shows the store and non-empty plots', async () => {
   await page.click('#tab-status');
   await page.waitForFunction(() => document.getElementById('status-store').textContent.includes('hit rate'));

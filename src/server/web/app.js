@@ -72,7 +72,12 @@ function show(view) {
 
 // The modes that take a recompute share (the server refuses it for the others).
 const SHARE_MODES = ['query', 'blend', 'gradual'];
-function syncShareInput() { $('recompute-ratio').disabled = !SHARE_MODES.includes($('fusion-mode').value); }
+// The modes that place cached chunk KV: they may fall back on a full prefill when unsure.
+const REUSING_MODES = ['query', 'blend', 'gradual', 'adaptive', 'sinks', 'naive', 'ape'];
+function syncShareInput() {
+  $('recompute-ratio').disabled = !SHARE_MODES.includes($('fusion-mode').value);
+  $('fallback-below').disabled = !REUSING_MODES.includes($('fusion-mode').value);
+}
 
 async function chunkInfo(id) {
   const [collection, n] = id.split('#');
@@ -107,7 +112,8 @@ function timingText(label, r) {
   const t = r.final ? r.final.timings : {};
   const shared = t.prompt_n ? ` · recomputed ${t.tokens_recomputed}/${t.prompt_n} prompt tokens (${(100 * t.tokens_recomputed / t.prompt_n).toFixed(0)}%)` : '';
   const hits = t.chunk_hits + t.chunk_misses ? ` · chunk cache hits ${t.chunk_hits}/${t.chunk_hits + t.chunk_misses}` : '';
-  return `${label}TTFT ${Math.round(r.ttft)} ms (prefill ${Math.round(t.prompt_ms || 0)} ms)${hits}${shared}`;
+  const redone = t.redone_in_full ? ' · unsure, redone as a full prefill' : '';
+  return `${label}TTFT ${Math.round(r.ttft)} ms (prefill ${Math.round(t.prompt_ms || 0)} ms)${hits}${shared}${redone}`;
 }
 
 async function ask(event) {
@@ -131,6 +137,8 @@ async function ask(event) {
   if (collection) {
     body.rag = { collection, top_k: Number($('top-k').value), fusion_mode: mode };
     if (SHARE_MODES.includes(mode)) body.rag.recompute_ratio = Number($('recompute-ratio').value);
+    const fallback = Number($('fallback-below').value);
+    if (REUSING_MODES.includes(mode) && fallback > 0) body.rag.fallback_below = fallback;
   }
   try {
     const fused = await streamAnswer(body, a.querySelector('.text'));
