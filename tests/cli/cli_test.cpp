@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -177,6 +179,15 @@ TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {
   const auto [run_code, run_out] = RunKvfuse({"run", "-m", model, "-p", "hi", "--ctx-size", "0"});
   EXPECT_EQ(run_code, 1);
   EXPECT_NE(run_out.find("-c must be"), std::string::npos) << run_out;
+  // Sampling flags out of range are refused, not used as given or ignored.
+  for (const auto& [flag, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--temp", "-1", "--temp must be a number 0..2"}, {"--temp", "inf", "--temp must be"},
+           {"--top-p", "nan", "--top-p must be a number 0..1"}, {"--top-k", "-5", "--top-k must be"},
+           {"--seed", "-3", "--seed must be 0 or more"}}) {
+    const auto [code, out] = RunKvfuse({"run", "-m", model, "-p", "hi", "-n", "1", flag, value});
+    EXPECT_EQ(code, 1) << flag << " " << value;
+    EXPECT_NE(out.find(message), std::string::npos) << out;
+  }
 }
 
 TEST(Cli, AMissingModelIsNamedWithTheReason) {
