@@ -119,6 +119,7 @@ int AskCommand(int argc, char** argv) {
     return Fail(st.message());
   if (k.value() < 1 || k.value() > 64) return Fail("-k must be 1..64");
   if (n_predict.value() < 1 || n_predict.value() > 4096) return Fail("-n must be 1..4096");
+  if (!(dense_weight.value() >= 0 && dense_weight.value() <= 10)) return Fail("--dense-weight must be 0..10");
 
   if (const util::Status st = CheckIngested(dir); !st.ok()) return Fail(st.message());
   auto collection = rag::Collection::Open(dir);
@@ -141,7 +142,6 @@ int AskCommand(int argc, char** argv) {
   const auto t_retrieve = Clock::now();
   rag::SearchOptions search;
   search.k = static_cast<size_t>(k.value());
-  if (dense_weight.value() < 0 || dense_weight.value() > 10) return Fail("--dense-weight must be 0..10");
   search.dense_weight = dense_weight.value();
   auto found = rag::Retrieve(collection.value(), question, search, embedder);
   if (!found.ok()) return Fail(found.status().message());

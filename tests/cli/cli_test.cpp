@@ -132,6 +132,13 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [duration_code, duration] = RunKvfuse({"bench-serve", "--duration", "0", "--warmup"});
   EXPECT_EQ(duration_code, 1);
   EXPECT_NE(duration.find("--duration must be a number of seconds"), std::string::npos) << duration;
+  const auto [rates_code, rates] = RunKvfuse({"bench-serve", "--rates", "1,inf"});
+  EXPECT_EQ(rates_code, 1);
+  EXPECT_NE(rates.find("--rates must be positive and finite"), std::string::npos) << rates;
+  const auto [weight_code, weight] =
+      RunKvfuse({"ask", "-m", model, "--collection", "/nonexistent", "--dense-weight", "nan", "q?"});
+  EXPECT_EQ(weight_code, 1);
+  EXPECT_NE(weight.find("--dense-weight must be 0..10"), std::string::npos) << weight;
   // An option given twice, in either spelling, is refused: the last would silently win.
   const auto [twice_code, twice_out] = RunKvfuse({"tokenize", "-m", model, "--model", model, "hello"});
   EXPECT_EQ(twice_code, 1);

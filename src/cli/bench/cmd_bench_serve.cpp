@@ -7,6 +7,7 @@
 // chunk of the pool once first, so that the first rate is not the only one computing them.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <random>
@@ -49,7 +50,7 @@ util::Result<std::vector<double>> ParseRates(const std::string& list) {
     } catch (...) {
       return util::Status::Error("--rates must be numbers separated by commas");
     }
-    if (!(rates.back() > 0)) return util::Status::Error("--rates must be positive");
+    if (!(rates.back() > 0 && std::isfinite(rates.back()))) return util::Status::Error("--rates must be positive and finite");
   }
   return rates;
 }
