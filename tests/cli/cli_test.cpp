@@ -132,6 +132,18 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [duration_code, duration] = RunKvfuse({"bench-serve", "--duration", "0", "--warmup"});
   EXPECT_EQ(duration_code, 1);
   EXPECT_NE(duration.find("--duration must be a number of seconds"), std::string::npos) << duration;
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"bench-serve", "--port", "99999"}, "--port must be 1..65535"},
+           {{"bench-serve", "-n", "0"}, "-n must be 1..1000000"},
+           {{"bench-serve", "--chunk-words", "0"}, "--chunk-words must be 1..100000"},
+           {{"bench-serve", "--seed", "-1"}, "--seed must be 0..4294967295"},
+           {{"bench-rag", "-m", model, "--seed", "-1"}, "--seed must be 0..4294967295"},
+           {{"eval-qa", "-m", model, "-n", "-5"}, "-n must be 1 or more"},
+           {{"eval-qa", "-m", model, "--seed", "5000000000"}, "--seed must be 0..4294967295"}}) {
+    const auto [bad_code, bad] = RunKvfuse(args);
+    EXPECT_EQ(bad_code, 1) << args[0] << " " << args[args.size() - 2];
+    EXPECT_NE(bad.find(message), std::string::npos) << bad;
+  }
   const auto [rates_code, rates] = RunKvfuse({"bench-serve", "--rates", "1,inf"});
   EXPECT_EQ(rates_code, 1);
   EXPECT_NE(rates.find("--rates must be positive and finite"), std::string::npos) << rates;

@@ -94,6 +94,7 @@ util::Result<BenchRagOptions> ParseOptions(int argc, char** argv) {
     return util::Status::InvalidArgument("--redis with --store: the runs that drop RAM would read the disk, not Redis");
   if (pool.value() < wo.chunks_per_request || pool.value() > 100000)
     return util::Status::Error(util::StrFormat("--pool must be %d..100000", wo.chunks_per_request));
+  if (seed.value() < 0 || seed.value() > UINT32_MAX) return util::Status::Error("--seed must be 0..4294967295");
   wo.n_requests = static_cast<int>(requests.value());
   wo.pool_size = static_cast<int>(pool.value());
   wo.seed = static_cast<uint32_t>(seed.value());

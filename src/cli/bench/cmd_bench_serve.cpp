@@ -79,6 +79,12 @@ util::Result<BenchServeOptions> ParseOptions(int argc, char** argv) {
   if (n_requests.value() < 1 || n_requests.value() > 1000) return util::Status::Error("-r must be 1..1000");
   if (!(duration.value() > 0 && duration.value() <= 86400))  // NaN too; 0 would end every rate at once
     return util::Status::Error("--duration must be a number of seconds, more than 0 and at most 86400");
+  if (port.value() < 1 || port.value() > 65535) return util::Status::Error("--port must be 1..65535");
+  if (max_tokens.value() < 1 || max_tokens.value() > 1'000'000) return util::Status::Error("-n must be 1..1000000");
+  if (chunk_words.value() < 1 || chunk_words.value() > 100'000)
+    return util::Status::Error("--chunk-words must be 1..100000");
+  if (pool_size.value() > 100'000) return util::Status::Error("--pool must be at most 100000");
+  if (seed.value() < 0 || seed.value() > UINT32_MAX) return util::Status::Error("--seed must be 0..4294967295");
   if (n_chunks.value() < 1 || n_chunks.value() > pool_size.value())
     return util::Status::Error("--chunks must be 1..--pool");
   auto rates = ParseRates(args.Get("--rates", "0.5,1,2"));

@@ -62,6 +62,8 @@ util::Result<EvalQaOptions> ParseOptions(int argc, char** argv) {
   for (const util::Status* st : {&n_questions.status(), &n_chunks.status(), &seed.status(), &top_k.status(), &knobs.status()})
     if (!st->ok()) return *st;
   if (top_k.value() < 1 || top_k.value() > 64) return util::Status::InvalidArgument("-k must be 1..64");
+  if (n_questions.value() < 1) return util::Status::InvalidArgument("-n must be 1 or more (questions asked)");
+  if (seed.value() < 0 || seed.value() > UINT32_MAX) return util::Status::InvalidArgument("--seed must be 0..4294967295");
   if (n_chunks.value() < 2 || n_chunks.value() > 64) return util::Status::Error("--chunks must be 2..64");
   using engine::FusionMode;
   auto modes = FusionModesFromArg(args.Get("--mode", "all"), {FusionMode::kFull, FusionMode::kNaive, FusionMode::kBlend,
