@@ -50,7 +50,8 @@ util::Result<std::vector<double>> ParseRates(const std::string& list) {
     } catch (...) {
       return util::Status::Error("--rates must be numbers separated by commas");
     }
-    if (!(rates.back() > 0 && std::isfinite(rates.back()))) return util::Status::Error("--rates must be positive and finite");
+    if (!(rates.back() > 0 && std::isfinite(rates.back())))
+      return util::Status::Error("--rates must be positive and finite");
   }
   return rates;
 }
