@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -128,29 +128,6 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [code, out] = RunKvfuse({"bench-serve", "--model", model});  // bench-serve takes no -m
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("unknown option --model"), std::string::npos) << out;
-  // No time to send in: refused before a request is sent (the warm-up's would time out at once).
-  const auto [duration_code, duration] = RunKvfuse({"bench-serve", "--duration", "0", "--warmup"});
-  EXPECT_EQ(duration_code, 1);
-  EXPECT_NE(duration.find("--duration must be a number of seconds"), std::string::npos) << duration;
-  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"bench-serve", "--port", "99999"}, "--port must be 1..65535"},
-           {{"bench-serve", "-n", "0"}, "-n must be 1..1000000"},
-           {{"bench-serve", "--chunk-words", "0"}, "--chunk-words must be 1..100000"},
-           {{"bench-serve", "--seed", "-1"}, "--seed must be 0..4294967295"},
-           {{"bench-rag", "-m", model, "--seed", "-1"}, "--seed must be 0..4294967295"},
-           {{"eval-qa", "-m", model, "-n", "-5"}, "-n must be 1 or more"},
-           {{"eval-qa", "-m", model, "--seed", "5000000000"}, "--seed must be 0..4294967295"}}) {
-    const auto [bad_code, bad] = RunKvfuse(args);
-    EXPECT_EQ(bad_code, 1) << args[0] << " " << args[args.size() - 2];
-    EXPECT_NE(bad.find(message), std::string::npos) << bad;
-  }
-  const auto [rates_code, rates] = RunKvfuse({"bench-serve", "--rates", "1,inf"});
-  EXPECT_EQ(rates_code, 1);
-  EXPECT_NE(rates.find("--rates must be positive and finite"), std::string::npos) << rates;
-  const auto [weight_code, weight] =
-      RunKvfuse({"ask", "-m", model, "--collection", "/nonexistent", "--dense-weight", "nan", "q?"});
-  EXPECT_EQ(weight_code, 1);
-  EXPECT_NE(weight.find("--dense-weight must be 0..10"), std::string::npos) << weight;
   // An option given twice, in either spelling, is refused: the last would silently win.
   const auto [twice_code, twice_out] = RunKvfuse({"tokenize", "-m", model, "--model", model, "hello"});
   EXPECT_EQ(twice_code, 1);
@@ -171,13 +148,6 @@ TEST(Cli, LongSpellingIsTheShortOptionOrUnknown) {
   const auto [qa_code, qa] = RunKvfuse({"eval-qa", "-m", model, "--mode", "full,naive", "--ratio", "0.3"});
   EXPECT_EQ(qa_code, 1);
   EXPECT_NE(qa.find("--ratio does not apply to --mode full,naive"), std::string::npos) << qa;
-  // The fallback to a full prefill guards a fused one: full has none to guard.
-  const auto [fb_code, fb] = RunKvfuse({"eval-qa", "-m", model, "--mode", "full", "--fallback-below", "0.4"});
-  EXPECT_EQ(fb_code, 1);
-  EXPECT_NE(fb.find("--fallback-below does not apply to --mode full"), std::string::npos) << fb;
-  const auto [range_code, range] = RunKvfuse({"eval-qa", "-m", model, "--mode", "query", "--fallback-below", "2"});
-  EXPECT_EQ(range_code, 1);
-  EXPECT_NE(range.find("--fallback-below must be within [0, 1]"), std::string::npos) << range;
 }
 
 TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {
@@ -198,13 +168,38 @@ TEST(Cli, DashCIsTheContextSizeAndACollectionIsDashDashCollection) {
   const auto [run_code, run_out] = RunKvfuse({"run", "-m", model, "-p", "hi", "--ctx-size", "0"});
   EXPECT_EQ(run_code, 1);
   EXPECT_NE(run_out.find("-c must be"), std::string::npos) << run_out;
-  // Sampling flags out of range are refused, not used as given or ignored.
-  for (const auto& [flag, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"--temp", "-1", "--temp must be a number 0..2"}, {"--temp", "inf", "--temp must be"},
-           {"--top-p", "nan", "--top-p must be a number 0..1"}, {"--top-k", "-5", "--top-k must be"},
-           {"--seed", "-3", "--seed must be 0 or more"}}) {
-    const auto [code, out] = RunKvfuse({"run", "-m", model, "-p", "hi", "-n", "1", flag, value});
-    EXPECT_EQ(code, 1) << flag << " " << value;
+}
+
+// A numeric flag out of its range (NaN and infinities too) is refused with its name and range,
+// not used as given or ignored.
+TEST(Cli, NumericFlagsOutOfRangeAreRefused) {
+  const std::string model = TinyModel();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      // No time to send in: refused before a request is sent (the warm-up's would time out at once).
+      {{"bench-serve", "--duration", "0", "--warmup"}, "--duration must be a number of seconds"},
+      {{"bench-serve", "--port", "99999"}, "--port must be 1..65535"},
+      {{"bench-serve", "-n", "0"}, "-n must be 1..1000000"},
+      {{"bench-serve", "--chunk-words", "0"}, "--chunk-words must be 1..100000"},
+      {{"bench-serve", "--seed", "-1"}, "--seed must be 0..4294967295"},
+      {{"bench-serve", "--rates", "1,inf"}, "--rates must be positive and finite"},
+      {{"bench-rag", "-m", model, "--seed", "-1"}, "--seed must be 0..4294967295"},
+      {{"eval-qa", "-m", model, "-n", "-5"}, "-n must be 1 or more"},
+      {{"eval-qa", "-m", model, "--seed", "5000000000"}, "--seed must be 0..4294967295"},
+      {{"ask", "-m", model, "--collection", "/nonexistent", "--dense-weight", "nan", "q?"},
+       "--dense-weight must be 0..10"},
+      // The fallback to a full prefill guards a fused one: full has none to guard.
+      {{"eval-qa", "-m", model, "--mode", "full", "--fallback-below", "0.4"},
+       "--fallback-below does not apply to --mode full"},
+      {{"eval-qa", "-m", model, "--mode", "query", "--fallback-below", "2"}, "--fallback-below must be within [0, 1]"},
+      // Sampling: the server's ranges.
+      {{"run", "-m", model, "-p", "hi", "-n", "1", "--temp", "-1"}, "--temp must be a number 0..2"},
+      {{"run", "-m", model, "-p", "hi", "-n", "1", "--temp", "inf"}, "--temp must be"},
+      {{"run", "-m", model, "-p", "hi", "-n", "1", "--top-p", "nan"}, "--top-p must be a number 0..1"},
+      {{"run", "-m", model, "-p", "hi", "-n", "1", "--top-k", "-5"}, "--top-k must be"},
+      {{"run", "-m", model, "-p", "hi", "-n", "1", "--seed", "-3"}, "--seed must be 0 or more"}};
+  for (const auto& [args, message] : cases) {
+    const auto [code, out] = RunKvfuse(args);
+    EXPECT_EQ(code, 1) << args[0] << " " << args[args.size() - 2] << " " << args.back();
     EXPECT_NE(out.find(message), std::string::npos) << out;
   }
 }
