@@ -74,7 +74,7 @@ function show(view) {
 const SHARE_MODES = ['query', 'blend', 'gradual'];
 // The modes that place cached chunk KV: they may fall back on a full prefill when unsure.
 const REUSING_MODES = ['query', 'blend', 'gradual', 'adaptive', 'sinks', 'naive', 'ape'];
-function syncShareInput() {
+function syncKnobInputs() {
   $('recompute-ratio').disabled = !SHARE_MODES.includes($('fusion-mode').value);
   $('fallback-below').disabled = !REUSING_MODES.includes($('fusion-mode').value);
 }
@@ -379,7 +379,7 @@ document.addEventListener('keydown', (e) => {
   if (e.altKey && views[e.key]) { e.preventDefault(); show(views[e.key]); }
 });
 $('ask-form').onsubmit = ask;
-$('fusion-mode').onchange = syncShareInput;
+$('fusion-mode').onchange = syncKnobInputs;
 $('prompt').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('ask-form').requestSubmit(); }
 });
