@@ -63,10 +63,14 @@ void PrintRun(const std::vector<rag::SearchHit>& hits, const engine::SyncResult&
   for (const rag::SearchHit& h : hits) std::printf("#%d ", h.id);
   std::printf("\nTTFT %.1f ms (%s)", fused.ttft_ms, engine::FusionModeName(mode));
   if (full_ms > 0) std::printf(" vs %.1f ms (full): %.1fx", full_ms, full_ms / fused.ttft_ms);
+  // A redo counts every chunk token once more: the method's own share is what came before it.
+  const int32_t by_method = s.fell_back ? s.chunk_tokens_recomputed - s.chunk_tokens : s.chunk_tokens_recomputed;
   std::printf("; prompt %d tokens, %d computed afresh, %d of %d chunk tokens recomputed; chunk cache hits %d/%d\n",
-              s.prompt_tokens, s.tokens_computed, s.chunk_tokens_recomputed, s.chunk_tokens, s.chunk_hits,
+              s.prompt_tokens, s.tokens_computed, by_method, s.chunk_tokens, s.chunk_hits,
               s.chunk_hits + s.chunk_misses);
-  if (s.fell_back) std::printf("unsure of its first token (--fallback-below): redone as a full prefill\n");
+  if (s.fell_back)
+    std::printf("unsure of its first token (--fallback-below): then redone as a full prefill (all %d chunk tokens "
+                "again)\n", s.chunk_tokens);
 }
 
 util::Status CheckAuditFlags(const Args& args, engine::FusionMode mode, long long tokens) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -278,6 +279,15 @@ TEST(Cli, ServeRefusesATpotTargetOutOfRangeNamingTheFlag) {
   }
 }
 
+// A collection at `dir` of one file of two paragraphs, ingested with `model`; false on failure.
+bool IngestTwoNotes(const std::string& model, const std::string& dir, const std::string& name) {
+  const std::string docs = TestDir(name + "-docs");
+  std::ofstream(docs + "/notes.txt") << "Mara bakes rye bread.\n\nThe lighthouse keeper counts ships at night.\n";
+  const auto [code, out] = RunKvfuse({"ingest", "-m", model, "--collection", dir, docs});
+  EXPECT_EQ(code, 0) << out;
+  return code == 0;
+}
+
 TEST(Cli, AuditFlagsAreCheckedAndAskAuditsItsAnswer) {
   const std::string model = TinyModel();
   const std::string dir = TestDir("audit") + "/collection";
@@ -294,15 +304,33 @@ TEST(Cli, AuditFlagsAreCheckedAndAskAuditsItsAnswer) {
     EXPECT_NE(out.find(expected), std::string::npos) << out;
     EXPECT_EQ(out.find("listening"), std::string::npos) << "serve started: " << out;
   }
-  const std::string docs = TestDir("audit-docs");
-  std::ofstream(docs + "/notes.txt") << "Mara bakes rye bread.\n\nThe lighthouse keeper counts ships at night.\n";
-  const auto [ingest_code, ingest_out] = RunKvfuse({"ingest", "-m", model, "--collection", dir, docs});
-  ASSERT_EQ(ingest_code, 0) << ingest_out;
+  ASSERT_TRUE(IngestTwoNotes(model, dir, "audit"));
   const auto [code, out] =
       RunKvfuse({"ask", "-m", model, "--collection", dir, "-n", "3", "--audit", "--audit-tokens", "5", "question?"});
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("audit of query against full prefill: first-token KL "), std::string::npos) << out;
   EXPECT_NE(out.find(" of 5 greedy tokens agree"), std::string::npos) << out;
+}
+
+// A redo counts the chunk tokens twice in the stats; ask reports the method's share and the
+// redo apart (it printed "306 of 278 chunk tokens recomputed").
+TEST(Cli, AskSaysWhatTheMethodRecomputedBeforeARedoInFull) {
+  const std::string model = TinyModel();
+  const std::string dir = TestDir("redo") + "/collection";
+  ASSERT_TRUE(IngestTwoNotes(model, dir, "redo"));
+  const auto [code, out] = RunKvfuse(
+      {"ask", "-m", model, "--collection", dir, "-n", "1", "--mode", "naive", "--fallback-below", "1", "question?"});
+  EXPECT_EQ(code, 0) << out;
+  const size_t at = out.find(" chunk tokens recomputed");
+  ASSERT_NE(at, std::string::npos) << out;
+  const size_t from = out.rfind(", ", at);
+  int recomputed = -1, chunk_tokens = -1;
+  ASSERT_EQ(std::sscanf(out.c_str() + from, ", %d of %d", &recomputed, &chunk_tokens), 2) << out;
+  EXPECT_EQ(recomputed, 0) << out;  // naive recomputes no chunk token
+  EXPECT_GT(chunk_tokens, 0) << out;
+  EXPECT_NE(out.find("then redone as a full prefill (all " + std::to_string(chunk_tokens) + " chunk tokens again)"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace
