@@ -86,4 +86,12 @@ Result<double> Args::GetFloat(const std::string& name, double fallback) const {
   return v;
 }
 
+Result<double> Args::GetFloatIn(const std::string& name, double fallback, double lo, double hi,
+                                std::string_view range) const {
+  auto v = GetFloat(name, fallback);
+  if (v.ok() && !(v.value() >= lo && v.value() <= hi))  // NaN fails both comparisons
+    return Status::InvalidArgument(name + " must be " + std::string(range));
+  return v;
+}
+
 }  // namespace kvfuse::cli

@@ -35,6 +35,10 @@ class Args {
   std::string Get(const std::string& name, const std::string& fallback = "") const;
   util::Result<long long> GetInt(const std::string& name, long long fallback) const;
   util::Result<double> GetFloat(const std::string& name, double fallback) const;
+  // GetFloat, refused unless within [lo, hi] (NaN never is) with "NAME must be " + `range`,
+  // the range in the words a user needs, e.g. "within [0, 1] (0: never)".
+  util::Result<double> GetFloatIn(const std::string& name, double fallback, double lo, double hi,
+                                  std::string_view range) const;
   const std::vector<std::string>& positional() const { return positional_; }
   void Set(const std::string& name, const std::string& value) { values_[name] = value; }
 

@@ -114,7 +114,7 @@ int AskCommand(int argc, char** argv) {
   auto k = args->GetInt("-k", 6);
   auto n_predict = args->GetInt("-n", 32);
   auto fusion = FusionOptionsFromArgs(args.value());
-  auto dense_weight = args->GetFloat("--dense-weight", rag::SearchOptions{}.dense_weight);
+  auto dense_weight = args->GetFloatIn("--dense-weight", rag::SearchOptions{}.dense_weight, 0, 10, "0..10");
   auto audit_tokens = args->GetInt("--audit-tokens", 16);
   for (const util::Status* st :
        {&k.status(), &n_predict.status(), &fusion.status(), &dense_weight.status(), &audit_tokens.status()})
@@ -123,7 +123,6 @@ int AskCommand(int argc, char** argv) {
     return Fail(st.message());
   if (k.value() < 1 || k.value() > 64) return Fail("-k must be 1..64");
   if (n_predict.value() < 1 || n_predict.value() > 4096) return Fail("-n must be 1..4096");
-  if (!(dense_weight.value() >= 0 && dense_weight.value() <= 10)) return Fail("--dense-weight must be 0..10");
 
   if (const util::Status st = CheckIngested(dir); !st.ok()) return Fail(st.message());
   auto collection = rag::Collection::Open(dir);

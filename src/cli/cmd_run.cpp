@@ -12,16 +12,14 @@ int RunCommand(int argc, char** argv) {
                            {"--chat"});
   if (!args.ok()) return Fail(args.status().message());
   auto n_predict = args->GetInt("-n", 64);
-  auto temp = args->GetFloat("--temp", 0.8);
+  // The server's ranges (server/openai_api).
+  auto temp = args->GetFloatIn("--temp", 0.8, 0, 2, "a number 0..2 (0: greedy)");
   auto top_k = args->GetInt("--top-k", 40);
-  auto top_p = args->GetFloat("--top-p", 0.95);
+  auto top_p = args->GetFloatIn("--top-p", 0.95, 0, 1, "a number 0..1");
   auto seed = args->GetInt("--seed", 0);
   for (const util::Status* st : {&n_predict.status(), &temp.status(), &top_k.status(), &top_p.status(), &seed.status()})
     if (!st->ok()) return Fail(st->message());
   if (n_predict.value() < 0 || n_predict.value() > (1 << 24)) return Fail("-n must be 0..16777216");
-  // The server's ranges (server/openai_api); NaN fails every comparison and is refused too.
-  if (!(temp.value() >= 0 && temp.value() <= 2)) return Fail("--temp must be a number 0..2 (0: greedy)");
-  if (!(top_p.value() >= 0 && top_p.value() <= 1)) return Fail("--top-p must be a number 0..1");
   if (top_k.value() < 0 || top_k.value() > 1'000'000) return Fail("--top-k must be 0..1000000 (0: off)");
   if (seed.value() < 0) return Fail("--seed must be 0 or more");
 

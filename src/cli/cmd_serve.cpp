@@ -41,10 +41,11 @@ util::Result<server::ServerOptions> ServeOptions(const Args& args) {
   o.slots = static_cast<int>(read("-np", 4, 1, 256));
   o.batch_tokens = static_cast<int32_t>(read("--batch-tokens", 512, 16, 1 << 20));
   o.tpot_target_ms = static_cast<int>(read("--tpot-target-ms", 50, 0, 60'000));
-  auto decodes = args.GetFloat("--tpot-target-x", 0);
+  constexpr std::string_view kDecodesRange = "0 (off) or 1..100 (an iteration's length in decode steps)";
+  auto decodes = args.GetFloatIn("--tpot-target-x", 0, 0, 100, kDecodesRange);
   if (!decodes.ok()) return decodes.status();
-  if (decodes.value() != 0 && !(decodes.value() >= 1 && decodes.value() <= 100))
-    return util::Status::InvalidArgument("--tpot-target-x must be 0 (off) or 1..100 (an iteration's length in decode steps)");
+  if (decodes.value() > 0 && decodes.value() < 1)
+    return util::Status::InvalidArgument("--tpot-target-x must be " + std::string(kDecodesRange));
   o.tpot_target_decode_steps = decodes.value();
   o.request_read_ms = static_cast<int>(read("--read-timeout", 10, 1, 3600)) * 1000;
   o.max_waiting_per_address = static_cast<int>(read("--max-waiting-per-client", 32, 1, 100000));

@@ -10,11 +10,11 @@ util::Result<server::FidelityOptions> FidelityOptionsFromArgs(const Args& args) 
   server::FidelityOptions o;
   // The flag's value within [lo, hi] (a whole number if asked).
   const auto read = [&](const char* name, double fallback, double lo, double hi, bool whole) -> util::Result<double> {
-    auto v = args.GetFloat(name, fallback);
-    if (!v.ok()) return v.status();
-    if (v.value() < lo || v.value() > hi || (whole && v.value() != std::floor(v.value())))
-      return util::Status::InvalidArgument(util::StrFormat("%s must be %s %g..%g", name, whole ? "a whole number" : "a number", lo, hi));
-    return v.value();
+    const std::string range = util::StrFormat("%s %g..%g", whole ? "a whole number" : "a number", lo, hi);
+    auto v = args.GetFloatIn(name, fallback, lo, hi, range);
+    if (v.ok() && whole && v.value() != std::floor(v.value()))
+      return util::Status::InvalidArgument(std::string(name) + " must be " + range);
+    return v;
   };
   auto rate = read("--audit-rate", o.audit_rate, 0, 1, false);
   auto tokens = read("--audit-tokens", o.audit_tokens, 1, 256, true);

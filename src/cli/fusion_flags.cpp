@@ -41,30 +41,20 @@ std::set<std::string> FusionKnobFlags() {
 
 util::Result<engine::FusionOptions> FusionKnobsFromArgs(const Args& args) {
   engine::FusionOptions o;
-  auto ratio = args.GetFloat("--ratio", o.recompute_ratio);
-  auto alpha = args.GetFloat("--alpha", o.adaptive_alpha);
+  auto ratio = args.GetFloatIn("--ratio", o.recompute_ratio, 0, 1, "within [0, 1]");
+  auto alpha = args.GetFloatIn("--alpha", o.adaptive_alpha, 0, 1e6, "within [0, 1e6]");
   auto sinks = args.GetInt("--sinks", o.sink_tokens);
   auto query_layers = args.GetInt("--query-layers", o.query_layers);
-  auto ape_temperature = args.GetFloat("--ape-temperature", o.ape_temperature);
-  auto ape_scale = args.GetFloat("--ape-scale", o.ape_scale);
-  auto fallback_below = args.GetFloat("--fallback-below", o.fallback_below);
+  auto ape_temperature = args.GetFloatIn("--ape-temperature", o.ape_temperature, 0.01, 100, "within [0.01, 100]");
+  auto ape_scale = args.GetFloatIn("--ape-scale", o.ape_scale, 0, 100, "within [0, 100]");
+  auto fallback_below = args.GetFloatIn("--fallback-below", o.fallback_below, 0, 1, "within [0, 1] (0: never)");
   for (const util::Status* st : {&ratio.status(), &alpha.status(), &sinks.status(), &query_layers.status(),
                                  &ape_temperature.status(), &ape_scale.status(), &fallback_below.status()})
     if (!st->ok()) return *st;
-  if (!(ratio.value() >= 0 && ratio.value() <= 1))  // NaN too
-    return util::Status::InvalidArgument("--ratio must be within [0, 1]");
-  if (!(alpha.value() >= 0 && alpha.value() <= 1e6))
-    return util::Status::InvalidArgument("--alpha must be within [0, 1e6]");
   if (args.Has("--sinks") && (sinks.value() < 0 || sinks.value() > 4096))
     return util::Status::InvalidArgument("--sinks must be 0..4096");
   if (query_layers.value() < 0 || query_layers.value() > 1024)
     return util::Status::InvalidArgument("--query-layers must be 0..1024 (0: all)");
-  if (!(ape_temperature.value() >= 0.01 && ape_temperature.value() <= 100))
-    return util::Status::InvalidArgument("--ape-temperature must be within [0.01, 100]");
-  if (!(ape_scale.value() >= 0 && ape_scale.value() <= 100))
-    return util::Status::InvalidArgument("--ape-scale must be within [0, 100]");
-  if (!(fallback_below.value() >= 0 && fallback_below.value() <= 1))
-    return util::Status::InvalidArgument("--fallback-below must be within [0, 1] (0: never)");
   o.ape_temperature = static_cast<float>(ape_temperature.value());
   o.ape_scale = static_cast<float>(ape_scale.value());
   o.recompute_ratio = static_cast<float>(ratio.value());

@@ -270,6 +270,8 @@ TEST(Cli, ServeRefusesATpotTargetOutOfRangeNamingTheFlag) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"serve", "-m", model, "--port", "0", "--tpot-target-x", "0.5"}, "--tpot-target-x must be 0 (off) or 1..100"},
       {{"serve", "-m", model, "--port", "0", "--tpot-target-x", "fast"}, "--tpot-target-x"},
+      {{"serve", "-m", model, "--port", "0", "--tpot-target-x", "nan"}, "--tpot-target-x must be 0 (off) or 1..100"},
+      {{"serve", "-m", model, "--port", "0", "--tpot-target-x", "101"}, "--tpot-target-x must be 0 (off) or 1..100"},
       {{"serve", "-m", model, "--port", "0", "--tpot-target-ms", "-1"}, "--tpot-target-ms must be 0..60000"}};
   for (const auto& [args, expected] : cases) {
     const auto [code, out] = RunKvfuse(args);
@@ -293,6 +295,9 @@ TEST(Cli, AuditFlagsAreCheckedAndAskAuditsItsAnswer) {
   const std::string dir = TestDir("audit") + "/collection";
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"serve", "-m", model, "--port", "0", "--audit-rate", "2"}, "--audit-rate must be a number 0..1"},
+      // NaN passed these checks (and the server started) until the float flags shared one reader.
+      {{"serve", "-m", model, "--port", "0", "--audit-rate", "nan"}, "--audit-rate must be a number 0..1"},
+      {{"serve", "-m", model, "--port", "0", "--fidelity-target", "nan"}, "--fidelity-target must be a number 0..1"},
       {{"serve", "-m", model, "--port", "0", "--audit-tokens", "0"}, "--audit-tokens must be a whole number 1..256"},
       {{"serve", "-m", model, "--port", "0", "--fidelity-target", "1"}, "--fidelity-target must be below 1"},
       {{"serve", "-m", model, "--port", "0", "--fidelity-window", "2.5"}, "--fidelity-window must be a whole number"},

@@ -256,7 +256,7 @@ void PrintTable(const std::vector<EvalRun>& runs, const std::vector<RunScores>& 
 // Accuracy on single- and multi-hop questions against mean time to first token, a point
 // per run.
 util::Status WritePlot(const std::string& path, const std::vector<EvalRun>& runs, const std::vector<RunScores>& scores) {
-  SvgScatter plot{"Accuracy against time to first token (eval-qa)", "mean TTFT (ms)", "exact-match accuracy (%)"};
+  SvgScatter plot{"Accuracy against time to first token (eval-qa)", "mean TTFT (ms)", "exact-match accuracy (%)", {}};
   for (const char* kind : {"single", "multi"}) {
     SvgScatter::Series& series = plot.series.emplace_back();
     series.name = kind;
