@@ -19,6 +19,32 @@ std::optional<ApiError> ReadNumber(const json& body, const char* name, double lo
   return ReadNumberField(body, name, name, lo, hi, /*whole=*/false, out);
 }
 
+// max_completion_tokens (OpenAI's name now) or max_tokens (the older one, llama.cpp's), a
+// whole number; both given must agree.
+std::optional<ApiError> ReadMaxTokens(const json& body, double& out) {
+  double by_new = -1, by_old = -1;
+  if (auto err = ReadNumberField(body, "max_completion_tokens", "max_completion_tokens", 1, 1e6, true, by_new))
+    return err;
+  if (auto err = ReadNumberField(body, "max_tokens", "max_tokens", 1, 1e6, true, by_old)) return err;
+  if (by_new > 0 && by_old > 0 && by_new != by_old)
+    return Invalid("max_completion_tokens", "'max_completion_tokens' and 'max_tokens' differ: give one of them");
+  if (by_new > 0 || by_old > 0) out = std::max(by_new, by_old);
+  return std::nullopt;
+}
+
+// The seed as the JSON integer it is (a double would merge seeds past 2^53); none for -1
+// (llama.cpp's "random") or when absent.
+std::optional<ApiError> ReadSeed(const json& body, std::optional<uint64_t>& out) {
+  if (!HasValue(body, "seed")) return std::nullopt;
+  const json& s = body["seed"];
+  if (s.is_number_unsigned()) {
+    out = s.get<uint64_t>();
+  } else if (!(s.is_number_integer() && s.get<int64_t>() == -1)) {
+    return Invalid("seed", "'seed' must be a whole number from 0 to 18446744073709551615 (or -1: random)");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 // Message content: a string, or an array of {"type": "text", "text": ...} parts.
@@ -64,13 +90,12 @@ std::optional<ApiError> ReadStreamOptions(const json& body, ParsedRequest& out) 
 // Sampling, limits, streaming and stops, shared by both endpoints.
 std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits& limits, ParsedRequest& out) {
   engine::GenerationRequest& g = out.generation;
-  double max_tokens = limits.default_max_tokens, temperature = 0.8, top_p = 0.95, top_k = 40, min_p = 0.0, seed = -1,
+  double max_tokens = limits.default_max_tokens, temperature = 0.8, top_p = 0.95, top_k = 40, min_p = 0.0,
          presence = 0, frequency = 0, repeat = 1, repeat_last_n = 64, n = 1;
-  const char* max_name = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  if (auto err = ReadMaxTokens(body, max_tokens)) return err;
   const std::tuple<const char*, double, double, double*> fields[] = {
-      {max_name, 1.0, 1e6, &max_tokens},          {"temperature", 0.0, 2.0, &temperature},
-      {"top_p", 0.0, 1.0, &top_p},                {"min_p", 0.0, 1.0, &min_p},
-      {"seed", -1.0, 1.8e19, &seed},               {"presence_penalty", -2.0, 2.0, &presence},
+      {"temperature", 0.0, 2.0, &temperature},      {"top_p", 0.0, 1.0, &top_p},
+      {"min_p", 0.0, 1.0, &min_p},                  {"presence_penalty", -2.0, 2.0, &presence},
       {"frequency_penalty", -2.0, 2.0, &frequency}, {"repeat_penalty", 0.01, 10.0, &repeat}};
   for (const auto& [name, lo, hi, dst] : fields)
     if (auto err = ReadNumber(body, name, lo, hi, *dst)) return err;
@@ -80,12 +105,14 @@ std::optional<ApiError> ReadGenerationOptions(const json& body, const ApiLimits&
   if (auto err = ReadNumberField(body, "repeat_last_n", "repeat_last_n", -1, 1e6, /*whole=*/true, repeat_last_n))
     return err;
   if (auto err = ReadNumberField(body, "n", "n", 1, kMaxChoices, /*whole=*/true, n)) return err;
+  std::optional<uint64_t> seed;
+  if (auto err = ReadSeed(body, seed)) return err;
   out.n = static_cast<int>(n);
   top_k = std::max(top_k, 0.0);
   g.max_tokens = static_cast<int32_t>(max_tokens);
   // No seed (or llama.cpp's -1): a random one, so that sampled answers differ from call to call.
-  const uint64_t seed_used = seed < 0 ? (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()()
-                                      : static_cast<uint64_t>(seed);
+  const uint64_t seed_used =
+      seed ? *seed : (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
   g.sampling = {static_cast<float>(temperature), static_cast<int>(top_k), static_cast<float>(top_p),
                 seed_used,     static_cast<float>(min_p), static_cast<float>(presence),
                 static_cast<float>(frequency),   static_cast<float>(repeat), static_cast<int32_t>(repeat_last_n)};
@@ -148,6 +175,8 @@ std::variant<engine::ChatMessage, ApiError> ReadMessage(const json& m) {
       if (!ok) return Invalid("messages", "each tool call needs a 'function' with a string 'name' and string 'arguments'");
     }
     if (!has_content) return engine::ChatMessage{role, ""};
+  } else if (HasValue(m, "tool_calls") && m["tool_calls"] != json::array()) {  // [] asks for nothing
+    return Invalid("messages", "only an assistant message has 'tool_calls' (a " + role + " message had them)");
   } else if (!has_content) {
     return Invalid("messages", "a " + role + " message needs a 'content'");
   }

@@ -314,6 +314,13 @@ TEST_F(OpenAiCompatTest, ToolResultsAndEmptyAssistantMessagesAreRendered) {
   calls[1]["tool_calls"] = json::array();  // an empty list asks for nothing
   EXPECT_EQ(Post("/v1/chat/completions", {{"messages", calls}, {"max_tokens", 1}})->status, 200);
   ExpectRefused(Post("/v1/chat/completions", {{"messages", {{{"role", "tool"}}}}}), "messages", "a tool message without content");
+  // Only an assistant calls tools: a user's calls were rendered unchecked, and a call that is
+  // not an object ended in a 500.
+  const json a_call = {{"function", {{"name", "mul"}, {"arguments", "{}"}}}};
+  for (const json& user_calls : {json::array({1}), json::array({a_call}), json("s")}) {
+    const json turn = {{"role", "user"}, {"content", "hi"}, {"tool_calls", user_calls}};
+    ExpectRefused(Post("/v1/chat/completions", {{"messages", {turn}}}), "messages", user_calls.dump());
+  }
   ExpectRefused(Post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", nullptr}}}}}), "messages",
                 "a user message with null content");
 }
@@ -323,12 +330,17 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"n", 1}, {"presence_penalty", 0}, {"frequency_penalty", 0.0}, {"logit_bias", json::object()},
       {"logprobs", false}, {"top_logprobs", 0}, {"tools", json::array()}, {"tool_choice", "none"},
       {"parallel_tool_calls", true}, {"response_format", {{"type", "text"}}}, {"functions", json::array()},
-      {"function_call", "none"}, {"logprobs", nullptr}};
+      {"function_call", "none"}, {"logprobs", nullptr}, {"max_completion_tokens", nullptr}, {"max_completion_tokens", 1},
+      {"seed", 18446744073709551615ULL}, {"seed", -1}};
   for (const auto& [name, value] : no_ops) {
     json req = Chat(1, false);
     req[name] = value;
     const auto r = Post("/v1/chat/completions", req);
     EXPECT_EQ(r->status, 200) << name << " = " << value.dump() << ": " << r->body;
+    // max_tokens 1 still holds (a null max_completion_tokens made it ignored).
+    if (r->status == 200) {
+      EXPECT_LE(json::parse(r->body)["usage"]["completion_tokens"], 1) << name << " = " << value.dump();
+    }
   }
   // A grammar is honoured: the answer is the grammar's only sentence.
   json constrained = Chat(8, false);
@@ -343,7 +355,8 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
   const json tool = {{"type", "function"}, {"function", {{"name", "mul"}, {"parameters", {{"type", "object"}}}}}};
   const std::vector<std::pair<const char*, json>> refused = {
       {"presence_penalty", 3}, {"presence_penalty", "0"}, {"frequency_penalty", -2.5}, {"repeat_penalty", 0},
-      {"repeat_last_n", -2}, {"repeat_last_n", 1.5},
+      {"repeat_last_n", -2}, {"repeat_last_n", 1.5}, {"max_tokens", 1.5}, {"max_completion_tokens", 2},
+      {"seed", 0.5}, {"seed", -2}, {"seed", "7"},
       {"logit_bias", {{"-1", 100}}}, {"logit_bias", {{"x", 1}}}, {"logit_bias", {{"15", 101}}},
       {"logit_bias", {{"15", "1"}}}, {"logit_bias", 1}, {"logprobs", 1}, {"top_logprobs", 21},
       {"top_logprobs", 2}, {"tools", "mul"}, {"tools", {{{"type", "function"}}}}, {"tool_choice", "auto"},
