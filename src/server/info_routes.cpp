@@ -151,6 +151,24 @@ void Server::Detokenize(const httplib::Request& req, httplib::Response& res) {
   SendJson(res, 200, {{"content", engine_->tokenizer()->Decode(ids)}});
 }
 
+namespace {
+
+// An input the model cannot take is the client's to fix; a KV cache full of other requests'
+// work is the server's, and a retry may succeed.
+ApiError EmbedError(const util::Status& status) {
+  switch (status.code()) {
+    case util::StatusCode::kInvalidArgument:
+      return {400, status.message(), "invalid_request_error", "input"};
+    case util::StatusCode::kResourceExhausted:
+    case util::StatusCode::kUnavailable:
+      return {503, status.message() + " (the server is busy: retry)", "server_error", ""};
+    default:
+      return {500, status.message(), "server_error", ""};
+  }
+}
+
+}  // namespace
+
 void Server::Embeddings(const httplib::Request& req, httplib::Response& res) {
   if (!Loaded(res)) return;
   auto body = ParseBody(req, res);
@@ -174,16 +192,18 @@ void Server::Embeddings(const httplib::Request& req, httplib::Response& res) {
   json data = json::array();
   std::optional<ApiError> error;
   int total = 0;
-  scheduler_->RunExclusive([&] {
-    for (size_t i = 0; i < inputs.size() && !error; ++i) {
+  // An input at a time: the scheduler runs its iterations between them, so 256 long inputs
+  // delay decoding requests by one input's prefill at most, not all of them.
+  for (size_t i = 0; i < inputs.size() && !error; ++i) {
+    scheduler_->RunExclusive([&] {
       const std::vector<int32_t> tokens = engine_->tokenizer()->Encode(inputs[i], true);
       total += static_cast<int>(tokens.size());
       auto v = engine_->Embed(tokens, engine_->hparams().n_layers);
-      if (!v.ok()) error = ApiError{400, v.status().message(), "invalid_request_error", "input"};
+      if (!v.ok()) error = EmbedError(v.status());
       else data.push_back({{"object", "embedding"}, {"index", i},
                            {"embedding", base64 ? json(Base64OfFloats(v.value())) : json(v.value())}});
-    }
-  });
+    });
+  }
   if (error) return SendError(res, *error);
   SendJson(res, 200, {{"object", "list"}, {"data", data}, {"model", model_name_},
                       {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});

@@ -103,6 +103,17 @@ TEST_F(OpenAiCompatTest, EmbeddingsInBase64AreTheFloatsLittleEndian) {
   ExpectRefused(Post("/v1/embeddings", {{"input", "x"}, {"encoding_format", "int8"}}), "encoding_format", "int8");
   ExpectRefused(Post("/v1/embeddings", {{"input", "x"}, {"encoding_format", 1}}), "encoding_format", "a number");
   ExpectRefused(Post("/v1/embeddings", {{"input", "x"}, {"dimensions", n_embd / 2}}), "dimensions", "fewer");
+  // Each input of a batch (run one at a time between the scheduler's iterations) is its own
+  // request's embedding, at its index.
+  for (size_t i = 0; i < 2; ++i) {
+    auto one = Post("/v1/embeddings", {{"input", input[i]}});
+    ASSERT_EQ(one->status, 200) << one->body;
+    EXPECT_EQ(json::parse(one->body)["data"][0]["embedding"], f["data"][i]["embedding"]) << i;
+    EXPECT_EQ(f["data"][i]["index"], i);
+  }
+  std::string too_long;
+  for (int i = 0; i < 2000; ++i) too_long += "word ";
+  ExpectRefused(Post("/v1/embeddings", {{"input", {"grass", too_long}}}), "input", "an input past the context");
 }
 
 TEST_F(OpenAiCompatTest, NChoicesAreChoiceIAsSampledWithSeedPlusI) {
