@@ -87,7 +87,7 @@ util::Status CollectionRegistry::Remove(const std::string& name) {
   std::error_code ec;
   {
     // After its searches and ingest; the name stays taken until its directory is gone.
-    std::unique_lock<std::shared_mutex> writing(entry->mu);
+    std::unique_lock<std::shared_timed_mutex> writing(entry->mu);
     if (entry->removed) return util::Status::NotFound("no collection '" + name + "' on this server");
     entry->removed = true;
     fs::remove_all(entry->collection.dir(), ec);

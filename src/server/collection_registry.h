@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <chrono>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -17,11 +18,16 @@
 
 namespace kvfuse::server {
 
+// How long a RAG request waits for an ingest of its collection to end before a 503: an ingest
+// holds the collection for its whole length, and a waiting request holds an HTTP worker.
+inline constexpr std::chrono::seconds kIngestWait{2};
+
 struct CollectionEntry {
   CollectionEntry(std::string n, bool r, rag::Collection c) : name(std::move(n)), removable(r), collection(std::move(c)) {}
   const std::string name;
   const bool removable;  // created under the collections directory: HTTP clients may delete it
-  std::shared_mutex mu;  // shared: search; unique: ingest, removal
+  // shared: search (a chat waits kIngestWait for it, then is refused); unique: ingest, removal.
+  std::shared_timed_mutex mu;
   bool removed = false;  // under mu: its directory is gone (an upload that waited must stop)
   rag::Collection collection;  // under mu
 };

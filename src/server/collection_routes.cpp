@@ -32,7 +32,7 @@ namespace {
 // list does not wait for an ingest).
 json CollectionObject(CollectionEntry& entry) {
   json c = {{"id", entry.name}, {"object", "collection"}, {"removable", entry.removable}};
-  std::shared_lock<std::shared_mutex> reading(entry.mu, std::try_to_lock);
+  std::shared_lock<std::shared_timed_mutex> reading(entry.mu, std::try_to_lock);
   if (!reading.owns_lock()) {
     c["ingesting"] = true;
     return c;
@@ -145,7 +145,7 @@ void Server::AddCollectionRoutes() {
   http_->Get(R"(/v1/collections/([^/]+)/documents)", guarded([this](const httplib::Request& req, httplib::Response& res) {
     const auto entry = collections_.Find(req.matches[1]);
     if (!entry) return SendError(res, ErrorOf(util::Status::NotFound("no collection '" + std::string(req.matches[1]) + "'"), "name"));
-    std::shared_lock<std::shared_mutex> reading(entry->mu, std::try_to_lock);
+    std::shared_lock<std::shared_timed_mutex> reading(entry->mu, std::try_to_lock);
     if (!reading.owns_lock())
       return SendError(res, {409, "collection " + entry->name + " is being ingested; ask again when it is done", "invalid_request_error", "name"});
     json data = json::array();
@@ -181,7 +181,7 @@ void Server::IngestUpload(const httplib::Request& req, httplib::Response& res, c
     {
       // Written and ingested under the collection's lock: its searches wait, and a deletion
       // either comes before (then nothing is written) or after.
-      std::unique_lock<std::shared_mutex> writing(entry->mu);
+      std::unique_lock<std::shared_timed_mutex> writing(entry->mu);
       auto paths = entry->removed ? util::Result<std::vector<std::string>>(util::Status::NotFound("the collection was deleted"))
                                   : SaveUploads(*uploads, entry->collection.dir());
       if (!paths.ok()) {

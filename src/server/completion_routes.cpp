@@ -72,7 +72,10 @@ void Server::AddCompletionRoutes() {
 std::variant<RetrievedChunks, ApiError> Server::Retrieve(const std::string& name, const std::string& query, int k) {
   const std::shared_ptr<CollectionEntry> entry = collections_.Find(name);
   if (!entry) return ApiError{404, "no collection '" + name + "' on this server", "not_found_error", "rag.collection"};
-  std::shared_lock<std::shared_mutex> reading(entry->mu);  // an ingest waits until this search is done
+  std::shared_lock<std::shared_timed_mutex> reading(entry->mu, kIngestWait);  // an ingest waits for this search
+  if (!reading.owns_lock())
+    return ApiError{503, "collection '" + name + "' is being ingested; retry when it is done", "server_error",
+                    "rag.collection"};
   const rag::Collection& c = entry->collection;
   const rag::QueryEmbedder embedder{engine_->model_fingerprint(), [this](const std::string& text, int32_t layer) {
                                       util::Result<std::vector<float>> v = util::Status::Internal("not run");

@@ -92,7 +92,7 @@ void Server::AddInfoRoutes() {
     if (ready_) {
       std::map<std::string, uint64_t> damaged;
       for (const auto& entry : collections_.All()) {  // one being ingested is left out: a scrape never waits
-        std::shared_lock<std::shared_mutex> reading(entry->mu, std::try_to_lock);
+        std::shared_lock<std::shared_timed_mutex> reading(entry->mu, std::try_to_lock);
         if (reading.owns_lock()) damaged[entry->name] = entry->collection.damaged_files();
       }
       text += RenderDamagedFiles(engine_->chunk_store().corrupt_total(), damaged);
