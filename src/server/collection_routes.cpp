@@ -80,7 +80,15 @@ std::variant<std::vector<Upload>, ApiError> ReadUploads(const json& body) {
     const bool shaped = f.is_object() && f.contains("name") && f["name"].is_string() && f.contains("content") && f["content"].is_string();
     if (!shaped) return Invalid("files", "each file needs a string 'name' and a string 'content'");
     const std::string name = CollectionRegistry::SafeName(std::filesystem::path(f["name"].get<std::string>()).filename().string());
-    const std::string encoding = f.contains("encoding") && f["encoding"].is_string() ? f["encoding"].get<std::string>() : "text";
+    for (const auto& [key, value] : f.items())
+      if (key != "name" && key != "content" && key != "encoding")
+        return Invalid("files", "file " + name + ": unknown field '" + key.substr(0, 40) + "' (name, content, encoding)");
+    // Two names that reduce to one file would overwrite each other.
+    for (const Upload& earlier : uploads)
+      if (earlier.name == name) return Invalid("files", "two files are named " + name + " (as saved): rename one");
+    if (HasValue(f, "encoding") && !f["encoding"].is_string())
+      return Invalid("files", "file " + name + ": 'encoding' must be text or base64");
+    const std::string encoding = HasValue(f, "encoding") ? f["encoding"].get<std::string>() : "text";
     std::optional<std::string> bytes = encoding == "base64" ? util::Base64Decode(f["content"].get<std::string>())
                                        : encoding == "text" ? std::optional<std::string>(f["content"].get<std::string>())
                                                             : std::nullopt;

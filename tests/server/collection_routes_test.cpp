@@ -153,6 +153,19 @@ TEST_F(CollectionRoutesTest, ErrorsSayWhatIsWrong) {
   EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", {{{"name", "z.md"}, {"content", "z"}}, {{"name", "w.md"}, {"content", 5}}}}}).first, 400);
   EXPECT_FALSE(std::filesystem::exists(root_ + "/a/files/z.md"));
   EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", json::array()}}).first, 400);
+  // Names that reduce to one file would overwrite each other; an encoding that is not a string
+  // or a field nobody reads is refused, not taken as text or ignored. None writes a file.
+  for (const json& files : {json{{{"name", "a b.md"}, {"content", "one"}}, {{"name", "a_b.md"}, {"content", "two"}}},
+                            json{{{"name", "a_b.md"}, {"content", "one"}, {"encoding", 5}}},
+                            json{{{"name", "a_b.md"}, {"content", "one"}, {"mime", "text/markdown"}}}}) {
+    auto [status, body] = Call("POST", "/v1/collections/a/files", {{"files", files}});
+    EXPECT_EQ(status, 400) << files.dump();
+    EXPECT_EQ(body["error"]["param"], "files") << files.dump();
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/a/files/a_b.md"));
+  EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", {{{"name", "n.md"}, {"content", "x"}, {"encoding", nullptr}}}}}).first,
+            200)
+      << "a null encoding asks for nothing";
 }
 
 }  // namespace kvfuse::server
