@@ -10,6 +10,9 @@ using util::Result;
 using util::Status;
 using util::StrFormat;
 
+// The most elements an array or the tensor table reserves before any is read.
+constexpr uint64_t kMaxReservedElements = uint64_t{1} << 20;
+
 int64_t TensorInfo::n_elements() const {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
@@ -109,22 +112,26 @@ Status Parser::ReadArray(Value& out) {
                           static_cast<unsigned long long>(count), remaining()));
   out.type = ValueType::kArray;
   out.element_type = elem;
+  // Grown as elements are read, not sized by the count: a damaged count that the bytes left
+  // allow could still ask for 8x the file in memory (a u8 is held as 8 bytes).
+  const size_t expected = static_cast<size_t>(std::min<uint64_t>(count, kMaxReservedElements));
   Value item;
   if (elem == ValueType::kString) {
-    out.texts.resize(count);
-    for (uint64_t i = 0; i < count; ++i)
-      KVFUSE_RETURN_IF_ERROR(ReadString(out.texts[i], "array string"));
+    out.texts.reserve(expected);
+    for (uint64_t i = 0; i < count; ++i) {
+      KVFUSE_RETURN_IF_ERROR(ReadString(out.texts.emplace_back(), "array string"));
+    }
   } else if (IsFloatType(elem)) {
-    out.reals.resize(count);
+    out.reals.reserve(expected);
     for (uint64_t i = 0; i < count; ++i) {
       KVFUSE_RETURN_IF_ERROR(ReadValue(elem, item, true));
-      out.reals[i] = item.real;
+      out.reals.push_back(item.real);
     }
   } else {
-    out.integers.resize(count);
+    out.integers.reserve(expected);
     for (uint64_t i = 0; i < count; ++i) {
       KVFUSE_RETURN_IF_ERROR(ReadValue(elem, item, true));
-      out.integers[i] = item.integer;
+      out.integers.push_back(item.integer);
     }
   }
   return Status::Ok();
@@ -203,9 +210,9 @@ Status Parser::Parse(GgufFile& file) {
     file.alignment_ = static_cast<uint32_t>(align->integer);
   }
 
-  file.tensors_.resize(n_tensors);
+  file.tensors_.reserve(static_cast<size_t>(std::min<uint64_t>(n_tensors, kMaxReservedElements)));
   for (uint64_t i = 0; i < n_tensors; ++i) {
-    TensorInfo& info = file.tensors_[i];
+    TensorInfo& info = file.tensors_.emplace_back();
     KVFUSE_RETURN_IF_ERROR(ReadTensorInfo(info));
     if (file.tensor_index_.count(info.name)) return Fail("duplicate tensor name '" + info.name + "'");
     file.tensor_index_[info.name] = i;
