@@ -61,14 +61,18 @@ IngestReport Collection::Ingest(const std::vector<std::string>& paths, const Chu
   std::unordered_set<int32_t> gone;   // chunks of changed files, dropped after the loop
   const std::vector<std::string> files = ExpandPaths(paths, report.errors);
   report.files_failed = report.errors.size();
+  std::unordered_set<std::string> seen;  // a file named twice (a directory and a file in it) is read once
   for (size_t i = 0; i < files.size(); ++i) {
     if (hooks.progress) hooks.progress("reading", i, files.size());
     std::error_code ec;
     const std::string path = fs::weakly_canonical(fs::absolute(files[i], ec), ec).string();
-    IngestFile(path, options, hooks, read, report, fresh, gone);
+    if (seen.insert(path).second) IngestFile(path, options, hooks, read, report, fresh, gone);
   }
   if (hooks.progress) hooks.progress("reading", files.size(), files.size());
-  if (!gone.empty()) RemoveChunks(gone);
+  if (!gone.empty()) {
+    RemoveChunks(gone);
+    std::erase_if(fresh, [&](int32_t id) { return gone.count(id) > 0; });
+  }
   // Chunks of unchanged files that lost their vector (model change, damaged vectors.bin).
   const std::unordered_set<int32_t> added(fresh.begin(), fresh.end());
   for (const CollectionChunk& c : chunks_)

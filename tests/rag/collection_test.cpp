@@ -189,6 +189,27 @@ TEST_F(CollectionTest, BadPathsAreReportedAndTheRestIngested) {
   EXPECT_EQ(r.files_new, 1u);
 }
 
+// A file named twice (itself and its directory) is read once: when it changed between two
+// reads, the first read's chunks were dropped but still embedded (a null dereference).
+TEST_F(CollectionTest, AFileNamedTwiceIsReadOnce) {
+  FakeModel model;
+  IngestHooks hooks = model.Hooks();
+  bool edited = false;
+  const auto count = hooks.count_tokens;
+  hooks.count_tokens = [&](std::string_view t) {
+    if (!edited) Write(root_ / "docs/ada.md", "# Ada Keller\n\nAda Keller moved to Corvale.\n");  // while read
+    edited = true;
+    return count(t);
+  };
+  auto c = Collection::Open((root_ / "coll").string());
+  ASSERT_TRUE(c.ok());
+  const IngestReport r = c->Ingest({(root_ / "docs/ada.md").string(), (root_ / "docs").string()}, ChunkOptions{}, hooks);
+  EXPECT_EQ(r.files_new, 3u);
+  EXPECT_EQ(r.files_changed + r.files_unchanged + r.chunks_removed, 0u);
+  EXPECT_EQ(r.chunks_embedded, c->n_chunks());
+  EXPECT_EQ(c->files().size(), 3u);
+}
+
 TEST_F(CollectionTest, DamagedFilesAreDetected) {
   FakeModel model;
   const std::string dir = (root_ / "coll").string();
