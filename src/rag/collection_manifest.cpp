@@ -100,6 +100,10 @@ ManifestRead FromBody(const json& body) {
     seen[chunk.id] = true;
     r.chunks.push_back(std::move(chunk));
   }
+  for (const CollectionFile& f : r.files)
+    for (int32_t id : f.chunk_ids)
+      if (id < 0 || id >= r.header.next_id || !seen[id])
+        throw std::runtime_error("file " + f.path + " lists chunk " + std::to_string(id) + ", which is not stored");
   return r;
 }
 

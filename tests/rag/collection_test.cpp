@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "rag/collection.h"
+#include "rag/collection_files.h"
 #include "rag/retrieve.h"
 #include "rag/text_util.h"
 
@@ -354,6 +355,23 @@ TEST_F(CollectionTest, EveryKindOfManifestDamageIsDetected) {
   }
   Write(dir + "/collection.json", good + " ");
   EXPECT_FALSE(Collection::Open(dir).ok());
+}
+
+// Sealed by its checksum yet inconsistent (another tool's, or a hand edit resealed): a file
+// that lists a chunk the manifest does not store is damaged, not a chunk id that reads null.
+TEST_F(CollectionTest, AManifestWhoseFilesListChunksItDoesNotStoreIsDamaged) {
+  const std::string path = (root_ / "manifest.json").string();
+  fs::create_directories(root_);
+  const ManifestHeader header{.next_id = 2};
+  const std::vector<CollectionChunk> chunks = {{0, "/a.md", "A", "text", 1}};
+  ASSERT_TRUE(WriteManifest(path, header, {{"/a.md", 7, {0}}}, chunks).ok());
+  EXPECT_EQ(ReadManifest(path).state, StoredFileState::kOk);
+  for (const int32_t listed : {1, 2, -1}) {
+    ASSERT_TRUE(WriteManifest(path, header, {{"/a.md", 7, {0, listed}}}, chunks).ok());
+    const ManifestRead r = ReadManifest(path);
+    EXPECT_EQ(r.state, StoredFileState::kDamaged) << listed;
+    EXPECT_NE(r.error.message().find("lists chunk " + std::to_string(listed)), std::string::npos) << r.error.message();
+  }
 }
 
 TEST_F(CollectionTest, VectorsOfAnotherSaveAreNotUsed) {
