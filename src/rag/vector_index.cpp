@@ -28,6 +28,8 @@ void VectorIndex::Add(int32_t id, const float* vector) {
   if (!graph_) {
     capacity_ = 1024;
     graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), capacity_, kM, kEfConstruction);
+    // Once, here: Search runs on many threads at once, and hnswlib searches max(ef, k) deep.
+    graph_->setEf(kEfSearch);
   }
   if (size_ == capacity_) {
     capacity_ *= 2;
@@ -40,7 +42,6 @@ void VectorIndex::Add(int32_t id, const float* vector) {
 std::vector<ScoredId> VectorIndex::Search(const float* query, size_t k) const {
   if (!graph_ || size_ == 0 || k == 0) return {};
   k = std::min(k, size_);
-  graph_->setEf(std::max(kEfSearch, k));
   auto queue = graph_->searchKnn(query, k);
   std::vector<ScoredId> hits;
   while (!queue.empty()) {
