@@ -128,9 +128,11 @@ void Server::Tokenize(const httplib::Request& req, httplib::Response& res) {
   if (!Loaded(res)) return;
   auto body = ParseBody(req, res);
   if (!body) return;
+  if (auto err = RefuseUnknown(*body, ApiEndpoint::kTokenize)) return SendError(res, *err);
   if (!body->contains("content") || !(*body)["content"].is_string())
     return SendError(res, {400, "'content' must be a string", "invalid_request_error", "content"});
-  const json& add = body->value("add_special", json(false));
+  json add = body->value("add_special", json(false));
+  if (add.is_null()) add = false;
   if (!add.is_boolean())
     return SendError(res, {400, "'add_special' must be a boolean", "invalid_request_error", "add_special"});
   SendJson(res, 200, {{"tokens", engine_->tokenizer()->Encode((*body)["content"].get<std::string>(), add.get<bool>())}});
@@ -140,6 +142,7 @@ void Server::Detokenize(const httplib::Request& req, httplib::Response& res) {
   if (!Loaded(res)) return;
   auto body = ParseBody(req, res);
   if (!body) return;
+  if (auto err = RefuseUnknown(*body, ApiEndpoint::kDetokenize)) return SendError(res, *err);
   const json& t = body->value("tokens", json());
   std::vector<int32_t> ids;
   if (!t.is_array()) return SendError(res, {400, "'tokens' must be an array of token ids", "invalid_request_error", "tokens"});

@@ -79,7 +79,8 @@ std::variant<ToolRequest, ApiError> ReadTools(const ordered_json& ordered, const
         return Invalid("chat_template_kwargs", std::string("'chat_template_kwargs' may not set '") + own + "'");
     out.template_kwargs = kwargs;
   }
-  const ordered_json parallel = ordered.value("parallel_tool_calls", ordered_json(true));
+  ordered_json parallel = ordered.value("parallel_tool_calls", ordered_json(true));
+  if (parallel.is_null()) parallel = true;  // null asks for nothing
   if (!parallel.is_boolean()) return Invalid("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
   out.parallel = parallel.get<bool>();
   return out;

@@ -89,6 +89,9 @@ constexpr std::string_view kChatFields[] = {"messages",    "rag",         "top_l
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};
 constexpr std::string_view kEmbeddingFields[] = {"model", "input", "encoding_format", "dimensions", "user"};
+// llama-server's with_pieces is not among them: refused, not answered without the pieces.
+constexpr std::string_view kTokenizeFields[] = {"content", "add_special"};
+constexpr std::string_view kDetokenizeFields[] = {"tokens"};
 
 template <size_t N>
 bool In(const std::string_view (&names)[N], const std::string& key) {
@@ -97,6 +100,8 @@ bool In(const std::string_view (&names)[N], const std::string& key) {
 
 bool Known(const std::string& key, ApiEndpoint endpoint) {
   if (endpoint == ApiEndpoint::kEmbeddings) return In(kEmbeddingFields, key);
+  if (endpoint == ApiEndpoint::kTokenize) return In(kTokenizeFields, key);
+  if (endpoint == ApiEndpoint::kDetokenize) return In(kDetokenizeFields, key);
   const bool chat = endpoint == ApiEndpoint::kChat;
   if (In(kGenerationFields, key) || (chat ? In(kChatFields, key) : In(kCompletionFields, key))) return true;
   return std::any_of(std::begin(kRules), std::end(kRules), [&](const Rule& r) {
@@ -107,10 +112,14 @@ bool Known(const std::string& key, ApiEndpoint endpoint) {
 }  // namespace
 
 std::optional<ApiError> RefuseUnknown(const json& body, ApiEndpoint endpoint) {
-  for (const auto& [key, value] : body.items())
-    if (!value.is_null() && !Known(key, endpoint))  // null asks for nothing, as everywhere
+  for (const auto& [key, value] : body.items()) {
+    if (value.is_null()) continue;  // null asks for nothing, as everywhere
+    if (!Known(key, endpoint))
       return ApiError{400, "unknown parameter '" + key.substr(0, 64) + "': this endpoint does not take it",
                       "invalid_request_error", key.substr(0, 64)};
+    if ((key == "model" || key == "user") && !value.is_string())
+      return ApiError{400, "'" + key + "' must be a string", "invalid_request_error", key};
+  }
   return std::nullopt;
 }
 

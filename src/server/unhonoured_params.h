@@ -17,10 +17,11 @@ namespace kvfuse::server {
 // chat: the body of /v1/chat/completions, else of /v1/completions (whose logprobs is a number).
 std::optional<ApiError> RefuseUnhonoured(const nlohmann::json& body, bool chat);
 
-enum class ApiEndpoint { kChat, kCompletions, kEmbeddings };
+enum class ApiEndpoint { kChat, kCompletions, kEmbeddings, kTokenize, kDetokenize };
 // A top-level field the endpoint does not know (honoured or in the table above) is refused
 // with a 400 naming it, as OpenAI's API does, rather than ignored: a llama.cpp sampler option
 // kvfuse lacks (mirostat, typical_p, ...) or a misspelling would otherwise change nothing.
+// `model` and `user`, where taken, must be strings.
 std::optional<ApiError> RefuseUnknown(const nlohmann::json& body, ApiEndpoint endpoint);
 
 }  // namespace kvfuse::server
