@@ -253,12 +253,10 @@ Result<GgufFile> GgufFile::Open(const std::string& path) {
   return file;
 }
 
-void GgufFile::Read(const uint8_t* p, size_t n, void* out) const {
-  if (mapping_.data() != nullptr) {
-    mapping_.Read(p, n, out);
-  } else {
-    std::memcpy(out, p, n);
-  }
+Status GgufFile::Read(const uint8_t* p, size_t n, void* out) const {
+  if (mapping_.data() != nullptr) return mapping_.Read(p, n, out);
+  std::memcpy(out, p, n);
+  return Status::Ok();
 }
 
 void GgufFile::ReleasePages() const {

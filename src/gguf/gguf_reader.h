@@ -48,9 +48,9 @@ class GgufFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
 
   // Copies the n bytes at p (inside the file, e.g. a tensor's row) into `out` without touching
-  // the mapping's pages (util::MappedFile::Read); a file parsed from memory copies them.
-  // Thread-safe.
-  void Read(const uint8_t* p, size_t n, void* out) const;
+  // the mapping's pages (util::MappedFile::Read: an error when the file ends early or cannot
+  // be read); a file parsed from memory copies them. Thread-safe.
+  [[nodiscard]] util::Status Read(const uint8_t* p, size_t n, void* out) const;
   // Hands every resident page of the mapping back to the kernel (a page read again is read
   // from the file again); nothing for a file parsed from memory. Thread-safe.
   void ReleasePages() const;

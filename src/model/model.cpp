@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "kernels/quantize.h"
@@ -97,7 +98,10 @@ void Model::Embed(const TokenBatch& batch, float* hidden) const {
   std::vector<uint8_t> bytes(w_.token_embd.row_bytes());
   for (int t = 0; t < batch.size(); ++t) {
     float* row = hidden + static_cast<size_t>(t) * hp_.n_embd;
-    file_.Read(w_.token_embd.row(batch.token_ids[t]), bytes.size(), bytes.data());
+    const uint8_t* stored = w_.token_embd.row(batch.token_ids[t]);
+    // A weights file that cannot be read under a running engine leaves only its mapping: as
+    // every other weight is read (and as llama.cpp's are), a page past a truncation is a SIGBUS.
+    if (!file_.Read(stored, bytes.size(), bytes.data()).ok()) std::memcpy(bytes.data(), stored, bytes.size());
     kernels::DequantizeRow(w_.token_embd.type, bytes.data(), row, hp_.n_embd);
     if (hp_.embd_scale != 1.0f)
       for (int i = 0; i < hp_.n_embd; ++i) row[i] *= hp_.embd_scale;

@@ -36,7 +36,7 @@ class TensorFinder {
       return Status::Error(StrFormat("%s: tensor '%s' must be f32 with %lld elements",
                                      file_.path().c_str(), name.c_str(), static_cast<long long>(n)));
     std::vector<float>& copy = vectors_.emplace_back(n);
-    file_.Read(t->data, n * sizeof(float), copy.data());
+    KVFUSE_RETURN_IF_ERROR(file_.Read(t->data, n * sizeof(float), copy.data()));
     out = copy.data();
     return Status::Ok();
   }

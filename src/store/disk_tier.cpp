@@ -35,7 +35,7 @@ bool IsChunkFileName(std::string_view name) {
 Result<ChunkRecord> DecodeFile(const util::MappedFile& file, uint64_t key, const ChunkShape& shape) {
   char header[kRecordHeaderBytes];
   const size_t n = std::min(file.size(), sizeof(header));
-  if (n > 0) file.Read(file.data(), n, header);
+  if (n > 0) KVFUSE_RETURN_IF_ERROR(file.Read(file.data(), n, header));
   KVFUSE_RETURN_IF_ERROR(CheckDeclaredSize(std::string_view(header, n), file.size(), key, shape, file.path()));
   KVFUSE_RETURN_IF_ERROR(file.Populate());
   return DecodeRecord(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), key, shape,

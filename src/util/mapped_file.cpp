@@ -64,21 +64,25 @@ void MappedFile::Reset() {
   size_ = 0;
 }
 
-void MappedFile::Read(const void* p, size_t n, void* out) const {
+Status MappedFile::Read(const void* p, size_t n, void* out) const {
   const auto* begin = static_cast<const uint8_t*>(p);
   KVFUSE_CHECK(data_ != nullptr && begin >= data_ && n <= size_ && static_cast<size_t>(begin - data_) <= size_ - n);
   auto* dst = static_cast<uint8_t*>(out);
   for (size_t done = 0; done < n;) {
-    const ssize_t got = ::pread(fd_, dst + done, n - done, static_cast<off_t>(begin - data_ + done));
+    const off_t at = static_cast<off_t>(begin - data_ + done);
+    const ssize_t got = ::pread(fd_, dst + done, n - done, at);
     if (got > 0) {
       done += static_cast<size_t>(got);
     } else if (got < 0 && errno == EINTR) {
       continue;
-    } else {  // a failed read: the mapping has the bytes
-      std::memcpy(dst + done, begin + done, n - done);
-      return;
+    } else if (got == 0) {  // the mapping's pages past a truncation would raise SIGBUS: not read
+      return Status::Corrupt(path_ + ": ends at byte " + std::to_string(at) + ", not " + std::to_string(size_) +
+                             " (truncated while in use)");
+    } else {
+      return Status::Error(path_ + ": cannot read: " + std::strerror(errno));
     }
   }
+  return Status::Ok();
 }
 
 namespace {

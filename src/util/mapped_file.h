@@ -42,8 +42,9 @@ class MappedFile {
   // Copies the mapped bytes [p, p + n) into `out` by reading the file, so that no page of the
   // mapping is touched: a touched page can bring its whole page-cache folio (megabytes on
   // recent kernels) into this process's RSS, which scattered rows of a large table (token
-  // embeddings) add up to the whole table. Copies from the mapping if the read fails.
-  void Read(const void* p, size_t n, void* out) const;
+  // embeddings) add up to the whole table. A file that ends early (truncated under the
+  // mapping) or cannot be read is an error.
+  [[nodiscard]] Status Read(const void* p, size_t n, void* out) const;
 
  private:
   void Reset();

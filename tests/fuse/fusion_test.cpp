@@ -110,7 +110,9 @@ TEST(Fusion, AdaptiveReusesAChunkInTheContextItWasCachedInAsIs) {
     ASSERT_TRUE(rec.ok());
     EXPECT_EQ((*rec)->context_chunks.size(), i);
     EXPECT_EQ((*rec)->token_scores.size(), p.chunks[i].size());
-    if (i > 0) EXPECT_GT((*rec)->cci, 0.5f);
+    if (i > 0) {
+      EXPECT_GT((*rec)->cci, 0.5f);
+    }
   }
   ASSERT_TRUE(f.Prefill(p, {FusionMode::kAdaptive}, adaptive, stats).ok());
   EXPECT_EQ(stats.chunk_tokens_recomputed, 0);  // same neighbours, same order: nothing to fix

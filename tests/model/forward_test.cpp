@@ -240,7 +240,9 @@ TEST(ForwardContract, RowsReadAfterTheLastLayerAreTheSameBits) {
     const std::vector<float> some = run(&read, kv);
     for (int32_t r : read)
       for (int j = 0; j < n_embd; ++j) ASSERT_EQ(some[r * n_embd + j], all[r * n_embd + j]) << "row " << r;
-    if (read.empty()) EXPECT_NE(some, all) << "the rows not read skipped the last feed-forward";
+    if (read.empty()) {
+      EXPECT_NE(some, all) << "the rows not read skipped the last feed-forward";
+    }
     for (int layer = 0; layer < n_layers; ++layer)
       for (int h = 0; h < g.n_kv_heads; ++h)
         for (int slot = 0; slot < n; ++slot) {

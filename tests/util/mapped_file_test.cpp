@@ -56,7 +56,7 @@ TEST(MappedFile, ReadGivesTheFilesBytesWithoutTouchingTheMapping) {
   for (const auto& [offset, n] : std::vector<std::pair<size_t, size_t>>{{0, 1}, {4095, 2}, {12345, 70000},
                                                                          {bytes.size() - 9, 9}, {0, bytes.size()}}) {
     std::vector<uint8_t> out(n);
-    file->Read(data + offset, n, out.data());
+    ASSERT_TRUE(file->Read(data + offset, n, out.data()).ok());
     EXPECT_EQ(0, std::memcmp(out.data(), bytes.data() + offset, n)) << offset << " " << n;
   }
   EXPECT_EQ(MappingRssKb(data), 0) << "a read brought pages of the mapping in";
@@ -101,6 +101,12 @@ TEST(MappedFile, PopulateOfAFileTruncatedUnderItsMappingIsAnErrorNotASigbus) {
   const Status populated = file->Populate();
   EXPECT_FALSE(populated.ok());
   EXPECT_NE(populated.message().find(path), std::string::npos) << populated.message();
+  // Read too: it copied the rest from the mapping when the file ended early (a SIGBUS).
+  std::vector<uint8_t> out(8192);
+  ASSERT_TRUE(file->Read(file->data(), 4096, out.data()).ok());
+  const Status read = file->Read(file->data() + 1024, 8192, out.data());
+  EXPECT_EQ(read.code(), StatusCode::kCorrupt) << read.message();
+  EXPECT_NE(read.message().find(path + ": ends at byte 4096"), std::string::npos) << read.message();
   std::filesystem::remove(path);
 }
 
