@@ -20,14 +20,17 @@ Status ErrnoError(const std::string& what, const std::string& path) {
   return Status::Error(path + ": " + what + ": " + std::strerror(errno));
 }
 
-void SyncParentDir(const std::string& path) {
+// The rename is durable only once the directory is: a failure here is the commit's.
+Status SyncParentDir(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("written, but its directory cannot be opened to sync it", path);
+  const bool synced = ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return synced ? Status::Ok() : ErrnoError("written, but its directory could not be synced", path);
 }
 
 constexpr std::string_view kTmpInfix = ".tmp.";
@@ -53,11 +56,16 @@ bool ProcessRuns(int pid) {
 
 Result<AtomicFileWriter> AtomicFileWriter::Open(const std::string& path) {
   static std::atomic<int> counter{0};
-  const std::string tmp = path + std::string(kTmpInfix) + std::to_string(::getpid()) + "." +
-                          std::to_string(counter.fetch_add(1));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create temporary file", tmp);
-  return AtomicFileWriter(path, tmp, fd);
+  // O_EXCL: a name taken (a killed run's under the same pid, as a container's pid 1 always
+  // is; a writer of another pid namespace) is skipped, never truncated under its writer.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string tmp = path + std::string(kTmpInfix) + std::to_string(::getpid()) + "." +
+                            std::to_string(counter.fetch_add(1));
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) return AtomicFileWriter(path, tmp, fd);
+    if (errno != EEXIST) return ErrnoError("cannot create temporary file", tmp);
+  }
+  return Status::Error(path + ": cannot create a temporary file: 100 names in a row are taken");
 }
 
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
@@ -110,8 +118,7 @@ Status AtomicFileWriter::Commit() {
     ::unlink(tmp_path_.c_str());
     return st;
   }
-  SyncParentDir(path_);
-  return Status::Ok();
+  return SyncParentDir(path_);
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view contents) {

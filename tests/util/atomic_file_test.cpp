@@ -72,6 +72,26 @@ TEST(AtomicFile, AbandonedWriterLeavesTargetUntouched) {
   EXPECT_EQ(CountEntries(dir), 1);
 }
 
+// A temporary name already taken (a killed run's under the same pid, as a container's pid 1
+// always is) is skipped, not truncated under whoever wrote it.
+TEST(AtomicFile, ATakenTemporaryNameIsSkippedNotTruncated) {
+  const std::string dir = MakeTempDir();
+  const std::string path = dir + "/f.bin";
+  std::string first;  // this writer's temporary, to learn the counter's next values
+  {
+    auto w = AtomicFileWriter::Open(path);
+    ASSERT_TRUE(w.ok());
+    for (const auto& e : std::filesystem::directory_iterator(dir)) first = e.path().filename().string();
+  }
+  const std::string stem = "f.bin.tmp." + std::to_string(::getpid()) + ".";
+  ASSERT_EQ(first.rfind(stem, 0), 0u) << first;
+  const int next = std::stoi(first.substr(stem.size())) + 1;
+  for (int i = next; i < next + 20; ++i) Touch(dir + "/" + stem + std::to_string(i));
+  ASSERT_TRUE(WriteFileAtomically(path, "mine").ok());
+  EXPECT_EQ(ReadAll(path), "mine");
+  for (int i = next; i < next + 20; ++i) EXPECT_EQ(ReadAll(dir + "/" + stem + std::to_string(i)), "partial") << i;
+}
+
 TEST(AtomicFile, UnwritableDirectoryIsAnError) {
   const Status st = WriteFileAtomically("/nonexistent-dir/x/f.bin", "data");
   EXPECT_FALSE(st.ok());
