@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "util/atomic_file.h"
+
 namespace kvfuse::server {
 
 namespace fs = std::filesystem;
@@ -29,6 +31,10 @@ bool CollectionRegistry::can_create() const {
 util::Status CollectionRegistry::Insert(const std::string& name, const std::string& dir, bool removable) {
   auto c = rag::Collection::Open(dir);
   if (!c.ok()) return c.status();
+  // Uploads killed before their rename; every file there is one this server saved.
+  const std::string uploads = dir + "/" + kUploadFolder;
+  std::error_code ec;
+  if (fs::is_directory(uploads, ec)) util::RemoveStaleTemporariesAndSay(uploads, [](std::string_view) { return true; });
   if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
   std::lock_guard<std::mutex> lock(mu_);
   if (entries_.count(name)) return util::Status::AlreadyExists("collection " + dir + ": another collection is named " + name);

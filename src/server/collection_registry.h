@@ -21,6 +21,8 @@ namespace kvfuse::server {
 // How long a RAG request waits for an ingest of its collection to end before a 503: an ingest
 // holds the collection for its whole length, and a waiting request holds an HTTP worker.
 inline constexpr std::chrono::seconds kIngestWait{2};
+// The folder of a collection's directory that uploads over HTTP are saved in.
+inline constexpr const char* kUploadFolder = "files";
 
 struct CollectionEntry {
   CollectionEntry(std::string n, bool r, rag::Collection c) : name(std::move(n)), removable(r), collection(std::move(c)) {}

@@ -100,7 +100,7 @@ std::variant<std::vector<Upload>, ApiError> ReadUploads(const json& body) {
 
 // The uploads written into `dir`/files (each atomically); their paths.
 util::Result<std::vector<std::string>> SaveUploads(const std::vector<Upload>& uploads, const std::string& dir) {
-  const std::filesystem::path folder = std::filesystem::path(dir) / "files";
+  const std::filesystem::path folder = std::filesystem::path(dir) / kUploadFolder;
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
   if (ec) return util::Status::Error("cannot create " + folder.string() + ": " + ec.message());

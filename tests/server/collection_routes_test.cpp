@@ -1,8 +1,10 @@
 // Collections over HTTP on loopback: create, upload (progress streamed), list documents, ask
 // with retrieval from it, delete; and each error with its code and the field it names.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -124,6 +126,26 @@ TEST_F(CollectionRoutesTest, AnEmptyCollectionAnswersAsAPlainChat) {
                                                               {"max_tokens", 2}, {"rag", {{"collection", "empty"}}}});
   EXPECT_EQ(status, 200) << body;
   EXPECT_TRUE(body["documents_used"].is_null() || body["documents_used"].empty());
+}
+
+// An upload killed before its rename leaves a temporary in the collection's files/, removed
+// when the server opens the collection again (not kept forever).
+TEST_F(CollectionRoutesTest, TemporariesOfKilledUploadsAreRemovedWhenTheCollectionIsOpened) {
+  ASSERT_EQ(Call("POST", "/v1/collections", {{"name", "a"}}).first, 201);
+  ASSERT_FALSE(Upload("a", {{{"name", "julia.md"}, {"content", kJulia}}}).empty());
+  server_->Stop();
+  const pid_t child = fork();  // a pid that no longer runs: a killed writer's
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  const std::string stale = root_ + "/a/files/pavel.md.tmp." + std::to_string(child) + ".0";
+  std::ofstream(stale) << "half an upl";
+  ServerOptions o = TinyServerOptions(512);
+  o.collections_dir = root_;
+  server_ = std::make_unique<Server>(o);
+  ASSERT_TRUE(server_->Start().ok());
+  ASSERT_TRUE(server_->WaitReady()) << server_->load_error();
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/a/files/julia.md"));
 }
 
 TEST_F(CollectionRoutesTest, ErrorsSayWhatIsWrong) {
