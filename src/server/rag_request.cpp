@@ -169,6 +169,8 @@ std::optional<ApiError> ReadRagRequest(const json& body, const std::vector<engin
     texts.insert(texts.end(), chunks.texts.begin(), chunks.texts.end());
     out.document_ids.insert(out.document_ids.end(), chunks.ids.begin(), chunks.ids.end());
   }
+  if (info.audit && texts.empty())  // a plain chat: no fused prefill to compare, no audit to run
+    return Invalid("rag.audit", "'rag.audit' needs a document in the prompt: none was given or retrieved");
   auto prompt = engine::BuildRagPrompt(engine, system, texts, question);
   if (!prompt.ok()) return ApiError{400, prompt.status().message(), "invalid_request_error", "messages"};
   out.generation.prompt = std::move(prompt).value();

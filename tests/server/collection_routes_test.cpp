@@ -126,6 +126,13 @@ TEST_F(CollectionRoutesTest, AnEmptyCollectionAnswersAsAPlainChat) {
                                                               {"max_tokens", 2}, {"rag", {{"collection", "empty"}}}});
   EXPECT_EQ(status, 200) << body;
   EXPECT_TRUE(body["documents_used"].is_null() || body["documents_used"].empty());
+  // An audit of it would compare nothing: refused, not silently skipped.
+  auto [audited, error] = Call("POST", "/v1/chat/completions",
+                               {{"messages", {{{"role", "user"}, {"content", "Hi?"}}}},
+                                {"max_tokens", 2},
+                                {"rag", {{"collection", "empty"}, {"audit", true}}}});
+  EXPECT_EQ(audited, 400) << error;
+  EXPECT_EQ(error["error"]["param"], "rag.audit") << error;
 }
 
 // An upload killed before its rename leaves a temporary in the collection's files/, removed
