@@ -16,21 +16,29 @@ namespace kvfuse::util {
 
 namespace {
 
-Status ErrnoError(const std::string& what, const std::string& path) {
-  return Status::Error(path + ": " + what + ": " + std::strerror(errno));
+// Reads errno first: building the message allocates, which may change it.
+Status ErrnoError(const char* what, const std::string& path) {
+  const int err = errno;
+  return Status::Error(path + ": " + what + ": " + std::strerror(err));
 }
 
-// The rename is durable only once the directory is: a failure here is the commit's.
+// The rename is durable only once the directory is: an I/O error here is the commit's (the
+// target is already replaced, but may not survive a power loss). File systems that cannot
+// open or sync a directory at all (EACCES, EISDIR; EINVAL, EBADF on some network and FUSE
+// mounts) are not errors, as PostgreSQL's fsync_fname treats them.
 Status SyncParentDir(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("written, but its directory cannot be opened to sync it", path);
-  const bool synced = ::fsync(fd) == 0;
-  const int saved = errno;
+  if (fd < 0) {
+    const int err = errno;
+    if (err == EACCES || err == EISDIR) return Status::Ok();
+    return Status::Error(path + ": written, but its directory cannot be opened to sync it: " + std::strerror(err));
+  }
+  const int err = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
-  errno = saved;
-  return synced ? Status::Ok() : ErrnoError("written, but its directory could not be synced", path);
+  if (err == 0 || err == EINVAL || err == EBADF) return Status::Ok();
+  return Status::Error(path + ": written, but its directory could not be synced: " + std::strerror(err));
 }
 
 constexpr std::string_view kTmpInfix = ".tmp.";
@@ -65,7 +73,8 @@ Result<AtomicFileWriter> AtomicFileWriter::Open(const std::string& path) {
     if (fd >= 0) return AtomicFileWriter(path, tmp, fd);
     if (errno != EEXIST) return ErrnoError("cannot create temporary file", tmp);
   }
-  return Status::Error(path + ": cannot create a temporary file: 100 names in a row are taken");
+  return Status::Error(path + ": cannot create a temporary file beside it: 100 names in a row are taken (remove "
+                       "its stale *.tmp.* files)");
 }
 
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept

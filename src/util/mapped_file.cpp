@@ -71,15 +71,16 @@ Status MappedFile::Read(const void* p, size_t n, void* out) const {
   for (size_t done = 0; done < n;) {
     const off_t at = static_cast<off_t>(begin - data_ + done);
     const ssize_t got = ::pread(fd_, dst + done, n - done, at);
+    const int err = errno;  // before any allocation below
     if (got > 0) {
       done += static_cast<size_t>(got);
-    } else if (got < 0 && errno == EINTR) {
+    } else if (got < 0 && err == EINTR) {
       continue;
     } else if (got == 0) {  // the mapping's pages past a truncation would raise SIGBUS: not read
       return Status::Corrupt(path_ + ": ends at byte " + std::to_string(at) + ", not " + std::to_string(size_) +
                              " (truncated while in use)");
     } else {
-      return Status::Error(path_ + ": cannot read: " + std::strerror(errno));
+      return Status::Error(path_ + ": cannot read: " + std::strerror(err));
     }
   }
   return Status::Ok();
