@@ -12,6 +12,9 @@ using util::StrFormat;
 
 // The most elements an array or the tensor table reserves before any is read.
 constexpr uint64_t kMaxReservedElements = uint64_t{1} << 20;
+// More elements than any model's array (vocabularies hold under a million tokens and merges):
+// a count past it is damage, refused before a numeric array holds 8 bytes per element.
+constexpr uint64_t kMaxArrayElements = uint64_t{1} << 26;
 
 int64_t TensorInfo::n_elements() const {
   int64_t n = 1;
@@ -110,6 +113,9 @@ Status Parser::ReadArray(Value& out) {
   if (count > remaining() / min_size)
     return Fail(StrFormat("array of %llu elements cannot fit in the %zu bytes that remain",
                           static_cast<unsigned long long>(count), remaining()));
+  if (count > kMaxArrayElements)
+    return Fail(StrFormat("array of %llu elements is longer than any model's (at most %llu): damaged?",
+                          static_cast<unsigned long long>(count), static_cast<unsigned long long>(kMaxArrayElements)));
   out.type = ValueType::kArray;
   out.element_type = elem;
   // Grown as elements are read, not sized by the count: a damaged count that the bytes left

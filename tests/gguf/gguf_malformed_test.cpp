@@ -72,6 +72,16 @@ TEST(GgufMalformed, HugeCounts) {
   ExpectError(f.bytes, "length");
 }
 
+// A count the remaining bytes allow yet longer than any model's array: refused before a u8
+// array is held at 8 bytes an element (512 MiB here, gigabytes for a model-sized file).
+TEST(GgufMalformed, ArraysLongerThanAnyModelsAreRefused) {
+  auto f = MakeSmallFile();
+  Overwrite<uint32_t>(f.bytes, f.array_count_at - 4, 0);  // test.list as u8
+  Overwrite<uint64_t>(f.bytes, f.array_count_at, (uint64_t{1} << 26) + 1);
+  f.bytes.resize(f.bytes.size() + (size_t{1} << 26) + 64, 0);
+  ExpectError(f.bytes, "longer than any model's");
+}
+
 TEST(GgufMalformed, UnknownValueType) {
   auto f = MakeSmallFile();
   Overwrite<uint32_t>(f.bytes, f.value_type_at, 77);
