@@ -31,10 +31,12 @@ bool CollectionRegistry::can_create() const {
 util::Status CollectionRegistry::Insert(const std::string& name, const std::string& dir, bool removable) {
   auto c = rag::Collection::Open(dir);
   if (!c.ok()) return c.status();
-  // Uploads killed before their rename; every file there is one this server saved.
+  // Uploads killed before their rename, in a collection this server made: every file there is
+  // one it saved, and none is named like a temporary (ReadUploads refuses such names).
   const std::string uploads = dir + "/" + kUploadFolder;
   std::error_code ec;
-  if (fs::is_directory(uploads, ec)) util::RemoveStaleTemporariesAndSay(uploads, [](std::string_view) { return true; });
+  if (removable && fs::is_directory(uploads, ec))
+    util::RemoveStaleTemporariesAndSay(uploads, [](std::string_view) { return true; });
   if (!c->warning().empty()) std::fprintf(stderr, "kvfuse: %s: %s\n", dir.c_str(), c->warning().c_str());
   std::lock_guard<std::mutex> lock(mu_);
   if (entries_.count(name)) return util::Status::AlreadyExists("collection " + dir + ": another collection is named " + name);
@@ -74,7 +76,7 @@ util::Result<std::shared_ptr<CollectionEntry>> CollectionRegistry::Create(const 
     std::lock_guard<std::mutex> lock(mu_);
     root = root_;
   }
-  if (root.empty()) return util::Status::Unavailable("this server has no collections directory (kvfuse serve --collections-dir DIR)");
+  if (root.empty()) return util::Status::PermissionDenied("this server has no collections directory (kvfuse serve --collections-dir DIR)");
   if (!ValidName(name))
     return util::Status::InvalidArgument("a collection name is 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'");
   if (Find(name)) return util::Status::AlreadyExists("a collection named " + name + " exists");
@@ -92,8 +94,11 @@ util::Status CollectionRegistry::Remove(const std::string& name) {
   if (!entry->removable) return util::Status::PermissionDenied("collection " + name + " was given at start; it is not deleted over HTTP");
   std::error_code ec;
   {
-    // After its searches and ingest; the name stays taken until its directory is gone.
-    std::unique_lock<std::shared_timed_mutex> writing(entry->mu);
+    // After its searches and ingest (waiting kIngestWait at most: the caller holds an HTTP
+    // worker); the name stays taken until its directory is gone.
+    std::unique_lock<std::shared_timed_mutex> writing(entry->mu, kIngestWait);
+    if (!writing.owns_lock())
+      return util::Status::Unavailable("collection " + name + " is being ingested; delete it when that is done");
     if (entry->removed) return util::Status::NotFound("no collection '" + name + "' on this server");
     entry->removed = true;
     fs::remove_all(entry->collection.dir(), ec);

@@ -43,11 +43,11 @@ class CollectionRegistry {
   bool can_create() const;
 
   // A new, empty collection under the root: kInvalidArgument for a bad name, kAlreadyExists
-  // for one in use, kUnavailable when the server has no collections directory.
+  // for one in use, kPermissionDenied when the server has no collections directory.
   util::Result<std::shared_ptr<CollectionEntry>> Create(const std::string& name);
-  // Deletes a collection made under the root: waits for its searches and ingest, deletes its
-  // directory, then forgets it (its name stays taken until then). kNotFound, or
-  // kPermissionDenied for one given at start.
+  // Deletes a collection made under the root: waits for its searches and ingest (kIngestWait at
+  // most, then kUnavailable), deletes its directory, then forgets it (its name stays taken
+  // until then). kNotFound, or kPermissionDenied for one given at start.
   util::Status Remove(const std::string& name);
   std::shared_ptr<CollectionEntry> Find(const std::string& name) const;
   std::vector<std::shared_ptr<CollectionEntry>> All() const;

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_set>
 
 #include "server/guarded_http_server.h"
 #include "server/http_reply.h"
@@ -63,7 +64,7 @@ ApiError ErrorOf(const util::Status& s, const std::string& param) {
   switch (s.code()) {
     case util::StatusCode::kNotFound: return {404, s.message(), "not_found_error", param};
     case util::StatusCode::kInvalidArgument: return {400, s.message(), "invalid_request_error", param};
-    case util::StatusCode::kUnavailable: return {403, s.message(), "permission_error", param};
+    case util::StatusCode::kUnavailable: return {409, s.message(), "invalid_request_error", param};  // busy
     case util::StatusCode::kPermissionDenied: return {403, s.message(), "permission_error", param};
     case util::StatusCode::kAlreadyExists: return {409, s.message(), "invalid_request_error", param};
     default: return {500, s.message(), "server_error", ""};
@@ -76,16 +77,20 @@ std::variant<std::vector<Upload>, ApiError> ReadUploads(const json& body) {
   if (!body.contains("files") || !body["files"].is_array() || body["files"].empty())
     return Invalid("files", "'files' must be a non-empty array of {\"name\", \"content\", \"encoding\"}");
   std::vector<Upload> uploads;
+  std::unordered_set<std::string> saved_names;
   for (const json& f : body["files"]) {
     const bool shaped = f.is_object() && f.contains("name") && f["name"].is_string() && f.contains("content") && f["content"].is_string();
     if (!shaped) return Invalid("files", "each file needs a string 'name' and a string 'content'");
     const std::string name = CollectionRegistry::SafeName(std::filesystem::path(f["name"].get<std::string>()).filename().string());
     for (const auto& [key, value] : f.items())
-      if (key != "name" && key != "content" && key != "encoding")
+      if (!value.is_null() && key != "name" && key != "content" && key != "encoding")
         return Invalid("files", "file " + name + ": unknown field '" + key.substr(0, 40) + "' (name, content, encoding)");
-    // Two names that reduce to one file would overwrite each other.
-    for (const Upload& earlier : uploads)
-      if (earlier.name == name) return Invalid("files", "two files are named " + name + " (as saved): rename one");
+    // Two names that reduce to one file would overwrite each other; a temporary's name would
+    // be removed as a killed write's when the collection is opened again.
+    if (!saved_names.insert(name).second)
+      return Invalid("files", "two files are named " + name + " (as saved): rename one");
+    if (util::TemporaryFileWriterPid(name) != 0)
+      return Invalid("files", "file " + name + ": named as kvfuse names its temporary files: rename it");
     if (HasValue(f, "encoding") && !f["encoding"].is_string())
       return Invalid("files", "file " + name + ": 'encoding' must be text or base64");
     const std::string encoding = HasValue(f, "encoding") ? f["encoding"].get<std::string>() : "text";

@@ -186,15 +186,18 @@ TEST_F(CollectionRoutesTest, ErrorsSayWhatIsWrong) {
   // or a field nobody reads is refused, not taken as text or ignored. None writes a file.
   for (const json& files : {json{{{"name", "a b.md"}, {"content", "one"}}, {{"name", "a_b.md"}, {"content", "two"}}},
                             json{{{"name", "a_b.md"}, {"content", "one"}, {"encoding", 5}}},
-                            json{{{"name", "a_b.md"}, {"content", "one"}, {"mime", "text/markdown"}}}}) {
+                            json{{{"name", "a_b.md"}, {"content", "one"}, {"mime", "text/markdown"}}},
+                            json{{{"name", "a_b.md.tmp.1234.0"}, {"content", "one"}}}}) {
     auto [status, body] = Call("POST", "/v1/collections/a/files", {{"files", files}});
     EXPECT_EQ(status, 400) << files.dump();
     EXPECT_EQ(body["error"]["param"], "files") << files.dump();
   }
   EXPECT_FALSE(std::filesystem::exists(root_ + "/a/files/a_b.md"));
-  EXPECT_EQ(Call("POST", "/v1/collections/a/files", {{"files", {{{"name", "n.md"}, {"content", "x"}, {"encoding", nullptr}}}}}).first,
+  EXPECT_EQ(Call("POST", "/v1/collections/a/files",
+                 {{"files", {{{"name", "n.md"}, {"content", "x"}, {"encoding", nullptr}, {"mime", nullptr}}}}})
+                .first,
             200)
-      << "a null encoding asks for nothing";
+      << "a null field asks for nothing";
 }
 
 }  // namespace kvfuse::server
