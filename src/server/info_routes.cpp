@@ -131,6 +131,9 @@ void Server::Tokenize(const httplib::Request& req, httplib::Response& res) {
   if (auto err = RefuseUnknown(*body, ApiEndpoint::kTokenize)) return SendError(res, *err);
   if (!body->contains("content") || !(*body)["content"].is_string())
     return SendError(res, {400, "'content' must be a string", "invalid_request_error", "content"});
+  if (body->value("with_pieces", json(false)) == true)
+    return SendError(res, {400, "'with_pieces' is not supported: tokens are answered as ids (/detokenize gives text)",
+                           "invalid_request_error", "with_pieces"});
   json add = body->value("add_special", json(false));
   if (add.is_null()) add = false;
   if (!add.is_boolean())

@@ -1,6 +1,7 @@
 #include "server/openai_api.h"
 
 #include <charconv>
+#include <cmath>
 #include <random>
 
 #include "server/json_body.h"
@@ -37,9 +38,13 @@ std::optional<ApiError> ReadMaxTokens(const json& body, double& out) {
 std::optional<ApiError> ReadSeed(const json& body, std::optional<uint64_t>& out) {
   if (!HasValue(body, "seed")) return std::nullopt;
   const json& s = body["seed"];
+  const double exact = 9007199254740992.0;  // 2^53: a float past it may not be the number written
   if (s.is_number_unsigned()) {
     out = s.get<uint64_t>();
-  } else if (!(s.is_number_integer() && s.get<int64_t>() == -1)) {
+  } else if (s.is_number_float() && s.get<double>() >= 0 && s.get<double>() <= exact &&
+             s.get<double>() == std::floor(s.get<double>())) {  // 5.0, as Python clients send
+    out = static_cast<uint64_t>(s.get<double>());
+  } else if (!((s.is_number_integer() && s.get<int64_t>() == -1) || (s.is_number_float() && s.get<double>() == -1))) {
     return Invalid("seed", "'seed' must be a whole number from 0 to 18446744073709551615 (or -1: random)");
   }
   return std::nullopt;

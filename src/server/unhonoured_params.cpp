@@ -89,8 +89,9 @@ constexpr std::string_view kChatFields[] = {"messages",    "rag",         "top_l
 // rag on /v1/completions is refused later with a message that says where it belongs.
 constexpr std::string_view kCompletionFields[] = {"prompt", "rag"};
 constexpr std::string_view kEmbeddingFields[] = {"model", "input", "encoding_format", "dimensions", "user"};
-// llama-server's with_pieces is not among them: refused, not answered without the pieces.
-constexpr std::string_view kTokenizeFields[] = {"content", "add_special"};
+// llama-server's with_pieces: only false (info_routes refuses true rather than answer without
+// the pieces).
+constexpr std::string_view kTokenizeFields[] = {"content", "add_special", "with_pieces"};
 constexpr std::string_view kDetokenizeFields[] = {"tokens"};
 
 template <size_t N>

@@ -342,7 +342,7 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
       {"logprobs", false}, {"top_logprobs", 0}, {"tools", json::array()}, {"tool_choice", "none"},
       {"parallel_tool_calls", true}, {"response_format", {{"type", "text"}}}, {"functions", json::array()},
       {"function_call", "none"}, {"logprobs", nullptr}, {"max_completion_tokens", nullptr}, {"max_completion_tokens", 1},
-      {"seed", 18446744073709551615ULL}, {"seed", -1}, {"parallel_tool_calls", nullptr}, {"user", "u"}};
+      {"seed", 18446744073709551615ULL}, {"seed", -1}, {"seed", 5.0}, {"parallel_tool_calls", nullptr}, {"user", "u"}};
   for (const auto& [name, value] : no_ops) {
     json req = Chat(1, false);
     req[name] = value;
@@ -367,7 +367,7 @@ TEST_F(OpenAiCompatTest, ParametersThatAskForNothingAreAcceptedTheOthersRefusedB
   const std::vector<std::pair<const char*, json>> refused = {
       {"presence_penalty", 3}, {"presence_penalty", "0"}, {"frequency_penalty", -2.5}, {"repeat_penalty", 0},
       {"repeat_last_n", -2}, {"repeat_last_n", 1.5}, {"max_tokens", 1.5}, {"max_completion_tokens", 2},
-      {"seed", 0.5}, {"seed", -2}, {"seed", "7"}, {"model", {{"a", 1}}}, {"user", 5},
+      {"seed", 0.5}, {"seed", -2}, {"seed", "7"}, {"seed", 1e300}, {"model", {{"a", 1}}}, {"user", 5},
       {"logit_bias", {{"-1", 100}}}, {"logit_bias", {{"x", 1}}}, {"logit_bias", {{"15", 101}}},
       {"logit_bias", {{"15", "1"}}}, {"logit_bias", 1}, {"logprobs", 1}, {"top_logprobs", 21},
       {"top_logprobs", 2}, {"tools", "mul"}, {"tools", {{{"type", "function"}}}}, {"tool_choice", "auto"},

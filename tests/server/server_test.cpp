@@ -330,7 +330,7 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrors) {
   // llama-server's pieces are not answered: refused, not a reply without them; null asks nothing.
   expect_error(Post("/tokenize", R"({"content": "x", "with_pieces": true})"), 400, "invalid_request_error");
   expect_error(Post("/detokenize", R"({"tokens": [1], "skip_special": true})"), 400, "invalid_request_error");
-  EXPECT_EQ(Post("/tokenize", R"({"content": "x", "add_special": null})")->status, 200);
+  EXPECT_EQ(Post("/tokenize", R"({"content": "x", "add_special": null, "with_pieces": false})")->status, 200);
   expect_error(Post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "q"}],
                                                "rag": {"documents": [{"text": "d", "id": {"a": 1}}]}})"),
                400, "invalid_request_error");
