@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "tokenizer/jinja/json_value.h"
+#include "util/json_depth.h"
 
 namespace kvfuse::engine {
 
@@ -30,6 +31,9 @@ std::string ContentOf(const ordered_json& m) {
 
 ordered_json CallArguments(const ordered_json& arguments) {
   if (!arguments.is_string()) return arguments;
+  // Nested deeper, the parsed object's copy and dump would recurse past the stack.
+  if (util::JsonNestingDepth(arguments.get_ref<const std::string&>(), util::kMaxJsonDepth) > util::kMaxJsonDepth)
+    return arguments;
   ordered_json parsed = ordered_json::parse(arguments.get<std::string>(), nullptr, false);
   return parsed.is_object() ? parsed : arguments;
 }

@@ -11,7 +11,8 @@
 namespace kvfuse::engine {
 
 // A call's arguments as templates expect them: JSON text (OpenAI's form) parsed into its
-// object; anything else as it is.
+// object (kept as text when it nests deeper than util::kMaxJsonDepth: copying or printing it
+// would recurse past the stack); anything else as it is.
 nlohmann::ordered_json CallArguments(const nlohmann::ordered_json& arguments);
 
 // `messages` (OpenAI-shaped, content already a string or null, a call's arguments an object

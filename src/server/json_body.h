@@ -11,11 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "server/openai_api.h"
+#include "util/json_depth.h"
 
 namespace kvfuse::server {
 
-// Deeper than any OpenAI request needs (tool schemas nest a few levels).
-inline constexpr int kMaxJsonDepth = 64;
+using util::kMaxJsonDepth;
 
 // A JSON object, or a 400 that says why not (not JSON, too deep, not an object).
 std::variant<nlohmann::json, ApiError> ParseJsonObject(std::string_view text);

@@ -322,6 +322,12 @@ TEST_F(OpenAiCompatTest, ToolResultsAndEmptyAssistantMessagesAreRendered) {
   EXPECT_EQ(json::parse(with_calls->body)["usage"]["prompt_tokens"], hermes->size());
   calls[1]["tool_calls"] = {{{"function", {{"name", "mul"}}}}};
   ExpectRefused(Post("/v1/chat/completions", {{"messages", calls}}), "messages", "a call without arguments");
+  // Arguments nested 100,000 deep (a string: the body's depth check does not look inside)
+  // reach the template as text, a prompt too long for this server; parsed, their copy recursed
+  // past the stack and killed the server (this test with it).
+  calls[1]["tool_calls"] = {{{"function", {{"name", "mul"},
+                                           {"arguments", "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}"}}}}};
+  ExpectRefused(Post("/v1/chat/completions", {{"messages", calls}, {"max_tokens", 1}}), "messages", "deep arguments");
   calls[1]["tool_calls"] = json::array();  // an empty list asks for nothing
   EXPECT_EQ(Post("/v1/chat/completions", {{"messages", calls}, {"max_tokens", 1}})->status, 200);
   ExpectRefused(Post("/v1/chat/completions", {{"messages", {{{"role", "tool"}}}}}), "messages", "a tool message without content");
