@@ -31,6 +31,27 @@ std::optional<ApiError> ReadNumberField(const nlohmann::json& obj, const char* k
   return std::nullopt;
 }
 
+namespace {
+
+bool HasWideObject(const nlohmann::json& v) {
+  if (v.is_object() && v.size() > kMaxObjectKeys) return true;
+  if (!v.is_object() && !v.is_array()) return false;
+  for (const auto& item : v) {
+    if (HasWideObject(item)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<ApiError> RefuseWideObjects(const nlohmann::json& body) {
+  if (body.size() > kMaxObjectKeys) return Invalid("", "the request body has more than " + std::to_string(kMaxObjectKeys) + " fields");
+  for (const auto& [key, value] : body.items())
+    if (HasWideObject(value))
+      return Invalid(key, "'" + key + "' holds an object of more than " + std::to_string(kMaxObjectKeys) + " keys");
+  return std::nullopt;
+}
+
 std::variant<nlohmann::json, ApiError> ParseJsonObject(std::string_view text) {
   if (util::JsonNestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth)
     return ApiError{400, "the request body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) +

@@ -20,6 +20,14 @@ using util::kMaxJsonDepth;
 // A JSON object, or a 400 that says why not (not JSON, too deep, not an object).
 std::variant<nlohmann::json, ApiError> ParseJsonObject(std::string_view text);
 
+// The most keys one object of a request may have (a JSON schema's properties, a message's
+// fields). nlohmann's ordered_json, which keeps a client's key order for schemas and tools,
+// inserts a key with a linear search: an object of 95,000 keys cost 10-20 s to parse.
+inline constexpr size_t kMaxObjectKeys = 1024;
+// A 400 naming the top-level field that holds an object of more than kMaxObjectKeys keys.
+// `body` was parsed with its depth bounded (the walk recurses once per level).
+std::optional<ApiError> RefuseWideObjects(const nlohmann::json& body);
+
 // A 400 invalid_request_error naming `param`.
 ApiError Invalid(const std::string& param, const std::string& message);
 

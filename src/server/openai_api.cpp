@@ -296,7 +296,8 @@ std::variant<ParsedRequest, ApiError> ParseCompletionRequest(const json& body, s
   if (auto err = ReadLogitBias(body, engine.n_vocab(), g)) return *err;
   if (auto err = ReadLogprobs(body, chat, g)) return *err;
   // The body again in the client's key order, for schemas and tools (the depth was bounded
-  // when `body` was parsed from the same text).
+  // when `body` was parsed from the same text, the width here).
+  if (auto err = RefuseWideObjects(body)) return *err;
   const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(raw_body, nullptr, /*allow_exceptions=*/false);
   if (!ordered.is_object()) return Invalid("", "the request body must be a JSON object");
   if (auto err = ReadStructuredOutput(body, ordered, engine, g)) return *err;

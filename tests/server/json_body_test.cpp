@@ -33,6 +33,22 @@ TEST(JsonBody, TooDeepIsA400NotAStackOverflow) {
   EXPECT_NE(std::get<ApiError>(parsed).message.find("deeper than 64"), std::string::npos);
 }
 
+// An object of more keys than kMaxObjectKeys anywhere is refused by the top-level field that
+// holds it, before the ordered re-parse whose inserts are linear searches.
+TEST(JsonBody, WideObjectsAreRefusedByTheirField) {
+  nlohmann::json message = {{"role", "user"}, {"content", "hi"}};
+  for (size_t i = 0; message.size() < kMaxObjectKeys; ++i) message["k" + std::to_string(i)] = 0;
+  nlohmann::json body = {{"messages", {message}}, {"max_tokens", 1}};
+  EXPECT_FALSE(RefuseWideObjects(body)) << "exactly the limit";
+  body["messages"][0]["one_more"] = 0;
+  const auto err = RefuseWideObjects(body);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->status, 400);
+  EXPECT_EQ(err->param, "messages");
+  nlohmann::json wide_schema = {{"response_format", {{"json_schema", {{"schema", {{"properties", body["messages"][0]}}}}}}}};
+  EXPECT_EQ(RefuseWideObjects(wide_schema)->param, "response_format");
+}
+
 TEST(JsonBody, ObjectsWithinTheLimitParse) {
   std::string nested = "1";
   for (int i = 0; i < kMaxJsonDepth - 1; ++i) nested = "[" + nested + "]";

@@ -130,6 +130,7 @@ class Converter {
     }
     const ordered_json& type = schema["type"];
     if (type.is_array()) {
+      if (type.size() > 7) throw SchemaError{"type lists more than the 7 JSON types"};  // before a pairwise check
       for (size_t i = 0; i < type.size(); ++i)
         for (size_t j = i + 1; j < type.size(); ++j)
           if (type[i] == type[j]) throw SchemaError{"type lists " + type[i].dump() + " twice"};
