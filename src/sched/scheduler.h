@@ -104,6 +104,9 @@ class Scheduler {
   void Loop();
   // Moves waiting requests into free slots.
   void Admit();
+  // Finishes the queued requests whose client is gone (under mu_): they waited for a slot
+  // before, and a full queue of them refused every new request.
+  void DropCancelledQueuedLocked();
   // Advances every decoding request by one token; returns how many tokens that was.
   int32_t DecodeStep();
   // Spends up to the budget of an iteration that decoded `decoding` streams on prefill work,

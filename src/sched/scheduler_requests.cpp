@@ -19,6 +19,7 @@ bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChan
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() >= options_.max_queue) DropCancelledQueuedLocked();
     if (queue_.size() >= options_.max_queue) return false;
     if (request.arrival == Clock::time_point{}) request.arrival = Clock::now();
     queue_.push_back({std::move(request), std::move(channel)});
@@ -26,6 +27,17 @@ bool Scheduler::Submit(GenerationRequest request, std::shared_ptr<GenerationChan
   }
   cv_.notify_all();
   return true;
+}
+
+void Scheduler::DropCancelledQueuedLocked() {
+  std::erase_if(queue_, [](Job& job) {
+    if (!job.channel->cancelled()) return false;
+    GenerationResult cancelled;
+    cancelled.cancelled = true;
+    job.channel->Finish(std::move(cancelled));
+    return true;
+  });
+  events_.SetQueueLength(queue_.size());
 }
 
 void Scheduler::RunExclusive(const std::function<void()>& fn, bool uses_kv) {

@@ -277,5 +277,32 @@ TEST(Scheduler, FullQueueRefusesSubmissions) {
   for (auto& c : channels) c->Cancel();
 }
 
+// Clients gone while their requests wait (a slot busy with a long answer) do not hold the
+// queue: a full queue of them refused every new request until the slot freed.
+TEST(Scheduler, QueuedRequestsOfClientsGoneDoNotFillTheQueue) {
+  FakeExecutor exec(100000);
+  NoEvents events;
+  Scheduler s(exec, events, Fixed(2, 1, 16));
+  auto busy = std::make_shared<GenerationChannel>();  // holds the only slot
+  ASSERT_TRUE(s.Submit(Request({0}, 1000000000), busy));
+  ASSERT_TRUE(busy->Next().has_value());
+  std::vector<std::shared_ptr<GenerationChannel>> gone;
+  for (int i = 0; i < 2; ++i) {
+    gone.push_back(std::make_shared<GenerationChannel>());
+    ASSERT_TRUE(s.Submit(Request({1}, 4), gone.back()));
+  }
+  auto refused = std::make_shared<GenerationChannel>();
+  EXPECT_FALSE(s.Submit(Request({2}, 4), refused)) << "the queue holds two";
+  for (auto& c : gone) c->Cancel();
+  auto next = std::make_shared<GenerationChannel>();
+  const bool accepted = s.Submit(Request({2}, 4), next);
+  EXPECT_TRUE(accepted) << "refused behind requests whose clients left";
+  busy->Cancel();
+  for (auto& c : gone) EXPECT_TRUE(Collect(*c).cancelled);
+  if (accepted) {
+    EXPECT_EQ(Collect(*next).text, Expected(2, 4));
+  }
+}
+
 }  // namespace
 }  // namespace kvfuse::sched
