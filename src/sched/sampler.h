@@ -42,6 +42,10 @@ class Sampler {
   explicit Sampler(const SamplingParams& params);
   // The next token; it counts as generated for the penalties of the tokens after it.
   int32_t Sample(const float* logits, int32_t n_vocab);
+  // Whether the grammar could not choose the last token within its work bound
+  // (grammar::kMaxMaskWork): the generation must end with an error, its last token is not
+  // the grammar's.
+  bool grammar_over_budget() const { return grammar_ && grammar_->over_budget(); }
 
  private:
   // Whether the bias or a penalty changes any logit now.

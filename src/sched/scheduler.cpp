@@ -260,6 +260,11 @@ bool Scheduler::Advance(Live& live, const float* logits) {
     return true;
   }
   const int32_t token = live.sampler.Sample(logits, executor_.n_vocab());
+  if (live.sampler.grammar_over_budget()) {
+    r.error = "the grammar needs more than " + std::to_string(grammar::kMaxMaskWork) +
+              " rule expansions to choose a token: simplify it (fewer alternatives that match nothing)";
+    return true;
+  }
   if (!req.ignore_eos && executor_.EndsTurn(token)) {
     r.finish_reason = "stop";
     return true;

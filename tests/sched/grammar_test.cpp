@@ -199,6 +199,29 @@ TEST(JsonSchemaGrammar, ConstraintsItCannotKeepAreRefusedByName) {
   }
 }
 
+// A grammar whose every step fans out to the per-step bound (40 empty choices of two ways)
+// made one mask of a vocabulary cost that bound per token: minutes on the scheduler's thread.
+// The mask stops at kMaxMaskWork and the sampler says so.
+TEST(GrammarSampling, AMaskPastItsWorkBoundIsReportedNotComputedForMinutes) {
+  std::string x = "x ::=";
+  for (int i = 0; i < 40; ++i) x += " e";
+  const auto g = Compile("root ::= ( \" \" x )+\n" + x + "\ne ::= \"\" | \"\"");
+  ASSERT_NE(g, nullptr);
+  auto texts = std::make_shared<TokenTexts>();
+  texts->bytes = {"", "Z"};
+  for (int i = 0; i < 3000; ++i) texts->bytes.push_back(" w" + std::to_string(i));
+  texts->ends_turn.assign(texts->bytes.size(), false);
+  texts->ends_turn[0] = true;
+  SamplingParams p;
+  p.temperature = 0;
+  p.grammar = std::make_shared<TokenGrammar>(TokenGrammar{g, texts, std::make_shared<const std::vector<uint32_t>>(FirstChars(*texts))});
+  Sampler sampler(p);
+  std::vector<float> logits(texts->bytes.size(), 0.f);
+  logits[1] = 10;  // "Z", which the grammar refuses: the mask is computed
+  sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()));  // about 3 s; unbounded, 10
+  EXPECT_TRUE(sampler.grammar_over_budget());
+}
+
 TEST(GrammarSampling, TokensStayInsideTheGrammarWhateverTheLogitsPrefer) {
   // Tokens: 0 end, 1 "{", 2 "}", 3 "\"k\"", 4 ":", 5 " ", 6 "7", 7 "x", 8 "{\"k\":"
   auto texts = std::make_shared<TokenTexts>();

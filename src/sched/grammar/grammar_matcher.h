@@ -29,6 +29,10 @@ class GrammarMatcher {
   bool over_budget() const { return over_budget_; }
   // Consumes `bytes`; false (state unchanged) when they cannot come next.
   bool Advance(std::string_view bytes);
+  // Rule expansions spent by Accepts and Advance since the last ResetWork: one token's test
+  // is bounded, a whole vocabulary's is not (see TokenMatcher::AllowedTokens).
+  int64_t work() const { return work_; }
+  void ResetWork() const { work_ = 0; }
   // Whether the text so far is a whole sentence of the grammar (generation may end here).
   bool CanEnd() const;
   // Whether no character at all can come next.
@@ -55,6 +59,7 @@ class GrammarMatcher {
   std::vector<Stack> stacks_;
   std::string partial_;
   bool over_budget_ = false;
+  mutable int64_t work_ = 0;
 };
 
 // An error when a grammar's start alone passes the matcher's bounds (Engine::CompileGrammar

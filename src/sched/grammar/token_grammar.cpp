@@ -20,7 +20,12 @@ std::vector<bool> TokenMatcher::AllowedTokens(int32_t n_vocab) const {
   std::vector<bool> allowed(n_vocab, false);
   const bool by_first_char = first_chars_ && !matcher_.HasPartialCharacter();
   std::unordered_map<uint32_t, bool> takes;  // first character -> whether some stack takes it
+  matcher_.ResetWork();
   for (int32_t t = 0; t < n_vocab && t < static_cast<int32_t>(tokens_->bytes.size()); ++t) {
+    if (matcher_.work() > kMaxMaskWork) {
+      over_budget_ = true;
+      return std::vector<bool>(n_vocab, false);
+    }
     if (by_first_char && !tokens_->ends_turn[t] && (*first_chars_)[t] != kNoFirstChar) {
       const uint32_t cp = (*first_chars_)[t];
       auto it = takes.find(cp);

@@ -37,7 +37,11 @@ class TokenMatcher {
   bool Allows(int32_t token) const;
   void Accept(int32_t token);
   // Allows() for every token id below n_vocab at once, testing each first character once.
+  // Stops, with over_budget() set and no token allowed, once the tests have spent
+  // kMaxMaskWork rule expansions: a grammar whose every step fans out to the per-step bound
+  // made one mask cost billions of them, on the scheduler's thread.
   std::vector<bool> AllowedTokens(int32_t n_vocab) const;
+  bool over_budget() const { return over_budget_; }
   // An end-of-turn token, for when no token is allowed (a vocabulary that cannot spell what
   // the grammar needs): the generation ends rather than break the grammar. -1 when the
   // vocabulary has none.
@@ -47,6 +51,11 @@ class TokenMatcher {
   std::shared_ptr<const TokenTexts> tokens_;
   std::shared_ptr<const std::vector<uint32_t>> first_chars_;
   GrammarMatcher matcher_;
+  mutable bool over_budget_ = false;
 };
+
+// The rule expansions one AllowedTokens may spend: ample for JSON schemas over a large
+// vocabulary (a few million), about a second of work at most.
+inline constexpr int64_t kMaxMaskWork = int64_t{1} << 26;
 
 }  // namespace kvfuse::sched::grammar
