@@ -82,6 +82,11 @@ TEST(ChatTemplate, LanguageDetails) {
   EXPECT_EQ(render("{{ messages[1:] | length }} {{ messages[-1].content }} {{ 7 // 2 }} {{ -7 % 3 }} {{ 1 / 2 }}"), "1 b 3 2 0.5");
   EXPECT_EQ(render("{{ '  x  ' | trim }}|{{ 'Ab'.upper() }}|{{ 'a,b'.split(',') | join('-') }}|{{ 'hello world' | title }}"), "x|AB|a-b|Hello World");
   EXPECT_EQ(render("{{ {'k': [1, 2.5, none, true, 'q\"']} | tojson }}"), "{\"k\": [1, 2.5, null, true, \"q\\\"\"]}");
+  // Floats as Python writes them (repr, which json.dumps uses too): positional for exponents
+  // -4..15 ("1500.0", not "1.5e+03"), scientific past them.
+  EXPECT_EQ(render("{{ 1500.0 }} {{ 10.0 }} {{ 0.0001 }} {{ 1 / 100000 }} {{ 100000000.0 * 100000000.0 }} "
+                   "{{ 123.456 }} {{ 0.0 }} {{ 1 / 3 }} {{ [20.0, 0.5] | tojson }}"),
+            "1500.0 10.0 0.0001 1e-05 1e+16 123.456 0.0 0.3333333333333333 [20.0, 0.5]");
   EXPECT_EQ(render("{{ undefined_thing is defined }} {{ x | default('d') }} {{ 'b' in 'abc' }} {{ 3 if false else 4 }}"), "False d True 4");
   EXPECT_EQ(render("{%- for m in messages -%}\n  {{- m.role }}\n{%- endfor %}"), "userassistant");
   EXPECT_EQ(render("{% for m in messages %}\n    {% if true %}\n{{ m.role }}\n    {% endif %}\n{% endfor %}"), "user\nassistant\n");

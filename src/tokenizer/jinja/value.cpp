@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "tokenizer/jinja/limits.h"
@@ -51,16 +52,22 @@ bool Value::Truthy() const {
 
 namespace {
 
+// Python's repr of a float: the shortest digits that read back as it, in positional form for
+// decimal exponents -4..15 ("1500.0", "0.0001") and scientific otherwise ("1e+16", "1e-05").
 std::string FloatRepr(double d) {
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
   if (std::isnan(d)) return "nan";
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {  // shortest round-trip, like Python
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, d);
+  char buf[40];
+  int digits_after_point = 0;  // of the shortest scientific form
+  for (; digits_after_point < 17; ++digits_after_point) {
+    std::snprintf(buf, sizeof(buf), "%.*e", digits_after_point, d);
     if (std::strtod(buf, nullptr) == d) break;
   }
+  const int exponent = std::atoi(std::strchr(buf, 'e') + 1);
+  if (exponent < -4 || exponent >= 16) return buf;
+  std::snprintf(buf, sizeof(buf), "%.*f", std::max(0, digits_after_point - exponent), d);
   std::string s = buf;
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  if (s.find('.') == std::string::npos) s += ".0";
   return s;
 }
 
