@@ -87,6 +87,15 @@ TEST(ChatTemplate, LanguageDetails) {
   EXPECT_EQ(render("{{ 1500.0 }} {{ 10.0 }} {{ 0.0001 }} {{ 1 / 100000 }} {{ 100000000.0 * 100000000.0 }} "
                    "{{ 123.456 }} {{ 0.0 }} {{ 1 / 3 }} {{ [20.0, 0.5] | tojson }}"),
             "1500.0 10.0 0.0001 1e-05 1e+16 123.456 0.0 0.3333333333333333 [20.0, 0.5]");
+  // tojson's arguments as Hugging Face's (json.dumps's), not ignored: Kimi-K2's template packs
+  // its tools with separators=(',', ':').
+  EXPECT_EQ(render("{{ {'b': 1, 'a': [2, 3]} | tojson(separators=(',', ':')) }}|"
+                   "{{ {'b': 1, 'a': {'d': 4, 'c': 5} } | tojson(sort_keys=true) }}|{{ {'a': [1]} | tojson(indent=1) }}"),
+            "{\"b\":1,\"a\":[2,3]}|{\"a\": {\"c\": 5, \"d\": 4}, \"b\": 1}|{\n \"a\": [\n  1\n ]\n}");
+  EXPECT_EQ(render("{{ 1 | tojson(ensure_ascii=false) }}"), "1");
+  EXPECT_NE(render("{{ 1 | tojson(ensure_ascii=true) }}").find("RENDER: "), std::string::npos);
+  EXPECT_NE(render("{{ 1 | tojson(default=str) }}").find("tojson takes no argument 'default'"), std::string::npos);
+  EXPECT_NE(render("{{ 1 | tojson(separators=',') }}").find("two strings"), std::string::npos);
   EXPECT_EQ(render("{{ undefined_thing is defined }} {{ x | default('d') }} {{ 'b' in 'abc' }} {{ 3 if false else 4 }}"), "False d True 4");
   EXPECT_EQ(render("{%- for m in messages -%}\n  {{- m.role }}\n{%- endfor %}"), "userassistant");
   EXPECT_EQ(render("{% for m in messages %}\n    {% if true %}\n{{ m.role }}\n    {% endif %}\n{% endfor %}"), "user\nassistant\n");

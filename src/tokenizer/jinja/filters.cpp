@@ -15,6 +15,35 @@ Value Interpreter::Filter(const Expr& e) {
   RenderFail(e.line, "unsupported filter '" + e.name + "'");
 }
 
+// Hugging Face's tojson: json.dumps(v, ensure_ascii=False, indent=None, separators=None,
+// sort_keys=False). An argument it does not take, or ensure_ascii=True, is an error rather
+// than a text that differs from what the model was trained on.
+Value Interpreter::ToJson(const Value& v, const Expr& e) {
+  const int line = e.line;
+  for (const auto& [name, arg] : e.kwargs)
+    if (name != "indent" && name != "separators" && name != "sort_keys" && name != "ensure_ascii")
+      RenderFail(line, "tojson takes no argument '" + name + "'");
+  if (e.args.size() > 2) RenderFail(line, "tojson takes one positional argument (indent)");
+  if (Kwarg(e, "ensure_ascii", 99, Value(false)).Truthy()) RenderFail(line, "tojson(ensure_ascii=true) is not supported");
+  Value::JsonStyle style;
+  const Value indent = Kwarg(e, "indent", 1);
+  style.indent = indent.is_int() ? std::max<int64_t>(0, indent.as_int()) : -1;  // negative: breaks only
+  style.sort_keys = Kwarg(e, "sort_keys", 99, Value(false)).Truthy();
+  const Value separators = Kwarg(e, "separators", 99);
+  if (!separators.is_undefined() && !separators.is_none()) {
+    const bool pair = separators.is_list() && separators.as_list().size() == 2 && separators.as_list()[0].is_string() &&
+                      separators.as_list()[1].is_string();
+    if (!pair) RenderFail(line, "tojson's separators must be two strings (item, key)");
+    style.item_separator = separators.as_list()[0].as_string();
+    style.key_separator = separators.as_list()[1].as_string();
+    if (style.item_separator.empty() || style.key_separator.empty())
+      RenderFail(line, "tojson's separators must not be empty");
+  }
+  std::string s;
+  if (!v.AppendJson(&s, limits_.max_string_bytes, style)) FailString(line);
+  return NewString(line, std::move(s));
+}
+
 // Filters that read their input as text or a number.
 std::optional<Value> Interpreter::TextFilter(const std::string& f, const Value& v, const Expr& e) {
   const int line = e.line;
@@ -25,14 +54,7 @@ std::optional<Value> Interpreter::TextFilter(const std::string& f, const Value& 
   if (f == "title") return NewString(line, text::Title(Text(v, line)));
   if (f == "capitalize") return NewString(line, text::Capitalize(Text(v, line)));
   if (f == "replace") return Replace(Text(v, line), Text(Kwarg(e, "old", 1), line), Text(Kwarg(e, "new", 2), line), line);
-  if (f == "tojson") {
-    const Value indent = Kwarg(e, "indent", 1);
-    // As json.dumps: a negative indent only breaks lines.
-    const int64_t spaces = indent.is_int() ? std::max<int64_t>(0, indent.as_int()) : -1;
-    std::string s;
-    if (!v.AppendJson(&s, limits_.max_string_bytes, spaces)) FailString(line);
-    return NewString(line, std::move(s));
-  }
+  if (f == "tojson") return ToJson(v, e);
   if (f == "int") {
     if (!v.is_string()) return Value(Int(v, line));
     errno = 0;

@@ -107,6 +107,7 @@ class Interpreter {
   // filters.cpp
   Value Filter(const Expr& e);
   std::optional<Value> TextFilter(const std::string& f, const Value& v, const Expr& e);
+  Value ToJson(const Value& v, const Expr& e);
   std::optional<Value> SequenceFilter(const std::string& f, const Value& v, const Expr& e);
   Value Join(const Value& v, const Expr& e);
   Value ToList(const Value& v, int line);

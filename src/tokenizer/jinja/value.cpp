@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <string_view>
+#include <vector>
 
 #include "tokenizer/jinja/limits.h"
 
@@ -172,7 +174,7 @@ void PyRepr(const Value& v, Writer& w) {
   w.Put(ScalarStr(v));
 }
 
-void Json(const Value& v, Writer& w, int64_t indent, size_t depth);
+void Json(const Value& v, Writer& w, const Value::JsonStyle& style, size_t depth);
 
 // The line break and indentation before an item at `depth` (nothing without indent).
 void JsonBreak(Writer& w, int64_t indent, size_t depth) {
@@ -183,31 +185,38 @@ void JsonBreak(Writer& w, int64_t indent, size_t depth) {
   else w.PutRepeated(' ', n * depth);
 }
 
-void JsonContainer(const Value& v, Writer& w, int64_t indent, size_t depth) {
+void JsonContainer(const Value& v, Writer& w, const Value::JsonStyle& style, size_t depth) {
   const bool list = v.is_list();
   const size_t size = list ? v.as_list().size() : v.as_dict().size();
+  std::vector<size_t> order(size);
+  std::iota(order.begin(), order.end(), 0);
+  if (!list && style.sort_keys)
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return v.as_dict()[a].first < v.as_dict()[b].first; });
+  const std::string& item = style.item_separator;
+  const std::string& key = style.key_separator;
   w.Put(list ? '[' : '{');
   for (size_t i = 0; i < size && w.ok(); ++i) {
-    if (i) w.Put(indent >= 0 ? "," : ", ");
-    JsonBreak(w, indent, depth + 1);
+    if (i) w.Put(!item.empty() ? item.c_str() : style.indent >= 0 ? "," : ", ");
+    JsonBreak(w, style.indent, depth + 1);
     if (list) {
-      Json(v.as_list()[i], w, indent, depth + 1);
+      Json(v.as_list()[order[i]], w, style, depth + 1);
     } else {
-      JsonString(v.as_dict()[i].first, w);
-      w.Put(": ");
-      Json(v.as_dict()[i].second, w, indent, depth + 1);
+      JsonString(v.as_dict()[order[i]].first, w);
+      w.Put(!key.empty() ? key.c_str() : ": ");
+      Json(v.as_dict()[order[i]].second, w, style, depth + 1);
     }
   }
-  if (size) JsonBreak(w, indent, depth);
+  if (size) JsonBreak(w, style.indent, depth);
   w.Put(list ? ']' : '}');
 }
 
-void Json(const Value& v, Writer& w, int64_t indent, size_t depth) {
+void Json(const Value& v, Writer& w, const Value::JsonStyle& style, size_t depth) {
   if (v.is_undefined() || v.is_none()) w.Put("null");
   else if (v.is_bool()) w.Put(v.as_bool() ? "true" : "false");
   else if (v.is_int() || v.is_float()) w.Put(ScalarStr(v));
   else if (v.is_string()) JsonString(v.as_string(), w);
-  else JsonContainer(v, w, indent, depth);
+  else JsonContainer(v, w, style, depth);
 }
 
 }  // namespace
@@ -220,9 +229,9 @@ bool Value::AppendStr(std::string* out, size_t max_bytes) const {
   return w.ok();
 }
 
-bool Value::AppendJson(std::string* out, size_t max_bytes, int64_t indent) const {
+bool Value::AppendJson(std::string* out, size_t max_bytes, const JsonStyle& style) const {
   Writer w(out, max_bytes);
-  Json(*this, w, indent, 0);
+  Json(*this, w, style, 0);
   return w.ok();
 }
 

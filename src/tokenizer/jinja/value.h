@@ -70,9 +70,21 @@ class Value {
   // Appends str(value) as Jinja prints it (undefined and none print as "" and "None").
   // Returns false, leaving a partial text, as soon as *out would pass max_bytes.
   bool AppendStr(std::string* out, size_t max_bytes) const;
-  // Appends json.dumps(value, ensure_ascii=False, indent=indent) (indent < 0: one line),
-  // with the same max_bytes contract as AppendStr.
-  bool AppendJson(std::string* out, size_t max_bytes, int64_t indent = -1) const;
+  // json.dumps's layout: indent < 0 is one line; empty separators are json.dumps's defaults
+  // (", " on one line, "," with an indent; ": ").
+  struct JsonStyle {
+    int64_t indent = -1;
+    std::string item_separator, key_separator;
+    bool sort_keys = false;
+  };
+  // Appends json.dumps(value, ensure_ascii=False, ...style), with the same max_bytes contract
+  // as AppendStr.
+  bool AppendJson(std::string* out, size_t max_bytes, const JsonStyle& style) const;
+  bool AppendJson(std::string* out, size_t max_bytes, int64_t indent = -1) const {
+    JsonStyle style;
+    style.indent = indent;
+    return AppendJson(out, max_bytes, style);
+  }
   // Unbounded conveniences for scalars and small values.
   std::string Str() const;
   std::string ToJson(int indent = -1) const;
