@@ -79,6 +79,10 @@ TEST(ChatTemplate, LanguageDetails) {
   EXPECT_EQ(render("{% for m in messages %}{{ loop.index }}/{{ loop.length }}{% if not loop.last %},{% endif %}{% endfor %}"), "1/2,2/2");
   EXPECT_EQ(render("{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}"), "2");
   EXPECT_EQ(render("{% set x = 1 %}{% for m in messages %}{% set x = 5 %}{% endfor %}{{ x }}"), "1");  // loop scope
+  // ... and each iteration's own, as jinja2's: a set in one iteration is gone in the next.
+  EXPECT_EQ(render("{% for m in messages %}{% if loop.first %}{% set x = m.content %}{% endif %}[{{ x }}]{% endfor %}"),
+            "[a][]");
+  EXPECT_EQ(render("{% set n = 0 %}{% for m in messages %}{% set n = n + 1 %}{{ n }}{% endfor %}"), "11");
   EXPECT_EQ(render("{{ messages[1:] | length }} {{ messages[-1].content }} {{ 7 // 2 }} {{ -7 % 3 }} {{ 1 / 2 }}"), "1 b 3 2 0.5");
   EXPECT_EQ(render("{{ '  x  ' | trim }}|{{ 'Ab'.upper() }}|{{ 'a,b'.split(',') | join('-') }}|{{ 'hello world' | title }}"), "x|AB|a-b|Hello World");
   EXPECT_EQ(render("{{ {'k': [1, 2.5, none, true, 'q\"']} | tojson }}"), "{\"k\": [1, 2.5, null, true, \"q\\\"\"]}");

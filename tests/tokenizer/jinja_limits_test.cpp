@@ -134,12 +134,15 @@ TEST(JinjaLimits, HugeRangeIsRefused) {
 }
 
 TEST(JinjaLimits, StringDoublingIsRefused) {
-  ExpectLimit(Hostile("string_doubling.jinja"), "RENDER", "max_string_bytes");
+  // A plain set in a loop lasts one iteration (jinja2's scoping): it doubles nothing, and the
+  // outer s is untouched. State carried across iterations goes through a namespace.
+  EXPECT_EQ(Render(Hostile("string_doubling.jinja")), "1");
   ExpectLimit(Hostile("string_doubling_namespace.jinja"), "RENDER", "max_string_bytes");
   ExpectLimit(Hostile("string_repeat.jinja"), "RENDER", "max_string_bytes");
-  ExpectLimit("{% set s = 'x' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}", "RENDER", "max_string_bytes");
-  ExpectLimit("{% set s = 'xx' %}{% for i in range(40) %}{% set s = s.replace('x', 'xx') %}{% endfor %}", "RENDER",
+  ExpectLimit("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "RENDER",
               "max_string_bytes");
+  ExpectLimit("{% set ns = namespace(s='xx') %}{% for i in range(40) %}{% set ns.s = ns.s.replace('x', 'xx') %}{% endfor %}",
+              "RENDER", "max_string_bytes");
   ExpectLimit("{% set ns = namespace(l=['x' * 1000000]) %}{% for i in range(20) %}{% set ns.l = ns.l + ns.l %}{% endfor %}"
               "{{ ns.l | join }}",
               "RENDER", "max_string_bytes");

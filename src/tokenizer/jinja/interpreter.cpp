@@ -104,6 +104,7 @@ Flow Interpreter::For(const Node& n) {
   const int64_t len = static_cast<int64_t>(items.size());
   for (int64_t i = 0; i < len; ++i) {
     Step(n.line);
+    scopes_.back().clear();  // as jinja2: what an iteration sets is gone in the next one
     bind(items[i]);
     scopes_.back()["loop"] = Value(Dict{
         {"index", Value(i + 1)}, {"index0", Value(i)}, {"revindex", Value(len - i)},
