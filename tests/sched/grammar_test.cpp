@@ -94,6 +94,12 @@ TEST(Gbnf, ErrorsNameWhatIsWrong) {
   EXPECT_NE(ErrorOf("start ::= \"a\"").find("no rule named root"), std::string::npos);
   EXPECT_NE(ErrorOf("root ::= root \"a\" | \"b\"").find("left-recursive"), std::string::npos);
   EXPECT_NE(ErrorOf("root ::= e root\ne ::= \"\"?").find("left-recursive"), std::string::npos);
+  // Through a chain of 300 nullable rules, each defined before the one it names (one pass
+  // over the rules finds one more of them): the rules found nullable reach the others.
+  std::string chain = "root ::= c0 root | \"x\"\n";
+  for (int i = 0; i < 300; ++i) chain += "c" + std::to_string(i) + " ::= c" + std::to_string(i + 1) + " | \"y\"\n";
+  EXPECT_NE(ErrorOf(chain + "c300 ::= \"\"").find("left-recursive"), std::string::npos);
+  EXPECT_EQ(ErrorOf(chain + "c300 ::= \"z\""), "ok") << "no rule of the chain is nullable";
   EXPECT_NE(ErrorOf("root ::= \"a").find("line 1"), std::string::npos);
   EXPECT_NE(ErrorOf("root ::= \"a\"\nx ::= [b").find("line 2"), std::string::npos);
   EXPECT_NE(ErrorOf("root ::= \"a\"{3,2}").find("n < m"), std::string::npos);
