@@ -31,6 +31,12 @@ Status KvManager::Reserve(int32_t seq, int32_t n_positions) {
     return Status::InvalidArgument(
         util::StrFormat("%d tokens do not fit the context of %d", n_positions, n_slots()));
   Sequence& s = seqs_[seq];
+  // All or nothing: cached prefixes are evicted only when that makes room for the whole
+  // request (a request retried each iteration flushed the prefix cache each time, for nothing).
+  const int32_t needed = (n_positions + block_size() - 1) / block_size() - static_cast<int32_t>(s.table.size());
+  if (needed > pool_.n_free() && needed > pool_.n_free() + tree_->EvictableBlocks())
+    return Status::ResourceExhausted(util::StrFormat("the KV cache is full (%d blocks of %d tokens in use)",
+                                                     pool_.n_blocks(), block_size()));
   while (static_cast<int32_t>(s.table.size()) * block_size() < n_positions) {
     std::optional<int32_t> block = pool_.Allocate();
     if (!block && tree_->Evict(1) == 1) block = pool_.Allocate();

@@ -80,6 +80,21 @@ int32_t PrefixTree::Evict(int32_t n) {
   return evicted;
 }
 
+bool PrefixTree::CountEvictable(const Node& node, int32_t* count) const {
+  bool whole = true;
+  for (const auto& [key, child] : node.children) whole = CountEvictable(*child, count) && whole;
+  if (&node == &root_) return whole;
+  whole = whole && !node.pinned && pool_.ref_count(node.block) == 1;
+  if (whole) ++*count;
+  return whole;
+}
+
+int32_t PrefixTree::EvictableBlocks() const {
+  int32_t count = 0;
+  CountEvictable(root_, &count);
+  return count;
+}
+
 void PrefixTree::Pin(const std::vector<int32_t>& tokens, bool pinned) {
   const size_t bs = pool_.block_size();
   Node* node = &root_;

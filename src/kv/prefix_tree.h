@@ -32,6 +32,9 @@ class PrefixTree {
   void Insert(const std::vector<int32_t>& tokens, const std::vector<int32_t>& table);
   // Frees up to n unused, unpinned leaf blocks, least recently used first; returns how many.
   int32_t Evict(int32_t n);
+  // How many blocks Evict could free, all evictions included (a leaf freed makes its
+  // parent a leaf): those no sequence uses, unpinned, with no such block below them.
+  int32_t EvictableBlocks() const;
   // Pinned prefixes (e.g. a system prompt) are never evicted.
   void Pin(const std::vector<int32_t>& tokens, bool pinned);
 
@@ -47,6 +50,9 @@ class PrefixTree {
     std::map<std::vector<int32_t>, std::unique_ptr<Node>> children;
   };
   void ReleaseAll(Node& node);
+  // Whether `node` and everything below it could be evicted; adds those below (and it,
+  // unless it is the root) that could to *count.
+  bool CountEvictable(const Node& node, int32_t* count) const;
 
   BlockPool& pool_;
   Node root_;

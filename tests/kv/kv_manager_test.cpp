@@ -75,5 +75,22 @@ TEST(KvManager, SequencesStartOnCachedPrefixBlocksAndEvictionFreesUnusedOnes) {
   EXPECT_EQ(kv.blocks_used(), 0);
 }
 
+// A reservation that cannot be met even by evicting every unused cached prefix evicts none:
+// a request retried each iteration flushed the prefix cache each time, for nothing.
+TEST(KvManager, AReservationThatCannotFitEvictsNothing) {
+  KvManager kv(kGeometry, 16, 4);  // 4 blocks
+  const std::vector<int32_t> tokens = Range(100, 8);
+  ASSERT_TRUE(kv.Reserve(0, 8).ok());
+  kv.SetLength(0, 8);
+  kv.CachePrefix(0, tokens);  // two blocks, cached and then unused
+  kv.Release(0);
+  ASSERT_TRUE(kv.Reserve(1, 4).ok());  // one block of a live sequence
+  EXPECT_EQ(kv.Reserve(2, 16).code(), util::StatusCode::kResourceExhausted);  // needs 4: 1 free + 2 evictable
+  EXPECT_EQ(kv.cached_prefix_blocks(), 2) << "the cached prefix was evicted for a reservation that failed";
+  EXPECT_FALSE(kv.contains(2) && kv.capacity(2) > 0) << "a failed reservation holds no block";
+  ASSERT_TRUE(kv.Reserve(2, 12).ok()) << "3 blocks: the free one and both cached ones";
+  EXPECT_EQ(kv.cached_prefix_blocks(), 0);
+}
+
 }  // namespace
 }  // namespace kvfuse::kv
