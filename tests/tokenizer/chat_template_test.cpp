@@ -94,9 +94,11 @@ TEST(ChatTemplate, LanguageDetails) {
   // tojson's arguments as Hugging Face's (json.dumps's), not ignored: Kimi-K2's template packs
   // its tools with separators=(',', ':').
   EXPECT_EQ(render("{{ {'b': 1, 'a': [2, 3]} | tojson(separators=(',', ':')) }}|"
-                   "{{ {'b': 1, 'a': {'d': 4, 'c': 5} } | tojson(sort_keys=true) }}|{{ {'a': [1]} | tojson(indent=1) }}"),
+                   "{{ {'b': 1, 'a': {'d': 4, 'c': 5}} | tojson(sort_keys=true) }}|{{ {'a': [1]} | tojson(indent=1) }}"),
             "{\"b\":1,\"a\":[2,3]}|{\"a\": {\"c\": 5, \"d\": 4}, \"b\": 1}|{\n \"a\": [\n  1\n ]\n}");
   EXPECT_EQ(render("{{ 1 | tojson(ensure_ascii=false) }}"), "1");
+  // A tag ends at its delimiter outside strings and brackets, as jinja2 reads it.
+  EXPECT_EQ(render("{{ '}}' }}|{% set x = '%}' %}{{ x }}|{{ {'a': {'b': 1}}['a']['b'] }}|{# it's #}ok"), "}}|%}|1|ok");
   EXPECT_NE(render("{{ 1 | tojson(ensure_ascii=true) }}").find("RENDER: "), std::string::npos);
   EXPECT_NE(render("{{ 1 | tojson(default=str) }}").find("tojson takes no argument 'default'"), std::string::npos);
   EXPECT_NE(render("{{ 1 | tojson(separators=',') }}").find("two strings"), std::string::npos);

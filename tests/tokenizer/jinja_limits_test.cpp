@@ -92,11 +92,13 @@ TEST(JinjaLimits, RangeStepsNeverOverflow) {
 }
 
 TEST(JinjaLimits, DeepBracketsFailAtParse) {
-  ExpectLimit("{{ " + Repeat("[", 300000) + " }}", "PARSE", "max_nesting");
+  ExpectLimit("{{ " + Repeat("[", 300000) + Repeat("]", 300000) + " }}", "PARSE", "max_nesting");
   ExpectLimit("{{ " + Repeat("[", 1900) + Repeat("]", 1900) + " }}", "PARSE", "max_nesting");
-  ExpectLimit("{{ " + Repeat("(", 300000) + "1 }}", "PARSE", "max_nesting");
-  ExpectLimit("{{ " + Repeat("{'a': ", 100000) + " }}", "PARSE", "max_nesting");
-  ExpectLimit("{{ x" + Repeat("[0", 300000) + " }}", "PARSE", "max_nesting");
+  ExpectLimit("{{ " + Repeat("(", 300000) + "1" + Repeat(")", 300000) + " }}", "PARSE", "max_nesting");
+  ExpectLimit("{{ " + Repeat("{'a': ", 100000) + "1" + Repeat("}", 100000) + " }}", "PARSE", "max_nesting");
+  ExpectLimit("{{ x" + Repeat("[0", 300000) + Repeat("]", 300000) + " }}", "PARSE", "max_nesting");
+  // Unbalanced, the tag never closes (as jinja2 reads a tag: its brackets first).
+  ExpectLimit("{{ " + Repeat("[", 300000) + " }}", "PARSE", "unclosed '{{'");
   EXPECT_EQ(Render("{{ " + Repeat("[", 100) + Repeat("]", 100) + " | length }}"), "1");  // deep enough for anyone
 }
 

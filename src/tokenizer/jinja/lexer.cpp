@@ -34,6 +34,27 @@ void StripTrailingWhitespace(std::string& s) {
 }
 
 // The next "{{", "{%" or "{#" at or after pos, or npos.
+// Where a tag's body ends: its closing delimiter outside string literals and outside the
+// brackets the body opened, as jinja2's lexer reads it ({{ {'a': {'b': 1}} }} and
+// {{ '}}' }} are one expression each). A comment ends at its first delimiter.
+size_t FindClose(const std::string& src, size_t from, const std::string& close) {
+  if (close == "#}") return src.find(close, from);
+  int depth = 0;
+  for (size_t i = from; i < src.size(); ++i) {
+    const char c = src[i];
+    if (c == '\'' || c == '"') {
+      for (++i; i < src.size() && src[i] != c; ++i)
+        if (src[i] == '\\') ++i;
+      if (i >= src.size()) return std::string::npos;
+      continue;
+    }
+    if (depth == 0 && src.compare(i, close.size(), close) == 0) return i;
+    if (c == '(' || c == '[' || c == '{') ++depth;
+    else if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
+  }
+  return std::string::npos;
+}
+
 size_t FindTag(const std::string& src, size_t pos) {
   for (size_t p = src.find('{', pos); p != std::string::npos; p = src.find('{', p + 1))
     if (p + 1 < src.size() && (src[p + 1] == '{' || src[p + 1] == '%' || src[p + 1] == '#')) return p;
@@ -84,7 +105,7 @@ Result<std::vector<Segment>> SplitTemplate(const std::string& src, const Limits&
     const bool marker = tag + 2 < src.size() && (src[tag + 2] == '-' || src[tag + 2] == '+');
     const std::string close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
     const size_t body_begin = tag + 2 + (marker ? 1 : 0);
-    const size_t end = src.find(close, body_begin);
+    const size_t end = FindClose(src, body_begin, close);
     if (end == std::string::npos) return Status::Error(StrFormat("line %d: unclosed '{%c'", lines.At(tag), kind));
     std::string body = src.substr(body_begin, end - body_begin);
     if (!body.empty() && body.back() == '-') {
