@@ -104,6 +104,15 @@ void Scheduler::Requeue(std::unique_ptr<Live> live) {
 }
 
 int32_t Scheduler::DecodeStep() {
+  // Streams whose client is gone or whose time is up end before they take a block: with none
+  // left, one took a live request's place.
+  const auto now = Clock::now();
+  std::erase_if(live_, [&](std::unique_ptr<Live>& l) {
+    if (!l->decoding || !(l->job.channel->cancelled() || now > l->job.request.deadline)) return false;
+    l->result.cancelled = l->job.channel->cancelled();
+    Finish(*l);
+    return true;
+  });
   const auto decoding = [&] {
     std::vector<int32_t> seqs;
     for (const auto& l : live_)
