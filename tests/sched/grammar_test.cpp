@@ -206,8 +206,9 @@ TEST(JsonSchemaGrammar, ConstraintsItCannotKeepAreRefusedByName) {
 }
 
 // A grammar whose every step fans out to the per-step bound (40 empty choices of two ways)
-// made one mask of a vocabulary cost that bound per token: minutes on the scheduler's thread.
-// The mask stops at kMaxMaskWork and the sampler says so.
+// made one mask of a vocabulary cost that bound per token and character: minutes on the
+// scheduler's thread. The first character is stepped once per mask now; tokens of many
+// spaces still pay per character, and the mask stops at kMaxMaskWork and the sampler says so.
 TEST(GrammarSampling, AMaskPastItsWorkBoundIsReportedNotComputedForMinutes) {
   std::string x = "x ::=";
   for (int i = 0; i < 40; ++i) x += " e";
@@ -215,7 +216,7 @@ TEST(GrammarSampling, AMaskPastItsWorkBoundIsReportedNotComputedForMinutes) {
   ASSERT_NE(g, nullptr);
   auto texts = std::make_shared<TokenTexts>();
   texts->bytes = {"", "Z"};
-  for (int i = 0; i < 3000; ++i) texts->bytes.push_back(" w" + std::to_string(i));
+  for (int i = 0; i < 3000; ++i) texts->bytes.push_back(std::string(2 + i % 39, ' ') + std::to_string(i));
   texts->ends_turn.assign(texts->bytes.size(), false);
   texts->ends_turn[0] = true;
   SamplingParams p;
@@ -224,8 +225,35 @@ TEST(GrammarSampling, AMaskPastItsWorkBoundIsReportedNotComputedForMinutes) {
   Sampler sampler(p);
   std::vector<float> logits(texts->bytes.size(), 0.f);
   logits[1] = 10;  // "Z", which the grammar refuses: the mask is computed
-  sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()));  // about 3 s; unbounded, 10
+  sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()));  // a few seconds; unbounded, minutes
   EXPECT_TRUE(sampler.grammar_over_budget());
+}
+
+// ... while a large enum, whose value position holds a stack per value, stays well inside
+// it: stepped for every space token, 40,000 of them against 2,000 values passed the bound.
+TEST(GrammarSampling, ALargeEnumOverALargeVocabularyStaysInsideTheMaskBound) {
+  nlohmann::ordered_json values = nlohmann::ordered_json::array();
+  for (int i = 0; i < 2000; ++i) values.push_back("value" + std::to_string(i));
+  auto schema = JsonSchemaToGbnf({{"type", "object"}, {"properties", {{"k", {{"enum", values}}}}}, {"required", {"k"}}});
+  ASSERT_TRUE(schema.ok()) << schema.status().message();
+  const auto g = Compile(schema.value());
+  ASSERT_NE(g, nullptr);
+  auto texts = std::make_shared<TokenTexts>();
+  texts->bytes = {"", "Z", "{\"k\":"};
+  for (int i = 0; i < 40000; ++i) texts->bytes.push_back(" t" + std::to_string(i));
+  texts->ends_turn.assign(texts->bytes.size(), false);
+  texts->ends_turn[0] = true;
+  SamplingParams p;
+  p.temperature = 0;
+  p.grammar = std::make_shared<TokenGrammar>(TokenGrammar{g, texts, std::make_shared<const std::vector<uint32_t>>(FirstChars(*texts))});
+  Sampler sampler(p);
+  std::vector<float> logits(texts->bytes.size(), 0.f);
+  logits[2] = 10;
+  ASSERT_EQ(sampler.Sample(logits.data(), static_cast<int32_t>(logits.size())), 2);
+  logits[2] = 0;
+  logits[1] = 10;  // "Z" at the value: refused, the mask is computed over every space token
+  sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()));
+  EXPECT_FALSE(sampler.grammar_over_budget());
 }
 
 TEST(GrammarSampling, TokensStayInsideTheGrammarWhateverTheLogitsPrefer) {

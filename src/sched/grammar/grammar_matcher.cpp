@@ -74,7 +74,7 @@ std::vector<GrammarMatcher::Stack> GrammarMatcher::Step(const std::vector<Stack>
     ++t.back().idx;
     Expand(std::move(t), &next, &budget);
   }
-  work_ += kMaxExpansions - budget + static_cast<int64_t>(stacks.size());
+  work_ += kMaxExpansions - budget;  // expansions only: scanning stacks that do not match is cheap (a large enum)
   Dedup(&next);
   return next;
 }

@@ -1,5 +1,8 @@
 #include "sched/grammar/token_grammar.h"
 
+#include <optional>
+#include <unordered_map>
+
 #include "tokenizer/utf8.h"
 
 namespace kvfuse::sched::grammar {
@@ -19,20 +22,34 @@ void TokenMatcher::Accept(int32_t token) {
 std::vector<bool> TokenMatcher::AllowedTokens(int32_t n_vocab) const {
   std::vector<bool> allowed(n_vocab, false);
   const bool by_first_char = first_chars_ && !matcher_.HasPartialCharacter();
-  std::unordered_map<uint32_t, bool> takes;  // first character -> whether some stack takes it
+  // First character -> the matcher past it (none: refused). Stepping over the first character
+  // once for every token that starts with it is what a large enum made expensive.
+  std::unordered_map<uint32_t, std::optional<GrammarMatcher>> past_first;
+  int64_t work = 0;
   matcher_.ResetWork();
   for (int32_t t = 0; t < n_vocab && t < static_cast<int32_t>(tokens_->bytes.size()); ++t) {
-    if (matcher_.work() > kMaxMaskWork) {
+    if (work + matcher_.work() > kMaxMaskWork) {
       over_budget_ = true;
       return std::vector<bool>(n_vocab, false);
     }
-    if (by_first_char && !tokens_->ends_turn[t] && (*first_chars_)[t] != kNoFirstChar) {
-      const uint32_t cp = (*first_chars_)[t];
-      auto it = takes.find(cp);
-      if (it == takes.end()) it = takes.emplace(cp, matcher_.TakesNext(cp)).first;
-      if (!it->second) continue;
+    if (!by_first_char || tokens_->ends_turn[t] || (*first_chars_)[t] == kNoFirstChar) {
+      allowed[t] = Allows(t);
+      continue;
     }
-    allowed[t] = Allows(t);
+    const std::string& bytes = tokens_->bytes[t];
+    const size_t first_len = tokenizer::ValidUtf8At(bytes, 0);
+    auto it = past_first.find((*first_chars_)[t]);
+    if (it == past_first.end()) {
+      GrammarMatcher past = matcher_;
+      past.ResetWork();
+      const bool takes = matcher_.TakesNext((*first_chars_)[t]) && past.Advance(std::string_view(bytes).substr(0, first_len));
+      work += past.work();
+      it = past_first.emplace((*first_chars_)[t], takes ? std::optional<GrammarMatcher>(std::move(past)) : std::nullopt).first;
+    }
+    if (!it->second) continue;
+    it->second->ResetWork();
+    allowed[t] = first_len == bytes.size() || it->second->Accepts(std::string_view(bytes).substr(first_len));
+    work += it->second->work();
   }
   return allowed;
 }
