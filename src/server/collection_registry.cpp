@@ -98,7 +98,7 @@ util::Status CollectionRegistry::Remove(const std::string& name) {
     // worker); the name stays taken until its directory is gone.
     std::unique_lock<std::shared_timed_mutex> writing(entry->mu, kIngestWait);
     if (!writing.owns_lock())
-      return util::Status::Unavailable("collection " + name + " is being ingested; delete it when that is done");
+      return util::Status::Unavailable("collection " + name + " is in use (an ingest, or searches); delete it when that is done");
     if (entry->removed) return util::Status::NotFound("no collection '" + name + "' on this server");
     entry->removed = true;
     fs::remove_all(entry->collection.dir(), ec);

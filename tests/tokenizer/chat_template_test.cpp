@@ -97,6 +97,7 @@ TEST(ChatTemplate, LanguageDetails) {
                    "{{ {'b': 1, 'a': {'d': 4, 'c': 5}} | tojson(sort_keys=true) }}|{{ {'a': [1]} | tojson(indent=1) }}"),
             "{\"b\":1,\"a\":[2,3]}|{\"a\": {\"c\": 5, \"d\": 4}, \"b\": 1}|{\n \"a\": [\n  1\n ]\n}");
   EXPECT_EQ(render("{{ 1 | tojson(ensure_ascii=false) }}"), "1");
+  EXPECT_EQ(render("{{ [1] | tojson(false, 1) }}"), "[\n 1\n]") << "positional as Hugging Face's: ensure_ascii, indent";
   // A tag ends at its delimiter outside strings and brackets, as jinja2 reads it.
   EXPECT_EQ(render("{{ '}}' }}|{% set x = '%}' %}{{ x }}|{{ {'a': {'b': 1}}['a']['b'] }}|{# it's #}ok"), "}}|%}|1|ok");
   EXPECT_NE(render("{{ 1 | tojson(ensure_ascii=true) }}").find("RENDER: "), std::string::npos);

@@ -15,21 +15,22 @@ Value Interpreter::Filter(const Expr& e) {
   RenderFail(e.line, "unsupported filter '" + e.name + "'");
 }
 
-// Hugging Face's tojson: json.dumps(v, ensure_ascii=False, indent=None, separators=None,
-// sort_keys=False). An argument it does not take, or ensure_ascii=True, is an error rather
+// Hugging Face's tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False),
+// which is json.dumps. An argument it does not take, or ensure_ascii=True, is an error rather
 // than a text that differs from what the model was trained on.
 Value Interpreter::ToJson(const Value& v, const Expr& e) {
   const int line = e.line;
   for (const auto& [name, arg] : e.kwargs)
     if (name != "indent" && name != "separators" && name != "sort_keys" && name != "ensure_ascii")
       RenderFail(line, "tojson takes no argument '" + name + "'");
-  if (e.args.size() > 2) RenderFail(line, "tojson takes one positional argument (indent)");
-  if (Kwarg(e, "ensure_ascii", 99, Value(false)).Truthy()) RenderFail(line, "tojson(ensure_ascii=true) is not supported");
+  // Positional in Hugging Face's order: ensure_ascii, indent, separators, sort_keys.
+  if (e.args.size() > 5) RenderFail(line, "tojson takes at most four arguments");
+  if (Kwarg(e, "ensure_ascii", 1, Value(false)).Truthy()) RenderFail(line, "tojson(ensure_ascii=true) is not supported");
   Value::JsonStyle style;
-  const Value indent = Kwarg(e, "indent", 1);
+  const Value indent = Kwarg(e, "indent", 2);
   style.indent = indent.is_int() ? std::max<int64_t>(0, indent.as_int()) : -1;  // negative: breaks only
-  style.sort_keys = Kwarg(e, "sort_keys", 99, Value(false)).Truthy();
-  const Value separators = Kwarg(e, "separators", 99);
+  style.sort_keys = Kwarg(e, "sort_keys", 4, Value(false)).Truthy();
+  const Value separators = Kwarg(e, "separators", 3);
   if (!separators.is_undefined() && !separators.is_none()) {
     const bool pair = separators.is_list() && separators.as_list().size() == 2 && separators.as_list()[0].is_string() &&
                       separators.as_list()[1].is_string();
