@@ -98,6 +98,12 @@ TEST(ChatTemplate, LanguageDetails) {
             "{\"b\":1,\"a\":[2,3]}|{\"a\": {\"c\": 5, \"d\": 4}, \"b\": 1}|{\n \"a\": [\n  1\n ]\n}");
   EXPECT_EQ(render("{{ 1 | tojson(ensure_ascii=false) }}"), "1");
   EXPECT_EQ(render("{{ [1] | tojson(false, 1) }}"), "[\n 1\n]") << "positional as Hugging Face's: ensure_ascii, indent";
+  // As jinja2 renders for Hugging Face: one final line break of a template is not output, and
+  // break / continue outside a loop are refused.
+  EXPECT_EQ(render("{{ 'a' }}\n"), "a");
+  EXPECT_EQ(render("{{ 'a' }}\n\n"), "a\n");
+  EXPECT_NE(render("a{% if true %}{% break %}{% endif %}b").find("PARSE: "), std::string::npos);
+  EXPECT_NE(render("{% for m in messages %}{% else %}{% continue %}{% endfor %}").find("outside a for loop"), std::string::npos);
   // A tag ends at its delimiter outside strings and brackets, as jinja2 reads it.
   EXPECT_EQ(render("{{ '}}' }}|{% set x = '%}' %}{{ x }}|{{ {'a': {'b': 1}}['a']['b'] }}|{# it's #}ok"), "}}|%}|1|ok");
   EXPECT_NE(render("{{ 1 | tojson(ensure_ascii=true) }}").find("RENDER: "), std::string::npos);

@@ -183,7 +183,7 @@ TEST(JinjaLimits, ValuesCannotNestWithoutBound) {
 TEST(JinjaLimits, LinearTimeForManyTags) {
   // Line numbers were recounted from the start for every tag: quadratic in the source.
   const std::string out = Render(Repeat("{{ 1 }}\n", 100000));
-  EXPECT_EQ(out.size(), 200000u) << out.substr(0, 200);
+  EXPECT_EQ(out.size(), 199999u) << out.substr(0, 200);  // the template's last line break is not output
 }
 
 TEST(JinjaLimits, RealTemplatesStillRender) {

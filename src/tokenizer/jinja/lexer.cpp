@@ -77,7 +77,12 @@ void TrimBeforeTag(const std::string& src, size_t pos, size_t tag, std::string& 
 
 }  // namespace
 
-Result<std::vector<Segment>> SplitTemplate(const std::string& src, const Limits& limits) {
+Result<std::vector<Segment>> SplitTemplate(const std::string& template_text, const Limits& limits) {
+  // As jinja2 without keep_trailing_newline (Hugging Face's setting): one final line break
+  // of the template is not part of its output.
+  const size_t cut = template_text.ends_with("\r\n") ? 2
+                     : template_text.ends_with('\n') || template_text.ends_with('\r') ? 1 : 0;
+  const std::string src = template_text.substr(0, template_text.size() - cut);
   if (src.size() > limits.max_template_bytes)
     return Status::Error(StrFormat("the template has %zu bytes, more than the limit of %zu (max_template_bytes)",
                                    src.size(), limits.max_template_bytes));

@@ -82,6 +82,8 @@ class TemplateParser {
     if (keyword == "for") return For(std::move(n), p);
     if (keyword == "set") return Set(std::move(n), p);
     if (keyword == "break" || keyword == "continue") {
+      // As jinja2 (loopcontrols): only inside a loop's body; elsewhere it ended the render.
+      if (loops_ == 0) ParseFail(line, "'" + keyword + "' outside a for loop");
       n->kind = keyword == "break" ? Node::Kind::kBreak : Node::Kind::kContinue;
       p.ExpectEnd();
       return n;
@@ -132,7 +134,9 @@ class TemplateParser {
     p.ExpectEnd();
     std::string found;
     ExprParser* rest = nullptr;
+    ++loops_;
     n->body = Nested({"else", "endfor"}, &found, &rest, n->line);
+    --loops_;
     rest->ExpectEnd();
     if (found == "else") {
       n->else_body = Nested({"endfor"}, &found, &rest, n->line);
@@ -159,6 +163,7 @@ class TemplateParser {
   const Limits& limits_;
   size_t i_ = 0;
   int depth_ = 0;  // blocks open around the segment being parsed
+  int loops_ = 0;  // for bodies open around it (a loop's else is not one)
   std::vector<std::unique_ptr<ExprParser>> parsers_;
 };
 
