@@ -205,6 +205,24 @@ TEST(JsonSchemaGrammar, ConstraintsItCannotKeepAreRefusedByName) {
   }
 }
 
+namespace {
+
+// Greedy sampling within `g` over a vocabulary of `bytes` (token 0 ends the turn), each first
+// character tested once per mask as the engine's grammars do.
+SamplingParams GreedyWithin(std::shared_ptr<const Grammar> g, std::vector<std::string> bytes) {
+  auto texts = std::make_shared<TokenTexts>();
+  texts->bytes = std::move(bytes);
+  texts->ends_turn.assign(texts->bytes.size(), false);
+  texts->ends_turn[0] = true;
+  SamplingParams p;
+  p.temperature = 0;
+  p.grammar = std::make_shared<TokenGrammar>(
+      TokenGrammar{std::move(g), texts, std::make_shared<const std::vector<uint32_t>>(FirstChars(*texts))});
+  return p;
+}
+
+}  // namespace
+
 // A grammar whose every step fans out to the per-step bound (40 empty choices of two ways)
 // made one mask of a vocabulary cost that bound per token and character: minutes on the
 // scheduler's thread. The first character is stepped once per mask now; tokens of many
@@ -214,16 +232,10 @@ TEST(GrammarSampling, AMaskPastItsWorkBoundIsReportedNotComputedForMinutes) {
   for (int i = 0; i < 40; ++i) x += " e";
   const auto g = Compile("root ::= ( \" \" x )+\n" + x + "\ne ::= \"\" | \"\"");
   ASSERT_NE(g, nullptr);
-  auto texts = std::make_shared<TokenTexts>();
-  texts->bytes = {"", "Z"};
-  for (int i = 0; i < 3000; ++i) texts->bytes.push_back(std::string(2 + i % 39, ' ') + std::to_string(i));
-  texts->ends_turn.assign(texts->bytes.size(), false);
-  texts->ends_turn[0] = true;
-  SamplingParams p;
-  p.temperature = 0;
-  p.grammar = std::make_shared<TokenGrammar>(TokenGrammar{g, texts, std::make_shared<const std::vector<uint32_t>>(FirstChars(*texts))});
-  Sampler sampler(p);
-  std::vector<float> logits(texts->bytes.size(), 0.f);
+  std::vector<std::string> bytes = {"", "Z"};
+  for (int i = 0; i < 3000; ++i) bytes.push_back(std::string(2 + i % 39, ' ') + std::to_string(i));
+  Sampler sampler(GreedyWithin(g, bytes));
+  std::vector<float> logits(bytes.size(), 0.f);
   logits[1] = 10;  // "Z", which the grammar refuses: the mask is computed
   sampler.Sample(logits.data(), static_cast<int32_t>(logits.size()));  // a few seconds; unbounded, minutes
   EXPECT_TRUE(sampler.grammar_over_budget());
@@ -238,16 +250,10 @@ TEST(GrammarSampling, ALargeEnumOverALargeVocabularyStaysInsideTheMaskBound) {
   ASSERT_TRUE(schema.ok()) << schema.status().message();
   const auto g = Compile(schema.value());
   ASSERT_NE(g, nullptr);
-  auto texts = std::make_shared<TokenTexts>();
-  texts->bytes = {"", "Z", "{\"k\":"};
-  for (int i = 0; i < 40000; ++i) texts->bytes.push_back(" t" + std::to_string(i));
-  texts->ends_turn.assign(texts->bytes.size(), false);
-  texts->ends_turn[0] = true;
-  SamplingParams p;
-  p.temperature = 0;
-  p.grammar = std::make_shared<TokenGrammar>(TokenGrammar{g, texts, std::make_shared<const std::vector<uint32_t>>(FirstChars(*texts))});
-  Sampler sampler(p);
-  std::vector<float> logits(texts->bytes.size(), 0.f);
+  std::vector<std::string> bytes = {"", "Z", "{\"k\":"};
+  for (int i = 0; i < 40000; ++i) bytes.push_back(" t" + std::to_string(i));
+  Sampler sampler(GreedyWithin(g, bytes));
+  std::vector<float> logits(bytes.size(), 0.f);
   logits[2] = 10;
   ASSERT_EQ(sampler.Sample(logits.data(), static_cast<int32_t>(logits.size())), 2);
   logits[2] = 0;
