@@ -38,13 +38,18 @@ std::vector<bool> TokenMatcher::AllowedTokens(int32_t n_vocab) const {
     }
     const std::string& bytes = tokens_->bytes[t];
     const size_t first_len = tokenizer::ValidUtf8At(bytes, 0);
-    auto it = past_first.find((*first_chars_)[t]);
+    const uint32_t first = (*first_chars_)[t];
+    auto it = past_first.find(first);
     if (it == past_first.end()) {
-      GrammarMatcher past = matcher_;
-      past.ResetWork();
-      const bool takes = matcher_.TakesNext((*first_chars_)[t]) && past.Advance(std::string_view(bytes).substr(0, first_len));
-      work += past.work();
-      it = past_first.emplace((*first_chars_)[t], takes ? std::optional<GrammarMatcher>(std::move(past)) : std::nullopt).first;
+      std::optional<GrammarMatcher> past;
+      if (matcher_.TakesNext(first)) {  // a copy of the stacks only for a character some stack takes
+        past.emplace(matcher_);
+        past->ResetWork();
+        const bool advanced = past->Advance(std::string_view(bytes).substr(0, first_len));
+        work += past->work();
+        if (!advanced) past.reset();
+      }
+      it = past_first.emplace(first, std::move(past)).first;
     }
     if (!it->second) continue;
     it->second->ResetWork();
