@@ -4,6 +4,8 @@
 // inside a grammar whatever the logits prefer.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
 #include <functional>
 #include <random>
 
@@ -28,6 +30,22 @@ std::shared_ptr<const Grammar> Compile(const std::string& gbnf) {
 bool Whole(const std::shared_ptr<const Grammar>& g, const std::string& text) {
   GrammarMatcher m(g);
   return m.Advance(text) && m.CanEnd();
+}
+
+// Runs `fn` on a thread with a 512 KiB stack (a server thread's may be as small), so that
+// recursion as deep as a grammar's input allows crashes the test rather than passing on 8 MiB.
+void OnSmallStack(const std::function<void()>& fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 512 << 10);
+  pthread_t thread;
+  auto call = [](void* f) -> void* {
+    (*static_cast<const std::function<void()>*>(f))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, call, const_cast<std::function<void()>*>(&fn)), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
 }
 
 std::string ErrorOf(const std::string& gbnf) {
@@ -118,6 +136,26 @@ TEST(Gbnf, HostileGrammarsAreRefusedNotRun) {
   ASSERT_TRUE(g.ok()) << g.status().message();
   EXPECT_FALSE(CheckGrammarCost(std::make_shared<const Grammar>(std::move(g).value())).ok());
   EXPECT_TRUE(CheckGrammarCost(Compile(JsonObjectGbnf())).ok());
+}
+
+// Each of a row of nullable references opens a rule before any character is read: the matcher
+// expanded them by recursion, one call per reference, as deep as its whole work bound.
+TEST(Gbnf, ALongRowOfNullableRulesIsExpandedWithoutDeepRecursion) {
+  std::string row = "n ::= \"\" | \"b\"\nroot ::=";
+  for (int i = 0; i < 120000; ++i) row += " n";  // under the 256 KiB bound on a grammar
+  auto g = CompileGbnf(row + " \"c\"");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  const auto grammar = std::make_shared<const Grammar>(std::move(g).value());
+  bool refused = false;
+  OnSmallStack([&] { refused = !CheckGrammarCost(grammar).ok(); });
+  EXPECT_TRUE(refused);
+  std::string shorter = "n ::= \"\" | \"b\"\nroot ::=";
+  for (int i = 0; i < 12; ++i) shorter += " n";
+  const auto ok = Compile(shorter + " \"c\"");
+  ASSERT_NE(ok, nullptr);
+  EXPECT_TRUE(Whole(ok, "bbbc"));
+  EXPECT_TRUE(Whole(ok, "c"));
+  EXPECT_FALSE(Whole(ok, std::string(13, 'b') + "c"));
 }
 
 TEST(JsonGrammar, TakesWhatNlohmannWritesAndNothingElse) {

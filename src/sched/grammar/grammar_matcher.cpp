@@ -42,27 +42,34 @@ const Element& GrammarMatcher::Top(const Stack& s) const {
 }
 
 void GrammarMatcher::Expand(Stack s, std::vector<Stack>* out, int64_t* budget) const {
+  // A worklist, not recursion: a chain of nullable references (root ::= n n n ..., n ::= "" | "b")
+  // expands one frame per reference before any character, up to the whole budget deep.
   if (--*budget < 0) return;
-  while (!s.empty()) {
-    const Pos p = s.back();
-    const Sequence& seq = g_->rules[p.rule].alternatives[p.alt];
-    if (p.idx >= static_cast<int32_t>(seq.size())) {  // this alternative is done: back to its caller
-      s.pop_back();
+  std::vector<Stack> pending;
+  pending.push_back(std::move(s));
+  while (!pending.empty()) {
+    Stack t = std::move(pending.back());
+    pending.pop_back();
+    while (!t.empty() && t.back().idx >= static_cast<int32_t>(g_->rules[t.back().rule].alternatives[t.back().alt].size()))
+      t.pop_back();  // this alternative is done: back to its caller
+    if (t.empty() || Top(t).kind == Element::Kind::kChars) {
+      if (out->size() < kMaxStacks) out->push_back(std::move(t));
       continue;
     }
-    const Element& e = seq[p.idx];
-    if (e.kind == Element::Kind::kChars) break;
+    const int32_t rule = Top(t).rule;
     // Where the caller goes on once the referenced rule is done; a caller with nothing left
     // is dropped now, so right recursion (x ::= "a" x | "") keeps stacks shallow.
-    if (++s.back().idx >= static_cast<int32_t>(seq.size())) s.pop_back();
-    for (int32_t a = 0; a < static_cast<int32_t>(g_->rules[e.rule].alternatives.size()); ++a) {
-      Stack t = s;
-      t.push_back({e.rule, a, 0});
-      Expand(std::move(t), out, budget);
+    const Pos& caller = t.back();
+    if (caller.idx + 1 >= static_cast<int32_t>(g_->rules[caller.rule].alternatives[caller.alt].size())) t.pop_back();
+    else ++t.back().idx;
+    // Pushed last to first, so that alternatives are taken in order, each charged as it is queued.
+    for (auto a = static_cast<int32_t>(g_->rules[rule].alternatives.size()) - 1; a >= 0; --a) {
+      if (--*budget < 0) return;
+      Stack next = a == 0 ? std::move(t) : t;
+      next.push_back({rule, a, 0});
+      pending.push_back(std::move(next));
     }
-    return;
   }
-  if (out->size() < kMaxStacks) out->push_back(std::move(s));
 }
 
 std::vector<GrammarMatcher::Stack> GrammarMatcher::Step(const std::vector<Stack>& stacks, uint32_t cp) const {
