@@ -109,6 +109,10 @@ TEST(ChatTemplate, LanguageDetails) {
   EXPECT_NE(render("{{ 1 | tojson(ensure_ascii=true) }}").find("RENDER: "), std::string::npos);
   EXPECT_NE(render("{{ 1 | tojson(default=str) }}").find("tojson takes no argument 'default'"), std::string::npos);
   EXPECT_NE(render("{{ 1 | tojson(separators=',') }}").find("two strings"), std::string::npos);
+  // Comparisons chain as Python's: a > b > c is a > b and b > c (b evaluated once, the rest
+  // skipped once one is false); in brackets, a comparison is a value like any other.
+  EXPECT_EQ(render("{{ 3 > 2 > 1 }} {{ (3 > 2) > 1 }} {{ 0 == 0 == 0 }} {{ 2 < 1 < undefined_x }} {{ 'a' in 'ab' in 'abc' }}"),
+            "True False True False True");
   EXPECT_EQ(render("{{ undefined_thing is defined }} {{ x | default('d') }} {{ 'b' in 'abc' }} {{ 3 if false else 4 }}"), "False d True 4");
   EXPECT_EQ(render("{%- for m in messages -%}\n  {{- m.role }}\n{%- endfor %}"), "userassistant");
   EXPECT_EQ(render("{% for m in messages %}\n    {% if true %}\n{{ m.role }}\n    {% endif %}\n{% endfor %}"), "user\nassistant\n");

@@ -28,6 +28,8 @@ struct Expr {
     kTest,     // args[0] is [not] name(args[1..])
     kUnary,    // name in {"not", "-"} applied to args[0]
     kBinary,   // args[0] name args[1]
+    kCompare,  // args[0] kwargs[0].first kwargs[0].second kwargs[1].first ...: a chain of
+               // comparisons, true when each is (a < b < c: a < b and b < c, b evaluated once)
     kTernary,  // args[0] if args[1] else args[2]
   };
   Kind kind;

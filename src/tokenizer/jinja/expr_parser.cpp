@@ -118,22 +118,37 @@ ExprPtr ExprParser::Not() {
 
 ExprPtr ExprParser::Compare() {
   ExprPtr e = Concat();
+  bool compared = false;  // e is this loop's comparison: another one chains (a < b < c)
   for (;;) {
+    std::string op;
     if (IsOp("==") || IsOp("!=") || IsOp("<") || IsOp(">") || IsOp("<=") || IsOp(">=")) {
-      const std::string op = Next().text;
-      e = Binary(std::move(e), op, Concat());
+      op = Next().text;
     } else if (IsName("in")) {
       Next();
-      e = Binary(std::move(e), "in", Concat());
+      op = "in";
     } else if (IsName("not") && IsName("in", 1)) {
       Next();
       Next();
-      e = Binary(std::move(e), "not in", Concat());
+      op = "not in";
     } else if (IsName("is")) {
       e = Test(std::move(e));
+      compared = false;
+      continue;
     } else {
       return e;
     }
+    if (!compared) {
+      e = Binary(std::move(e), op, Concat());
+      compared = true;
+      continue;
+    }
+    if (e->kind == Expr::Kind::kBinary) {  // the second comparison: a chain of two
+      auto chain = Make(Expr::Kind::kCompare, e->line);
+      Adopt(*chain, std::move(e->args[0]));
+      AdoptKwarg(*chain, e->name, std::move(e->args[1]));
+      e = std::move(chain);
+    }
+    AdoptKwarg(*e, op, Concat());
   }
 }
 

@@ -177,6 +177,7 @@ Value Interpreter::EvalNode(const Expr& e) {
     case Expr::Kind::kTest: return Value(Test(e) != e.negated);
     case Expr::Kind::kUnary: return Unary(e);
     case Expr::Kind::kBinary: return Binary(e);
+    case Expr::Kind::kCompare: return CompareChain(e);
     case Expr::Kind::kTernary: return Eval(*e.args[1]).Truthy() ? Eval(*e.args[0]) : Eval(*e.args[2]);
   }
   return Value();

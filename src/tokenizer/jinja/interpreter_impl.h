@@ -84,6 +84,8 @@ class Interpreter {
 
   // operators.cpp
   Value Binary(const Expr& e);
+  Value Apply(const std::string& op, const Value& a, const Value& b, int line);
+  Value CompareChain(const Expr& e);
   Value Compare(const std::string& op, const Value& a, const Value& b, int line);
   bool In(const Value& needle, const Value& hay, int line);
   Value Concat(const Value& a, const Value& b, int line);

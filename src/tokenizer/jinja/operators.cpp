@@ -18,25 +18,39 @@ Value Interpreter::Binary(const Expr& e) {
     Value a = Eval(*e.args[0]);
     return a.Truthy() ? a : Eval(*e.args[1]);
   }
-  const Value a = Eval(*e.args[0]), b = Eval(*e.args[1]);
-  if (op == "==") return Value(Same(a, b, e.line));
-  if (op == "!=") return Value(!Same(a, b, e.line));
-  if (op == "~") return Concat(a, b, e.line);
-  if (op == "in" || op == "not in") return Value(In(a, b, e.line) != (op == "not in"));
-  if (a.is_undefined() || b.is_undefined()) RenderFail(e.line, "undefined value in '" + op + "'");
-  if (op == "<" || op == ">" || op == "<=" || op == ">=") return Compare(op, a, b, e.line);
+  return Apply(op, Eval(*e.args[0]), Eval(*e.args[1]), e.line);
+}
+
+Value Interpreter::CompareChain(const Expr& e) {
+  Value left = Eval(*e.args[0]);
+  for (const auto& [op, operand] : e.kwargs) {
+    Value right = Eval(*operand);
+    if (!Apply(op, left, right, e.line).Truthy()) return Value(false);
+    left = std::move(right);
+  }
+  return Value(true);
+}
+
+// Every binary operator but the short-circuit ones, on evaluated operands.
+Value Interpreter::Apply(const std::string& op, const Value& a, const Value& b, int line) {
+  if (op == "==") return Value(Same(a, b, line));
+  if (op == "!=") return Value(!Same(a, b, line));
+  if (op == "~") return Concat(a, b, line);
+  if (op == "in" || op == "not in") return Value(In(a, b, line) != (op == "not in"));
+  if (a.is_undefined() || b.is_undefined()) RenderFail(line, "undefined value in '" + op + "'");
+  if (op == "<" || op == ">" || op == "<=" || op == ">=") return Compare(op, a, b, line);
   if (op == "+") {
-    if (a.is_string() && b.is_string()) return Concat(a, b, e.line);
+    if (a.is_string() && b.is_string()) return Concat(a, b, line);
     if (a.is_list() && b.is_list()) {
-      CheckList(e.line, a.as_list().size() + b.as_list().size());
+      CheckList(line, a.as_list().size() + b.as_list().size());
       List l = a.as_list();
       l.insert(l.end(), b.as_list().begin(), b.as_list().end());
-      return NewList(e.line, std::move(l));
+      return NewList(line, std::move(l));
     }
   }
-  if (op == "*" && a.is_string() && (b.is_int() || b.is_bool())) return Repeat(a, b, e.line);
-  if (op == "*" && b.is_string() && (a.is_int() || a.is_bool())) return Repeat(b, a, e.line);
-  return Unwrap(NumericBinary(op, a, b), e.line);
+  if (op == "*" && a.is_string() && (b.is_int() || b.is_bool())) return Repeat(a, b, line);
+  if (op == "*" && b.is_string() && (a.is_int() || a.is_bool())) return Repeat(b, a, line);
+  return Unwrap(NumericBinary(op, a, b), line);
 }
 
 Value Interpreter::Compare(const std::string& op, const Value& a, const Value& b, int line) {
