@@ -16,6 +16,7 @@
 #include "fuse/fusion_stats.h"
 #include "fuse/segmented_prompt.h"
 #include "sched/sampler.h"
+#include "util/status.h"
 
 namespace kvfuse::sched {
 
@@ -54,7 +55,10 @@ struct GenerationResult {
   int32_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
   double prompt_ms = 0, predicted_ms = 0;
   fuse::FusionStats fusion;
-  std::string error;  // set when the request failed after it was accepted
+  // Not ok when the request failed after it was accepted; its code says whose the failure is:
+  // kInvalidArgument the request's (a prompt no KV cache of this size holds, a grammar too
+  // costly to follow), kUnavailable a busy server's (timed out waiting), others the engine's.
+  util::Status error;
   bool cancelled = false;  // ended by GenerationChannel::Cancel before its own end
   std::vector<TokenLogprob> logprobs;  // one per completion token, when the request asked
 };

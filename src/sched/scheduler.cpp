@@ -142,7 +142,7 @@ int32_t Scheduler::DecodeStep() {
       continue;
     }
     if (!st.ok()) {
-      l->result.error = st.message();
+      l->result.error = st;
       Finish(*l);
       continue;
     }
@@ -201,7 +201,8 @@ int32_t Scheduler::PrefillStep(int32_t decoding) {
       continue;
     }
     if (l.job.channel->cancelled() || Clock::now() > l.job.request.deadline) {
-      if (!l.job.channel->cancelled()) l.result.error = "the request timed out before its prompt was prefilled";
+      if (!l.job.channel->cancelled())
+        l.result.error = util::Status::Unavailable("the request timed out before its prompt was prefilled");
       l.result.cancelled = l.job.channel->cancelled();
       Finish(l);
       live_.erase(live_.begin() + static_cast<ptrdiff_t>(i));
@@ -215,7 +216,7 @@ int32_t Scheduler::PrefillStep(int32_t decoding) {
       if (no_room && !live_.empty()) {
         Requeue(std::move(failed));  // room comes when another request ends
       } else {  // alone and still no room (the prompt cannot fit the pool), or an error
-        failed->result.error = no_room ? "the prompt does not fit the KV cache" : cost.status().message();
+        failed->result.error = no_room ? util::Status::InvalidArgument("the prompt does not fit the KV cache") : cost.status();
         Finish(*failed);
       }
       continue;
@@ -270,8 +271,7 @@ bool Scheduler::Advance(Live& live, const float* logits) {
   }
   const int32_t token = live.sampler.Sample(logits, executor_.n_vocab());
   if (live.sampler.grammar_over_budget()) {
-    r.error = "the grammar needs more than " + std::to_string(grammar::kMaxMaskWork) +
-              " rule expansions to choose a token: simplify it (fewer alternatives that match nothing)";
+    r.error = grammar::MaskWorkExceeded();
     return true;
   }
   if (!req.ignore_eos && executor_.EndsTurn(token)) {

@@ -17,6 +17,15 @@ namespace {
 
 const ApiError kShuttingDown{503, "the server is shutting down", "unavailable_error", ""};
 
+// A generation that failed after it was accepted, by whose the failure is (GenerationResult::error).
+ApiError GenerationError(const util::Status& error) {
+  switch (error.code()) {
+    case util::StatusCode::kInvalidArgument: return {400, error.message(), "invalid_request_error", ""};
+    case util::StatusCode::kUnavailable: return {503, error.message(), "unavailable_error", ""};
+    default: return {500, error.message(), "server_error", ""};
+  }
+}
+
 // A streamed chat answer whose tool calls are read at its end: its text or its calls in one
 // chunk (calls with their index, as OpenAI streams them), and `last` given the finish reason.
 template <typename Send>
@@ -180,10 +189,10 @@ void Server::Complete(const httplib::Request& req, httplib::Response& res, Compl
       return;
     }
     const engine::GenerationResult& r = c->result();
-    if (r.cancelled || !r.error.empty()) {
+    if (r.cancelled || !r.error.ok()) {
       CancelAll(channels);
       if (r.cancelled) return SendJsonHolding(res, kShuttingDown.status, ErrorBody(kShuttingDown), ticket);
-      return SendError(res, {500, r.error, "server_error", ""});
+      return SendError(res, GenerationError(r.error));
     }
     choices.push_back(&r);
   }
@@ -225,9 +234,9 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
             if (logprob) offset += reply.token_text(logprob->token).size();
           }
           const engine::GenerationResult& r = channels[i]->result();
-          if (r.cancelled || !r.error.empty()) {  // a cancel by a shutdown: a client that went away was not sent to
+          if (r.cancelled || !r.error.ok()) {  // a cancel by a shutdown: a client that went away was not sent to
             cancel_all();
-            send(Dump(ErrorBody(r.cancelled ? kShuttingDown : ApiError{500, r.error, "server_error", ""})));
+            send(Dump(ErrorBody(r.cancelled ? kShuttingDown : GenerationError(r.error))));
             break;
           }
           done.push_back(&r);

@@ -52,7 +52,7 @@ TEST(ScheduledFusion, OneChunkStoreLookupPerChunkAndStatisticsAsTheyHappened) {
   engine.StopScheduler();  // the scheduler's thread has ended: the store's statistics are ours to read
   EXPECT_EQ(Lookups(engine.chunk_store().stats()) - before, 2u) << "one lookup per chunk";
   const FusionStats& stats = channel->result().fusion;
-  EXPECT_TRUE(channel->result().error.empty()) << channel->result().error;
+  EXPECT_TRUE(channel->result().error.ok()) << channel->result().error.message();
   EXPECT_EQ(stats.chunk_hits, 1);
   EXPECT_EQ(stats.chunk_misses, 1);
   EXPECT_EQ(stats.chunk_tokens_hit, 24);

@@ -172,7 +172,7 @@ TEST(Scheduler, NewestRequestIsPreemptedWhenTheKvPoolIsFullAndStillFinishesExact
     for (size_t i = 0; i < channels.size(); ++i) {
       std::string streamed;
       const GenerationResult r = Collect(*channels[i], &streamed);
-      EXPECT_EQ(r.error, "");
+      EXPECT_TRUE(r.error.ok()) << r.error.message();
       EXPECT_EQ(r.text, Expected(3 + static_cast<int32_t>(i), 15));
       EXPECT_EQ(streamed, r.text) << "a restarted request sent text twice or lost some";
     }
@@ -223,7 +223,7 @@ TEST(Scheduler, PromptWithoutRoomWaitsForItWithoutCountingAPreemption) {
   ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(25, 2), 10), b));
   EXPECT_EQ(Collect(*a).text, Expected(1, 10));
   const GenerationResult rb = Collect(*b);
-  EXPECT_EQ(rb.error, "");
+  EXPECT_TRUE(rb.error.ok()) << rb.error.message();
   EXPECT_EQ(rb.text, Expected(2, 10));
   EXPECT_EQ(events.preemptions.load(), 0);
 }
@@ -234,7 +234,9 @@ TEST(Scheduler, PromptLargerThanThePoolIsAnErrorNotALoop) {
   Scheduler s(exec, events, Fixed(8, 2, 64));
   auto channel = std::make_shared<GenerationChannel>();
   ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(40, 1), 2), channel));
-  EXPECT_EQ(Collect(*channel).error, "the prompt does not fit the KV cache");
+  const util::Status error = Collect(*channel).error;
+  EXPECT_EQ(error.code(), util::StatusCode::kInvalidArgument);
+  EXPECT_EQ(error.message(), "the prompt does not fit the KV cache");
 }
 
 TEST(Scheduler, CancelledRequestsFreeTheirSequences) {

@@ -76,4 +76,9 @@ int32_t TokenMatcher::AnyEndToken() const {
   return -1;
 }
 
+util::Status MaskWorkExceeded() {
+  return util::Status::InvalidArgument("the grammar needs more than " + std::to_string(kMaxMaskWork) +
+                                       " rule expansions to choose a token: simplify it (fewer alternatives that match nothing)");
+}
+
 }  // namespace kvfuse::sched::grammar

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sched/grammar/grammar_matcher.h"
+#include "util/status.h"
 
 namespace kvfuse::sched::grammar {
 
@@ -57,5 +58,8 @@ class TokenMatcher {
 // The rule expansions one AllowedTokens may spend: ample for JSON schemas over a large
 // vocabulary (a few million), about a second of work at most.
 inline constexpr int64_t kMaxMaskWork = int64_t{1} << 26;
+
+// The error of a generation that stopped at that bound (the request's grammar is to blame).
+util::Status MaskWorkExceeded();
 
 }  // namespace kvfuse::sched::grammar
