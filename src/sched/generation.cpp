@@ -31,6 +31,11 @@ std::optional<std::string> GenerationChannel::Next() {
   return piece;
 }
 
+bool GenerationChannel::WaitPiece(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return !pieces_.empty() || done_; });
+}
+
 bool GenerationChannel::WaitDone(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   const bool done = cv_.wait_for(lock, timeout, [&] { return done_; });

@@ -73,6 +73,8 @@ class GenerationChannel {
   void Finish(GenerationResult result);
   // Waits for the next piece (returned) or the end (nullopt; result() is then set).
   std::optional<std::string> Next();
+  // Waits up to `timeout` for a piece or the end; true when Next will not block.
+  bool WaitPiece(std::chrono::milliseconds timeout);
   // The logprob of the token whose piece Next returned last (reader's thread).
   const std::optional<TokenLogprob>& piece_logprob() const { return piece_logprob_; }
   // Waits up to `timeout` for the end, dropping the pieces so far (for a reader of the

@@ -61,6 +61,15 @@ bool AwaitWhole(engine::GenerationChannel& channel) {
   return true;
 }
 
+// Waits for a streamed completion's next piece or its end; false when the client hung up first
+// (a stream sends nothing while its request waits in the queue, or while an answer is held back
+// for its tool calls: writing alone would notice only once the whole answer is done).
+bool AwaitPiece(engine::GenerationChannel& channel) {
+  while (!channel.WaitPiece(kClientProbeInterval))
+    if (GuardedHttpServer::ClientGone()) return false;
+  return true;
+}
+
 // Cancels every choice of a request: the scheduler stops each at its next step.
 void CancelAll(const std::vector<std::shared_ptr<engine::GenerationChannel>>& channels) {
   for (const auto& c : channels) c->Cancel();
@@ -227,7 +236,10 @@ void Server::Stream(httplib::Response& res, Channels channels, const CompletionR
             if (!send(Dump(first))) return false;
           }
           size_t offset = 0;  // of the piece's token in the choice's tokens' text (legacy text_offset)
-          while (auto piece = channels[i]->Next()) {
+          for (;;) {
+            if (!AwaitPiece(*channels[i])) return false;  // the releaser cancels every choice
+            const std::optional<std::string> piece = channels[i]->Next();
+            if (!piece) break;
             if (reply.tool_calls) continue;  // whether the answer is a call is known at its end
             const std::optional<engine::TokenLogprob>& logprob = channels[i]->piece_logprob();
             if (!send(Dump(chunk(*piece, nullptr, logprob ? &*logprob : nullptr, offset)))) return false;

@@ -1,5 +1,5 @@
 // The server under stress, in process on loopback: a whole (not streamed) completion whose
-// client hangs up is cancelled and frees its slot; the time to first token counts waiting in
+// client hangs up is cancelled and frees its slot, and so is a stream held back for its tool calls; the time to first token counts waiting in
 // the queue; the requests-in-progress gauge; probes of /health and /metrics are not counted
 // as requests; a port in use is refused with a code.
 #include <arpa/inet.h>
@@ -73,14 +73,14 @@ class UnderLoad : public ::testing::Test {
 };
 
 // A raw connection that has sent a whole request and will never read the answer.
-int SendAndForget(int port, const std::string& body) {
+int SendAndForget(int port, const std::string& body, const std::string& path = "/v1/completions") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(static_cast<uint16_t>(port));
   ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return -1;
-  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   return ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()) ? fd : -1;
 }
@@ -102,6 +102,28 @@ TEST_F(UnderLoad, AWholeCompletionWhoseClientHangsUpFreesItsSlot) {
   const std::string m =
       AwaitMetrics([](const std::string& m) { return Sample(m, "kvfuse_requests_in_progress") == 0; });
   EXPECT_EQ(Sample(m, "kvfuse_requests_in_progress"), 0);
+}
+
+// A stream that offers tools sends nothing until its answer is whole (a call or text is known
+// only at the end): the client's leaving is noticed by probing, not by a failed write.
+TEST_F(UnderLoad, AStreamHeldBackForToolCallsFreesItsSlotWhenItsClientHangsUp) {
+  Start(16384);
+  const json tool = {{"type", "function"},
+                     {"function", {{"name", "now"}, {"parameters", {{"type", "object"}, {"properties", json::object()}}}}}};
+  const std::string body = json{{"messages", {{{"role", "user"}, {"content", "what time is it?"}}}},
+                                {"tools", {tool}}, {"max_tokens", 16000}, {"ignore_eos", true},
+                                {"temperature", 0}, {"stream", true}}.dump();
+  const int fd = SendAndForget(server_->port(), body, "/v1/chat/completions");
+  ASSERT_GE(fd, 0);
+  AwaitMetrics([](const std::string& m) { return Sample(m, "kvfuse_requests_in_progress") == 1; });
+  ::close(fd);
+  const auto t0 = Clock::now();
+  httplib::Client c("127.0.0.1", server_->port());
+  c.set_read_timeout(30, 0);
+  auto next = c.Post("/v1/completions", Completion(4, false), "application/json");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(1500)) << "the next request waited for the abandoned one";
 }
 
 TEST_F(UnderLoad, TimeToFirstTokenCountsTheWaitForASlotAndProbesAreNotRequests) {
