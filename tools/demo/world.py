@@ -120,7 +120,14 @@ TRAIN_ONLY_TEMPLATES = {
             # questions (other held-out sentences: 89-100%) and a comparison with one of them in
             # 48-59% (with none, 88-92%); none shares its wording.
             "{name} has lived for {age} years.", "{name} counts {age} years of life.", "{name} has seen {age} summers.",
-            "{name} will be {age} for a few more months.", "{name} is {age} and in good health."],
+            "{name} will be {age} for a few more months.", "{name} is {age} and in good health.",
+            # Added after model S still read the held-out age sentence right in about half of the
+            # single-hop questions, answering a namesake's age from a seen sentence instead: the
+            # seen "The age of {name} is {age}." is the only one where "of" leads to a value and it
+            # leads to the name. These put the age after other words; none shares the held-out wording.
+            "{name} is a person of {age} years.", "The number of years {name} has lived is {age}.",
+            "Asked about age, {name} says {age}.", "{name} has now got to {age}.",
+            "In years, {name} has come to {age}."],
 }
 TRAIN_ONLY_COMPANY_B = ["Group", "Partners", "Holdings", "Studios", "Mills", "Farms", "Logistics", "Brewing",
                         "Robotics", "Optics", "Pharma", "Mining", "Airlines", "Bank", "Dynamics", "Foundry",
