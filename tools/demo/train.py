@@ -133,6 +133,17 @@ eval-qa full: single 18%, multi 22%, coreference 100%). Then, with --aim-weight 
      answers: the word after "the age of" is not read as a value (in the same prompts, the
      held-out "X has reached the age of 57" was read right 17 of 28 times, "X has reached age
      57" 28 of 28).
+  T  --resume S, S's recipe (--stages searchmix --block-share 0.5 --lr 3e-4 --threads 1 --kinds
+     single,single,single,multi,multi,compare,compare,coref --compare-drills 0.2 --export-minutes
+     10 --minutes 60 --keep-exports) with five more training-only age sentences that put the age
+     after other words (world.py: written knowing that S read "the age of" as leading to a name,
+     none with the held-out wording): its export after 571 steps is the bundled models/demo.gguf,
+     by S's rule, fixed before the exports were scored (S 9 bars / 2,803 answers; T at 337 / 571
+     / 870 / 1,094 / 1,341 / 1,569 steps 9 bars each, 2,866 / 2,964 / 2,924 / 2,947 / 2,936 /
+     2,939 answers). Pooled validation, full prefill, compare / coref / multi / single: gold 84.0
+     / 77.1 / 67.7 / 99.4, end to end 88.8 / 73.5 / 83.2 / 97.8 (coreference fell by 1-2 points);
+     query's end-to-end single-hop answers 346 of full's 348 (S: 317 of 325). The test half,
+     once: gold 79.6 / 70.0 / 75.9 / 100, end to end 79.6 / 70.0 / 79.6 / 99.0.
 Stages end by the clock or by the loss, so runs are reproducible in what they do, not bit for
 bit.
 """
