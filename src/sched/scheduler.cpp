@@ -2,32 +2,11 @@
 
 #include <algorithm>
 
-#include "tokenizer/stream_decoder.h"
+#include "sched/scheduler_live.h"
 
 namespace kvfuse::sched {
 
 using Clock = std::chrono::steady_clock;
-
-struct Scheduler::Live {
-  Job job;
-  int32_t seq = 0;
-  Sampler sampler;
-  tokenizer::StreamDecoder decoder;
-  StopMatcher stops;
-  GenerationResult result;
-  // Prefill progress.
-  bool decoding = false;
-  int32_t pos = 0;             // prompt tokens in the sequence so far
-  std::unique_ptr<PrefillSteps> prefill;  // a RAG prompt's, while unfinished
-  std::vector<float> logits;   // the last prompt token's, once prefilled
-  // Decoding.
-  int32_t next_token = -1;
-  size_t bytes_emitted = 0;
-  Clock::time_point admitted, prefilled, last_token;
-  Live(Job j, int32_t s, const tokenizer::Tokenizer& tokenizer)
-      : job(std::move(j)), seq(s), sampler(job.request.sampling), decoder(tokenizer), stops(job.request.stop),
-        admitted(Clock::now()) {}
-};
 
 Scheduler::Scheduler(Executor& executor, SchedulerEvents& events, SchedulerOptions options)
     : executor_(executor),
@@ -54,28 +33,12 @@ Scheduler::~Scheduler() {
   thread_.join();
 }
 
-std::vector<SlotState> Scheduler::Slots() {
-  std::vector<SlotState> slots(options_.slots);
-  for (int i = 0; i < options_.slots; ++i) slots[i].id = i;
-  RunExclusive(
-      [&] {
-        for (const auto& l : live_) {
-          SlotState& s = slots[l->seq];
-          s.processing = true;
-          s.decoding = l->decoding;
-          s.prompt_tokens = l->job.request.prompt.size();
-          s.completion_tokens = l->result.completion_tokens;
-        }
-      },
-      /*uses_kv=*/false);
-  return slots;
-}
-
 void Scheduler::PublishKvUsage() { events_.SetKvUsage(executor_.kv_blocks_used(), executor_.kv_blocks_total()); }
 
 void Scheduler::Admit() {
   std::lock_guard<std::mutex> lock(mu_);
-  while (!queue_.empty() && static_cast<int>(live_.size()) < options_.slots) {
+  if (live_.empty()) awaiting_room_ = false;
+  while (!awaiting_room_ && !queue_.empty() && static_cast<int>(live_.size()) < options_.slots) {
     Job job = std::move(queue_.front());
     queue_.pop_front();
     if (job.channel->cancelled()) {
@@ -215,6 +178,7 @@ int32_t Scheduler::PrefillStep(int32_t decoding) {
       const bool no_room = cost.status().code() == util::StatusCode::kResourceExhausted;
       if (no_room && !live_.empty()) {
         Requeue(std::move(failed));  // room comes when another request ends
+        awaiting_room_ = true;
       } else {  // alone and still no room (the prompt cannot fit the pool), or an error
         failed->result.error = no_room ? util::Status::InvalidArgument("the prompt does not fit the KV cache") : cost.status();
         Finish(*failed);
@@ -311,6 +275,7 @@ void Scheduler::Finish(Live& live) {
   }
   live.prefill.reset();  // abandoned before its sequence goes
   executor_.Release(live.seq);
+  awaiting_room_ = false;
   PublishKvUsage();  // before the client hears of the end, so /metrics is current by then
   live.job.channel->Finish(std::move(r));
 }

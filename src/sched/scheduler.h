@@ -147,6 +147,9 @@ class Scheduler {
   std::deque<Task> tasks_;
   bool stopping_ = false;
   std::vector<std::unique_ptr<Live>> live_;  // scheduler thread only; in admission order
+  // A prompt ran out of KV room: nothing is admitted until a live request ends (a retry before
+  // then runs out again, its prefill wasted). Scheduler thread only.
+  bool awaiting_room_ = false;
   std::thread thread_;
 };
 

@@ -1,8 +1,9 @@
-// The scheduler's entry points for other threads: submitting a request and running a task
-// on its thread. Its loop (and Slots, which reads the live requests) are scheduler.cpp's.
+// The scheduler's entry points for other threads: submitting a request, running a task on its
+// thread, and reading its slots (through such a task). Its loop is scheduler.cpp's.
 #include <future>
 
 #include "sched/scheduler.h"
+#include "sched/scheduler_live.h"
 
 namespace kvfuse::sched {
 
@@ -38,6 +39,23 @@ void Scheduler::DropCancelledQueuedLocked() {
     return true;
   });
   events_.SetQueueLength(queue_.size());
+}
+
+std::vector<SlotState> Scheduler::Slots() {
+  std::vector<SlotState> slots(options_.slots);
+  for (int i = 0; i < options_.slots; ++i) slots[i].id = i;
+  RunExclusive(
+      [&] {
+        for (const auto& l : live_) {
+          SlotState& s = slots[l->seq];
+          s.processing = true;
+          s.decoding = l->decoding;
+          s.prompt_tokens = l->job.request.prompt.size();
+          s.completion_tokens = l->result.completion_tokens;
+        }
+      },
+      /*uses_kv=*/false);
+  return slots;
 }
 
 void Scheduler::RunExclusive(const std::function<void()>& fn, bool uses_kv) {

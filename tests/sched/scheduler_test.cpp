@@ -228,6 +228,25 @@ TEST(Scheduler, PromptWithoutRoomWaitsForItWithoutCountingAPreemption) {
   EXPECT_EQ(events.preemptions.load(), 0);
 }
 
+// A prompt prefilled in pieces that runs out of room halfway loses what it computed; it was
+// admitted again at once, and again ran out, each step while the other request decoded.
+TEST(Scheduler, PromptThatRanOutOfRoomWaitsForARequestToEndBeforeItsRetry) {
+  FakeExecutor exec(50);  // a 30-token prompt generating 10 and a 25-token one cannot overlap
+  NoEvents events;
+  Scheduler s(exec, events, Fixed(8, 2, 16));  // prefill in pieces of at most 16 tokens
+  auto a = std::make_shared<GenerationChannel>(), b = std::make_shared<GenerationChannel>();
+  ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(30, 1), 10), a));
+  ASSERT_TRUE(s.Submit(Request(std::vector<int32_t>(25, 2), 10), b));
+  EXPECT_EQ(Collect(*a).text, Expected(1, 10));
+  EXPECT_EQ(Collect(*b).text, Expected(2, 10));
+  int32_t prompt_tokens = 0;
+  for (const std::string& line : exec.log())  // prompt work: "prefill SEQ N" steps, "evaluate SEQ N" ends
+    if (line.rfind("prefill ", 0) == 0 || line.rfind("evaluate ", 0) == 0)
+      prompt_tokens += std::stoi(line.substr(line.rfind(' ') + 1));
+  EXPECT_LE(prompt_tokens, 30 + 25 + 24) << "the second prompt was computed again and again";
+  EXPECT_LE(events.preemptions.load(), 1);
+}
+
 TEST(Scheduler, PromptLargerThanThePoolIsAnErrorNotALoop) {
   FakeExecutor exec(30);
   NoEvents events;
