@@ -180,7 +180,8 @@ int32_t Scheduler::PrefillStep(int32_t decoding) {
         Requeue(std::move(failed));  // room comes when another request ends
         awaiting_room_ = true;
       } else {  // alone and still no room (the prompt cannot fit the pool), or an error
-        failed->result.error = no_room ? util::Status::InvalidArgument("the prompt does not fit the KV cache") : cost.status();
+        failed->result.error =
+            no_room ? util::Status::InvalidArgument("the prompt does not fit the KV cache") : cost.status();
         Finish(*failed);
       }
       continue;

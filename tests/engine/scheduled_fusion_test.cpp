@@ -61,8 +61,8 @@ TEST(ScheduledFusion, OneChunkStoreLookupPerChunkAndStatisticsAsTheyHappened) {
 
 // Cancelled at different moments of its stepped prefill (while another request decodes, so
 // the prefill goes a few layers an iteration): every block returns to the pool (or stays in
-// the prefix cache, when the prefill finished first), and the
-// same prompt then prefills to the logits a fresh engine gives.
+// the prefix cache, when the prefill finished first), and the same prompt then prefills to
+// the logits a fresh engine gives.
 TEST(ScheduledFusion, CancellingARagPrefillMidwayLeavesTheEngineAsNew) {
   for (int delay_us : {0, 200, 1000, 3000}) {
     SCOPED_TRACE(delay_us);

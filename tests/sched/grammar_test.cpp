@@ -141,17 +141,18 @@ TEST(Gbnf, HostileGrammarsAreRefusedNotRun) {
 // Each of a row of nullable references opens a rule before any character is read: the matcher
 // expanded them by recursion, one call per reference, as deep as its whole work bound.
 TEST(Gbnf, ALongRowOfNullableRulesIsExpandedWithoutDeepRecursion) {
-  std::string row = "n ::= \"\" | \"b\"\nroot ::=";
-  for (int i = 0; i < 120000; ++i) row += " n";  // under the 256 KiB bound on a grammar
-  auto g = CompileGbnf(row + " \"c\"");
+  const auto row_of = [](int n) {  // n optional "b"s, then "c"
+    std::string row = "n ::= \"\" | \"b\"\nroot ::=";
+    for (int i = 0; i < n; ++i) row += " n";
+    return row + " \"c\"";
+  };
+  auto g = CompileGbnf(row_of(120000));  // under the 256 KiB bound on a grammar
   ASSERT_TRUE(g.ok()) << g.status().message();
   const auto grammar = std::make_shared<const Grammar>(std::move(g).value());
   bool refused = false;
   OnSmallStack([&] { refused = !CheckGrammarCost(grammar).ok(); });
   EXPECT_TRUE(refused);
-  std::string shorter = "n ::= \"\" | \"b\"\nroot ::=";
-  for (int i = 0; i < 12; ++i) shorter += " n";
-  const auto ok = Compile(shorter + " \"c\"");
+  const auto ok = Compile(row_of(12));
   ASSERT_NE(ok, nullptr);
   EXPECT_TRUE(Whole(ok, "bbbc"));
   EXPECT_TRUE(Whole(ok, "c"));

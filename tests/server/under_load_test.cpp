@@ -1,7 +1,8 @@
 // The server under stress, in process on loopback: a whole (not streamed) completion whose
-// client hangs up is cancelled and frees its slot, and so is a stream held back for its tool calls; the time to first token counts waiting in
-// the queue; the requests-in-progress gauge; probes of /health and /metrics are not counted
-// as requests; a port in use is refused with a code.
+// client hangs up is cancelled and frees its slot, and so is a stream held back for its tool
+// calls; the time to first token counts waiting in the queue; the requests-in-progress gauge;
+// probes of /health and /metrics are not counted as requests; a port in use is refused with a
+// code.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
